@@ -1,0 +1,6 @@
+//! yeyak: an event-sourced reservation ledger for mass vaccination booking.
+//!
+//! The pure domain lives in [`domain`]; [`log`] holds the log abstraction and the embedded
+//! file-backed log; [`ledger`] runs the single-writer partitions on top of a log.
+
+pub mod log;

@@ -1,0 +1,1 @@
+//! The log: topics, partitions, keys and offsets (being written).
