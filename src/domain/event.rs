@@ -1,0 +1,354 @@
+//! Events: what happened, in the past tense. The log of events is the source of truth; every
+//! read model is a fold of it.
+//!
+//! Events are the wire boundary of the system: each type has a schema version and a JSON Schema
+//! in `schemas/<Type>.v<version>.json`. A released schema never changes; a change that is not
+//! backward compatible is a new version with an upcaster.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::command::Slot;
+use super::{
+    AdmissionId, ClinicId, DeviceId, Method, Rejection, RejectionCode, ReservationId, Share, SubjectId, TicketNo,
+    TimestampMs, TransferId, VaccinationDate,
+};
+
+/// An event with its coordinates: which command it answers, when, and which partition it
+/// belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// UUIDv7, derived from the command id (so a replay reproduces it).
+    pub event_id: Uuid,
+    /// The command this event answers; a retry of that command gets these same events.
+    pub command_id: Uuid,
+    /// The version of this event type's schema.
+    pub schema_version: u16,
+    pub occurred_at_ms: TimestampMs,
+    /// The key of the partition that decided it (subject id, clinic id or `waiting-room`).
+    pub partition_key: String,
+    pub event: Event,
+}
+
+// ---- the person's partition ------------------------------------------------------------------
+
+/// A person completed identity verification. The birth date (and its cohort digit) is derived
+/// from the resident number at the edge; the number itself is never recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SubjectVerified {
+    pub subject: SubjectId,
+    pub method: Method,
+    pub device: DeviceId,
+    pub birth_date: VaccinationDate,
+    pub cohort_digit: u8,
+    /// Another verification of this person is refused before this instant.
+    pub next_verify_at_ms: TimestampMs,
+}
+
+/// The verifying device holds the person: other devices are refused until `until_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DeviceLocked {
+    pub subject: SubjectId,
+    pub device: DeviceId,
+    pub until_ms: TimestampMs,
+}
+
+/// The waiting room admitted this person; the admission is theirs to book with until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AdmissionGranted {
+    pub subject: SubjectId,
+    pub admission: AdmissionId,
+    pub ticket: TicketNo,
+    pub expires_at_ms: TimestampMs,
+}
+
+/// A booking passed every rule of the person's partition; the clinic decides the dose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BookingRequested {
+    pub subject: SubjectId,
+    pub reservation: ReservationId,
+    pub clinic: ClinicId,
+    pub date: VaccinationDate,
+    pub share: Share,
+    pub admission: AdmissionId,
+}
+
+/// A change passed every rule of the person's partition; the new clinic decides the dose while
+/// the old reservation stays untouched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChangeRequested {
+    pub subject: SubjectId,
+    pub reservation: ReservationId,
+    pub replaces: ReservationId,
+    pub clinic: ClinicId,
+    pub date: VaccinationDate,
+    pub share: Share,
+    pub admission: AdmissionId,
+}
+
+/// The person holds this reservation now (the clinic confirmed the dose).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReservationRecorded {
+    pub subject: SubjectId,
+    pub reservation: ReservationId,
+    pub clinic: ClinicId,
+    pub date: VaccinationDate,
+    pub share: Share,
+}
+
+/// The person's reservation was replaced by a new one; the old clinic gets its dose back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReservationChanged {
+    pub subject: SubjectId,
+    pub reservation: ReservationId,
+    pub clinic: ClinicId,
+    pub date: VaccinationDate,
+    pub share: Share,
+    pub replaces: ReservationId,
+    pub old_clinic: ClinicId,
+    pub old_date: VaccinationDate,
+}
+
+/// The clinic refused the dose; the person holds nothing new.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BookingFailed {
+    pub subject: SubjectId,
+    pub reservation: ReservationId,
+    pub code: RejectionCode,
+}
+
+/// The new clinic refused the dose; the old reservation stays exactly as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChangeFailed {
+    pub subject: SubjectId,
+    pub reservation: ReservationId,
+    pub replaces: ReservationId,
+    pub code: RejectionCode,
+}
+
+/// The person cancelled; the clinic gets the dose back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReservationCancelled {
+    pub subject: SubjectId,
+    pub reservation: ReservationId,
+    pub clinic: ClinicId,
+    pub date: VaccinationDate,
+}
+
+// ---- the waiting room --------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TicketIssued {
+    pub ticket: TicketNo,
+    pub subject: SubjectId,
+    pub device: DeviceId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TicketAdmitted {
+    pub ticket: TicketNo,
+    pub subject: SubjectId,
+    pub admission: AdmissionId,
+    pub expires_at_ms: TimestampMs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TicketLeft {
+    pub ticket: TicketNo,
+    pub subject: SubjectId,
+}
+
+// ---- a clinic's partition ---------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClinicRegistered {
+    pub clinic: ClinicId,
+    pub name: String,
+    pub region: String,
+    /// How many day shares each date's doses are split into (the campaign's booking days).
+    pub booking_days: u8,
+}
+
+/// Doses arrived for one date, split over the booking days (`day_shares[i]` for booking day i)
+/// and the pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SupplyRegistered {
+    pub clinic: ClinicId,
+    pub date: VaccinationDate,
+    pub doses: u32,
+    pub day_shares: Vec<u32>,
+    pub pool: u32,
+}
+
+/// The clinic holds a dose for this reservation: the booking (or change) is decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReservationConfirmed {
+    pub clinic: ClinicId,
+    pub reservation: ReservationId,
+    pub subject: SubjectId,
+    pub date: VaccinationDate,
+    /// The share the dose was drawn from (a day share that was already released draws on the pool).
+    pub share: Share,
+    pub replaces: Option<ReservationId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BookingRefused {
+    pub clinic: ClinicId,
+    pub reservation: ReservationId,
+    pub subject: SubjectId,
+    pub code: RejectionCode,
+}
+
+/// A reservation ended; its dose returns to the date's pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DoseReleased {
+    pub clinic: ClinicId,
+    pub reservation: ReservationId,
+    pub date: VaccinationDate,
+    pub from_share: Share,
+}
+
+/// One day share's leftover moved to the pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ShareRelease {
+    pub date: VaccinationDate,
+    pub day: u8,
+    pub doses: u32,
+}
+
+/// The last booking day closed: every day share left over went to the change window's pool.
+/// Recorded once per clinic, by the ledger itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SharesReleased {
+    pub clinic: ClinicId,
+    pub releases: Vec<ShareRelease>,
+}
+
+/// An operator moved unbooked doses between two slots of the same clinic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DosesMoved {
+    pub clinic: ClinicId,
+    pub from: Slot,
+    pub to: Slot,
+    pub doses: u32,
+}
+
+/// Doses left this clinic on their way to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DosesWithdrawn {
+    pub clinic: ClinicId,
+    pub transfer: TransferId,
+    pub from: Slot,
+    pub to: Slot,
+    pub doses: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DosesDeposited {
+    pub clinic: ClinicId,
+    pub transfer: TransferId,
+    pub from: Slot,
+    pub to: Slot,
+    pub doses: u32,
+}
+
+/// The receiving clinic refused a transfer; the doses go back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TransferRefused {
+    pub clinic: ClinicId,
+    pub transfer: TransferId,
+    pub from: Slot,
+    pub to: Slot,
+    pub doses: u32,
+    pub code: RejectionCode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DosesReturned {
+    pub clinic: ClinicId,
+    pub transfer: TransferId,
+    pub to: Slot,
+    pub doses: u32,
+}
+
+// ---- any partition ----------------------------------------------------------------------------
+
+/// A command was refused. Recorded so that a retry of the same command id, and a replay, get
+/// the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CommandRejected {
+    pub command: String,
+    pub rejection: Rejection,
+}
+
+macro_rules! events {
+    ($($variant:ident = $version:literal),* $(,)?) => {
+        /// Every event type. The serde tag `type` is the type's name; never rename a variant.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "type")]
+        pub enum Event {
+            $($variant($variant),)*
+        }
+
+        impl Event {
+            /// Every event type's name and current schema version.
+            pub const TYPES: &'static [(&'static str, u16)] = &[$((stringify!($variant), $version),)*];
+
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(Event::$variant(_) => stringify!($variant),)*
+                }
+            }
+
+            pub fn schema_version(&self) -> u16 {
+                match self {
+                    $(Event::$variant(_) => $version,)*
+                }
+            }
+
+            /// The JSON Schema of the payload of the event type `name` (for `schemas/`).
+            pub fn payload_schema(name: &str) -> Option<schemars::Schema> {
+                match name {
+                    $(stringify!($variant) => Some(schemars::schema_for!($variant)),)*
+                    _ => None,
+                }
+            }
+        }
+
+        $(impl From<$variant> for Event {
+            fn from(e: $variant) -> Event {
+                Event::$variant(e)
+            }
+        })*
+    };
+}
+
+events! {
+    SubjectVerified = 1,
+    DeviceLocked = 1,
+    AdmissionGranted = 1,
+    BookingRequested = 1,
+    ChangeRequested = 1,
+    ReservationRecorded = 1,
+    ReservationChanged = 1,
+    BookingFailed = 1,
+    ChangeFailed = 1,
+    ReservationCancelled = 1,
+    TicketIssued = 1,
+    TicketAdmitted = 1,
+    TicketLeft = 1,
+    ClinicRegistered = 1,
+    SupplyRegistered = 1,
+    ReservationConfirmed = 1,
+    BookingRefused = 1,
+    DoseReleased = 1,
+    SharesReleased = 1,
+    DosesMoved = 1,
+    DosesWithdrawn = 1,
+    DosesDeposited = 1,
+    TransferRefused = 1,
+    DosesReturned = 1,
+    CommandRejected = 1,
+}

@@ -1,0 +1,330 @@
+//! The person's partition: verification, the device lock, admissions, and the one active
+//! reservation a person may hold. Keyed by subject id.
+//!
+//! Enforced here: verification rate limit, first-device lock, no proxy booking, eligibility,
+//! the booking day and the change window, at most one active reservation per person (a booking
+//! or change in flight blocks every other), single-use admissions.
+
+use super::calendar::Campaign;
+use super::command::CommandBody;
+use super::event::*;
+use super::ids::derive_uuid;
+use super::{
+    AdmissionId, ClinicId, DeviceId, Event, Method, Rejection, RejectionCode, ReservationId, Share,
+    TimestampMs, VaccinationDate,
+};
+use uuid::Uuid;
+
+/// The last completed verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub device: DeviceId,
+    pub method: Method,
+    /// Another verification of this person is refused before this instant.
+    pub next_verify_at_ms: TimestampMs,
+    /// Other devices are refused before this instant.
+    pub lock_until_ms: TimestampMs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    pub admission: AdmissionId,
+    pub expires_at_ms: TimestampMs,
+    pub used: bool,
+}
+
+/// A reservation as the person holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    pub reservation: ReservationId,
+    pub clinic: ClinicId,
+    pub date: VaccinationDate,
+    pub share: Share,
+}
+
+/// A booking or change the clinic has not answered yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub reservation: ReservationId,
+    pub clinic: ClinicId,
+    pub date: VaccinationDate,
+    pub share: Share,
+    /// `Some` for a change: the reservation it replaces.
+    pub replaces: Option<ReservationId>,
+}
+
+/// Everything one person's partition knows about them. In memory only; never serialized.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectState {
+    pub birth_date: Option<VaccinationDate>,
+    pub verification: Option<Verification>,
+    pub admission: Option<Admission>,
+    pub reservation: Option<Holding>,
+    pub pending: Option<Pending>,
+}
+
+/// The context every decision gets: the campaign and the instant of the command.
+pub struct Context<'a> {
+    pub campaign: &'a Campaign,
+    pub command_id: Uuid,
+    pub now_ms: TimestampMs,
+}
+
+impl SubjectState {
+    /// The device that may act for this person: the one that verified last.
+    fn require_verified(&self, device: &DeviceId) -> Result<(Verification, VaccinationDate), Rejection> {
+        match (&self.verification, self.birth_date) {
+            (Some(v), Some(birth)) if &v.device == device => Ok((v.clone(), birth)),
+            _ => Err(Rejection::new(RejectionCode::NotVerified)),
+        }
+    }
+
+    fn require_admission(&self, admission: AdmissionId, now_ms: TimestampMs) -> Result<(), Rejection> {
+        match &self.admission {
+            Some(a) if a.admission == admission && !a.used => {
+                if now_ms >= a.expires_at_ms {
+                    Err(Rejection::new(RejectionCode::AdmissionExpired))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Err(Rejection::new(RejectionCode::AdmissionRequired)),
+        }
+    }
+
+    fn require_idle(&self) -> Result<(), Rejection> {
+        if self.pending.is_some() {
+            return Err(Rejection::new(RejectionCode::BookingInProgress));
+        }
+        Ok(())
+    }
+}
+
+/// Decides a command of the person's partition. Pure.
+pub fn decide(state: &SubjectState, command: &CommandBody, ctx: &Context) -> Result<Vec<Event>, Rejection> {
+    let campaign = ctx.campaign;
+    let now = ctx.now_ms;
+    match command {
+        CommandBody::Verify { subject, birth_date, method, device } => {
+            if let Some(last) = &state.verification {
+                if &last.device != device && now < last.lock_until_ms {
+                    return Err(Rejection::retry_at(RejectionCode::DeviceLocked, last.lock_until_ms));
+                }
+                if now < last.next_verify_at_ms {
+                    return Err(Rejection::retry_at(RejectionCode::VerifyRateLimited, last.next_verify_at_ms));
+                }
+            }
+            Ok(vec![
+                SubjectVerified {
+                    subject: *subject,
+                    method: *method,
+                    device: device.clone(),
+                    birth_date: *birth_date,
+                    cohort_digit: Campaign::cohort_digit(*birth_date),
+                    next_verify_at_ms: now + campaign.rules.verify_interval_ms,
+                }
+                .into(),
+                DeviceLocked { subject: *subject, device: device.clone(), until_ms: now + campaign.rules.device_lock_ms }
+                    .into(),
+            ])
+        }
+
+        CommandBody::Book { subject, requested_for, device, clinic, date, admission } => {
+            if requested_for != subject {
+                return Err(Rejection::new(RejectionCode::ProxyForbidden));
+            }
+            let (_, birth) = state.require_verified(device)?;
+            if !campaign.is_vaccination_date(*date) {
+                return Err(Rejection::new(RejectionCode::DateOutOfRange));
+            }
+            if !campaign.is_eligible(birth) {
+                return Err(Rejection::new(RejectionCode::NotEligible));
+            }
+            let phase = campaign.booking_phase(birth, now)?;
+            state.require_idle()?;
+            if state.reservation.is_some() {
+                return Err(Rejection::new(RejectionCode::AlreadyReserved));
+            }
+            state.require_admission(*admission, now)?;
+            Ok(vec![
+                BookingRequested {
+                    subject: *subject,
+                    reservation: ReservationId(derive_uuid(ctx.command_id, "reservation", now)),
+                    clinic: clinic.clone(),
+                    date: *date,
+                    share: Campaign::share_of(phase),
+                    admission: *admission,
+                }
+                .into(),
+            ])
+        }
+
+        CommandBody::Cancel { subject, requested_for, device, reservation } => {
+            if requested_for != subject {
+                return Err(Rejection::new(RejectionCode::ProxyForbidden));
+            }
+            state.require_verified(device)?;
+            campaign.change_allowed(now)?;
+            state.require_idle()?;
+            match &state.reservation {
+                Some(held) if held.reservation == *reservation => Ok(vec![
+                    ReservationCancelled {
+                        subject: *subject,
+                        reservation: *reservation,
+                        clinic: held.clinic.clone(),
+                        date: held.date,
+                    }
+                    .into(),
+                ]),
+                _ => Err(Rejection::new(RejectionCode::NoSuchReservation)),
+            }
+        }
+
+        CommandBody::Rebook { subject, requested_for, device, reservation, clinic, date, admission } => {
+            if requested_for != subject {
+                return Err(Rejection::new(RejectionCode::ProxyForbidden));
+            }
+            let (_, birth) = state.require_verified(device)?;
+            if !campaign.is_vaccination_date(*date) {
+                return Err(Rejection::new(RejectionCode::DateOutOfRange));
+            }
+            if !campaign.is_eligible(birth) {
+                return Err(Rejection::new(RejectionCode::NotEligible));
+            }
+            campaign.change_allowed(now)?;
+            state.require_idle()?;
+            match &state.reservation {
+                Some(held) if held.reservation == *reservation => {}
+                _ => return Err(Rejection::new(RejectionCode::NoSuchReservation)),
+            }
+            state.require_admission(*admission, now)?;
+            Ok(vec![
+                ChangeRequested {
+                    subject: *subject,
+                    reservation: ReservationId(derive_uuid(ctx.command_id, "reservation", now)),
+                    replaces: *reservation,
+                    clinic: clinic.clone(),
+                    date: *date,
+                    share: Share::Pool,
+                    admission: *admission,
+                }
+                .into(),
+            ])
+        }
+
+        CommandBody::GrantAdmission { subject, admission, ticket, expires_at_ms } => Ok(vec![
+            AdmissionGranted { subject: *subject, admission: *admission, ticket: *ticket, expires_at_ms: *expires_at_ms }
+                .into(),
+        ]),
+
+        CommandBody::SettleBooking { subject, reservation, refused } => {
+            // A settlement that matches nothing in flight is a redelivery: nothing changes.
+            let Some(pending) = state.pending.as_ref().filter(|p| p.reservation == *reservation) else {
+                return Ok(vec![]);
+            };
+            let event: Event = match (refused, pending.replaces) {
+                (None, None) => ReservationRecorded {
+                    subject: *subject,
+                    reservation: *reservation,
+                    clinic: pending.clinic.clone(),
+                    date: pending.date,
+                    share: pending.share,
+                }
+                .into(),
+                (None, Some(replaces)) => {
+                    let Some(old) = state.reservation.as_ref().filter(|h| h.reservation == replaces) else {
+                        // The pending change blocks cancel, so the old reservation cannot be gone.
+                        unreachable!("a change in flight always has its old reservation")
+                    };
+                    ReservationChanged {
+                        subject: *subject,
+                        reservation: *reservation,
+                        clinic: pending.clinic.clone(),
+                        date: pending.date,
+                        share: pending.share,
+                        replaces,
+                        old_clinic: old.clinic.clone(),
+                        old_date: old.date,
+                    }
+                    .into()
+                }
+                (Some(code), None) => BookingFailed { subject: *subject, reservation: *reservation, code: *code }.into(),
+                (Some(code), Some(replaces)) => {
+                    ChangeFailed { subject: *subject, reservation: *reservation, replaces, code: *code }.into()
+                }
+            };
+            Ok(vec![event])
+        }
+
+        other => unreachable!("command {} is not decided by a person's partition", other.name()),
+    }
+}
+
+/// Folds one event of the person's partition into the state. Never fails.
+pub fn apply(state: &mut SubjectState, event: &Event) {
+    match event {
+        Event::SubjectVerified(e) => {
+            state.birth_date = Some(e.birth_date);
+            state.verification = Some(Verification {
+                device: e.device.clone(),
+                method: e.method,
+                next_verify_at_ms: e.next_verify_at_ms,
+                lock_until_ms: e.next_verify_at_ms,
+            });
+        }
+        Event::DeviceLocked(e) => {
+            if let Some(v) = state.verification.as_mut() {
+                debug_assert_eq!(v.device, e.device, "the lock goes to the device that verified");
+                v.lock_until_ms = e.until_ms;
+            }
+        }
+        Event::AdmissionGranted(e) => {
+            state.admission = Some(Admission { admission: e.admission, expires_at_ms: e.expires_at_ms, used: false });
+        }
+        Event::BookingRequested(e) => {
+            state.pending = Some(Pending {
+                reservation: e.reservation,
+                clinic: e.clinic.clone(),
+                date: e.date,
+                share: e.share,
+                replaces: None,
+            });
+        }
+        Event::ChangeRequested(e) => {
+            state.pending = Some(Pending {
+                reservation: e.reservation,
+                clinic: e.clinic.clone(),
+                date: e.date,
+                share: e.share,
+                replaces: Some(e.replaces),
+            });
+        }
+        Event::ReservationRecorded(e) => {
+            state.pending = None;
+            state.reservation =
+                Some(Holding { reservation: e.reservation, clinic: e.clinic.clone(), date: e.date, share: e.share });
+            state.use_admission();
+        }
+        Event::ReservationChanged(e) => {
+            state.pending = None;
+            state.reservation =
+                Some(Holding { reservation: e.reservation, clinic: e.clinic.clone(), date: e.date, share: e.share });
+            state.use_admission();
+        }
+        Event::BookingFailed(_) | Event::ChangeFailed(_) => {
+            state.pending = None;
+        }
+        Event::ReservationCancelled(_) => {
+            state.reservation = None;
+        }
+        _ => {}
+    }
+}
+
+impl SubjectState {
+    fn use_admission(&mut self) {
+        if let Some(a) = self.admission.as_mut() {
+            a.used = true;
+        }
+    }
+}
