@@ -7,3 +7,4 @@
 pub mod domain;
 pub mod identity;
 pub mod log;
+pub mod schema;
