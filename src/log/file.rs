@@ -58,8 +58,10 @@
 //! Every segment keeps a sparse in-memory index (an entry at least every 4 KiB), built during
 //! the open scan and kept up to date by appends, so a read starts near its first offset.
 //! Readers open the segment file themselves and read only the bytes of complete batches, so
-//! they run concurrently with appends to the same partition. Each partition has its own lock;
-//! no lock is held during I/O except the appending partition's own.
+//! they run concurrently with appends to the same partition. Each partition has its own lock,
+//! held by an append for its write (and fsync) and by a read only to look up where to start, so
+//! a read of a partition can wait for an append in flight on that same partition, never for
+//! I/O on another one. Topic creation takes a separate lock.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -233,7 +235,10 @@ pub fn validate_topic_name(name: &str) -> Result<(), LogError> {
 }
 
 fn segment_file_name(base_offset: Offset) -> String {
-    format!("{base_offset:0width$}{SEGMENT_SUFFIX}", width = SEGMENT_NAME_DIGITS)
+    format!(
+        "{base_offset:0width$}{SEGMENT_SUFFIX}",
+        width = SEGMENT_NAME_DIGITS
+    )
 }
 
 fn parse_segment_file_name(name: &str) -> Option<Offset> {
@@ -445,8 +450,8 @@ fn decode_body(bytes: &[u8]) -> Result<(Offset, u8, Record), String> {
     for _ in 0..header_count {
         let name_len = c.u16("header name length")?;
         let name = c.take(usize::from(name_len), "header name")?;
-        let name = String::from_utf8(name.to_vec())
-            .map_err(|_| "header name is not UTF-8".to_owned())?;
+        let name =
+            String::from_utf8(name.to_vec()).map_err(|_| "header name is not UTF-8".to_owned())?;
         let value = c.bytes_u32("header value")?;
         headers.push((name, value));
     }
@@ -697,7 +702,9 @@ fn open_partition(
             return Err(corrupt(
                 &path,
                 0,
-                format!("segment starts at offset {base_offset}, but the partition continues at {expected_base}"),
+                format!(
+                    "segment starts at offset {base_offset}, but the partition continues at {expected_base}"
+                ),
             ));
         }
         let scan = scan_segment(&path, base_offset, config.record_bytes_max)?;
@@ -705,9 +712,8 @@ fn open_partition(
         let scan = if is_active {
             recover_active_segment(topic, partition, &path, base_offset, scan)?
         } else {
-            check_sealed_segment(scan).map_err(|(position, reason)| {
-                corrupt(&path, position, reason)
-            })?
+            check_sealed_segment(scan)
+                .map_err(|(position, reason)| corrupt(&path, position, reason))?
         };
         expected_base = scan.end_offset;
         segments.push(Segment {
@@ -888,14 +894,15 @@ impl FileLog {
     ) -> Result<T, LogError> {
         let state = self.topic(topic)?;
         let count = state.partitions.len() as u32;
-        let cell = state
-            .partitions
-            .get(partition as usize)
-            .ok_or_else(|| LogError::NoSuchPartition {
-                topic: topic.to_owned(),
-                partition,
-                partitions: count,
-            })?;
+        let cell =
+            state
+                .partitions
+                .get(partition as usize)
+                .ok_or_else(|| LogError::NoSuchPartition {
+                    topic: topic.to_owned(),
+                    partition,
+                    partitions: count,
+                })?;
         let mut guard = lock(cell);
         f(&mut guard)
     }
@@ -906,7 +913,10 @@ impl FileLog {
             return Ok(first);
         }
         if let Some(reason) = &p.poisoned {
-            let path = p.segments.last().map_or_else(|| p.dir.clone(), |s| s.path.clone());
+            let path = p
+                .segments
+                .last()
+                .map_or_else(|| p.dir.clone(), |s| s.path.clone());
             return Err(LogError::Io {
                 path,
                 source: io::Error::other(format!(
@@ -1213,8 +1223,8 @@ fn read_topic_meta(topic: &str, path: &Path) -> Result<Option<u32>, LogError> {
         path: path.to_path_buf(),
         reason,
     };
-    let meta: TopicMeta =
-        serde_json::from_slice(&bytes).map_err(|e| bad(format!("not valid topic metadata: {e}")))?;
+    let meta: TopicMeta = serde_json::from_slice(&bytes)
+        .map_err(|e| bad(format!("not valid topic metadata: {e}")))?;
     if meta.format != FORMAT_NAME {
         return Err(bad(format!(
             "format {:?}, expected {FORMAT_NAME:?}",
@@ -1324,7 +1334,10 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(matches!(read_record(&mut reader, 1024).unwrap(), ReadOutcome::End));
+        assert!(matches!(
+            read_record(&mut reader, 1024).unwrap(),
+            ReadOutcome::End
+        ));
     }
 
     #[test]
@@ -1376,7 +1389,10 @@ mod tests {
         for cut in 1..buf.len() {
             let mut reader = &buf[..cut];
             assert!(
-                matches!(read_record(&mut reader, 1024).unwrap(), ReadOutcome::Damaged(_)),
+                matches!(
+                    read_record(&mut reader, 1024).unwrap(),
+                    ReadOutcome::Damaged(_)
+                ),
                 "cut at {cut}"
             );
         }
@@ -1387,17 +1403,26 @@ mod tests {
         let mut buf = Vec::new();
         encode_record(&mut buf, &record("k", "v"), 0, 0x80);
         let mut reader = &buf[..];
-        assert!(matches!(read_record(&mut reader, 1024).unwrap(), ReadOutcome::Damaged(_)));
+        assert!(matches!(
+            read_record(&mut reader, 1024).unwrap(),
+            ReadOutcome::Damaged(_)
+        ));
     }
 
     #[test]
     fn segment_names_have_twenty_digits() {
         assert_eq!(segment_file_name(0), "00000000000000000000.log");
         assert_eq!(segment_file_name(1234), "00000000000000001234.log");
-        assert_eq!(parse_segment_file_name("00000000000000001234.log"), Some(1234));
+        assert_eq!(
+            parse_segment_file_name("00000000000000001234.log"),
+            Some(1234)
+        );
         assert_eq!(parse_segment_file_name("1234.log"), None);
         assert_eq!(parse_segment_file_name("0000000000000000123x.log"), None);
-        assert_eq!(parse_segment_file_name(&segment_file_name(u64::MAX)), Some(u64::MAX));
+        assert_eq!(
+            parse_segment_file_name(&segment_file_name(u64::MAX)),
+            Some(u64::MAX)
+        );
     }
 
     #[test]
@@ -1408,9 +1433,18 @@ mod tests {
             len: 0,
             end_offset: 100,
             index: vec![
-                IndexEntry { offset: 10, position: 8 },
-                IndexEntry { offset: 40, position: 5000 },
-                IndexEntry { offset: 70, position: 9100 },
+                IndexEntry {
+                    offset: 10,
+                    position: 8,
+                },
+                IndexEntry {
+                    offset: 40,
+                    position: 5000,
+                },
+                IndexEntry {
+                    offset: 70,
+                    position: 9100,
+                },
             ],
         };
         assert_eq!(segment.seek_point(10), (10, 8));

@@ -5,7 +5,7 @@
 //! - [`EventLog`] is the trait the ledger uses. It mentions no file-specific type, so a Kafka
 //!   adapter can implement it too.
 //! - [`FileLog`] is the embedded implementation, used when no Kafka broker is configured. Its
-//!   on-disk format ("yeyak-log v1", documented in [`file`]) is also the format of exported
+//!   on-disk format ("yeyak-log v1", documented in [`mod@file`]) is also the format of exported
 //!   logs handed to auditors.
 //! - [`partition_for_key`] maps a key to a partition exactly like Kafka's default partitioner.
 
