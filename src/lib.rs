@@ -6,5 +6,6 @@
 
 pub mod domain;
 pub mod identity;
+pub mod ledger;
 pub mod log;
 pub mod schema;
