@@ -510,6 +510,20 @@ fn add_index_entry(index: &mut Vec<IndexEntry>, offset: Offset, position: u64) {
     }
 }
 
+/// Reads the rest of `reader` and tells whether every byte is zero.
+fn rest_is_zero(reader: &mut impl Read) -> std::io::Result<bool> {
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+    }
+}
+
 fn scan_segment(path: &Path, base_offset: Offset, record_bytes_max: u32) -> Result<Scan, LogError> {
     let file = File::open(path).map_err(io_error(path))?;
     let file_len = file.metadata().map_err(io_error(path))?.len();
@@ -533,6 +547,16 @@ fn scan_segment(path: &Path, base_offset: Offset, record_bytes_max: u32) -> Resu
             HeaderState::Bad("not a yeyak-log segment (bad magic)".to_owned())
         };
         return Ok(scan);
+    }
+    if header != SEGMENT_HEADER {
+        // A crash while a segment was being created can leave a prefix of the header followed
+        // by zeros (the file system extended the file but the bytes never arrived), and
+        // nothing else: that is a torn header, not damage.
+        let prefix = header.iter().zip(&SEGMENT_HEADER).take_while(|(a, b)| a == b).count();
+        if header[prefix..].iter().all(|&b| b == 0) && rest_is_zero(&mut reader).map_err(io_error(path))? {
+            scan.header = HeaderState::Torn;
+            return Ok(scan);
+        }
     }
     if header[..MAGIC_LEN] != SEGMENT_HEADER[..MAGIC_LEN] {
         scan.header = HeaderState::Bad("not a yeyak-log segment (bad magic)".to_owned());
