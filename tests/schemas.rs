@@ -1,0 +1,695 @@
+//! The event schemas of `schemas/`: the committed files are what the code generates, released
+//! files never change, every event the system emits validates against the schema of its type
+//! and version (read from disk, as a consumer in another language would), the schemas reject
+//! broken events, and every emitted envelope survives a JSON round trip.
+//!
+//! Regenerate the files after an intended, compatible change with
+//! `YEYAK_BLESS_SCHEMAS=1 cargo test --test schemas`; see `schemas/README.md`.
+
+mod common;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+use proptest::strategy::{Just, Union};
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use yeyak::domain::system::Outcome;
+use yeyak::domain::{Command, Envelope, Event, System};
+use yeyak::schema::{all_event_schemas, file_name, render};
+
+// ---- where the files are ----------------------------------------------------------------------
+
+fn schemas_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas")
+}
+
+/// Files of `schemas/` that are not schemas.
+const NOT_SCHEMAS: [&str; 3] = ["README.md", "RELEASED", ".gitattributes"];
+
+const BLESS: &str = "YEYAK_BLESS_SCHEMAS";
+
+/// `schemas/RELEASED`, parsed: `(sha256 hex, file name)` per line, in file order (none when the
+/// file does not exist yet).
+fn released() -> Vec<(String, String)> {
+    let path = schemas_dir().join("RELEASED");
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => panic!("{}: {e}", path.display()),
+    };
+    text.lines()
+        .enumerate()
+        .map(|(number, line)| {
+            let (hash, name) = line.split_once("  ").unwrap_or_else(|| {
+                panic!("schemas/RELEASED line {}: expected `<sha256 hex>  <file name>`, got {line:?}", number + 1)
+            });
+            assert!(
+                hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "schemas/RELEASED line {}: {hash:?} is not a lowercase sha256 hex digest",
+                number + 1
+            );
+            (hash.to_owned(), name.to_owned())
+        })
+        .collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// `<Type>.v<N>.json` -> (`Type`, N).
+fn parse_file_name(name: &str) -> Option<(&str, u16)> {
+    let stem = name.strip_suffix(".json")?;
+    let (type_name, version) = stem.rsplit_once(".v")?;
+    Some((type_name, version.parse().ok()?))
+}
+
+/// The first line where two texts differ, for a readable failure.
+fn first_difference(expected: &str, actual: &str) -> String {
+    let mut expected_lines = expected.lines();
+    let mut actual_lines = actual.lines();
+    for number in 1.. {
+        match (expected_lines.next(), actual_lines.next()) {
+            (None, None) => return "they differ only in line endings".into(),
+            (e, a) if e == a => continue,
+            (e, a) => {
+                return format!("first difference at line {number}:\n    code:      {e:?}\n    committed: {a:?}");
+            }
+        }
+    }
+    unreachable!()
+}
+
+// ---- the committed files ----------------------------------------------------------------------
+
+#[test]
+fn committed_schemas_match_the_code() {
+    let bless = std::env::var(BLESS).as_deref() == Ok("1");
+    let dir = schemas_dir();
+    let generated = all_event_schemas();
+    let mut problems = Vec::new();
+    for (name, schema) in &generated {
+        let text = render(schema);
+        let path = dir.join(name);
+        match fs::read(&path) {
+            Ok(committed) if committed == text.as_bytes() => {}
+            _ if bless => {
+                fs::create_dir_all(&dir).expect("create schemas/");
+                fs::write(&path, &text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                eprintln!("wrote schemas/{name}");
+            }
+            Ok(committed) => problems.push(format!(
+                "schemas/{name} differs from what the code generates; {}",
+                first_difference(&text, &String::from_utf8_lossy(&committed))
+            )),
+            Err(e) => problems.push(format!("schemas/{name} is missing ({e})")),
+        }
+    }
+
+    // Every other file is a retired, released version of a known type, or a stray.
+    let current: BTreeMap<&str, u16> = Event::TYPES.iter().copied().collect();
+    let generated_names: BTreeSet<&str> = generated.iter().map(|(name, _)| name.as_str()).collect();
+    let released_names: BTreeSet<String> = released().into_iter().map(|(_, name)| name).collect();
+    for entry in fs::read_dir(&dir).expect("read schemas/") {
+        let name = entry.expect("a directory entry").file_name().to_string_lossy().into_owned();
+        if NOT_SCHEMAS.contains(&name.as_str()) || generated_names.contains(name.as_str()) {
+            continue;
+        }
+        let retired = parse_file_name(&name)
+            .is_some_and(|(type_name, version)| current.get(type_name).is_some_and(|&now| version < now))
+            && released_names.contains(&name);
+        if !retired {
+            problems.push(format!(
+                "schemas/{name} is a stray: no event type generates it and it is not a released older \
+                 version of a current type (delete it, or release it if it is an old version)"
+            ));
+        }
+    }
+
+    assert!(
+        problems.is_empty(),
+        "the committed schemas do not match the code:\n  {}\n\nIf the change is intended and compatible \
+         (see schemas/README.md), regenerate the files with `{BLESS}=1 cargo test --test schemas` and \
+         commit them. A released file must not change: bump the version instead.",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn every_committed_schema_is_a_valid_draft_2020_12_schema() {
+    for (name, _) in all_event_schemas() {
+        let schema = schema_from_disk(&name);
+        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema", "schemas/{name}");
+        assert_eq!(schema["$id"], format!("https://yeyak.dev/schemas/{name}"), "schemas/{name}");
+        if let Err(error) = jsonschema::meta::validate(&schema) {
+            panic!("schemas/{name} is not a valid JSON Schema: {error}");
+        }
+    }
+}
+
+#[test]
+fn released_schemas_never_change() {
+    let dir = schemas_dir();
+    let released = released();
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (hash, name) in &released {
+        if !seen.insert(name.clone()) {
+            problems.push(format!("{name} is listed twice in schemas/RELEASED"));
+        }
+        match fs::read(dir.join(name)) {
+            Ok(bytes) => {
+                let now = sha256_hex(&bytes);
+                if now != *hash {
+                    let (type_name, version) = parse_file_name(name).unwrap_or((name.as_str(), 0));
+                    problems.push(format!(
+                        "schemas/{name} was released with sha256 {hash} but is now {now}: a released schema \
+                         never changes. Restore it (git checkout schemas/{name}) and bump the version instead: \
+                         {} with schema_version {} in `events!`, and an upcaster",
+                        file_name(type_name, version + 1),
+                        version + 1
+                    ));
+                }
+            }
+            Err(e) => problems.push(format!("schemas/{name} is released but cannot be read ({e}); never delete a released schema")),
+        }
+    }
+    for (name, _) in all_event_schemas() {
+        if !seen.contains(&name) {
+            problems.push(format!(
+                "schemas/{name} is not released yet. Once it is final, release it: \
+                 (cd schemas && sha256sum {name} >> RELEASED)"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "released schemas:\n  {}", problems.join("\n  "));
+}
+
+// ---- every emitted event ----------------------------------------------------------------------
+
+/// The seed's scenarios (copied from `tests/scenarios.rs`, which owns their snapshots), plus the
+/// ones that produce the event types those never do.
+const SCENARIOS: &[(&str, &str)] = &[
+    (
+        "digit_nine_books_on_its_day",
+        r"
+        at 2021-08-01T09:00+09:00
+        supply c1 clinic=c1 date=2021-08-30 doses=10
+        at 2021-08-09T20:00+09:00
+        verify s9 born=1990-05-19 device=pc
+        enqueue s9
+        admit 10
+        book s9 clinic=c1 date=2021-08-30
+        at 2021-08-10T18:01+09:00
+        verify late born=1995-07-29 device=phone
+        enqueue late
+        admit 10
+        book late clinic=c1 date=2021-08-30
+        ",
+    ),
+    (
+        "digit_three_on_the_ninth",
+        r"
+        at 2021-08-01T09:00+09:00
+        supply c1 clinic=c1 date=2021-08-30 doses=10
+        at 2021-08-09T20:30+09:00
+        verify s3 born=1988-11-13 device=pc
+        enqueue s3
+        admit 10
+        book s3 clinic=c1 date=2021-08-30
+        ",
+    ),
+    (
+        "second_device_lock",
+        r"
+        at 2021-08-09T20:00+09:00
+        verify s9 born=1990-05-19 device=pc
+        at 2021-08-09T20:03+09:00
+        verify s9 born=1990-05-19 device=phone
+        verify s9 born=1990-05-19 device=pc
+        at 2021-08-09T20:10+09:00
+        verify s9 born=1990-05-19 device=phone method=naver
+        ",
+    ),
+    (
+        "born_1960_not_eligible",
+        r"
+        at 2021-08-01T09:00+09:00
+        supply c1 clinic=c1 date=2021-08-30 doses=10
+        at 2021-08-09T21:00+09:00
+        verify s60 born=1960-03-09 device=pc
+        enqueue s60
+        admit 10
+        book s60 clinic=c1 date=2021-08-30
+        ",
+    ),
+    (
+        "last_dose_then_sold_out",
+        r"
+        at 2021-08-01T09:00+09:00
+        supply c1 clinic=c1 date=2021-08-30 doses=10
+        at 2021-08-09T20:00+09:00
+        verify a born=1990-05-09 device=pc
+        verify b born=1991-06-19 device=pc
+        enqueue a
+        enqueue b
+        admit 10
+        book a clinic=c1 date=2021-08-30
+        book b clinic=c1 date=2021-08-30
+        book a clinic=c1 date=2021-08-30
+        ",
+    ),
+    (
+        "cancel_and_change",
+        r"
+        at 2021-08-01T09:00+09:00
+        supply c1 clinic=c1 date=2021-08-30 doses=20
+        supply c2 clinic=c2 date=2021-09-02 doses=20 name=Other region=busan
+        at 2021-08-09T20:00+09:00
+        verify a born=1990-05-09 device=pc
+        verify b born=1985-02-19 device=pc
+        enqueue a
+        enqueue b
+        admit 10
+        book a clinic=c1 date=2021-08-30
+        book b clinic=c1 date=2021-08-30
+        cancel a
+        at 2021-08-20T10:00+09:00
+        tick c1
+        verify a born=1990-05-09 device=pc
+        verify b born=1985-02-19 device=pc
+        enqueue b
+        admit 10
+        cancel a
+        rebook b clinic=c2 date=2021-09-02
+        ",
+    ),
+    (
+        "change_to_full_clinic",
+        r"
+        at 2021-08-01T09:00+09:00
+        supply c1 clinic=c1 date=2021-08-30 doses=10
+        at 2021-08-09T20:00+09:00
+        verify a born=1990-05-09 device=pc
+        enqueue a
+        admit 10
+        book a clinic=c1 date=2021-08-30
+        at 2021-08-20T10:00+09:00
+        supply c2 clinic=c2 date=2021-09-02 doses=1 name=Small region=busan
+        verify b born=1999-01-01 device=pc
+        verify a born=1990-05-09 device=pc
+        enqueue b
+        enqueue a
+        admit 10
+        book b clinic=c2 date=2021-09-02
+        rebook a clinic=c2 date=2021-09-02
+        ",
+    ),
+    (
+        "proxy_and_one_reservation",
+        r"
+        at 2021-08-01T09:00+09:00
+        supply c1 clinic=c1 date=2021-08-30 doses=30
+        at 2021-08-09T20:00+09:00
+        verify a born=1990-05-09 device=pc
+        enqueue a
+        admit 10
+        book a clinic=c1 date=2021-08-30 for=b
+        book a clinic=c1 date=2021-08-30 device=phone
+        book a clinic=c1 date=2021-08-30 admission=none
+        book a clinic=c1 date=2021-08-30
+        book a clinic=c1 date=2021-08-30
+        enqueue a
+        ",
+    ),
+    (
+        "release_to_pool",
+        r"
+        at 2021-08-01T09:00+09:00
+        supply c1 clinic=c1 date=2021-08-30 doses=23
+        at 2021-08-09T20:00+09:00
+        verify a born=1990-05-09 device=pc
+        enqueue a
+        admit 10
+        book a clinic=c1 date=2021-08-30
+        at 2021-08-19T18:00+09:00
+        tick c1
+        tick c1
+        at 2021-08-19T20:00+09:00
+        verify s3 born=1988-11-13 device=pc
+        enqueue s3
+        admit 10
+        book s3 clinic=c1 date=2021-08-30
+        ",
+    ),
+    (
+        "rebalance",
+        r"
+        at 2021-08-01T09:00+09:00
+        supply c1 clinic=c1 date=2021-08-30 doses=10
+        supply c2 clinic=c2 date=2021-08-30 doses=10 name=Other region=seoul
+        at 2021-08-20T09:00+09:00
+        tick c1
+        rebalance c1 from=c1/2021-08-30/pool to=c2/2021-08-30/pool doses=4
+        rebalance c1 from=c1/2021-08-30/pool to=c1/2021-08-31/pool doses=6
+        rebalance c1 from=c1/2021-08-30/pool to=c2/2021-08-30/pool doses=1
+        rebalance c1 from=c1/2021-08-31/pool to=nowhere/2021-08-30/pool doses=2
+        ",
+    ),
+    (
+        "verify_rate_limit",
+        r"
+        at 2021-08-09T20:00+09:00
+        verify a born=1990-05-09 device=pc
+        at 2021-08-09T20:09:59+09:00
+        verify a born=1990-05-09 device=pc
+        at 2021-08-09T20:10+09:00
+        verify a born=1990-05-09 device=pc
+        ",
+    ),
+    // Not in the seed: the only way to a `TicketLeft`.
+    (
+        "leave_the_queue",
+        r"
+        at 2021-08-09T20:00+09:00
+        verify a born=1990-05-09 device=pc
+        enqueue a
+        leave a
+        leave a
+        ",
+    ),
+];
+
+/// Runs commands on a [`System`] and keeps every envelope they produce.
+struct Recorder {
+    system: System,
+    envelopes: Vec<Envelope>,
+}
+
+impl Recorder {
+    fn new() -> Recorder {
+        Recorder { system: System::new(common::campaign()), envelopes: Vec::new() }
+    }
+}
+
+impl common::Runner for Recorder {
+    fn run(&mut self, command: Command) -> Outcome {
+        let outcome = self.system.execute(command);
+        self.envelopes.extend(outcome.events.iter().cloned());
+        outcome
+    }
+}
+
+fn run(script: &str) -> (String, Vec<Envelope>) {
+    let mut recorder = Recorder::new();
+    let transcript = common::run_script(&mut recorder, script);
+    (transcript, recorder.envelopes)
+}
+
+// A random script: a few people, clinics, dates and instants across the whole campaign.
+
+const PEOPLE: [(&str, &str); 6] = [
+    ("a", "1990-05-09"),   // digit 9: the first booking day
+    ("b", "1985-02-19"),   // digit 9
+    ("s0", "1992-03-10"),  // digit 0: the second booking day
+    ("s3", "1988-11-13"),  // digit 3
+    ("s60", "1960-03-09"), // not eligible
+    ("y", "2003-12-31"),   // the youngest eligible, digit 1
+];
+const INSTANTS: [&str; 10] = [
+    "2021-08-01T09:00+09:00", // before the campaign
+    "2021-08-09T20:00+09:00", // booking day 0 (digit 9) opens
+    "2021-08-09T20:05+09:00",
+    "2021-08-10T20:30+09:00", // booking day 1 (digit 0)
+    "2021-08-13T21:00+09:00", // booking day 4 (digit 3)
+    "2021-08-19T18:00+09:00", // the last booking day closes
+    "2021-08-19T20:00+09:00", // the change window opens
+    "2021-08-20T10:00+09:00",
+    "2021-08-20T10:20+09:00",
+    "2021-09-20T10:00+09:00", // the campaign is closed
+];
+
+/// One of `items`, each as likely as its weight.
+fn weighted<T: Clone + std::fmt::Debug + 'static>(items: &[(u32, T)]) -> Union<Just<T>> {
+    Union::new_weighted(items.iter().map(|(weight, item)| (*weight, Just(item.clone()))).collect())
+}
+
+/// An index into `PEOPLE`: mostly the people whose booking day comes first.
+fn person() -> impl Strategy<Value = usize> {
+    weighted(&[(3, 0), (2, 1), (2, 2), (1, 3), (1, 4), (1, 5)])
+}
+
+/// An index into `INSTANTS`: mostly the first booking days and the change window.
+fn instant() -> impl Strategy<Value = usize> {
+    weighted(&[(1, 0), (3, 1), (2, 2), (2, 3), (1, 4), (2, 5), (2, 6), (3, 7), (2, 8), (1, 9)])
+}
+
+fn clinic() -> impl Strategy<Value = &'static str> {
+    weighted(&[(3, "c1"), (2, "c2"), (1, "c3")]) // c3 is never supplied up front
+}
+
+fn date() -> impl Strategy<Value = &'static str> {
+    weighted(&[(3, "2021-08-30"), (2, "2021-09-02"), (1, "2021-08-31"), (1, "2021-10-05")]) // the last is out of range
+}
+
+fn share() -> impl Strategy<Value = &'static str> {
+    weighted(&[(2, "pool"), (2, "day0"), (1, "day9")])
+}
+
+fn pick<const N: usize>(items: [&'static str; N]) -> impl Strategy<Value = &'static str> {
+    (0..N).prop_map(move |i| items[i])
+}
+
+/// One step: one or a few script lines at one instant.
+fn step() -> impl Strategy<Value = Vec<String>> {
+    let verify = |p: usize, device: &str| format!("verify {} born={} device={device}", PEOPLE[p].0, PEOPLE[p].1);
+    let doses = prop_oneof![4 => 1u32..4, 1 => Just(0u32), 1 => 4u32..40];
+    prop_oneof![
+        3 => (person(), pick(["pc", "phone"]), pick(["kakao", "naver", "pass"]))
+            .prop_map(move |(p, d, m)| vec![format!("{} method={m}", verify(p, d))]),
+        2 => person().prop_map(|p| vec![format!("enqueue {}", PEOPLE[p].0)]),
+        1 => person().prop_map(|p| vec![format!("leave {}", PEOPLE[p].0)]),
+        2 => (1u32..4, pick(["1", "30"])).prop_map(|(n, ttl)| vec![format!("admit {n} ttl_min={ttl}")]),
+        2 => (person(), clinic(), date())
+            .prop_map(|(p, c, d)| vec![format!("book {} clinic={c} date={d}", PEOPLE[p].0)]),
+        1 => person().prop_map(|p| vec![format!("cancel {}", PEOPLE[p].0)]),
+        1 => (person(), clinic(), date())
+            .prop_map(|(p, c, d)| vec![format!("rebook {} clinic={c} date={d}", PEOPLE[p].0)]),
+        // Whole journeys, so that bookings, changes and cancellations happen often.
+        6 => (person(), clinic(), date(), pick(["book", "rebook", "cancel"])).prop_map(
+            move |(p, c, d, verb)| {
+                let name = PEOPLE[p].0;
+                if verb == "cancel" {
+                    return vec![verify(p, "pc"), format!("cancel {name}")];
+                }
+                vec![
+                    verify(p, "pc"),
+                    format!("enqueue {name}"),
+                    "admit 10".to_owned(),
+                    format!("{verb} {name} clinic={c} date={d}"),
+                ]
+            }
+        ),
+        1 => (clinic(), date(), doses.clone(), pick(["Clinic", "Other"]))
+            .prop_map(|(c, d, n, name)| vec![format!("supply {c} clinic={c} date={d} doses={n} name={name}")]),
+        2 => clinic().prop_map(|c| vec![format!("tick {c}")]),
+        2 => (clinic(), date(), share(), clinic(), date(), share(), doses).prop_map(
+            |(fc, fd, fs, tc, td, ts, n)| vec![format!("rebalance {fc} from={fc}/{fd}/{fs} to={tc}/{td}/{ts} doses={n}")]
+        ),
+    ]
+}
+
+/// A random script: supply up front, then steps at non-decreasing instants.
+fn script() -> impl Strategy<Value = String> {
+    prop::collection::vec((instant(), step()), 1..40).prop_map(|mut steps| {
+        steps.sort_by_key(|(instant, _)| *instant);
+        let mut text = format!("at {}\n", INSTANTS[0]);
+        for (clinic, date, doses) in [("c1", "2021-08-30", 30), ("c1", "2021-09-02", 20), ("c2", "2021-08-30", 20), ("c2", "2021-09-02", 10)] {
+            text.push_str(&format!("supply {clinic} clinic={clinic} date={date} doses={doses}\n"));
+        }
+        let mut now = 0;
+        for (instant, lines) in steps {
+            if instant != now {
+                text.push_str(&format!("at {}\n", INSTANTS[instant]));
+                now = instant;
+            }
+            for line in lines {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+        text
+    })
+}
+
+/// Every envelope of every scenario, then of 64 random scripts, each given to `visit` (a panic in
+/// it fails the test with the smallest random script that still fails).
+fn for_every_emitted_envelope(visit: impl FnMut(&Envelope)) {
+    let visit = RefCell::new(visit);
+    for (name, script) in SCENARIOS {
+        let (_, envelopes) = run(script);
+        assert!(!envelopes.is_empty(), "scenario {name} produced no event");
+        envelopes.iter().for_each(|e| (visit.borrow_mut())(e));
+    }
+    let mut runner = TestRunner::new(Config { cases: 64, failure_persistence: None, ..Config::default() });
+    let result = runner.run(&script(), |script| {
+        let (_, envelopes) = run(&script);
+        envelopes.iter().for_each(|e| (visit.borrow_mut())(e));
+        Ok(())
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
+
+fn schema_from_disk(name: &str) -> Value {
+    let path = schemas_dir().join(name);
+    let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Validators of the committed files, built on first use; formats (`uuid`, `date`) are checked.
+#[derive(Default)]
+struct Validators(BTreeMap<String, jsonschema::Validator>);
+
+impl Validators {
+    fn get(&mut self, name: &str) -> &jsonschema::Validator {
+        self.0.entry(name.to_owned()).or_insert_with(|| {
+            jsonschema::options()
+                .should_validate_formats(true)
+                .build(&schema_from_disk(name))
+                .unwrap_or_else(|e| panic!("schemas/{name} does not compile: {e}"))
+        })
+    }
+
+    /// The validation errors of `value` against `schemas/<name>`, one line each.
+    fn errors(&mut self, name: &str, value: &Value) -> Vec<String> {
+        self.get(name).iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect()
+    }
+}
+
+fn schema_file_of(envelope: &Envelope) -> String {
+    file_name(envelope.event.type_name(), envelope.schema_version)
+}
+
+#[test]
+fn every_emitted_event_validates_against_its_schema() {
+    let mut validators = Validators::default();
+    let mut seen = BTreeSet::new();
+    let mut count = 0usize;
+    for_every_emitted_envelope(|envelope| {
+        let name = schema_file_of(envelope);
+        let value = serde_json::to_value(envelope).expect("an envelope serializes");
+        let errors = validators.errors(&name, &value);
+        assert!(
+            errors.is_empty(),
+            "this event does not validate against schemas/{name}:\n{}\nerrors:\n  {}",
+            serde_json::to_string_pretty(&value).unwrap(),
+            errors.join("\n  ")
+        );
+        seen.insert(envelope.event.type_name());
+        count += 1;
+    });
+    let never: Vec<&str> = Event::TYPES.iter().map(|(name, _)| *name).filter(|name| !seen.contains(name)).collect();
+    assert!(never.is_empty(), "no scenario or random script produced {never:?}: add a scenario that does");
+    assert!(count > 100, "only {count} events validated");
+}
+
+#[test]
+fn every_emitted_envelope_round_trips_through_json() {
+    for_every_emitted_envelope(|envelope| {
+        let bytes = serde_json::to_vec(envelope).expect("an envelope serializes");
+        let back: Envelope = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{e}: cannot read back {}", String::from_utf8_lossy(&bytes)));
+        assert_eq!(&back, envelope, "{}", String::from_utf8_lossy(&bytes));
+    });
+}
+
+#[test]
+fn leaving_the_queue_is_recorded() {
+    let (name, script) = SCENARIOS.iter().find(|(name, _)| *name == "leave_the_queue").expect("the scenario");
+    let (transcript, envelopes) = run(script);
+    assert!(envelopes.iter().any(|e| matches!(e.event, Event::TicketLeft(_))), "{transcript}");
+    insta::assert_snapshot!(*name, transcript);
+}
+
+// ---- the schemas are not vacuous --------------------------------------------------------------
+
+/// The first envelope of `type_name` in a scenario, as JSON.
+fn emitted(scenario: &str, type_name: &str) -> Value {
+    let (_, script) = SCENARIOS.iter().find(|(name, _)| *name == scenario).expect("the scenario");
+    let (_, envelopes) = run(script);
+    let envelope = envelopes
+        .iter()
+        .find(|e| e.event.type_name() == type_name)
+        .unwrap_or_else(|| panic!("{scenario} produces no {type_name}"));
+    serde_json::to_value(envelope).expect("an envelope serializes")
+}
+
+#[test]
+fn schemas_reject_broken_events() {
+    let mut validators = Validators::default();
+    let verified = emitted("digit_nine_books_on_its_day", "SubjectVerified");
+    let schema = "SubjectVerified.v1.json";
+    assert_eq!(validators.errors(schema, &verified), Vec::<String>::new(), "the unbroken event validates");
+
+    type Mutation = fn(&mut Value);
+    let broken: [(&str, Mutation); 16] = [
+        ("another type", |v| v["event"]["type"] = json!("DeviceLocked")),
+        ("no type", |v| drop(v["event"].as_object_mut().unwrap().remove("type"))),
+        ("no subject", |v| drop(v["event"].as_object_mut().unwrap().remove("subject"))),
+        ("no event_id", |v| drop(v.as_object_mut().unwrap().remove("event_id"))),
+        ("no event", |v| drop(v.as_object_mut().unwrap().remove("event"))),
+        ("a subject of 31 hex digits", |v| v["event"]["subject"] = json!("0123456789abcdef0123456789abcde")),
+        ("a subject in upper case", |v| v["event"]["subject"] = json!("0123456789ABCDEF0123456789ABCDEF")),
+        ("a subject that is not hex", |v| v["event"]["subject"] = json!("0123456789abcdef0123456789abcdeg")),
+        ("schema version 2", |v| v["schema_version"] = json!(2)),
+        ("schema version as text", |v| v["schema_version"] = json!("1")),
+        ("an event id that is not a uuid", |v| v["event_id"] = json!("not-a-uuid")),
+        ("a birth date that is not a date", |v| v["event"]["birth_date"] = json!("1990-13-45")),
+        ("an unknown method", |v| v["event"]["method"] = json!("fax")),
+        ("a cohort digit beyond u8", |v| v["event"]["cohort_digit"] = json!(300)),
+        ("an empty partition key", |v| v["partition_key"] = json!("")),
+        ("a partition key of 65 characters", |v| v["partition_key"] = json!("k".repeat(65))),
+    ];
+    for (what, mutate) in broken {
+        let mut value = verified.clone();
+        mutate(&mut value);
+        assert!(
+            !validators.errors(schema, &value).is_empty(),
+            "schemas/{schema} accepts an event with {what}:\n{}",
+            serde_json::to_string_pretty(&value).unwrap()
+        );
+    }
+
+    // Another type's event does not pass for this one.
+    let locked = emitted("digit_nine_books_on_its_day", "DeviceLocked");
+    assert!(!validators.errors(schema, &locked).is_empty(), "a DeviceLocked passes for a SubjectVerified");
+
+    // An optional field may be null or absent; anything else in its place is refused.
+    let confirmed = emitted("cancel_and_change", "ReservationConfirmed");
+    let schema = "ReservationConfirmed.v1.json";
+    assert_eq!(validators.errors(schema, &confirmed), Vec::<String>::new());
+    let mut absent = confirmed.clone();
+    absent["event"].as_object_mut().unwrap().remove("replaces");
+    assert_eq!(validators.errors(schema, &absent), Vec::<String>::new(), "replaces is optional");
+    let mut wrong = confirmed.clone();
+    wrong["event"]["replaces"] = json!(42);
+    assert!(!validators.errors(schema, &wrong).is_empty(), "replaces must be a reservation id or null");
+
+    // The compatibility rule: an unknown, added field is accepted, in the envelope and the payload.
+    let mut extended = verified.clone();
+    extended["trace_id"] = json!("abc");
+    extended["event"]["assurance_level"] = json!(2);
+    assert_eq!(
+        validators.errors("SubjectVerified.v1.json", &extended),
+        Vec::<String>::new(),
+        "an added optional field must stay valid"
+    );
+}
