@@ -541,7 +541,8 @@ fn scan_segment(path: &Path, base_offset: Offset, record_bytes_max: u32) -> Resu
     let mut header = [0u8; SEGMENT_HEADER.len()];
     let got = read_full(&mut reader, &mut header).map_err(io_error(path))?;
     if got < header.len() {
-        scan.header = if header[..got] == SEGMENT_HEADER[..got] {
+        let prefix = header[..got].iter().zip(&SEGMENT_HEADER).take_while(|(a, b)| a == b).count();
+        scan.header = if header[prefix..got].iter().all(|&b| b == 0) {
             HeaderState::Torn
         } else {
             HeaderState::Bad("not a yeyak-log segment (bad magic)".to_owned())
