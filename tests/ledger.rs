@@ -29,34 +29,14 @@ fn same_state(a: &System, b: &System) {
     assert_eq!(a.totals, b.totals);
 }
 
-const CHANGE_SCRIPT: &str = r"
-    at 2021-08-01T09:00+09:00
-    supply c1 clinic=c1 date=2021-08-30 doses=20
-    supply c2 clinic=c2 date=2021-09-02 doses=20 name=Other region=busan
-    at 2021-08-09T20:00+09:00
-    verify a born=1990-05-09 device=pc
-    verify b born=1985-02-19 device=pc
-    enqueue a
-    enqueue b
-    admit 10
-    book a clinic=c1 date=2021-08-30
-    book b clinic=c1 date=2021-08-30
-    at 2021-08-20T10:00+09:00
-    verify a born=1990-05-09 device=pc
-    verify b born=1985-02-19 device=pc
-    enqueue b
-    admit 10
-    cancel a
-    rebook b clinic=c2 date=2021-09-02
-";
 
 #[test]
 fn the_file_ledger_decides_exactly_like_the_pure_system() {
     let dir = tempfile::tempdir().unwrap();
     let mut ledger = OnLedger(open(dir.path()));
     let mut system = System::new(Campaign::default_2021());
-    let on_file = common::run_script(&mut ledger, CHANGE_SCRIPT);
-    let in_memory = common::run_script(&mut system, CHANGE_SCRIPT);
+    let on_file = common::run_script(&mut ledger, common::scenarios::script("cancel_and_change"));
+    let in_memory = common::run_script(&mut system, common::scenarios::script("cancel_and_change"));
     assert_eq!(on_file, in_memory);
     assert!(on_file.contains("ReservationChanged"), "{on_file}");
     same_state(ledger.0.system(), &system);

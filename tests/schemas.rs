@@ -193,198 +193,6 @@ fn released_schemas_never_change() {
 
 // ---- every emitted event ----------------------------------------------------------------------
 
-/// The seed's scenarios (copied from `tests/scenarios.rs`, which owns their snapshots), plus the
-/// ones that produce the event types those never do.
-const SCENARIOS: &[(&str, &str)] = &[
-    (
-        "digit_nine_books_on_its_day",
-        r"
-        at 2021-08-01T09:00+09:00
-        supply c1 clinic=c1 date=2021-08-30 doses=10
-        at 2021-08-09T20:00+09:00
-        verify s9 born=1990-05-19 device=pc
-        enqueue s9
-        admit 10
-        book s9 clinic=c1 date=2021-08-30
-        at 2021-08-10T18:01+09:00
-        verify late born=1995-07-29 device=phone
-        enqueue late
-        admit 10
-        book late clinic=c1 date=2021-08-30
-        ",
-    ),
-    (
-        "digit_three_on_the_ninth",
-        r"
-        at 2021-08-01T09:00+09:00
-        supply c1 clinic=c1 date=2021-08-30 doses=10
-        at 2021-08-09T20:30+09:00
-        verify s3 born=1988-11-13 device=pc
-        enqueue s3
-        admit 10
-        book s3 clinic=c1 date=2021-08-30
-        ",
-    ),
-    (
-        "second_device_lock",
-        r"
-        at 2021-08-09T20:00+09:00
-        verify s9 born=1990-05-19 device=pc
-        at 2021-08-09T20:03+09:00
-        verify s9 born=1990-05-19 device=phone
-        verify s9 born=1990-05-19 device=pc
-        at 2021-08-09T20:10+09:00
-        verify s9 born=1990-05-19 device=phone method=naver
-        ",
-    ),
-    (
-        "born_1960_not_eligible",
-        r"
-        at 2021-08-01T09:00+09:00
-        supply c1 clinic=c1 date=2021-08-30 doses=10
-        at 2021-08-09T21:00+09:00
-        verify s60 born=1960-03-09 device=pc
-        enqueue s60
-        admit 10
-        book s60 clinic=c1 date=2021-08-30
-        ",
-    ),
-    (
-        "last_dose_then_sold_out",
-        r"
-        at 2021-08-01T09:00+09:00
-        supply c1 clinic=c1 date=2021-08-30 doses=10
-        at 2021-08-09T20:00+09:00
-        verify a born=1990-05-09 device=pc
-        verify b born=1991-06-19 device=pc
-        enqueue a
-        enqueue b
-        admit 10
-        book a clinic=c1 date=2021-08-30
-        book b clinic=c1 date=2021-08-30
-        book a clinic=c1 date=2021-08-30
-        ",
-    ),
-    (
-        "cancel_and_change",
-        r"
-        at 2021-08-01T09:00+09:00
-        supply c1 clinic=c1 date=2021-08-30 doses=20
-        supply c2 clinic=c2 date=2021-09-02 doses=20 name=Other region=busan
-        at 2021-08-09T20:00+09:00
-        verify a born=1990-05-09 device=pc
-        verify b born=1985-02-19 device=pc
-        enqueue a
-        enqueue b
-        admit 10
-        book a clinic=c1 date=2021-08-30
-        book b clinic=c1 date=2021-08-30
-        cancel a
-        at 2021-08-20T10:00+09:00
-        tick c1
-        verify a born=1990-05-09 device=pc
-        verify b born=1985-02-19 device=pc
-        enqueue b
-        admit 10
-        cancel a
-        rebook b clinic=c2 date=2021-09-02
-        ",
-    ),
-    (
-        "change_to_full_clinic",
-        r"
-        at 2021-08-01T09:00+09:00
-        supply c1 clinic=c1 date=2021-08-30 doses=10
-        at 2021-08-09T20:00+09:00
-        verify a born=1990-05-09 device=pc
-        enqueue a
-        admit 10
-        book a clinic=c1 date=2021-08-30
-        at 2021-08-20T10:00+09:00
-        supply c2 clinic=c2 date=2021-09-02 doses=1 name=Small region=busan
-        verify b born=1999-01-01 device=pc
-        verify a born=1990-05-09 device=pc
-        enqueue b
-        enqueue a
-        admit 10
-        book b clinic=c2 date=2021-09-02
-        rebook a clinic=c2 date=2021-09-02
-        ",
-    ),
-    (
-        "proxy_and_one_reservation",
-        r"
-        at 2021-08-01T09:00+09:00
-        supply c1 clinic=c1 date=2021-08-30 doses=30
-        at 2021-08-09T20:00+09:00
-        verify a born=1990-05-09 device=pc
-        enqueue a
-        admit 10
-        book a clinic=c1 date=2021-08-30 for=b
-        book a clinic=c1 date=2021-08-30 device=phone
-        book a clinic=c1 date=2021-08-30 admission=none
-        book a clinic=c1 date=2021-08-30
-        book a clinic=c1 date=2021-08-30
-        enqueue a
-        ",
-    ),
-    (
-        "release_to_pool",
-        r"
-        at 2021-08-01T09:00+09:00
-        supply c1 clinic=c1 date=2021-08-30 doses=23
-        at 2021-08-09T20:00+09:00
-        verify a born=1990-05-09 device=pc
-        enqueue a
-        admit 10
-        book a clinic=c1 date=2021-08-30
-        at 2021-08-19T18:00+09:00
-        tick c1
-        tick c1
-        at 2021-08-19T20:00+09:00
-        verify s3 born=1988-11-13 device=pc
-        enqueue s3
-        admit 10
-        book s3 clinic=c1 date=2021-08-30
-        ",
-    ),
-    (
-        "rebalance",
-        r"
-        at 2021-08-01T09:00+09:00
-        supply c1 clinic=c1 date=2021-08-30 doses=10
-        supply c2 clinic=c2 date=2021-08-30 doses=10 name=Other region=seoul
-        at 2021-08-20T09:00+09:00
-        tick c1
-        rebalance c1 from=c1/2021-08-30/pool to=c2/2021-08-30/pool doses=4
-        rebalance c1 from=c1/2021-08-30/pool to=c1/2021-08-31/pool doses=6
-        rebalance c1 from=c1/2021-08-30/pool to=c2/2021-08-30/pool doses=1
-        rebalance c1 from=c1/2021-08-31/pool to=nowhere/2021-08-30/pool doses=2
-        ",
-    ),
-    (
-        "verify_rate_limit",
-        r"
-        at 2021-08-09T20:00+09:00
-        verify a born=1990-05-09 device=pc
-        at 2021-08-09T20:09:59+09:00
-        verify a born=1990-05-09 device=pc
-        at 2021-08-09T20:10+09:00
-        verify a born=1990-05-09 device=pc
-        ",
-    ),
-    // Not in the seed: the only way to a `TicketLeft`.
-    (
-        "leave_the_queue",
-        r"
-        at 2021-08-09T20:00+09:00
-        verify a born=1990-05-09 device=pc
-        enqueue a
-        leave a
-        leave a
-        ",
-    ),
-];
 
 /// Runs commands on a [`System`] and keeps every envelope they produce.
 struct Recorder {
@@ -532,7 +340,7 @@ fn script() -> impl Strategy<Value = String> {
 /// it fails the test with the smallest random script that still fails).
 fn for_every_emitted_envelope(visit: impl FnMut(&Envelope)) {
     let visit = RefCell::new(visit);
-    for (name, script) in SCENARIOS {
+    for (name, script) in common::scenarios::SCENARIOS {
         let (_, envelopes) = run(script);
         assert!(!envelopes.is_empty(), "scenario {name} produced no event");
         envelopes.iter().for_each(|e| (visit.borrow_mut())(e));
@@ -613,7 +421,7 @@ fn every_emitted_envelope_round_trips_through_json() {
 
 #[test]
 fn leaving_the_queue_is_recorded() {
-    let (name, script) = SCENARIOS.iter().find(|(name, _)| *name == "leave_the_queue").expect("the scenario");
+    let (name, script) = common::scenarios::SCENARIOS.iter().find(|(name, _)| *name == "leave_the_queue").expect("the scenario");
     let (transcript, envelopes) = run(script);
     assert!(envelopes.iter().any(|e| matches!(e.event, Event::TicketLeft(_))), "{transcript}");
     insta::assert_snapshot!(*name, transcript);
@@ -623,7 +431,7 @@ fn leaving_the_queue_is_recorded() {
 
 /// The first envelope of `type_name` in a scenario, as JSON.
 fn emitted(scenario: &str, type_name: &str) -> Value {
-    let (_, script) = SCENARIOS.iter().find(|(name, _)| *name == scenario).expect("the scenario");
+    let (_, script) = common::scenarios::SCENARIOS.iter().find(|(name, _)| *name == scenario).expect("the scenario");
     let (_, envelopes) = run(script);
     let envelope = envelopes
         .iter()

@@ -11,7 +11,7 @@ use super::event::*;
 use super::ids::derive_uuid;
 use super::{
     AdmissionId, ClinicId, DeviceId, Event, Method, Rejection, RejectionCode, ReservationId, Share,
-    TimestampMs, VaccinationDate,
+    SubjectId, TimestampMs, VaccinationDate,
 };
 use uuid::Uuid;
 
@@ -79,6 +79,29 @@ impl SubjectState {
         }
     }
 
+    /// The checks a booking and a change share, in precedence order: the requester books for
+    /// themself, from the device that verified, a date of the campaign, and is in its age group.
+    fn require_booker(
+        &self,
+        subject: &SubjectId,
+        requested_for: &SubjectId,
+        device: &DeviceId,
+        date: VaccinationDate,
+        campaign: &Campaign,
+    ) -> Result<VaccinationDate, Rejection> {
+        if requested_for != subject {
+            return Err(Rejection::new(RejectionCode::ProxyForbidden));
+        }
+        let (_, birth) = self.require_verified(device)?;
+        if !campaign.is_vaccination_date(date) {
+            return Err(Rejection::new(RejectionCode::DateOutOfRange));
+        }
+        if !campaign.is_eligible(birth) {
+            return Err(Rejection::new(RejectionCode::NotEligible));
+        }
+        Ok(birth)
+    }
+
     fn require_admission(&self, admission: AdmissionId, now_ms: TimestampMs) -> Result<(), Rejection> {
         match &self.admission {
             Some(a) if a.admission == admission && !a.used => {
@@ -130,16 +153,7 @@ pub fn decide(state: &SubjectState, command: &CommandBody, ctx: &Context) -> Res
         }
 
         CommandBody::Book { subject, requested_for, device, clinic, date, admission } => {
-            if requested_for != subject {
-                return Err(Rejection::new(RejectionCode::ProxyForbidden));
-            }
-            let (_, birth) = state.require_verified(device)?;
-            if !campaign.is_vaccination_date(*date) {
-                return Err(Rejection::new(RejectionCode::DateOutOfRange));
-            }
-            if !campaign.is_eligible(birth) {
-                return Err(Rejection::new(RejectionCode::NotEligible));
-            }
+            let birth = state.require_booker(subject, requested_for, device, *date, campaign)?;
             let phase = campaign.booking_phase(birth, now)?;
             state.require_idle()?;
             if state.reservation.is_some() {
@@ -181,16 +195,7 @@ pub fn decide(state: &SubjectState, command: &CommandBody, ctx: &Context) -> Res
         }
 
         CommandBody::Rebook { subject, requested_for, device, reservation, clinic, date, admission } => {
-            if requested_for != subject {
-                return Err(Rejection::new(RejectionCode::ProxyForbidden));
-            }
-            let (_, birth) = state.require_verified(device)?;
-            if !campaign.is_vaccination_date(*date) {
-                return Err(Rejection::new(RejectionCode::DateOutOfRange));
-            }
-            if !campaign.is_eligible(birth) {
-                return Err(Rejection::new(RejectionCode::NotEligible));
-            }
+            state.require_booker(subject, requested_for, device, *date, campaign)?;
             campaign.change_allowed(now)?;
             state.require_idle()?;
             match &state.reservation {

@@ -13,6 +13,8 @@
 //! by short aliases (`r1`, `a1`, ...) in order of appearance, and instants by Korea time.
 #![allow(dead_code)]
 
+pub mod scenarios;
+
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
