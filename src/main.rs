@@ -38,6 +38,26 @@ enum Commands {
         #[arg(long, value_enum, default_value_t = Fsync::Never)]
         fsync: Fsync,
     },
+    /// Run a ledger processor: a consumer-group member over the command topics that decides and
+    /// writes events with exactly-once Kafka transactions. Runs until stopped (a kill is safe).
+    Process {
+        /// Kafka bootstrap servers.
+        #[arg(long, env = "YEYAK_KAFKA")]
+        kafka: String,
+        /// Prefix of every topic (isolates deployments sharing a broker).
+        #[arg(long, default_value = "")]
+        topic_prefix: String,
+        /// This processor's instance name; part of its transactional id.
+        #[arg(long, default_value = "0")]
+        instance: String,
+        #[arg(long, default_value_t = 8)]
+        subject_partitions: u32,
+        #[arg(long, default_value_t = 8)]
+        clinic_partitions: u32,
+        /// Consumer-group session timeout: how soon a dead processor's partitions move.
+        #[arg(long, default_value_t = 10_000)]
+        session_timeout_ms: u32,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -100,6 +120,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let report = result.context("the demo failed")?;
             Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Commands::Process { kafka, topic_prefix, instance, subject_partitions, clinic_partitions, session_timeout_ms } => {
+            use yeyak::pipeline::{Topics, admin, processor::{Processor, ProcessorConfig}};
+            let topology = yeyak::ledger::Topology { subject_partitions, clinic_partitions };
+            let topics = Topics::new(&topic_prefix, topology);
+            admin::ensure_topics(&kafka, &topics, 1).context("cannot create the topics")?;
+            let mut config = ProcessorConfig::new(&kafka, topics, &instance);
+            config.session_timeout_ms = session_timeout_ms;
+            let mut processor =
+                Processor::start(config, yeyak::domain::Campaign::default_2021()).context("cannot start the processor")?;
+            eprintln!("yeyak process {instance}: running");
+            let mut last_report = std::time::Instant::now();
+            loop {
+                processor.step().context("the processor stopped")?;
+                if last_report.elapsed() > std::time::Duration::from_secs(5) {
+                    eprintln!("yeyak process {instance}: {:?}", processor.stats);
+                    last_report = std::time::Instant::now();
+                }
+            }
         }
     }
 }

@@ -1,0 +1,295 @@
+//! The production pipeline against the real Apache Kafka broker: processors are consumer-group
+//! members that decide with exactly-once transactions. Needs `YEYAK_KAFKA` (scripts/test starts
+//! a broker); fails rather than passes without one.
+
+mod common;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use yeyak::domain::system::{Outcome, command_id_from};
+use yeyak::domain::{AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, System};
+use yeyak::ledger::Topology;
+use yeyak::pipeline::Topics;
+use yeyak::pipeline::admin::{delete_topics, ensure_topics};
+use yeyak::pipeline::client::{EventTail, Submitter};
+use yeyak::pipeline::processor::{Processor, ProcessorConfig};
+
+fn kafka() -> Option<String> {
+    match std::env::var("YEYAK_KAFKA") {
+        Ok(b) => Some(b),
+        Err(_) if std::env::var("YEYAK_SKIP_SERVICES").as_deref() == Ok("1") => {
+            eprintln!("skipped: no broker (YEYAK_SKIP_SERVICES=1)");
+            None
+        }
+        Err(_) => panic!("the Kafka tests need a broker: run scripts/test, which starts one, or set YEYAK_KAFKA"),
+    }
+}
+
+fn fresh_topics(partitions: u32) -> Topics {
+    let prefix = format!("t{}.", &Uuid::now_v7().simple().to_string()[20..]);
+    Topics::new(&prefix, Topology { subject_partitions: partitions, clinic_partitions: partitions })
+}
+
+/// Runs scripts through the pipeline: send, then wait for the command's whole chain.
+struct OnKafka {
+    submitter: Submitter,
+    tail: EventTail,
+}
+
+impl common::Runner for OnKafka {
+    fn run(&mut self, command: Command) -> Outcome {
+        let id = command.command_id;
+        self.submitter.send(&command).expect("send");
+        self.submitter.flush(Duration::from_secs(30)).expect("flush");
+        self.tail.wait_for(id, Duration::from_secs(60)).expect("tail").unwrap_or_else(|| panic!("no decision for {id}"))
+    }
+}
+
+#[test]
+fn scenarios_through_kafka_decide_exactly_like_the_pure_system() {
+    let Some(bootstrap) = kafka() else { return };
+    // Each scenario on a fresh deployment (its command ids are numbered by line) and a fresh
+    // pure system, side by side; the transcripts must be identical.
+    for name in ["digit_nine_books_on_its_day", "cancel_and_change", "change_to_full_clinic", "rebalance"] {
+        let topics = fresh_topics(3);
+        ensure_topics(&bootstrap, &topics, 1).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let config = ProcessorConfig::new(&bootstrap, topics.clone(), "in-process");
+        let processor = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut processor = Processor::start(config, Campaign::default_2021()).expect("start");
+                processor.run(stop).expect("run")
+            })
+        };
+        let mut on_kafka = OnKafka {
+            submitter: Submitter::connect(&bootstrap, topics.clone()).unwrap(),
+            tail: EventTail::open(&bootstrap, &topics).unwrap(),
+        };
+        let mut system = System::new(Campaign::default_2021());
+        let script = common::scenarios::script(name);
+        let through_kafka = common::run_script(&mut on_kafka, script);
+        let in_memory = common::run_script(&mut system, script);
+        assert_eq!(through_kafka, in_memory, "scenario {name}");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let stats = processor.join().unwrap();
+        assert!(stats.transactions > 0 && stats.events > 0, "{stats:?}");
+        assert!(on_kafka.tail.duplicate_event_ids().is_empty());
+        let _ = delete_topics(&bootstrap, &topics);
+    }
+}
+
+/// A child `yeyak process`, logging to a file.
+struct ProcessorProcess {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl ProcessorProcess {
+    fn start(bootstrap: &str, topics: &Topics, instance: &str, dir: &std::path::Path) -> ProcessorProcess {
+        let log = dir.join(format!("processor-{instance}-{}.log", Uuid::now_v7().simple()));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_yeyak"))
+            .args(["process", "--kafka", bootstrap, "--topic-prefix", &topics.prefix, "--instance", instance])
+            .args(["--subject-partitions", &topics.topology.subject_partitions.to_string()])
+            .args(["--clinic-partitions", &topics.topology.clinic_partitions.to_string()])
+            .args(["--session-timeout-ms", "6000"])
+            .env("YEYAK_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("spawn yeyak process");
+        ProcessorProcess { child, log }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+const PEOPLE: usize = 1500;
+
+/// Supply, then 1500 people of booking day 0 verify and queue; admitted at once; then each books
+/// one of six clinic-dates whose day-0 share holds 200 doses: 1200 bookings succeed, 300 sell out.
+struct Workload {
+    at: i64,
+    clinics: Vec<ClinicId>,
+    dates: Vec<chrono::NaiveDate>,
+    submitted: Vec<Uuid>,
+}
+
+impl Workload {
+    fn new() -> Workload {
+        Workload {
+            at: chrono::DateTime::parse_from_rfc3339("2021-08-09T20:00:00+09:00").unwrap().timestamp_millis(),
+            clinics: ["c1", "c2", "c3"].iter().map(|c| ClinicId::new(c).unwrap()).collect(),
+            dates: vec!["2021-08-30".parse().unwrap(), "2021-09-02".parse().unwrap()],
+            submitted: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, submitter: &Submitter, seed: &str, at_ms: i64, body: CommandBody) {
+        let command = Command { command_id: command_id_from(seed), at_ms, body };
+        self.submitted.push(command.command_id);
+        submitter.send(&command).unwrap();
+    }
+
+    fn person(n: usize) -> yeyak::domain::SubjectId {
+        common::subject_of(&format!("crowd/{n}"))
+    }
+
+    fn arrive(&mut self, submitter: &Submitter) {
+        for (c, clinic) in self.clinics.clone().iter().enumerate() {
+            for date in self.dates.clone() {
+                let body = CommandBody::RegisterSupply {
+                    clinic: clinic.clone(),
+                    name: format!("Clinic {c}"),
+                    region: "seoul".into(),
+                    date,
+                    doses: 2000,
+                };
+                self.send(submitter, &format!("supply/{clinic}/{date}"), self.at - 3_600_000, body);
+            }
+        }
+        let device = DeviceId::new("pc").unwrap();
+        for n in 0..PEOPLE {
+            let subject = Workload::person(n);
+            let birth_date = "1990-05-09".parse().unwrap();
+            let verify = CommandBody::Verify { subject, birth_date, method: Method::Naver, device: device.clone() };
+            self.send(submitter, &format!("verify/{n}"), self.at, verify);
+            self.send(submitter, &format!("enqueue/{n}"), self.at + 1, CommandBody::Enqueue { subject, device: device.clone() });
+        }
+    }
+
+    fn admit(&mut self, submitter: &Submitter) {
+        self.send(submitter, "admit", self.at + 60_000, CommandBody::Admit { tickets_max: 10_000, ttl_ms: 3_600_000 });
+    }
+
+    /// Sends the bookings of people `range` (admissions read from the tail).
+    fn book(&mut self, submitter: &Submitter, tail: &EventTail, range: std::ops::Range<usize>) {
+        let admissions: std::collections::HashMap<_, AdmissionId> = tail
+            .events
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::AdmissionGranted(g) => Some((g.subject, g.admission)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(admissions.len(), PEOPLE, "everyone was admitted");
+        for n in range {
+            let subject = Workload::person(n);
+            let body = CommandBody::Book {
+                subject,
+                requested_for: subject,
+                device: DeviceId::new("pc").unwrap(),
+                clinic: self.clinics[n % 3].clone(),
+                date: self.dates[(n / 3) % 2],
+                admission: admissions[&subject],
+            };
+            self.send(submitter, &format!("book/{n}"), self.at + 120_000 + n as i64, body);
+        }
+        submitter.flush(Duration::from_secs(30)).unwrap();
+    }
+}
+
+fn wait_settled(tail: &mut EventTail, submitted: &[Uuid], timeout: Duration) {
+    let until = Instant::now() + timeout;
+    while !tail.settled(submitted) {
+        assert!(Instant::now() < until, "not settled in {timeout:?}: {} events", tail.events.len());
+        tail.poll(Duration::from_millis(200)).unwrap();
+    }
+}
+
+fn check_exactly_once(tail: &EventTail) {
+    assert!(tail.duplicate_event_ids().is_empty(), "a command was decided twice");
+    let mut replayed = System::new(Campaign::default_2021());
+    for envelope in &tail.events {
+        replayed.apply(envelope);
+    }
+    let violations = replayed.violations();
+    assert!(violations.is_empty(), "{violations:?}");
+    let recorded = tail.events.iter().filter(|e| matches!(e.event, Event::ReservationRecorded(_))).count();
+    let failed = tail.events.iter().filter(|e| matches!(e.event, Event::BookingFailed(_))).count();
+    assert_eq!((recorded, failed), (1200, 300), "six shares of 200 doses for 1500 people");
+}
+
+#[test]
+fn a_processor_killed_mid_stream_loses_nothing_and_decides_nothing_twice() {
+    let Some(bootstrap) = kafka() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let topics = fresh_topics(4);
+    ensure_topics(&bootstrap, &topics, 1).unwrap();
+    let submitter = Submitter::connect(&bootstrap, topics.clone()).unwrap();
+    let mut tail = EventTail::open(&bootstrap, &topics).unwrap();
+    let mut workload = Workload::new();
+    let first = ProcessorProcess::start(&bootstrap, &topics, "a", dir.path());
+
+    workload.arrive(&submitter);
+    workload.admit(&submitter);
+    submitter.flush(Duration::from_secs(30)).unwrap();
+    wait_settled(&mut tail, &workload.submitted, Duration::from_secs(120));
+    // Bookings arrive in chunks; the processor is killed with SIGKILL right after a chunk is
+    // sent (so, most likely, in the middle of a transaction), and the rest arrive while no
+    // processor runs.
+    for chunk in 0..4 {
+        workload.book(&submitter, &tail, chunk * 150..(chunk + 1) * 150);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    workload.book(&submitter, &tail, 600..750);
+    let log = first.kill();
+    tail.poll(Duration::from_secs(1)).unwrap();
+    let decided_before_kill = tail.events.len();
+    workload.book(&submitter, &tail, 750..PEOPLE);
+
+    let second = ProcessorProcess::start(&bootstrap, &topics, "a", dir.path());
+    wait_settled(&mut tail, &workload.submitted, Duration::from_secs(180));
+    let second_log = second.kill();
+    assert!(tail.events.len() > decided_before_kill, "the restarted processor finished the stream");
+    check_exactly_once(&tail);
+    assert!(log.contains("running") && second_log.contains("state rebuilt"), "{log}\n---\n{second_log}");
+    let _ = delete_topics(&bootstrap, &topics);
+}
+
+#[test]
+fn two_processors_share_the_partitions_and_a_paused_zombie_cannot_write() {
+    let Some(bootstrap) = kafka() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let topics = fresh_topics(4);
+    ensure_topics(&bootstrap, &topics, 1).unwrap();
+    let submitter = Submitter::connect(&bootstrap, topics.clone()).unwrap();
+    let mut tail = EventTail::open(&bootstrap, &topics).unwrap();
+    let mut workload = Workload::new();
+    let a = ProcessorProcess::start(&bootstrap, &topics, "a", dir.path());
+    let b = ProcessorProcess::start(&bootstrap, &topics, "b", dir.path());
+
+    workload.arrive(&submitter);
+    workload.admit(&submitter);
+    submitter.flush(Duration::from_secs(30)).unwrap();
+    wait_settled(&mut tail, &workload.submitted, Duration::from_secs(120));
+    workload.book(&submitter, &tail, 0..PEOPLE / 2);
+
+    // Freeze `a` mid-stream for longer than its session: `b` takes its partitions over; when
+    // `a` wakes up it is a zombie, and whatever it tries to commit is fenced.
+    a.signal("-STOP");
+    workload.book(&submitter, &tail, PEOPLE / 2..PEOPLE);
+    std::thread::sleep(Duration::from_secs(9));
+    a.signal("-CONT");
+    wait_settled(&mut tail, &workload.submitted, Duration::from_secs(180));
+    let a_log = a.kill();
+    let b_log = b.kill();
+    check_exactly_once(&tail);
+    assert!(a_log.contains("state rebuilt"), "a owned partitions at some point:\n{a_log}");
+    assert!(b_log.contains("state rebuilt"), "b owned partitions at some point:\n{b_log}");
+    let _ = delete_topics(&bootstrap, &topics);
+}
