@@ -4,6 +4,7 @@
 //! file-backed log; [`ledger`] runs the single-writer partitions on top of a log; [`identity`]
 //! turns resident numbers into pseudonymous subjects at the edge.
 
+pub mod bench;
 pub mod demo;
 pub mod domain;
 pub mod identity;

@@ -58,6 +58,23 @@ enum Commands {
         #[arg(long, default_value_t = 10_000)]
         session_timeout_ms: u32,
     },
+    /// Measure the pipeline on a real Kafka broker against the broker's raw append rate, in one
+    /// run; prints a table and, last, one JSON line.
+    Bench {
+        #[arg(long, env = "YEYAK_KAFKA")]
+        kafka: String,
+        #[arg(long, default_value_t = 20_000)]
+        people: u32,
+        /// Processors in this process (each a consumer-group member with its own transactions).
+        #[arg(long, default_value_t = 1)]
+        processors: u32,
+        /// Partitions of each topic kind.
+        #[arg(long, default_value_t = 8)]
+        partitions: u32,
+        /// Give up after this long.
+        #[arg(long, default_value_t = 600)]
+        timeout_s: u64,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -120,6 +137,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let report = result.context("the demo failed")?;
             Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Commands::Bench { kafka, people, processors, partitions, timeout_s } => {
+            let config = yeyak::bench::BenchConfig { bootstrap: kafka, people, processors, partitions, timeout_s };
+            yeyak::bench::run(&config, &mut std::io::stdout().lock()).context("the benchmark failed")?;
+            Ok(ExitCode::SUCCESS)
         }
         Commands::Process { kafka, topic_prefix, instance, subject_partitions, clinic_partitions, session_timeout_ms } => {
             use yeyak::pipeline::{Topics, admin, processor::{Processor, ProcessorConfig}};

@@ -1,0 +1,300 @@
+//! `yeyak bench`: the pipeline's throughput and latency on a real Kafka broker, against the raw
+//! append rate of the same broker measured in the same run.
+//!
+//! Workload: the seed's stampede. N people of one booking day verify, take a ticket, are
+//! admitted in order, and book the moment their admission arrives, across 50 clinics with enough
+//! doses for everyone. Measured: completed reservations per second from the first command sent to
+//! the last reservation recorded; events per second; latency from a booking sent to its
+//! reservation recorded (the whole person -> clinic -> person chain); and the raw ceiling:
+//! rdkafka producing as many records of the average event size, as fast as it can.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use uuid::Uuid;
+
+use crate::domain::system::command_id_from;
+use crate::domain::{Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, SubjectId, System};
+use crate::ledger::Topology;
+use crate::pipeline::Topics;
+use crate::pipeline::admin::{delete_topics, ensure_topics};
+use crate::pipeline::client::{EventTail, Submitter};
+use crate::pipeline::processor::{Processor, ProcessorConfig, ProcessorError};
+
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub bootstrap: String,
+    pub people: u32,
+    pub processors: u32,
+    pub partitions: u32,
+    pub timeout_s: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("the pipeline failed")]
+    Pipeline(#[from] ProcessorError),
+    #[error("cannot write the report")]
+    Io(#[from] std::io::Error),
+    #[error("the run did not finish in {0} s")]
+    Timeout(u64),
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchReport {
+    pub people: u32,
+    pub processors: u32,
+    pub reservations: u64,
+    pub reservations_per_s: f64,
+    pub events: u64,
+    pub events_per_s: f64,
+    pub avg_event_bytes: f64,
+    pub raw_append_per_s: f64,
+    pub ratio: f64,
+    pub p50_decision_ms: f64,
+    pub p99_decision_ms: f64,
+    /// Not measured until the PostgreSQL projector joins the pipeline: `null`.
+    pub p99_projection_ms: Option<f64>,
+    pub overbooked: u64,
+    pub double_reserved: u64,
+    pub rss_bytes_per_person: f64,
+}
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, BenchError> {
+    let campaign = Campaign::default_2021();
+    let prefix = format!("bench{}.", &Uuid::now_v7().simple().to_string()[20..]);
+    let topics = Topics::new(
+        &prefix,
+        Topology { subject_partitions: config.partitions, clinic_partitions: config.partitions },
+    );
+    ensure_topics(&config.bootstrap, &topics, 1)?;
+    writeln!(out, "yeyak bench: {} people, {} processor(s), {} partitions, broker {}", config.people, config.processors, config.partitions, config.bootstrap)?;
+
+    let rss_before = rss_bytes();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for i in 0..config.processors {
+        let mut processor_config = ProcessorConfig::new(&config.bootstrap, topics.clone(), &format!("bench-{i}"));
+        processor_config.session_timeout_ms = 10_000;
+        let processor = Processor::start(processor_config, campaign.clone())?;
+        let stop = stop.clone();
+        workers.push(std::thread::spawn(move || {
+            let mut processor = processor;
+            processor.run(stop)
+        }));
+    }
+
+    let submitter = Submitter::connect(&config.bootstrap, topics.clone())?;
+    let mut tail = EventTail::open(&config.bootstrap, &topics)?;
+    let at = campaign.booking_days[0].window.opens_at_ms;
+    let clinics: Vec<ClinicId> = (0..50).filter_map(|c| ClinicId::new(&format!("clinic-{c:02}"))).collect();
+    let date = campaign.vaccination.first_date;
+    let doses_per_clinic = (config.people / 50 + 1) * 10 + 10;
+    let device = DeviceId::new("phone").unwrap_or_else(|| unreachable!());
+    let subject = |n: u32| SubjectId(*command_id_from(&format!("bench/person/{n}")).as_bytes());
+    let birth_date = chrono::NaiveDate::from_ymd_opt(1990, 5, 9).unwrap_or_default();
+
+    let started = Instant::now();
+    for (c, clinic) in clinics.iter().enumerate() {
+        let body = CommandBody::RegisterSupply {
+            clinic: clinic.clone(),
+            name: format!("Clinic {c}"),
+            region: "seoul".into(),
+            date,
+            doses: doses_per_clinic,
+        };
+        submitter.send(&Command { command_id: command_id_from(&format!("bench/supply/{c}")), at_ms: at - 1, body })?;
+    }
+    for n in 0..config.people {
+        let who = subject(n);
+        let verify = CommandBody::Verify { subject: who, birth_date, method: Method::Kakao, device: device.clone() };
+        submitter.send(&Command { command_id: command_id_from(&format!("bench/verify/{n}")), at_ms: at, body: verify })?;
+        let enqueue = CommandBody::Enqueue { subject: who, device: device.clone() };
+        submitter.send(&Command { command_id: command_id_from(&format!("bench/enqueue/{n}")), at_ms: at, body: enqueue })?;
+    }
+    let admits = config.people.div_ceil(10_000);
+    for k in 0..admits {
+        let body = CommandBody::Admit { tickets_max: 10_000, ttl_ms: 3_600_000 };
+        submitter.send(&Command { command_id: command_id_from(&format!("bench/admit/{k}")), at_ms: at + 1, body })?;
+    }
+
+    // Book the moment an admission arrives; measure each booking to its recorded reservation.
+    let person_of: HashMap<SubjectId, u32> = (0..config.people).map(|n| (subject(n), n)).collect();
+    let mut booked_at: HashMap<SubjectId, Instant> = HashMap::new();
+    let mut latencies_ms: Vec<f64> = Vec::with_capacity(config.people as usize);
+    let mut seen = 0usize;
+    let mut finished = 0u64;
+    let mut last_progress = Instant::now();
+    let deadline = started + Duration::from_secs(config.timeout_s);
+    while finished < u64::from(config.people) {
+        if Instant::now() > deadline {
+            stop.store(true, Ordering::Relaxed);
+            return Err(BenchError::Timeout(config.timeout_s));
+        }
+        tail.poll(Duration::from_millis(5))?;
+        for envelope in &tail.events[seen..] {
+            match &envelope.event {
+                Event::AdmissionGranted(g) => {
+                    let Some(&n) = person_of.get(&g.subject) else { continue };
+                    let clinic = clinics[(n % 50) as usize].clone();
+                    let body = CommandBody::Book {
+                        subject: g.subject,
+                        requested_for: g.subject,
+                        device: device.clone(),
+                        clinic,
+                        date,
+                        admission: g.admission,
+                    };
+                    submitter.send(&Command {
+                        command_id: command_id_from(&format!("bench/book/{n}")),
+                        at_ms: at + 2,
+                        body,
+                    })?;
+                    booked_at.insert(g.subject, Instant::now());
+                }
+                Event::ReservationRecorded(r) => {
+                    if let Some(t) = booked_at.get(&r.subject) {
+                        latencies_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    finished += 1;
+                }
+                Event::BookingFailed(_) => finished += 1,
+                _ => {}
+            }
+        }
+        seen = tail.events.len();
+        if last_progress.elapsed() > Duration::from_secs(2) {
+            writeln!(out, "  {:>6.1} s: {} events, {} of {} reservations", started.elapsed().as_secs_f64(), seen, finished, config.people)?;
+            last_progress = Instant::now();
+        }
+    }
+    let pipeline_s = started.elapsed().as_secs_f64();
+    let rss_after = rss_bytes();
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        if let Ok(Err(e)) = worker.join() {
+            tracing::warn!(error = %e, "processor ended with an error");
+        }
+    }
+    // Count the follow-up events still in flight after the last reservation (none expected).
+    tail.poll(Duration::from_millis(500))?;
+
+    let events = tail.events.len() as u64;
+    let bytes: usize = tail.events.iter().map(|e| serde_json::to_vec(e).map(|v| v.len()).unwrap_or(0)).sum();
+    let avg_event_bytes = bytes as f64 / events.max(1) as f64;
+    let mut replayed = System::new(campaign);
+    for envelope in &tail.events {
+        replayed.apply(envelope);
+    }
+    let violations = replayed.violations();
+    let overbooked = violations.iter().filter(|v| v.0.contains("booked of")).count() as u64;
+    let mut holdings: HashMap<SubjectId, u32> = HashMap::new();
+    for clinic in replayed.clinics.values() {
+        for held in clinic.held.values() {
+            *holdings.entry(held.subject).or_default() += 1;
+        }
+    }
+    let double_reserved = holdings.values().filter(|&&n| n > 1).count() as u64;
+    let reservations = replayed.subjects.values().filter(|s| s.reservation.is_some()).count() as u64;
+
+    // The raw ceiling on the same broker: as many records of the average event size.
+    let raw_topics = Topics::new(&format!("{prefix}raw."), Topology { subject_partitions: config.partitions, clinic_partitions: config.partitions });
+    ensure_topics(&config.bootstrap, &raw_topics, 1)?;
+    let raw_target = raw_topics.pairs()[0].1.clone();
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap)
+        .set("client.id", "yeyak-bench-raw")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "2000000")
+        .set("compression.type", "none")
+        .create()
+        .map_err(|cause| ProcessorError::Client { role: "raw producer", cause })?;
+    let payload = vec![b'x'; avg_event_bytes.round() as usize];
+    let raw_started = Instant::now();
+    for i in 0..events {
+        let key = format!("k{}", i % 100_000);
+        let mut record = BaseRecord::to(&raw_target).key(&key).payload(&payload);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((cause, _)) => return Err(ProcessorError::Broker { operation: "raw produce", cause }.into()),
+            }
+        }
+    }
+    producer
+        .flush(Duration::from_secs(120))
+        .map_err(|cause| ProcessorError::Broker { operation: "raw flush", cause })?;
+    let raw_s = raw_started.elapsed().as_secs_f64();
+
+    latencies_ms.sort_by(|a, b| a.total_cmp(b));
+    let report = BenchReport {
+        people: config.people,
+        processors: config.processors,
+        reservations,
+        reservations_per_s: reservations as f64 / pipeline_s,
+        events,
+        events_per_s: events as f64 / pipeline_s,
+        avg_event_bytes,
+        raw_append_per_s: events as f64 / raw_s,
+        ratio: (events as f64 / pipeline_s) / (events as f64 / raw_s),
+        p50_decision_ms: percentile(&latencies_ms, 50.0),
+        p99_decision_ms: percentile(&latencies_ms, 99.0),
+        p99_projection_ms: None,
+        overbooked,
+        double_reserved,
+        rss_bytes_per_person: rss_after.saturating_sub(rss_before) as f64 / f64::from(config.people.max(1)),
+    };
+    let _ = delete_topics(&config.bootstrap, &topics);
+    let _ = delete_topics(&config.bootstrap, &raw_topics);
+
+    writeln!(out, "\n  {:<34} {:>14}", "measure", "value")?;
+    let rows = [
+        ("completed reservations", format!("{}", report.reservations)),
+        ("reservations / s (end to end)", format!("{:.0}", report.reservations_per_s)),
+        ("events", format!("{}", report.events)),
+        ("pipeline events / s", format!("{:.0}", report.events_per_s)),
+        ("raw appends / s (same broker)", format!("{:.0}", report.raw_append_per_s)),
+        ("ratio (pipeline / raw)", format!("{:.3}", report.ratio)),
+        ("average event bytes", format!("{:.0}", report.avg_event_bytes)),
+        ("booking -> reservation p50 ms", format!("{:.1}", report.p50_decision_ms)),
+        ("booking -> reservation p99 ms", format!("{:.1}", report.p99_decision_ms)),
+        ("overbooked shares", format!("{}", report.overbooked)),
+        ("people holding two doses", format!("{}", report.double_reserved)),
+        ("RSS growth per person (bytes)", format!("{:.0}", report.rss_bytes_per_person)),
+    ];
+    for (name, value) in rows {
+        writeln!(out, "  {name:<34} {value:>14}")?;
+    }
+    writeln!(out, "{}", serde_json::to_string(&report).unwrap_or_default())?;
+    Ok(report)
+}
