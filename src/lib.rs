@@ -9,4 +9,5 @@ pub mod domain;
 pub mod identity;
 pub mod ledger;
 pub mod log;
+pub mod projection;
 pub mod schema;
