@@ -84,11 +84,8 @@ fn assert_same(model: &ReadModel, client: &mut Client, what: &str) {
     assert!(differing.is_empty(), "{what}: {} rows differ, first: {}", differing.len(), differing[0]);
     assert_eq!(read_digest(client).unwrap(), model.digest(), "{what}");
     let positions = client.query("SELECT ticket, position FROM queue_position ORDER BY ticket", &[]).unwrap();
-    let waiting: Vec<(i64, i64)> = model
-        .queue_tickets
-        .keys()
-        .filter_map(|t| model.queue_position(*t).map(|p| (t.0 as i64, p as i64)))
-        .collect();
+    let waiting: Vec<(i64, i64)> =
+        model.queue_tickets.keys().filter_map(|t| model.queue_position(*t).map(|p| (t.0 as i64, p as i64))).collect();
     let from_view: Vec<(i64, i64)> = positions.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(from_view, waiting, "{what}: queue_position");
 }
@@ -267,10 +264,8 @@ fn a_connection_killed_inside_a_batch_loses_nothing_and_applies_nothing_twice() 
     assert!(matches!(err, ProjectionError::BatchDb { .. }), "{err:?}");
     drop(first);
     let mut check = schema.client();
-    let stored: i64 = check
-        .query_one("SELECT coalesce(sum(next_offset), 0)::bigint FROM projection_offsets", &[])
-        .unwrap()
-        .get(0);
+    let stored: i64 =
+        check.query_one("SELECT coalesce(sum(next_offset), 0)::bigint FROM projection_offsets", &[]).unwrap().get(0);
     assert_eq!(stored as u64, committed.load(Ordering::SeqCst), "exactly the nine committed batches");
     assert!(stored > 0);
 
@@ -283,7 +278,8 @@ fn a_connection_killed_inside_a_batch_loses_nothing_and_applies_nothing_twice() 
         let (url, schema_name, done) = (url.clone(), schema.name.clone(), done.clone());
         std::thread::spawn(move || {
             let mut watcher = Client::connect(&url, NoTls).unwrap();
-            let progress = format!("SELECT coalesce(sum(next_offset), 0)::bigint FROM {schema_name}.projection_offsets");
+            let progress =
+                format!("SELECT coalesce(sum(next_offset), 0)::bigint FROM {schema_name}.projection_offsets");
             loop {
                 let now: i64 = watcher.query_one(&progress, &[]).unwrap().get(0);
                 if now >= stored + 500 || done.load(Ordering::SeqCst) {
@@ -339,7 +335,9 @@ fn a_redelivered_batch_changes_nothing() {
     assert_eq!(read_digest(p.client()).unwrap(), after_first);
     // A range beyond the stored offset would skip records: refused.
     let gap = p.apply_batch(&records[k + 1..]).unwrap_err();
-    assert!(matches!(gap, ProjectionError::OffsetGap { stored, first, .. } if stored == k as u64 && first == k as u64 + 1));
+    assert!(
+        matches!(gap, ProjectionError::OffsetGap { stored, first, .. } if stored == k as u64 && first == k as u64 + 1)
+    );
     // Not one partition's consecutive records: refused.
     let mixed = [records[k].clone(), records[k].clone()];
     assert!(matches!(p.apply_batch(&mixed).unwrap_err(), ProjectionError::NotContiguous { .. }));

@@ -17,8 +17,7 @@ use std::fmt::Write as _;
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    ClinicId, Envelope, Event, RejectionCode, ReservationId, Share, SubjectId, TicketNo, TimestampMs,
-    VaccinationDate,
+    ClinicId, Envelope, Event, RejectionCode, ReservationId, Share, SubjectId, TicketNo, TimestampMs, VaccinationDate,
 };
 
 /// `slot_quota` key: clinic, vaccination date, share.
@@ -243,7 +242,11 @@ impl ReadModel {
             Event::ClinicRegistered(e) => {
                 self.clinics.insert(
                     e.clinic.clone(),
-                    ClinicRow { name: e.name.clone(), region: e.region.clone(), booking_days: i64::from(e.booking_days) },
+                    ClinicRow {
+                        name: e.name.clone(),
+                        region: e.region.clone(),
+                        booking_days: i64::from(e.booking_days),
+                    },
                 );
             }
             Event::SupplyRegistered(e) => {
@@ -461,7 +464,8 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [Table::Clinics, Table::SlotQuota, Table::Reservations, Table::QueueTickets, Table::Rejections];
+    pub const ALL: [Table; 5] =
+        [Table::Clinics, Table::SlotQuota, Table::Reservations, Table::QueueTickets, Table::Rejections];
 
     pub fn name(self) -> &'static str {
         match self {

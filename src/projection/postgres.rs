@@ -292,7 +292,12 @@ impl At<'_> {
     }
 
     fn range(&self, what: &'static str) -> ProjectionError {
-        ProjectionError::OutOfRange { what, topic: self.topic.to_owned(), partition: self.partition, offset: self.offset }
+        ProjectionError::OutOfRange {
+            what,
+            topic: self.topic.to_owned(),
+            partition: self.partition,
+            offset: self.offset,
+        }
     }
 }
 
@@ -358,10 +363,7 @@ impl<'a> PgProjector<'a> {
     pub fn offsets(&mut self) -> Result<BTreeMap<(String, u32), Offset>, ProjectionError> {
         let rows = self
             .client
-            .query(
-                "SELECT topic, partition, next_offset FROM projection_offsets WHERE projection = $1",
-                &[&self.name],
-            )
+            .query("SELECT topic, partition, next_offset FROM projection_offsets WHERE projection = $1", &[&self.name])
             .map_err(db("reading projection_offsets"))?;
         let mut offsets = BTreeMap::new();
         for row in rows {
@@ -392,9 +394,8 @@ impl<'a> PgProjector<'a> {
         for (topic, partitions) in self.topology.topics() {
             for partition in 0..partitions {
                 let mut next = stored.get(&(topic.to_owned(), partition)).copied().unwrap_or(0);
-                let log_error = |offset| {
-                    move |source| ProjectionError::Log { topic: topic.to_owned(), partition, offset, source }
-                };
+                let log_error =
+                    |offset| move |source| ProjectionError::Log { topic: topic.to_owned(), partition, offset, source };
                 let end = self.log.end_offset(topic, partition).map_err(log_error(next))?;
                 if next > end {
                     return Err(ProjectionError::AheadOfLog {
@@ -446,7 +447,8 @@ impl<'a> PgProjector<'a> {
 
     /// Applies one partition's records (consecutive offsets) in one transaction, with the new
     /// `next_offset`. Records below the stored offset are dropped (they were applied before); a
-    /// batch starting beyond it is refused with [`ProjectionError::OffsetGap`].
+    /// batch starting beyond it is refused with [`ProjectionError::OffsetGap`]. An empty slice
+    /// touches nothing and answers `AlreadyApplied { next_offset: 0 }`.
     pub fn apply_batch(&mut self, records: &[StoredRecord]) -> Result<BatchOutcome, ProjectionError> {
         let Some(first) = records.first() else {
             return Ok(BatchOutcome::AlreadyApplied { next_offset: 0 });
@@ -584,7 +586,8 @@ fn write_touched(
     touched: &Touched,
     at: &At,
 ) -> Result<(), ProjectionError> {
-    let clinics: Vec<(&ClinicId, &ClinicRow)> = touched.clinics.iter().filter_map(|c| model.clinics.get_key_value(c)).collect();
+    let clinics: Vec<(&ClinicId, &ClinicRow)> =
+        touched.clinics.iter().filter_map(|c| model.clinics.get_key_value(c)).collect();
     if !clinics.is_empty() {
         let ids: Vec<&str> = clinics.iter().map(|(c, _)| c.as_str()).collect();
         let names: Vec<&str> = clinics.iter().map(|(_, r)| r.name.as_str()).collect();
@@ -616,7 +619,8 @@ fn write_touched(
         let states: Vec<&str> = reservations.iter().map(|(_, r)| r.state.as_str()).collect();
         let booked: Vec<i64> = reservations.iter().map(|(_, r)| r.booked_at_ms).collect();
         let ended: Vec<Option<i64>> = reservations.iter().map(|(_, r)| r.ended_at_ms).collect();
-        let replaces: Vec<Option<String>> = reservations.iter().map(|(_, r)| r.replaces.map(|x| x.to_string())).collect();
+        let replaces: Vec<Option<String>> =
+            reservations.iter().map(|(_, r)| r.replaces.map(|x| x.to_string())).collect();
         tx.execute(
             &st.upsert_reservations,
             &[&ids, &subjects, &clinics, &dates, &shares, &states, &booked, &ended, &replaces],
@@ -651,7 +655,11 @@ fn write_touched(
 
 // ---- reading rows back ------------------------------------------------------------------------
 
-fn get<'r, T: ::postgres::types::FromSql<'r>>(row: &'r Row, i: usize, table: &'static str) -> Result<T, ProjectionError> {
+fn get<'r, T: ::postgres::types::FromSql<'r>>(
+    row: &'r Row,
+    i: usize,
+    table: &'static str,
+) -> Result<T, ProjectionError> {
     row.try_get(i).map_err(|e| ProjectionError::BadRow { table, reason: format!("column {i}: {e}") })
 }
 
