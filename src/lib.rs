@@ -11,4 +11,5 @@ pub mod identity;
 pub mod ledger;
 pub mod log;
 pub mod pipeline;
+pub mod projection;
 pub mod schema;

@@ -3,7 +3,7 @@
 mod common;
 
 use yeyak::domain::{Campaign, Command, Method, RejectionCode, System};
-use yeyak::identity::{IdentityError, ResidentNumber};
+use yeyak::identity::ResidentNumber;
 
 #[test]
 fn malformed_resident_numbers_are_invalid_resident_id() {

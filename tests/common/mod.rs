@@ -13,6 +13,7 @@
 //! by short aliases (`r1`, `a1`, ...) in order of appearance, and instants by Korea time.
 #![allow(dead_code)]
 
+pub mod pg;
 pub mod scenarios;
 
 use std::collections::{BTreeMap, HashMap};

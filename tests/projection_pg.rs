@@ -1,0 +1,408 @@
+//! The PostgreSQL read models against the in-memory reference fold, on file logs made by the
+//! embedded ledger: the seed's scenarios and a demo campaign. Each test works in a fresh schema.
+//!
+//! Needs `YEYAK_POSTGRES` (see `common::pg::postgres_url`).
+
+mod common;
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use postgres::{Client, NoTls};
+
+use common::pg::{TestSchema, postgres_url};
+use yeyak::domain::system::Outcome;
+use yeyak::domain::{Campaign, Command};
+use yeyak::ledger::{Ledger, Topology, read_all};
+use yeyak::log::{EventLog, FileLog, FileLogConfig, FsyncPolicy};
+use yeyak::projection::postgres::{
+    BatchOutcome, PgProjector, ProjectionError, READ_MODELS_PROJECTION, diff, migrate, read_digest, read_model,
+};
+use yeyak::projection::{ReadModel, Table};
+
+struct OnLedger(Ledger<FileLog>);
+
+impl common::Runner for OnLedger {
+    fn run(&mut self, command: Command) -> Outcome {
+        self.0.submit(command).expect("the file log works")
+    }
+}
+
+macro_rules! database_or_skip {
+    () => {
+        match postgres_url() {
+            Some(url) => url,
+            None => {
+                println!("skipped: YEYAK_SKIP_SERVICES=1 and no YEYAK_POSTGRES");
+                return;
+            }
+        }
+    };
+}
+
+/// A file log holding one seed scenario, run through the embedded ledger.
+fn scenario_log(name: &str) -> (tempfile::TempDir, Ledger<FileLog>) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(FileLogConfig::new(dir.path())).unwrap();
+    let mut ledger = OnLedger(Ledger::open(log, Campaign::default_2021(), Topology::default()).unwrap());
+    common::run_script(&mut ledger, common::scenarios::script(name));
+    (dir, ledger.0)
+}
+
+/// A file log holding a demo campaign of `people` people.
+fn demo_log(people: u32, dir: &Path) -> FileLog {
+    let config = yeyak::demo::DemoConfig {
+        people,
+        clinics: 4,
+        seed: 2021,
+        data_dir: dir.join("log"),
+        fsync: FsyncPolicy::Never,
+    };
+    let key = yeyak::identity::Pseudonymiser::new(yeyak::identity::SecretKey::new(vec![7; 32]).unwrap());
+    let report = yeyak::demo::run(&config, &key, &mut Vec::new()).unwrap();
+    assert!(report.ok(), "{report:?}");
+    FileLog::open(FileLogConfig::new(dir.join("log"))).unwrap()
+}
+
+/// The reference: every event folded in memory, topic by topic, partition by partition.
+fn reference(log: &dyn EventLog) -> (ReadModel, u64) {
+    let mut model = ReadModel::new();
+    let count = read_all(log, &Topology::default(), |_, e| model.apply(&e)).unwrap();
+    (model, count)
+}
+
+fn projector<'a>(schema: &TestSchema, log: &'a dyn EventLog) -> PgProjector<'a> {
+    PgProjector::new(schema.client(), log, Topology::default(), READ_MODELS_PROJECTION).unwrap()
+}
+
+/// The database equals the reference: same digest, no differing row, same queue positions.
+fn assert_same(model: &ReadModel, client: &mut Client, what: &str) {
+    let differing = diff(model, client).unwrap();
+    assert!(differing.is_empty(), "{what}: {} rows differ, first: {}", differing.len(), differing[0]);
+    assert_eq!(read_digest(client).unwrap(), model.digest(), "{what}");
+    let positions = client.query("SELECT ticket, position FROM queue_position ORDER BY ticket", &[]).unwrap();
+    let waiting: Vec<(i64, i64)> =
+        model.queue_tickets.keys().filter_map(|t| model.queue_position(*t).map(|p| (t.0 as i64, p as i64))).collect();
+    let from_view: Vec<(i64, i64)> = positions.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(from_view, waiting, "{what}: queue_position");
+}
+
+#[test]
+fn every_seed_scenario_projects_to_the_in_memory_read_model() {
+    let url = database_or_skip!();
+    for (name, _) in common::scenarios::SCENARIOS {
+        let (_dir, ledger) = scenario_log(name);
+        let (model, count) = reference(ledger.log());
+        let schema = TestSchema::create(&url);
+        let mut p = projector(&schema, ledger.log());
+        p.set_batch_events_max(3); // many batches per partition, even for a short scenario
+        let counts = p.run_until_caught_up().unwrap();
+        assert_eq!(counts.events, count, "{name}");
+        assert_eq!(counts.skipped, 0, "{name}");
+        assert_same(&model, p.client(), name);
+        // Caught up: another run reads nothing and changes nothing.
+        assert_eq!(p.run_until_caught_up().unwrap().events, 0, "{name}");
+        assert_same(&model, p.client(), name);
+    }
+}
+
+#[test]
+fn the_demo_campaign_projects_to_the_in_memory_read_model() {
+    let url = database_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let log = demo_log(600, dir.path());
+    let (model, count) = reference(&log);
+    assert!(count > 5_000, "{count} events");
+    assert!(model.reservations.len() > 200, "{:?}", model.row_counts());
+
+    let schema = TestSchema::create(&url);
+    let mut p = projector(&schema, &log);
+    let started = Instant::now();
+    let counts = p.run_until_caught_up().unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(counts.events, count);
+    println!(
+        "projected {} events in {} batches in {:.2?}: {:.0} events/s into PostgreSQL (rows: {:?})",
+        counts.events,
+        counts.batches,
+        elapsed,
+        counts.events as f64 / elapsed.as_secs_f64(),
+        model.row_counts()
+    );
+    assert_same(&model, p.client(), "demo");
+
+    // The tables mean what they say: quota bookings match the active reservations per clinic/date.
+    let mismatched: i64 = p
+        .client()
+        .query_one(
+            "SELECT count(*) FROM (SELECT clinic_id, vaccination_date, sum(booked) AS booked FROM slot_quota \
+             GROUP BY 1, 2) q FULL JOIN (SELECT clinic_id, vaccination_date, count(*) AS active FROM reservations \
+             WHERE state = 'active' GROUP BY 1, 2) r USING (clinic_id, vaccination_date) \
+             WHERE coalesce(q.booked, 0) <> coalesce(r.active, 0)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(mismatched, 0);
+    let negative: i64 =
+        p.client().query_one("SELECT count(*) FROM slot_quota WHERE remaining < 0", &[]).unwrap().get(0);
+    assert_eq!(negative, 0);
+}
+
+#[test]
+fn the_read_model_of_cancel_and_change() {
+    // No database needed: the reference fold itself, as a reviewed snapshot.
+    let (_dir, ledger) = scenario_log("cancel_and_change");
+    let (model, _) = reference(ledger.log());
+    insta::assert_snapshot!("read_model_cancel_and_change", model.canonical_text());
+}
+
+#[test]
+fn the_fold_does_not_depend_on_the_order_partitions_are_read_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = demo_log(300, dir.path());
+    let (forward, _) = reference(&log);
+    let mut backward = ReadModel::new();
+    let mut partitions: Vec<(&str, u32)> =
+        Topology::default().topics().iter().flat_map(|(t, n)| (0..*n).map(move |p| (*t, p))).collect();
+    partitions.reverse();
+    for (topic, partition) in partitions {
+        for record in log.read(topic, partition, 0, usize::MAX).unwrap() {
+            backward.apply(&yeyak::ledger::decode(&record).unwrap());
+        }
+    }
+    assert_eq!(backward.digest(), forward.digest());
+}
+
+#[test]
+fn a_projector_stopped_after_some_batches_resumes_exactly_once() {
+    let url = database_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let log = demo_log(200, dir.path());
+    let (model, count) = reference(&log);
+    let schema = TestSchema::create(&url);
+
+    let mut first = projector(&schema, &log);
+    first.set_batch_events_max(50);
+    let half = first.run_batches(20).unwrap();
+    assert_eq!(half.batches, 20);
+    assert!(half.events > 0 && half.events < count);
+    drop(first); // "crash": the process is gone between two batches
+
+    let mut second = projector(&schema, &log);
+    second.set_batch_events_max(37);
+    let rest = second.run_until_caught_up().unwrap();
+    assert_eq!(half.events + rest.events, count, "every event applied exactly once");
+    assert_same(&model, second.client(), "resumed");
+    let again = second.run_until_caught_up().unwrap();
+    assert_eq!((again.batches, again.events), (0, 0));
+    assert_same(&model, second.client(), "caught up");
+}
+
+#[test]
+fn a_batch_rolled_back_before_commit_applies_nothing() {
+    let url = database_or_skip!();
+    let (_dir, ledger) = scenario_log("release_to_pool");
+    let (model, count) = reference(ledger.log());
+    let schema = TestSchema::create(&url);
+
+    let mut first = projector(&schema, ledger.log());
+    first.set_batch_events_max(2);
+    first.set_before_commit(Box::new(|info| {
+        // The third batch's transaction is open, its rows and offset written: stop right there.
+        if info.committed_before == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    }));
+    let err = first.run_until_caught_up().unwrap_err();
+    assert!(matches!(err, ProjectionError::Interrupted { .. }), "{err}");
+    let stored: u64 = first.offsets().unwrap().values().sum();
+    assert_eq!(stored, 4, "two batches of two committed, the third rolled back");
+    drop(first); // the connection goes away
+
+    let mut second = projector(&schema, ledger.log());
+    let rest = second.run_until_caught_up().unwrap();
+    assert_eq!(rest.events, count - 4);
+    assert_same(&model, second.client(), "after the rollback");
+}
+
+fn backend_pid(client: &mut Client) -> i32 {
+    client.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0)
+}
+
+fn terminate(url: &str, pid: i32) {
+    let mut killer = Client::connect(url, NoTls).unwrap();
+    let killed: bool = killer.query_one("SELECT pg_terminate_backend($1, 5000)", &[&pid]).unwrap().get(0);
+    assert!(killed, "backend {pid} terminated");
+}
+
+#[test]
+fn a_connection_killed_inside_a_batch_loses_nothing_and_applies_nothing_twice() {
+    let url = database_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let log = demo_log(200, dir.path());
+    let (model, count) = reference(&log);
+    let schema = TestSchema::create(&url);
+
+    // Deterministic: the connection dies while the 10th batch's transaction is open.
+    let mut first = projector(&schema, &log);
+    first.set_batch_events_max(64);
+    let pid = backend_pid(first.client());
+    let killer_url = url.clone();
+    let committed = Arc::new(AtomicU64::new(0));
+    let counted = committed.clone();
+    first.set_before_commit(Box::new(move |info| {
+        if info.committed_before == 9 {
+            terminate(&killer_url, pid);
+        } else {
+            counted.fetch_add(info.next_offset - info.first_offset, Ordering::SeqCst);
+        }
+        ControlFlow::Continue(())
+    }));
+    let err = first.run_until_caught_up().unwrap_err();
+    assert!(matches!(err, ProjectionError::BatchDb { .. }), "{err:?}");
+    drop(first);
+    let mut check = schema.client();
+    let stored: i64 =
+        check.query_one("SELECT coalesce(sum(next_offset), 0)::bigint FROM projection_offsets", &[]).unwrap().get(0);
+    assert_eq!(stored as u64, committed.load(Ordering::SeqCst), "exactly the nine committed batches");
+    assert!(stored > 0);
+
+    // Whenever: another connection kills the projector's backend while it runs.
+    let mut second = projector(&schema, &log);
+    second.set_batch_events_max(5);
+    let pid = backend_pid(second.client());
+    let done = Arc::new(AtomicBool::new(false));
+    let killer = {
+        let (url, schema_name, done) = (url.clone(), schema.name.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut watcher = Client::connect(&url, NoTls).unwrap();
+            let progress =
+                format!("SELECT coalesce(sum(next_offset), 0)::bigint FROM {schema_name}.projection_offsets");
+            loop {
+                let now: i64 = watcher.query_one(&progress, &[]).unwrap().get(0);
+                if now >= stored + 500 || done.load(Ordering::SeqCst) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let killed: bool = watcher.query_one("SELECT pg_terminate_backend($1, 5000)", &[&pid]).unwrap().get(0);
+            killed
+        })
+    };
+    let result = second.run_until_caught_up();
+    done.store(true, Ordering::SeqCst);
+    let killed = killer.join().unwrap();
+    assert!(killed && result.is_err(), "the run was cut short: {result:?}");
+    drop(second);
+
+    let mut third = projector(&schema, &log);
+    let rest = third.run_until_caught_up().unwrap();
+    assert!(rest.events > 0 && rest.events < count);
+    assert_same(&model, third.client(), "after two killed connections");
+    let total: i64 =
+        third.client().query_one("SELECT sum(next_offset)::bigint FROM projection_offsets", &[]).unwrap().get(0);
+    assert_eq!(total as u64, count);
+}
+
+#[test]
+fn a_redelivered_batch_changes_nothing() {
+    let url = database_or_skip!();
+    let (_dir, ledger) = scenario_log("cancel_and_change");
+    let (model, _) = reference(ledger.log());
+    let schema = TestSchema::create(&url);
+    let mut p = projector(&schema, ledger.log());
+
+    // The clinic partition with the most records.
+    let topology = Topology::default();
+    let (topic, partition) = (0..topology.clinic_partitions)
+        .map(|p| ("yeyak.clinic", p))
+        .max_by_key(|(t, p)| ledger.log().end_offset(t, *p).unwrap())
+        .unwrap();
+    let records = ledger.log().read(topic, partition, 0, usize::MAX).unwrap();
+    assert!(records.len() >= 4, "{} records", records.len());
+    let (n, k) = (records.len(), records.len() / 2);
+
+    assert_eq!(
+        p.apply_batch(&records[..k]).unwrap(),
+        BatchOutcome::Applied { events: k as u64, skipped: 0, next_offset: k as u64 }
+    );
+    let after_first = read_digest(p.client()).unwrap();
+    // The same range again: refused by the offset check, nothing written.
+    assert_eq!(p.apply_batch(&records[..k]).unwrap(), BatchOutcome::AlreadyApplied { next_offset: k as u64 });
+    assert_eq!(p.apply_batch(&records[1..k]).unwrap(), BatchOutcome::AlreadyApplied { next_offset: k as u64 });
+    assert_eq!(read_digest(p.client()).unwrap(), after_first);
+    // A range beyond the stored offset would skip records: refused.
+    let gap = p.apply_batch(&records[k + 1..]).unwrap_err();
+    assert!(
+        matches!(gap, ProjectionError::OffsetGap { stored, first, .. } if stored == k as u64 && first == k as u64 + 1)
+    );
+    // Not one partition's consecutive records: refused.
+    let mixed = [records[k].clone(), records[k].clone()];
+    assert!(matches!(p.apply_batch(&mixed).unwrap_err(), ProjectionError::NotContiguous { .. }));
+    // Overlapping: the applied part is dropped, the rest applied once.
+    assert_eq!(
+        p.apply_batch(&records[1..]).unwrap(),
+        BatchOutcome::Applied { events: (n - k) as u64, skipped: (k - 1) as u64, next_offset: n as u64 }
+    );
+    assert_eq!(p.apply_batch(&records).unwrap(), BatchOutcome::AlreadyApplied { next_offset: n as u64 });
+
+    let rest = p.run_until_caught_up().unwrap();
+    assert_eq!(rest.skipped, 0);
+    assert_same(&model, p.client(), "after redeliveries");
+}
+
+#[test]
+fn a_rebuild_from_zero_gives_the_same_digest_and_repairs_a_damaged_table() {
+    let url = database_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let log = demo_log(150, dir.path());
+    let (model, count) = reference(&log);
+    let schema = TestSchema::create(&url);
+    let mut p = projector(&schema, &log);
+    p.run_until_caught_up().unwrap();
+    let digest = read_digest(p.client()).unwrap();
+    assert_eq!(digest, model.digest());
+
+    // Damage one row by hand: the digest and the diff see it.
+    p.client()
+        .batch_execute(
+            "UPDATE slot_quota SET capacity = capacity + 1 WHERE (clinic_id, vaccination_date, share) = \
+             (SELECT clinic_id, vaccination_date, share FROM slot_quota ORDER BY 1, 2, 3 LIMIT 1)",
+        )
+        .unwrap();
+    assert_ne!(read_digest(p.client()).unwrap(), digest);
+    let differing = diff(&model, p.client()).unwrap();
+    assert_eq!(differing.len(), 1, "{differing:?}");
+    assert_eq!(differing[0].table, Table::SlotQuota);
+
+    let rebuilt = p.rebuild().unwrap();
+    assert_eq!(rebuilt.events, count);
+    assert_eq!(read_digest(p.client()).unwrap(), digest);
+    assert_same(&model, p.client(), "rebuilt");
+    assert_eq!(read_model(p.client()).unwrap(), model);
+}
+
+#[test]
+fn migrations_apply_once() {
+    let url = database_or_skip!();
+    let schema = TestSchema::create(&url);
+    let mut client = schema.client();
+    assert_eq!(migrate(&mut client).unwrap(), vec![1]);
+    assert_eq!(migrate(&mut client).unwrap(), Vec::<i64>::new());
+    let versions: Vec<i64> =
+        client.query("SELECT version FROM schema_migrations", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, vec![1]);
+    // Two projectors starting at once on a fresh schema: one migrates, the other finds it done.
+    let other = TestSchema::create(&url);
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = other.client();
+            std::thread::spawn(move || migrate(&mut c).unwrap())
+        })
+        .collect();
+    let mut applied: Vec<Vec<i64>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    applied.sort();
+    assert_eq!(applied, vec![vec![], vec![1]]);
+}
