@@ -33,6 +33,8 @@ pub struct BenchConfig {
     pub processors: u32,
     pub partitions: u32,
     pub timeout_s: u64,
+    /// How long a processor waits to fill a batch after its first command.
+    pub batch_linger_ms: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +65,9 @@ pub struct BenchReport {
     pub overbooked: u64,
     pub double_reserved: u64,
     pub rss_bytes_per_person: f64,
+    /// Kafka transactions the processors committed, and commands per transaction.
+    pub transactions: u64,
+    pub commands_per_transaction: f64,
 }
 
 fn rss_bytes() -> u64 {
@@ -100,6 +105,7 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
     for i in 0..config.processors {
         let mut processor_config = ProcessorConfig::new(&config.bootstrap, topics.clone(), &format!("bench-{i}"));
         processor_config.session_timeout_ms = 10_000;
+        processor_config.batch_linger_ms = config.batch_linger_ms;
         let processor = Processor::start(processor_config, campaign.clone())?;
         let stop = stop.clone();
         workers.push(std::thread::spawn(move || {
@@ -195,9 +201,15 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
     let pipeline_s = started.elapsed().as_secs_f64();
     let rss_after = rss_bytes();
     stop.store(true, Ordering::Relaxed);
+    let (mut transactions, mut commands) = (0u64, 0u64);
     for worker in workers {
-        if let Ok(Err(e)) = worker.join() {
-            tracing::warn!(error = %e, "processor ended with an error");
+        match worker.join() {
+            Ok(Ok(stats)) => {
+                transactions += stats.transactions;
+                commands += stats.commands;
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "processor ended with an error"),
+            Err(_) => tracing::warn!("a processor thread panicked"),
         }
     }
     // Count the follow-up events still in flight after the last reservation (none expected).
@@ -273,6 +285,8 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         overbooked,
         double_reserved,
         rss_bytes_per_person: rss_after.saturating_sub(rss_before) as f64 / f64::from(config.people.max(1)),
+        transactions,
+        commands_per_transaction: commands as f64 / transactions.max(1) as f64,
     };
     let _ = delete_topics(&config.bootstrap, &topics);
     let _ = delete_topics(&config.bootstrap, &raw_topics);
@@ -291,6 +305,8 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         ("overbooked shares", format!("{}", report.overbooked)),
         ("people holding two doses", format!("{}", report.double_reserved)),
         ("RSS growth per person (bytes)", format!("{:.0}", report.rss_bytes_per_person)),
+        ("Kafka transactions", format!("{}", report.transactions)),
+        ("commands per transaction", format!("{:.1}", report.commands_per_transaction)),
     ];
     for (name, value) in rows {
         writeln!(out, "  {name:<34} {value:>14}")?;

@@ -74,6 +74,9 @@ enum Commands {
         /// Give up after this long.
         #[arg(long, default_value_t = 600)]
         timeout_s: u64,
+        /// How long a processor waits to fill a batch after its first command.
+        #[arg(long, default_value_t = 5)]
+        linger_ms: u64,
     },
 }
 
@@ -138,8 +141,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = result.context("the demo failed")?;
             Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
-        Commands::Bench { kafka, people, processors, partitions, timeout_s } => {
-            let config = yeyak::bench::BenchConfig { bootstrap: kafka, people, processors, partitions, timeout_s };
+        Commands::Bench { kafka, people, processors, partitions, timeout_s, linger_ms } => {
+            let config = yeyak::bench::BenchConfig {
+                bootstrap: kafka,
+                people,
+                processors,
+                partitions,
+                timeout_s,
+                batch_linger_ms: linger_ms,
+            };
             yeyak::bench::run(&config, &mut std::io::stdout().lock()).context("the benchmark failed")?;
             Ok(ExitCode::SUCCESS)
         }

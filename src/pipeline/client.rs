@@ -7,22 +7,49 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use std::sync::Mutex;
 use rdkafka::message::Headers;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use uuid::Uuid;
 
 use super::Topics;
-use super::processor::{HEADER_DECISION_EVENTS, ProcessorError, send_command};
+use super::processor::{HEADER_DECISION_EVENTS, ProcessorError};
+use crate::ledger::HEADER_COMMAND_ID;
 use crate::domain::system::{Outcome, follow_up};
 use crate::domain::{Command, Envelope, Event};
 use crate::ledger::decode;
 use crate::log::{Record, StoredRecord};
 
+/// Where each sent command landed: `(topic, partition, offset)` by command id.
+#[derive(Default)]
+pub struct Deliveries {
+    landed: Mutex<HashMap<Uuid, (String, i32, i64)>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = Box<Uuid>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, command_id: Box<Uuid>) {
+        match result {
+            Ok(message) => {
+                if let Ok(mut landed) = self.landed.lock() {
+                    landed.insert(*command_id, (message.topic().to_owned(), message.partition(), message.offset()));
+                }
+            }
+            Err((error, _)) => tracing::warn!(command_id = %command_id, %error, "a command was not delivered"),
+        }
+    }
+}
+
 /// Sends commands (idempotent producer; not transactional: a command is a request, and its
-/// id makes a retry harmless).
+/// id makes a retry harmless), and remembers where each one landed.
 pub struct Submitter {
-    producer: ThreadedProducer<DefaultProducerContext>,
+    producer: ThreadedProducer<Deliveries>,
     topics: Topics,
 }
 
@@ -36,18 +63,55 @@ impl Submitter {
             .set("linger.ms", "2")
             .set("queue.buffering.max.messages", "1000000")
             .set("compression.type", "none")
-            .create()
+            .create_with_context(Deliveries::default())
             .map_err(|cause| ProcessorError::Client { role: "submitter", cause })?;
         Ok(Submitter { producer, topics })
     }
 
     pub fn send(&self, command: &Command) -> Result<(), ProcessorError> {
-        send_command(&self.producer, &self.topics, command)
+        let target = command.body.target();
+        let (topic, partition) = self.topics.command_partition(&target);
+        let value = serde_json::to_vec(command)
+            .map_err(|cause| ProcessorError::Encode { command_id: command.command_id, cause })?;
+        let key = target.key();
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: HEADER_COMMAND_ID, value: Some(&command.command_id.to_string()) })
+            .insert(Header { key: "name", value: Some(command.body.name()) });
+        let record = BaseRecord::with_opaque_to(&topic, Box::new(command.command_id))
+            .partition(partition as i32)
+            .key(key.as_bytes())
+            .payload(&value)
+            .timestamp(command.at_ms)
+            .headers(headers);
+        self.producer.send(record).map_err(|(cause, _)| ProcessorError::Broker { operation: "send command", cause })
     }
 
     pub fn flush(&self, timeout: Duration) -> Result<(), ProcessorError> {
         self.producer.flush(timeout).map_err(|cause| ProcessorError::Broker { operation: "flush", cause })
     }
+
+    /// Where a sent command landed, once the broker acknowledged it.
+    pub fn landed(&self, command_id: Uuid) -> Option<(String, i32, i64)> {
+        self.producer.context().landed.lock().ok()?.get(&command_id).cloned()
+    }
+}
+
+/// Whether the processors' group has committed past `offset` of a command partition: the
+/// command is decided (its events, if any, were committed in the same transaction).
+pub fn decided_past(bootstrap: &str, group_id: &str, topic: &str, partition: i32, offset: i64) -> Result<bool, ProcessorError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group_id)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .map_err(|cause| ProcessorError::Client { role: "offset reader", cause })?;
+    let mut list = TopicPartitionList::new();
+    list.add_partition(topic, partition);
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .map_err(|cause| ProcessorError::Broker { operation: "committed offsets", cause })?;
+    Ok(committed.elements().iter().any(|e| matches!(e.offset(), Offset::Offset(o) if o > offset)))
 }
 
 /// Follows every event partition of a deployment from the start, read_committed.
@@ -169,6 +233,11 @@ impl EventTail {
             }
             self.poll(Duration::from_millis(50))?;
         }
+    }
+
+    /// Whether any event answers `command_id` yet.
+    pub fn has_events(&self, command_id: Uuid) -> bool {
+        self.by_command.contains_key(&command_id)
     }
 
     /// Every submitted command answered, and every follow-up decided.

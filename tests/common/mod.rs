@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod pg;
+pub mod random_scripts;
 pub mod scenarios;
 
 use std::collections::{BTreeMap, HashMap};
