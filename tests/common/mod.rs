@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod scenarios;
+pub mod services;
 
 use std::collections::{BTreeMap, HashMap};
 
