@@ -27,7 +27,9 @@
 //!   watermark (one past the last marker). Callers must only rely on "offsets increase" and on
 //!   "read from `last + 1`".
 //! - **Reads** use one consumer per partition (no group membership, no offset commits), kept
-//!   and reused while the caller keeps reading forward, so a long replay streams.
+//!   and reused: while the caller keeps reading forward from where the last read stopped, the
+//!   consumer streams on (prefetching), so a long replay is fast; a read that reaches the end of
+//!   the partition unassigns it, so idle readers cost the broker nothing.
 //! - **Timestamps** must be positive: librdkafka replaces a timestamp of 0 with the current
 //!   time, and Kafka does not store negative ones. Such records are refused with
 //!   [`LogError::InvalidRecord`] (the file log accepts any `i64`).
@@ -56,8 +58,11 @@ use rdkafka::topic_partition_list::{Offset as KafkaOffset, TopicPartitionList};
 use super::file::validate_topic_name;
 use super::{EventLog, LogError, Offset, Record, StoredRecord};
 
-/// How long a broker may hold a fetch that has nothing to return (librdkafka's default).
-const FETCH_WAIT_MAX_MS: &str = "500";
+/// How long a broker may hold a fetch that has nothing to return. librdkafka reports the end
+/// of a partition only with the fetch response *after* the one that reached it, so this bounds
+/// how long a read that reaches the end waits. Readers are unassigned at the end, so a short
+/// wait does not make idle readers poll the broker.
+const FETCH_WAIT_MAX_MS: &str = "10";
 /// How much a partition's consumer may prefetch.
 const READ_PREFETCH_KBYTES: &str = "16384";
 /// How often `ensure_topic` looks at the metadata while waiting for a new topic.
@@ -136,14 +141,22 @@ impl std::fmt::Debug for KafkaLog {
     }
 }
 
-/// A consumer assigned to one partition, and where it stands.
+/// A consumer for one partition, and where it stands.
 struct Reader {
     consumer: BaseConsumer,
-    /// The offset after the last record handed out, while the consumer streams on from there.
-    next: Option<Offset>,
-    /// The consumer reported the end of the partition since it was last positioned; it will
-    /// not report it again, so the next read must reposition it.
-    at_end: bool,
+    /// The consumer is assigned and streams on from `position` (the last read stopped at
+    /// `max_records`). Unassigned after a read reached the end of the partition (librdkafka
+    /// reports an end only once per positioning) or failed.
+    streaming: bool,
+    /// The offset after the last record handed out since the consumer was positioned (or where
+    /// it was positioned).
+    position: Offset,
+    /// The last stable offset when the consumer was last positioned.
+    positioned_stable_end: i64,
+    /// After a read reached the end: `(position, positioned_stable_end)`. There is no committed
+    /// record at or after that position while the last stable offset has not moved, so a read
+    /// from there needs no fetch.
+    ended: Option<(Offset, i64)>,
 }
 
 /// A poisoned lock guards nothing half-updated here (clients and plain values), so it is used as is.
@@ -215,6 +228,8 @@ impl KafkaLog {
             .set("acks", "all")
             .set("max.in.flight.requests.per.connection", "5")
             .set("retries", "2147483647")
+            .set("retry.backoff.ms", "100")
+            .set("retry.backoff.max.ms", "1000")
             .set("linger.ms", config.linger_ms.to_string())
             .set("compression.type", "none")
             .set("message.timeout.ms", &transaction_timeout_ms)
@@ -432,8 +447,10 @@ impl KafkaLog {
             .map_err(broker_error(topic, Some(partition), "create consumer"))?;
         Ok(Reader {
             consumer,
-            next: None,
-            at_end: false,
+            streaming: false,
+            position: 0,
+            positioned_stable_end: 0,
+            ended: None,
         })
     }
 
@@ -621,15 +638,16 @@ impl KafkaLog {
                             timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
                         },
                     });
-                    reader.next = Some(offset as Offset + 1);
+                    reader.position = offset as Offset + 1;
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) => {
-                    reader.at_end = true;
+                    reader.streaming = false;
+                    reader.ended = Some((reader.position, reader.positioned_stable_end));
                     return Ok(());
                 }
                 Some(Err(e)) => {
                     // Position again on the next read rather than trust the consumer's state.
-                    reader.next = None;
+                    reader.streaming = false;
                     return Err(broker_error(topic, Some(partition), "read")(e));
                 }
             }
@@ -773,31 +791,46 @@ impl EventLog for KafkaLog {
         }
         let reader = self.reader(topic, &full, partition)?;
         let mut reader = lock(&reader);
-        if reader.next != Some(from) || reader.at_end {
-            // Position the consumer. Nothing to fetch at or past the last stable offset (this
-            // consumer is read_committed, so its "latest" is that), and a fetch there would only
-            // wait for the broker's fetch.wait.max.ms.
-            let (_, stable_end) = reader
-                .consumer
+        if !(reader.streaming && reader.position == from) {
+            // Position the consumer. Nothing to fetch at or past the last stable offset, and a
+            // fetch there would only wait for the broker's fetch.wait.max.ms.
+            reader.streaming = false;
+            // Asked through `stable`: the reader's own connection may be busy with a fetch.
+            let (_, stable_end) = self
+                .stable
                 .fetch_watermarks(&full, partition as i32, self.config.request_timeout())
                 .map_err(broker_error(topic, Some(partition), "fetch watermarks"))?;
             if i64::try_from(from).map_or(true, |f| f >= stable_end) {
+                return Ok(Vec::new());
+            }
+            if let Some((end, end_stable)) = reader.ended
+                && from >= end
+                && stable_end == end_stable
+            {
                 return Ok(Vec::new());
             }
             let mut assignment = TopicPartitionList::new();
             assignment
                 .add_partition_offset(&full, partition as i32, KafkaOffset::Offset(from as i64))
                 .map_err(broker_error(topic, Some(partition), "assign"))?;
-            reader.next = None;
-            reader.at_end = false;
+            reader.ended = None;
             reader
                 .consumer
                 .assign(&assignment)
                 .map_err(broker_error(topic, Some(partition), "assign"))?;
-            reader.next = Some(from);
+            reader.streaming = true;
+            reader.position = from;
+            reader.positioned_stable_end = stable_end;
         }
         let mut out = Vec::with_capacity(max_records.min(4096));
-        self.poll_into(&mut reader, topic, partition, max_records, &mut out)?;
+        let result = self.poll_into(&mut reader, topic, partition, max_records, &mut out);
+        if !reader.streaming {
+            // At the end (or failed): stop fetching until the next read positions it again.
+            if let Err(e) = reader.consumer.unassign() {
+                tracing::warn!(topic, partition, error = %e, "unassigning a Kafka reader failed");
+            }
+        }
+        result?;
         Ok(out)
     }
 
@@ -827,6 +860,17 @@ impl EventLog for KafkaLog {
         topics.sort();
         topics.dedup();
         Ok(topics)
+    }
+}
+
+impl Drop for KafkaLog {
+    /// Closes the readers in parallel: closing a consumer takes librdkafka a while (~100 ms).
+    fn drop(&mut self) {
+        let readers: Vec<_> = lock(&self.readers).drain().map(|(_, reader)| reader).collect();
+        let closing: Vec<_> = readers.into_iter().map(|reader| thread::spawn(move || drop(reader))).collect();
+        for handle in closing {
+            let _ = handle.join();
+        }
     }
 }
 
