@@ -48,13 +48,16 @@ impl Prefix {
 
     fn open(&self) -> Ledger<KafkaLog> {
         let log = KafkaLog::connect(self.config.clone()).expect("connect to the broker");
-        Ledger::open(log, Campaign::default_2021(), Topology::default()).expect("open the ledger on Kafka")
+        Ledger::open(log, Campaign::default_2021(), Topology::default())
+            .expect("open the ledger on Kafka")
     }
 }
 
 impl Drop for Prefix {
     fn drop(&mut self) {
-        let Ok(log) = KafkaLog::connect(self.config.clone()) else { return };
+        let Ok(log) = KafkaLog::connect(self.config.clone()) else {
+            return;
+        };
         if let Ok(topics) = log.topics() {
             let names: Vec<&str> = topics.iter().map(String::as_str).collect();
             if let Err(e) = log.delete_topics(&names) {
@@ -85,28 +88,56 @@ fn every_scenario_decides_on_kafka_exactly_like_the_pure_system_and_the_file_log
 
         let dir = tempfile::tempdir().unwrap();
         let file_log = FileLog::open(FileLogConfig::new(dir.path())).unwrap();
-        let mut on_file = OnFile(Ledger::open(file_log, Campaign::default_2021(), Topology::default()).unwrap());
+        let mut on_file =
+            OnFile(Ledger::open(file_log, Campaign::default_2021(), Topology::default()).unwrap());
         let file_transcript = common::run_script(&mut on_file, script);
 
         let mut on_kafka = OnKafka(prefix.open());
         let kafka_transcript = common::run_script(&mut on_kafka, script);
-        assert_eq!(kafka_transcript, in_memory, "{name}: Kafka vs the pure system");
-        assert_eq!(kafka_transcript, file_transcript, "{name}: Kafka vs the file log");
+        assert_eq!(
+            kafka_transcript, in_memory,
+            "{name}: Kafka vs the pure system"
+        );
+        assert_eq!(
+            kafka_transcript, file_transcript,
+            "{name}: Kafka vs the file log"
+        );
         same_state(on_kafka.0.system(), &system);
-        assert!(on_kafka.0.system().violations().is_empty(), "{name}: {:?}", on_kafka.0.system().violations());
-        assert_eq!(on_kafka.0.events_total(), on_file.0.events_total(), "{name}");
+        assert!(
+            on_kafka.0.system().violations().is_empty(),
+            "{name}: {:?}",
+            on_kafka.0.system().violations()
+        );
+        assert_eq!(
+            on_kafka.0.events_total(),
+            on_file.0.events_total(),
+            "{name}"
+        );
 
         // Reopening on the same prefix replays the topics into the same state.
         let live_events = on_kafka.0.events_total();
         drop(on_kafka);
         let reopened = prefix.open();
         same_state(reopened.system(), &system);
-        assert_eq!(reopened.events_total(), live_events, "{name}: reopening decides nothing new");
-        let (replayed, count) = replay(reopened.log(), Campaign::default_2021(), &Topology::default()).unwrap();
+        assert_eq!(
+            reopened.events_total(),
+            live_events,
+            "{name}: reopening decides nothing new"
+        );
+        let (replayed, count) = replay(
+            reopened.log(),
+            Campaign::default_2021(),
+            &Topology::default(),
+        )
+        .unwrap();
         same_state(&replayed, &system);
         assert_eq!(count, live_events);
         // The log holds exactly the ledger's topics, without the prefix.
-        let mut expected: Vec<String> = Topology::default().topics().iter().map(|(t, _)| (*t).to_owned()).collect();
+        let mut expected: Vec<String> = Topology::default()
+            .topics()
+            .iter()
+            .map(|(t, _)| (*t).to_owned())
+            .collect();
         expected.sort();
         assert_eq!(reopened.log().topics().unwrap(), expected);
     }
@@ -124,9 +155,13 @@ fn end_offsets(log: &KafkaLog) -> Vec<u64> {
 
 #[test]
 fn a_retried_command_gets_the_first_answer_and_appends_nothing() {
-    let Some(prefix) = Prefix::new("retry") else { return };
+    let Some(prefix) = Prefix::new("retry") else {
+        return;
+    };
     let mut ledger = prefix.open();
-    let at = chrono::DateTime::parse_from_rfc3339("2021-08-09T20:00:00+09:00").unwrap().timestamp_millis();
+    let at = chrono::DateTime::parse_from_rfc3339("2021-08-09T20:00:00+09:00")
+        .unwrap()
+        .timestamp_millis();
     let verify = Command {
         command_id: command_id_from("verify-once"),
         at_ms: at,

@@ -132,14 +132,19 @@ pub struct KafkaLog {
     /// Partition counts by full topic name, filled on first use.
     partition_counts: Mutex<HashMap<String, u32>>,
     /// One consumer per (full topic name, partition), created on first read.
-    readers: Mutex<HashMap<(String, u32), Arc<Mutex<Reader>>>>,
+    readers: Mutex<HashMap<(String, u32), SharedReader>>,
 }
 
 impl std::fmt::Debug for KafkaLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KafkaLog").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("KafkaLog")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
+
+/// A reader, locked by whoever reads its partition.
+type SharedReader = Arc<Mutex<Reader>>;
 
 /// A consumer for one partition, and where it stands.
 struct Reader {
@@ -196,7 +201,7 @@ fn broker_error<'a>(
         topic: topic.to_owned(),
         partition,
         operation,
-        cause,
+        cause: Box::new(cause),
     }
 }
 
@@ -253,7 +258,10 @@ impl KafkaLog {
             ClientConfig::new()
                 .set("bootstrap.servers", &config.bootstrap)
                 .set("client.id", format!("{}-offsets", config.client_id))
-                .set("group.id", format!("{}-offsets-{}", config.client_id, uuid::Uuid::now_v7()))
+                .set(
+                    "group.id",
+                    format!("{}-offsets-{}", config.client_id, uuid::Uuid::now_v7()),
+                )
                 .set("enable.auto.commit", "false")
                 .set("enable.auto.offset.store", "false")
                 .set("isolation.level", isolation_level)
@@ -312,8 +320,9 @@ impl KafkaLog {
             }
         }
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let results = block_on(self.admin.delete_topics(&refs, &self.admin_options()))
-            .map_err(broker_error(topics.first().copied().unwrap_or(""), None, "delete topics"))?;
+        let results = block_on(self.admin.delete_topics(&refs, &self.admin_options())).map_err(
+            broker_error(topics.first().copied().unwrap_or(""), None, "delete topics"),
+        )?;
         for (result, topic) in results.into_iter().zip(topics) {
             match result {
                 Ok(_) => {}
@@ -323,7 +332,7 @@ impl KafkaLog {
                         topic: (*topic).to_owned(),
                         partition: None,
                         operation: "delete topic",
-                        cause: KafkaError::AdminOp(code),
+                        cause: Box::new(KafkaError::AdminOp(code)),
                     });
                 }
             }
@@ -360,7 +369,7 @@ impl KafkaLog {
                 topic: topic.to_owned(),
                 partition: None,
                 operation: "fetch metadata",
-                cause: KafkaError::MetadataFetch(code),
+                cause: Box::new(KafkaError::MetadataFetch(code)),
             });
         }
         if found.partitions().is_empty() {
@@ -401,12 +410,17 @@ impl KafkaLog {
     fn wait_for_topic(&self, topic: &str, full: &str, partitions: u32) -> Result<(), LogError> {
         let deadline = Instant::now() + self.config.request_timeout();
         loop {
-            let ready = match self.meta.fetch_metadata(Some(full), self.config.request_timeout()) {
+            let ready = match self
+                .meta
+                .fetch_metadata(Some(full), self.config.request_timeout())
+            {
                 Ok(metadata) => metadata.topics().iter().any(|t| {
                     t.name() == full
                         && t.error().is_none()
                         && t.partitions().len() as u32 == partitions
-                        && t.partitions().iter().all(|p| p.error().is_none() && p.leader() >= 0)
+                        && t.partitions()
+                            .iter()
+                            .all(|p| p.error().is_none() && p.leader() >= 0)
                 }),
                 Err(KafkaError::MetadataFetch(code)) if is_unknown_topic(code) => false,
                 Err(e) => return Err(broker_error(topic, None, "fetch metadata")(e)),
@@ -431,7 +445,10 @@ impl KafkaLog {
             .set("bootstrap.servers", &self.config.bootstrap)
             .set("client.id", format!("{}-reader", self.config.client_id))
             // Needed by librdkafka's assign(); the group is never joined and nothing is committed.
-            .set("group.id", format!("{}-reader-{}", self.config.client_id, uuid::Uuid::now_v7()))
+            .set(
+                "group.id",
+                format!("{}-reader-{}", self.config.client_id, uuid::Uuid::now_v7()),
+            )
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "error")
@@ -454,7 +471,7 @@ impl KafkaLog {
         })
     }
 
-    fn reader(&self, topic: &str, full: &str, partition: u32) -> Result<Arc<Mutex<Reader>>, LogError> {
+    fn reader(&self, topic: &str, full: &str, partition: u32) -> Result<SharedReader, LogError> {
         let key = (full.to_owned(), partition);
         if let Some(reader) = lock(&self.readers).get(&key) {
             return Ok(Arc::clone(reader));
@@ -474,7 +491,8 @@ impl KafkaLog {
         partition: u32,
         records: &[Record],
     ) -> Result<(Offset, Offset), LogError> {
-        let deadline = Instant::now() + Duration::from_millis(u64::from(self.config.transaction_timeout_ms));
+        let deadline =
+            Instant::now() + Duration::from_millis(u64::from(self.config.transaction_timeout_ms));
         let mut deliveries = Vec::with_capacity(records.len());
         for record in records {
             let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
@@ -516,7 +534,9 @@ impl KafkaLog {
                 }
                 Ok(Err((e, _))) => return Err(broker_error(topic, Some(partition), "produce")(e)),
                 Err(_canceled) => {
-                    return Err(broker_error(topic, Some(partition), "produce")(KafkaError::Canceled));
+                    return Err(broker_error(topic, Some(partition), "produce")(
+                        KafkaError::Canceled,
+                    ));
                 }
             }
         }
@@ -526,22 +546,33 @@ impl KafkaLog {
                 topic: topic.to_owned(),
                 partition: Some(partition),
                 operation: "produce (delivery report without an offset)",
-                cause: KafkaError::MessageProduction(RDKafkaErrorCode::Fail),
+                cause: Box::new(KafkaError::MessageProduction(RDKafkaErrorCode::Fail)),
             }),
         }
     }
 
     /// Commits the open transaction, retrying while librdkafka says the error is retriable.
-    fn commit(&self, producer: &FutureProducer, topic: &str, partition: u32) -> Result<(), LogError> {
+    fn commit(
+        &self,
+        producer: &FutureProducer,
+        topic: &str,
+        partition: u32,
+    ) -> Result<(), LogError> {
         let timeout = self.config.request_timeout();
         let deadline = Instant::now() + timeout;
         loop {
             match producer.commit_transaction(timeout) {
                 Ok(()) => return Ok(()),
-                Err(KafkaError::Transaction(ref e)) if e.is_retriable() && Instant::now() < deadline => {
+                Err(KafkaError::Transaction(ref e))
+                    if e.is_retriable() && Instant::now() < deadline =>
+                {
                     tracing::warn!(topic, partition, error = %e, "retrying a Kafka transaction commit");
                 }
-                Err(e) => return Err(broker_error(topic, Some(partition), "commit transaction")(e)),
+                Err(e) => {
+                    return Err(broker_error(topic, Some(partition), "commit transaction")(
+                        e,
+                    ));
+                }
             }
         }
     }
@@ -551,7 +582,14 @@ impl KafkaLog {
     /// after `append` returned, in this process or another, sees the batch. If an earlier open
     /// transaction of another producer holds the last stable offset below the batch, it waits
     /// only until something follows the batch (its commit marker, in a single-writer partition).
-    fn wait_visible(&self, topic: &str, full: &str, partition: u32, first: Offset, last: Offset) -> Result<(), LogError> {
+    fn wait_visible(
+        &self,
+        topic: &str,
+        full: &str,
+        partition: u32,
+        first: Offset,
+        last: Offset,
+    ) -> Result<(), LogError> {
         let timeout = self.config.request_timeout();
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_micros(500);
@@ -559,7 +597,11 @@ impl KafkaLog {
             let (_, stable_end) = self
                 .stable
                 .fetch_watermarks(full, partition as i32, timeout)
-                .map_err(broker_error(topic, Some(partition), "fetch the last stable offset"))?;
+                .map_err(broker_error(
+                    topic,
+                    Some(partition),
+                    "fetch the last stable offset",
+                ))?;
             if stable_end > last as i64 {
                 return Ok(());
             }
@@ -623,7 +665,12 @@ impl KafkaLog {
                         .headers()
                         .map(|hs| {
                             hs.iter()
-                                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
+                                .map(|h| {
+                                    (
+                                        h.key.to_owned(),
+                                        h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                                    )
+                                })
                                 .collect()
                         })
                         .unwrap_or_default();
@@ -691,8 +738,11 @@ impl EventLog for KafkaLog {
         .set("message.timestamp.type", "CreateTime")
         .set("message.timestamp.before.max.ms", "9223372036854775807")
         .set("message.timestamp.after.max.ms", "9223372036854775807");
-        let results = block_on(self.admin.create_topics([&new_topic], &self.admin_options()))
-            .map_err(broker_error(topic, None, "create topic"))?;
+        let results = block_on(
+            self.admin
+                .create_topics([&new_topic], &self.admin_options()),
+        )
+        .map_err(broker_error(topic, None, "create topic"))?;
         for result in results {
             match result {
                 Ok(_) => {}
@@ -712,7 +762,7 @@ impl EventLog for KafkaLog {
                         topic: topic.to_owned(),
                         partition: None,
                         operation: "create topic",
-                        cause: KafkaError::AdminOp(code),
+                        cause: Box::new(KafkaError::AdminOp(code)),
                     });
                 }
             }
@@ -725,11 +775,11 @@ impl EventLog for KafkaLog {
 
     fn partitions(&self, topic: &str) -> Result<u32, LogError> {
         let full = self.kafka_topic_name(topic)?;
-        let n = self
-            .fetch_partition_count(topic, &full)?
-            .ok_or_else(|| LogError::UnknownTopic {
-                topic: topic.to_owned(),
-            })?;
+        let n =
+            self.fetch_partition_count(topic, &full)?
+                .ok_or_else(|| LogError::UnknownTopic {
+                    topic: topic.to_owned(),
+                })?;
         lock(&self.partition_counts).insert(full, n);
         Ok(n)
     }
@@ -751,9 +801,11 @@ impl EventLog for KafkaLog {
             });
         }
         let producer = lock(&self.producer);
-        producer
-            .begin_transaction()
-            .map_err(broker_error(topic, Some(partition), "begin transaction"))?;
+        producer.begin_transaction().map_err(broker_error(
+            topic,
+            Some(partition),
+            "begin transaction",
+        ))?;
         let (first, last) = match self.produce_all(&producer, topic, &full, partition, records) {
             Ok(span) => span,
             Err(e) => {
@@ -762,10 +814,8 @@ impl EventLog for KafkaLog {
             }
         };
         if let Err(e) = self.commit(&producer, topic, partition) {
-            if let LogError::Broker {
-                cause: KafkaError::Transaction(ref rde),
-                ..
-            } = e
+            if let LogError::Broker { cause, .. } = &e
+                && let KafkaError::Transaction(rde) = cause.as_ref()
                 && rde.txn_requires_abort()
             {
                 self.abort(&producer, topic, partition);
@@ -814,10 +864,11 @@ impl EventLog for KafkaLog {
                 .add_partition_offset(&full, partition as i32, KafkaOffset::Offset(from as i64))
                 .map_err(broker_error(topic, Some(partition), "assign"))?;
             reader.ended = None;
-            reader
-                .consumer
-                .assign(&assignment)
-                .map_err(broker_error(topic, Some(partition), "assign"))?;
+            reader.consumer.assign(&assignment).map_err(broker_error(
+                topic,
+                Some(partition),
+                "assign",
+            ))?;
             reader.streaming = true;
             reader.position = from;
             reader.positioned_stable_end = stable_end;
@@ -866,8 +917,14 @@ impl EventLog for KafkaLog {
 impl Drop for KafkaLog {
     /// Closes the readers in parallel: closing a consumer takes librdkafka a while (~100 ms).
     fn drop(&mut self) {
-        let readers: Vec<_> = lock(&self.readers).drain().map(|(_, reader)| reader).collect();
-        let closing: Vec<_> = readers.into_iter().map(|reader| thread::spawn(move || drop(reader))).collect();
+        let readers: Vec<_> = lock(&self.readers)
+            .drain()
+            .map(|(_, reader)| reader)
+            .collect();
+        let closing: Vec<_> = readers
+            .into_iter()
+            .map(|reader| thread::spawn(move || drop(reader)))
+            .collect();
         for handle in closing {
             let _ = handle.join();
         }

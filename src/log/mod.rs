@@ -135,8 +135,9 @@ pub enum LogError {
         topic: String,
         partition: Option<u32>,
         operation: &'static str,
+        /// Boxed: librdkafka's error is large, and every `Result` of the log carries `LogError`.
         #[source]
-        cause: rdkafka::error::KafkaError,
+        cause: Box<rdkafka::error::KafkaError>,
     },
 
     /// The Kafka cluster did not answer in time.
