@@ -10,9 +10,11 @@
 //! - [`partition_for_key`] maps a key to a partition exactly like Kafka's default partitioner.
 
 pub mod file;
+pub mod kafka;
 pub mod partitioner;
 
 pub use file::{FileLog, FileLogConfig, FsyncPolicy};
+pub use kafka::{KafkaConfig, KafkaLog};
 pub use partitioner::partition_for_key;
 
 use std::path::PathBuf;
@@ -125,6 +127,35 @@ pub enum LogError {
         index: usize,
         reason: String,
     },
+
+    /// A request to the Kafka cluster failed (the cause is librdkafka's error). `topic` is empty
+    /// for operations on no particular topic, such as connecting.
+    #[error("Kafka {operation} failed{}", kafka_coordinates(topic, *partition))]
+    Broker {
+        topic: String,
+        partition: Option<u32>,
+        operation: &'static str,
+        /// Boxed: librdkafka's error is large, and every `Result` of the log carries `LogError`.
+        #[source]
+        cause: Box<rdkafka::error::KafkaError>,
+    },
+
+    /// The Kafka cluster did not answer in time.
+    #[error("Kafka {operation} timed out{}", kafka_coordinates(topic, *partition))]
+    Timeout {
+        topic: String,
+        partition: Option<u32>,
+        operation: &'static str,
+    },
+}
+
+/// " on topic \"t\" partition p" for the Kafka variants' messages; nothing for no topic.
+fn kafka_coordinates(topic: &str, partition: Option<u32>) -> String {
+    match (topic.is_empty(), partition) {
+        (true, _) => String::new(),
+        (false, None) => format!(" on topic {topic:?}"),
+        (false, Some(p)) => format!(" on topic {topic:?} partition {p}"),
+    }
 }
 
 /// The log the ledger runs on: the embedded file log or Apache Kafka.

@@ -16,6 +16,7 @@
 pub mod pg;
 pub mod random_scripts;
 pub mod scenarios;
+pub mod services;
 
 use std::collections::{BTreeMap, HashMap};
 
