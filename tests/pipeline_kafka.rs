@@ -18,14 +18,7 @@ use yeyak::pipeline::client::{EventTail, Submitter, decided_past};
 use yeyak::pipeline::processor::{Processor, ProcessorConfig};
 
 fn kafka() -> Option<String> {
-    match std::env::var("YEYAK_KAFKA") {
-        Ok(b) => Some(b),
-        Err(_) if std::env::var("YEYAK_SKIP_SERVICES").as_deref() == Ok("1") => {
-            eprintln!("skipped: no broker (YEYAK_SKIP_SERVICES=1)");
-            None
-        }
-        Err(_) => panic!("the Kafka tests need a broker: run scripts/test, which starts one, or set YEYAK_KAFKA"),
-    }
+    common::services::kafka_bootstrap()
 }
 
 fn fresh_topics(partitions: u32) -> Topics {

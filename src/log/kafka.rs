@@ -164,6 +164,18 @@ struct Reader {
     ended: Option<(Offset, i64)>,
 }
 
+/// How every yeyak topic is created: an event log keeps everything (no time or size retention)
+/// and takes any timestamp, since events carry the campaign's own instants (2021).
+pub(crate) fn log_topic(name: &str, partitions: u32, replication_factor: u16) -> NewTopic<'_> {
+    NewTopic::new(name, partitions as i32, TopicReplication::Fixed(i32::from(replication_factor)))
+        .set("cleanup.policy", "delete")
+        .set("retention.ms", "-1")
+        .set("retention.bytes", "-1")
+        .set("message.timestamp.type", "CreateTime")
+        .set("message.timestamp.before.max.ms", "9223372036854775807")
+        .set("message.timestamp.after.max.ms", "9223372036854775807")
+}
+
 /// A poisoned lock guards nothing half-updated here (clients and plain values), so it is used as is.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -171,7 +183,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Runs a future to completion on this thread. rdkafka's futures are completed by its own
 /// background threads, so nothing else is needed to drive them.
-fn block_on<F: Future>(future: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     struct Unpark(thread::Thread);
     impl Wake for Unpark {
         fn wake(self: Arc<Self>) {
@@ -727,17 +739,7 @@ impl EventLog for KafkaLog {
             lock(&self.partition_counts).insert(full.clone(), existing);
             return compare(existing);
         }
-        let new_topic = NewTopic::new(
-            &full,
-            partitions as i32,
-            TopicReplication::Fixed(i32::from(self.config.replication_factor)),
-        )
-        .set("cleanup.policy", "delete")
-        .set("retention.ms", "-1")
-        .set("retention.bytes", "-1")
-        .set("message.timestamp.type", "CreateTime")
-        .set("message.timestamp.before.max.ms", "9223372036854775807")
-        .set("message.timestamp.after.max.ms", "9223372036854775807");
+        let new_topic = log_topic(&full, partitions, self.config.replication_factor);
         let results = block_on(
             self.admin
                 .create_topics([&new_topic], &self.admin_options()),

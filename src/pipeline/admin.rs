@@ -1,44 +1,20 @@
-//! Creating the pipeline's topics, and the one place that waits on rdkafka's admin futures
-//! (with a std-only `block_on`, so the processors need no async runtime).
+//! Creating and deleting the pipeline's topics (configured like every yeyak topic: see
+//! `log::kafka::log_topic`).
 
-use std::future::Future;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::Topics;
+use crate::log::kafka::{block_on, log_topic};
 use super::processor::ProcessorError;
-
-struct ThreadWaker(std::thread::Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Runs a future to completion on this thread (rdkafka completes admin futures from its own
-/// background thread, which wakes this one).
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
-    loop {
-        match future.as_mut().poll(&mut context) {
-            Poll::Ready(output) => return output,
-            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
-        }
-    }
-}
 
 /// Creates every command and event topic that is missing (replication factor 1: the loopback
 /// broker of the scripts; a cluster sets its own default with `replication`).
-pub fn ensure_topics(bootstrap: &str, topics: &Topics, replication: i32) -> Result<(), ProcessorError> {
+pub fn ensure_topics(bootstrap: &str, topics: &Topics, replication: u16) -> Result<(), ProcessorError> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("client.id", "yeyak-admin")
@@ -51,7 +27,7 @@ pub fn ensure_topics(bootstrap: &str, topics: &Topics, replication: i32) -> Resu
         .collect();
     let new: Vec<NewTopic> = names
         .iter()
-        .map(|(name, partitions)| NewTopic::new(name, *partitions as i32, TopicReplication::Fixed(replication)))
+        .map(|(name, partitions)| log_topic(name, *partitions, replication))
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = block_on(admin.create_topics(&new, &options))
