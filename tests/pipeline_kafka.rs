@@ -353,3 +353,72 @@ fn random_scripts_through_kafka_decide_like_the_pure_system() {
         })
         .unwrap();
 }
+
+/// Runs commands on the pure system and keeps every event, in order.
+struct Recording {
+    system: System,
+    events: Vec<yeyak::domain::Envelope>,
+}
+
+impl common::Runner for Recording {
+    fn run(&mut self, command: Command) -> Outcome {
+        let outcome = self.system.execute(command);
+        self.events.extend(outcome.events.iter().cloned());
+        outcome
+    }
+}
+
+#[test]
+fn book_cancel_and_change_through_kafka_into_postgresql_equal_the_embedded_run() {
+    let Some(bootstrap) = kafka() else { return };
+    let Some(postgres) = common::pg::postgres_url() else { return };
+    let topics = fresh_topics(3);
+    ensure_topics(&bootstrap, &topics, 1).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let config = ProcessorConfig::new(&bootstrap, topics.clone(), "to-postgres");
+    let processor = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut processor = Processor::start(config, Campaign::default_2021()).expect("start");
+            processor.run(stop).expect("run")
+        })
+    };
+    let script = common::scenarios::script("cancel_and_change");
+    let mut on_kafka = OnKafka::new(&bootstrap, &topics);
+    let through_kafka = common::run_script(&mut on_kafka, script);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    processor.join().unwrap();
+    assert!(through_kafka.contains("ReservationChanged") && through_kafka.contains("ReservationCancelled"));
+
+    // The embedded run of the same commands, folded into the in-memory read model.
+    let mut embedded = Recording { system: System::new(Campaign::default_2021()), events: Vec::new() };
+    assert_eq!(common::run_script(&mut embedded, script), through_kafka);
+    let mut model = yeyak::projection::ReadModel::new();
+    for envelope in &embedded.events {
+        model.apply(envelope);
+    }
+
+    // The projector reads the pipeline's event topics into PostgreSQL.
+    let schema = common::pg::TestSchema::create(&postgres);
+    let log = yeyak::log::KafkaLog::connect(yeyak::log::KafkaConfig {
+        topic_prefix: topics.prefix.clone(),
+        ..yeyak::log::KafkaConfig::new(bootstrap.clone(), "projector")
+    })
+    .unwrap();
+    let mut projector = yeyak::projection::postgres::PgProjector::new(
+        schema.client(),
+        &log,
+        topics.topology,
+        yeyak::projection::postgres::READ_MODELS_PROJECTION,
+    )
+    .unwrap();
+    projector.run_until_caught_up().unwrap();
+    let differences = yeyak::projection::postgres::diff(&model, projector.client()).unwrap();
+    assert!(differences.is_empty(), "{differences:?}");
+    assert_eq!(yeyak::projection::postgres::read_digest(projector.client()).unwrap(), model.digest());
+    // Caught up: running again changes nothing.
+    let again = projector.run_until_caught_up().unwrap();
+    assert_eq!(yeyak::projection::postgres::read_digest(projector.client()).unwrap(), model.digest(), "{again:?}");
+    drop(projector);
+    let _ = delete_topics(&bootstrap, &topics);
+}

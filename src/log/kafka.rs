@@ -716,6 +716,10 @@ impl KafkaLog {
 }
 
 impl EventLog for KafkaLog {
+    fn dense_offsets(&self) -> bool {
+        false
+    }
+
     fn ensure_topic(&self, topic: &str, partitions: u32) -> Result<(), LogError> {
         let full = self.kafka_topic_name(topic)?;
         if partitions == 0 || partitions > i32::MAX as u32 {

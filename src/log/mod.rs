@@ -182,6 +182,13 @@ pub trait EventLog: Send + Sync {
     /// The offset the next append will get (the "high watermark").
     fn end_offset(&self, topic: &str, partition: u32) -> Result<Offset, LogError>;
 
+    /// Whether offsets are consecutive (every offset below the end holds a record). The file log's
+    /// are; Kafka's are not (transaction markers take offsets), so a reader there may only rely on
+    /// offsets increasing.
+    fn dense_offsets(&self) -> bool {
+        true
+    }
+
     /// Topics that exist, sorted.
     fn topics(&self) -> Result<Vec<String>, LogError>;
 }

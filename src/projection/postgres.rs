@@ -103,7 +103,8 @@ pub enum ProjectionError {
     #[error("projection {projection:?} is at {topic}/{partition}@{stored}, but the batch starts at {first}")]
     OffsetGap { projection: String, topic: String, partition: u32, stored: Offset, first: Offset },
 
-    /// A batch must be one partition's records at consecutive offsets.
+    /// A batch must be one partition's records at increasing offsets (consecutive on a log whose
+    /// offsets are dense).
     #[error("batch record {topic}/{partition}@{offset} does not follow the one before it")]
     NotContiguous { topic: String, partition: u32, offset: Offset },
 
@@ -454,8 +455,14 @@ impl<'a> PgProjector<'a> {
             return Ok(BatchOutcome::AlreadyApplied { next_offset: 0 });
         };
         let (topic, partition) = (first.topic.as_str(), first.partition);
+        // On Kafka, offsets have gaps (transaction markers): increasing is all a batch can promise.
+        let dense = self.log.dense_offsets();
         for (i, r) in records.iter().enumerate() {
-            if r.topic != topic || r.partition != partition || r.offset != first.offset + i as u64 {
+            let follows = i == 0 || {
+                let before = records[i - 1].offset;
+                if dense { r.offset == before + 1 } else { r.offset > before }
+            };
+            if r.topic != topic || r.partition != partition || !follows {
                 return Err(ProjectionError::NotContiguous {
                     topic: r.topic.clone(),
                     partition: r.partition,
@@ -475,7 +482,7 @@ impl<'a> PgProjector<'a> {
             })
             .collect::<Result<Vec<Envelope>, _>>()?;
         let at = At { topic, partition, offset: first.offset };
-        let end = first.offset + records.len() as u64;
+        let end = records.last().map_or(first.offset, |r| r.offset) + 1;
         let partition_i64 = i64::from(partition);
         let next_i64 = to_i64(end, "the next offset", &at)?;
 
@@ -494,7 +501,7 @@ impl<'a> PgProjector<'a> {
         if stored >= end {
             return Ok(BatchOutcome::AlreadyApplied { next_offset: stored }); // the drop rolls back
         }
-        if stored < first.offset {
+        if stored < first.offset && dense {
             return Err(ProjectionError::OffsetGap {
                 projection: self.name.clone(),
                 topic: topic.to_owned(),
@@ -503,7 +510,7 @@ impl<'a> PgProjector<'a> {
                 first: first.offset,
             });
         }
-        let skip = (stored - first.offset) as usize;
+        let skip = records.iter().take_while(|r| r.offset < stored).count();
         let envelopes = &envelopes[skip..];
 
         let mut touched = Touched::default();
