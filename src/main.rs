@@ -58,6 +58,23 @@ enum Commands {
         #[arg(long, default_value_t = 10_000)]
         session_timeout_ms: u32,
     },
+    /// Run the PostgreSQL projector: follows the event topics and keeps the read models, exactly
+    /// once (rows and offsets in one transaction). Runs until stopped (a kill is safe).
+    Project {
+        #[arg(long, env = "YEYAK_KAFKA")]
+        kafka: String,
+        #[arg(long, env = "YEYAK_POSTGRES")]
+        postgres: String,
+        #[arg(long, default_value = "")]
+        topic_prefix: String,
+        #[arg(long, default_value_t = 8)]
+        subject_partitions: u32,
+        #[arg(long, default_value_t = 8)]
+        clinic_partitions: u32,
+        /// Drop the read models and project again from offset zero first.
+        #[arg(long)]
+        rebuild: bool,
+    },
     /// Measure the pipeline on a real Kafka broker against the broker's raw append rate, in one
     /// run; prints a table and, last, one JSON line.
     Bench {
@@ -152,6 +169,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             yeyak::bench::run(&config, &mut std::io::stdout().lock()).context("the benchmark failed")?;
             Ok(ExitCode::SUCCESS)
+        }
+        Commands::Project { kafka, postgres, topic_prefix, subject_partitions, clinic_partitions, rebuild } => {
+            use yeyak::log::{KafkaConfig, KafkaLog};
+            use yeyak::projection::postgres::{PgProjector, READ_MODELS_PROJECTION};
+            let topology = yeyak::ledger::Topology { subject_partitions, clinic_partitions };
+            let log = KafkaLog::connect(KafkaConfig { topic_prefix, ..KafkaConfig::new(kafka, "yeyak-projector") })
+                .context("cannot connect to Kafka")?;
+            let mut projector = PgProjector::connect(&postgres, &log, topology, READ_MODELS_PROJECTION)
+                .context("cannot start the projector")?;
+            if rebuild {
+                let counts = projector.rebuild().context("the rebuild failed")?;
+                eprintln!("yeyak project: rebuilt: {counts:?}");
+            }
+            eprintln!("yeyak project: running");
+            loop {
+                let counts = projector.run_until_caught_up().context("the projector stopped")?;
+                tracing::info!(?counts, "caught up");
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
         }
         Commands::Process { kafka, topic_prefix, instance, subject_partitions, clinic_partitions, session_timeout_ms } => {
             use yeyak::pipeline::{Topics, admin, processor::{Processor, ProcessorConfig}};

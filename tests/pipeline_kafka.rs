@@ -26,6 +26,32 @@ fn fresh_topics(partitions: u32) -> Topics {
     Topics::new(&prefix, Topology { subject_partitions: partitions, clinic_partitions: partitions })
 }
 
+/// A processor on a thread of the test.
+struct InProcess {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<yeyak::pipeline::processor::ProcessorStats>,
+}
+
+impl InProcess {
+    fn start(bootstrap: &str, topics: &Topics, instance: &str) -> InProcess {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let config = ProcessorConfig::new(bootstrap, topics.clone(), instance);
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut processor = Processor::start(config, Campaign::default_2021()).expect("start");
+                processor.run(stop).expect("run")
+            })
+        };
+        InProcess { stop, thread }
+    }
+
+    fn stop(self) -> yeyak::pipeline::processor::ProcessorStats {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("the processor thread")
+    }
+}
+
 /// Runs scripts through the pipeline: send, then wait for the command's whole chain. A command
 /// whose decision has no event (a `tick` with nothing due, an `admit` with nobody waiting) is
 /// known to be decided once the processors' group has committed past it.
@@ -80,23 +106,14 @@ fn scenarios_through_kafka_decide_exactly_like_the_pure_system() {
     for name in ["digit_nine_books_on_its_day", "cancel_and_change", "change_to_full_clinic", "rebalance"] {
         let topics = fresh_topics(3);
         ensure_topics(&bootstrap, &topics, 1).unwrap();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let config = ProcessorConfig::new(&bootstrap, topics.clone(), "in-process");
-        let processor = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut processor = Processor::start(config, Campaign::default_2021()).expect("start");
-                processor.run(stop).expect("run")
-            })
-        };
+        let processor = InProcess::start(&bootstrap, &topics, "in-process");
         let mut on_kafka = OnKafka::new(&bootstrap, &topics);
         let mut system = System::new(Campaign::default_2021());
         let script = common::scenarios::script(name);
         let through_kafka = common::run_script(&mut on_kafka, script);
         let in_memory = common::run_script(&mut system, script);
         assert_eq!(through_kafka, in_memory, "scenario {name}");
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let stats = processor.join().unwrap();
+        let stats = processor.stop();
         assert!(stats.transactions > 0 && stats.events > 0, "{stats:?}");
         assert!(on_kafka.tail.duplicate_event_ids().is_empty());
         let _ = delete_topics(&bootstrap, &topics);
@@ -279,6 +296,46 @@ fn a_processor_killed_mid_stream_loses_nothing_and_decides_nothing_twice() {
     assert!(tail.events.len() > decided_before_kill, "the restarted processor finished the stream");
     check_exactly_once(&tail);
     assert!(log.contains("running") && second_log.contains("state rebuilt"), "{log}\n---\n{second_log}");
+
+    // The projector, killed with SIGKILL mid-way and restarted, ends with exactly the rows of
+    // the in-memory read model of the same events.
+    if let Some(postgres) = common::pg::postgres_url() {
+        let schema = common::pg::TestSchema::create(&postgres);
+        let url = format!("{postgres}?options=-c%20search_path%3D{}", schema.name);
+        let mut model = yeyak::projection::ReadModel::new();
+        for envelope in &tail.events {
+            model.apply(envelope);
+        }
+        let project = |dir: &std::path::Path| {
+            let log = dir.join(format!("projector-{}.log", Uuid::now_v7().simple()));
+            std::process::Command::new(env!("CARGO_BIN_EXE_yeyak"))
+                .args(["project", "--kafka", &bootstrap, "--postgres", &url, "--topic-prefix", &topics.prefix])
+                .args(["--subject-partitions", "4", "--clinic-partitions", "4"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
+                .spawn()
+                .expect("spawn yeyak project")
+        };
+        let mut first = project(dir.path());
+        std::thread::sleep(Duration::from_millis(700));
+        first.kill().unwrap();
+        first.wait().unwrap();
+        let mut second = project(dir.path());
+        let mut client = schema.client();
+        let until = Instant::now() + Duration::from_secs(120);
+        loop {
+            let digest = yeyak::projection::postgres::read_digest(&mut client).ok();
+            if digest.as_deref() == Some(model.digest().as_str()) {
+                break;
+            }
+            assert!(Instant::now() < until, "the projection never matched the read model");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        second.kill().unwrap();
+        second.wait().unwrap();
+        assert!(yeyak::projection::postgres::diff(&model, &mut client).unwrap().is_empty());
+    }
     let _ = delete_topics(&bootstrap, &topics);
 }
 
@@ -330,21 +387,12 @@ fn random_scripts_through_kafka_decide_like_the_pure_system() {
         .run(&common::random_scripts::script(), |script| {
             let topics = fresh_topics(2);
             ensure_topics(&bootstrap, &topics, 1).unwrap();
-            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let config = ProcessorConfig::new(&bootstrap, topics.clone(), "random");
-            let processor = {
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    let mut processor = Processor::start(config, Campaign::default_2021()).expect("start");
-                    processor.run(stop).expect("run")
-                })
-            };
+            let processor = InProcess::start(&bootstrap, &topics, "random");
             let mut on_kafka = OnKafka::new(&bootstrap, &topics);
             let mut system = System::new(Campaign::default_2021());
             let through_kafka = common::run_script(&mut on_kafka, &script);
             let in_memory = common::run_script(&mut system, &script);
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            processor.join().unwrap();
+            processor.stop();
             let _ = delete_topics(&bootstrap, &topics);
             proptest::prop_assert_eq!(through_kafka, in_memory);
             proptest::prop_assert!(system.violations().is_empty());
@@ -374,20 +422,11 @@ fn book_cancel_and_change_through_kafka_into_postgresql_equal_the_embedded_run()
     let Some(postgres) = common::pg::postgres_url() else { return };
     let topics = fresh_topics(3);
     ensure_topics(&bootstrap, &topics, 1).unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let config = ProcessorConfig::new(&bootstrap, topics.clone(), "to-postgres");
-    let processor = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut processor = Processor::start(config, Campaign::default_2021()).expect("start");
-            processor.run(stop).expect("run")
-        })
-    };
+    let processor = InProcess::start(&bootstrap, &topics, "to-postgres");
     let script = common::scenarios::script("cancel_and_change");
     let mut on_kafka = OnKafka::new(&bootstrap, &topics);
     let through_kafka = common::run_script(&mut on_kafka, script);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    processor.join().unwrap();
+    processor.stop();
     assert!(through_kafka.contains("ReservationChanged") && through_kafka.contains("ReservationCancelled"));
 
     // The embedded run of the same commands, folded into the in-memory read model.

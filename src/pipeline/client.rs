@@ -15,13 +15,13 @@ use rdkafka::message::Headers;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use uuid::Uuid;
 
-use super::Topics;
+use super::{Topics, stored_record};
 use super::processor::{HEADER_DECISION_EVENTS, ProcessorError};
 use crate::ledger::HEADER_COMMAND_ID;
 use crate::domain::system::{Outcome, follow_up};
 use crate::domain::{Command, Envelope, Event};
 use crate::ledger::decode;
-use crate::log::{Record, StoredRecord};
+
 
 /// Where each sent command landed: `(topic, partition, offset)` by command id.
 #[derive(Default)]
@@ -166,17 +166,7 @@ impl EventTail {
                             .find(|header| header.key == HEADER_DECISION_EVENTS)
                             .and_then(|header| std::str::from_utf8(header.value?).ok()?.parse::<usize>().ok())
                     });
-                    let stored = StoredRecord {
-                        topic: message.topic().to_owned(),
-                        partition: message.partition() as u32,
-                        offset: message.offset() as u64,
-                        record: Record {
-                            key: Vec::new(),
-                            value: message.payload().unwrap_or_default().to_vec(),
-                            headers: Vec::new(),
-                            timestamp_ms: 0,
-                        },
-                    };
+                    let stored = stored_record(&message);
                     let envelope = decode(&stored).map_err(|cause| ProcessorError::Rebuild {
                         topic: stored.topic.clone(),
                         partition: stored.partition,

@@ -15,6 +15,30 @@ pub mod admin;
 pub mod client;
 pub mod processor;
 
+use rdkafka::Message;
+use rdkafka::message::{BorrowedMessage, Header, Headers};
+
+use crate::log::{Record, StoredRecord};
+
+/// A consumed Kafka message as the log's record type, with its coordinates.
+pub fn stored_record(message: &BorrowedMessage<'_>) -> StoredRecord {
+    let headers = message
+        .headers()
+        .map(|h| h.iter().map(|Header { key, value }| (key.to_owned(), value.unwrap_or_default().to_vec())).collect())
+        .unwrap_or_default();
+    StoredRecord {
+        topic: message.topic().to_owned(),
+        partition: message.partition() as u32,
+        offset: message.offset() as u64,
+        record: Record {
+            key: message.key().unwrap_or_default().to_vec(),
+            value: message.payload().unwrap_or_default().to_vec(),
+            headers,
+            timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+        },
+    }
+}
+
 use crate::domain::Target;
 use crate::ledger::{TOPIC_CLINIC, TOPIC_SUBJECT, TOPIC_WAITING_ROOM, Topology};
 use crate::log::partition_for_key;

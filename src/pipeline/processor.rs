@@ -16,16 +16,16 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use uuid::Uuid;
 
-use super::Topics;
+use super::{Topics, stored_record};
 use crate::domain::system::follow_up;
 use crate::domain::{Campaign, Command, Envelope, System, Target};
 use crate::ledger::{HEADER_COMMAND_ID, HEADER_SCHEMA_VERSION, HEADER_TYPE, LedgerError, decode};
-use crate::log::{Record, StoredRecord};
+use crate::log::StoredRecord;
 
 /// Header on every event the pipeline writes: how many events the decision it belongs to has.
 pub const HEADER_DECISION_EVENTS: &str = "decision_events";
@@ -285,23 +285,7 @@ impl Processor {
                 }
                 Some(Ok(message)) => {
                     first_at.get_or_insert_with(Instant::now);
-                    let headers = message
-                        .headers()
-                        .map(|h| {
-                            h.iter().map(|Header { key, value }| (key.to_owned(), value.unwrap_or_default().to_vec())).collect()
-                        })
-                        .unwrap_or_default();
-                    batch.push(StoredRecord {
-                        topic: message.topic().to_owned(),
-                        partition: message.partition() as u32,
-                        offset: message.offset() as u64,
-                        record: Record {
-                            key: message.key().unwrap_or_default().to_vec(),
-                            value: message.payload().unwrap_or_default().to_vec(),
-                            headers,
-                            timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
-                        },
-                    });
+                    batch.push(stored_record(&message));
                 }
             }
         }
@@ -506,17 +490,7 @@ pub fn read_partition(
             Some(Err(KafkaError::PartitionEOF(_))) => break,
             Some(Err(cause)) => return Err(kafka(cause)),
             Some(Ok(message)) => {
-                let stored = StoredRecord {
-                    topic: topic.to_owned(),
-                    partition,
-                    offset: message.offset() as u64,
-                    record: Record {
-                        key: Vec::new(),
-                        value: message.payload().unwrap_or_default().to_vec(),
-                        headers: Vec::new(),
-                        timestamp_ms: 0,
-                    },
-                };
+                let stored = stored_record(&message);
                 let envelope = decode(&stored).map_err(|cause| ProcessorError::Rebuild {
                     topic: topic.to_owned(),
                     partition,
