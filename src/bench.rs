@@ -35,6 +35,8 @@ pub struct BenchConfig {
     pub timeout_s: u64,
     /// How long a processor waits to fill a batch after its first command.
     pub batch_linger_ms: u64,
+    /// The most commands in one processor batch (one Kafka transaction).
+    pub batch_commands_max: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +70,10 @@ pub struct BenchReport {
     /// Kafka transactions the processors committed, and commands per transaction.
     pub transactions: u64,
     pub commands_per_transaction: f64,
+    /// The processors' time, summed: waiting for commands, deciding and producing, committing.
+    pub processor_poll_ms: u64,
+    pub processor_decide_ms: u64,
+    pub processor_commit_ms: u64,
 }
 
 fn rss_bytes() -> u64 {
@@ -106,6 +112,7 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         let mut processor_config = ProcessorConfig::new(&config.bootstrap, topics.clone(), &format!("bench-{i}"));
         processor_config.session_timeout_ms = 10_000;
         processor_config.batch_linger_ms = config.batch_linger_ms;
+        processor_config.batch_commands_max = config.batch_commands_max;
         let processor = Processor::start(processor_config, campaign.clone())?;
         let stop = stop.clone();
         workers.push(std::thread::spawn(move || {
@@ -202,11 +209,15 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
     let rss_after = rss_bytes();
     stop.store(true, Ordering::Relaxed);
     let (mut transactions, mut commands) = (0u64, 0u64);
+    let (mut poll_ms, mut decide_ms, mut commit_ms) = (0u64, 0u64, 0u64);
     for worker in workers {
         match worker.join() {
             Ok(Ok(stats)) => {
                 transactions += stats.transactions;
                 commands += stats.commands;
+                poll_ms += stats.poll_ms;
+                decide_ms += stats.decide_ms;
+                commit_ms += stats.commit_ms;
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "processor ended with an error"),
             Err(_) => tracing::warn!("a processor thread panicked"),
@@ -287,6 +298,9 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         rss_bytes_per_person: rss_after.saturating_sub(rss_before) as f64 / f64::from(config.people.max(1)),
         transactions,
         commands_per_transaction: commands as f64 / transactions.max(1) as f64,
+        processor_poll_ms: poll_ms,
+        processor_decide_ms: decide_ms,
+        processor_commit_ms: commit_ms,
     };
     let _ = delete_topics(&config.bootstrap, &topics);
     let _ = delete_topics(&config.bootstrap, &raw_topics);
@@ -307,6 +321,7 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         ("RSS growth per person (bytes)", format!("{:.0}", report.rss_bytes_per_person)),
         ("Kafka transactions", format!("{}", report.transactions)),
         ("commands per transaction", format!("{:.1}", report.commands_per_transaction)),
+        ("processor ms polling / deciding / committing", format!("{} / {} / {}", report.processor_poll_ms, report.processor_decide_ms, report.processor_commit_ms)),
     ];
     for (name, value) in rows {
         writeln!(out, "  {name:<34} {value:>14}")?;

@@ -92,8 +92,11 @@ enum Commands {
         #[arg(long, default_value_t = 600)]
         timeout_s: u64,
         /// How long a processor waits to fill a batch after its first command.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 20)]
         linger_ms: u64,
+        /// The most commands in one processor batch (one Kafka transaction).
+        #[arg(long, default_value_t = 20_000)]
+        batch_max: usize,
     },
 }
 
@@ -158,7 +161,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = result.context("the demo failed")?;
             Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
-        Commands::Bench { kafka, people, processors, partitions, timeout_s, linger_ms } => {
+        Commands::Bench { kafka, people, processors, partitions, timeout_s, linger_ms, batch_max } => {
             let config = yeyak::bench::BenchConfig {
                 bootstrap: kafka,
                 people,
@@ -166,6 +169,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 partitions,
                 timeout_s,
                 batch_linger_ms: linger_ms,
+                batch_commands_max: batch_max,
             };
             yeyak::bench::run(&config, &mut std::io::stdout().lock()).context("the benchmark failed")?;
             Ok(ExitCode::SUCCESS)

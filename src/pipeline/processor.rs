@@ -55,8 +55,8 @@ impl ProcessorConfig {
             group_id: format!("{}yeyak-ledger", topics.prefix),
             transactional_id: format!("{}yeyak-ledger-{instance}", topics.prefix),
             topics,
-            batch_commands_max: 2_000,
-            batch_linger_ms: 5,
+            batch_commands_max: 20_000,
+            batch_linger_ms: 20,
             session_timeout_ms: 10_000,
             transaction_timeout_ms: 30_000,
             request_timeout_ms: 30_000,
@@ -110,6 +110,10 @@ pub struct ProcessorStats {
     pub events: u64,
     pub aborts: u64,
     pub rebuilds: u64,
+    /// Where the time went: waiting for commands, deciding and producing, committing.
+    pub poll_ms: u64,
+    pub decide_ms: u64,
+    pub commit_ms: u64,
 }
 
 /// Rebalance callbacks only record what changed; the loop acts on it between polls.
@@ -228,7 +232,9 @@ impl Processor {
 
     /// One batch: poll, decide, write in one transaction.
     pub fn step(&mut self) -> Result<usize, ProcessorError> {
+        let polling = Instant::now();
         let batch = self.poll_batch()?;
+        self.stats.poll_ms += polling.elapsed().as_millis() as u64;
         self.take_rebalances();
         if batch.is_empty() {
             return Ok(0);
@@ -349,6 +355,7 @@ impl Processor {
 
     fn transact(&mut self, batch: &[StoredRecord]) -> Result<(), ProcessorError> {
         let timeout = Duration::from_millis(self.config.request_timeout_ms);
+        let deciding = Instant::now();
         self.producer.begin_transaction().map_err(broker("begin_transaction"))?;
         let mut next_offsets: BTreeMap<(String, u32), u64> = BTreeMap::new();
         for stored in batch {
@@ -381,6 +388,8 @@ impl Processor {
             }
             self.stats.events += envelopes.len() as u64;
         }
+        let committing = Instant::now();
+        self.stats.decide_ms += committing.duration_since(deciding).as_millis() as u64;
         let mut offsets = TopicPartitionList::new();
         for ((topic, partition), next) in &next_offsets {
             offsets
@@ -390,6 +399,7 @@ impl Processor {
         let metadata = self.consumer.group_metadata().ok_or(ProcessorError::NoGroup)?;
         self.producer.send_offsets_to_transaction(&offsets, &metadata, timeout).map_err(broker("send_offsets"))?;
         self.producer.commit_transaction(timeout).map_err(broker("commit_transaction"))?;
+        self.stats.commit_ms += committing.elapsed().as_millis() as u64;
         Ok(())
     }
 
