@@ -304,6 +304,10 @@ impl Processor {
             Err(_) => return,
         };
         for (assigned, partitions) in changes {
+            if assigned && !partitions.is_empty() {
+                let names: Vec<String> = partitions.iter().map(|(t, p)| format!("{t}/{p}")).collect();
+                tracing::info!(partitions = %names.join(","), "partitions assigned");
+            }
             for tp in partitions {
                 if assigned {
                     self.owned.insert(tp, false);
