@@ -37,6 +37,9 @@ pub struct BenchConfig {
     pub batch_linger_ms: u64,
     /// The most commands in one processor batch (one Kafka transaction).
     pub batch_commands_max: usize,
+    /// When given, a PostgreSQL projector follows the run (in a fresh schema) and the latency
+    /// from a reservation's decision to its row is measured.
+    pub postgres: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,12 @@ pub enum BenchError {
     Io(#[from] std::io::Error),
     #[error("the run did not finish in {0} s")]
     Timeout(u64),
+    #[error("the projector cannot read the event log")]
+    Log(#[source] crate::log::LogError),
+    #[error("the projector failed")]
+    Projection(#[from] crate::projection::postgres::ProjectionError),
+    #[error("the benchmark's database setup failed")]
+    Database(#[from] postgres::Error),
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -62,7 +71,8 @@ pub struct BenchReport {
     pub ratio: f64,
     pub p50_decision_ms: f64,
     pub p99_decision_ms: f64,
-    /// Not measured until the PostgreSQL projector joins the pipeline: `null`.
+    /// From a reservation seen decided to its row committed in PostgreSQL; `null` without
+    /// `--postgres`.
     pub p99_projection_ms: Option<f64>,
     pub overbooked: u64,
     pub double_reserved: u64,
@@ -121,6 +131,45 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         }));
     }
 
+    // The projector, on its own thread: snapshots of its offsets with the instant they were
+    // committed, to time each reservation's row.
+    type Snapshots = Arc<std::sync::Mutex<Vec<(Instant, std::collections::BTreeMap<(String, u32), u64>)>>>;
+    let snapshots: Snapshots = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let projector = match &config.postgres {
+        None => None,
+        Some(url) => {
+            let schema = format!("bench_{}", &Uuid::now_v7().simple().to_string()[20..]);
+            let mut admin = postgres::Client::connect(url, postgres::NoTls)?;
+            admin.batch_execute(&format!("CREATE SCHEMA {schema}"))?;
+            let url = format!("{url}?options=-c%20search_path%3D{schema}");
+            let (stop, snapshots, prefix, topology, bootstrap) =
+                (stop.clone(), snapshots.clone(), topics.prefix.clone(), topics.topology, config.bootstrap.clone());
+            let thread = std::thread::spawn(move || -> Result<(), BenchError> {
+                let log = crate::log::KafkaLog::connect(crate::log::KafkaConfig {
+                    topic_prefix: prefix,
+                    ..crate::log::KafkaConfig::new(bootstrap, "yeyak-bench-projector")
+                })
+                .map_err(BenchError::Log)?;
+                let mut projector = crate::projection::postgres::PgProjector::connect(
+                    &url,
+                    &log,
+                    topology,
+                    crate::projection::postgres::READ_MODELS_PROJECTION,
+                )?;
+                while !stop.load(Ordering::Relaxed) {
+                    projector.run_until_caught_up()?;
+                    let offsets = projector.offsets()?;
+                    if let Ok(mut s) = snapshots.lock() {
+                        s.push((Instant::now(), offsets));
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Ok(())
+            });
+            Some((thread, admin, schema))
+        }
+    };
+
     let submitter = Submitter::connect(&config.bootstrap, topics.clone())?;
     let mut tail = EventTail::open(&config.bootstrap, &topics)?;
     let at = campaign.booking_days[0].window.opens_at_ms;
@@ -159,6 +208,7 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
     let person_of: HashMap<SubjectId, u32> = (0..config.people).map(|n| (subject(n), n)).collect();
     let mut booked_at: HashMap<SubjectId, Instant> = HashMap::new();
     let mut latencies_ms: Vec<f64> = Vec::with_capacity(config.people as usize);
+    let mut decided_seen: Vec<(usize, Instant)> = Vec::with_capacity(config.people as usize);
     let mut seen = 0usize;
     let mut finished = 0u64;
     let mut last_progress = Instant::now();
@@ -199,6 +249,12 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
                 _ => {}
             }
         }
+        let now = Instant::now();
+        for index in seen..tail.events.len() {
+            if matches!(tail.events[index].event, Event::ReservationRecorded(_)) {
+                decided_seen.push((index, now));
+            }
+        }
         seen = tail.events.len();
         if last_progress.elapsed() > Duration::from_secs(2) {
             writeln!(out, "  {:>6.1} s: {} events, {} of {} reservations", started.elapsed().as_secs_f64(), seen, finished, config.people)?;
@@ -207,7 +263,36 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
     }
     let pipeline_s = started.elapsed().as_secs_f64();
     let rss_after = rss_bytes();
+    let projected = |snapshots: &Snapshots, (topic, partition, offset): &(String, u32, u64)| -> Option<Instant> {
+        let name = topic.strip_prefix(topics.prefix.as_str()).unwrap_or(topic).to_owned();
+        let snapshots = snapshots.lock().ok()?;
+        snapshots.iter().find(|(_, o)| o.get(&(name.clone(), *partition)).is_some_and(|next| next > offset)).map(|(t, _)| *t)
+    };
+    let mut projection_ms: Vec<f64> = Vec::new();
+    if projector.is_some() {
+        let until = Instant::now() + Duration::from_secs(120);
+        while let Some((index, _)) = decided_seen.last() {
+            if projected(&snapshots, &tail.positions[*index]).is_some() || Instant::now() > until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for (index, seen_at) in &decided_seen {
+            if let Some(at) = projected(&snapshots, &tail.positions[*index]) {
+                projection_ms.push(at.saturating_duration_since(*seen_at).as_secs_f64() * 1000.0);
+            }
+        }
+        projection_ms.sort_by(|a, b| a.total_cmp(b));
+    }
     stop.store(true, Ordering::Relaxed);
+    if let Some((thread, mut admin, schema)) = projector {
+        match thread.join() {
+            Ok(Err(e)) => tracing::warn!(error = %e, "the projector ended with an error"),
+            Err(_) => tracing::warn!("the projector thread panicked"),
+            Ok(Ok(())) => {}
+        }
+        let _ = admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+    }
     let (mut transactions, mut commands) = (0u64, 0u64);
     let (mut poll_ms, mut decide_ms, mut commit_ms) = (0u64, 0u64, 0u64);
     for worker in workers {
@@ -292,7 +377,7 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         ratio: (events as f64 / pipeline_s) / (events as f64 / raw_s),
         p50_decision_ms: percentile(&latencies_ms, 50.0),
         p99_decision_ms: percentile(&latencies_ms, 99.0),
-        p99_projection_ms: None,
+        p99_projection_ms: (!projection_ms.is_empty()).then(|| percentile(&projection_ms, 99.0)),
         overbooked,
         double_reserved,
         rss_bytes_per_person: rss_after.saturating_sub(rss_before) as f64 / f64::from(config.people.max(1)),
@@ -316,6 +401,10 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         ("average event bytes", format!("{:.0}", report.avg_event_bytes)),
         ("booking -> reservation p50 ms", format!("{:.1}", report.p50_decision_ms)),
         ("booking -> reservation p99 ms", format!("{:.1}", report.p99_decision_ms)),
+        (
+            "reservation -> PostgreSQL row p99 ms",
+            report.p99_projection_ms.map_or("not measured".to_owned(), |ms| format!("{ms:.1}")),
+        ),
         ("overbooked shares", format!("{}", report.overbooked)),
         ("people holding two doses", format!("{}", report.double_reserved)),
         ("RSS growth per person (bytes)", format!("{:.0}", report.rss_bytes_per_person)),

@@ -97,6 +97,9 @@ enum Commands {
         /// The most commands in one processor batch (one Kafka transaction).
         #[arg(long, default_value_t = 20_000)]
         batch_max: usize,
+        /// Also run a PostgreSQL projector and measure decision -> row latency.
+        #[arg(long, env = "YEYAK_POSTGRES")]
+        postgres: Option<String>,
     },
 }
 
@@ -161,7 +164,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = result.context("the demo failed")?;
             Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
-        Commands::Bench { kafka, people, processors, partitions, timeout_s, linger_ms, batch_max } => {
+        Commands::Bench { kafka, people, processors, partitions, timeout_s, linger_ms, batch_max, postgres } => {
             let config = yeyak::bench::BenchConfig {
                 bootstrap: kafka,
                 people,
@@ -170,6 +173,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 timeout_s,
                 batch_linger_ms: linger_ms,
                 batch_commands_max: batch_max,
+                postgres,
             };
             yeyak::bench::run(&config, &mut std::io::stdout().lock()).context("the benchmark failed")?;
             Ok(ExitCode::SUCCESS)

@@ -476,3 +476,33 @@ fn book_cancel_and_change_through_kafka_into_postgresql_equal_the_embedded_run()
     drop(projector);
     let _ = delete_topics(&bootstrap, &topics);
 }
+
+#[test]
+fn the_benchmark_runs_end_to_end_and_counts_no_overbooking() {
+    let Some(bootstrap) = kafka() else { return };
+    let config = yeyak::bench::BenchConfig {
+        bootstrap,
+        people: 300,
+        processors: 1,
+        partitions: 2,
+        timeout_s: 120,
+        batch_linger_ms: 5,
+        batch_commands_max: 2_000,
+        postgres: common::pg::postgres_url(),
+    };
+    let mut out = Vec::new();
+    let report = yeyak::bench::run(&config, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(report.reservations, 300, "{text}");
+    assert_eq!((report.overbooked, report.double_reserved), (0, 0), "{text}");
+    assert!(report.events_per_s > 0.0 && report.raw_append_per_s > 0.0 && report.ratio > 0.0, "{text}");
+    assert!(report.p99_decision_ms >= report.p50_decision_ms, "{text}");
+    if config.postgres.is_some() {
+        assert!(report.p99_projection_ms.is_some(), "{text}");
+    }
+    let json = text.lines().last().unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(json).unwrap();
+    for key in ["reservations_per_s", "events_per_s", "raw_append_per_s", "ratio", "p50_decision_ms", "p99_decision_ms", "p99_projection_ms", "overbooked", "double_reserved"] {
+        assert!(parsed.get(key).is_some(), "no {key} in {json}");
+    }
+}

@@ -118,6 +118,8 @@ pub fn decided_past(bootstrap: &str, group_id: &str, topic: &str, partition: i32
 pub struct EventTail {
     consumer: BaseConsumer,
     pub events: Vec<Envelope>,
+    /// Where each of `events` was read: `(topic, partition, offset)`.
+    pub positions: Vec<(String, u32, u64)>,
     /// Envelopes by the command id they answer.
     by_command: HashMap<Uuid, Vec<usize>>,
     /// How many events each decision has (from the `decision_events` header).
@@ -144,7 +146,7 @@ impl EventTail {
             }
         }
         consumer.assign(&assignment).map_err(|cause| ProcessorError::Broker { operation: "assign", cause })?;
-        Ok(EventTail { consumer, events: Vec::new(), by_command: HashMap::new(), decision_sizes: HashMap::new() })
+        Ok(EventTail { consumer, events: Vec::new(), positions: Vec::new(), by_command: HashMap::new(), decision_sizes: HashMap::new() })
     }
 
     /// Reads what has arrived, for up to `wait`.
@@ -177,6 +179,7 @@ impl EventTail {
                     }
                     self.by_command.entry(envelope.command_id).or_default().push(self.events.len());
                     self.events.push(envelope);
+                    self.positions.push((stored.topic, stored.partition, stored.offset));
                     read += 1;
                 }
             }
