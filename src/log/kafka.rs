@@ -164,6 +164,39 @@ struct Reader {
     ended: Option<(Offset, i64)>,
 }
 
+/// Whether a broker error is a passing state (a new topic's leader not elected yet, a leader
+/// moving) that a retry within the request timeout can outlast.
+fn transient(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::NotLeaderForPartition
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownPartition
+                | RDKafkaErrorCode::UnknownTopic
+        )
+    )
+}
+
+/// `fetch_watermarks`, retried through transient broker states until `timeout`.
+pub(crate) fn watermarks<C: Consumer>(
+    client: &C,
+    full: &str,
+    partition: u32,
+    timeout: Duration,
+) -> Result<(i64, i64), KafkaError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match client.fetch_watermarks(full, partition as i32, timeout) {
+            Err(error) if transient(&error) && Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// How every yeyak topic is created: an event log keeps everything (no time or size retention)
 /// and takes any timestamp, since events carry the campaign's own instants (2021).
 pub(crate) fn log_topic(name: &str, partitions: u32, replication_factor: u16) -> NewTopic<'_> {
@@ -606,9 +639,7 @@ impl KafkaLog {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_micros(500);
         loop {
-            let (_, stable_end) = self
-                .stable
-                .fetch_watermarks(full, partition as i32, timeout)
+            let (_, stable_end) = watermarks(&self.stable, full, partition, timeout)
                 .map_err(broker_error(
                     topic,
                     Some(partition),
@@ -618,9 +649,7 @@ impl KafkaLog {
                 return Ok(());
             }
             if stable_end < first as i64 {
-                let (_, high) = self
-                    .meta
-                    .fetch_watermarks(full, partition as i32, timeout)
+                let (_, high) = watermarks(&self.meta, full, partition, timeout)
                     .map_err(broker_error(topic, Some(partition), "fetch watermarks"))?;
                 if high > last as i64 + 1 {
                     return Ok(());
@@ -852,9 +881,7 @@ impl EventLog for KafkaLog {
             // fetch there would only wait for the broker's fetch.wait.max.ms.
             reader.streaming = false;
             // Asked through `stable`: the reader's own connection may be busy with a fetch.
-            let (_, stable_end) = self
-                .stable
-                .fetch_watermarks(&full, partition as i32, self.config.request_timeout())
+            let (_, stable_end) = watermarks(&self.stable, &full, partition, self.config.request_timeout())
                 .map_err(broker_error(topic, Some(partition), "fetch watermarks"))?;
             if i64::try_from(from).map_or(true, |f| f >= stable_end) {
                 return Ok(Vec::new());
@@ -893,9 +920,7 @@ impl EventLog for KafkaLog {
 
     fn end_offset(&self, topic: &str, partition: u32) -> Result<Offset, LogError> {
         let full = self.locate(topic, partition)?;
-        let (_, high) = self
-            .meta
-            .fetch_watermarks(&full, partition as i32, self.config.request_timeout())
+        let (_, high) = watermarks(&self.meta, &full, partition, self.config.request_timeout())
             .map_err(broker_error(topic, Some(partition), "fetch watermarks"))?;
         Ok(high.max(0) as Offset)
     }

@@ -486,7 +486,7 @@ pub fn read_partition(
         .create()
         .map_err(kafka)?;
     let timeout = Duration::from_millis(timeout_ms);
-    let (low, high) = consumer.fetch_watermarks(topic, partition as i32, timeout).map_err(kafka)?;
+    let (low, high) = crate::log::kafka::watermarks(&consumer, topic, partition, timeout).map_err(kafka)?;
     let mut events = Vec::new();
     if high <= low {
         return Ok(events);
