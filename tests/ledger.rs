@@ -52,16 +52,6 @@ fn the_file_ledger_decides_exactly_like_the_pure_system() {
     assert_eq!(count, live_events);
 }
 
-fn end_offsets(log: &FileLog) -> Vec<u64> {
-    let mut ends = Vec::new();
-    for (topic, partitions) in Topology::default().topics() {
-        for p in 0..partitions {
-            ends.push(log.end_offset(topic, p).unwrap());
-        }
-    }
-    ends
-}
-
 #[test]
 fn a_retried_command_gets_the_first_answer_and_appends_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -79,17 +69,17 @@ fn a_retried_command_gets_the_first_answer_and_appends_nothing() {
     };
     let first = ledger.submit(verify.clone()).unwrap();
     assert!(first.rejection.is_none());
-    let before = end_offsets(ledger.log());
+    let before = common::end_offsets(ledger.log());
     let again = ledger.submit(verify.clone()).unwrap();
     assert_eq!(first, again);
-    assert_eq!(before, end_offsets(ledger.log()), "a retry appends nothing");
+    assert_eq!(before, common::end_offsets(ledger.log()), "a retry appends nothing");
 
     // Also after a restart: the answer comes from the log.
     drop(ledger);
     let mut ledger = open(dir.path());
     let after_restart = ledger.submit(verify).unwrap();
     assert_eq!(first, after_restart);
-    assert_eq!(before, end_offsets(ledger.log()));
+    assert_eq!(before, common::end_offsets(ledger.log()));
 }
 
 #[test]

@@ -143,16 +143,6 @@ fn every_scenario_decides_on_kafka_exactly_like_the_pure_system_and_the_file_log
     }
 }
 
-fn end_offsets(log: &KafkaLog) -> Vec<u64> {
-    let mut ends = Vec::new();
-    for (topic, partitions) in Topology::default().topics() {
-        for p in 0..partitions {
-            ends.push(log.end_offset(topic, p).unwrap());
-        }
-    }
-    ends
-}
-
 #[test]
 fn a_retried_command_gets_the_first_answer_and_appends_nothing() {
     let Some(prefix) = Prefix::new("retry") else {
@@ -175,15 +165,15 @@ fn a_retried_command_gets_the_first_answer_and_appends_nothing() {
     let first = ledger.submit(verify.clone()).unwrap();
     assert!(first.rejection.is_none());
     assert!(!first.events.is_empty());
-    let before = end_offsets(ledger.log());
+    let before = common::end_offsets(ledger.log());
     let again = ledger.submit(verify.clone()).unwrap();
     assert_eq!(first, again);
-    assert_eq!(before, end_offsets(ledger.log()), "a retry appends nothing");
+    assert_eq!(before, common::end_offsets(ledger.log()), "a retry appends nothing");
 
     // Also after a restart: the answer comes from the log.
     drop(ledger);
     let mut ledger = prefix.open();
     let after_restart = ledger.submit(verify).unwrap();
     assert_eq!(first, after_restart);
-    assert_eq!(before, end_offsets(ledger.log()));
+    assert_eq!(before, common::end_offsets(ledger.log()));
 }

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 use std::sync::Mutex;
 use rdkafka::message::Headers;
@@ -16,8 +15,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use uuid::Uuid;
 
 use super::{Topics, stored_record};
-use super::processor::{HEADER_DECISION_EVENTS, ProcessorError};
-use crate::ledger::HEADER_COMMAND_ID;
+use super::processor::{HEADER_DECISION_EVENTS, ProcessorError, send_command};
 use crate::domain::system::{Outcome, follow_up};
 use crate::domain::{Command, Envelope, Event};
 use crate::ledger::decode;
@@ -69,21 +67,7 @@ impl Submitter {
     }
 
     pub fn send(&self, command: &Command) -> Result<(), ProcessorError> {
-        let target = command.body.target();
-        let (topic, partition) = self.topics.command_partition(&target);
-        let value = serde_json::to_vec(command)
-            .map_err(|cause| ProcessorError::Encode { command_id: command.command_id, cause })?;
-        let key = target.key();
-        let headers = OwnedHeaders::new()
-            .insert(Header { key: HEADER_COMMAND_ID, value: Some(&command.command_id.to_string()) })
-            .insert(Header { key: "name", value: Some(command.body.name()) });
-        let record = BaseRecord::with_opaque_to(&topic, Box::new(command.command_id))
-            .partition(partition as i32)
-            .key(key.as_bytes())
-            .payload(&value)
-            .timestamp(command.at_ms)
-            .headers(headers);
-        self.producer.send(record).map_err(|(cause, _)| ProcessorError::Broker { operation: "send command", cause })
+        send_command(&self.producer, &self.topics, command, Box::new(command.command_id))
     }
 
     pub fn flush(&self, timeout: Duration) -> Result<(), ProcessorError> {

@@ -17,7 +17,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use uuid::Uuid;
 
@@ -433,7 +433,7 @@ impl Processor {
     }
 
     fn send_command(&self, command: &Command) -> Result<(), ProcessorError> {
-        send_command(&self.producer, &self.config.topics, command)
+        send_command(&self.producer, &self.config.topics, command, ())
     }
 
     pub fn campaign(&self) -> &Campaign {
@@ -446,10 +446,11 @@ impl Processor {
 }
 
 /// Produces a command to the partition that decides it.
-pub fn send_command(
-    producer: &ThreadedProducer<DefaultProducerContext>,
+pub fn send_command<C: ProducerContext + 'static>(
+    producer: &ThreadedProducer<C>,
     topics: &Topics,
     command: &Command,
+    opaque: C::DeliveryOpaque,
 ) -> Result<(), ProcessorError> {
     let target = command.body.target();
     let (topic, partition) = topics.command_partition(&target);
@@ -459,7 +460,7 @@ pub fn send_command(
     let headers = OwnedHeaders::new()
         .insert(Header { key: HEADER_COMMAND_ID, value: Some(&command.command_id.to_string()) })
         .insert(Header { key: "name", value: Some(command.body.name()) });
-    let record = BaseRecord::to(&topic)
+    let record = BaseRecord::with_opaque_to(&topic, opaque)
         .partition(partition as i32)
         .key(key.as_bytes())
         .payload(&value)

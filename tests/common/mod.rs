@@ -296,6 +296,18 @@ fn render_value(name: &str, v: &Value, aliases: &mut Aliases, kst: FixedOffset) 
     }
 }
 
+/// The end offset of every partition of the ledger's topics (default topology), in order: equal
+/// before and after an operation means it appended nothing.
+pub fn end_offsets(log: &dyn yeyak::log::EventLog) -> Vec<u64> {
+    let mut ends = Vec::new();
+    for (topic, partitions) in yeyak::ledger::Topology::default().topics() {
+        for p in 0..partitions {
+            ends.push(log.end_offset(topic, p).unwrap());
+        }
+    }
+    ends
+}
+
 pub fn campaign() -> Campaign {
     Campaign::default_2021()
 }
