@@ -221,6 +221,9 @@ pub async fn every_path_and_code(api: &Api) {
     api.post("/admin/supply", Some(ADMIN), json!({"clinic_id": "c1"})).await.expect(400, "missing_field");
     api.post("/admin/clock", Some(ADMIN), json!({"now": "yesterday"})).await.expect(400, "invalid_time");
     api.get("/admin/status", None).await.expect(401, "invalid_token");
+    let big = api.client.post(format!("{}/admin/supply", api.base)).bearer_auth(ADMIN).body(vec![b' '; 64 * 1024]);
+    api.send(big).await.expect(400, "body_too_large");
+    api.get("/v1/queue/%FF%FE", None).await.expect(400, "invalid_path");
 
     // Verification and its codes.
     let a = rid("1990-05-19", 1);
