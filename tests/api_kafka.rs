@@ -56,6 +56,22 @@ async fn the_api_on_kafka_and_postgres() {
     tokens_are_checked(&api).await;
     eprintln!("the race of 1,000 people");
     race_for_the_last_doses(api.clone(), 1000).await;
+
+    // A second gateway on the same topics: the 10-minute rules hold across gateways, because
+    // the person's partition decides them.
+    eprintln!("two gateways");
+    let second: Arc<dyn Backend> = Arc::new(
+        Kafka::connect(&bootstrap, topics.clone(), Campaign::default_2021(), Duration::from_secs(30)).unwrap(),
+    );
+    let running_2 = start(second, config()).await;
+    let api_2 = Api::new(&running_2);
+    api.set_clock(BOOKING_DAY_9).await;
+    api_2.set_clock(BOOKING_DAY_9).await;
+    let person = rid("1979-09-29", 9_001);
+    api.verify("pass", &person, "laptop").await.expect(200, "");
+    api_2.verify("naver", &person, "tablet").await.expect(409, "device_locked");
+    api_2.verify("naver", &person, "laptop").await.expect(429, "verify_rate_limited");
+    running_2.stop().await;
     running.stop().await;
 
     // The PostgreSQL projection of the same topics equals the gateway's read model.
