@@ -81,10 +81,15 @@ impl Front {
 
     /// Decides one command on the backend (off the async threads) and measures the decision.
     pub async fn decide(&self, body: CommandBody) -> Result<Outcome, ApiError> {
+        self.decide_within(body, self.config.decision_timeout).await
+    }
+
+    /// [`Front::decide`], waiting at most `timeout` for the decision.
+    pub async fn decide_within(&self, body: CommandBody, timeout: std::time::Duration) -> Result<Outcome, ApiError> {
         let command = Command { command_id: Uuid::now_v7(), at_ms: self.clock.now_ms(), body };
         let backend = self.backend.clone();
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || backend.submit(command)).await;
+        let result = tokio::task::spawn_blocking(move || backend.submit_within(command, timeout)).await;
         self.metrics.decision(started.elapsed());
         match result {
             Ok(Ok(outcome)) => Ok(outcome),
