@@ -77,7 +77,7 @@ enum Commands {
     },
     /// Serve the HTTP API and the web page (the front tier), on the embedded log by default or
     /// on Kafka (+ PostgreSQL) with the processor and projector roles in the same process.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Measure how many requests per second a running `yeyak serve` answers (bounded load on
     /// loopback: verify, queue, poll, book), and print a table and one JSON line.
     Loadgen {
@@ -317,7 +317,7 @@ fn parse_instant(what: &str, text: &str) -> anyhow::Result<i64> {
 }
 
 /// `yeyak serve`: the gateway on the embedded log, or the roles on Kafka (+ PostgreSQL).
-fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+fn serve(args: Box<ServeArgs>) -> anyhow::Result<ExitCode> {
     use std::sync::Arc;
     use yeyak::front::backend::{Backend, Embedded, Kafka};
     use yeyak::front::{FrontConfig, api::Front, providers::ProviderConfig, tokens::TokenKey};

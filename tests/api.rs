@@ -84,11 +84,9 @@ async fn the_pre_queue_is_ordered_by_a_published_recorded_draw_at_opening() {
     assert_eq!(draws.len(), 1, "{draws:?}");
     assert_eq!(draws[0]["drawn"], 6);
     let seed = draws[0]["seed"].as_str().unwrap().to_owned();
-    let view = api.front.backend.view().read().unwrap();
-    let by_ticket: Vec<_> = view.tickets.values().map(|t| t.subject).collect();
+    let by_ticket: Vec<_> = api.front.backend.view().read().unwrap().tickets.values().map(|t| t.subject).collect();
     let subjects = (0..6).map(|i| pseudonymiser().subject_of(&rid("1990-06-19", 500 + i)).unwrap().0);
     assert_eq!(by_ticket, yeyak::domain::waiting_room::draw_order(&seed, subjects), "tickets follow the recorded draw");
-    drop(view);
     running.stop().await;
 }
 
