@@ -541,7 +541,11 @@ fn scan_segment(path: &Path, base_offset: Offset, record_bytes_max: u32) -> Resu
     let mut header = [0u8; SEGMENT_HEADER.len()];
     let got = read_full(&mut reader, &mut header).map_err(io_error(path))?;
     if got < header.len() {
-        let prefix = header[..got].iter().zip(&SEGMENT_HEADER).take_while(|(a, b)| a == b).count();
+        let prefix = header[..got]
+            .iter()
+            .zip(&SEGMENT_HEADER)
+            .take_while(|(a, b)| a == b)
+            .count();
         scan.header = if header[prefix..got].iter().all(|&b| b == 0) {
             HeaderState::Torn
         } else {
@@ -553,8 +557,14 @@ fn scan_segment(path: &Path, base_offset: Offset, record_bytes_max: u32) -> Resu
         // A crash while a segment was being created can leave a prefix of the header followed
         // by zeros (the file system extended the file but the bytes never arrived), and
         // nothing else: that is a torn header, not damage.
-        let prefix = header.iter().zip(&SEGMENT_HEADER).take_while(|(a, b)| a == b).count();
-        if header[prefix..].iter().all(|&b| b == 0) && rest_is_zero(&mut reader).map_err(io_error(path))? {
+        let prefix = header
+            .iter()
+            .zip(&SEGMENT_HEADER)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if header[prefix..].iter().all(|&b| b == 0)
+            && rest_is_zero(&mut reader).map_err(io_error(path))?
+        {
             scan.header = HeaderState::Torn;
             return Ok(scan);
         }

@@ -200,13 +200,17 @@ pub(crate) fn watermarks<C: Consumer>(
 /// How every yeyak topic is created: an event log keeps everything (no time or size retention)
 /// and takes any timestamp, since events carry the campaign's own instants (2021).
 pub(crate) fn log_topic(name: &str, partitions: u32, replication_factor: u16) -> NewTopic<'_> {
-    NewTopic::new(name, partitions as i32, TopicReplication::Fixed(i32::from(replication_factor)))
-        .set("cleanup.policy", "delete")
-        .set("retention.ms", "-1")
-        .set("retention.bytes", "-1")
-        .set("message.timestamp.type", "CreateTime")
-        .set("message.timestamp.before.max.ms", "9223372036854775807")
-        .set("message.timestamp.after.max.ms", "9223372036854775807")
+    NewTopic::new(
+        name,
+        partitions as i32,
+        TopicReplication::Fixed(i32::from(replication_factor)),
+    )
+    .set("cleanup.policy", "delete")
+    .set("retention.ms", "-1")
+    .set("retention.bytes", "-1")
+    .set("message.timestamp.type", "CreateTime")
+    .set("message.timestamp.before.max.ms", "9223372036854775807")
+    .set("message.timestamp.after.max.ms", "9223372036854775807")
 }
 
 /// A poisoned lock guards nothing half-updated here (clients and plain values), so it is used as is.
@@ -639,12 +643,9 @@ impl KafkaLog {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_micros(500);
         loop {
-            let (_, stable_end) = watermarks(&self.stable, full, partition, timeout)
-                .map_err(broker_error(
-                    topic,
-                    Some(partition),
-                    "fetch the last stable offset",
-                ))?;
+            let (_, stable_end) = watermarks(&self.stable, full, partition, timeout).map_err(
+                broker_error(topic, Some(partition), "fetch the last stable offset"),
+            )?;
             if stable_end > last as i64 {
                 return Ok(());
             }
@@ -881,8 +882,13 @@ impl EventLog for KafkaLog {
             // fetch there would only wait for the broker's fetch.wait.max.ms.
             reader.streaming = false;
             // Asked through `stable`: the reader's own connection may be busy with a fetch.
-            let (_, stable_end) = watermarks(&self.stable, &full, partition, self.config.request_timeout())
-                .map_err(broker_error(topic, Some(partition), "fetch watermarks"))?;
+            let (_, stable_end) = watermarks(
+                &self.stable,
+                &full,
+                partition,
+                self.config.request_timeout(),
+            )
+            .map_err(broker_error(topic, Some(partition), "fetch watermarks"))?;
             if i64::try_from(from).map_or(true, |f| f >= stable_end) {
                 return Ok(Vec::new());
             }

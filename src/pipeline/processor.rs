@@ -17,7 +17,9 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{
+    BaseRecord, DefaultProducerContext, Producer, ProducerContext, ThreadedProducer,
+};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use uuid::Uuid;
 
@@ -78,7 +80,9 @@ pub enum ProcessorError {
         #[source]
         cause: KafkaError,
     },
-    #[error("this processor was fenced: another incarnation owns its transactional id or partitions")]
+    #[error(
+        "this processor was fenced: another incarnation owns its transactional id or partitions"
+    )]
     Fenced {
         #[source]
         cause: KafkaError,
@@ -133,7 +137,11 @@ impl ConsumerContext for Assignments {
                 return;
             }
         };
-        let partitions = list.elements().iter().map(|e| (e.topic().to_owned(), e.partition() as u32)).collect();
+        let partitions = list
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition() as u32))
+            .collect();
         if let Ok(mut changes) = self.changes.lock() {
             changes.push((assigned, partitions));
         }
@@ -167,7 +175,12 @@ fn is_fenced(error: &KafkaError) -> bool {
     use rdkafka::types::RDKafkaErrorCode as Code;
     matches!(
         error.rdkafka_error_code(),
-        Some(Code::Fenced | Code::ProducerFenced | Code::InvalidProducerEpoch | Code::FencedInstanceId)
+        Some(
+            Code::Fenced
+                | Code::ProducerFenced
+                | Code::InvalidProducerEpoch
+                | Code::FencedInstanceId
+        )
     )
 }
 
@@ -185,11 +198,19 @@ impl Processor {
             .set("isolation.level", "read_committed")
             .set("partition.assignment.strategy", "range")
             .set("session.timeout.ms", config.session_timeout_ms.to_string())
-            .set("heartbeat.interval.ms", (config.session_timeout_ms / 4).max(100).to_string())
+            .set(
+                "heartbeat.interval.ms",
+                (config.session_timeout_ms / 4).max(100).to_string(),
+            )
             .set("max.poll.interval.ms", "300000")
             .set("fetch.wait.max.ms", "5")
-            .create_with_context(Assignments { changes: Mutex::new(Vec::new()) })
-            .map_err(|cause| ProcessorError::Client { role: "consumer", cause })?;
+            .create_with_context(Assignments {
+                changes: Mutex::new(Vec::new()),
+            })
+            .map_err(|cause| ProcessorError::Client {
+                role: "consumer",
+                cause,
+            })?;
         let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
             .set("bootstrap.servers", &config.bootstrap)
             .set("client.id", &config.transactional_id)
@@ -200,15 +221,33 @@ impl Processor {
             .set("batch.num.messages", "10000")
             .set("queue.buffering.max.messages", "1000000")
             .set("compression.type", "none")
-            .set("transaction.timeout.ms", config.transaction_timeout_ms.to_string())
-            .set("message.timeout.ms", config.transaction_timeout_ms.to_string())
+            .set(
+                "transaction.timeout.ms",
+                config.transaction_timeout_ms.to_string(),
+            )
+            .set(
+                "message.timeout.ms",
+                config.transaction_timeout_ms.to_string(),
+            )
             .create()
-            .map_err(|cause| ProcessorError::Client { role: "producer", cause })?;
+            .map_err(|cause| ProcessorError::Client {
+                role: "producer",
+                cause,
+            })?;
         let timeout = Duration::from_millis(config.request_timeout_ms);
-        producer.init_transactions(timeout).map_err(broker("init_transactions"))?;
-        let topics: Vec<String> = config.topics.pairs().into_iter().map(|(c, _, _)| c).collect();
+        producer
+            .init_transactions(timeout)
+            .map_err(broker("init_transactions"))?;
+        let topics: Vec<String> = config
+            .topics
+            .pairs()
+            .into_iter()
+            .map(|(c, _, _)| c)
+            .collect();
         let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&topic_refs).map_err(broker("subscribe"))?;
+        consumer
+            .subscribe(&topic_refs)
+            .map_err(broker("subscribe"))?;
         Ok(Processor {
             system: System::new(campaign.clone()),
             campaign,
@@ -239,7 +278,10 @@ impl Processor {
         if batch.is_empty() {
             return Ok(0);
         }
-        let partitions: BTreeSet<(String, u32)> = batch.iter().map(|r| (r.topic.clone(), r.partition)).collect();
+        let partitions: BTreeSet<(String, u32)> = batch
+            .iter()
+            .map(|r| (r.topic.clone(), r.partition))
+            .collect();
         for tp in &partitions {
             if self.owned.get(tp) != Some(&true) {
                 self.rebuild(tp)?;
@@ -305,7 +347,8 @@ impl Processor {
         };
         for (assigned, partitions) in changes {
             if assigned && !partitions.is_empty() {
-                let names: Vec<String> = partitions.iter().map(|(t, p)| format!("{t}/{p}")).collect();
+                let names: Vec<String> =
+                    partitions.iter().map(|(t, p)| format!("{t}/{p}")).collect();
                 tracing::info!(partitions = %names.join(","), "partitions assigned");
             }
             for tp in partitions {
@@ -321,16 +364,28 @@ impl Processor {
     /// Rebuilds the state of one command partition from its event partition (read_committed,
     /// from the start): forgets what it knew of that partition's keys first.
     fn rebuild(&mut self, (topic, partition): &(String, u32)) -> Result<(), ProcessorError> {
-        let Some(event_topic) = self.config.topics.event_topic_of(topic) else { return Ok(()) };
+        let Some(event_topic) = self.config.topics.event_topic_of(topic) else {
+            return Ok(());
+        };
         let topics = self.config.topics.clone();
         let partition = *partition;
-        let in_partition = |target: &Target| topics.command_partition(target) == (topic.clone(), partition);
-        self.system.subjects.retain(|s, _| !in_partition(&Target::Subject(*s)));
-        self.system.clinics.retain(|c, _| !in_partition(&Target::Clinic(c.clone())));
+        let in_partition =
+            |target: &Target| topics.command_partition(target) == (topic.clone(), partition);
+        self.system
+            .subjects
+            .retain(|s, _| !in_partition(&Target::Subject(*s)));
+        self.system
+            .clinics
+            .retain(|c, _| !in_partition(&Target::Clinic(c.clone())));
         if in_partition(&Target::WaitingRoom) {
             self.system.waiting_room = Default::default();
         }
-        let events = read_partition(&self.config.bootstrap, &event_topic, partition, self.config.request_timeout_ms)?;
+        let events = read_partition(
+            &self.config.bootstrap,
+            &event_topic,
+            partition,
+            self.config.request_timeout_ms,
+        )?;
         for envelope in &events {
             self.system.apply(envelope);
             self.decided.insert(envelope.command_id);
@@ -344,7 +399,10 @@ impl Processor {
     /// After an abort: go back to the committed offsets of every owned partition.
     fn rewind(&mut self) -> Result<(), ProcessorError> {
         let timeout = Duration::from_millis(self.config.request_timeout_ms);
-        let committed = self.consumer.committed(timeout).map_err(broker("committed"))?;
+        let committed = self
+            .consumer
+            .committed(timeout)
+            .map_err(broker("committed"))?;
         let mut seek = TopicPartitionList::new();
         for element in committed.elements() {
             let offset = match element.offset() {
@@ -353,14 +411,18 @@ impl Processor {
             };
             let _ = seek.add_partition_offset(element.topic(), element.partition(), offset);
         }
-        self.consumer.seek_partitions(seek, timeout).map_err(broker("seek"))?;
+        self.consumer
+            .seek_partitions(seek, timeout)
+            .map_err(broker("seek"))?;
         Ok(())
     }
 
     fn transact(&mut self, batch: &[StoredRecord]) -> Result<(), ProcessorError> {
         let timeout = Duration::from_millis(self.config.request_timeout_ms);
         let deciding = Instant::now();
-        self.producer.begin_transaction().map_err(broker("begin_transaction"))?;
+        self.producer
+            .begin_transaction()
+            .map_err(broker("begin_transaction"))?;
         let mut next_offsets: BTreeMap<(String, u32), u64> = BTreeMap::new();
         for stored in batch {
             next_offsets.insert((stored.topic.clone(), stored.partition), stored.offset + 1);
@@ -379,7 +441,9 @@ impl Processor {
             }
             self.stats.commands += 1;
             let (_, envelopes) = self.system.decide(&command);
-            let Some(event_topic) = self.config.topics.event_topic_of(&stored.topic) else { continue };
+            let Some(event_topic) = self.config.topics.event_topic_of(&stored.topic) else {
+                continue;
+            };
             for envelope in &envelopes {
                 self.send_event(&event_topic, stored.partition, envelope, envelopes.len())?;
                 self.system.apply(envelope);
@@ -400,9 +464,16 @@ impl Processor {
                 .add_partition_offset(topic, *partition as i32, Offset::Offset(*next as i64))
                 .map_err(broker("offsets"))?;
         }
-        let metadata = self.consumer.group_metadata().ok_or(ProcessorError::NoGroup)?;
-        self.producer.send_offsets_to_transaction(&offsets, &metadata, timeout).map_err(broker("send_offsets"))?;
-        self.producer.commit_transaction(timeout).map_err(broker("commit_transaction"))?;
+        let metadata = self
+            .consumer
+            .group_metadata()
+            .ok_or(ProcessorError::NoGroup)?;
+        self.producer
+            .send_offsets_to_transaction(&offsets, &metadata, timeout)
+            .map_err(broker("send_offsets"))?;
+        self.producer
+            .commit_transaction(timeout)
+            .map_err(broker("commit_transaction"))?;
         self.stats.commit_ms += committing.elapsed().as_millis() as u64;
         Ok(())
     }
@@ -416,20 +487,36 @@ impl Processor {
         envelope: &Envelope,
         decision_events: usize,
     ) -> Result<(), ProcessorError> {
-        let value = serde_json::to_vec(envelope)
-            .map_err(|cause| ProcessorError::Encode { command_id: envelope.command_id, cause })?;
+        let value = serde_json::to_vec(envelope).map_err(|cause| ProcessorError::Encode {
+            command_id: envelope.command_id,
+            cause,
+        })?;
         let headers = OwnedHeaders::new()
-            .insert(Header { key: HEADER_TYPE, value: Some(envelope.event.type_name()) })
-            .insert(Header { key: HEADER_COMMAND_ID, value: Some(&envelope.command_id.to_string()) })
-            .insert(Header { key: HEADER_SCHEMA_VERSION, value: Some(&envelope.schema_version.to_string()) })
-            .insert(Header { key: HEADER_DECISION_EVENTS, value: Some(&decision_events.to_string()) });
+            .insert(Header {
+                key: HEADER_TYPE,
+                value: Some(envelope.event.type_name()),
+            })
+            .insert(Header {
+                key: HEADER_COMMAND_ID,
+                value: Some(&envelope.command_id.to_string()),
+            })
+            .insert(Header {
+                key: HEADER_SCHEMA_VERSION,
+                value: Some(&envelope.schema_version.to_string()),
+            })
+            .insert(Header {
+                key: HEADER_DECISION_EVENTS,
+                value: Some(&decision_events.to_string()),
+            });
         let record = BaseRecord::to(topic)
             .partition(partition as i32)
             .key(envelope.partition_key.as_bytes())
             .payload(&value)
             .timestamp(envelope.occurred_at_ms)
             .headers(headers);
-        self.producer.send(record).map_err(|(cause, _)| broker("produce event")(cause))
+        self.producer
+            .send(record)
+            .map_err(|(cause, _)| broker("produce event")(cause))
     }
 
     fn send_command(&self, command: &Command) -> Result<(), ProcessorError> {
@@ -454,19 +541,29 @@ pub fn send_command<C: ProducerContext + 'static>(
 ) -> Result<(), ProcessorError> {
     let target = command.body.target();
     let (topic, partition) = topics.command_partition(&target);
-    let value = serde_json::to_vec(command)
-        .map_err(|cause| ProcessorError::Encode { command_id: command.command_id, cause })?;
+    let value = serde_json::to_vec(command).map_err(|cause| ProcessorError::Encode {
+        command_id: command.command_id,
+        cause,
+    })?;
     let key = target.key();
     let headers = OwnedHeaders::new()
-        .insert(Header { key: HEADER_COMMAND_ID, value: Some(&command.command_id.to_string()) })
-        .insert(Header { key: "name", value: Some(command.body.name()) });
+        .insert(Header {
+            key: HEADER_COMMAND_ID,
+            value: Some(&command.command_id.to_string()),
+        })
+        .insert(Header {
+            key: "name",
+            value: Some(command.body.name()),
+        });
     let record = BaseRecord::with_opaque_to(&topic, opaque)
         .partition(partition as i32)
         .key(key.as_bytes())
         .payload(&value)
         .timestamp(command.at_ms)
         .headers(headers);
-    producer.send(record).map_err(|(cause, _)| broker("produce command")(cause))
+    producer
+        .send(record)
+        .map_err(|(cause, _)| broker("produce command")(cause))
 }
 
 /// Reads one event partition from the start up to its end (read_committed), decoded.
@@ -487,18 +584,23 @@ pub fn read_partition(
         .create()
         .map_err(kafka)?;
     let timeout = Duration::from_millis(timeout_ms);
-    let (low, high) = crate::log::kafka::watermarks(&consumer, topic, partition, timeout).map_err(kafka)?;
+    let (low, high) =
+        crate::log::kafka::watermarks(&consumer, topic, partition, timeout).map_err(kafka)?;
     let mut events = Vec::new();
     if high <= low {
         return Ok(events);
     }
     let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, partition as i32, Offset::Beginning).map_err(kafka)?;
+    assignment
+        .add_partition_offset(topic, partition as i32, Offset::Beginning)
+        .map_err(kafka)?;
     consumer.assign(&assignment).map_err(kafka)?;
     let deadline = Instant::now() + timeout;
     loop {
         if Instant::now() > deadline {
-            return Err(kafka(KafkaError::MessageConsumption(rdkafka::types::RDKafkaErrorCode::RequestTimedOut)));
+            return Err(kafka(KafkaError::MessageConsumption(
+                rdkafka::types::RDKafkaErrorCode::RequestTimedOut,
+            )));
         }
         match consumer.poll(Duration::from_millis(200)) {
             None => continue,
