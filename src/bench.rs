@@ -42,6 +42,9 @@ pub struct BenchConfig {
     /// When given, a PostgreSQL projector follows the run (in a fresh schema) and the latency
     /// from a reservation's decision to its row is measured.
     pub postgres: Option<String>,
+    /// People arriving per second (verify + enqueue paced, admissions every 20 ms); `None`:
+    /// everyone at once (the stampede).
+    pub rate: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +82,13 @@ pub struct BenchReport {
     pub overbooked: u64,
     pub double_reserved: u64,
     pub rss_bytes_per_person: f64,
+    /// Heap bytes per person of the writer's state (every partition's `System` state) rebuilt
+    /// from the run's events, and of its recently-decided command ids; `null` when the counting
+    /// allocator is not installed (the library used without the `yeyak` binary).
+    pub writer_state_bytes_per_person: Option<f64>,
+    pub dedup_bytes_per_person: Option<f64>,
+    /// Follow-ups decided in the transaction of their cause (their partition was local).
+    pub follow_ups_local: u64,
     /// Kafka transactions the processors committed, and commands per transaction.
     pub transactions: u64,
     pub commands_per_transaction: f64,
@@ -97,6 +107,28 @@ fn rss_bytes() -> u64 {
         .and_then(|kb| kb.parse::<u64>().ok())
         .map(|kb| kb * 1024)
         .unwrap_or(0)
+}
+
+/// The heap the writer's state takes for the events of a run: `(state, dedup)` bytes.
+fn writer_memory(
+    events: &[crate::domain::Envelope],
+    campaign: &Campaign,
+) -> Option<(usize, usize)> {
+    let before = crate::heap::live_bytes()?;
+    let mut system = crate::domain::System::new(campaign.clone());
+    for envelope in events {
+        system.apply(envelope);
+    }
+    let middle = crate::heap::live_bytes()?;
+    let mut decided =
+        crate::pipeline::decided::Decided::new(crate::pipeline::decided::DEDUP_WINDOW_MS_DEFAULT);
+    for envelope in events {
+        decided.remember_event(envelope);
+    }
+    let after = crate::heap::live_bytes()?;
+    let measured = (middle.saturating_sub(before), after.saturating_sub(middle));
+    drop((system, decided));
+    Some(measured)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -213,7 +245,7 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
             body,
         })?;
     }
-    for n in 0..config.people {
+    let arrive = |n: u32| -> Result<(), BenchError> {
         let who = subject(n);
         let verify = CommandBody::Verify {
             subject: who,
@@ -235,9 +267,9 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
             at_ms: at,
             body: enqueue,
         })?;
-    }
-    let admits = config.people.div_ceil(10_000);
-    for k in 0..admits {
+        Ok(())
+    };
+    let admit = |k: u32| -> Result<(), BenchError> {
         let body = CommandBody::Admit {
             tickets_max: 10_000,
             ttl_ms: 3_600_000,
@@ -247,6 +279,19 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
             at_ms: at + 1,
             body,
         })?;
+        Ok(())
+    };
+    let mut arrived = 0u32;
+    let mut admits_sent = 0u32;
+    if config.rate.is_none() {
+        for n in 0..config.people {
+            arrive(n)?;
+        }
+        arrived = config.people;
+        for k in 0..config.people.div_ceil(10_000) {
+            admit(k)?;
+        }
+        admits_sent = config.people.div_ceil(10_000);
     }
 
     // Book the moment an admission arrives; measure each booking to its recorded reservation.
@@ -263,7 +308,26 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
             stop.store(true, Ordering::Relaxed);
             return Err(BenchError::Timeout(config.timeout_s));
         }
-        tail.poll(Duration::from_millis(5))?;
+        if let Some(rate) = config.rate {
+            // Paced arrivals: person n arrives n / rate seconds in; the waiting room admits
+            // whoever waits every 20 ms.
+            let due = ((started.elapsed().as_secs_f64() * f64::from(rate)) as u64)
+                .min(u64::from(config.people)) as u32;
+            while arrived < due {
+                arrive(arrived)?;
+                arrived += 1;
+            }
+            let admits_due = (started.elapsed().as_millis() / 20) as u32;
+            if admits_sent < admits_due {
+                admit(admits_sent)?;
+                admits_sent = admits_due;
+            }
+        }
+        tail.poll(Duration::from_millis(if config.rate.is_some() {
+            1
+        } else {
+            5
+        }))?;
         for envelope in &tail.events[seen..] {
             match &envelope.event {
                 Event::AdmissionGranted(g) => {
@@ -358,13 +422,14 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         }
         let _ = admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
     }
-    let (mut transactions, mut commands) = (0u64, 0u64);
+    let (mut transactions, mut commands, mut follow_ups_local) = (0u64, 0u64, 0u64);
     let (mut poll_ms, mut decide_ms, mut commit_ms) = (0u64, 0u64, 0u64);
     for worker in workers {
         match worker.join() {
             Ok(Ok(stats)) => {
                 transactions += stats.transactions;
                 commands += stats.commands;
+                follow_ups_local += stats.follow_ups_local;
                 poll_ms += stats.poll_ms;
                 decide_ms += stats.decide_ms;
                 commit_ms += stats.commit_ms;
@@ -383,6 +448,7 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         .map(|e| serde_json::to_vec(e).map(|v| v.len()).unwrap_or(0))
         .sum();
     let avg_event_bytes = bytes as f64 / events.max(1) as f64;
+    let writer = writer_memory(&tail.events, &campaign);
     let mut replayed = System::new(campaign);
     for envelope in &tail.events {
         replayed.apply(envelope);
@@ -481,6 +547,11 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         double_reserved,
         rss_bytes_per_person: rss_after.saturating_sub(rss_before) as f64
             / f64::from(config.people.max(1)),
+        writer_state_bytes_per_person: writer
+            .map(|(state, _)| state as f64 / f64::from(config.people.max(1))),
+        dedup_bytes_per_person: writer
+            .map(|(_, dedup)| dedup as f64 / f64::from(config.people.max(1))),
+        follow_ups_local,
         transactions,
         commands_per_transaction: commands as f64 / transactions.max(1) as f64,
         processor_poll_ms: poll_ms,
@@ -530,6 +601,22 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         (
             "RSS growth per person (bytes)",
             format!("{:.0}", report.rss_bytes_per_person),
+        ),
+        (
+            "writer state bytes per person",
+            report
+                .writer_state_bytes_per_person
+                .map_or("not measured".to_owned(), |b| format!("{b:.0}")),
+        ),
+        (
+            "recent command ids bytes per person",
+            report
+                .dedup_bytes_per_person
+                .map_or("not measured".to_owned(), |b| format!("{b:.0}")),
+        ),
+        (
+            "follow-ups decided locally",
+            format!("{}", report.follow_ups_local),
         ),
         ("Kafka transactions", format!("{}", report.transactions)),
         (

@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod demo;
 pub mod domain;
+pub mod heap;
 pub mod identity;
 pub mod ledger;
 pub mod log;

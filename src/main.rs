@@ -7,6 +7,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use yeyak::demo::{self, DemoConfig};
+
+/// Counts live heap bytes, for `yeyak bench`'s writer memory per person.
+#[global_allocator]
+static HEAP: yeyak::heap::CountingAllocator = yeyak::heap::CountingAllocator;
+
 use yeyak::identity::{Pseudonymiser, SecretKey};
 use yeyak::log::FsyncPolicy;
 
@@ -104,6 +109,10 @@ enum Commands {
         /// Also run a PostgreSQL projector and measure decision -> row latency.
         #[arg(long, env = "YEYAK_POSTGRES")]
         postgres: Option<String>,
+        /// People arriving per second (paced: latency at a given load); without it everyone
+        /// arrives at once (the stampede: throughput).
+        #[arg(long)]
+        rate: Option<u32>,
     },
 }
 
@@ -199,6 +208,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             linger_ms,
             batch_max,
             postgres,
+            rate,
         } => {
             let config = yeyak::bench::BenchConfig {
                 bootstrap: kafka,
@@ -209,6 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 batch_linger_ms: linger_ms,
                 batch_commands_max: batch_max,
                 postgres,
+                rate,
             };
             yeyak::bench::run(&config, &mut std::io::stdout().lock())
                 .context("the benchmark failed")?;

@@ -651,6 +651,7 @@ fn the_benchmark_runs_end_to_end_and_counts_no_overbooking() {
         batch_linger_ms: 5,
         batch_commands_max: 2_000,
         postgres: common::pg::postgres_url(),
+        rate: Some(3_000),
     };
     let mut out = Vec::new();
     let report = yeyak::bench::run(&config, &mut out).unwrap();

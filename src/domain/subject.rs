@@ -60,7 +60,9 @@ pub struct SubjectState {
     pub verification: Option<Verification>,
     pub admission: Option<Admission>,
     pub reservation: Option<Holding>,
-    pub pending: Option<Pending>,
+    /// Boxed: a booking is in flight for a moment in a person's life, so most states keep
+    /// only the pointer (the writer's memory per person is a benchmark target).
+    pub pending: Option<Box<Pending>>,
 }
 
 /// The context every decision gets: the campaign and the instant of the command.
@@ -374,22 +376,22 @@ pub fn apply(state: &mut SubjectState, event: &Event) {
             });
         }
         Event::BookingRequested(e) => {
-            state.pending = Some(Pending {
+            state.pending = Some(Box::new(Pending {
                 reservation: e.reservation,
                 clinic: e.clinic.clone(),
                 date: e.date,
                 share: e.share,
                 replaces: None,
-            });
+            }));
         }
         Event::ChangeRequested(e) => {
-            state.pending = Some(Pending {
+            state.pending = Some(Box::new(Pending {
                 reservation: e.reservation,
                 clinic: e.clinic.clone(),
                 date: e.date,
                 share: e.share,
                 replaces: Some(e.replaces),
-            });
+            }));
         }
         Event::ReservationRecorded(e) => {
             state.pending = None;

@@ -30,7 +30,9 @@ pub struct Totals {
 #[derive(Debug, Clone)]
 pub struct System {
     pub campaign: Campaign,
-    pub subjects: HashMap<SubjectId, SubjectState>,
+    /// Boxed states: the table then holds a pointer per person, which keeps its unused slots
+    /// small (the writer's memory per person is a benchmark target).
+    pub subjects: HashMap<SubjectId, Box<SubjectState>>,
     pub clinics: BTreeMap<ClinicId, ClinicState>,
     pub waiting_room: WaitingRoomState,
     pub totals: Totals,
@@ -79,7 +81,11 @@ impl System {
         let decided = match &target {
             Target::Subject(id) => {
                 let empty = SubjectState::default();
-                subject::decide(self.subjects.get(id).unwrap_or(&empty), &command.body, &ctx)
+                subject::decide(
+                    self.subjects.get(id).map_or(&empty, |s| &**s),
+                    &command.body,
+                    &ctx,
+                )
             }
             Target::Clinic(id) => {
                 let empty = ClinicState::default();
@@ -161,7 +167,7 @@ impl System {
     }
 
     fn subject_mut(&mut self, id: SubjectId, event: &Event) {
-        subject::apply(self.subjects.entry(id).or_default(), event);
+        subject::apply(&mut **self.subjects.entry(id).or_default(), event);
     }
 
     fn clinic_mut(&mut self, id: &ClinicId, event: &Event) {

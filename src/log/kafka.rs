@@ -218,6 +218,24 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Waits (up to `timeout`) until the producer has nothing in flight: every message acknowledged
+/// and its delivery report served by the producer's own polling thread.
+///
+/// Call it before `commit_transaction`: rust-rdkafka's commit first flushes, and its flush, when
+/// a message is still in flight, polls the event queue for 100 ms at a time, a queue that the
+/// producer's polling thread serves instead. Every commit then cost ~100 ms whatever its size
+/// (measured: a transaction of 241 commands, 139 ms). Waiting here in short naps first makes that
+/// flush find nothing to do.
+pub(crate) fn settle<C: rdkafka::producer::ProducerContext, P: Producer<C>>(
+    producer: &P,
+    timeout: Duration,
+) {
+    let deadline = Instant::now() + timeout;
+    while producer.in_flight_count() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
 /// Runs a future to completion on this thread. rdkafka's futures are completed by its own
 /// background threads, so nothing else is needed to drive them.
 pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
@@ -610,6 +628,7 @@ impl KafkaLog {
         let timeout = self.config.request_timeout();
         let deadline = Instant::now() + timeout;
         loop {
+            settle(producer, timeout);
             match producer.commit_transaction(timeout) {
                 Ok(()) => return Ok(()),
                 Err(KafkaError::Transaction(ref e))

@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod decided;
 pub mod processor;
 
 use rdkafka::Message;

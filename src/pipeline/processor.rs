@@ -8,7 +8,7 @@
 //! aborted, the in-memory state of the owned partitions is rebuilt from the event log, and the
 //! consumer goes back to the committed offsets.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ use rdkafka::producer::{
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use uuid::Uuid;
 
+use super::decided::{DEDUP_WINDOW_MS_DEFAULT, Decided};
 use super::{Topics, stored_record};
 use crate::domain::system::follow_up;
 use crate::domain::{Campaign, Command, Envelope, System, Target};
@@ -48,6 +49,8 @@ pub struct ProcessorConfig {
     pub transaction_timeout_ms: u32,
     /// How long a broker call may take before the batch is given up and retried.
     pub request_timeout_ms: u64,
+    /// How long (in command time) a client's retry of a command is recognised (`Decided`).
+    pub dedup_window_ms: i64,
 }
 
 impl ProcessorConfig {
@@ -62,6 +65,7 @@ impl ProcessorConfig {
             session_timeout_ms: 10_000,
             transaction_timeout_ms: 30_000,
             request_timeout_ms: 30_000,
+            dedup_window_ms: DEDUP_WINDOW_MS_DEFAULT,
         }
     }
 }
@@ -109,6 +113,8 @@ pub enum ProcessorError {
 pub struct ProcessorStats {
     pub transactions: u64,
     pub commands: u64,
+    /// Follow-ups whose partition this processor owns, decided in the transaction that caused them.
+    pub follow_ups_local: u64,
     pub duplicates_skipped: u64,
     pub undecodable_skipped: u64,
     pub events: u64,
@@ -154,8 +160,8 @@ pub struct Processor {
     consumer: BaseConsumer<Assignments>,
     producer: ThreadedProducer<DefaultProducerContext>,
     system: System,
-    /// Command ids with a recorded outcome, per owned command partition.
-    decided: HashSet<Uuid>,
+    /// The outside commands answered recently (a retry is not decided twice).
+    decided: Decided,
     /// Command partitions owned now, and whether their state is current.
     owned: BTreeMap<(String, u32), bool>,
     pub stats: ProcessorStats,
@@ -218,6 +224,10 @@ impl Processor {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "2")
+            // A transaction that begins while the broker still writes the previous one's markers
+            // is answered CONCURRENT_TRANSACTIONS and retried after this backoff (default 100 ms,
+            // which made every commit cost ~100 ms).
+            .set("retry.backoff.ms", "5")
             .set("batch.num.messages", "10000")
             .set("queue.buffering.max.messages", "1000000")
             .set("compression.type", "none")
@@ -253,7 +263,7 @@ impl Processor {
             campaign,
             consumer,
             producer,
-            decided: HashSet::new(),
+            decided: Decided::new(config.dedup_window_ms),
             owned: BTreeMap::new(),
             stats: ProcessorStats::default(),
             config,
@@ -388,7 +398,7 @@ impl Processor {
         )?;
         for envelope in &events {
             self.system.apply(envelope);
-            self.decided.insert(envelope.command_id);
+            self.decided.remember_event(envelope);
         }
         tracing::info!(topic = %event_topic, partition, events = events.len(), "state rebuilt");
         self.owned.insert((topic.clone(), partition), true);
@@ -435,26 +445,7 @@ impl Processor {
                     continue;
                 }
             };
-            if self.decided.contains(&command.command_id) {
-                self.stats.duplicates_skipped += 1;
-                continue;
-            }
-            self.stats.commands += 1;
-            let (_, envelopes) = self.system.decide(&command);
-            let Some(event_topic) = self.config.topics.event_topic_of(&stored.topic) else {
-                continue;
-            };
-            for envelope in &envelopes {
-                self.send_event(&event_topic, stored.partition, envelope, envelopes.len())?;
-                self.system.apply(envelope);
-                if let Some(next) = follow_up(envelope) {
-                    self.send_command(&next)?;
-                }
-            }
-            if !envelopes.is_empty() {
-                self.decided.insert(command.command_id);
-            }
-            self.stats.events += envelopes.len() as u64;
+            self.decide(command, &stored.topic, stored.partition)?;
         }
         let committing = Instant::now();
         self.stats.decide_ms += committing.duration_since(deciding).as_millis() as u64;
@@ -471,10 +462,55 @@ impl Processor {
         self.producer
             .send_offsets_to_transaction(&offsets, &metadata, timeout)
             .map_err(broker("send_offsets"))?;
+        crate::log::kafka::settle(&self.producer, timeout);
         self.producer
             .commit_transaction(timeout)
             .map_err(broker("commit_transaction"))?;
         self.stats.commit_ms += committing.elapsed().as_millis() as u64;
+        Ok(())
+    }
+
+    /// Decides one command and, in the same transaction, every follow-up it causes in a
+    /// partition this processor owns (and has rebuilt); follow-ups for partitions owned by
+    /// another processor go to their command topic. Deciding a follow-up here, right after its
+    /// cause, is one of the orders the command topic could have delivered it in, and it commits
+    /// or aborts with its cause; it saves a transaction per hop of a booking.
+    fn decide(
+        &mut self,
+        command: Command,
+        topic: &str,
+        partition: u32,
+    ) -> Result<(), ProcessorError> {
+        let mut queue = VecDeque::from([(command, topic.to_owned(), partition)]);
+        while let Some((command, topic, partition)) = queue.pop_front() {
+            if self.decided.answered(&command) {
+                self.stats.duplicates_skipped += 1;
+                continue;
+            }
+            self.stats.commands += 1;
+            let (_, envelopes) = self.system.decide(&command);
+            let Some(event_topic) = self.config.topics.event_topic_of(&topic) else {
+                continue;
+            };
+            for envelope in &envelopes {
+                self.send_event(&event_topic, partition, envelope, envelopes.len())?;
+                self.system.apply(envelope);
+                if let Some(next) = follow_up(envelope) {
+                    let (next_topic, next_partition) =
+                        self.config.topics.command_partition(&next.body.target());
+                    if self.owned.get(&(next_topic.clone(), next_partition)) == Some(&true) {
+                        self.stats.follow_ups_local += 1;
+                        queue.push_back((next, next_topic, next_partition));
+                    } else {
+                        self.send_command(&next)?;
+                    }
+                }
+            }
+            if !envelopes.is_empty() {
+                self.decided.remember(&command);
+            }
+            self.stats.events += envelopes.len() as u64;
+        }
         Ok(())
     }
 
