@@ -143,12 +143,31 @@ impl std::fmt::Debug for KafkaLog {
     }
 }
 
+/// The client context of yeyak's readers of a partition up to its end. Reaching the end is how
+/// a reader knows it is caught up (`enable.partition.eof`), not a fault; but librdkafka also
+/// reports it as a "global" error, which rdkafka's default context logs at ERROR level, a false
+/// alarm in an operator's log. It is logged at DEBUG here; every other error stays an ERROR.
+pub(crate) struct ReaderContext;
+
+impl rdkafka::ClientContext for ReaderContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error {
+            KafkaError::Global(RDKafkaErrorCode::PartitionEOF) | KafkaError::PartitionEOF(_) => {
+                tracing::debug!(%reason, "end of partition");
+            }
+            error => tracing::error!(%error, %reason, "librdkafka"),
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ReaderContext {}
+
 /// A reader, locked by whoever reads its partition.
 type SharedReader = Arc<Mutex<Reader>>;
 
 /// A consumer for one partition, and where it stands.
 struct Reader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<ReaderContext>,
     /// The consumer is assigned and streams on from `position` (the last read stopped at
     /// `max_records`). Unassigned after a read reached the end of the partition (librdkafka
     /// reports an end only once per positioning) or failed.
@@ -180,7 +199,7 @@ fn transient(error: &KafkaError) -> bool {
 }
 
 /// `fetch_watermarks`, retried through transient broker states until `timeout`.
-pub(crate) fn watermarks<C: Consumer>(
+pub(crate) fn watermarks<X: rdkafka::consumer::ConsumerContext, C: Consumer<X>>(
     client: &C,
     full: &str,
     partition: u32,
@@ -508,7 +527,7 @@ impl KafkaLog {
 
     fn new_reader(&self, topic: &str, partition: u32) -> Result<Reader, LogError> {
         let request_timeout_ms = self.config.request_timeout_ms.to_string();
-        let consumer: BaseConsumer = ClientConfig::new()
+        let consumer: BaseConsumer<ReaderContext> = ClientConfig::new()
             .set("bootstrap.servers", &self.config.bootstrap)
             .set("client.id", format!("{}-reader", self.config.client_id))
             // Needed by librdkafka's assign(); the group is never joined and nothing is committed.
@@ -527,7 +546,7 @@ impl KafkaLog {
             .set("check.crcs", "true")
             .set("allow.auto.create.topics", "false")
             .set("socket.timeout.ms", &request_timeout_ms)
-            .create()
+            .create_with_context(ReaderContext)
             .map_err(broker_error(topic, Some(partition), "create consumer"))?;
         Ok(Reader {
             consumer,

@@ -610,14 +610,14 @@ pub fn read_partition(
     timeout_ms: u64,
 ) -> Result<Vec<Envelope>, ProcessorError> {
     let kafka = broker("read events");
-    let consumer: BaseConsumer = ClientConfig::new()
+    let consumer: BaseConsumer<crate::log::kafka::ReaderContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "yeyak-rebuild-unused")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .set("fetch.wait.max.ms", "10")
-        .create()
+        .create_with_context(crate::log::kafka::ReaderContext)
         .map_err(kafka)?;
     let timeout = Duration::from_millis(timeout_ms);
     let (low, high) =
