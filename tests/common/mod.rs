@@ -116,11 +116,20 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
                 };
                 body
             }
-            "enqueue" => CommandBody::Enqueue { subject, device: device(person, &args) },
-            "leave" => CommandBody::LeaveQueue { subject, ticket: person.ticket.unwrap_or(TicketNo(u64::MAX)) },
+            "enqueue" => CommandBody::Enqueue {
+                subject,
+                device: device(person, &args),
+            },
+            "leave" => CommandBody::LeaveQueue {
+                subject,
+                ticket: person.ticket.unwrap_or(TicketNo(u64::MAX)),
+            },
             "admit" => CommandBody::Admit {
                 tickets_max: positional.first().map(|n| n.parse().unwrap()).unwrap_or(1000),
-                ttl_ms: args.get("ttl_min").map(|m| m.parse::<i64>().unwrap() * 60_000).unwrap_or(30 * 60_000),
+                ttl_ms: args
+                    .get("ttl_min")
+                    .map(|m| m.parse::<i64>().unwrap() * 60_000)
+                    .unwrap_or(30 * 60_000),
             },
             "book" => CommandBody::Book {
                 subject,
@@ -145,7 +154,9 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
                 date: date(&args),
                 admission: admission(person, &args),
             },
-            "tick" => CommandBody::Tick { clinic: ClinicId::new(&name).unwrap() },
+            "tick" => CommandBody::Tick {
+                clinic: ClinicId::new(&name).unwrap(),
+            },
             "rebalance" => CommandBody::Rebalance {
                 from: parse_slot(args["from"]),
                 to: parse_slot(args["to"]),
@@ -154,13 +165,20 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
             other => panic!("line {}: unknown verb {other}", number + 1),
         };
         out.push_str(&format!("> {line}\n"));
-        let outcome = runner.run(Command { command_id, at_ms: now_ms, body });
+        let outcome = runner.run(Command {
+            command_id,
+            at_ms: now_ms,
+            body,
+        });
         for envelope in &outcome.events {
             learn(&mut people, envelope);
             out.push_str(&format!("  {}\n", render(envelope, &mut aliases, kst)));
         }
         if let Some(rejection) = outcome.rejection {
-            let retry = rejection.retry_at_ms.map(|t| format!(" (retry at {})", local(t, kst))).unwrap_or_default();
+            let retry = rejection
+                .retry_at_ms
+                .map(|t| format!(" (retry at {})", local(t, kst)))
+                .unwrap_or_default();
             out.push_str(&format!("  rejected: {}{retry}\n", rejection.code));
         }
     }
@@ -177,7 +195,11 @@ fn learn(people: &mut BTreeMap<String, Person>, envelope: &Envelope) {
         Event::ReservationChanged(e) => e.subject,
         _ => return,
     };
-    let Some(person) = people.iter_mut().find(|(n, _)| subject_of(n) == subject).map(|(_, p)| p) else {
+    let Some(person) = people
+        .iter_mut()
+        .find(|(n, _)| subject_of(n) == subject)
+        .map(|(_, p)| p)
+    else {
         return;
     };
     match &envelope.event {
@@ -211,7 +233,11 @@ fn parse_at(text: &str) -> i64 {
 }
 
 fn local(ms: i64, kst: FixedOffset) -> String {
-    DateTime::from_timestamp_millis(ms).unwrap().with_timezone(&kst).format("%m-%d %H:%M:%S").to_string()
+    DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .with_timezone(&kst)
+        .format("%m-%d %H:%M:%S")
+        .to_string()
 }
 
 #[derive(Default)]
@@ -261,7 +287,9 @@ fn render(envelope: &Envelope, aliases: &mut Aliases, kst: FixedOffset) -> Strin
 }
 
 fn display_key(key: &str) -> String {
-    for n in ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s60", "a", "b", "c", "old", "late"] {
+    for n in [
+        "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s60", "a", "b", "c", "old", "late",
+    ] {
         if subject_of(n).to_hex() == key {
             return n.to_owned();
         }
@@ -284,8 +312,10 @@ fn render_value(name: &str, v: &Value, aliases: &mut Aliases, kst: FixedOffset) 
         Value::Number(n) if name.ends_with("_ms") => local(n.as_i64().unwrap(), kst),
         Value::Null => "-".into(),
         Value::Object(map) => {
-            let inner: Vec<String> =
-                map.iter().map(|(k, v)| format!("{k}:{}", render_value(k, v, aliases, kst))).collect();
+            let inner: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{k}:{}", render_value(k, v, aliases, kst)))
+                .collect();
             format!("{{{}}}", inner.join(","))
         }
         Value::Array(items) => {
