@@ -259,7 +259,7 @@ fn write_export(
                     offset: stored.offset,
                     index: None,
                 };
-                failure = Some(AuditError::ResidentNumber { position });
+                failure = Some(AuditError::RegistrationNumberShaped { position });
                 return;
             }
             let mut record = stored.record;

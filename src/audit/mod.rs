@@ -130,7 +130,7 @@ pub enum AuditError {
     #[error("{} must be a new or empty directory", path.display())]
     OutputNotEmpty { path: PathBuf },
     #[error("refusing to export: the record at {position} contains text shaped like a resident registration number")]
-    ResidentNumber { position: Position },
+    RegistrationNumberShaped { position: Position },
     #[error("cannot encode the report")]
     Json(#[source] serde_json::Error),
 }
@@ -145,7 +145,7 @@ impl AuditError {
             AuditError::BadRange(_) => "bad_range",
             AuditError::NotAnExport { .. } => "not_an_export",
             AuditError::OutputNotEmpty { .. } => "output_not_empty",
-            AuditError::ResidentNumber { .. } => "resident_number_in_export",
+            AuditError::RegistrationNumberShaped { .. } => "resident_number_in_export",
             AuditError::Json(_) => "report_failed",
         }
     }
