@@ -522,3 +522,221 @@ fn the_command_lines_export_and_replay_with_exit_codes() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("[not_an_export]"));
 }
+
+/// One honest booking, then one forged event at a time appended by hand: each is reported under
+/// the rule it breaks, at its position.
+#[test]
+fn each_forged_event_is_reported_under_the_rule_it_breaks() {
+    use yeyak::domain::command::Slot;
+    use yeyak::domain::event::{BookingRequested, DosesMoved, SubjectVerified, SupplyRegistered};
+    use yeyak::domain::{AdmissionId, CommandBody, DeviceId, Method};
+    use yeyak::ledger::TOPIC_SUBJECT;
+
+    let campaign = Campaign::default_2021();
+    let opens = campaign.booking_days[0].window.opens_at_ms; // digit 9
+    let base = tempfile::tempdir().unwrap();
+    let subject = common::subject_of("s9");
+    let clinic = ClinicId::new("c1").unwrap();
+    let date: chrono::NaiveDate = "2021-08-30".parse().unwrap();
+    {
+        let mut live = Live::open(base.path());
+        let mut submit = |n: u32, at_ms: i64, body: CommandBody| {
+            let command_id = yeyak::domain::system::command_id_from(&format!("honest/{n}"));
+            common::Runner::run(
+                &mut live,
+                Command {
+                    command_id,
+                    at_ms,
+                    body,
+                },
+            )
+        };
+        let supply = CommandBody::RegisterSupply {
+            clinic: clinic.clone(),
+            name: "Clinic".into(),
+            region: "seoul".into(),
+            date,
+            doses: 20,
+        };
+        submit(0, opens - 3_600_000, supply);
+        let device = DeviceId::new("pc").unwrap();
+        let born = "1990-05-09".parse().unwrap();
+        submit(
+            1,
+            opens,
+            CommandBody::Verify {
+                subject,
+                birth_date: born,
+                method: Method::Kakao,
+                device: device.clone(),
+            },
+        );
+        submit(
+            2,
+            opens + 1,
+            CommandBody::Enqueue {
+                subject,
+                device: device.clone(),
+            },
+        );
+        let admitted = submit(
+            3,
+            opens + 2,
+            CommandBody::Admit {
+                tickets_max: 10,
+                ttl_ms: 3_600_000,
+            },
+        );
+        let admission = admitted
+            .events
+            .iter()
+            .find_map(|e| match &e.event {
+                Event::AdmissionGranted(g) => Some(g.admission),
+                _ => None,
+            })
+            .unwrap();
+        let book = CommandBody::Book {
+            subject,
+            requested_for: subject,
+            device,
+            clinic: clinic.clone(),
+            date,
+            admission,
+        };
+        let booked = submit(4, opens + 3, book);
+        assert!(matches!(booked.last_event(), Some(Event::ReservationRecorded(_))));
+    }
+    assert!(replay(&load_dir(base.path())).report.ok());
+
+    let subject_key = subject.to_hex();
+    let forge = |n: u128, at_ms: i64, key: &str, event: Event| Envelope {
+        event_id: Uuid::from_u128(0xfeed_0000 + n),
+        command_id: Uuid::from_u128(0xc0de_0000 + n),
+        schema_version: 1,
+        occurred_at_ms: at_ms,
+        partition_key: key.to_owned(),
+        event,
+    };
+    let verified = |device: &str| {
+        Event::SubjectVerified(SubjectVerified {
+            subject,
+            method: Method::Naver,
+            device: DeviceId::new(device).unwrap(),
+            birth_date: "1990-05-09".parse().unwrap(),
+            cohort_digit: 9,
+            next_verify_at_ms: opens + 60_000 + campaign.rules.verify_interval_ms,
+        })
+    };
+    let cases: Vec<(&str, &str, Envelope)> = vec![
+        (
+            "verify_too_soon",
+            TOPIC_SUBJECT,
+            forge(1, opens + 60_000, &subject_key, verified("pc")),
+        ),
+        (
+            "second_device_in_lock",
+            TOPIC_SUBJECT,
+            forge(2, opens + 60_000, &subject_key, verified("phone")),
+        ),
+        (
+            "outside_booking_day",
+            TOPIC_SUBJECT,
+            forge(
+                3,
+                campaign.booking_days[3].window.opens_at_ms,
+                &subject_key,
+                Event::BookingRequested(BookingRequested {
+                    subject,
+                    reservation: ReservationId(Uuid::from_u128(9)),
+                    clinic: clinic.clone(),
+                    date,
+                    share: Share::Day(3),
+                    admission: AdmissionId(Uuid::from_u128(9)),
+                }),
+            ),
+        ),
+        (
+            "doses_not_conserved",
+            TOPIC_CLINIC,
+            forge(
+                4,
+                opens + 60_000,
+                "c1",
+                Event::DosesMoved(DosesMoved {
+                    clinic: clinic.clone(),
+                    from: Slot {
+                        clinic: clinic.clone(),
+                        date,
+                        share: Share::Day(0),
+                    },
+                    to: Slot {
+                        clinic: clinic.clone(),
+                        date,
+                        share: Share::Pool,
+                    },
+                    doses: 5,
+                }),
+            ),
+        ),
+        (
+            "uneven_split",
+            TOPIC_CLINIC,
+            forge(
+                5,
+                opens - 60_000,
+                "c1",
+                Event::SupplyRegistered(SupplyRegistered {
+                    clinic: clinic.clone(),
+                    date,
+                    doses: 10,
+                    day_shares: vec![10, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                    pool: 0,
+                }),
+            ),
+        ),
+    ];
+    for (code, topic, envelope) in cases {
+        let copy = base
+            .path()
+            .parent()
+            .unwrap()
+            .join(format!("forged-{code}-{}", Uuid::now_v7().simple()));
+        copy_dir(base.path(), &copy);
+        let log = FileLog::open(FileLogConfig::new(&copy)).unwrap();
+        let partition = partition_for_key(envelope.partition_key.as_bytes(), 8);
+        let offset = log.append(topic, partition, &[encode(&envelope).unwrap()]).unwrap();
+        drop(log);
+        let report = replay(&load_dir(&copy)).report;
+        let _ = std::fs::remove_dir_all(&copy);
+        let found = report.violations.iter().any(|v| {
+            v.code == code
+                && v.position
+                    .as_ref()
+                    .is_some_and(|p| p.topic == topic && p.partition == partition && p.offset == offset)
+        });
+        assert!(found, "{code}: {:#?}", report.violations);
+        assert!(!report.ok());
+    }
+    // A copy of an honest event appended again: the same event id twice.
+    let copy = base
+        .path()
+        .parent()
+        .unwrap()
+        .join(format!("forged-copy-{}", Uuid::now_v7().simple()));
+    copy_dir(base.path(), &copy);
+    let log = FileLog::open(FileLogConfig::new(&copy)).unwrap();
+    let partition = partition_for_key(subject_key.as_bytes(), 8);
+    let first = log.read(TOPIC_SUBJECT, partition, 0, 1).unwrap().remove(0);
+    log.append(TOPIC_SUBJECT, partition, &[first.record]).unwrap();
+    drop(log);
+    let report = replay(&load_dir(&copy)).report;
+    let _ = std::fs::remove_dir_all(&copy);
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.code == "answered_once" && v.detail.contains("twice")),
+        "{:#?}",
+        report.violations
+    );
+}
