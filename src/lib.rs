@@ -4,6 +4,7 @@
 //! file-backed log; [`ledger`] runs the single-writer partitions on top of a log; [`identity`]
 //! turns resident numbers into pseudonymous subjects at the edge.
 
+pub mod audit;
 pub mod bench;
 pub mod demo;
 pub mod domain;
@@ -13,4 +14,5 @@ pub mod ledger;
 pub mod log;
 pub mod pipeline;
 pub mod projection;
+pub mod rebalance;
 pub mod schema;

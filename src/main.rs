@@ -84,6 +84,17 @@ enum Commands {
         #[arg(long)]
         rebuild: bool,
     },
+    /// Auditors: replay a range of the log (Kafka, a data directory or an export), check every
+    /// rule against the whole history, print each projection's digest, and compare with
+    /// PostgreSQL. Exit code 2 when anything is wrong.
+    Replay(yeyak::audit::cli::ReplayArgs),
+    /// Write a range of the log to a directory (the embedded log's format, checksums, a manifest
+    /// with a hash chain) for auditors to work offline.
+    Export(yeyak::audit::cli::ExportArgs),
+    /// Move unused vaccine volume where it can still be used: day shares to the pool after the
+    /// booking days, a closing clinic's doses to its region, toward demand. Decided by the
+    /// clinic writers; idempotent and resumable.
+    Rebalance(yeyak::audit::cli::RebalanceArgs),
     /// Measure the pipeline on a real Kafka broker against the broker's raw append rate, in one
     /// run; prints a table and, last, one JSON line.
     Bench {
@@ -223,6 +234,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             yeyak::bench::run(&config, &mut std::io::stdout().lock())
                 .context("the benchmark failed")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Replay(args) => {
+            let report =
+                yeyak::audit::cli::replay(&args, &mut std::io::stdout().lock()).map_err(|e| {
+                    anyhow::anyhow!("[{}] {}", e.code(), yeyak::audit::source::error_chain(&e))
+                })?;
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Commands::Export(args) => {
+            yeyak::audit::cli::export(&args, &mut std::io::stdout().lock()).map_err(|e| {
+                anyhow::anyhow!("[{}] {}", e.code(), yeyak::audit::source::error_chain(&e))
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Rebalance(args) => {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            yeyak::audit::cli::rebalance(&args, now_ms, &mut std::io::stdout().lock())
+                .context("the rebalance failed")?;
             Ok(ExitCode::SUCCESS)
         }
         Commands::Project {
