@@ -30,7 +30,7 @@ use crate::ledger::{LedgerError, Topology, decode};
 use crate::log::{EventLog, LogError, Offset, StoredRecord};
 
 /// The most records one projection transaction applies.
-pub const PROJECTION_BATCH_EVENTS_MAX: usize = 1000;
+pub const PROJECTION_BATCH_EVENTS_MAX: usize = 10_000;
 
 /// The projection name of the read models of `projections/001_read_models.sql`.
 pub const READ_MODELS_PROJECTION: &str = "read_models";
