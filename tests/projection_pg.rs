@@ -482,7 +482,7 @@ fn migrations_apply_once() {
     let url = database_or_skip!();
     let schema = TestSchema::create(&url);
     let mut client = schema.client();
-    assert_eq!(migrate(&mut client).unwrap(), vec![1]);
+    assert_eq!(migrate(&mut client).unwrap(), vec![1, 2]);
     assert_eq!(migrate(&mut client).unwrap(), Vec::<i64>::new());
     let versions: Vec<i64> = client
         .query("SELECT version FROM schema_migrations", &[])
@@ -490,7 +490,7 @@ fn migrations_apply_once() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1]);
+    assert_eq!(versions, vec![1, 2]);
     // Two projectors starting at once on a fresh schema: one migrates, the other finds it done.
     let other = TestSchema::create(&url);
     let handles: Vec<_> = (0..2)
@@ -501,5 +501,42 @@ fn migrations_apply_once() {
         .collect();
     let mut applied: Vec<Vec<i64>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     applied.sort();
-    assert_eq!(applied, vec![vec![], vec![1]]);
+    assert_eq!(applied, vec![vec![], vec![1, 2]]);
+}
+
+/// The queue's ETA comes from the admissions of the last minute of event time: 10 admitted in
+/// it -> 1 every 6 s; the ticket at position p waits (p + 1) * 6 s, as a range of 80%..125%.
+#[test]
+fn the_queue_eta_is_measured_from_the_last_minute_of_admissions() {
+    use yeyak::domain::system::command_id_from;
+    use yeyak::domain::{CommandBody, DeviceId, SubjectId};
+    let url = database_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(FileLogConfig::new(dir.path())).unwrap();
+    let mut ledger = Ledger::open(log, Campaign::default_2021(), Topology::default()).unwrap();
+    let t0 = Campaign::default_2021().booking_days[0].window.opens_at_ms;
+    let device = DeviceId::new("phone").unwrap();
+    let mut submit = |seed: String, at_ms: i64, body: CommandBody| {
+        ledger.submit(Command { command_id: command_id_from(&seed), at_ms, body }).unwrap();
+    };
+    // Two admissions long before: outside the minute, they must not count.
+    for n in 0..17u8 {
+        let body = CommandBody::Enqueue { subject: SubjectId([n; 16]), device: device.clone() };
+        submit(format!("eta/enqueue/{n}"), t0 - 600_000 + i64::from(n), body);
+    }
+    submit("eta/admit/old".into(), t0 - 300_000, CommandBody::Admit { tickets_max: 2, ttl_ms: 600_000 });
+    submit("eta/admit/1".into(), t0, CommandBody::Admit { tickets_max: 5, ttl_ms: 600_000 });
+    submit("eta/admit/2".into(), t0 + 30_000, CommandBody::Admit { tickets_max: 5, ttl_ms: 600_000 });
+    let schema = TestSchema::create(&url);
+    projector(&schema, ledger.log()).run_until_caught_up().unwrap();
+    let mut client = schema.client();
+    let rate = client.query_one("SELECT admitted_last_minute, measured_at_ms FROM queue_admission_rate", &[]).unwrap();
+    assert_eq!((rate.get::<_, i64>(0), rate.get::<_, i64>(1)), (10, t0 + 30_000));
+    let rows: Vec<(i64, i64, i64, i64)> = client
+        .query("SELECT position, eta_s, eta_low_s, eta_high_s FROM queue_position ORDER BY ticket", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(rows, vec![(0, 6, 4, 8), (1, 12, 9, 15), (2, 18, 14, 23), (3, 24, 19, 30), (4, 30, 24, 38)]);
 }

@@ -44,11 +44,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order of version. Never edit a released one; add the next.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "001_read_models",
-    sql: include_str!("../../projections/001_read_models.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "001_read_models",
+        sql: include_str!("../../projections/001_read_models.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "002_queue_eta",
+        sql: include_str!("../../projections/002_queue_eta.sql"),
+    },
+];
 
 const BOOTSTRAP_SQL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version bigint PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())";
