@@ -274,6 +274,10 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
     let schema = common::pg::TestSchema::create(&postgres);
     let mut projector = PgProjector::new(schema.client(), &log, topics.topology, READ_MODELS_PROJECTION).unwrap();
     projector.run_until_caught_up().unwrap();
+    // The rebalance's other source of slot quotas, PostgreSQL, agrees: nothing left to move.
+    let from_pg = yeyak::projection::postgres::read_model(&mut schema.client()).unwrap();
+    assert_eq!(from_pg.slot_quota, model.slot_quota);
+    assert!(plan(&from_pg, &campaign, &policy).moves.is_empty());
     let report = replay(
         &load(&log, &Range::default(), "kafka".into(), false).unwrap(),
         Some(url_of(&postgres, &schema)),
