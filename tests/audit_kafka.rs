@@ -109,6 +109,50 @@ fn the_same_log_on_kafka_and_on_the_file_log_gives_the_same_digests_and_equals_p
     let pg = compared.postgres.as_ref().unwrap();
     assert!(pg.equal && compared.ok(), "{pg:#?}");
     assert_eq!(pg.digest, on_file.digests["read_model"]);
+    // The same through the command lines.
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_yeyak"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let replayed = run(&[
+        "replay",
+        "--kafka",
+        &bootstrap,
+        "--topic-prefix",
+        &prefix,
+        "--postgres",
+        &url,
+        "--quiet",
+    ]);
+    let text = String::from_utf8_lossy(&replayed.stdout);
+    assert_eq!(
+        replayed.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    assert!(
+        text.contains("AUDIT PASSED") && text.contains("equal to the replay, row for row"),
+        "{text}"
+    );
+    let at = "2021-09-20T10:00:00+09:00";
+    let planned = run(&[
+        "rebalance",
+        "--kafka",
+        &bootstrap,
+        "--topic-prefix",
+        &prefix,
+        "--at",
+        at,
+        "--dry-run",
+    ]);
+    let text = String::from_utf8_lossy(&planned.stdout);
+    assert!(
+        planned.status.success() && text.contains("dry run: nothing moved"),
+        "{text}"
+    );
     // A row changed behind the projector's back is found and printed.
     let mut client = schema.client();
     client
