@@ -336,3 +336,75 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
     );
     let _ = delete_topics(&bootstrap, &topics);
 }
+
+/// The embedded ledger on a Kafka log, with its live read side folded from every outcome.
+struct LiveOnKafka {
+    ledger: yeyak::ledger::Ledger<KafkaLog>,
+    model: ReadModel,
+}
+
+impl common::Runner for LiveOnKafka {
+    fn run(&mut self, command: Command) -> yeyak::domain::system::Outcome {
+        let outcome = self.ledger.submit(command).expect("the Kafka log works");
+        for envelope in &outcome.events {
+            self.model.apply(envelope);
+        }
+        outcome
+    }
+}
+
+#[test]
+fn random_histories_on_kafka_replay_to_the_live_digests_and_postgresql() {
+    use proptest::strategy::{Strategy, ValueTree};
+    let Some(bootstrap) = common::services::kafka_bootstrap() else {
+        return;
+    };
+    let Some(postgres) = common::pg::postgres_url() else {
+        return;
+    };
+    let cases = std::env::var("YEYAK_AUDIT_KAFKA_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3);
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    for case in 0..cases {
+        let script = common::random_scripts::script()
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
+        let prefix = common::services::unique_prefix("audit-random");
+        let ledger = yeyak::ledger::Ledger::open(
+            kafka_log(&bootstrap, &prefix),
+            Campaign::default_2021(),
+            Topology::default(),
+        )
+        .unwrap();
+        let mut live = LiveOnKafka {
+            ledger,
+            model: ReadModel::new(),
+        };
+        common::run_script(&mut live, &script);
+        let log = kafka_log(&bootstrap, &prefix);
+        let schema = common::pg::TestSchema::create(&postgres);
+        let mut projector =
+            PgProjector::new(schema.client(), &log, Topology::default(), READ_MODELS_PROJECTION).unwrap();
+        projector.run_until_caught_up().unwrap();
+        let report = replay(
+            &load(&log, &Range::default(), "kafka".into(), false).unwrap(),
+            Some(url_of(&postgres, &schema)),
+        );
+        assert!(
+            report.ok(),
+            "case {case}:\n{script}\n{:#?}",
+            (&report.violations, &report.postgres)
+        );
+        assert_eq!(report.digests["read_model"], live.model.digest(), "case {case}");
+        assert_eq!(
+            report.digests["domain_state"],
+            yeyak::audit::system_digest(live.ledger.system()),
+            "case {case}"
+        );
+        let names: Vec<&str> = Topology::default().topics().iter().map(|(t, _)| *t).collect();
+        let _ = log.delete_topics(&names);
+    }
+}
