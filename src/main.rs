@@ -7,11 +7,20 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use yeyak::demo::{self, DemoConfig};
+
+/// Counts live heap bytes, for `yeyak bench`'s writer memory per person.
+#[global_allocator]
+static HEAP: yeyak::heap::CountingAllocator = yeyak::heap::CountingAllocator;
+
 use yeyak::identity::{Pseudonymiser, SecretKey};
 use yeyak::log::FsyncPolicy;
 
 #[derive(Parser)]
-#[command(name = "yeyak", version, about = "An event-sourced reservation ledger for mass vaccination booking")]
+#[command(
+    name = "yeyak",
+    version,
+    about = "An event-sourced reservation ledger for mass vaccination booking"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Commands,
@@ -111,6 +120,10 @@ enum Commands {
         /// Also run a PostgreSQL projector and measure decision -> row latency.
         #[arg(long, env = "YEYAK_POSTGRES")]
         postgres: Option<String>,
+        /// People arriving per second (paced: latency at a given load); without it everyone
+        /// arrives at once (the stampede: throughput).
+        #[arg(long)]
+        rate: Option<u32>,
     },
 }
 
@@ -128,18 +141,27 @@ fn pseudonymiser() -> anyhow::Result<Pseudonymiser> {
     match std::env::var("YEYAK_SUBJECT_KEY") {
         Ok(hex_key) => {
             let bytes = hex::decode(hex_key.trim()).context("YEYAK_SUBJECT_KEY must be hex")?;
-            Ok(Pseudonymiser::new(SecretKey::new(bytes).context("YEYAK_SUBJECT_KEY")?))
+            Ok(Pseudonymiser::new(
+                SecretKey::new(bytes).context("YEYAK_SUBJECT_KEY")?,
+            ))
         }
         Err(_) => {
-            eprintln!("note: YEYAK_SUBJECT_KEY is not set; using the public demo key (never in production)");
-            Ok(Pseudonymiser::new(SecretKey::new(b"yeyak demo key - not a secret!!!".to_vec())?))
+            eprintln!(
+                "note: YEYAK_SUBJECT_KEY is not set; using the public demo key (never in production)"
+            );
+            Ok(Pseudonymiser::new(SecretKey::new(
+                b"yeyak demo key - not a secret!!!".to_vec(),
+            )?))
         }
     }
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("YEYAK_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("YEYAK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {
@@ -153,10 +175,19 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Commands::Demo { people, clinics, seed, data, fsync } => {
+        Commands::Demo {
+            people,
+            clinics,
+            seed,
+            data,
+            fsync,
+        } => {
             let (data_dir, temporary) = match data {
                 Some(dir) => (dir, false),
-                None => (std::env::temp_dir().join(format!("yeyak-demo-{}", std::process::id())), true),
+                None => (
+                    std::env::temp_dir().join(format!("yeyak-demo-{}", std::process::id())),
+                    true,
+                ),
             };
             let config = DemoConfig {
                 people,
@@ -173,9 +204,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let _ = std::fs::remove_dir_all(&data_dir);
             }
             let report = result.context("the demo failed")?;
-            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
-        Commands::Bench { kafka, people, processors, partitions, timeout_s, linger_ms, batch_max, postgres } => {
+        Commands::Bench {
+            kafka,
+            people,
+            processors,
+            partitions,
+            timeout_s,
+            linger_ms,
+            batch_max,
+            postgres,
+            rate,
+        } => {
             let config = yeyak::bench::BenchConfig {
                 bootstrap: kafka,
                 people,
@@ -185,53 +230,94 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 batch_linger_ms: linger_ms,
                 batch_commands_max: batch_max,
                 postgres,
+                rate,
             };
-            yeyak::bench::run(&config, &mut std::io::stdout().lock()).context("the benchmark failed")?;
+            yeyak::bench::run(&config, &mut std::io::stdout().lock())
+                .context("the benchmark failed")?;
             Ok(ExitCode::SUCCESS)
         }
         Commands::Replay(args) => {
-            let report = yeyak::audit::cli::replay(&args, &mut std::io::stdout().lock())
-                .map_err(|e| anyhow::anyhow!("[{}] {}", e.code(), yeyak::audit::source::error_chain(&e)))?;
-            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            let report =
+                yeyak::audit::cli::replay(&args, &mut std::io::stdout().lock()).map_err(|e| {
+                    anyhow::anyhow!("[{}] {}", e.code(), yeyak::audit::source::error_chain(&e))
+                })?;
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
         Commands::Export(args) => {
-            yeyak::audit::cli::export(&args, &mut std::io::stdout().lock())
-                .map_err(|e| anyhow::anyhow!("[{}] {}", e.code(), yeyak::audit::source::error_chain(&e)))?;
+            yeyak::audit::cli::export(&args, &mut std::io::stdout().lock()).map_err(|e| {
+                anyhow::anyhow!("[{}] {}", e.code(), yeyak::audit::source::error_chain(&e))
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Commands::Rebalance(args) => {
-            let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-            yeyak::audit::cli::rebalance(&args, now_ms, &mut std::io::stdout().lock()).context("the rebalance failed")?;
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            yeyak::audit::cli::rebalance(&args, now_ms, &mut std::io::stdout().lock())
+                .context("the rebalance failed")?;
             Ok(ExitCode::SUCCESS)
         }
-        Commands::Project { kafka, postgres, topic_prefix, subject_partitions, clinic_partitions, rebuild } => {
+        Commands::Project {
+            kafka,
+            postgres,
+            topic_prefix,
+            subject_partitions,
+            clinic_partitions,
+            rebuild,
+        } => {
             use yeyak::log::{KafkaConfig, KafkaLog};
             use yeyak::projection::postgres::{PgProjector, READ_MODELS_PROJECTION};
-            let topology = yeyak::ledger::Topology { subject_partitions, clinic_partitions };
-            let log = KafkaLog::connect(KafkaConfig { topic_prefix, ..KafkaConfig::new(kafka, "yeyak-projector") })
-                .context("cannot connect to Kafka")?;
-            let mut projector = PgProjector::connect(&postgres, &log, topology, READ_MODELS_PROJECTION)
-                .context("cannot start the projector")?;
+            let topology = yeyak::ledger::Topology {
+                subject_partitions,
+                clinic_partitions,
+            };
+            let log = KafkaLog::connect(KafkaConfig {
+                topic_prefix,
+                ..KafkaConfig::new(kafka, "yeyak-projector")
+            })
+            .context("cannot connect to Kafka")?;
+            let mut projector =
+                PgProjector::connect(&postgres, &log, topology, READ_MODELS_PROJECTION)
+                    .context("cannot start the projector")?;
             if rebuild {
                 let counts = projector.rebuild().context("the rebuild failed")?;
                 eprintln!("yeyak project: rebuilt: {counts:?}");
             }
             eprintln!("yeyak project: running");
             loop {
-                let counts = projector.run_until_caught_up().context("the projector stopped")?;
+                let counts = projector
+                    .run_until_caught_up()
+                    .context("the projector stopped")?;
                 tracing::info!(?counts, "caught up");
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
         }
-        Commands::Process { kafka, topic_prefix, instance, subject_partitions, clinic_partitions, session_timeout_ms } => {
-            use yeyak::pipeline::{Topics, admin, processor::{Processor, ProcessorConfig}};
-            let topology = yeyak::ledger::Topology { subject_partitions, clinic_partitions };
+        Commands::Process {
+            kafka,
+            topic_prefix,
+            instance,
+            subject_partitions,
+            clinic_partitions,
+            session_timeout_ms,
+        } => {
+            use yeyak::pipeline::{
+                Topics, admin,
+                processor::{Processor, ProcessorConfig},
+            };
+            let topology = yeyak::ledger::Topology {
+                subject_partitions,
+                clinic_partitions,
+            };
             let topics = Topics::new(&topic_prefix, topology);
             admin::ensure_topics(&kafka, &topics, 1).context("cannot create the topics")?;
             let mut config = ProcessorConfig::new(&kafka, topics, &instance);
             config.session_timeout_ms = session_timeout_ms;
-            let mut processor =
-                Processor::start(config, yeyak::domain::Campaign::default_2021()).context("cannot start the processor")?;
+            let mut processor = Processor::start(config, yeyak::domain::Campaign::default_2021())
+                .context("cannot start the processor")?;
             eprintln!("yeyak process {instance}: running");
             let mut last_report = std::time::Instant::now();
             loop {

@@ -30,7 +30,9 @@ use serde::Serialize;
 
 use crate::domain::command::Slot;
 use crate::domain::system::{Outcome, command_id_from};
-use crate::domain::{Campaign, ClinicId, Command, CommandBody, Event, Share, TimestampMs, VaccinationDate};
+use crate::domain::{
+    Campaign, ClinicId, Command, CommandBody, Event, Share, TimestampMs, VaccinationDate,
+};
 use crate::projection::{QuotaRow, ReadModel, ReservationState};
 
 /// What to plan.
@@ -211,14 +213,23 @@ pub fn plan(model: &ReadModel, campaign: &Campaign, policy: &Policy) -> Plan {
             .map(|(k, q)| (k.clone(), *q))
             .collect();
         for ((clinic, date, share), q) in slots {
-            let from = Slot { clinic, date, share };
+            let from = Slot {
+                clinic,
+                date,
+                share,
+            };
             if receivers.is_empty() {
                 unplaced.push((from, q.remaining() as u32));
                 continue;
             }
             let weights: Vec<i64> = receivers
                 .iter()
-                .map(|r| quotas.get(&(r.clone(), date, share)).map_or(0, |row| row.booked) + 1)
+                .map(|r| {
+                    quotas
+                        .get(&(r.clone(), date, share))
+                        .map_or(0, |row| row.booked)
+                        + 1
+                })
                 .collect();
             for (receiver, doses) in receivers.iter().zip(split(q.remaining(), &weights)) {
                 if doses > 0 {
@@ -247,7 +258,10 @@ pub fn plan(model: &ReadModel, campaign: &Campaign, policy: &Policy) -> Plan {
             Share::Day(d) => campaign
                 .booking_days
                 .get(usize::from(d))
-                .is_some_and(|day| policy.at_ms < day.window.closes_at_ms && policy.at_ms < campaign.release_at_ms()),
+                .is_some_and(|day| {
+                    policy.at_ms < day.window.closes_at_ms
+                        && policy.at_ms < campaign.release_at_ms()
+                }),
         };
         let mut groups: BTreeMap<(String, VaccinationDate, Share), Vec<ClinicId>> = BTreeMap::new();
         for (clinic, date, share) in quotas.keys() {
@@ -259,7 +273,10 @@ pub fn plan(model: &ReadModel, campaign: &Campaign, policy: &Policy) -> Plan {
             }
         }
         for ((region, date, share), clinics) in groups {
-            let rows: Vec<QuotaRow> = clinics.iter().map(|c| quotas[&(c.clone(), date, share)]).collect();
+            let rows: Vec<QuotaRow> = clinics
+                .iter()
+                .map(|c| quotas[&(c.clone(), date, share)])
+                .collect();
             let unbooked: i64 = rows.iter().map(|r| r.remaining().max(0)).sum();
             let booked: Vec<i64> = rows.iter().map(|r| r.booked.max(0)).collect();
             if clinics.len() < 2 || booked.iter().sum::<i64>() == 0 {
@@ -312,7 +329,9 @@ pub fn plan(model: &ReadModel, campaign: &Campaign, policy: &Policy) -> Plan {
     let follow_ups = model
         .reservations
         .iter()
-        .filter(|(_, row)| row.state == ReservationState::Active && policy.close.contains(&row.clinic))
+        .filter(|(_, row)| {
+            row.state == ReservationState::Active && policy.close.contains(&row.clinic)
+        })
         .map(|(id, row)| FollowUp {
             clinic: row.clinic.clone(),
             reservation: id.to_string(),
@@ -382,7 +401,9 @@ impl Plan {
         let sum = |rows: &BTreeMap<(ClinicId, VaccinationDate, Share), QuotaRow>, c: &ClinicId| {
             rows.iter()
                 .filter(|((k, _, _), _)| k == c)
-                .fold((0i64, 0i64), |(cap, b), (_, q)| (cap + q.capacity, b + q.booked))
+                .fold((0i64, 0i64), |(cap, b), (_, q)| {
+                    (cap + q.capacity, b + q.booked)
+                })
         };
         for (region, clinics) in by_region {
             line(format!("\nregion {region}"));
@@ -452,7 +473,10 @@ pub enum RebalanceError {
     #[error("the pipeline failed")]
     Pipeline(#[from] crate::pipeline::processor::ProcessorError),
     #[error("no answer to move {command_id} within {timeout_s} s: is a processor running?")]
-    NoAnswer { command_id: uuid::Uuid, timeout_s: u64 },
+    NoAnswer {
+        command_id: uuid::Uuid,
+        timeout_s: u64,
+    },
 }
 
 /// The commands of a plan, in order, one per move (one `Tick` per clinic for the release).
@@ -477,7 +501,10 @@ pub fn apply_embedded<L: crate::log::EventLog>(
     out: &mut dyn Write,
 ) -> Result<Vec<(usize, Applied)>, RebalanceError> {
     let mut results = Vec::new();
-    for (i, command) in commands(plan, at_ms).into_iter().take(limit.unwrap_or(usize::MAX)) {
+    for (i, command) in commands(plan, at_ms)
+        .into_iter()
+        .take(limit.unwrap_or(usize::MAX))
+    {
         let before = ledger.events_total();
         let outcome = ledger.submit(command)?;
         let applied = if ledger.events_total() == before {
@@ -511,7 +538,10 @@ pub fn apply_kafka(
     // Catch up with everything decided so far: a move decided before is not sent again.
     while tail.poll(std::time::Duration::from_millis(300))? > 0 {}
     let mut results = Vec::new();
-    for (i, command) in commands(plan, at_ms).into_iter().take(limit.unwrap_or(usize::MAX)) {
+    for (i, command) in commands(plan, at_ms)
+        .into_iter()
+        .take(limit.unwrap_or(usize::MAX))
+    {
         let id = command.command_id;
         let applied = if tail.has_events(id) {
             Applied::AlreadyApplied

@@ -14,7 +14,9 @@ use yeyak::audit::source::{Range, load};
 use yeyak::audit::{AuditOptions, Finding, Loaded, audit, system_digest};
 use yeyak::domain::event::{ClinicRegistered, ReservationConfirmed};
 use yeyak::domain::system::Outcome;
-use yeyak::domain::{Campaign, ClinicId, Command, Envelope, Event, ReservationId, Share, SubjectId, System};
+use yeyak::domain::{
+    Campaign, ClinicId, Command, Envelope, Event, ReservationId, Share, SubjectId, System,
+};
 use yeyak::ledger::{Ledger, TOPIC_CLINIC, Topology, encode};
 use yeyak::log::{EventLog, FileLog, FileLogConfig, FsyncPolicy, partition_for_key};
 use yeyak::projection::ReadModel;
@@ -52,7 +54,13 @@ impl common::Runner for Live {
 
 fn load_dir(dir: &Path) -> Loaded {
     let log = FileLog::open(FileLogConfig::new(dir)).unwrap();
-    load(&log, &Range::default(), format!("data {}", dir.display()), false).unwrap()
+    load(
+        &log,
+        &Range::default(),
+        format!("data {}", dir.display()),
+        false,
+    )
+    .unwrap()
 }
 
 fn replay(loaded: &Loaded) -> yeyak::audit::Replayed {
@@ -60,7 +68,8 @@ fn replay(loaded: &Loaded) -> yeyak::audit::Replayed {
 }
 
 fn demo(dir: &Path, people: u32) {
-    let key = yeyak::identity::SecretKey::new(b"yeyak test key, not a secret!!!!".to_vec()).unwrap();
+    let key =
+        yeyak::identity::SecretKey::new(b"yeyak test key, not a secret!!!!".to_vec()).unwrap();
     let config = yeyak::demo::DemoConfig {
         people,
         clinics: 4,
@@ -68,7 +77,12 @@ fn demo(dir: &Path, people: u32) {
         data_dir: dir.to_path_buf(),
         fsync: FsyncPolicy::Never,
     };
-    let report = yeyak::demo::run(&config, &yeyak::identity::Pseudonymiser::new(key), &mut Vec::new()).unwrap();
+    let report = yeyak::demo::run(
+        &config,
+        &yeyak::identity::Pseudonymiser::new(key),
+        &mut Vec::new(),
+    )
+    .unwrap();
     assert!(report.ok(), "{:?}", report.violations);
 }
 
@@ -80,15 +94,25 @@ fn the_demo_campaign_replays_to_the_live_digests_from_the_log_and_from_an_export
     // The live state: the ledger reopened on its log; the live read model: folded from it.
     let live = Live::open(&data);
     let mut live_model = ReadModel::new();
-    yeyak::ledger::read_all(live.ledger.log(), &Topology::default(), |_, e| live_model.apply(&e)).unwrap();
+    yeyak::ledger::read_all(live.ledger.log(), &Topology::default(), |_, e| {
+        live_model.apply(&e)
+    })
+    .unwrap();
 
     let replayed = replay(&load_dir(&data));
     let report = &replayed.report;
-    assert!(report.ok(), "{:#?}", (&report.integrity, &report.violations));
+    assert!(
+        report.ok(),
+        "{:#?}",
+        (&report.integrity, &report.violations)
+    );
     assert!(report.whole_log);
     assert_eq!(report.events, live.ledger.events_total());
     assert_eq!(report.digests["read_model"], live_model.digest());
-    assert_eq!(report.digests["domain_state"], system_digest(live.ledger.system()));
+    assert_eq!(
+        report.digests["domain_state"],
+        system_digest(live.ledger.system())
+    );
     assert!(
         report.rules.iter().all(|r| r.checked > 0),
         "every rule was exercised: {:#?}",
@@ -100,11 +124,21 @@ fn the_demo_campaign_replays_to_the_live_digests_from_the_log_and_from_an_export
     );
 
     let out = dir.path().join("export");
-    let summary = export::export(live.ledger.log(), &Range::default(), &out, "test".into(), false).unwrap();
+    let summary = export::export(
+        live.ledger.log(),
+        &Range::default(),
+        &out,
+        "test".into(),
+        false,
+    )
+    .unwrap();
     assert_eq!(summary.manifest.records_total, report.events);
     let from_export = replay(&export::read_export(&out, false).unwrap()).report;
     assert!(from_export.ok(), "{:#?}", from_export.integrity);
-    assert_eq!(from_export.digests, report.digests, "same log, same digests");
+    assert_eq!(
+        from_export.digests, report.digests,
+        "same log, same digests"
+    );
     // The positions of an export's events are the source offsets, with the export index.
     let item = &export::read_export(&out, false).unwrap().streams[0].items[3];
     assert_eq!((item.position.offset, item.position.index), (3, Some(3)));
@@ -131,15 +165,27 @@ fn random_histories_replay_to_the_live_digests_with_every_rule_holding() {
         common::run_script(&mut pure, &script);
         let replayed = replay(&load_dir(dir.path()));
         let report = &replayed.report;
-        assert!(report.ok(), "case {case}:\n{script}\n{:#?}", report.violations);
+        assert!(
+            report.ok(),
+            "case {case}:\n{script}\n{:#?}",
+            report.violations
+        );
         assert!(report.notes.is_empty(), "case {case}: {:#?}", report.notes);
-        assert_eq!(report.digests["read_model"], live.model.digest(), "case {case}");
+        assert_eq!(
+            report.digests["read_model"],
+            live.model.digest(),
+            "case {case}"
+        );
         assert_eq!(
             report.digests["domain_state"],
             system_digest(live.ledger.system()),
             "case {case}"
         );
-        assert_eq!(report.digests["domain_state"], system_digest(&pure), "case {case}");
+        assert_eq!(
+            report.digests["domain_state"],
+            system_digest(&pure),
+            "case {case}"
+        );
         for rule in &report.rules {
             *checked.entry(rule.code).or_default() += rule.checked;
         }
@@ -244,9 +290,9 @@ fn tamper(export: &Path, name: &str, edit: impl FnOnce(&mut Segment)) -> Vec<Fin
 fn at(findings: &[Finding], code: &str, index: u64) -> bool {
     findings.iter().any(|f| {
         f.code == code
-            && f.position
-                .as_ref()
-                .is_some_and(|p| p.topic == "yeyak.waiting-room" && p.partition == 0 && p.index == Some(index))
+            && f.position.as_ref().is_some_and(|p| {
+                p.topic == "yeyak.waiting-room" && p.partition == 0 && p.index == Some(index)
+            })
     })
 }
 
@@ -259,7 +305,10 @@ fn every_kind_of_tampering_with_an_export_is_found_at_its_position() {
     let log = FileLog::open(FileLogConfig::new(&data)).unwrap();
     export::export(&log, &Range::default(), &out, "test".into(), false).unwrap();
     assert!(
-        export::read_export(&out, false).unwrap().integrity.is_empty(),
+        export::read_export(&out, false)
+            .unwrap()
+            .integrity
+            .is_empty(),
         "the export is intact"
     );
     const K: usize = 100;
@@ -267,7 +316,10 @@ fn every_kind_of_tampering_with_an_export_is_found_at_its_position() {
     let dropped = tamper(&out, "dropped", |s| {
         s.records.remove(K);
     });
-    assert!(at(&dropped, "dropped", K as u64) && dropped.len() == 1, "{dropped:#?}");
+    assert!(
+        at(&dropped, "dropped", K as u64) && dropped.len() == 1,
+        "{dropped:#?}"
+    );
 
     let duplicated = tamper(&out, "duplicated", |s| {
         let copy = s.records[K].clone();
@@ -289,7 +341,10 @@ fn every_kind_of_tampering_with_an_export_is_found_at_its_position() {
         let last = s.records[K].len() - 3;
         s.records[K][last] ^= 0x01;
     });
-    assert!(at(&damaged, "altered", K as u64) && damaged.len() == 1, "{damaged:#?}");
+    assert!(
+        at(&damaged, "altered", K as u64) && damaged.len() == 1,
+        "{damaged:#?}"
+    );
     assert!(damaged[0].detail.contains("checksum"), "{damaged:#?}");
 
     // A careful forger changes a ticket number and recomputes the checksum: the chain holds it.
@@ -301,10 +356,17 @@ fn every_kind_of_tampering_with_an_export_is_found_at_its_position() {
             .position(|w| w == needle)
             .expect("a waiting-room event names its ticket")
             + needle.len();
-        record[at] = if record[at] == b'9' { b'1' } else { record[at] + 1 };
+        record[at] = if record[at] == b'9' {
+            b'1'
+        } else {
+            record[at] + 1
+        };
         reseal(record);
     });
-    assert!(at(&altered, "altered", K as u64) && altered.len() == 1, "{altered:#?}");
+    assert!(
+        at(&altered, "altered", K as u64) && altered.len() == 1,
+        "{altered:#?}"
+    );
     assert!(altered[0].detail.contains("chain"), "{altered:#?}");
 
     // ... or drops a record and renumbers every later one, resealing each: the chain breaks.
@@ -331,9 +393,10 @@ fn a_forged_overbooking_appended_by_hand_is_reported_as_a_violation() {
     let before = replay(&load_dir(dir.path()));
     assert!(before.report.ok());
     // A day share the demo sold out.
-    let full = |(k, q): (&(ClinicId, chrono::NaiveDate, Share), &yeyak::projection::QuotaRow)| {
-        (q.capacity > 0 && q.remaining() == 0).then(|| k.clone())
-    };
+    let full = |(k, q): (
+        &(ClinicId, chrono::NaiveDate, Share),
+        &yeyak::projection::QuotaRow,
+    )| { (q.capacity > 0 && q.remaining() == 0).then(|| k.clone()) };
     let (clinic, date, share) = before
         .model
         .slot_quota
@@ -362,7 +425,10 @@ fn a_forged_overbooking_appended_by_hand_is_reported_as_a_violation() {
             replaces: None,
         }),
     };
-    let partition = partition_for_key(clinic.as_str().as_bytes(), Topology::default().clinic_partitions);
+    let partition = partition_for_key(
+        clinic.as_str().as_bytes(),
+        Topology::default().clinic_partitions,
+    );
     let offset = log
         .append(TOPIC_CLINIC, partition, &[encode(&forged).unwrap()])
         .unwrap();
@@ -370,14 +436,23 @@ fn a_forged_overbooking_appended_by_hand_is_reported_as_a_violation() {
 
     let report = replay(&load_dir(dir.path())).report;
     assert!(!report.ok());
-    let overbooked: Vec<&Finding> = report.violations.iter().filter(|v| v.code == "overbooked").collect();
+    let overbooked: Vec<&Finding> = report
+        .violations
+        .iter()
+        .filter(|v| v.code == "overbooked")
+        .collect();
     assert_eq!(overbooked.len(), 1, "{:#?}", report.violations);
     let position = overbooked[0].position.as_ref().unwrap();
     assert_eq!(
         (position.topic.as_str(), position.partition, position.offset),
         (TOPIC_CLINIC, partition, offset)
     );
-    assert!(report.rules.iter().any(|r| r.code == "overbooked" && r.violations == 1));
+    assert!(
+        report
+            .rules
+            .iter()
+            .any(|r| r.code == "overbooked" && r.violations == 1)
+    );
     // The forged answer answers no command: reported too.
     assert!(
         report.violations.iter().any(|v| v.code == "answered_once"),
@@ -416,8 +491,14 @@ fn an_export_refuses_anything_shaped_like_a_resident_registration_number() {
     let error = export::export(&log, &Range::default(), &out, "test".into(), false).unwrap_err();
     assert_eq!(error.code(), "resident_number_in_export");
     let text = yeyak::audit::source::error_chain(&error);
-    assert!(text.contains(&format!("{TOPIC_CLINIC}/{partition}@0")), "{text}");
-    assert!(!text.contains("900509"), "the error never quotes it: {text}");
+    assert!(
+        text.contains(&format!("{TOPIC_CLINIC}/{partition}@0")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("900509"),
+        "the error never quotes it: {text}"
+    );
     assert!(!out.exists(), "nothing is left behind");
 }
 
@@ -459,7 +540,9 @@ fn a_range_of_the_log_replays_with_its_open_follow_ups_as_notes() {
     // An export of a later range has no history before it: what may depend on it are notes.
     let mut later = Range::default();
     for p in 0..8 {
-        later.add_partition_range(&format!("yeyak.subject:{p}=100..")).unwrap();
+        later
+            .add_partition_range(&format!("yeyak.subject:{p}=100.."))
+            .unwrap();
     }
     let out = dir.path().join("later");
     export::export(&log, &later, &out, "later".into(), false).unwrap();
@@ -477,7 +560,10 @@ fn a_range_of_the_log_replays_with_its_open_follow_ups_as_notes() {
         "yeyak.subject:1=1-2",
     ] {
         assert_eq!(
-            Range::default().add_partition_range(bad).unwrap_err().code(),
+            Range::default()
+                .add_partition_range(bad)
+                .unwrap_err()
+                .code(),
             "bad_range",
             "{bad}"
         );
@@ -547,7 +633,10 @@ fn the_command_lines_export_and_replay_with_exit_codes() {
     // Bad input: a clear error with its code, exit code 1.
     let missing = run(
         env!("CARGO_BIN_EXE_yeyak-replay"),
-        &["--from-export", dir.path().join("nowhere").to_str().unwrap()],
+        &[
+            "--from-export",
+            dir.path().join("nowhere").to_str().unwrap(),
+        ],
     );
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("[not_an_export]"));
@@ -634,7 +723,10 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
             admission,
         };
         let booked = submit(4, opens + 3, book);
-        assert!(matches!(booked.last_event(), Some(Event::ReservationRecorded(_))));
+        assert!(matches!(
+            booked.last_event(),
+            Some(Event::ReservationRecorded(_))
+        ));
     }
     assert!(replay(&load_dir(base.path())).report.ok());
 
@@ -734,15 +826,17 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
         copy_dir(base.path(), &copy);
         let log = FileLog::open(FileLogConfig::new(&copy)).unwrap();
         let partition = partition_for_key(envelope.partition_key.as_bytes(), 8);
-        let offset = log.append(topic, partition, &[encode(&envelope).unwrap()]).unwrap();
+        let offset = log
+            .append(topic, partition, &[encode(&envelope).unwrap()])
+            .unwrap();
         drop(log);
         let report = replay(&load_dir(&copy)).report;
         let _ = std::fs::remove_dir_all(&copy);
         let found = report.violations.iter().any(|v| {
             v.code == code
-                && v.position
-                    .as_ref()
-                    .is_some_and(|p| p.topic == topic && p.partition == partition && p.offset == offset)
+                && v.position.as_ref().is_some_and(|p| {
+                    p.topic == topic && p.partition == partition && p.offset == offset
+                })
         });
         assert!(found, "{code}: {:#?}", report.violations);
         assert!(!report.ok());
@@ -757,7 +851,8 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
     let log = FileLog::open(FileLogConfig::new(&copy)).unwrap();
     let partition = partition_for_key(subject_key.as_bytes(), 8);
     let first = log.read(TOPIC_SUBJECT, partition, 0, 1).unwrap().remove(0);
-    log.append(TOPIC_SUBJECT, partition, &[first.record]).unwrap();
+    log.append(TOPIC_SUBJECT, partition, &[first.record])
+        .unwrap();
     drop(log);
     let report = replay(&load_dir(&copy)).report;
     let _ = std::fs::remove_dir_all(&copy);

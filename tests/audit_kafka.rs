@@ -31,7 +31,9 @@ fn replay(loaded: &Loaded, postgres: Option<String>) -> yeyak::audit::AuditRepor
         postgres,
         progress: false,
     };
-    audit(loaded, &Campaign::default_2021(), &options).unwrap().report
+    audit(loaded, &Campaign::default_2021(), &options)
+        .unwrap()
+        .report
 }
 
 fn kafka_log(bootstrap: &str, prefix: &str) -> KafkaLog {
@@ -57,7 +59,8 @@ fn the_same_log_on_kafka_and_on_the_file_log_gives_the_same_digests_and_equals_p
     };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let key = yeyak::identity::SecretKey::new(b"yeyak test key, not a secret!!!!".to_vec()).unwrap();
+    let key =
+        yeyak::identity::SecretKey::new(b"yeyak test key, not a secret!!!!".to_vec()).unwrap();
     let config = yeyak::demo::DemoConfig {
         people: 400,
         clinics: 3,
@@ -66,12 +69,19 @@ fn the_same_log_on_kafka_and_on_the_file_log_gives_the_same_digests_and_equals_p
         fsync: FsyncPolicy::Never,
     };
     assert!(
-        yeyak::demo::run(&config, &yeyak::identity::Pseudonymiser::new(key), &mut Vec::new())
-            .unwrap()
-            .ok()
+        yeyak::demo::run(
+            &config,
+            &yeyak::identity::Pseudonymiser::new(key),
+            &mut Vec::new()
+        )
+        .unwrap()
+        .ok()
     );
     let file = FileLog::open(FileLogConfig::new(&data)).unwrap();
-    let on_file = replay(&load(&file, &Range::default(), "file".into(), false).unwrap(), None);
+    let on_file = replay(
+        &load(&file, &Range::default(), "file".into(), false).unwrap(),
+        None,
+    );
     assert!(on_file.ok(), "{:#?}", on_file.violations);
 
     // The demo's log, partition by partition, onto Kafka (transactional appends: sparse offsets).
@@ -102,7 +112,13 @@ fn the_same_log_on_kafka_and_on_the_file_log_gives_the_same_digests_and_equals_p
 
     // PostgreSQL's read models, projected from Kafka: equal row for row.
     let schema = common::pg::TestSchema::create(&postgres);
-    let mut projector = PgProjector::new(schema.client(), &kafka, Topology::default(), READ_MODELS_PROJECTION).unwrap();
+    let mut projector = PgProjector::new(
+        schema.client(),
+        &kafka,
+        Topology::default(),
+        READ_MODELS_PROJECTION,
+    )
+    .unwrap();
     projector.run_until_caught_up().unwrap();
     let url = url_of(&postgres, &schema);
     let compared = replay(&loaded, Some(url.clone()));
@@ -178,7 +194,11 @@ fn the_same_log_on_kafka_and_on_the_file_log_gives_the_same_digests_and_equals_p
         sparse,
         "Kafka's transaction markers take offsets; the export keeps the broker's"
     );
-    let names: Vec<&str> = Topology::default().topics().iter().map(|(t, _)| *t).collect();
+    let names: Vec<&str> = Topology::default()
+        .topics()
+        .iter()
+        .map(|(t, _)| *t)
+        .collect();
     let _ = kafka.delete_topics(&names);
 }
 
@@ -195,7 +215,8 @@ impl InProcess {
         let thread = {
             let stop = stop.clone();
             std::thread::spawn(move || {
-                let mut processor = Processor::start(config, Campaign::default_2021()).expect("start");
+                let mut processor =
+                    Processor::start(config, Campaign::default_2021()).expect("start");
                 processor.run(stop).expect("run");
             })
         };
@@ -257,7 +278,10 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
     let log = kafka_log(&bootstrap, &prefix);
     let model_now = |log: &KafkaLog| {
         let mut model = ReadModel::new();
-        for stream in load(log, &Range::default(), "kafka".into(), false).unwrap().streams {
+        for stream in load(log, &Range::default(), "kafka".into(), false)
+            .unwrap()
+            .streams
+        {
             for item in stream.items {
                 model.apply(&item.envelope);
             }
@@ -284,7 +308,10 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
         &mut Vec::new(),
     )
     .unwrap();
-    assert!(applied.iter().all(|(_, a)| *a == Applied::Moved), "{applied:?}");
+    assert!(
+        applied.iter().all(|(_, a)| *a == Applied::Moved),
+        "{applied:?}"
+    );
     // Sent again (a resume from a stale projection): answered from the log, nothing moves.
     let again = apply_kafka(
         &submitter,
@@ -296,7 +323,10 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
         &mut Vec::new(),
     )
     .unwrap();
-    assert!(again.iter().all(|(_, a)| *a == Applied::AlreadyApplied), "{again:?}");
+    assert!(
+        again.iter().all(|(_, a)| *a == Applied::AlreadyApplied),
+        "{again:?}"
+    );
     let model = model_now(&log);
     assert_eq!(
         model.slot_quota, planned.after,
@@ -316,7 +346,13 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
         live.apply(envelope);
     }
     let schema = common::pg::TestSchema::create(&postgres);
-    let mut projector = PgProjector::new(schema.client(), &log, topics.topology, READ_MODELS_PROJECTION).unwrap();
+    let mut projector = PgProjector::new(
+        schema.client(),
+        &log,
+        topics.topology,
+        READ_MODELS_PROJECTION,
+    )
+    .unwrap();
     projector.run_until_caught_up().unwrap();
     // The rebalance's other source of slot quotas, PostgreSQL, agrees: nothing left to move.
     let from_pg = yeyak::projection::postgres::read_model(&mut schema.client()).unwrap();
@@ -329,7 +365,11 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
     assert!(report.ok(), "{:#?}", (&report.violations, &report.postgres));
     assert!(report.notes.is_empty(), "{:#?}", report.notes);
     assert_eq!(report.digests["read_model"], live.digest());
-    let transfers = report.rules.iter().find(|r| r.code == "doses_not_conserved").unwrap();
+    let transfers = report
+        .rules
+        .iter()
+        .find(|r| r.code == "doses_not_conserved")
+        .unwrap();
     assert!(
         transfers.checked >= 2 * applied.len() as u64,
         "every withdrawal and deposit was checked"
@@ -386,8 +426,13 @@ fn random_histories_on_kafka_replay_to_the_live_digests_and_postgresql() {
         common::run_script(&mut live, &script);
         let log = kafka_log(&bootstrap, &prefix);
         let schema = common::pg::TestSchema::create(&postgres);
-        let mut projector =
-            PgProjector::new(schema.client(), &log, Topology::default(), READ_MODELS_PROJECTION).unwrap();
+        let mut projector = PgProjector::new(
+            schema.client(),
+            &log,
+            Topology::default(),
+            READ_MODELS_PROJECTION,
+        )
+        .unwrap();
         projector.run_until_caught_up().unwrap();
         let report = replay(
             &load(&log, &Range::default(), "kafka".into(), false).unwrap(),
@@ -398,13 +443,21 @@ fn random_histories_on_kafka_replay_to_the_live_digests_and_postgresql() {
             "case {case}:\n{script}\n{:#?}",
             (&report.violations, &report.postgres)
         );
-        assert_eq!(report.digests["read_model"], live.model.digest(), "case {case}");
+        assert_eq!(
+            report.digests["read_model"],
+            live.model.digest(),
+            "case {case}"
+        );
         assert_eq!(
             report.digests["domain_state"],
             yeyak::audit::system_digest(live.ledger.system()),
             "case {case}"
         );
-        let names: Vec<&str> = Topology::default().topics().iter().map(|(t, _)| *t).collect();
+        let names: Vec<&str> = Topology::default()
+            .topics()
+            .iter()
+            .map(|(t, _)| *t)
+            .collect();
         let _ = log.delete_topics(&names);
     }
 }

@@ -10,14 +10,18 @@ use std::path::Path;
 use yeyak::audit::source::{Range, load};
 use yeyak::audit::{AuditOptions, audit};
 use yeyak::domain::system::command_id_from;
-use yeyak::domain::{AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, SubjectId};
+use yeyak::domain::{
+    AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, SubjectId,
+};
 use yeyak::ledger::{Ledger, Topology};
 use yeyak::log::{FileLog, FileLogConfig, FsyncPolicy};
 use yeyak::projection::ReadModel;
 use yeyak::rebalance::{Applied, Plan, Policy, apply_embedded, plan};
 
 fn at(text: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_millis()
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .timestamp_millis()
 }
 
 fn open(dir: &Path) -> Ledger<FileLog> {
@@ -50,7 +54,12 @@ fn submit(ledger: &mut Ledger<FileLog>, seed: &str, at_ms: i64, body: CommandBod
 fn campaign_so_far(dir: &Path) -> Ledger<FileLog> {
     let mut ledger = open(dir);
     let before = at("2021-08-09T12:00:00+09:00");
-    for (clinic, region) in [("s1", "seoul"), ("s2", "seoul"), ("s3", "seoul"), ("b1", "busan")] {
+    for (clinic, region) in [
+        ("s1", "seoul"),
+        ("s2", "seoul"),
+        ("s3", "seoul"),
+        ("b1", "busan"),
+    ] {
         for date in ["2021-08-30", "2021-09-02"] {
             let body = CommandBody::RegisterSupply {
                 clinic: ClinicId::new(clinic).unwrap(),
@@ -59,12 +68,19 @@ fn campaign_so_far(dir: &Path) -> Ledger<FileLog> {
                 date: date.parse().unwrap(),
                 doses: 100,
             };
-            submit(&mut ledger, &format!("supply/{clinic}/{date}"), before, body);
+            submit(
+                &mut ledger,
+                &format!("supply/{clinic}/{date}"),
+                before,
+                body,
+            );
         }
     }
     let opens = at("2021-08-09T20:00:00+09:00");
     let device = DeviceId::new("pc").unwrap();
-    let people: Vec<SubjectId> = (0..16).map(|n| common::subject_of(&format!("p{n}"))).collect();
+    let people: Vec<SubjectId> = (0..16)
+        .map(|n| common::subject_of(&format!("p{n}")))
+        .collect();
     for (n, subject) in people.iter().enumerate() {
         let verify = CommandBody::Verify {
             subject: *subject,
@@ -115,7 +131,12 @@ fn campaign_so_far(dir: &Path) -> Ledger<FileLog> {
             date: "2021-08-30".parse().unwrap(),
             admission: admission(subject),
         };
-        submit(&mut ledger, &format!("book/{n}"), opens + 120_000 + n as i64, body);
+        submit(
+            &mut ledger,
+            &format!("book/{n}"),
+            opens + 120_000 + n as i64,
+            body,
+        );
     }
     ledger
 }
@@ -177,15 +198,22 @@ fn a_run_moves_the_plan_and_a_second_run_moves_nothing() {
     let before = model_of(&ledger);
     let plan = plan_for(&ledger, &policy());
     assert!(plan.moves.len() >= 4, "{}", plan.render());
-    let applied = apply_embedded(&mut ledger, &plan, policy().at_ms, None, &mut Vec::new()).unwrap();
-    assert!(applied.iter().all(|(_, a)| *a == Applied::Moved), "{applied:?}");
+    let applied =
+        apply_embedded(&mut ledger, &plan, policy().at_ms, None, &mut Vec::new()).unwrap();
+    assert!(
+        applied.iter().all(|(_, a)| *a == Applied::Moved),
+        "{applied:?}"
+    );
     let after = model_of(&ledger);
     assert_eq!(
         total_capacity(&after),
         total_capacity(&before),
         "the total volume is conserved"
     );
-    assert_eq!(plan.after, after.slot_quota, "the ledger did what the plan said");
+    assert_eq!(
+        plan.after, after.slot_quota,
+        "the ledger did what the plan said"
+    );
     let s3: i64 = after
         .slot_quota
         .iter()
@@ -194,7 +222,10 @@ fn a_run_moves_the_plan_and_a_second_run_moves_nothing() {
         .sum();
     assert_eq!(s3, 0, "the closing clinic keeps no unbooked dose");
     assert!(
-        after.reservations.values().any(|r| r.clinic.as_str() == "s3"),
+        after
+            .reservations
+            .values()
+            .any(|r| r.clinic.as_str() == "s3"),
         "its reservation was not moved"
     );
 
@@ -224,13 +255,20 @@ fn a_crash_in_the_middle_then_a_resume_conserves_the_volume_and_moves_nothing_tw
     apply_embedded(&mut ledger, &plan, policy().at_ms, Some(2), &mut Vec::new()).unwrap();
     drop(ledger);
     let mut ledger = open(dir.path());
-    let resumed = apply_embedded(&mut ledger, &plan, policy().at_ms, None, &mut Vec::new()).unwrap();
+    let resumed =
+        apply_embedded(&mut ledger, &plan, policy().at_ms, None, &mut Vec::new()).unwrap();
     assert_eq!(
-        resumed.iter().filter(|(_, a)| *a == Applied::AlreadyApplied).count(),
+        resumed
+            .iter()
+            .filter(|(_, a)| *a == Applied::AlreadyApplied)
+            .count(),
         2,
         "{resumed:?}"
     );
-    assert!(resumed.iter().skip(2).all(|(_, a)| *a == Applied::Moved), "{resumed:?}");
+    assert!(
+        resumed.iter().skip(2).all(|(_, a)| *a == Applied::Moved),
+        "{resumed:?}"
+    );
     assert_eq!(
         model_of(&ledger).slot_quota,
         expected,
@@ -250,8 +288,12 @@ fn a_crash_in_the_middle_then_a_resume_conserves_the_volume_and_moves_nothing_tw
     let mut ledger = open(dir.path());
     let fresh = plan_for(&ledger, &policy());
     assert!(fresh.moves.len() < plan.moves.len(), "{}", fresh.render());
-    let resumed = apply_embedded(&mut ledger, &fresh, policy().at_ms, None, &mut Vec::new()).unwrap();
-    assert!(resumed.iter().all(|(_, a)| *a == Applied::Moved), "{resumed:?}");
+    let resumed =
+        apply_embedded(&mut ledger, &fresh, policy().at_ms, None, &mut Vec::new()).unwrap();
+    assert!(
+        resumed.iter().all(|(_, a)| *a == Applied::Moved),
+        "{resumed:?}"
+    );
     assert_eq!(
         total_capacity(&model_of(&ledger)),
         total,
@@ -259,7 +301,11 @@ fn a_crash_in_the_middle_then_a_resume_conserves_the_volume_and_moves_nothing_tw
     );
     assert!(plan_for(&ledger, &policy()).moves.is_empty());
     let report = audited(&ledger);
-    let moves = report.rules.iter().find(|r| r.code == "answered_once").unwrap();
+    let moves = report
+        .rules
+        .iter()
+        .find(|r| r.code == "answered_once")
+        .unwrap();
     assert_eq!(moves.violations, 0, "no command decided twice");
 }
 

@@ -71,8 +71,16 @@ impl LogArgs {
         for text in &self.ranges {
             range.add_partition_range(text)?;
         }
-        range.from_ms = self.since.as_deref().map(|t| parse_instant("since", t)).transpose()?;
-        range.to_ms = self.until.as_deref().map(|t| parse_instant("until", t)).transpose()?;
+        range.from_ms = self
+            .since
+            .as_deref()
+            .map(|t| parse_instant("since", t))
+            .transpose()?;
+        range.to_ms = self
+            .until
+            .as_deref()
+            .map(|t| parse_instant("until", t))
+            .transpose()?;
         Ok(range)
     }
 
@@ -83,7 +91,10 @@ impl LogArgs {
                 if !dir.is_dir() {
                     return Err(AuditError::Io {
                         path: dir.clone(),
-                        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "no such directory",
+                        ),
                     });
                 }
                 Ok((
@@ -111,7 +122,8 @@ fn campaign(path: &Option<PathBuf>) -> Result<Campaign, AuditError> {
         None => Ok(Campaign::default_2021()),
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(super::io_error(path))?;
-            Campaign::from_toml(&text).map_err(|e| AuditError::BadRange(format!("campaign {}: {e}", path.display())))
+            Campaign::from_toml(&text)
+                .map_err(|e| AuditError::BadRange(format!("campaign {}: {e}", path.display())))
         }
     }
 }
@@ -171,7 +183,9 @@ pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<AuditReport, Aud
         source: e,
     };
     match args.json.as_deref() {
-        Some(path) if path.as_os_str() == "-" => writeln!(out, "{}", report.to_json()?).map_err(io)?,
+        Some(path) if path.as_os_str() == "-" => {
+            writeln!(out, "{}", report.to_json()?).map_err(io)?
+        }
         Some(path) => {
             std::fs::write(path, report.to_json()? + "\n").map_err(super::io_error(path))?;
             report.print(out).map_err(io)?;
@@ -195,7 +209,13 @@ pub struct ExportArgs {
 
 pub fn export(args: &ExportArgs, out: &mut dyn Write) -> Result<ExportSummary, AuditError> {
     let (log, what) = args.log.open("yeyak-export")?;
-    let summary = super::export::export(log.as_log(), &args.log.range()?, &args.out, what, !args.quiet)?;
+    let summary = super::export::export(
+        log.as_log(),
+        &args.log.range()?,
+        &args.out,
+        what,
+        !args.quiet,
+    )?;
     let io = |e| AuditError::Io {
         path: PathBuf::from("-"),
         source: e,
@@ -277,7 +297,11 @@ fn bad(text: String) -> RebalanceError {
 }
 
 /// Runs `yeyak rebalance`; `now_ms` is the wall clock (the binary's), used without --at.
-pub fn rebalance(args: &RebalanceArgs, now_ms: i64, out: &mut dyn Write) -> Result<RebalanceRun, RebalanceError> {
+pub fn rebalance(
+    args: &RebalanceArgs,
+    now_ms: i64,
+    out: &mut dyn Write,
+) -> Result<RebalanceRun, RebalanceError> {
     let campaign = Campaign::default_2021();
     let at_ms = match &args.at {
         Some(text) => parse_instant("at", text)?,
@@ -285,7 +309,10 @@ pub fn rebalance(args: &RebalanceArgs, now_ms: i64, out: &mut dyn Write) -> Resu
     };
     let mut close = std::collections::BTreeSet::new();
     for id in &args.close_clinic {
-        close.insert(ClinicId::new(id).ok_or_else(|| bad(format!("--close-clinic `{id}` is not a clinic id")))?);
+        close.insert(
+            ClinicId::new(id)
+                .ok_or_else(|| bad(format!("--close-clinic `{id}` is not a clinic id")))?,
+        );
     }
     let policy = Policy {
         at_ms,
@@ -301,13 +328,19 @@ pub fn rebalance(args: &RebalanceArgs, now_ms: i64, out: &mut dyn Write) -> Resu
     };
     let (log, what) = log_args.open("yeyak-rebalance")?;
     let topology = Topology {
-        subject_partitions: log.as_log().partitions(TOPIC_SUBJECT).map_err(AuditError::from)?,
-        clinic_partitions: log.as_log().partitions(TOPIC_CLINIC).map_err(AuditError::from)?,
+        subject_partitions: log
+            .as_log()
+            .partitions(TOPIC_SUBJECT)
+            .map_err(AuditError::from)?,
+        clinic_partitions: log
+            .as_log()
+            .partitions(TOPIC_CLINIC)
+            .map_err(AuditError::from)?,
     };
     let model = match &args.postgres {
         Some(url) => {
-            let mut client =
-                ::postgres::Client::connect(url, ::postgres::NoTls).map_err(AuditError::PostgresConnect)?;
+            let mut client = ::postgres::Client::connect(url, ::postgres::NoTls)
+                .map_err(AuditError::PostgresConnect)?;
             crate::projection::postgres::read_model(&mut client).map_err(AuditError::from)?
         }
         None => {
@@ -335,7 +368,12 @@ pub fn rebalance(args: &RebalanceArgs, now_ms: i64, out: &mut dyn Write) -> Resu
             source: e,
         })
     };
-    writeln!(out, "yeyak rebalance: {what} at {}", campaign.local_time(at_ms)).map_err(io)?;
+    writeln!(
+        out,
+        "yeyak rebalance: {what} at {}",
+        campaign.local_time(at_ms)
+    )
+    .map_err(io)?;
     write!(out, "{}", plan.render()).map_err(io)?;
     if args.dry_run || plan.moves.is_empty() {
         writeln!(
@@ -362,14 +400,20 @@ pub fn rebalance(args: &RebalanceArgs, now_ms: i64, out: &mut dyn Write) -> Resu
         OpenLog::Kafka(_) => {
             let bootstrap = args.kafka.clone().unwrap_or_default();
             let topics = crate::pipeline::Topics::new(&args.topic_prefix, topology);
-            let submitter = crate::pipeline::client::Submitter::connect(&bootstrap, topics.clone())?;
+            let submitter =
+                crate::pipeline::client::Submitter::connect(&bootstrap, topics.clone())?;
             let mut tail = crate::pipeline::client::EventTail::open(&bootstrap, &topics)?;
             let timeout = std::time::Duration::from_secs(args.timeout_s);
-            rebalance::apply_kafka(&submitter, &mut tail, &plan, at_ms, args.limit, timeout, out)?
+            rebalance::apply_kafka(
+                &submitter, &mut tail, &plan, at_ms, args.limit, timeout, out,
+            )?
         }
     };
     let moved = applied.iter().filter(|(_, a)| *a == Applied::Moved).count();
-    let again = applied.iter().filter(|(_, a)| *a == Applied::AlreadyApplied).count();
+    let again = applied
+        .iter()
+        .filter(|(_, a)| *a == Applied::AlreadyApplied)
+        .count();
     writeln!(
         out,
         "{moved} moved, {again} already applied before, {} refused or returned",

@@ -128,7 +128,12 @@ fn link(prev: &[u8; LINK_BYTES], record: &Record) -> [u8; LINK_BYTES] {
 pub fn resident_number_at(bytes: &[u8]) -> Option<usize> {
     let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
     let value = |i: usize| u32::from(bytes[i] - b'0') * 10 + u32::from(bytes[i + 1] - b'0');
-    for (dash, &byte) in bytes.iter().enumerate().take(bytes.len().saturating_sub(7)).skip(6) {
+    for (dash, &byte) in bytes
+        .iter()
+        .enumerate()
+        .take(bytes.len().saturating_sub(7))
+        .skip(6)
+    {
         if byte != b'-' {
             continue;
         }
@@ -147,10 +152,9 @@ pub fn resident_number_at(bytes: &[u8]) -> Option<usize> {
 fn record_has_resident_number(record: &Record) -> bool {
     resident_number_at(&record.key).is_some()
         || resident_number_at(&record.value).is_some()
-        || record
-            .headers
-            .iter()
-            .any(|(name, value)| resident_number_at(name.as_bytes()).is_some() || resident_number_at(value).is_some())
+        || record.headers.iter().any(|(name, value)| {
+            resident_number_at(name.as_bytes()).is_some() || resident_number_at(value).is_some()
+        })
 }
 
 fn describe_range(range: &Range) -> String {
@@ -236,7 +240,11 @@ fn write_export(
         partitions: Vec::new(),
         records_total: 0,
         range: describe_range(range),
-        from_start: range.from_ms.is_none() && range.offsets.values().all(|(from, _)| from.is_none_or(|f| f == 0)),
+        from_start: range.from_ms.is_none()
+            && range
+                .offsets
+                .values()
+                .all(|(from, _)| from.is_none_or(|f| f == 0)),
         every_partition: !range.only_named,
     };
     for (topic, partition) in partitions {
@@ -274,9 +282,10 @@ fn write_export(
             record
                 .headers
                 .retain(|(name, _)| name != HEADER_CHAIN && name != HEADER_SOURCE_OFFSET);
-            record
-                .headers
-                .push((HEADER_SOURCE_OFFSET.to_owned(), stored.offset.to_string().into_bytes()));
+            record.headers.push((
+                HEADER_SOURCE_OFFSET.to_owned(),
+                stored.offset.to_string().into_bytes(),
+            ));
             let next = link(&prev, &record);
             let mut chain = prev.to_vec();
             chain.extend_from_slice(&next);
@@ -347,10 +356,11 @@ pub fn read_manifest(dir: &Path) -> Result<(Manifest, String), AuditError> {
         path: dir.to_path_buf(),
         reason: format!("no readable {MANIFEST_FILE} ({e})"),
     })?;
-    let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| AuditError::NotAnExport {
-        path: dir.to_path_buf(),
-        reason: format!("{MANIFEST_FILE} is not a manifest: {e}"),
-    })?;
+    let manifest: Manifest =
+        serde_json::from_slice(&text).map_err(|e| AuditError::NotAnExport {
+            path: dir.to_path_buf(),
+            reason: format!("{MANIFEST_FILE} is not a manifest: {e}"),
+        })?;
     if manifest.format != EXPORT_FORMAT {
         return Err(AuditError::NotAnExport {
             path: dir.to_path_buf(),
@@ -394,14 +404,17 @@ fn parse_found(slot: u64, export_offset: u64, record: Record) -> Found {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_slice())
     };
-    let source_offset = header(HEADER_SOURCE_OFFSET).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
-    let chain = header(HEADER_CHAIN).filter(|v| v.len() == 2 * LINK_BYTES).map(|v| {
-        let mut prev = [0u8; LINK_BYTES];
-        let mut next = [0u8; LINK_BYTES];
-        prev.copy_from_slice(&v[..LINK_BYTES]);
-        next.copy_from_slice(&v[LINK_BYTES..]);
-        (prev, next)
-    });
+    let source_offset =
+        header(HEADER_SOURCE_OFFSET).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
+    let chain = header(HEADER_CHAIN)
+        .filter(|v| v.len() == 2 * LINK_BYTES)
+        .map(|v| {
+            let mut prev = [0u8; LINK_BYTES];
+            let mut next = [0u8; LINK_BYTES];
+            prev.copy_from_slice(&v[..LINK_BYTES]);
+            next.copy_from_slice(&v[LINK_BYTES..]);
+            (prev, next)
+        });
     Found {
         slot,
         export_offset,
@@ -416,7 +429,10 @@ fn parse_found(slot: u64, export_offset: u64, record: Record) -> Found {
 pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
     let (manifest, manifest_sha256) = read_manifest(dir)?;
     let mut loaded = Loaded {
-        source: format!("export {} (manifest sha256 {manifest_sha256})", dir.display()),
+        source: format!(
+            "export {} (manifest sha256 {manifest_sha256})",
+            dir.display()
+        ),
         whole_log: manifest.range == "everything",
         from_start: manifest.from_start,
         every_partition: manifest.every_partition,
@@ -442,7 +458,9 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
                 |scanned: ScannedRecord| {
                     meter.add(1);
                     match scanned.decoded {
-                        Ok((offset, _, record)) => found.push(parse_found(scanned.index, offset, record)),
+                        Ok((offset, _, record)) => {
+                            found.push(parse_found(scanned.index, offset, record))
+                        }
                         Err(reason) => {
                             damaged.insert(scanned.index);
                             push(
@@ -490,17 +508,23 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
         let mut links: HashMap<[u8; LINK_BYTES], u64> = HashMap::new();
         let mut unique: Vec<usize> = Vec::new();
         for (i, f) in found.iter().enumerate() {
-            let copy_of = first_of.get(&f.export_offset).map(|_| f.export_offset).or_else(|| {
-                f.chain
-                    .and_then(|(_, l)| links.get(&l).copied())
-                    .filter(|_| f.consistent())
-            });
+            let copy_of = first_of
+                .get(&f.export_offset)
+                .map(|_| f.export_offset)
+                .or_else(|| {
+                    f.chain
+                        .and_then(|(_, l)| links.get(&l).copied())
+                        .filter(|_| f.consistent())
+                });
             if let Some(original) = copy_of {
                 push(
                     &mut findings,
                     "duplicated",
                     Some(f.position(topic, partition)),
-                    format!("record slot {} is a second copy of export record {original}", f.slot),
+                    format!(
+                        "record slot {} is a second copy of export record {original}",
+                        f.slot
+                    ),
                 );
                 continue;
             }
@@ -581,8 +605,13 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
             }
             prev = Some((f.export_offset, stored_link));
         }
-        let head = prev.map_or_else(|| hex::encode(genesis(topic, partition)), |(_, l)| hex::encode(l));
-        if findings.is_empty() && (head != expected.head || ordered.len() as u64 != expected.records) {
+        let head = prev.map_or_else(
+            || hex::encode(genesis(topic, partition)),
+            |(_, l)| hex::encode(l),
+        );
+        if findings.is_empty()
+            && (head != expected.head || ordered.len() as u64 != expected.records)
+        {
             push(
                 &mut findings,
                 "dropped",
@@ -603,7 +632,10 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
                     &mut findings,
                     "altered",
                     Some(f.position(topic, partition)),
-                    format!("source offset {:?}, the manifest says {first}", f.source_offset),
+                    format!(
+                        "source offset {:?}, the manifest says {first}",
+                        f.source_offset
+                    ),
                 );
             }
         }
@@ -647,7 +679,9 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
             let dir = dir.join(topic).join(p.to_string());
             if !listed && dir.is_dir() {
                 let mut extra = 0;
-                scan_partition_readonly(&dir, FileLogConfig::DEFAULT_RECORD_BYTES_MAX, |_| extra += 1)?;
+                scan_partition_readonly(&dir, FileLogConfig::DEFAULT_RECORD_BYTES_MAX, |_| {
+                    extra += 1
+                })?;
                 if extra > 0 {
                     loaded.integrity.push(Finding {
                         code: "appended",
@@ -657,7 +691,9 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
                             offset: 0,
                             index: Some(0),
                         }),
-                        detail: format!("{extra} records in a partition the manifest does not list"),
+                        detail: format!(
+                            "{extra} records in a partition the manifest does not list"
+                        ),
                     });
                 }
             }
@@ -667,8 +703,17 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
     Ok(loaded)
 }
 
-fn push(findings: &mut Vec<Finding>, code: &'static str, position: Option<Position>, detail: String) {
-    findings.push(Finding { code, position, detail });
+fn push(
+    findings: &mut Vec<Finding>,
+    code: &'static str,
+    position: Option<Position>,
+    detail: String,
+) {
+    findings.push(Finding {
+        code,
+        position,
+        detail,
+    });
 }
 
 /// Runs of consecutive numbers.
@@ -697,15 +742,24 @@ mod tests {
         assert!(resident_number_at(b"2021-08-30").is_none());
         assert!(resident_number_at(b"901309-1234567").is_none(), "month 13");
         assert!(resident_number_at(b"900500-1234567").is_none(), "day 0");
-        assert!(resident_number_at(b"1900509-1234567").is_none(), "seven digits before");
-        assert!(resident_number_at(b"900509-12345678").is_none(), "eight digits after");
+        assert!(
+            resident_number_at(b"1900509-1234567").is_none(),
+            "seven digits before"
+        );
+        assert!(
+            resident_number_at(b"900509-12345678").is_none(),
+            "eight digits after"
+        );
         assert!(resident_number_at(b"018f3c2a-9b1e-7cde-8f00-123456789abc").is_none());
         assert!(resident_number_at(b"").is_none());
     }
 
     #[test]
     fn runs_split_at_gaps() {
-        assert_eq!(runs(&[1, 2, 3, 7, 9, 10]), vec![&[1, 2, 3][..], &[7][..], &[9, 10][..]]);
+        assert_eq!(
+            runs(&[1, 2, 3, 7, 9, 10]),
+            vec![&[1, 2, 3][..], &[7][..], &[9, 10][..]]
+        );
         assert!(runs(&[]).is_empty());
     }
 }

@@ -144,7 +144,9 @@ pub enum AuditError {
     NotAnExport { path: PathBuf, reason: String },
     #[error("{} must be a new or empty directory", path.display())]
     OutputNotEmpty { path: PathBuf },
-    #[error("refusing to export: the record at {position} contains text shaped like a resident registration number")]
+    #[error(
+        "refusing to export: the record at {position} contains text shaped like a resident registration number"
+    )]
     RegistrationNumberShaped { position: Position },
     #[error("cannot encode the report")]
     Json(#[source] serde_json::Error),
@@ -267,7 +269,10 @@ pub fn causal_order(streams: &[Stream]) -> (Vec<(u32, u32)>, Vec<Finding>) {
                 detail: format!("answers follow-up {command}, whose cause comes later in the log"),
             });
         }
-        while let Some(item) = items.get(heads[s]).filter(|i| i.envelope.command_id == command) {
+        while let Some(item) = items
+            .get(heads[s])
+            .filter(|i| i.envelope.command_id == command)
+        {
             seen.insert(item.envelope.event_id);
             order.push((s as u32, heads[s] as u32));
             heads[s] += 1;
@@ -336,7 +341,9 @@ pub struct PostgresComparison {
 impl AuditReport {
     /// No tampering, no broken rule, no difference with PostgreSQL.
     pub fn ok(&self) -> bool {
-        self.integrity.is_empty() && self.violations.is_empty() && self.postgres.as_ref().is_none_or(|p| p.equal)
+        self.integrity.is_empty()
+            && self.violations.is_empty()
+            && self.postgres.as_ref().is_none_or(|p| p.equal)
     }
 
     pub fn to_json(&self) -> Result<String, AuditError> {
@@ -382,23 +389,24 @@ impl AuditReport {
             "  doses: {} in clinics + {} in transit = {} registered",
             self.doses.in_clinics, self.doses.in_transit, self.doses.registered
         )?;
-        let listed = |out: &mut dyn Write, title: &str, findings: &[Finding]| -> std::io::Result<()> {
-            if findings.is_empty() {
-                return Ok(());
-            }
-            writeln!(out, "\n{title} ({})", findings.len())?;
-            for f in findings.iter().take(FINDINGS_LISTED_MAX) {
-                writeln!(out, "  {f}")?;
-            }
-            if findings.len() > FINDINGS_LISTED_MAX {
-                writeln!(
-                    out,
-                    "  ... and {} more (see the JSON report)",
-                    findings.len() - FINDINGS_LISTED_MAX
-                )?;
-            }
-            Ok(())
-        };
+        let listed =
+            |out: &mut dyn Write, title: &str, findings: &[Finding]| -> std::io::Result<()> {
+                if findings.is_empty() {
+                    return Ok(());
+                }
+                writeln!(out, "\n{title} ({})", findings.len())?;
+                for f in findings.iter().take(FINDINGS_LISTED_MAX) {
+                    writeln!(out, "  {f}")?;
+                }
+                if findings.len() > FINDINGS_LISTED_MAX {
+                    writeln!(
+                        out,
+                        "  ... and {} more (see the JSON report)",
+                        findings.len() - FINDINGS_LISTED_MAX
+                    )?;
+                }
+                Ok(())
+            };
         listed(out, "Tampering and damage", &self.integrity)?;
         listed(out, "Violations", &self.violations)?;
         listed(out, "Notes", &self.notes)?;
@@ -407,13 +415,25 @@ impl AuditReport {
             if pg.equal {
                 writeln!(out, "  [ok  ] equal to the replay, row for row")?;
             } else {
-                writeln!(out, "  [FAIL] {} rows differ (replay != database):", pg.differences)?;
+                writeln!(
+                    out,
+                    "  [FAIL] {} rows differ (replay != database):",
+                    pg.differences
+                )?;
                 for row in pg.rows.iter().take(FINDINGS_LISTED_MAX) {
                     writeln!(out, "    {row}")?;
                 }
             }
         }
-        writeln!(out, "\n{}", if self.ok() { "AUDIT PASSED" } else { "AUDIT FAILED" })?;
+        writeln!(
+            out,
+            "\n{}",
+            if self.ok() {
+                "AUDIT PASSED"
+            } else {
+                "AUDIT FAILED"
+            }
+        )?;
         Ok(())
     }
 }
@@ -438,7 +458,11 @@ pub struct Replayed {
 }
 
 /// Replays `loaded` and checks it: rules, digests, and PostgreSQL when asked.
-pub fn audit(loaded: &Loaded, campaign: &Campaign, options: &AuditOptions) -> Result<Replayed, AuditError> {
+pub fn audit(
+    loaded: &Loaded,
+    campaign: &Campaign,
+    options: &AuditOptions,
+) -> Result<Replayed, AuditError> {
     let started = Instant::now();
     let (order, order_findings) = causal_order(&loaded.streams);
     let mut rules = rules::RuleBook::new(campaign, loaded.every_partition && loaded.from_start);
@@ -456,7 +480,10 @@ pub fn audit(loaded: &Loaded, campaign: &Campaign, options: &AuditOptions) -> Re
         if let Some(live) = system.as_mut() {
             // The live state asserts its invariants: an event that breaks one is not folded.
             let folded = !breaks_rule
-                && std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| live.apply(&item.envelope))).is_ok();
+                && std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    live.apply(&item.envelope)
+                }))
+                .is_ok();
             if !folded {
                 system = None;
                 refused = Some(Finding {
@@ -538,7 +565,11 @@ pub fn audit(loaded: &Loaded, campaign: &Campaign, options: &AuditOptions) -> Re
             })
             .collect(),
         digests,
-        row_counts: model.row_counts().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        row_counts: model
+            .row_counts()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
         rules: rule_summaries,
         integrity: loaded.integrity.clone(),
         violations,
@@ -552,11 +583,16 @@ pub fn audit(loaded: &Loaded, campaign: &Campaign, options: &AuditOptions) -> Re
         elapsed_ms: elapsed.as_millis() as u64,
         events_per_s: events as f64 / elapsed.as_secs_f64().max(1e-9),
     };
-    Ok(Replayed { report, model, system })
+    Ok(Replayed {
+        report,
+        model,
+        system,
+    })
 }
 
 fn compare_with_postgres(model: &ReadModel, url: &str) -> Result<PostgresComparison, AuditError> {
-    let mut client = ::postgres::Client::connect(url, ::postgres::NoTls).map_err(AuditError::PostgresConnect)?;
+    let mut client =
+        ::postgres::Client::connect(url, ::postgres::NoTls).map_err(AuditError::PostgresConnect)?;
     let live = crate::projection::postgres::read_model(&mut client)?;
     let differences: Vec<RowDiff> = diff_models(model, &live);
     Ok(PostgresComparison {
@@ -581,7 +617,11 @@ pub fn table_digests(model: &ReadModel) -> Vec<(String, String)> {
             if let Some((name, hash)) = current.take() {
                 out.push((name, hex::encode(hash.finalize())));
             }
-            let name = header.split_whitespace().next().unwrap_or_default().to_owned();
+            let name = header
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             current = Some((name, Sha256::new()));
         }
         if let Some((_, hash)) = current.as_mut() {

@@ -14,7 +14,8 @@ use uuid::Uuid;
 use super::{Finding, Position};
 use crate::domain::command::Slot;
 use crate::domain::{
-    AdmissionId, Campaign, ClinicId, DeviceId, Envelope, Event, ReservationId, Share, SubjectId, TransferId,
+    AdmissionId, Campaign, ClinicId, DeviceId, Envelope, Event, ReservationId, Share, SubjectId,
+    TransferId,
 };
 
 /// The rules the auditor checks, with the sentence the summary prints for each.
@@ -28,7 +29,10 @@ pub const RULES: &[(&str, &str)] = &[
         "outside_booking_day",
         "bookings only on the person's booking day, or from the pool in the change window",
     ),
-    ("not_eligible", "bookings only by people of the campaign's age group"),
+    (
+        "not_eligible",
+        "bookings only by people of the campaign's age group",
+    ),
     (
         "without_admission",
         "every booking and change uses a live admission of the waiting room",
@@ -45,12 +49,18 @@ pub const RULES: &[(&str, &str)] = &[
         "doses_not_conserved",
         "doses conserved across supply, bookings, releases, rebalances and transfers",
     ),
-    ("uneven_split", "supply split evenly over the booking days still open"),
+    (
+        "uneven_split",
+        "supply split evenly over the booking days still open",
+    ),
     (
         "answered_once",
         "every command answered exactly once, every follow-up by the right partition",
     ),
-    ("inconsistent", "every event consistent with what its partition held"),
+    (
+        "inconsistent",
+        "every event consistent with what its partition held",
+    ),
 ];
 
 #[derive(Debug, Default)]
@@ -197,7 +207,13 @@ impl<'c> RuleBook<'c> {
     }
 
     /// Counts one check of `rule`; records a violation when `ok` is false.
-    fn check(&mut self, rule: &'static str, ok: bool, position: &Position, detail: impl FnOnce() -> String) {
+    fn check(
+        &mut self,
+        rule: &'static str,
+        ok: bool,
+        position: &Position,
+        detail: impl FnOnce() -> String,
+    ) {
         if !self.judging {
             return;
         }
@@ -226,12 +242,23 @@ impl<'c> RuleBook<'c> {
         self.check_answers(position, envelope);
         let at = envelope.occurred_at_ms;
         match &envelope.event {
-            Event::SubjectVerified(e) => self.verified(position, e.subject, e.birth_date, &e.device, at),
+            Event::SubjectVerified(e) => {
+                self.verified(position, e.subject, e.birth_date, &e.device, at)
+            }
             Event::AdmissionGranted(e) => {
-                self.persons.entry(e.subject).or_default().admission = Some((e.admission, e.expires_at_ms, false));
+                self.persons.entry(e.subject).or_default().admission =
+                    Some((e.admission, e.expires_at_ms, false));
             }
             Event::BookingRequested(e) => {
-                self.requested(position, e.subject, e.reservation, None, e.share, e.admission, at);
+                self.requested(
+                    position,
+                    e.subject,
+                    e.reservation,
+                    None,
+                    e.share,
+                    e.admission,
+                    at,
+                );
             }
             Event::ChangeRequested(e) => {
                 self.requested(
@@ -245,7 +272,9 @@ impl<'c> RuleBook<'c> {
                 );
             }
             Event::ReservationRecorded(e) => self.settled(position, e.subject, e.reservation, None),
-            Event::ReservationChanged(e) => self.settled(position, e.subject, e.reservation, Some(e.replaces)),
+            Event::ReservationChanged(e) => {
+                self.settled(position, e.subject, e.reservation, Some(e.replaces))
+            }
             Event::BookingFailed(e) => self.failed(position, e.subject, e.reservation),
             Event::ChangeFailed(e) => self.failed(position, e.subject, e.reservation),
             Event::ReservationCancelled(e) => {
@@ -267,9 +296,19 @@ impl<'c> RuleBook<'c> {
                     )
                 });
             }
-            Event::ClinicRegistered(e) => self.clinics.entry(e.clinic.clone()).or_default().registered = true,
+            Event::ClinicRegistered(e) => {
+                self.clinics.entry(e.clinic.clone()).or_default().registered = true
+            }
             Event::SupplyRegistered(e) => {
-                self.supplied(position, &e.clinic, e.date, e.doses, &e.day_shares, e.pool, at);
+                self.supplied(
+                    position,
+                    &e.clinic,
+                    e.date,
+                    e.doses,
+                    &e.day_shares,
+                    e.pool,
+                    at,
+                );
             }
             Event::ReservationConfirmed(e) => {
                 self.confirmed(
@@ -283,7 +322,9 @@ impl<'c> RuleBook<'c> {
                     at,
                 );
             }
-            Event::DoseReleased(e) => self.dose_released(position, &e.clinic, e.reservation, e.date, e.from_share),
+            Event::DoseReleased(e) => {
+                self.dose_released(position, &e.clinic, e.reservation, e.date, e.from_share)
+            }
             Event::SharesReleased(e) => {
                 let due = at >= self.campaign.release_at_ms();
                 self.check("doses_not_conserved", due, position, || {
@@ -297,7 +338,10 @@ impl<'c> RuleBook<'c> {
                 clinic.released = true;
                 let mut short = Vec::new();
                 for r in &e.releases {
-                    let day = clinic.quotas.entry((r.date, Share::Day(r.day))).or_default();
+                    let day = clinic
+                        .quotas
+                        .entry((r.date, Share::Day(r.day)))
+                        .or_default();
                     if day.capacity - day.booked < i64::from(r.doses) {
                         short.push(format!(
                             "{} day{} released {} of {} unbooked",
@@ -308,13 +352,21 @@ impl<'c> RuleBook<'c> {
                         ));
                     }
                     day.capacity -= i64::from(r.doses);
-                    clinic.quotas.entry((r.date, Share::Pool)).or_default().capacity += i64::from(r.doses);
+                    clinic
+                        .quotas
+                        .entry((r.date, Share::Pool))
+                        .or_default()
+                        .capacity += i64::from(r.doses);
                 }
                 let left: Vec<String> = clinic
                     .quotas
                     .iter()
-                    .filter(|((_, share), q)| matches!(share, Share::Day(_)) && q.capacity > q.booked)
-                    .map(|((date, share), q)| format!("{date} {share} kept {}", q.capacity - q.booked))
+                    .filter(|((_, share), q)| {
+                        matches!(share, Share::Day(_)) && q.capacity > q.booked
+                    })
+                    .map(|((date, share), q)| {
+                        format!("{date} {share} kept {}", q.capacity - q.booked)
+                    })
                     .collect();
                 short.extend(left);
                 self.check("doses_not_conserved", short.is_empty(), position, || {
@@ -338,32 +390,47 @@ impl<'c> RuleBook<'c> {
             }
             Event::DosesDeposited(e) => {
                 let carried = self.in_transit.remove(&e.transfer);
-                self.check("doses_not_conserved", carried == Some(e.doses), position, || {
-                    format!(
-                        "{} deposited {} doses of transfer {} carrying {carried:?}",
-                        e.clinic, e.doses, e.transfer
-                    )
-                });
+                self.check(
+                    "doses_not_conserved",
+                    carried == Some(e.doses),
+                    position,
+                    || {
+                        format!(
+                            "{} deposited {} doses of transfer {} carrying {carried:?}",
+                            e.clinic, e.doses, e.transfer
+                        )
+                    },
+                );
                 self.deposit(&e.clinic, &e.to, e.doses);
             }
             Event::DosesReturned(e) => {
                 let carried = self.in_transit.remove(&e.transfer);
-                self.check("doses_not_conserved", carried == Some(e.doses), position, || {
-                    format!(
-                        "{} got {} doses of transfer {} back, carrying {carried:?}",
-                        e.clinic, e.doses, e.transfer
-                    )
-                });
+                self.check(
+                    "doses_not_conserved",
+                    carried == Some(e.doses),
+                    position,
+                    || {
+                        format!(
+                            "{} got {} doses of transfer {} back, carrying {carried:?}",
+                            e.clinic, e.doses, e.transfer
+                        )
+                    },
+                );
                 self.deposit(&e.clinic, &e.to, e.doses);
             }
             Event::TransferRefused(e) => {
                 let carried = self.in_transit.get(&e.transfer).copied();
-                self.check("doses_not_conserved", carried == Some(e.doses), position, || {
-                    format!(
-                        "{} refused transfer {} of {} doses, carrying {carried:?}",
-                        e.clinic, e.transfer, e.doses
-                    )
-                });
+                self.check(
+                    "doses_not_conserved",
+                    carried == Some(e.doses),
+                    position,
+                    || {
+                        format!(
+                            "{} refused transfer {} of {} doses, carrying {carried:?}",
+                            e.clinic, e.transfer, e.doses
+                        )
+                    },
+                );
             }
             Event::DeviceLocked(_)
             | Event::TicketIssued(_)
@@ -391,7 +458,10 @@ impl<'c> RuleBook<'c> {
             self.current.insert(here, envelope.command_id);
             let first = self.decided.insert(envelope.command_id, here).is_none();
             self.check("answered_once", first, position, || {
-                format!("command {} is answered by a second decision", envelope.command_id)
+                format!(
+                    "command {} is answered by a second decision",
+                    envelope.command_id
+                )
             });
         }
         let Some(kind) = answer_kind(&envelope.event) else {
@@ -400,7 +470,8 @@ impl<'c> RuleBook<'c> {
         match self.open_causes.remove(&envelope.command_id) {
             Some(cause) => {
                 let matches = cause.kind == kind
-                    && (cause.reservation.is_none() || cause.reservation == reservation_of(&envelope.event))
+                    && (cause.reservation.is_none()
+                        || cause.reservation == reservation_of(&envelope.event))
                     && (cause.transfer.is_none() || cause.transfer == transfer_of(&envelope.event));
                 self.answered_causes.insert(envelope.command_id);
                 self.check("answered_once", matches, position, || {
@@ -427,7 +498,11 @@ impl<'c> RuleBook<'c> {
                         "{} answers follow-up {} whose cause is not in the log{}",
                         envelope.event.type_name(),
                         envelope.command_id,
-                        if self.every_partition { "" } else { " partitions read" }
+                        if self.every_partition {
+                            ""
+                        } else {
+                            " partitions read"
+                        }
                     ),
                 };
                 *self.checks.entry("answered_once").or_default() += 1;
@@ -440,17 +515,32 @@ impl<'c> RuleBook<'c> {
         }
     }
 
-    fn verified(&mut self, position: &Position, subject: SubjectId, birth: NaiveDate, device: &DeviceId, at: i64) {
+    fn verified(
+        &mut self,
+        position: &Position,
+        subject: SubjectId,
+        birth: NaiveDate,
+        device: &DeviceId,
+        at: i64,
+    ) {
         let rules = &self.campaign.rules;
         let (interval, lock) = (rules.verify_interval_ms, rules.device_lock_ms);
-        let last = self.persons.get(&subject).and_then(|p| p.last_verify.clone());
+        let last = self
+            .persons
+            .get(&subject)
+            .and_then(|p| p.last_verify.clone());
         if let Some((last_at, last_device)) = last {
-            self.check("verify_too_soon", at - last_at >= interval, position, || {
-                format!(
-                    "{subject} verified {} s after the last verification",
-                    (at - last_at) / 1000
-                )
-            });
+            self.check(
+                "verify_too_soon",
+                at - last_at >= interval,
+                position,
+                || {
+                    format!(
+                        "{subject} verified {} s after the last verification",
+                        (at - last_at) / 1000
+                    )
+                },
+            );
             let other = &last_device != device;
             self.check(
                 "second_device_in_lock",
@@ -482,7 +572,12 @@ impl<'c> RuleBook<'c> {
     ) {
         let campaign = self.campaign;
         let person = self.persons.entry(subject).or_default();
-        let (birth, holding, pending, granted) = (person.birth, person.holding, person.pending, person.admission);
+        let (birth, holding, pending, granted) = (
+            person.birth,
+            person.holding,
+            person.pending,
+            person.admission,
+        );
         person.pending = Some(reservation);
         let when = campaign.local_time(at);
         let Some(birth) = birth else {
@@ -491,9 +586,12 @@ impl<'c> RuleBook<'c> {
             });
             return;
         };
-        self.check("not_eligible", campaign.is_eligible(birth), position, || {
-            format!("{subject} born {birth} is outside the age group")
-        });
+        self.check(
+            "not_eligible",
+            campaign.is_eligible(birth),
+            position,
+            || format!("{subject} born {birth} is outside the age group"),
+        );
         // The person's own booking day, from the last digit of their birth day of month.
         let digit = (chrono::Datelike::day(&birth) % 10) as u8;
         let own_day = campaign.booking_days.iter().position(|d| d.digit == digit);
@@ -511,7 +609,8 @@ impl<'c> RuleBook<'c> {
         self.check("outside_booking_day", lawful, position, || {
             format!("{subject} (digit {digit}) booked share {share} at {when}")
         });
-        let alone = pending.is_none() && (holding.is_none() || (replaces.is_some() && holding == replaces));
+        let alone =
+            pending.is_none() && (holding.is_none() || (replaces.is_some() && holding == replaces));
         self.check("two_active_reservations", alone, position, || {
             format!("{subject} asked for {reservation} while holding {holding:?} with {pending:?} in flight")
         });
@@ -535,20 +634,29 @@ impl<'c> RuleBook<'c> {
         if let Some(a) = person.admission.as_mut() {
             a.2 = true;
         }
-        self.check("inconsistent", pending == Some(reservation), position, || {
-            format!("{subject} recorded {reservation} that was not in flight ({pending:?})")
-        });
-        self.check("two_active_reservations", holding == replaces, position, || {
-            format!("{subject} recorded {reservation} while holding {holding:?}")
-        });
+        self.check(
+            "inconsistent",
+            pending == Some(reservation),
+            position,
+            || format!("{subject} recorded {reservation} that was not in flight ({pending:?})"),
+        );
+        self.check(
+            "two_active_reservations",
+            holding == replaces,
+            position,
+            || format!("{subject} recorded {reservation} while holding {holding:?}"),
+        );
     }
 
     fn failed(&mut self, position: &Position, subject: SubjectId, reservation: ReservationId) {
         let person = self.persons.entry(subject).or_default();
         let pending = person.pending.take();
-        self.check("inconsistent", pending == Some(reservation), position, || {
-            format!("{subject}: {reservation} failed but {pending:?} was in flight")
-        });
+        self.check(
+            "inconsistent",
+            pending == Some(reservation),
+            position,
+            || format!("{subject}: {reservation} failed but {pending:?} was in flight"),
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -567,9 +675,17 @@ impl<'c> RuleBook<'c> {
         let registered = clinic.registered;
         let released = clinic.released;
         for (d, n) in day_shares.iter().enumerate() {
-            clinic.quotas.entry((date, Share::Day(d as u8))).or_default().capacity += i64::from(*n);
+            clinic
+                .quotas
+                .entry((date, Share::Day(d as u8)))
+                .or_default()
+                .capacity += i64::from(*n);
         }
-        clinic.quotas.entry((date, Share::Pool)).or_default().capacity += i64::from(pool);
+        clinic
+            .quotas
+            .entry((date, Share::Pool))
+            .or_default()
+            .capacity += i64::from(pool);
         self.registered_doses += i64::from(doses);
         let sum: u64 = day_shares.iter().map(|&n| u64::from(n)).sum::<u64>() + u64::from(pool);
         self.check(
@@ -625,13 +741,18 @@ impl<'c> RuleBook<'c> {
         let before = *quota;
         quota.booked += 1;
         clinic.held.insert(reservation, (subject, date, share));
-        self.check("overbooked", before.booked < before.capacity, position, || {
-            format!(
-                "{clinic_id} {date} {share}: booking {} of {} doses",
-                before.booked + 1,
-                before.capacity
-            )
-        });
+        self.check(
+            "overbooked",
+            before.booked < before.capacity,
+            position,
+            || {
+                format!(
+                    "{clinic_id} {date} {share}: booking {} of {} doses",
+                    before.booked + 1,
+                    before.capacity
+                )
+            },
+        );
         if let Share::Day(d) = share {
             let in_day = campaign
                 .booking_days
@@ -653,7 +774,10 @@ impl<'c> RuleBook<'c> {
         let count = holds.len();
         holds.push((clinic_id.clone(), reservation));
         self.check("two_active_reservations", alone, position, || {
-            format!("{subject} now holds {} doses ({clinic_id} {reservation})", count + 1)
+            format!(
+                "{subject} now holds {} doses ({clinic_id} {reservation})",
+                count + 1
+            )
         });
     }
 
@@ -671,9 +795,15 @@ impl<'c> RuleBook<'c> {
         quota.booked -= 1;
         if from != Share::Pool {
             quota.capacity -= 1;
-            clinic.quotas.entry((date, Share::Pool)).or_default().capacity += 1;
+            clinic
+                .quotas
+                .entry((date, Share::Pool))
+                .or_default()
+                .capacity += 1;
         }
-        let matches = held.as_ref().is_some_and(|(_, d, s)| *d == date && *s == from);
+        let matches = held
+            .as_ref()
+            .is_some_and(|(_, d, s)| *d == date && *s == from);
         self.check("inconsistent", matches, position, || {
             format!("{clinic_id} released {reservation} ({date} {from}), holding {held:?}")
         });
@@ -704,7 +834,11 @@ impl<'c> RuleBook<'c> {
 
     fn deposit(&mut self, clinic_id: &ClinicId, to: &Slot, doses: u32) {
         let clinic = self.clinics.entry(clinic_id.clone()).or_default();
-        clinic.quotas.entry((to.date, to.share)).or_default().capacity += i64::from(doses);
+        clinic
+            .quotas
+            .entry((to.date, to.share))
+            .or_default()
+            .capacity += i64::from(doses);
     }
 
     /// Checks what can only be judged at the end of the range; returns the final conservation
@@ -739,7 +873,10 @@ impl<'c> RuleBook<'c> {
             self.notes.push(Finding {
                 code: "open_follow_up",
                 position: Some(cause.position.clone()),
-                detail: format!("its {} is not in the log (in flight, or beyond the range)", cause.kind),
+                detail: format!(
+                    "its {} is not in the log (in flight, or beyond the range)",
+                    cause.kind
+                ),
             });
         }
         if open.len() > super::FINDINGS_LISTED_MAX {

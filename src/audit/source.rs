@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use super::{AuditError, Finding, Item, Loaded, Position, Progress, Stream};
-use crate::ledger::{READ_BATCH_RECORDS_MAX, TOPIC_CLINIC, TOPIC_SUBJECT, TOPIC_WAITING_ROOM, decode};
+use crate::ledger::{
+    READ_BATCH_RECORDS_MAX, TOPIC_CLINIC, TOPIC_SUBJECT, TOPIC_WAITING_ROOM, decode,
+};
 use crate::log::{EventLog, LogError, Offset, StoredRecord};
 
 /// The ledger's event topics, in the order a replay reads them.
@@ -58,7 +60,8 @@ impl Range {
                 )));
             }
         }
-        self.offsets.insert((topic.to_owned(), partition), (from, to));
+        self.offsets
+            .insert((topic.to_owned(), partition), (from, to));
         Ok(())
     }
 
@@ -72,7 +75,8 @@ impl Range {
     }
 
     pub fn admits_time(&self, timestamp_ms: i64) -> bool {
-        self.from_ms.is_none_or(|f| timestamp_ms >= f) && self.to_ms.is_none_or(|t| timestamp_ms < t)
+        self.from_ms.is_none_or(|f| timestamp_ms >= f)
+            && self.to_ms.is_none_or(|t| timestamp_ms < t)
     }
 }
 
@@ -118,7 +122,12 @@ pub fn ledger_partitions(log: &dyn EventLog) -> Result<Vec<(String, u32)>, LogEr
 
 /// Reads a range of the ledger's topics of `log` into memory, decoding every event. A record
 /// that cannot be decoded is reported (with its position) and left out.
-pub fn load(log: &dyn EventLog, range: &Range, source: String, progress: bool) -> Result<Loaded, AuditError> {
+pub fn load(
+    log: &dyn EventLog,
+    range: &Range,
+    source: String,
+    progress: bool,
+) -> Result<Loaded, AuditError> {
     let partitions = ledger_partitions(log)?;
     let mut total = 0;
     for (topic, partition) in &partitions {

@@ -19,7 +19,9 @@ pub const ADMIT_TICKETS_MAX: u32 = 10_000;
 pub enum TicketState {
     Waiting,
     /// Admitted; the admission is live until `expires_at_ms`.
-    Admitted { expires_at_ms: TimestampMs },
+    Admitted {
+        expires_at_ms: TimestampMs,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,34 +38,58 @@ pub struct WaitingRoomState {
 impl WaitingRoomState {
     /// How many tickets wait ahead of `ticket` (0 = next in line).
     pub fn position(&self, ticket: TicketNo) -> Option<usize> {
-        self.waiting.contains_key(&ticket).then(|| self.waiting.range(..ticket).count())
+        self.waiting
+            .contains_key(&ticket)
+            .then(|| self.waiting.range(..ticket).count())
     }
 
     fn live_ticket(&self, subject: &SubjectId, now_ms: TimestampMs) -> Option<TicketNo> {
         match self.tickets.get(subject) {
             Some((t, TicketState::Waiting)) => Some(*t),
-            Some((t, TicketState::Admitted { expires_at_ms })) if now_ms < *expires_at_ms => Some(*t),
+            Some((t, TicketState::Admitted { expires_at_ms })) if now_ms < *expires_at_ms => {
+                Some(*t)
+            }
             _ => None,
         }
     }
 }
 
-pub fn decide(state: &WaitingRoomState, command: &CommandBody, ctx: &Context) -> Result<Vec<Event>, Rejection> {
+pub fn decide(
+    state: &WaitingRoomState,
+    command: &CommandBody,
+    ctx: &Context,
+) -> Result<Vec<Event>, Rejection> {
     let now = ctx.now_ms;
     match command {
         CommandBody::Enqueue { subject, device } => {
             if state.live_ticket(subject, now).is_some() {
                 return Err(Rejection::new(RejectionCode::AlreadyQueued));
             }
-            Ok(vec![TicketIssued { ticket: TicketNo(state.next_ticket), subject: *subject, device: device.clone() }.into()])
+            Ok(vec![
+                TicketIssued {
+                    ticket: TicketNo(state.next_ticket),
+                    subject: *subject,
+                    device: device.clone(),
+                }
+                .into(),
+            ])
         }
         CommandBody::LeaveQueue { subject, ticket } => {
             if state.waiting.get(ticket) != Some(subject) {
                 return Err(Rejection::new(RejectionCode::NotQueued));
             }
-            Ok(vec![TicketLeft { ticket: *ticket, subject: *subject }.into()])
+            Ok(vec![
+                TicketLeft {
+                    ticket: *ticket,
+                    subject: *subject,
+                }
+                .into(),
+            ])
         }
-        CommandBody::Admit { tickets_max, ttl_ms } => {
+        CommandBody::Admit {
+            tickets_max,
+            ttl_ms,
+        } => {
             let count = (*tickets_max).min(ADMIT_TICKETS_MAX) as usize;
             let ttl = (*ttl_ms).max(0);
             Ok(state
@@ -74,14 +100,21 @@ pub fn decide(state: &WaitingRoomState, command: &CommandBody, ctx: &Context) ->
                     TicketAdmitted {
                         ticket: *ticket,
                         subject: *subject,
-                        admission: AdmissionId(derive_uuid(ctx.command_id, &format!("admission/{}", ticket.0), now)),
+                        admission: AdmissionId(derive_uuid(
+                            ctx.command_id,
+                            &format!("admission/{}", ticket.0),
+                            now,
+                        )),
                         expires_at_ms: now + ttl,
                     }
                     .into()
                 })
                 .collect())
         }
-        other => unreachable!("command {} is not decided by the waiting room", other.name()),
+        other => unreachable!(
+            "command {} is not decided by the waiting room",
+            other.name()
+        ),
     }
 }
 
@@ -91,11 +124,21 @@ pub fn apply(state: &mut WaitingRoomState, event: &Event) {
             debug_assert_eq!(e.ticket.0, state.next_ticket);
             state.next_ticket = e.ticket.0 + 1;
             state.waiting.insert(e.ticket, e.subject);
-            state.tickets.insert(e.subject, (e.ticket, TicketState::Waiting));
+            state
+                .tickets
+                .insert(e.subject, (e.ticket, TicketState::Waiting));
         }
         Event::TicketAdmitted(e) => {
             state.waiting.remove(&e.ticket);
-            state.tickets.insert(e.subject, (e.ticket, TicketState::Admitted { expires_at_ms: e.expires_at_ms }));
+            state.tickets.insert(
+                e.subject,
+                (
+                    e.ticket,
+                    TicketState::Admitted {
+                        expires_at_ms: e.expires_at_ms,
+                    },
+                ),
+            );
             state.admitted_total += 1;
         }
         Event::TicketLeft(e) => {

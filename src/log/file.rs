@@ -541,7 +541,11 @@ fn scan_segment(path: &Path, base_offset: Offset, record_bytes_max: u32) -> Resu
     let mut header = [0u8; SEGMENT_HEADER.len()];
     let got = read_full(&mut reader, &mut header).map_err(io_error(path))?;
     if got < header.len() {
-        let prefix = header[..got].iter().zip(&SEGMENT_HEADER).take_while(|(a, b)| a == b).count();
+        let prefix = header[..got]
+            .iter()
+            .zip(&SEGMENT_HEADER)
+            .take_while(|(a, b)| a == b)
+            .count();
         scan.header = if header[prefix..got].iter().all(|&b| b == 0) {
             HeaderState::Torn
         } else {
@@ -553,8 +557,14 @@ fn scan_segment(path: &Path, base_offset: Offset, record_bytes_max: u32) -> Resu
         // A crash while a segment was being created can leave a prefix of the header followed
         // by zeros (the file system extended the file but the bytes never arrived), and
         // nothing else: that is a torn header, not damage.
-        let prefix = header.iter().zip(&SEGMENT_HEADER).take_while(|(a, b)| a == b).count();
-        if header[prefix..].iter().all(|&b| b == 0) && rest_is_zero(&mut reader).map_err(io_error(path))? {
+        let prefix = header
+            .iter()
+            .zip(&SEGMENT_HEADER)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if header[prefix..].iter().all(|&b| b == 0)
+            && rest_is_zero(&mut reader).map_err(io_error(path))?
+        {
             scan.header = HeaderState::Torn;
             return Ok(scan);
         }
@@ -1391,8 +1401,15 @@ pub fn scan_partition_readonly(
             let length = u32::from_le_bytes(length_bytes);
             let framed_len = LENGTH_FIELD_LEN + u64::from(length);
             if got < 4 || length < MIN_RECORD_BODY_LEN || framed_len > u64::from(record_bytes_max) {
-                let reason = format!("unreadable record length {length}: the rest of the segment is skipped");
-                visit(ScannedRecord { path: path.clone(), position, index, decoded: Err(reason) });
+                let reason = format!(
+                    "unreadable record length {length}: the rest of the segment is skipped"
+                );
+                visit(ScannedRecord {
+                    path: path.clone(),
+                    position,
+                    index,
+                    decoded: Err(reason),
+                });
                 index += 1;
                 break;
             }
@@ -1400,18 +1417,30 @@ pub fn scan_partition_readonly(
             let got = read_full(&mut reader, &mut body).map_err(io_error(&path))?;
             if got < body.len() {
                 let reason = format!("record cut short ({got} of {length} bytes)");
-                visit(ScannedRecord { path: path.clone(), position, index, decoded: Err(reason) });
+                visit(ScannedRecord {
+                    path: path.clone(),
+                    position,
+                    index,
+                    decoded: Err(reason),
+                });
                 index += 1;
                 break;
             }
             let stored_crc = u32::from_le_bytes([body[0], body[1], body[2], body[3]]);
             let actual_crc = crc32c::crc32c(&body[4..]);
             let decoded = if stored_crc != actual_crc {
-                Err(format!("checksum mismatch (stored {stored_crc:08x}, computed {actual_crc:08x})"))
+                Err(format!(
+                    "checksum mismatch (stored {stored_crc:08x}, computed {actual_crc:08x})"
+                ))
             } else {
                 decode_body(&body[4..])
             };
-            visit(ScannedRecord { path: path.clone(), position, index, decoded });
+            visit(ScannedRecord {
+                path: path.clone(),
+                position,
+                index,
+                decoded,
+            });
             index += 1;
             position += framed_len;
         }

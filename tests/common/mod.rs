@@ -27,8 +27,8 @@ use uuid::Uuid;
 use yeyak::domain::command::Slot;
 use yeyak::domain::system::Outcome;
 use yeyak::domain::{
-    AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Envelope, Event, Method, ReservationId, Share,
-    SubjectId, TicketNo,
+    AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Envelope, Event, Method,
+    ReservationId, Share, SubjectId, TicketNo,
 };
 
 /// Runs commands somewhere (the pure system, or a ledger on a real log) and gives the outcome.
@@ -85,15 +85,25 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
             continue;
         }
         let command_id = yeyak::domain::system::command_id_from(&format!("script/{number}"));
-        let name = positional.first().map(|s| s.to_string()).unwrap_or_default();
+        let name = positional
+            .first()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
         let person = people.entry(name.clone()).or_default();
         let subject = subject_of(&name);
         let clinic = |args: &HashMap<&str, &str>| ClinicId::new(args["clinic"]).unwrap();
         let date = |args: &HashMap<&str, &str>| args["date"].parse::<NaiveDate>().unwrap();
         let device = |person: &Person, args: &HashMap<&str, &str>| {
-            DeviceId::new(args.get("device").copied().or(person.device.as_deref()).unwrap_or("pc")).unwrap()
+            DeviceId::new(
+                args.get("device")
+                    .copied()
+                    .or(person.device.as_deref())
+                    .unwrap_or("pc"),
+            )
+            .unwrap()
         };
-        let requested_for = |args: &HashMap<&str, &str>| args.get("for").map(|n| subject_of(n)).unwrap_or(subject);
+        let requested_for =
+            |args: &HashMap<&str, &str>| args.get("for").map(|n| subject_of(n)).unwrap_or(subject);
         let admission = |person: &Person, args: &HashMap<&str, &str>| match args.get("admission") {
             Some(&"none") => AdmissionId(Uuid::nil()),
             _ => person.admission.unwrap_or(AdmissionId(Uuid::nil())),
@@ -125,7 +135,10 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
                 ticket: person.ticket.unwrap_or(TicketNo(u64::MAX)),
             },
             "admit" => CommandBody::Admit {
-                tickets_max: positional.first().map(|n| n.parse().unwrap()).unwrap_or(1000),
+                tickets_max: positional
+                    .first()
+                    .map(|n| n.parse().unwrap())
+                    .unwrap_or(1000),
                 ttl_ms: args
                     .get("ttl_min")
                     .map(|m| m.parse::<i64>().unwrap() * 60_000)
@@ -220,7 +233,11 @@ fn parse_slot(text: &str) -> Slot {
         "pool" => Share::Pool,
         day => Share::Day(day.trim_start_matches("day").parse().unwrap()),
     };
-    Slot { clinic, date, share }
+    Slot {
+        clinic,
+        date,
+        share,
+    }
 }
 
 fn parse_at(text: &str) -> i64 {
@@ -229,7 +246,9 @@ fn parse_at(text: &str) -> i64 {
     } else {
         text.to_owned()
     };
-    DateTime::parse_from_rfc3339(&normalized).unwrap().timestamp_millis()
+    DateTime::parse_from_rfc3339(&normalized)
+        .unwrap()
+        .timestamp_millis()
 }
 
 fn local(ms: i64, kst: FixedOffset) -> String {
@@ -278,8 +297,13 @@ pub fn render_event(event: &Event, key: &str) -> String {
 fn render(envelope: &Envelope, aliases: &mut Aliases, kst: FixedOffset) -> String {
     let value = serde_json::to_value(&envelope.event).unwrap();
     let key = display_key(&envelope.partition_key);
-    let Value::Object(fields) = value else { unreachable!() };
-    let mut parts = vec![format!("[{key}]"), fields["type"].as_str().unwrap().to_owned()];
+    let Value::Object(fields) = value else {
+        unreachable!()
+    };
+    let mut parts = vec![
+        format!("[{key}]"),
+        fields["type"].as_str().unwrap().to_owned(),
+    ];
     for (name, v) in fields.iter().filter(|(n, _)| *n != "type") {
         parts.push(format!("{name}={}", render_value(name, v, aliases, kst)));
     }
@@ -288,7 +312,8 @@ fn render(envelope: &Envelope, aliases: &mut Aliases, kst: FixedOffset) -> Strin
 
 fn display_key(key: &str) -> String {
     for n in [
-        "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s60", "a", "b", "c", "old", "late",
+        "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s60", "a", "b", "c", "old",
+        "late",
     ] {
         if subject_of(n).to_hex() == key {
             return n.to_owned();
@@ -319,7 +344,10 @@ fn render_value(name: &str, v: &Value, aliases: &mut Aliases, kst: FixedOffset) 
             format!("{{{}}}", inner.join(","))
         }
         Value::Array(items) => {
-            let inner: Vec<String> = items.iter().map(|v| render_value(name, v, aliases, kst)).collect();
+            let inner: Vec<String> = items
+                .iter()
+                .map(|v| render_value(name, v, aliases, kst))
+                .collect();
             format!("[{}]", inner.join(","))
         }
         other => other.to_string(),

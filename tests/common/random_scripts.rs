@@ -79,7 +79,12 @@ fn pick<const N: usize>(items: [&'static str; N]) -> impl Strategy<Value = &'sta
 
 /// One step: one or a few script lines at one instant.
 fn step() -> impl Strategy<Value = Vec<String>> {
-    let verify = |p: usize, device: &str| format!("verify {} born={} device={device}", PEOPLE[p].0, PEOPLE[p].1);
+    let verify = |p: usize, device: &str| {
+        format!(
+            "verify {} born={} device={device}",
+            PEOPLE[p].0, PEOPLE[p].1
+        )
+    };
     let doses = prop_oneof![4 => 1u32..4, 1 => Just(0u32), 1 => 4u32..40];
     prop_oneof![
         3 => (person(), pick(["pc", "phone"]), pick(["kakao", "naver", "pass"]))
@@ -127,7 +132,9 @@ pub fn script() -> impl Strategy<Value = String> {
             ("c2", "2021-08-30", 20),
             ("c2", "2021-09-02", 10),
         ] {
-            text.push_str(&format!("supply {clinic} clinic={clinic} date={date} doses={doses}\n"));
+            text.push_str(&format!(
+                "supply {clinic} clinic={clinic} date={date} doses={doses}\n"
+            ));
         }
         let mut now = 0;
         for (instant, lines) in steps {
