@@ -521,6 +521,38 @@ fn a_range_of_the_log_replays_with_its_open_follow_ups_as_notes() {
             .iter()
             .any(|n| n.code == "open_follow_up" || n.code == "answered_once")
     );
+    // From the change window on: the history before is read as context, so the range is judged
+    // against the true state, and nothing is wrongly reported.
+    let since = Range {
+        from_ms: Some(Campaign::default_2021().change_window.opens_at_ms),
+        ..Range::default()
+    };
+    let loaded = load(&log, &since, "since".into(), false).unwrap();
+    assert!(
+        loaded.judged() > 0 && loaded.judged() < loaded.events(),
+        "{} of {}",
+        loaded.judged(),
+        loaded.events()
+    );
+    let report = replay(&loaded).report;
+    assert!(report.ok(), "{:#?}", report.violations);
+    assert_eq!(report.judged, loaded.judged());
+    // An export of a later range has no history before it: what may depend on it are notes.
+    let mut later = Range::default();
+    for p in 0..8 {
+        later
+            .add_partition_range(&format!("yeyak.subject:{p}=100.."))
+            .unwrap();
+    }
+    let out = dir.path().join("later");
+    export::export(&log, &later, &out, "later".into(), false).unwrap();
+    let report = replay(&export::read_export(&out, false).unwrap()).report;
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+    assert!(
+        report.notes.iter().any(|n| n.code == "partial_history"),
+        "{:#?}",
+        report.notes
+    );
     for bad in [
         "yeyak.subject=1..2",
         "yeyak.subject:x=1..2",

@@ -125,6 +125,50 @@ fn the_same_log_on_kafka_and_on_the_file_log_gives_the_same_digests_and_equals_p
     let pg = compared.postgres.as_ref().unwrap();
     assert!(pg.equal && compared.ok(), "{pg:#?}");
     assert_eq!(pg.digest, on_file.digests["read_model"]);
+    // The same through the command lines.
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_yeyak"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let replayed = run(&[
+        "replay",
+        "--kafka",
+        &bootstrap,
+        "--topic-prefix",
+        &prefix,
+        "--postgres",
+        &url,
+        "--quiet",
+    ]);
+    let text = String::from_utf8_lossy(&replayed.stdout);
+    assert_eq!(
+        replayed.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    assert!(
+        text.contains("AUDIT PASSED") && text.contains("equal to the replay, row for row"),
+        "{text}"
+    );
+    let at = "2021-09-20T10:00:00+09:00";
+    let planned = run(&[
+        "rebalance",
+        "--kafka",
+        &bootstrap,
+        "--topic-prefix",
+        &prefix,
+        "--at",
+        at,
+        "--dry-run",
+    ]);
+    let text = String::from_utf8_lossy(&planned.stdout);
+    assert!(
+        planned.status.success() && text.contains("dry run: nothing moved"),
+        "{text}"
+    );
     // A row changed behind the projector's back is found and printed.
     let mut client = schema.client();
     client
@@ -310,6 +354,10 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
     )
     .unwrap();
     projector.run_until_caught_up().unwrap();
+    // The rebalance's other source of slot quotas, PostgreSQL, agrees: nothing left to move.
+    let from_pg = yeyak::projection::postgres::read_model(&mut schema.client()).unwrap();
+    assert_eq!(from_pg.slot_quota, model.slot_quota);
+    assert!(plan(&from_pg, &campaign, &policy).moves.is_empty());
     let report = replay(
         &load(&log, &Range::default(), "kafka".into(), false).unwrap(),
         Some(url_of(&postgres, &schema)),
@@ -327,4 +375,89 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
         "every withdrawal and deposit was checked"
     );
     let _ = delete_topics(&bootstrap, &topics);
+}
+
+/// The embedded ledger on a Kafka log, with its live read side folded from every outcome.
+struct LiveOnKafka {
+    ledger: yeyak::ledger::Ledger<KafkaLog>,
+    model: ReadModel,
+}
+
+impl common::Runner for LiveOnKafka {
+    fn run(&mut self, command: Command) -> yeyak::domain::system::Outcome {
+        let outcome = self.ledger.submit(command).expect("the Kafka log works");
+        for envelope in &outcome.events {
+            self.model.apply(envelope);
+        }
+        outcome
+    }
+}
+
+#[test]
+fn random_histories_on_kafka_replay_to_the_live_digests_and_postgresql() {
+    use proptest::strategy::{Strategy, ValueTree};
+    let Some(bootstrap) = common::services::kafka_bootstrap() else {
+        return;
+    };
+    let Some(postgres) = common::pg::postgres_url() else {
+        return;
+    };
+    let cases = std::env::var("YEYAK_AUDIT_KAFKA_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3);
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    for case in 0..cases {
+        let script = common::random_scripts::script()
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
+        let prefix = common::services::unique_prefix("audit-random");
+        let ledger = yeyak::ledger::Ledger::open(
+            kafka_log(&bootstrap, &prefix),
+            Campaign::default_2021(),
+            Topology::default(),
+        )
+        .unwrap();
+        let mut live = LiveOnKafka {
+            ledger,
+            model: ReadModel::new(),
+        };
+        common::run_script(&mut live, &script);
+        let log = kafka_log(&bootstrap, &prefix);
+        let schema = common::pg::TestSchema::create(&postgres);
+        let mut projector = PgProjector::new(
+            schema.client(),
+            &log,
+            Topology::default(),
+            READ_MODELS_PROJECTION,
+        )
+        .unwrap();
+        projector.run_until_caught_up().unwrap();
+        let report = replay(
+            &load(&log, &Range::default(), "kafka".into(), false).unwrap(),
+            Some(url_of(&postgres, &schema)),
+        );
+        assert!(
+            report.ok(),
+            "case {case}:\n{script}\n{:#?}",
+            (&report.violations, &report.postgres)
+        );
+        assert_eq!(
+            report.digests["read_model"],
+            live.model.digest(),
+            "case {case}"
+        );
+        assert_eq!(
+            report.digests["domain_state"],
+            yeyak::audit::system_digest(live.ledger.system()),
+            "case {case}"
+        );
+        let names: Vec<&str> = Topology::default()
+            .topics()
+            .iter()
+            .map(|(t, _)| *t)
+            .collect();
+        let _ = log.delete_topics(&names);
+    }
 }

@@ -58,8 +58,14 @@ pub struct Manifest {
     pub topics: BTreeMap<String, u32>,
     pub partitions: Vec<ManifestPartition>,
     pub records_total: u64,
-    /// The range asked for, for people (`null` bounds: everything).
+    /// The range asked for, for people.
     pub range: String,
+    /// Every exported partition starts at its first record (nothing before the range is missing).
+    #[serde(default)]
+    pub from_start: bool,
+    /// Every partition of the ledger's topics was exported.
+    #[serde(default)]
+    pub every_partition: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +240,12 @@ fn write_export(
         partitions: Vec::new(),
         records_total: 0,
         range: describe_range(range),
+        from_start: range.from_ms.is_none()
+            && range
+                .offsets
+                .values()
+                .all(|(from, _)| from.is_none_or(|f| f == 0)),
+        every_partition: !range.only_named,
     };
     for (topic, partition) in partitions {
         let Some((from, to)) = range.bounds(&topic, partition) else {
@@ -421,11 +433,9 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
             "export {} (manifest sha256 {manifest_sha256})",
             dir.display()
         ),
-        whole_log: manifest.range == "everything"
-            && manifest
-                .partitions
-                .iter()
-                .all(|p| p.first_offset.is_none_or(|f| f == 0)),
+        whole_log: manifest.range == "everything",
+        from_start: manifest.from_start,
+        every_partition: manifest.every_partition,
         ..Loaded::default()
     };
     let mut meter = Progress::new("verify", manifest.records_total, progress);
@@ -645,7 +655,11 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
                 record: f.record.clone(),
             };
             match decode(&stored) {
-                Ok(envelope) => stream.items.push(Item { position, envelope }),
+                Ok(envelope) => stream.items.push(Item {
+                    position,
+                    envelope,
+                    context: false,
+                }),
                 Err(e) => loaded.integrity.push(Finding {
                     code: "undecodable",
                     position: Some(position),

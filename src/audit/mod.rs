@@ -81,6 +81,9 @@ impl std::fmt::Display for Finding {
 pub struct Item {
     pub position: Position,
     pub envelope: Envelope,
+    /// History before the range: folded so the range is judged against the true state, but not
+    /// judged itself.
+    pub context: bool,
 }
 
 /// One partition's events of the range, in log order.
@@ -97,8 +100,12 @@ pub struct Loaded {
     /// Where it was read from, for people.
     pub source: String,
     pub streams: Vec<Stream>,
-    /// The range is the whole log (every partition from its first record).
+    /// The range is the whole log (every partition, from its first record to its end).
     pub whole_log: bool,
+    /// Every partition read holds its history from its first record (judged or as context).
+    pub from_start: bool,
+    /// Every partition of the ledger's topics was read.
+    pub every_partition: bool,
     /// Damage and tampering found while reading.
     pub integrity: Vec<Finding>,
 }
@@ -106,6 +113,14 @@ pub struct Loaded {
 impl Loaded {
     pub fn events(&self) -> u64 {
         self.streams.iter().map(|s| s.items.len() as u64).sum()
+    }
+
+    /// Events inside the range (judged), without the history read before it.
+    pub fn judged(&self) -> u64 {
+        self.streams
+            .iter()
+            .map(|s| s.items.iter().filter(|i| !i.context).count() as u64)
+            .sum()
     }
 }
 
@@ -273,6 +288,8 @@ pub struct AuditReport {
     pub campaign: String,
     pub whole_log: bool,
     pub events: u64,
+    /// Of `events`, those inside the range (the rest is history before it, folded not judged).
+    pub judged: u64,
     pub partitions: Vec<PartitionSummary>,
     /// Digest of each projection, by name; equal logs give equal digests anywhere.
     pub digests: BTreeMap<String, String>,
@@ -448,7 +465,7 @@ pub fn audit(
 ) -> Result<Replayed, AuditError> {
     let started = Instant::now();
     let (order, order_findings) = causal_order(&loaded.streams);
-    let mut rules = rules::RuleBook::new(campaign, loaded.whole_log);
+    let mut rules = rules::RuleBook::new(campaign, loaded.every_partition && loaded.from_start);
     let mut model = ReadModel::new();
     let mut system = Some(System::new(campaign.clone()));
     let mut refused: Option<Finding> = None;
@@ -456,6 +473,7 @@ pub fn audit(
     for (n, &(s, i)) in order.iter().enumerate() {
         let item = &loaded.streams[s as usize].items[i as usize];
         let before = rules.violations.len();
+        rules.judging = !item.context;
         rules.observe(&item.position, &item.envelope);
         model.apply(&item.envelope);
         let breaks_rule = rules.violations.len() > before;
@@ -501,6 +519,18 @@ pub fn audit(
     }
     let mut violations = order_findings;
     violations.extend(rules.violations.iter().cloned());
+    if !loaded.from_start {
+        // Without the history before the range, a rule that depends on it cannot be judged.
+        notes.push(Finding {
+            code: "partial_history",
+            position: None,
+            detail: format!(
+                "the range does not start at the beginning of the log: {} findings that may depend on earlier history are listed as notes",
+                violations.len()
+            ),
+        });
+        notes.append(&mut violations);
+    }
     let rule_summaries = rules::RULES
         .iter()
         .map(|(code, rule)| RuleSummary {
@@ -522,6 +552,7 @@ pub fn audit(
         campaign: campaign.name.clone(),
         whole_log: loaded.whole_log,
         events,
+        judged: loaded.judged(),
         partitions: loaded
             .streams
             .iter()

@@ -136,6 +136,8 @@ pub fn load(
     let mut loaded = Loaded {
         source,
         whole_log: range.is_whole(),
+        from_start: true,
+        every_partition: !range.only_named,
         ..Loaded::default()
     };
     let mut meter = Progress::new("read", total, progress);
@@ -149,11 +151,15 @@ pub fn load(
             items: Vec::new(),
         };
         let mut undecodable = Vec::new();
-        read_partition(log, &topic, partition, from, to, |stored| {
+        // The history before the range is read too, as context: the range is judged against
+        // the true state of every partition, not against an empty one.
+        read_partition(log, &topic, partition, 0, to, |stored| {
             meter.add(1);
-            if !range.admits_time(stored.record.timestamp_ms) {
+            let timestamp_ms = stored.record.timestamp_ms;
+            if range.to_ms.is_some_and(|t| timestamp_ms >= t) {
                 return;
             }
+            let context = stored.offset < from || range.from_ms.is_some_and(|f| timestamp_ms < f);
             let position = Position {
                 topic: topic.clone(),
                 partition,
@@ -161,12 +167,17 @@ pub fn load(
                 index: None,
             };
             match decode(&stored) {
-                Ok(envelope) => stream.items.push(Item { position, envelope }),
-                Err(e) => undecodable.push(Finding {
+                Ok(envelope) => stream.items.push(Item {
+                    position,
+                    envelope,
+                    context,
+                }),
+                Err(e) if !context => undecodable.push(Finding {
                     code: "undecodable",
                     position: Some(position),
                     detail: format!("not an event this build can read: {}", error_chain(&e)),
                 }),
+                Err(_) => {}
             }
         })?;
         loaded.integrity.extend(undecodable);
