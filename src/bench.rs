@@ -19,7 +19,9 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use uuid::Uuid;
 
 use crate::domain::system::command_id_from;
-use crate::domain::{Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, SubjectId, System};
+use crate::domain::{
+    Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, SubjectId, System,
+};
 use crate::ledger::Topology;
 use crate::pipeline::Topics;
 use crate::pipeline::admin::{delete_topics, ensure_topics};
@@ -40,6 +42,9 @@ pub struct BenchConfig {
     /// When given, a PostgreSQL projector follows the run (in a fresh schema) and the latency
     /// from a reservation's decision to its row is measured.
     pub postgres: Option<String>,
+    /// People arriving per second (verify + enqueue paced, admissions every 20 ms); `None`:
+    /// everyone at once (the stampede).
+    pub rate: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +82,13 @@ pub struct BenchReport {
     pub overbooked: u64,
     pub double_reserved: u64,
     pub rss_bytes_per_person: f64,
+    /// Heap bytes per person of the writer's state (every partition's `System` state) rebuilt
+    /// from the run's events, and of its recently-decided command ids; `null` when the counting
+    /// allocator is not installed (the library used without the `yeyak` binary).
+    pub writer_state_bytes_per_person: Option<f64>,
+    pub dedup_bytes_per_person: Option<f64>,
+    /// Follow-ups decided in the transaction of their cause (their partition was local).
+    pub follow_ups_local: u64,
     /// Kafka transactions the processors committed, and commands per transaction.
     pub transactions: u64,
     pub commands_per_transaction: f64,
@@ -97,6 +109,28 @@ fn rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// The heap the writer's state takes for the events of a run: `(state, dedup)` bytes.
+fn writer_memory(
+    events: &[crate::domain::Envelope],
+    campaign: &Campaign,
+) -> Option<(usize, usize)> {
+    let before = crate::heap::live_bytes()?;
+    let mut system = crate::domain::System::new(campaign.clone());
+    for envelope in events {
+        system.apply(envelope);
+    }
+    let middle = crate::heap::live_bytes()?;
+    let mut decided =
+        crate::pipeline::decided::Decided::new(crate::pipeline::decided::DEDUP_WINDOW_MS_DEFAULT);
+    for envelope in events {
+        decided.remember_event(envelope);
+    }
+    let after = crate::heap::live_bytes()?;
+    let measured = (middle.saturating_sub(before), after.saturating_sub(middle));
+    drop((system, decided));
+    Some(measured)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -110,16 +144,24 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
     let prefix = format!("bench{}.", &Uuid::now_v7().simple().to_string()[20..]);
     let topics = Topics::new(
         &prefix,
-        Topology { subject_partitions: config.partitions, clinic_partitions: config.partitions },
+        Topology {
+            subject_partitions: config.partitions,
+            clinic_partitions: config.partitions,
+        },
     );
     ensure_topics(&config.bootstrap, &topics, 1)?;
-    writeln!(out, "yeyak bench: {} people, {} processor(s), {} partitions, broker {}", config.people, config.processors, config.partitions, config.bootstrap)?;
+    writeln!(
+        out,
+        "yeyak bench: {} people, {} processor(s), {} partitions, broker {}",
+        config.people, config.processors, config.partitions, config.bootstrap
+    )?;
 
     let rss_before = rss_bytes();
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
     for i in 0..config.processors {
-        let mut processor_config = ProcessorConfig::new(&config.bootstrap, topics.clone(), &format!("bench-{i}"));
+        let mut processor_config =
+            ProcessorConfig::new(&config.bootstrap, topics.clone(), &format!("bench-{i}"));
         processor_config.session_timeout_ms = 10_000;
         processor_config.batch_linger_ms = config.batch_linger_ms;
         processor_config.batch_commands_max = config.batch_commands_max;
@@ -133,7 +175,8 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
 
     // The projector, on its own thread: snapshots of its offsets with the instant they were
     // committed, to time each reservation's row.
-    type Snapshots = Arc<std::sync::Mutex<Vec<(Instant, std::collections::BTreeMap<(String, u32), u64>)>>>;
+    type Snapshots =
+        Arc<std::sync::Mutex<Vec<(Instant, std::collections::BTreeMap<(String, u32), u64>)>>>;
     let snapshots: Snapshots = Arc::new(std::sync::Mutex::new(Vec::new()));
     let projector = match &config.postgres {
         None => None,
@@ -142,8 +185,13 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
             let mut admin = postgres::Client::connect(url, postgres::NoTls)?;
             admin.batch_execute(&format!("CREATE SCHEMA {schema}"))?;
             let url = format!("{url}?options=-c%20search_path%3D{schema}");
-            let (stop, snapshots, prefix, topology, bootstrap) =
-                (stop.clone(), snapshots.clone(), topics.prefix.clone(), topics.topology, config.bootstrap.clone());
+            let (stop, snapshots, prefix, topology, bootstrap) = (
+                stop.clone(),
+                snapshots.clone(),
+                topics.prefix.clone(),
+                topics.topology,
+                config.bootstrap.clone(),
+            );
             let thread = std::thread::spawn(move || -> Result<(), BenchError> {
                 let log = crate::log::KafkaLog::connect(crate::log::KafkaConfig {
                     topic_prefix: prefix,
@@ -173,7 +221,9 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
     let submitter = Submitter::connect(&config.bootstrap, topics.clone())?;
     let mut tail = EventTail::open(&config.bootstrap, &topics)?;
     let at = campaign.booking_days[0].window.opens_at_ms;
-    let clinics: Vec<ClinicId> = (0..50).filter_map(|c| ClinicId::new(&format!("clinic-{c:02}"))).collect();
+    let clinics: Vec<ClinicId> = (0..50)
+        .filter_map(|c| ClinicId::new(&format!("clinic-{c:02}")))
+        .collect();
     let date = campaign.vaccination.first_date;
     let doses_per_clinic = (config.people / 50 + 1) * 10 + 10;
     let device = DeviceId::new("phone").unwrap_or_else(|| unreachable!());
@@ -189,19 +239,59 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
             date,
             doses: doses_per_clinic,
         };
-        submitter.send(&Command { command_id: command_id_from(&format!("bench/supply/{c}")), at_ms: at - 1, body })?;
+        submitter.send(&Command {
+            command_id: command_id_from(&format!("bench/supply/{c}")),
+            at_ms: at - 1,
+            body,
+        })?;
     }
-    for n in 0..config.people {
+    let arrive = |n: u32| -> Result<(), BenchError> {
         let who = subject(n);
-        let verify = CommandBody::Verify { subject: who, birth_date, method: Method::Kakao, device: device.clone() };
-        submitter.send(&Command { command_id: command_id_from(&format!("bench/verify/{n}")), at_ms: at, body: verify })?;
-        let enqueue = CommandBody::Enqueue { subject: who, device: device.clone() };
-        submitter.send(&Command { command_id: command_id_from(&format!("bench/enqueue/{n}")), at_ms: at, body: enqueue })?;
-    }
-    let admits = config.people.div_ceil(10_000);
-    for k in 0..admits {
-        let body = CommandBody::Admit { tickets_max: 10_000, ttl_ms: 3_600_000 };
-        submitter.send(&Command { command_id: command_id_from(&format!("bench/admit/{k}")), at_ms: at + 1, body })?;
+        let verify = CommandBody::Verify {
+            subject: who,
+            birth_date,
+            method: Method::Kakao,
+            device: device.clone(),
+        };
+        submitter.send(&Command {
+            command_id: command_id_from(&format!("bench/verify/{n}")),
+            at_ms: at,
+            body: verify,
+        })?;
+        let enqueue = CommandBody::Enqueue {
+            subject: who,
+            device: device.clone(),
+        };
+        submitter.send(&Command {
+            command_id: command_id_from(&format!("bench/enqueue/{n}")),
+            at_ms: at,
+            body: enqueue,
+        })?;
+        Ok(())
+    };
+    let admit = |k: u32| -> Result<(), BenchError> {
+        let body = CommandBody::Admit {
+            tickets_max: 10_000,
+            ttl_ms: 3_600_000,
+        };
+        submitter.send(&Command {
+            command_id: command_id_from(&format!("bench/admit/{k}")),
+            at_ms: at + 1,
+            body,
+        })?;
+        Ok(())
+    };
+    let mut arrived = 0u32;
+    let mut admits_sent = 0u32;
+    if config.rate.is_none() {
+        for n in 0..config.people {
+            arrive(n)?;
+        }
+        arrived = config.people;
+        for k in 0..config.people.div_ceil(10_000) {
+            admit(k)?;
+        }
+        admits_sent = config.people.div_ceil(10_000);
     }
 
     // Book the moment an admission arrives; measure each booking to its recorded reservation.
@@ -218,11 +308,32 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
             stop.store(true, Ordering::Relaxed);
             return Err(BenchError::Timeout(config.timeout_s));
         }
-        tail.poll(Duration::from_millis(5))?;
+        if let Some(rate) = config.rate {
+            // Paced arrivals: person n arrives n / rate seconds in; the waiting room admits
+            // whoever waits every 20 ms.
+            let due = ((started.elapsed().as_secs_f64() * f64::from(rate)) as u64)
+                .min(u64::from(config.people)) as u32;
+            while arrived < due {
+                arrive(arrived)?;
+                arrived += 1;
+            }
+            let admits_due = (started.elapsed().as_millis() / 20) as u32;
+            if admits_sent < admits_due {
+                admit(admits_sent)?;
+                admits_sent = admits_due;
+            }
+        }
+        tail.poll(Duration::from_millis(if config.rate.is_some() {
+            1
+        } else {
+            5
+        }))?;
         for envelope in &tail.events[seen..] {
             match &envelope.event {
                 Event::AdmissionGranted(g) => {
-                    let Some(&n) = person_of.get(&g.subject) else { continue };
+                    let Some(&n) = person_of.get(&g.subject) else {
+                        continue;
+                    };
                     let clinic = clinics[(n % 50) as usize].clone();
                     let body = CommandBody::Book {
                         subject: g.subject,
@@ -257,16 +368,34 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         }
         seen = tail.events.len();
         if last_progress.elapsed() > Duration::from_secs(2) {
-            writeln!(out, "  {:>6.1} s: {} events, {} of {} reservations", started.elapsed().as_secs_f64(), seen, finished, config.people)?;
+            writeln!(
+                out,
+                "  {:>6.1} s: {} events, {} of {} reservations",
+                started.elapsed().as_secs_f64(),
+                seen,
+                finished,
+                config.people
+            )?;
             last_progress = Instant::now();
         }
     }
     let pipeline_s = started.elapsed().as_secs_f64();
     let rss_after = rss_bytes();
-    let projected = |snapshots: &Snapshots, (topic, partition, offset): &(String, u32, u64)| -> Option<Instant> {
-        let name = topic.strip_prefix(topics.prefix.as_str()).unwrap_or(topic).to_owned();
+    let projected = |snapshots: &Snapshots,
+                     (topic, partition, offset): &(String, u32, u64)|
+     -> Option<Instant> {
+        let name = topic
+            .strip_prefix(topics.prefix.as_str())
+            .unwrap_or(topic)
+            .to_owned();
         let snapshots = snapshots.lock().ok()?;
-        snapshots.iter().find(|(_, o)| o.get(&(name.clone(), *partition)).is_some_and(|next| next > offset)).map(|(t, _)| *t)
+        snapshots
+            .iter()
+            .find(|(_, o)| {
+                o.get(&(name.clone(), *partition))
+                    .is_some_and(|next| next > offset)
+            })
+            .map(|(t, _)| *t)
     };
     let mut projection_ms: Vec<f64> = Vec::new();
     if projector.is_some() {
@@ -293,13 +422,14 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         }
         let _ = admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
     }
-    let (mut transactions, mut commands) = (0u64, 0u64);
+    let (mut transactions, mut commands, mut follow_ups_local) = (0u64, 0u64, 0u64);
     let (mut poll_ms, mut decide_ms, mut commit_ms) = (0u64, 0u64, 0u64);
     for worker in workers {
         match worker.join() {
             Ok(Ok(stats)) => {
                 transactions += stats.transactions;
                 commands += stats.commands;
+                follow_ups_local += stats.follow_ups_local;
                 poll_ms += stats.poll_ms;
                 decide_ms += stats.decide_ms;
                 commit_ms += stats.commit_ms;
@@ -312,14 +442,22 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
     tail.poll(Duration::from_millis(500))?;
 
     let events = tail.events.len() as u64;
-    let bytes: usize = tail.events.iter().map(|e| serde_json::to_vec(e).map(|v| v.len()).unwrap_or(0)).sum();
+    let bytes: usize = tail
+        .events
+        .iter()
+        .map(|e| serde_json::to_vec(e).map(|v| v.len()).unwrap_or(0))
+        .sum();
     let avg_event_bytes = bytes as f64 / events.max(1) as f64;
+    let writer = writer_memory(&tail.events, &campaign);
     let mut replayed = System::new(campaign);
     for envelope in &tail.events {
         replayed.apply(envelope);
     }
     let violations = replayed.violations();
-    let overbooked = violations.iter().filter(|v| v.0.contains("booked of")).count() as u64;
+    let overbooked = violations
+        .iter()
+        .filter(|v| v.0.contains("booked of"))
+        .count() as u64;
     let mut holdings: HashMap<SubjectId, u32> = HashMap::new();
     for clinic in replayed.clinics.values() {
         for held in clinic.held.values() {
@@ -327,10 +465,20 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         }
     }
     let double_reserved = holdings.values().filter(|&&n| n > 1).count() as u64;
-    let reservations = replayed.subjects.values().filter(|s| s.reservation.is_some()).count() as u64;
+    let reservations = replayed
+        .subjects
+        .values()
+        .filter(|s| s.reservation.is_some())
+        .count() as u64;
 
     // The raw ceiling on the same broker: as many records of the average event size.
-    let raw_topics = Topics::new(&format!("{prefix}raw."), Topology { subject_partitions: config.partitions, clinic_partitions: config.partitions });
+    let raw_topics = Topics::new(
+        &format!("{prefix}raw."),
+        Topology {
+            subject_partitions: config.partitions,
+            clinic_partitions: config.partitions,
+        },
+    );
     ensure_topics(&config.bootstrap, &raw_topics, 1)?;
     let raw_target = raw_topics.pairs()[0].1.clone();
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
@@ -342,7 +490,10 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         .set("queue.buffering.max.messages", "2000000")
         .set("compression.type", "none")
         .create()
-        .map_err(|cause| ProcessorError::Client { role: "raw producer", cause })?;
+        .map_err(|cause| ProcessorError::Client {
+            role: "raw producer",
+            cause,
+        })?;
     let payload = vec![b'x'; avg_event_bytes.round() as usize];
     let raw_started = Instant::now();
     for i in 0..events {
@@ -351,17 +502,31 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         loop {
             match producer.send(record) {
                 Ok(()) => break,
-                Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    r,
+                )) => {
                     record = r;
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                Err((cause, _)) => return Err(ProcessorError::Broker { operation: "raw produce", cause }.into()),
+                Err((cause, _)) => {
+                    return Err(ProcessorError::Broker {
+                        operation: "raw produce",
+                        cause,
+                    }
+                    .into());
+                }
             }
         }
     }
     producer
         .flush(Duration::from_secs(120))
-        .map_err(|cause| ProcessorError::Broker { operation: "raw flush", cause })?;
+        .map_err(|cause| ProcessorError::Broker {
+            operation: "raw flush",
+            cause,
+        })?;
     let raw_s = raw_started.elapsed().as_secs_f64();
 
     latencies_ms.sort_by(|a, b| a.total_cmp(b));
@@ -380,7 +545,13 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         p99_projection_ms: (!projection_ms.is_empty()).then(|| percentile(&projection_ms, 99.0)),
         overbooked,
         double_reserved,
-        rss_bytes_per_person: rss_after.saturating_sub(rss_before) as f64 / f64::from(config.people.max(1)),
+        rss_bytes_per_person: rss_after.saturating_sub(rss_before) as f64
+            / f64::from(config.people.max(1)),
+        writer_state_bytes_per_person: writer
+            .map(|(state, _)| state as f64 / f64::from(config.people.max(1))),
+        dedup_bytes_per_person: writer
+            .map(|(_, dedup)| dedup as f64 / f64::from(config.people.max(1))),
+        follow_ups_local,
         transactions,
         commands_per_transaction: commands as f64 / transactions.max(1) as f64,
         processor_poll_ms: poll_ms,
@@ -393,28 +564,80 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
     writeln!(out, "\n  {:<34} {:>14}", "measure", "value")?;
     let rows = [
         ("completed reservations", format!("{}", report.reservations)),
-        ("reservations / s (end to end)", format!("{:.0}", report.reservations_per_s)),
+        (
+            "reservations / s (end to end)",
+            format!("{:.0}", report.reservations_per_s),
+        ),
         ("events", format!("{}", report.events)),
         ("pipeline events / s", format!("{:.0}", report.events_per_s)),
-        ("raw appends / s (same broker)", format!("{:.0}", report.raw_append_per_s)),
+        (
+            "raw appends / s (same broker)",
+            format!("{:.0}", report.raw_append_per_s),
+        ),
         ("ratio (pipeline / raw)", format!("{:.3}", report.ratio)),
-        ("average event bytes", format!("{:.0}", report.avg_event_bytes)),
-        ("booking -> reservation p50 ms", format!("{:.1}", report.p50_decision_ms)),
-        ("booking -> reservation p99 ms", format!("{:.1}", report.p99_decision_ms)),
+        (
+            "average event bytes",
+            format!("{:.0}", report.avg_event_bytes),
+        ),
+        (
+            "booking -> reservation p50 ms",
+            format!("{:.1}", report.p50_decision_ms),
+        ),
+        (
+            "booking -> reservation p99 ms",
+            format!("{:.1}", report.p99_decision_ms),
+        ),
         (
             "reservation -> PostgreSQL row p99 ms",
-            report.p99_projection_ms.map_or("not measured".to_owned(), |ms| format!("{ms:.1}")),
+            report
+                .p99_projection_ms
+                .map_or("not measured".to_owned(), |ms| format!("{ms:.1}")),
         ),
         ("overbooked shares", format!("{}", report.overbooked)),
-        ("people holding two doses", format!("{}", report.double_reserved)),
-        ("RSS growth per person (bytes)", format!("{:.0}", report.rss_bytes_per_person)),
+        (
+            "people holding two doses",
+            format!("{}", report.double_reserved),
+        ),
+        (
+            "RSS growth per person (bytes)",
+            format!("{:.0}", report.rss_bytes_per_person),
+        ),
+        (
+            "writer state bytes per person",
+            report
+                .writer_state_bytes_per_person
+                .map_or("not measured".to_owned(), |b| format!("{b:.0}")),
+        ),
+        (
+            "recent command ids bytes per person",
+            report
+                .dedup_bytes_per_person
+                .map_or("not measured".to_owned(), |b| format!("{b:.0}")),
+        ),
+        (
+            "follow-ups decided locally",
+            format!("{}", report.follow_ups_local),
+        ),
         ("Kafka transactions", format!("{}", report.transactions)),
-        ("commands per transaction", format!("{:.1}", report.commands_per_transaction)),
-        ("processor ms polling / deciding / committing", format!("{} / {} / {}", report.processor_poll_ms, report.processor_decide_ms, report.processor_commit_ms)),
+        (
+            "commands per transaction",
+            format!("{:.1}", report.commands_per_transaction),
+        ),
+        (
+            "processor ms polling / deciding / committing",
+            format!(
+                "{} / {} / {}",
+                report.processor_poll_ms, report.processor_decide_ms, report.processor_commit_ms
+            ),
+        ),
     ];
     for (name, value) in rows {
         writeln!(out, "  {name:<34} {value:>14}")?;
     }
-    writeln!(out, "{}", serde_json::to_string(&report).unwrap_or_default())?;
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string(&report).unwrap_or_default()
+    )?;
     Ok(report)
 }

@@ -12,8 +12,8 @@ use std::time::Instant;
 use chrono::NaiveDate;
 
 use crate::domain::{
-    AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, ReservationId, Share, SubjectId,
-    System,
+    AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, ReservationId,
+    Share, SubjectId, System,
 };
 use crate::identity::{Pseudonymiser, ResidentNumber};
 use crate::ledger::{Ledger, LedgerError, Topology, replay};
@@ -99,20 +99,40 @@ struct Run {
 }
 
 impl Run {
-    fn submit(&mut self, at_ms: i64, body: CommandBody) -> Result<crate::domain::system::Outcome, DemoError> {
+    fn submit(
+        &mut self,
+        at_ms: i64,
+        body: CommandBody,
+    ) -> Result<crate::domain::system::Outcome, DemoError> {
         self.seq += 1;
         let command_id = crate::domain::system::command_id_from(&format!("demo/{}", self.seq));
-        let outcome = self.ledger.submit(Command { command_id, at_ms, body })?;
+        let outcome = self.ledger.submit(Command {
+            command_id,
+            at_ms,
+            body,
+        })?;
         if let Some(r) = outcome.rejection {
-            *self.report.rejections.entry(r.code.as_str().to_owned()).or_default() += 1;
+            *self
+                .report
+                .rejections
+                .entry(r.code.as_str().to_owned())
+                .or_default() += 1;
         }
         for envelope in &outcome.events {
             match &envelope.event {
                 Event::BookingFailed(e) => {
-                    *self.report.rejections.entry(e.code.as_str().to_owned()).or_default() += 1;
+                    *self
+                        .report
+                        .rejections
+                        .entry(e.code.as_str().to_owned())
+                        .or_default() += 1;
                 }
                 Event::ChangeFailed(e) => {
-                    *self.report.rejections.entry(e.code.as_str().to_owned()).or_default() += 1;
+                    *self
+                        .report
+                        .rejections
+                        .entry(e.code.as_str().to_owned())
+                        .or_default() += 1;
                 }
                 _ => {}
             }
@@ -123,8 +143,12 @@ impl Run {
     fn learn(&mut self, person: usize, outcome: &crate::domain::system::Outcome) {
         for envelope in &outcome.events {
             match &envelope.event {
-                Event::ReservationRecorded(e) => self.people[person].reservation = Some(e.reservation),
-                Event::ReservationChanged(e) => self.people[person].reservation = Some(e.reservation),
+                Event::ReservationRecorded(e) => {
+                    self.people[person].reservation = Some(e.reservation)
+                }
+                Event::ReservationChanged(e) => {
+                    self.people[person].reservation = Some(e.reservation)
+                }
                 Event::ReservationCancelled(_) => self.people[person].reservation = None,
                 _ => {}
             }
@@ -136,14 +160,38 @@ impl Run {
         let p = &self.people[person];
         let (subject, birth_date, device) = (p.subject, p.birth_date, p.device.clone());
         let method = Method::ALL[self.rng.below(7) as usize];
-        self.submit(at_ms, CommandBody::Verify { subject, birth_date, method, device: device.clone() })?;
+        self.submit(
+            at_ms,
+            CommandBody::Verify {
+                subject,
+                birth_date,
+                method,
+                device: device.clone(),
+            },
+        )?;
         if self.rng.chance(8) {
             // The same person on a phone at the same time: refused for 10 minutes.
             let phone = DeviceId::new("second-phone").unwrap_or(device.clone());
-            self.submit(at_ms + 30_000, CommandBody::Verify { subject, birth_date, method, device: phone })?;
+            self.submit(
+                at_ms + 30_000,
+                CommandBody::Verify {
+                    subject,
+                    birth_date,
+                    method,
+                    device: phone,
+                },
+            )?;
         }
         if self.rng.chance(4) {
-            self.submit(at_ms + 60_000, CommandBody::Verify { subject, birth_date, method, device: device.clone() })?;
+            self.submit(
+                at_ms + 60_000,
+                CommandBody::Verify {
+                    subject,
+                    birth_date,
+                    method,
+                    device: device.clone(),
+                },
+            )?;
         }
         self.submit(at_ms + 1_000, CommandBody::Enqueue { subject, device })?;
         Ok(())
@@ -152,8 +200,13 @@ impl Run {
     /// Admits everyone waiting, in batches, remembering their admissions.
     fn admit_all(&mut self, mut at_ms: i64) -> Result<i64, DemoError> {
         loop {
-            let outcome =
-                self.submit(at_ms, CommandBody::Admit { tickets_max: ADMIT_BATCH_TICKETS, ttl_ms: ADMISSION_TTL_MS })?;
+            let outcome = self.submit(
+                at_ms,
+                CommandBody::Admit {
+                    tickets_max: ADMIT_BATCH_TICKETS,
+                    ttl_ms: ADMISSION_TTL_MS,
+                },
+            )?;
             let mut admitted = 0;
             for envelope in &outcome.events {
                 if let Event::AdmissionGranted(g) = &envelope.event {
@@ -173,20 +226,37 @@ impl Run {
     /// Most people want the nearest clinic and an early date: a skewed choice, so some shares
     /// sell out and others do not.
     fn choose(&mut self) -> (ClinicId, NaiveDate) {
-        let clinic = if self.rng.chance(40) { 0 } else { self.rng.below(self.clinics.len() as u64) as usize };
-        let date = if self.rng.chance(50) { 0 } else { self.rng.below(self.dates.len() as u64) as usize };
+        let clinic = if self.rng.chance(40) {
+            0
+        } else {
+            self.rng.below(self.clinics.len() as u64) as usize
+        };
+        let date = if self.rng.chance(50) {
+            0
+        } else {
+            self.rng.below(self.dates.len() as u64) as usize
+        };
         (self.clinics[clinic].clone(), self.dates[date])
     }
 
     fn book(&mut self, person: usize, at_ms: i64) -> Result<(), DemoError> {
-        let Some(admission) = self.people[person].admission else { return Ok(()) };
+        let Some(admission) = self.people[person].admission else {
+            return Ok(());
+        };
         let p = &self.people[person];
         let (subject, device) = (p.subject, p.device.clone());
         for _attempt in 0..3 {
             let (clinic, date) = self.choose();
             let outcome = self.submit(
                 at_ms,
-                CommandBody::Book { subject, requested_for: subject, device: device.clone(), clinic, date, admission },
+                CommandBody::Book {
+                    subject,
+                    requested_for: subject,
+                    device: device.clone(),
+                    clinic,
+                    date,
+                    admission,
+                },
             )?;
             self.learn(person, &outcome);
             let sold_out = matches!(outcome.last_event(), Some(Event::BookingFailed(_)));
@@ -199,9 +269,15 @@ impl Run {
 }
 
 /// Runs the demo and writes its report to `out`.
-pub fn run(config: &DemoConfig, pseudonymiser: &Pseudonymiser, out: &mut dyn Write) -> Result<DemoReport, DemoError> {
+pub fn run(
+    config: &DemoConfig,
+    pseudonymiser: &Pseudonymiser,
+    out: &mut dyn Write,
+) -> Result<DemoReport, DemoError> {
     if config.people == 0 || config.clinics == 0 || config.clinics > 1000 {
-        return Err(DemoError::Config("people must be > 0 and clinics 1 to 1000".into()));
+        return Err(DemoError::Config(
+            "people must be > 0 and clinics 1 to 1000".into(),
+        ));
     }
     let started = Instant::now();
     let campaign = Campaign::default_2021();
@@ -233,14 +309,31 @@ pub fn run(config: &DemoConfig, pseudonymiser: &Pseudonymiser, out: &mut dyn Wri
             reservation: None,
         });
     }
-    let eligible = people.iter().filter(|p| campaign.is_eligible(p.birth_date)).count() as u64;
-    let clinics: Vec<ClinicId> =
-        (0..config.clinics).filter_map(|c| ClinicId::new(&format!("clinic-{:03}", c + 1))).collect();
-    let dates: Vec<NaiveDate> =
-        (0..5).map(|d| campaign.vaccination.first_date + chrono::Duration::days(d * 3)).collect();
-    let mut run = Run { ledger, rng, seq: 0, report: DemoReport::default(), people, clinics, dates };
+    let eligible = people
+        .iter()
+        .filter(|p| campaign.is_eligible(p.birth_date))
+        .count() as u64;
+    let clinics: Vec<ClinicId> = (0..config.clinics)
+        .filter_map(|c| ClinicId::new(&format!("clinic-{:03}", c + 1)))
+        .collect();
+    let dates: Vec<NaiveDate> = (0..5)
+        .map(|d| campaign.vaccination.first_date + chrono::Duration::days(d * 3))
+        .collect();
+    let mut run = Run {
+        ledger,
+        rng,
+        seq: 0,
+        report: DemoReport::default(),
+        people,
+        clinics,
+        dates,
+    };
 
-    writeln!(out, "yeyak demo: {} ({} people, {} eligible, {} clinics)", campaign.name, config.people, eligible, config.clinics)?;
+    writeln!(
+        out,
+        "yeyak demo: {} ({} people, {} eligible, {} clinics)",
+        campaign.name, config.people, eligible, config.clinics
+    )?;
     writeln!(out, "log: {}", config.data_dir.display())?;
 
     // Supply: doses for about 90% of the eligible, spread over clinics and dates.
@@ -323,16 +416,35 @@ pub fn run(config: &DemoConfig, pseudonymiser: &Pseudonymiser, out: &mut dyn Wri
                 let (clinic, date) = run.choose();
                 let outcome = run.submit(
                     admitted_by,
-                    CommandBody::Rebook { subject, requested_for: subject, device, reservation, clinic, date, admission },
+                    CommandBody::Rebook {
+                        subject,
+                        requested_for: subject,
+                        device,
+                        reservation,
+                        clinic,
+                        date,
+                        admission,
+                    },
                 )?;
-                if outcome.events.iter().any(|e| matches!(e.event, Event::ReservationChanged(_))) {
+                if outcome
+                    .events
+                    .iter()
+                    .any(|e| matches!(e.event, Event::ReservationChanged(_)))
+                {
                     changed += 1;
                 }
                 run.learn(person, &outcome);
             }
             (Some(reservation), Some(_)) => {
-                let outcome =
-                    run.submit(admitted_by, CommandBody::Cancel { subject, requested_for: subject, device, reservation })?;
+                let outcome = run.submit(
+                    admitted_by,
+                    CommandBody::Cancel {
+                        subject,
+                        requested_for: subject,
+                        device,
+                        reservation,
+                    },
+                )?;
                 if outcome.rejection.is_none() {
                     cancelled += 1;
                 }
@@ -341,7 +453,11 @@ pub fn run(config: &DemoConfig, pseudonymiser: &Pseudonymiser, out: &mut dyn Wri
             _ => {}
         }
     }
-    writeln!(out, "  change window ({}): {changed} changed, {cancelled} cancelled", campaign.local_time(window))?;
+    writeln!(
+        out,
+        "  change window ({}): {changed} changed, {cancelled} cancelled",
+        campaign.local_time(window)
+    )?;
 
     let elapsed = started.elapsed();
     let system = run.ledger.system();
@@ -351,7 +467,11 @@ pub fn run(config: &DemoConfig, pseudonymiser: &Pseudonymiser, out: &mut dyn Wri
     let mut report = std::mem::take(&mut run.report);
     report.violations = system.violations().into_iter().map(|v| v.0).collect();
     report.events = run.ledger.events_total();
-    report.reservations = system.subjects.values().filter(|s| s.reservation.is_some()).count() as u64;
+    report.reservations = system
+        .subjects
+        .values()
+        .filter(|s| s.reservation.is_some())
+        .count() as u64;
     let replay_started = Instant::now();
     let (replayed, replayed_events) = replay(run.ledger.log(), campaign.clone(), &topology)?;
     report.replay_matches = replayed_events == report.events
@@ -367,9 +487,17 @@ pub fn run(config: &DemoConfig, pseudonymiser: &Pseudonymiser, out: &mut dyn Wri
     }
     writeln!(out, "\nChecks")?;
     let mark = |ok: bool| if ok { "ok  " } else { "FAIL" };
-    let overbooked = report.violations.iter().filter(|v| v.contains("booked of")).count();
+    let overbooked = report
+        .violations
+        .iter()
+        .filter(|v| v.contains("booked of"))
+        .count();
     writeln!(out, "  [{}] no share overbooked", mark(overbooked == 0))?;
-    writeln!(out, "  [{}] every invariant (one reservation per person, doses conserved, ...)", mark(report.violations.is_empty()))?;
+    writeln!(
+        out,
+        "  [{}] every invariant (one reservation per person, doses conserved, ...)",
+        mark(report.violations.is_empty())
+    )?;
     for v in report.violations.iter().take(10) {
         writeln!(out, "         {v}")?;
     }
@@ -392,7 +520,12 @@ pub fn run(config: &DemoConfig, pseudonymiser: &Pseudonymiser, out: &mut dyn Wri
     Ok(report)
 }
 
-fn print_summary(out: &mut dyn Write, campaign: &Campaign, system: &System, clinics: &[ClinicId]) -> std::io::Result<()> {
+fn print_summary(
+    out: &mut dyn Write,
+    campaign: &Campaign,
+    system: &System,
+    clinics: &[ClinicId],
+) -> std::io::Result<()> {
     // Reservations held at the end, by the share they were drawn from and by clinic.
     let mut by_share: BTreeMap<(ClinicId, Share), u64> = BTreeMap::new();
     for (id, clinic) in &system.clinics {
@@ -400,7 +533,10 @@ fn print_summary(out: &mut dyn Write, campaign: &Campaign, system: &System, clin
             *by_share.entry((id.clone(), held.share)).or_default() += 1;
         }
     }
-    writeln!(out, "\nReservations held, by booking day (digit) and clinic")?;
+    writeln!(
+        out,
+        "\nReservations held, by booking day (digit) and clinic"
+    )?;
     write!(out, "  {:<12}", "clinic")?;
     for day in &campaign.booking_days {
         write!(out, " {:>6}", format!("d{}", day.digit))?;
@@ -410,16 +546,34 @@ fn print_summary(out: &mut dyn Write, campaign: &Campaign, system: &System, clin
         write!(out, "  {:<12}", clinic.as_str())?;
         let mut total = 0;
         for d in 0..campaign.share_count() {
-            let n = by_share.get(&(clinic.clone(), Share::Day(d as u8))).copied().unwrap_or(0);
+            let n = by_share
+                .get(&(clinic.clone(), Share::Day(d as u8)))
+                .copied()
+                .unwrap_or(0);
             total += n;
             write!(out, " {n:>6}")?;
         }
-        let pool = by_share.get(&(clinic.clone(), Share::Pool)).copied().unwrap_or(0);
+        let pool = by_share
+            .get(&(clinic.clone(), Share::Pool))
+            .copied()
+            .unwrap_or(0);
         total += pool;
-        let capacity: u64 = system.clinics.get(clinic).map(crate::domain::clinic::doses_held).unwrap_or(0);
-        let fill = if capacity == 0 { 0.0 } else { total as f64 / capacity as f64 };
+        let capacity: u64 = system
+            .clinics
+            .get(clinic)
+            .map(crate::domain::clinic::doses_held)
+            .unwrap_or(0);
+        let fill = if capacity == 0 {
+            0.0
+        } else {
+            total as f64 / capacity as f64
+        };
         let bar = "#".repeat((fill * 20.0).round() as usize);
-        writeln!(out, " {pool:>6} {total:>7} {capacity:>9}  {bar:<20} {:>3.0}%", fill * 100.0)?;
+        writeln!(
+            out,
+            " {pool:>6} {total:>7} {capacity:>9}  {bar:<20} {:>3.0}%",
+            fill * 100.0
+        )?;
     }
     Ok(())
 }

@@ -83,10 +83,15 @@ impl ResidentNumber {
         let year = base + i32::from(digits[0] * 10 + digits[1]);
         let month = u32::from(digits[2] * 10 + digits[3]);
         let day = u32::from(digits[4] * 10 + digits[5]);
-        let birth_date = NaiveDate::from_ymd_opt(year, month, day).ok_or(IdentityError::BirthDate)?;
+        let birth_date =
+            NaiveDate::from_ymd_opt(year, month, day).ok_or(IdentityError::BirthDate)?;
         if check_digit_applies(birth_date, century) {
             const WEIGHTS: [u32; 12] = [2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5];
-            let sum: u32 = digits.iter().zip(WEIGHTS).map(|(&d, w)| u32::from(d) * w).sum();
+            let sum: u32 = digits
+                .iter()
+                .zip(WEIGHTS)
+                .map(|(&d, w)| u32::from(d) * w)
+                .sum();
             let expected = ((11 - sum % 11) % 10) as u8;
             if digits[12] != expected {
                 return Err(IdentityError::CheckDigit);
@@ -121,7 +126,11 @@ impl ResidentNumber {
             serial % 100_000
         );
         const WEIGHTS: [u32; 12] = [2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5];
-        let sum: u32 = head.bytes().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
+        let sum: u32 = head
+            .bytes()
+            .zip(WEIGHTS)
+            .map(|(b, w)| u32::from(b - b'0') * w)
+            .sum();
         let check = (11 - sum % 11) % 10;
         format!("{}-{}{check}", &head[..6], &head[6..])
     }
@@ -173,7 +182,8 @@ impl Pseudonymiser {
 
     pub fn subject(&self, number: &ResidentNumber) -> SubjectId {
         // HMAC accepts keys of any length; SecretKey guarantees at least 32 bytes.
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key.0).expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key.0)
+            .expect("HMAC takes any key length");
         mac.update(b"yeyak/subject/v1\0");
         mac.update(&number.digits);
         let tag = mac.finalize().into_bytes();
@@ -193,7 +203,12 @@ mod tests {
 
     #[test]
     fn synthesized_numbers_parse_and_keep_their_birth_date() {
-        for (date, female) in [("1990-05-19", false), ("2001-12-31", true), ("1972-01-01", false), ("1960-03-03", true)] {
+        for (date, female) in [
+            ("1990-05-19", false),
+            ("2001-12-31", true),
+            ("1972-01-01", false),
+            ("1960-03-03", true),
+        ] {
             let date: NaiveDate = date.parse().unwrap();
             let text = ResidentNumber::synthesize(date, female, 12345);
             let number = ResidentNumber::parse(&text).unwrap();
@@ -209,14 +224,39 @@ mod tests {
         let last = wrong_check.len() - 1;
         wrong_check[last] = b'0' + (wrong_check[last] - b'0' + 1) % 10;
         let wrong_check = String::from_utf8(wrong_check).unwrap();
-        assert_eq!(ResidentNumber::parse(&wrong_check).unwrap_err(), IdentityError::CheckDigit);
-        assert_eq!(ResidentNumber::parse("900519-123456").unwrap_err(), IdentityError::Format);
-        assert_eq!(ResidentNumber::parse("90O519-1234567").unwrap_err(), IdentityError::Format);
-        assert_eq!(ResidentNumber::parse("901319-1234567").unwrap_err(), IdentityError::BirthDate);
-        assert_eq!(ResidentNumber::parse("900230-1234567").unwrap_err(), IdentityError::BirthDate);
-        assert_eq!(ResidentNumber::parse("").unwrap_err(), IdentityError::Format);
-        assert_eq!(ResidentNumber::parse("９００５１９-1234567").unwrap_err(), IdentityError::Format);
-        for e in [IdentityError::Format, IdentityError::CheckDigit, IdentityError::BirthDate] {
+        assert_eq!(
+            ResidentNumber::parse(&wrong_check).unwrap_err(),
+            IdentityError::CheckDigit
+        );
+        assert_eq!(
+            ResidentNumber::parse("900519-123456").unwrap_err(),
+            IdentityError::Format
+        );
+        assert_eq!(
+            ResidentNumber::parse("90O519-1234567").unwrap_err(),
+            IdentityError::Format
+        );
+        assert_eq!(
+            ResidentNumber::parse("901319-1234567").unwrap_err(),
+            IdentityError::BirthDate
+        );
+        assert_eq!(
+            ResidentNumber::parse("900230-1234567").unwrap_err(),
+            IdentityError::BirthDate
+        );
+        assert_eq!(
+            ResidentNumber::parse("").unwrap_err(),
+            IdentityError::Format
+        );
+        assert_eq!(
+            ResidentNumber::parse("９００５１９-1234567").unwrap_err(),
+            IdentityError::Format
+        );
+        for e in [
+            IdentityError::Format,
+            IdentityError::CheckDigit,
+            IdentityError::BirthDate,
+        ] {
             assert_eq!(e.code(), "invalid_resident_id");
             assert!(!e.to_string().contains("900519"));
         }
@@ -228,10 +268,16 @@ mod tests {
     fn subjects_are_keyed_and_stable() {
         let text = ResidentNumber::synthesize("1990-05-19".parse().unwrap(), false, 1);
         let a = key().subject(&ResidentNumber::parse(&text).unwrap());
-        assert_eq!(a, key().subject(&ResidentNumber::parse(&text.replace('-', "")).unwrap()));
+        assert_eq!(
+            a,
+            key().subject(&ResidentNumber::parse(&text.replace('-', "")).unwrap())
+        );
         let other = Pseudonymiser::new(SecretKey::new(vec![8; 32]).unwrap());
         assert_ne!(a, other.subject(&ResidentNumber::parse(&text).unwrap()));
         assert!(!a.to_hex().contains("900519"));
-        assert_eq!(SecretKey::new(vec![1; 31]).unwrap_err(), IdentityError::KeyTooShort);
+        assert_eq!(
+            SecretKey::new(vec![1; 31]).unwrap_err(),
+            IdentityError::KeyTooShort
+        );
     }
 }

@@ -4,13 +4,16 @@
 //! file-backed log; [`ledger`] runs the single-writer partitions on top of a log; [`identity`]
 //! turns resident numbers into pseudonymous subjects at the edge.
 
+pub mod audit;
 pub mod bench;
 pub mod demo;
 pub mod domain;
 pub mod front;
+pub mod heap;
 pub mod identity;
 pub mod ledger;
 pub mod log;
 pub mod pipeline;
 pub mod projection;
+pub mod rebalance;
 pub mod schema;

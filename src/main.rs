@@ -7,11 +7,20 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use yeyak::demo::{self, DemoConfig};
+
+/// Counts live heap bytes, for `yeyak bench`'s writer memory per person.
+#[global_allocator]
+static HEAP: yeyak::heap::CountingAllocator = yeyak::heap::CountingAllocator;
+
 use yeyak::identity::{Pseudonymiser, SecretKey};
 use yeyak::log::FsyncPolicy;
 
 #[derive(Parser)]
-#[command(name = "yeyak", version, about = "An event-sourced reservation ledger for mass vaccination booking")]
+#[command(
+    name = "yeyak",
+    version,
+    about = "An event-sourced reservation ledger for mass vaccination booking"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Commands,
@@ -97,6 +106,17 @@ enum Commands {
         #[arg(long, default_value_t = 5)]
         read_s: u64,
     },
+    /// Auditors: replay a range of the log (Kafka, a data directory or an export), check every
+    /// rule against the whole history, print each projection's digest, and compare with
+    /// PostgreSQL. Exit code 2 when anything is wrong.
+    Replay(yeyak::audit::cli::ReplayArgs),
+    /// Write a range of the log to a directory (the embedded log's format, checksums, a manifest
+    /// with a hash chain) for auditors to work offline.
+    Export(yeyak::audit::cli::ExportArgs),
+    /// Move unused vaccine volume where it can still be used: day shares to the pool after the
+    /// booking days, a closing clinic's doses to its region, toward demand. Decided by the
+    /// clinic writers; idempotent and resumable.
+    Rebalance(yeyak::audit::cli::RebalanceArgs),
     /// Measure the pipeline on a real Kafka broker against the broker's raw append rate, in one
     /// run; prints a table and, last, one JSON line.
     Bench {
@@ -122,6 +142,10 @@ enum Commands {
         /// Also run a PostgreSQL projector and measure decision -> row latency.
         #[arg(long, env = "YEYAK_POSTGRES")]
         postgres: Option<String>,
+        /// People arriving per second (paced: latency at a given load); without it everyone
+        /// arrives at once (the stampede: throughput).
+        #[arg(long)]
+        rate: Option<u32>,
     },
 }
 
@@ -147,7 +171,11 @@ struct ServeArgs {
     #[arg(long, env = "YEYAK_POSTGRES")]
     postgres: Option<String>,
     /// Roles this process runs on Kafka (comma-separated): gateway, processor, projector.
-    #[arg(long, value_delimiter = ',', default_value = "gateway,processor,projector")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "gateway,processor,projector"
+    )]
     roles: Vec<Role>,
     #[arg(long, default_value = "")]
     topic_prefix: String,
@@ -202,18 +230,27 @@ fn pseudonymiser() -> anyhow::Result<Pseudonymiser> {
     match std::env::var("YEYAK_SUBJECT_KEY") {
         Ok(hex_key) => {
             let bytes = hex::decode(hex_key.trim()).context("YEYAK_SUBJECT_KEY must be hex")?;
-            Ok(Pseudonymiser::new(SecretKey::new(bytes).context("YEYAK_SUBJECT_KEY")?))
+            Ok(Pseudonymiser::new(
+                SecretKey::new(bytes).context("YEYAK_SUBJECT_KEY")?,
+            ))
         }
         Err(_) => {
-            eprintln!("note: YEYAK_SUBJECT_KEY is not set; using the public demo key (never in production)");
-            Ok(Pseudonymiser::new(SecretKey::new(b"yeyak demo key - not a secret!!!".to_vec())?))
+            eprintln!(
+                "note: YEYAK_SUBJECT_KEY is not set; using the public demo key (never in production)"
+            );
+            Ok(Pseudonymiser::new(SecretKey::new(
+                b"yeyak demo key - not a secret!!!".to_vec(),
+            )?))
         }
     }
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("YEYAK_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("YEYAK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {
@@ -227,10 +264,19 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Commands::Demo { people, clinics, seed, data, fsync } => {
+        Commands::Demo {
+            people,
+            clinics,
+            seed,
+            data,
+            fsync,
+        } => {
             let (data_dir, temporary) = match data {
                 Some(dir) => (dir, false),
-                None => (std::env::temp_dir().join(format!("yeyak-demo-{}", std::process::id())), true),
+                None => (
+                    std::env::temp_dir().join(format!("yeyak-demo-{}", std::process::id())),
+                    true,
+                ),
             };
             let config = DemoConfig {
                 people,
@@ -247,9 +293,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let _ = std::fs::remove_dir_all(&data_dir);
             }
             let report = result.context("the demo failed")?;
-            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
-        Commands::Bench { kafka, people, processors, partitions, timeout_s, linger_ms, batch_max, postgres } => {
+        Commands::Bench {
+            kafka,
+            people,
+            processors,
+            partitions,
+            timeout_s,
+            linger_ms,
+            batch_max,
+            postgres,
+            rate,
+        } => {
             let config = yeyak::bench::BenchConfig {
                 bootstrap: kafka,
                 people,
@@ -259,46 +319,118 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 batch_linger_ms: linger_ms,
                 batch_commands_max: batch_max,
                 postgres,
+                rate,
             };
-            yeyak::bench::run(&config, &mut std::io::stdout().lock()).context("the benchmark failed")?;
+            yeyak::bench::run(&config, &mut std::io::stdout().lock())
+                .context("the benchmark failed")?;
             Ok(ExitCode::SUCCESS)
         }
-        Commands::Project { kafka, postgres, topic_prefix, subject_partitions, clinic_partitions, rebuild } => {
+        Commands::Replay(args) => {
+            let report =
+                yeyak::audit::cli::replay(&args, &mut std::io::stdout().lock()).map_err(|e| {
+                    anyhow::anyhow!("[{}] {}", e.code(), yeyak::audit::source::error_chain(&e))
+                })?;
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Commands::Export(args) => {
+            yeyak::audit::cli::export(&args, &mut std::io::stdout().lock()).map_err(|e| {
+                anyhow::anyhow!("[{}] {}", e.code(), yeyak::audit::source::error_chain(&e))
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Rebalance(args) => {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            yeyak::audit::cli::rebalance(&args, now_ms, &mut std::io::stdout().lock())
+                .context("the rebalance failed")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Project {
+            kafka,
+            postgres,
+            topic_prefix,
+            subject_partitions,
+            clinic_partitions,
+            rebuild,
+        } => {
             use yeyak::log::{KafkaConfig, KafkaLog};
             use yeyak::projection::postgres::{PgProjector, READ_MODELS_PROJECTION};
-            let topology = yeyak::ledger::Topology { subject_partitions, clinic_partitions };
-            let log = KafkaLog::connect(KafkaConfig { topic_prefix, ..KafkaConfig::new(kafka, "yeyak-projector") })
-                .context("cannot connect to Kafka")?;
-            let mut projector = PgProjector::connect(&postgres, &log, topology, READ_MODELS_PROJECTION)
-                .context("cannot start the projector")?;
+            let topology = yeyak::ledger::Topology {
+                subject_partitions,
+                clinic_partitions,
+            };
+            let log = KafkaLog::connect(KafkaConfig {
+                topic_prefix,
+                ..KafkaConfig::new(kafka, "yeyak-projector")
+            })
+            .context("cannot connect to Kafka")?;
+            let mut projector =
+                PgProjector::connect(&postgres, &log, topology, READ_MODELS_PROJECTION)
+                    .context("cannot start the projector")?;
             if rebuild {
                 let counts = projector.rebuild().context("the rebuild failed")?;
                 eprintln!("yeyak project: rebuilt: {counts:?}");
             }
             eprintln!("yeyak project: running");
             loop {
-                let counts = projector.run_until_caught_up().context("the projector stopped")?;
+                let counts = projector
+                    .run_until_caught_up()
+                    .context("the projector stopped")?;
                 tracing::info!(?counts, "caught up");
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
         }
         Commands::Serve(args) => serve(args),
-        Commands::Loadgen { url, admin_token, people, connections, read_s } => {
-            let config = yeyak::front::loadgen::LoadConfig { url, admin_token, people, connections, read_s };
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let report = runtime.block_on(yeyak::front::loadgen::run(&config)).context("the load generator failed")?;
+        Commands::Loadgen {
+            url,
+            admin_token,
+            people,
+            connections,
+            read_s,
+        } => {
+            let config = yeyak::front::loadgen::LoadConfig {
+                url,
+                admin_token,
+                people,
+                connections,
+                read_s,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let report = runtime
+                .block_on(yeyak::front::loadgen::run(&config))
+                .context("the load generator failed")?;
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
-        Commands::Process { kafka, topic_prefix, instance, subject_partitions, clinic_partitions, session_timeout_ms } => {
-            use yeyak::pipeline::{Topics, admin, processor::{Processor, ProcessorConfig}};
-            let topology = yeyak::ledger::Topology { subject_partitions, clinic_partitions };
+        Commands::Process {
+            kafka,
+            topic_prefix,
+            instance,
+            subject_partitions,
+            clinic_partitions,
+            session_timeout_ms,
+        } => {
+            use yeyak::pipeline::{
+                Topics, admin,
+                processor::{Processor, ProcessorConfig},
+            };
+            let topology = yeyak::ledger::Topology {
+                subject_partitions,
+                clinic_partitions,
+            };
             let topics = Topics::new(&topic_prefix, topology);
             admin::ensure_topics(&kafka, &topics, 1).context("cannot create the topics")?;
             let mut config = ProcessorConfig::new(&kafka, topics, &instance);
             config.session_timeout_ms = session_timeout_ms;
-            let mut processor =
-                Processor::start(config, yeyak::domain::Campaign::default_2021()).context("cannot start the processor")?;
+            let mut processor = Processor::start(config, yeyak::domain::Campaign::default_2021())
+                .context("cannot start the processor")?;
             eprintln!("yeyak process {instance}: running");
             let mut last_report = std::time::Instant::now();
             loop {
@@ -313,7 +445,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn parse_instant(what: &str, text: &str) -> anyhow::Result<i64> {
-    Ok(chrono::DateTime::parse_from_rfc3339(text).with_context(|| format!("{what} is not RFC 3339"))?.timestamp_millis())
+    Ok(chrono::DateTime::parse_from_rfc3339(text)
+        .with_context(|| format!("{what} is not RFC 3339"))?
+        .timestamp_millis())
 }
 
 /// `yeyak serve`: the gateway on the embedded log, or the roles on Kafka (+ PostgreSQL).
@@ -324,15 +458,25 @@ fn serve(args: Box<ServeArgs>) -> anyhow::Result<ExitCode> {
 
     let campaign = yeyak::domain::Campaign::default_2021();
     let topology = yeyak::ledger::Topology::default();
-    let mut config = FrontConfig { admin_token: args.admin_token.clone(), ..FrontConfig::default() };
-    config.opens_at_ms = args.opens_at.as_deref().map(|t| parse_instant("--opens-at", t)).transpose()?;
+    let mut config = FrontConfig {
+        admin_token: args.admin_token.clone(),
+        ..FrontConfig::default()
+    };
+    config.opens_at_ms = args
+        .opens_at
+        .as_deref()
+        .map(|t| parse_instant("--opens-at", t))
+        .transpose()?;
     config.pre_queue_draw = !args.fifo_only;
     config.admit_per_s = args.admit_per_s;
     config.admission_ttl_ms = args.admission_ttl_s * 1000;
     config.heartbeat_timeout_ms = args.heartbeat_timeout_s * 1000;
     config.controller_tick_ms = args.controller_tick_ms;
     if args.instant_providers {
-        config.providers = yeyak::domain::Method::ALL.iter().map(|m| (*m, ProviderConfig::instant())).collect();
+        config.providers = yeyak::domain::Method::ALL
+            .iter()
+            .map(|m| (*m, ProviderConfig::instant()))
+            .collect();
     }
     let keys = match &args.token_key {
         Some(hex_key) => {
@@ -350,11 +494,15 @@ fn serve(args: Box<ServeArgs>) -> anyhow::Result<ExitCode> {
     let postgres = args.postgres.clone().filter(|p| !p.trim().is_empty());
     let backend: Arc<dyn Backend> = match &kafka {
         None => {
-            anyhow::ensure!(postgres.is_none(), "--postgres needs --kafka (the projector follows the Kafka event topics)");
+            anyhow::ensure!(
+                postgres.is_none(),
+                "--postgres needs --kafka (the projector follows the Kafka event topics)"
+            );
             let dir = match &args.data {
                 Some(dir) => dir.clone(),
                 None => {
-                    let dir = std::env::temp_dir().join(format!("yeyak-serve-{}", std::process::id()));
+                    let dir =
+                        std::env::temp_dir().join(format!("yeyak-serve-{}", std::process::id()));
                     temporary = Some(dir.clone());
                     dir
                 }
@@ -364,7 +512,10 @@ fn serve(args: Box<ServeArgs>) -> anyhow::Result<ExitCode> {
                 Fsync::EveryAppend => FsyncPolicy::EveryAppend,
                 Fsync::Never => FsyncPolicy::Never,
             };
-            Arc::new(Embedded::open_dir(&dir, campaign.clone(), fsync).context("cannot open the embedded ledger")?)
+            Arc::new(
+                Embedded::open_dir(&dir, campaign.clone(), fsync)
+                    .context("cannot open the embedded ledger")?,
+            )
         }
         Some(kafka) => {
             use yeyak::pipeline::{Topics, admin};
@@ -421,8 +572,12 @@ fn serve(args: Box<ServeArgs>) -> anyhow::Result<ExitCode> {
                     std::thread::park();
                 }
             }
-            let kafka = Kafka::connect(kafka, topics, campaign.clone(), config.decision_timeout).context("cannot connect to Kafka")?;
-            kafka.wait_caught_up(std::time::Duration::from_millis(500), std::time::Duration::from_secs(60));
+            let kafka = Kafka::connect(kafka, topics, campaign.clone(), config.decision_timeout)
+                .context("cannot connect to Kafka")?;
+            kafka.wait_caught_up(
+                std::time::Duration::from_millis(500),
+                std::time::Duration::from_secs(60),
+            );
             Arc::new(kafka)
         }
     };
@@ -430,10 +585,18 @@ fn serve(args: Box<ServeArgs>) -> anyhow::Result<ExitCode> {
     if let Some(clock) = &args.clock {
         front.clock.set(parse_instant("--clock", clock)?);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
-        let running = yeyak::front::server::start(front, args.listen).await.context("cannot listen")?;
-        eprintln!("yeyak serve: listening on http://{} ({} backend)", running.addr, running.front.backend.name());
+        let running = yeyak::front::server::start(front, args.listen)
+            .await
+            .context("cannot listen")?;
+        eprintln!(
+            "yeyak serve: listening on http://{} ({} backend)",
+            running.addr,
+            running.front.backend.name()
+        );
         let _ = tokio::signal::ctrl_c().await;
         eprintln!("yeyak serve: stopping");
         running.stop().await;

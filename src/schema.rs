@@ -37,7 +37,9 @@ pub fn event_schema(type_name: &str) -> Option<Value> {
     payload.remove("title");
     let mut defs = match payload.remove("$defs") {
         Some(Value::Object(defs)) => defs,
-        Some(other) => panic!("the payload schema of {name} has $defs that are not an object: {other}"),
+        Some(other) => {
+            panic!("the payload schema of {name} has $defs that are not an object: {other}")
+        }
         None => Map::new(),
     };
     let mut payload = Value::Object(payload);
@@ -49,11 +51,17 @@ pub fn event_schema(type_name: &str) -> Option<Value> {
     // The serde tag: `"type": "<Type>"`, required.
     let object = payload.as_object_mut().expect("an object");
     if object.get("type").and_then(Value::as_str) != Some("object") {
-        panic!("the payload schema of {name} is not an object schema: {}", Value::Object(object.clone()));
+        panic!(
+            "the payload schema of {name} is not an object schema: {}",
+            Value::Object(object.clone())
+        );
     }
     let properties = object.entry("properties").or_insert_with(|| json!({}));
     let properties = properties.as_object_mut().expect("properties is an object");
-    assert!(!properties.contains_key("type"), "the payload {name} has a field `type`, which is the serde tag");
+    assert!(
+        !properties.contains_key("type"),
+        "the payload {name} has a field `type`, which is the serde tag"
+    );
     properties.insert(
         "type".into(),
         json!({
@@ -107,7 +115,9 @@ pub fn event_schema(type_name: &str) -> Option<Value> {
         "required": ["event_id", "command_id", "schema_version", "occurred_at_ms", "partition_key", "event"],
     });
     if !defs.is_empty() {
-        root.as_object_mut().expect("an object").insert("$defs".into(), Value::Object(std::mem::take(&mut defs)));
+        root.as_object_mut()
+            .expect("an object")
+            .insert("$defs".into(), Value::Object(std::mem::take(&mut defs)));
     }
     Some(root)
 }
@@ -145,7 +155,8 @@ pub fn all_event_schemas() -> Vec<(String, Value)> {
     Event::TYPES
         .iter()
         .map(|&(name, version)| {
-            let schema = event_schema(name).unwrap_or_else(|| panic!("{name} is listed in Event::TYPES"));
+            let schema =
+                event_schema(name).unwrap_or_else(|| panic!("{name} is listed in Event::TYPES"));
             (file_name(name, version), schema)
         })
         .collect()
@@ -173,7 +184,8 @@ mod tests {
 
     #[test]
     fn refs_into_the_payload_move_under_event() {
-        let mut value = json!({"a": {"$ref": "#"}, "b": [{"$ref": "#/$defs/X"}, {"$ref": "#/properties/x"}]});
+        let mut value =
+            json!({"a": {"$ref": "#"}, "b": [{"$ref": "#/$defs/X"}, {"$ref": "#/properties/x"}]});
         fix_refs(&mut value);
         assert_eq!(
             value,

@@ -36,14 +36,23 @@ async fn the_api_on_kafka_and_postgres() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let processor = {
-        let (stop, config) = (stop.clone(), ProcessorConfig::new(&bootstrap, topics.clone(), "api-test"));
+        let (stop, config) = (
+            stop.clone(),
+            ProcessorConfig::new(&bootstrap, topics.clone(), "api-test"),
+        );
         std::thread::spawn(move || {
-            let mut processor = Processor::start(config, Campaign::default_2021()).expect("start the processor");
+            let mut processor =
+                Processor::start(config, Campaign::default_2021()).expect("start the processor");
             processor.run(stop).expect("the processor runs")
         })
     };
-    let backend =
-        Kafka::connect(&bootstrap, topics.clone(), Campaign::default_2021(), Duration::from_secs(30)).unwrap();
+    let backend = Kafka::connect(
+        &bootstrap,
+        topics.clone(),
+        Campaign::default_2021(),
+        Duration::from_secs(30),
+    )
+    .unwrap();
     let backend: Arc<dyn Backend> = Arc::new(backend);
     let running = start(backend.clone(), config()).await;
     let api = Arc::new(Api::new(&running));
@@ -61,7 +70,13 @@ async fn the_api_on_kafka_and_postgres() {
     // the person's partition decides them.
     eprintln!("two gateways");
     let second: Arc<dyn Backend> = Arc::new(
-        Kafka::connect(&bootstrap, topics.clone(), Campaign::default_2021(), Duration::from_secs(30)).unwrap(),
+        Kafka::connect(
+            &bootstrap,
+            topics.clone(),
+            Campaign::default_2021(),
+            Duration::from_secs(30),
+        )
+        .unwrap(),
     );
     let running_2 = start(second, config()).await;
     let api_2 = Api::new(&running_2);
@@ -69,8 +84,14 @@ async fn the_api_on_kafka_and_postgres() {
     api_2.set_clock(BOOKING_DAY_9).await;
     let person = rid("1979-09-29", 9_001);
     api.verify("pass", &person, "laptop").await.expect(200, "");
-    api_2.verify("naver", &person, "tablet").await.expect(409, "device_locked");
-    api_2.verify("naver", &person, "laptop").await.expect(429, "verify_rate_limited");
+    api_2
+        .verify("naver", &person, "tablet")
+        .await
+        .expect(409, "device_locked");
+    api_2
+        .verify("naver", &person, "laptop")
+        .await
+        .expect(429, "verify_rate_limited");
     running_2.stop().await;
     running.stop().await;
 
@@ -84,13 +105,15 @@ async fn the_api_on_kafka_and_postgres() {
             ..KafkaConfig::new(bootstrap2, "api-test-projector")
         })
         .unwrap();
-        let mut projector = PgProjector::new(schema.client(), &log, topology, READ_MODELS_PROJECTION).unwrap();
+        let mut projector =
+            PgProjector::new(schema.client(), &log, topology, READ_MODELS_PROJECTION).unwrap();
         projector.run_until_caught_up().unwrap();
         read_model(&mut schema.client()).unwrap()
     })
     .await
     .unwrap();
-    let differences = yeyak::projection::diff_models(&backend.view().read().unwrap().model, &projected);
+    let differences =
+        yeyak::projection::diff_models(&backend.view().read().unwrap().model, &projected);
     assert!(
         differences.is_empty(),
         "PostgreSQL and the gateway's view differ: {:?}",

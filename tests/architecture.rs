@@ -29,11 +29,19 @@ fn the_domain_is_pure() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
         for word in forbidden {
-            assert!(!text.contains(word), "{} uses {word}: the domain must stay pure", path.display());
+            assert!(
+                !text.contains(word),
+                "{} uses {word}: the domain must stay pure",
+                path.display()
+            );
         }
         checked += 1;
     }
-    assert!(checked >= 9, "expected the domain's modules in {}", dir.display());
+    assert!(
+        checked >= 9,
+        "expected the domain's modules in {}",
+        dir.display()
+    );
 }
 
 #[test]
@@ -48,10 +56,17 @@ fn resident_numbers_stay_at_the_edge() {
                 stack.push(path);
                 continue;
             }
-            let name = path.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+            let name = path
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let text = std::fs::read_to_string(&path).unwrap();
             if text.contains("ResidentNumber") {
-                assert!(["identity.rs", "demo.rs"].contains(&name.as_str()), "{name} handles resident numbers");
+                assert!(
+                    ["identity.rs", "demo.rs"].contains(&name.as_str()),
+                    "{name} handles resident numbers"
+                );
             }
         }
     }

@@ -7,10 +7,21 @@ use yeyak::identity::ResidentNumber;
 
 #[test]
 fn malformed_resident_numbers_are_invalid_resident_id() {
-    for text in ["", "900519", "900519-12345678", "9005191234567x", "901332-1234567", "900519-9234567", "abcdef-ghijklm"] {
+    for text in [
+        "",
+        "900519",
+        "900519-12345678",
+        "9005191234567x",
+        "901332-1234567",
+        "900519-9234567",
+        "abcdef-ghijklm",
+    ] {
         let error = ResidentNumber::parse(text).expect_err(text);
         assert_eq!(error.code(), "invalid_resident_id", "{text}");
-        assert!(!error.to_string().contains(text) || text.is_empty(), "the error repeats the input: {error}");
+        assert!(
+            !error.to_string().contains(text) || text.is_empty(),
+            "the error repeats the input: {error}"
+        );
     }
 }
 
@@ -43,12 +54,21 @@ fn unknown_clinics_and_dates_out_of_range_get_their_codes_and_change_nothing() {
         book a clinic=c1 date=2021-09-01
         ",
     );
-    for code in ["date_out_of_range", "invalid_doses", "clinic_conflict", "unknown_clinic", "no_supply"] {
+    for code in [
+        "date_out_of_range",
+        "invalid_doses",
+        "clinic_conflict",
+        "unknown_clinic",
+        "no_supply",
+    ] {
         assert!(transcript.contains(code), "no {code} in\n{transcript}");
     }
     assert!(!transcript.contains("ReservationRecorded"), "{transcript}");
     assert!(system.violations().is_empty());
-    assert_eq!(system.totals.registered_doses, 10, "only the valid supply counts");
+    assert_eq!(
+        system.totals.registered_doses, 10,
+        "only the valid supply counts"
+    );
 }
 
 #[test]

@@ -21,10 +21,18 @@ fn the_demo_campaign_passes_every_check() {
     let text = String::from_utf8(out).unwrap();
     assert!(report.ok(), "{text}");
     assert!(report.reservations > 300, "{text}");
-    for code in ["device_locked", "verify_rate_limited", "not_eligible", "sold_out"] {
+    for code in [
+        "device_locked",
+        "verify_rate_limited",
+        "not_eligible",
+        "sold_out",
+    ] {
         assert!(report.rejections.contains_key(code), "no {code} in {text}");
     }
-    assert!(text.contains("booking day 10 (digit 8, 2021-08-18 20:00)"), "{text}");
+    assert!(
+        text.contains("booking day 10 (digit 8, 2021-08-18 20:00)"),
+        "{text}"
+    );
     assert!(text.contains("[ok  ] replay of"), "{text}");
 
     // A second run on the same directory is refused rather than mixed into the old log.

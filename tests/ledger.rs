@@ -29,7 +29,6 @@ fn same_state(a: &System, b: &System) {
     assert_eq!(a.totals, b.totals);
 }
 
-
 #[test]
 fn the_file_ledger_decides_exactly_like_the_pure_system() {
     let dir = tempfile::tempdir().unwrap();
@@ -47,7 +46,12 @@ fn the_file_ledger_decides_exactly_like_the_pure_system() {
     let reopened = open(dir.path());
     same_state(reopened.system(), &system);
     assert_eq!(reopened.events_total(), live_events);
-    let (replayed, count) = replay(reopened.log(), Campaign::default_2021(), &Topology::default()).unwrap();
+    let (replayed, count) = replay(
+        reopened.log(),
+        Campaign::default_2021(),
+        &Topology::default(),
+    )
+    .unwrap();
     same_state(&replayed, &system);
     assert_eq!(count, live_events);
 }
@@ -56,7 +60,9 @@ fn the_file_ledger_decides_exactly_like_the_pure_system() {
 fn a_retried_command_gets_the_first_answer_and_appends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut ledger = open(dir.path());
-    let at = chrono::DateTime::parse_from_rfc3339("2021-08-09T20:00:00+09:00").unwrap().timestamp_millis();
+    let at = chrono::DateTime::parse_from_rfc3339("2021-08-09T20:00:00+09:00")
+        .unwrap()
+        .timestamp_millis();
     let verify = Command {
         command_id: command_id_from("verify-once"),
         at_ms: at,
@@ -72,7 +78,11 @@ fn a_retried_command_gets_the_first_answer_and_appends_nothing() {
     let before = common::end_offsets(ledger.log());
     let again = ledger.submit(verify.clone()).unwrap();
     assert_eq!(first, again);
-    assert_eq!(before, common::end_offsets(ledger.log()), "a retry appends nothing");
+    assert_eq!(
+        before,
+        common::end_offsets(ledger.log()),
+        "a retry appends nothing"
+    );
 
     // Also after a restart: the answer comes from the log.
     drop(ledger);
@@ -94,7 +104,10 @@ fn follow_ups_are_not_accepted_from_outside() {
             reservation: yeyak::domain::ReservationId(uuid::Uuid::nil()),
         },
     };
-    assert!(matches!(ledger.submit(forged), Err(LedgerError::FollowUpFromOutside { .. })));
+    assert!(matches!(
+        ledger.submit(forged),
+        Err(LedgerError::FollowUpFromOutside { .. })
+    ));
 }
 
 #[test]
@@ -114,8 +127,14 @@ fn a_crash_between_the_person_and_the_clinic_is_finished_on_reopen() {
     common::run_script(&mut ledger, script);
     let ledger = ledger.0;
     let subject = common::subject_of("a");
-    let admission = ledger.system().subjects[&subject].admission.as_ref().unwrap().admission;
-    let at = chrono::DateTime::parse_from_rfc3339("2021-08-09T20:05:00+09:00").unwrap().timestamp_millis();
+    let admission = ledger.system().subjects[&subject]
+        .admission
+        .as_ref()
+        .unwrap()
+        .admission;
+    let at = chrono::DateTime::parse_from_rfc3339("2021-08-09T20:05:00+09:00")
+        .unwrap()
+        .timestamp_millis();
     let book = Command {
         command_id: command_id_from("book-then-crash"),
         at_ms: at,
@@ -132,21 +151,34 @@ fn a_crash_between_the_person_and_the_clinic_is_finished_on_reopen() {
     assert!(result.is_ok());
     assert!(matches!(envelopes[0].event, Event::BookingRequested(_)));
     let (topic, partition) = ledger.topology().locate(&book.body.target());
-    let records: Vec<_> = envelopes.iter().map(|e| yeyak::ledger::encode(e).unwrap()).collect();
+    let records: Vec<_> = envelopes
+        .iter()
+        .map(|e| yeyak::ledger::encode(e).unwrap())
+        .collect();
     ledger.log().append(topic, partition, &records).unwrap();
     drop(ledger);
 
     // Reopen: the hold and the settlement are decided once, and the person holds the dose.
     let reopened = open(dir.path());
-    let held = reopened.system().subjects[&subject].reservation.clone().expect("the booking was finished");
+    let held = reopened.system().subjects[&subject]
+        .reservation
+        .clone()
+        .expect("the booking was finished");
     assert_eq!(held.clinic.as_str(), "c1");
-    assert!(reopened.system().violations().is_empty(), "{:?}", reopened.system().violations());
+    assert!(
+        reopened.system().violations().is_empty(),
+        "{:?}",
+        reopened.system().violations()
+    );
     let total = reopened.events_total();
     drop(reopened);
     // And reopening again decides nothing new.
     let again = open(dir.path());
     assert_eq!(again.events_total(), total);
-    assert_eq!(again.system().subjects[&subject].reservation.as_ref(), Some(&held));
+    assert_eq!(
+        again.system().subjects[&subject].reservation.as_ref(),
+        Some(&held)
+    );
 }
 
 #[test]
@@ -166,12 +198,22 @@ fn a_torn_tail_loses_only_the_torn_batch() {
     let mut ledger = OnLedger(open(dir.path()));
     common::run_script(&mut ledger, script);
     let live = ledger.0.system().clone();
-    let (topic, partition) = ledger.0.topology().locate(&yeyak::domain::Target::Clinic(ClinicId::new("c1").unwrap()));
+    let (topic, partition) = ledger
+        .0
+        .topology()
+        .locate(&yeyak::domain::Target::Clinic(ClinicId::new("c1").unwrap()));
     drop(ledger);
     let partition_dir = dir.path().join(topic).join(partition.to_string());
-    let segment = std::fs::read_dir(&partition_dir).unwrap().map(|e| e.unwrap().path()).max().unwrap();
+    let segment = std::fs::read_dir(&partition_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
     let len = std::fs::metadata(&segment).unwrap().len();
-    let file = std::fs::OpenOptions::new().write(true).open(&segment).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap();
     file.set_len(len - 7).unwrap();
     drop(file);
     let reopened = open(dir.path());

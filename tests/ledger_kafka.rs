@@ -168,7 +168,11 @@ fn a_retried_command_gets_the_first_answer_and_appends_nothing() {
     let before = common::end_offsets(ledger.log());
     let again = ledger.submit(verify.clone()).unwrap();
     assert_eq!(first, again);
-    assert_eq!(before, common::end_offsets(ledger.log()), "a retry appends nothing");
+    assert_eq!(
+        before,
+        common::end_offsets(ledger.log()),
+        "a retry appends nothing"
+    );
 
     // Also after a restart: the answer comes from the log.
     drop(ledger);

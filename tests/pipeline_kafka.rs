@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use yeyak::domain::system::{Outcome, command_id_from};
-use yeyak::domain::{AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, System};
+use yeyak::domain::{
+    AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, System,
+};
 use yeyak::ledger::Topology;
 use yeyak::pipeline::Topics;
 use yeyak::pipeline::admin::{delete_topics, ensure_topics};
@@ -23,7 +25,13 @@ fn kafka() -> Option<String> {
 
 fn fresh_topics(partitions: u32) -> Topics {
     let prefix = format!("t{}.", &Uuid::now_v7().simple().to_string()[20..]);
-    Topics::new(&prefix, Topology { subject_partitions: partitions, clinic_partitions: partitions })
+    Topics::new(
+        &prefix,
+        Topology {
+            subject_partitions: partitions,
+            clinic_partitions: partitions,
+        },
+    )
 }
 
 /// A processor on a thread of the test.
@@ -39,7 +47,8 @@ impl InProcess {
         let thread = {
             let stop = stop.clone();
             std::thread::spawn(move || {
-                let mut processor = Processor::start(config, Campaign::default_2021()).expect("start");
+                let mut processor =
+                    Processor::start(config, Campaign::default_2021()).expect("start");
                 processor.run(stop).expect("run")
             })
         };
@@ -77,19 +86,31 @@ impl common::Runner for OnKafka {
     fn run(&mut self, command: Command) -> Outcome {
         let id = command.command_id;
         self.submitter.send(&command).expect("send");
-        self.submitter.flush(Duration::from_secs(30)).expect("flush");
+        self.submitter
+            .flush(Duration::from_secs(30))
+            .expect("flush");
         let sent = Instant::now();
         loop {
             if let Some(outcome) = self.tail.chain(id) {
                 return outcome;
             }
-            assert!(sent.elapsed() < Duration::from_secs(60), "no decision for {id}");
+            assert!(
+                sent.elapsed() < Duration::from_secs(60),
+                "no decision for {id}"
+            );
             if !self.tail.has_events(id) && sent.elapsed() > Duration::from_millis(300) {
-                let (topic, partition, offset) = self.submitter.landed(id).expect("the command was delivered");
-                if decided_past(&self.bootstrap, &self.group_id, &topic, partition, offset).unwrap() {
+                let (topic, partition, offset) = self
+                    .submitter
+                    .landed(id)
+                    .expect("the command was delivered");
+                if decided_past(&self.bootstrap, &self.group_id, &topic, partition, offset).unwrap()
+                {
                     self.tail.poll(Duration::from_millis(200)).unwrap();
                     if !self.tail.has_events(id) {
-                        return Outcome { rejection: None, events: Vec::new() };
+                        return Outcome {
+                            rejection: None,
+                            events: Vec::new(),
+                        };
                     }
                 }
             }
@@ -103,7 +124,12 @@ fn scenarios_through_kafka_decide_exactly_like_the_pure_system() {
     let Some(bootstrap) = kafka() else { return };
     // Each scenario on a fresh deployment (its command ids are numbered by line) and a fresh
     // pure system, side by side; the transcripts must be identical.
-    for name in ["digit_nine_books_on_its_day", "cancel_and_change", "change_to_full_clinic", "rebalance"] {
+    for name in [
+        "digit_nine_books_on_its_day",
+        "cancel_and_change",
+        "change_to_full_clinic",
+        "rebalance",
+    ] {
         let topics = fresh_topics(3);
         ensure_topics(&bootstrap, &topics, 1).unwrap();
         let processor = InProcess::start(&bootstrap, &topics, "in-process");
@@ -127,13 +153,35 @@ struct ProcessorProcess {
 }
 
 impl ProcessorProcess {
-    fn start(bootstrap: &str, topics: &Topics, instance: &str, dir: &std::path::Path) -> ProcessorProcess {
-        let log = dir.join(format!("processor-{instance}-{}.log", Uuid::now_v7().simple()));
+    fn start(
+        bootstrap: &str,
+        topics: &Topics,
+        instance: &str,
+        dir: &std::path::Path,
+    ) -> ProcessorProcess {
+        let log = dir.join(format!(
+            "processor-{instance}-{}.log",
+            Uuid::now_v7().simple()
+        ));
         let file = std::fs::File::create(&log).unwrap();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_yeyak"))
-            .args(["process", "--kafka", bootstrap, "--topic-prefix", &topics.prefix, "--instance", instance])
-            .args(["--subject-partitions", &topics.topology.subject_partitions.to_string()])
-            .args(["--clinic-partitions", &topics.topology.clinic_partitions.to_string()])
+            .args([
+                "process",
+                "--kafka",
+                bootstrap,
+                "--topic-prefix",
+                &topics.prefix,
+                "--instance",
+                instance,
+            ])
+            .args([
+                "--subject-partitions",
+                &topics.topology.subject_partitions.to_string(),
+            ])
+            .args([
+                "--clinic-partitions",
+                &topics.topology.clinic_partitions.to_string(),
+            ])
             .args(["--session-timeout-ms", "6000"])
             .env("YEYAK_LOG", "info")
             .stdin(Stdio::null())
@@ -148,16 +196,26 @@ impl ProcessorProcess {
     fn wait_for_log(&self, needle: &str, timeout: Duration) {
         let until = Instant::now() + timeout;
         loop {
-            if std::fs::read_to_string(&self.log).unwrap_or_default().contains(needle) {
+            if std::fs::read_to_string(&self.log)
+                .unwrap_or_default()
+                .contains(needle)
+            {
                 return;
             }
-            assert!(Instant::now() < until, "no {needle:?} in {} after {timeout:?}", self.log.display());
+            assert!(
+                Instant::now() < until,
+                "no {needle:?} in {} after {timeout:?}",
+                self.log.display()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     fn signal(&self, signal: &str) {
-        let status = std::process::Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -182,15 +240,24 @@ struct Workload {
 impl Workload {
     fn new() -> Workload {
         Workload {
-            at: chrono::DateTime::parse_from_rfc3339("2021-08-09T20:00:00+09:00").unwrap().timestamp_millis(),
-            clinics: ["c1", "c2", "c3"].iter().map(|c| ClinicId::new(c).unwrap()).collect(),
+            at: chrono::DateTime::parse_from_rfc3339("2021-08-09T20:00:00+09:00")
+                .unwrap()
+                .timestamp_millis(),
+            clinics: ["c1", "c2", "c3"]
+                .iter()
+                .map(|c| ClinicId::new(c).unwrap())
+                .collect(),
             dates: vec!["2021-08-30".parse().unwrap(), "2021-09-02".parse().unwrap()],
             submitted: Vec::new(),
         }
     }
 
     fn send(&mut self, submitter: &Submitter, seed: &str, at_ms: i64, body: CommandBody) {
-        let command = Command { command_id: command_id_from(seed), at_ms, body };
+        let command = Command {
+            command_id: command_id_from(seed),
+            at_ms,
+            body,
+        };
         self.submitted.push(command.command_id);
         submitter.send(&command).unwrap();
     }
@@ -209,21 +276,47 @@ impl Workload {
                     date,
                     doses: 2000,
                 };
-                self.send(submitter, &format!("supply/{clinic}/{date}"), self.at - 3_600_000, body);
+                self.send(
+                    submitter,
+                    &format!("supply/{clinic}/{date}"),
+                    self.at - 3_600_000,
+                    body,
+                );
             }
         }
         let device = DeviceId::new("pc").unwrap();
         for n in 0..PEOPLE {
             let subject = Workload::person(n);
             let birth_date = "1990-05-09".parse().unwrap();
-            let verify = CommandBody::Verify { subject, birth_date, method: Method::Naver, device: device.clone() };
+            let verify = CommandBody::Verify {
+                subject,
+                birth_date,
+                method: Method::Naver,
+                device: device.clone(),
+            };
             self.send(submitter, &format!("verify/{n}"), self.at, verify);
-            self.send(submitter, &format!("enqueue/{n}"), self.at + 1, CommandBody::Enqueue { subject, device: device.clone() });
+            self.send(
+                submitter,
+                &format!("enqueue/{n}"),
+                self.at + 1,
+                CommandBody::Enqueue {
+                    subject,
+                    device: device.clone(),
+                },
+            );
         }
     }
 
     fn admit(&mut self, submitter: &Submitter) {
-        self.send(submitter, "admit", self.at + 60_000, CommandBody::Admit { tickets_max: 10_000, ttl_ms: 3_600_000 });
+        self.send(
+            submitter,
+            "admit",
+            self.at + 60_000,
+            CommandBody::Admit {
+                tickets_max: 10_000,
+                ttl_ms: 3_600_000,
+            },
+        );
     }
 
     /// Sends the bookings of people `range` (admissions read from the tail).
@@ -247,7 +340,12 @@ impl Workload {
                 date: self.dates[(n / 3) % 2],
                 admission: admissions[&subject],
             };
-            self.send(submitter, &format!("book/{n}"), self.at + 120_000 + n as i64, body);
+            self.send(
+                submitter,
+                &format!("book/{n}"),
+                self.at + 120_000 + n as i64,
+                body,
+            );
         }
         submitter.flush(Duration::from_secs(30)).unwrap();
     }
@@ -256,22 +354,41 @@ impl Workload {
 fn wait_settled(tail: &mut EventTail, submitted: &[Uuid], timeout: Duration) {
     let until = Instant::now() + timeout;
     while !tail.settled(submitted) {
-        assert!(Instant::now() < until, "not settled in {timeout:?}: {} events", tail.events.len());
+        assert!(
+            Instant::now() < until,
+            "not settled in {timeout:?}: {} events",
+            tail.events.len()
+        );
         tail.poll(Duration::from_millis(200)).unwrap();
     }
 }
 
 fn check_exactly_once(tail: &EventTail) {
-    assert!(tail.duplicate_event_ids().is_empty(), "a command was decided twice");
+    assert!(
+        tail.duplicate_event_ids().is_empty(),
+        "a command was decided twice"
+    );
     let mut replayed = System::new(Campaign::default_2021());
     for envelope in &tail.events {
         replayed.apply(envelope);
     }
     let violations = replayed.violations();
     assert!(violations.is_empty(), "{violations:?}");
-    let recorded = tail.events.iter().filter(|e| matches!(e.event, Event::ReservationRecorded(_))).count();
-    let failed = tail.events.iter().filter(|e| matches!(e.event, Event::BookingFailed(_))).count();
-    assert_eq!((recorded, failed), (1200, 300), "six shares of 200 doses for 1500 people");
+    let recorded = tail
+        .events
+        .iter()
+        .filter(|e| matches!(e.event, Event::ReservationRecorded(_)))
+        .count();
+    let failed = tail
+        .events
+        .iter()
+        .filter(|e| matches!(e.event, Event::BookingFailed(_)))
+        .count();
+    assert_eq!(
+        (recorded, failed),
+        (1200, 300),
+        "six shares of 200 doses for 1500 people"
+    );
 }
 
 #[test]
@@ -305,9 +422,15 @@ fn a_processor_killed_mid_stream_loses_nothing_and_decides_nothing_twice() {
     let second = ProcessorProcess::start(&bootstrap, &topics, "a", dir.path());
     wait_settled(&mut tail, &workload.submitted, Duration::from_secs(180));
     let second_log = second.kill();
-    assert!(tail.events.len() > decided_before_kill, "the restarted processor finished the stream");
+    assert!(
+        tail.events.len() > decided_before_kill,
+        "the restarted processor finished the stream"
+    );
     check_exactly_once(&tail);
-    assert!(log.contains("running") && second_log.contains("state rebuilt"), "{log}\n---\n{second_log}");
+    assert!(
+        log.contains("running") && second_log.contains("state rebuilt"),
+        "{log}\n---\n{second_log}"
+    );
 
     // The projector, killed with SIGKILL mid-way and restarted, ends with exactly the rows of
     // the in-memory read model of the same events.
@@ -321,7 +444,15 @@ fn a_processor_killed_mid_stream_loses_nothing_and_decides_nothing_twice() {
         let project = |dir: &std::path::Path| {
             let log = dir.join(format!("projector-{}.log", Uuid::now_v7().simple()));
             std::process::Command::new(env!("CARGO_BIN_EXE_yeyak"))
-                .args(["project", "--kafka", &bootstrap, "--postgres", &url, "--topic-prefix", &topics.prefix])
+                .args([
+                    "project",
+                    "--kafka",
+                    &bootstrap,
+                    "--postgres",
+                    &url,
+                    "--topic-prefix",
+                    &topics.prefix,
+                ])
                 .args(["--subject-partitions", "4", "--clinic-partitions", "4"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -341,12 +472,19 @@ fn a_processor_killed_mid_stream_loses_nothing_and_decides_nothing_twice() {
             if digest.as_deref() == Some(model.digest().as_str()) {
                 break;
             }
-            assert!(Instant::now() < until, "the projection never matched the read model");
+            assert!(
+                Instant::now() < until,
+                "the projection never matched the read model"
+            );
             std::thread::sleep(Duration::from_millis(300));
         }
         second.kill().unwrap();
         second.wait().unwrap();
-        assert!(yeyak::projection::postgres::diff(&model, &mut client).unwrap().is_empty());
+        assert!(
+            yeyak::projection::postgres::diff(&model, &mut client)
+                .unwrap()
+                .is_empty()
+        );
     }
     let _ = delete_topics(&bootstrap, &topics);
 }
@@ -382,8 +520,14 @@ fn two_processors_share_the_partitions_and_a_paused_zombie_cannot_write() {
     let a_log = a.kill();
     let b_log = b.kill();
     check_exactly_once(&tail);
-    assert!(a_log.matches("partitions assigned").count() >= 2, "a was assigned, then rebalanced:\n{a_log}");
-    assert!(b_log.contains("state rebuilt"), "b decided commands:\n{b_log}");
+    assert!(
+        a_log.matches("partitions assigned").count() >= 2,
+        "a was assigned, then rebalanced:\n{a_log}"
+    );
+    assert!(
+        b_log.contains("state rebuilt"),
+        "b decided commands:\n{b_log}"
+    );
     let _ = delete_topics(&bootstrap, &topics);
 }
 
@@ -392,7 +536,10 @@ fn random_scripts_through_kafka_decide_like_the_pure_system() {
     // The core's property, on a smaller scale: random interleavings of every command through the
     // real pipeline give exactly the pure system's events, and the invariants hold.
     let Some(bootstrap) = kafka() else { return };
-    let cases = std::env::var("YEYAK_PIPELINE_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(4);
+    let cases = std::env::var("YEYAK_PIPELINE_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(4);
     let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
         cases,
         failure_persistence: None,
@@ -434,7 +581,9 @@ impl common::Runner for Recording {
 #[test]
 fn book_cancel_and_change_through_kafka_into_postgresql_equal_the_embedded_run() {
     let Some(bootstrap) = kafka() else { return };
-    let Some(postgres) = common::pg::postgres_url() else { return };
+    let Some(postgres) = common::pg::postgres_url() else {
+        return;
+    };
     let topics = fresh_topics(3);
     ensure_topics(&bootstrap, &topics, 1).unwrap();
     let processor = InProcess::start(&bootstrap, &topics, "to-postgres");
@@ -442,10 +591,16 @@ fn book_cancel_and_change_through_kafka_into_postgresql_equal_the_embedded_run()
     let mut on_kafka = OnKafka::new(&bootstrap, &topics);
     let through_kafka = common::run_script(&mut on_kafka, script);
     processor.stop();
-    assert!(through_kafka.contains("ReservationChanged") && through_kafka.contains("ReservationCancelled"));
+    assert!(
+        through_kafka.contains("ReservationChanged")
+            && through_kafka.contains("ReservationCancelled")
+    );
 
     // The embedded run of the same commands, folded into the in-memory read model.
-    let mut embedded = Recording { system: System::new(Campaign::default_2021()), events: Vec::new() };
+    let mut embedded = Recording {
+        system: System::new(Campaign::default_2021()),
+        events: Vec::new(),
+    };
     assert_eq!(common::run_script(&mut embedded, script), through_kafka);
     let mut model = yeyak::projection::ReadModel::new();
     for envelope in &embedded.events {
@@ -469,10 +624,17 @@ fn book_cancel_and_change_through_kafka_into_postgresql_equal_the_embedded_run()
     projector.run_until_caught_up().unwrap();
     let differences = yeyak::projection::postgres::diff(&model, projector.client()).unwrap();
     assert!(differences.is_empty(), "{differences:?}");
-    assert_eq!(yeyak::projection::postgres::read_digest(projector.client()).unwrap(), model.digest());
+    assert_eq!(
+        yeyak::projection::postgres::read_digest(projector.client()).unwrap(),
+        model.digest()
+    );
     // Caught up: running again changes nothing.
     let again = projector.run_until_caught_up().unwrap();
-    assert_eq!(yeyak::projection::postgres::read_digest(projector.client()).unwrap(), model.digest(), "{again:?}");
+    assert_eq!(
+        yeyak::projection::postgres::read_digest(projector.client()).unwrap(),
+        model.digest(),
+        "{again:?}"
+    );
     drop(projector);
     let _ = delete_topics(&bootstrap, &topics);
 }
@@ -489,20 +651,38 @@ fn the_benchmark_runs_end_to_end_and_counts_no_overbooking() {
         batch_linger_ms: 5,
         batch_commands_max: 2_000,
         postgres: common::pg::postgres_url(),
+        rate: Some(3_000),
     };
     let mut out = Vec::new();
     let report = yeyak::bench::run(&config, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert_eq!(report.reservations, 300, "{text}");
-    assert_eq!((report.overbooked, report.double_reserved), (0, 0), "{text}");
-    assert!(report.events_per_s > 0.0 && report.raw_append_per_s > 0.0 && report.ratio > 0.0, "{text}");
+    assert_eq!(
+        (report.overbooked, report.double_reserved),
+        (0, 0),
+        "{text}"
+    );
+    assert!(
+        report.events_per_s > 0.0 && report.raw_append_per_s > 0.0 && report.ratio > 0.0,
+        "{text}"
+    );
     assert!(report.p99_decision_ms >= report.p50_decision_ms, "{text}");
     if config.postgres.is_some() {
         assert!(report.p99_projection_ms.is_some(), "{text}");
     }
     let json = text.lines().last().unwrap();
     let parsed: serde_json::Value = serde_json::from_str(json).unwrap();
-    for key in ["reservations_per_s", "events_per_s", "raw_append_per_s", "ratio", "p50_decision_ms", "p99_decision_ms", "p99_projection_ms", "overbooked", "double_reserved"] {
+    for key in [
+        "reservations_per_s",
+        "events_per_s",
+        "raw_append_per_s",
+        "ratio",
+        "p50_decision_ms",
+        "p99_decision_ms",
+        "p99_projection_ms",
+        "overbooked",
+        "double_reserved",
+    ] {
         assert!(parsed.get(key).is_some(), "no {key} in {json}");
     }
 }

@@ -19,7 +19,8 @@ use yeyak::domain::{Campaign, Command};
 use yeyak::ledger::{Ledger, Topology, read_all};
 use yeyak::log::{EventLog, FileLog, FileLogConfig, FsyncPolicy};
 use yeyak::projection::postgres::{
-    BatchOutcome, PgProjector, ProjectionError, READ_MODELS_PROJECTION, diff, migrate, read_digest, read_model,
+    BatchOutcome, PgProjector, ProjectionError, READ_MODELS_PROJECTION, diff, migrate, read_digest,
+    read_model,
 };
 use yeyak::projection::{ReadModel, Table};
 
@@ -47,7 +48,8 @@ macro_rules! database_or_skip {
 fn scenario_log(name: &str) -> (tempfile::TempDir, Ledger<FileLog>) {
     let dir = tempfile::tempdir().unwrap();
     let log = FileLog::open(FileLogConfig::new(dir.path())).unwrap();
-    let mut ledger = OnLedger(Ledger::open(log, Campaign::default_2021(), Topology::default()).unwrap());
+    let mut ledger =
+        OnLedger(Ledger::open(log, Campaign::default_2021(), Topology::default()).unwrap());
     common::run_script(&mut ledger, common::scenarios::script(name));
     (dir, ledger.0)
 }
@@ -61,7 +63,8 @@ fn demo_log(people: u32, dir: &Path) -> FileLog {
         data_dir: dir.join("log"),
         fsync: FsyncPolicy::Never,
     };
-    let key = yeyak::identity::Pseudonymiser::new(yeyak::identity::SecretKey::new(vec![7; 32]).unwrap());
+    let key =
+        yeyak::identity::Pseudonymiser::new(yeyak::identity::SecretKey::new(vec![7; 32]).unwrap());
     let report = yeyak::demo::run(&config, &key, &mut Vec::new()).unwrap();
     assert!(report.ok(), "{report:?}");
     FileLog::open(FileLogConfig::new(dir.join("log"))).unwrap()
@@ -75,17 +78,36 @@ fn reference(log: &dyn EventLog) -> (ReadModel, u64) {
 }
 
 fn projector<'a>(schema: &TestSchema, log: &'a dyn EventLog) -> PgProjector<'a> {
-    PgProjector::new(schema.client(), log, Topology::default(), READ_MODELS_PROJECTION).unwrap()
+    PgProjector::new(
+        schema.client(),
+        log,
+        Topology::default(),
+        READ_MODELS_PROJECTION,
+    )
+    .unwrap()
 }
 
 /// The database equals the reference: same digest, no differing row, same queue positions.
 fn assert_same(model: &ReadModel, client: &mut Client, what: &str) {
     let differing = diff(model, client).unwrap();
-    assert!(differing.is_empty(), "{what}: {} rows differ, first: {}", differing.len(), differing[0]);
+    assert!(
+        differing.is_empty(),
+        "{what}: {} rows differ, first: {}",
+        differing.len(),
+        differing[0]
+    );
     assert_eq!(read_digest(client).unwrap(), model.digest(), "{what}");
-    let positions = client.query("SELECT ticket, position FROM queue_position ORDER BY ticket", &[]).unwrap();
-    let waiting: Vec<(i64, i64)> =
-        model.queue_tickets.keys().filter_map(|t| model.queue_position(*t).map(|p| (t.0 as i64, p as i64))).collect();
+    let positions = client
+        .query(
+            "SELECT ticket, position FROM queue_position ORDER BY ticket",
+            &[],
+        )
+        .unwrap();
+    let waiting: Vec<(i64, i64)> = model
+        .queue_tickets
+        .keys()
+        .filter_map(|t| model.queue_position(*t).map(|p| (t.0 as i64, p as i64)))
+        .collect();
     let from_view: Vec<(i64, i64)> = positions.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(from_view, waiting, "{what}: queue_position");
 }
@@ -147,8 +169,11 @@ fn the_demo_campaign_projects_to_the_in_memory_read_model() {
         .unwrap()
         .get(0);
     assert_eq!(mismatched, 0);
-    let negative: i64 =
-        p.client().query_one("SELECT count(*) FROM slot_quota WHERE remaining < 0", &[]).unwrap().get(0);
+    let negative: i64 = p
+        .client()
+        .query_one("SELECT count(*) FROM slot_quota WHERE remaining < 0", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(negative, 0);
 }
 
@@ -166,8 +191,11 @@ fn the_fold_does_not_depend_on_the_order_partitions_are_read_in() {
     let log = demo_log(300, dir.path());
     let (forward, _) = reference(&log);
     let mut backward = ReadModel::new();
-    let mut partitions: Vec<(&str, u32)> =
-        Topology::default().topics().iter().flat_map(|(t, n)| (0..*n).map(move |p| (*t, p))).collect();
+    let mut partitions: Vec<(&str, u32)> = Topology::default()
+        .topics()
+        .iter()
+        .flat_map(|(t, n)| (0..*n).map(move |p| (*t, p)))
+        .collect();
     partitions.reverse();
     for (topic, partition) in partitions {
         for record in log.read(topic, partition, 0, usize::MAX).unwrap() {
@@ -195,7 +223,11 @@ fn a_projector_stopped_after_some_batches_resumes_exactly_once() {
     let mut second = projector(&schema, &log);
     second.set_batch_events_max(37);
     let rest = second.run_until_caught_up().unwrap();
-    assert_eq!(half.events + rest.events, count, "every event applied exactly once");
+    assert_eq!(
+        half.events + rest.events,
+        count,
+        "every event applied exactly once"
+    );
     assert_same(&model, second.client(), "resumed");
     let again = second.run_until_caught_up().unwrap();
     assert_eq!((again.batches, again.events), (0, 0));
@@ -213,12 +245,19 @@ fn a_batch_rolled_back_before_commit_applies_nothing() {
     first.set_batch_events_max(2);
     first.set_before_commit(Box::new(|info| {
         // The third batch's transaction is open, its rows and offset written: stop right there.
-        if info.committed_before == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        if info.committed_before == 2 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     }));
     let err = first.run_until_caught_up().unwrap_err();
     assert!(matches!(err, ProjectionError::Interrupted { .. }), "{err}");
     let stored: u64 = first.offsets().unwrap().values().sum();
-    assert_eq!(stored, 4, "two batches of two committed, the third rolled back");
+    assert_eq!(
+        stored, 4,
+        "two batches of two committed, the third rolled back"
+    );
     drop(first); // the connection goes away
 
     let mut second = projector(&schema, ledger.log());
@@ -228,12 +267,18 @@ fn a_batch_rolled_back_before_commit_applies_nothing() {
 }
 
 fn backend_pid(client: &mut Client) -> i32 {
-    client.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0)
+    client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0)
 }
 
 fn terminate(url: &str, pid: i32) {
     let mut killer = Client::connect(url, NoTls).unwrap();
-    let killed: bool = killer.query_one("SELECT pg_terminate_backend($1, 5000)", &[&pid]).unwrap().get(0);
+    let killed: bool = killer
+        .query_one("SELECT pg_terminate_backend($1, 5000)", &[&pid])
+        .unwrap()
+        .get(0);
     assert!(killed, "backend {pid} terminated");
 }
 
@@ -264,9 +309,18 @@ fn a_connection_killed_inside_a_batch_loses_nothing_and_applies_nothing_twice() 
     assert!(matches!(err, ProjectionError::BatchDb { .. }), "{err:?}");
     drop(first);
     let mut check = schema.client();
-    let stored: i64 =
-        check.query_one("SELECT coalesce(sum(next_offset), 0)::bigint FROM projection_offsets", &[]).unwrap().get(0);
-    assert_eq!(stored as u64, committed.load(Ordering::SeqCst), "exactly the nine committed batches");
+    let stored: i64 = check
+        .query_one(
+            "SELECT coalesce(sum(next_offset), 0)::bigint FROM projection_offsets",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        stored as u64,
+        committed.load(Ordering::SeqCst),
+        "exactly the nine committed batches"
+    );
     assert!(stored > 0);
 
     // Whenever: another connection kills the projector's backend while it runs.
@@ -278,8 +332,9 @@ fn a_connection_killed_inside_a_batch_loses_nothing_and_applies_nothing_twice() 
         let (url, schema_name, done) = (url.clone(), schema.name.clone(), done.clone());
         std::thread::spawn(move || {
             let mut watcher = Client::connect(&url, NoTls).unwrap();
-            let progress =
-                format!("SELECT coalesce(sum(next_offset), 0)::bigint FROM {schema_name}.projection_offsets");
+            let progress = format!(
+                "SELECT coalesce(sum(next_offset), 0)::bigint FROM {schema_name}.projection_offsets"
+            );
             loop {
                 let now: i64 = watcher.query_one(&progress, &[]).unwrap().get(0);
                 if now >= stored + 500 || done.load(Ordering::SeqCst) {
@@ -287,22 +342,34 @@ fn a_connection_killed_inside_a_batch_loses_nothing_and_applies_nothing_twice() 
                 }
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
-            let killed: bool = watcher.query_one("SELECT pg_terminate_backend($1, 5000)", &[&pid]).unwrap().get(0);
+            let killed: bool = watcher
+                .query_one("SELECT pg_terminate_backend($1, 5000)", &[&pid])
+                .unwrap()
+                .get(0);
             killed
         })
     };
     let result = second.run_until_caught_up();
     done.store(true, Ordering::SeqCst);
     let killed = killer.join().unwrap();
-    assert!(killed && result.is_err(), "the run was cut short: {result:?}");
+    assert!(
+        killed && result.is_err(),
+        "the run was cut short: {result:?}"
+    );
     drop(second);
 
     let mut third = projector(&schema, &log);
     let rest = third.run_until_caught_up().unwrap();
     assert!(rest.events > 0 && rest.events < count);
     assert_same(&model, third.client(), "after two killed connections");
-    let total: i64 =
-        third.client().query_one("SELECT sum(next_offset)::bigint FROM projection_offsets", &[]).unwrap().get(0);
+    let total: i64 = third
+        .client()
+        .query_one(
+            "SELECT sum(next_offset)::bigint FROM projection_offsets",
+            &[],
+        )
+        .unwrap()
+        .get(0);
     assert_eq!(total as u64, count);
 }
 
@@ -326,12 +393,26 @@ fn a_redelivered_batch_changes_nothing() {
 
     assert_eq!(
         p.apply_batch(&records[..k]).unwrap(),
-        BatchOutcome::Applied { events: k as u64, skipped: 0, next_offset: k as u64 }
+        BatchOutcome::Applied {
+            events: k as u64,
+            skipped: 0,
+            next_offset: k as u64
+        }
     );
     let after_first = read_digest(p.client()).unwrap();
     // The same range again: refused by the offset check, nothing written.
-    assert_eq!(p.apply_batch(&records[..k]).unwrap(), BatchOutcome::AlreadyApplied { next_offset: k as u64 });
-    assert_eq!(p.apply_batch(&records[1..k]).unwrap(), BatchOutcome::AlreadyApplied { next_offset: k as u64 });
+    assert_eq!(
+        p.apply_batch(&records[..k]).unwrap(),
+        BatchOutcome::AlreadyApplied {
+            next_offset: k as u64
+        }
+    );
+    assert_eq!(
+        p.apply_batch(&records[1..k]).unwrap(),
+        BatchOutcome::AlreadyApplied {
+            next_offset: k as u64
+        }
+    );
     assert_eq!(read_digest(p.client()).unwrap(), after_first);
     // A range beyond the stored offset would skip records: refused.
     let gap = p.apply_batch(&records[k + 1..]).unwrap_err();
@@ -340,13 +421,25 @@ fn a_redelivered_batch_changes_nothing() {
     );
     // Not one partition's consecutive records: refused.
     let mixed = [records[k].clone(), records[k].clone()];
-    assert!(matches!(p.apply_batch(&mixed).unwrap_err(), ProjectionError::NotContiguous { .. }));
+    assert!(matches!(
+        p.apply_batch(&mixed).unwrap_err(),
+        ProjectionError::NotContiguous { .. }
+    ));
     // Overlapping: the applied part is dropped, the rest applied once.
     assert_eq!(
         p.apply_batch(&records[1..]).unwrap(),
-        BatchOutcome::Applied { events: (n - k) as u64, skipped: (k - 1) as u64, next_offset: n as u64 }
+        BatchOutcome::Applied {
+            events: (n - k) as u64,
+            skipped: (k - 1) as u64,
+            next_offset: n as u64
+        }
     );
-    assert_eq!(p.apply_batch(&records).unwrap(), BatchOutcome::AlreadyApplied { next_offset: n as u64 });
+    assert_eq!(
+        p.apply_batch(&records).unwrap(),
+        BatchOutcome::AlreadyApplied {
+            next_offset: n as u64
+        }
+    );
 
     let rest = p.run_until_caught_up().unwrap();
     assert_eq!(rest.skipped, 0);
@@ -389,11 +482,15 @@ fn migrations_apply_once() {
     let url = database_or_skip!();
     let schema = TestSchema::create(&url);
     let mut client = schema.client();
-    assert_eq!(migrate(&mut client).unwrap(), vec![1]);
+    assert_eq!(migrate(&mut client).unwrap(), vec![1, 2]);
     assert_eq!(migrate(&mut client).unwrap(), Vec::<i64>::new());
-    let versions: Vec<i64> =
-        client.query("SELECT version FROM schema_migrations", &[]).unwrap().iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, vec![1]);
+    let versions: Vec<i64> = client
+        .query("SELECT version FROM schema_migrations", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, vec![1, 2]);
     // Two projectors starting at once on a fresh schema: one migrates, the other finds it done.
     let other = TestSchema::create(&url);
     let handles: Vec<_> = (0..2)
@@ -404,5 +501,42 @@ fn migrations_apply_once() {
         .collect();
     let mut applied: Vec<Vec<i64>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     applied.sort();
-    assert_eq!(applied, vec![vec![], vec![1]]);
+    assert_eq!(applied, vec![vec![], vec![1, 2]]);
+}
+
+/// The queue's ETA comes from the admissions of the last minute of event time: 10 admitted in
+/// it -> 1 every 6 s; the ticket at position p waits (p + 1) * 6 s, as a range of 80%..125%.
+#[test]
+fn the_queue_eta_is_measured_from_the_last_minute_of_admissions() {
+    use yeyak::domain::system::command_id_from;
+    use yeyak::domain::{CommandBody, DeviceId, SubjectId};
+    let url = database_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(FileLogConfig::new(dir.path())).unwrap();
+    let mut ledger = Ledger::open(log, Campaign::default_2021(), Topology::default()).unwrap();
+    let t0 = Campaign::default_2021().booking_days[0].window.opens_at_ms;
+    let device = DeviceId::new("phone").unwrap();
+    let mut submit = |seed: String, at_ms: i64, body: CommandBody| {
+        ledger.submit(Command { command_id: command_id_from(&seed), at_ms, body }).unwrap();
+    };
+    // Two admissions long before: outside the minute, they must not count.
+    for n in 0..17u8 {
+        let body = CommandBody::Enqueue { subject: SubjectId([n; 16]), device: device.clone() };
+        submit(format!("eta/enqueue/{n}"), t0 - 600_000 + i64::from(n), body);
+    }
+    submit("eta/admit/old".into(), t0 - 300_000, CommandBody::Admit { tickets_max: 2, ttl_ms: 600_000 });
+    submit("eta/admit/1".into(), t0, CommandBody::Admit { tickets_max: 5, ttl_ms: 600_000 });
+    submit("eta/admit/2".into(), t0 + 30_000, CommandBody::Admit { tickets_max: 5, ttl_ms: 600_000 });
+    let schema = TestSchema::create(&url);
+    projector(&schema, ledger.log()).run_until_caught_up().unwrap();
+    let mut client = schema.client();
+    let rate = client.query_one("SELECT admitted_last_minute, measured_at_ms FROM queue_admission_rate", &[]).unwrap();
+    assert_eq!((rate.get::<_, i64>(0), rate.get::<_, i64>(1)), (10, t0 + 30_000));
+    let rows: Vec<(i64, i64, i64, i64)> = client
+        .query("SELECT position, eta_s, eta_low_s, eta_high_s FROM queue_position ORDER BY ticket", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(rows, vec![(0, 6, 4, 8), (1, 12, 9, 15), (2, 18, 14, 23), (3, 24, 19, 30), (4, 30, 24, 38)]);
 }

@@ -12,27 +12,68 @@ use uuid::Uuid;
 
 use yeyak::domain::command::Slot;
 use yeyak::domain::{
-    AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Envelope, Event, Method, RejectionCode,
-    ReservationId, Share, SubjectId, System, TicketNo,
+    AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Envelope, Event, Method,
+    RejectionCode, ReservationId, Share, SubjectId, System, TicketNo,
 };
 
-const PEOPLE: [&str; 6] = ["1990-05-09", "1985-02-19", "1999-01-01", "2003-12-13", "1960-03-09", "1972-01-10"];
+const PEOPLE: [&str; 6] = [
+    "1990-05-09",
+    "1985-02-19",
+    "1999-01-01",
+    "2003-12-13",
+    "1960-03-09",
+    "1972-01-10",
+];
 const CLINICS: [&str; 3] = ["c1", "c2", "c3"];
 const DATES: [&str; 3] = ["2021-08-30", "2021-09-02", "2021-12-25"];
 const DEVICES: [&str; 2] = ["pc", "phone"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Verify { person: usize, device: usize, method: usize },
-    Enqueue { person: usize },
-    Leave { person: usize },
-    Admit { tickets: u32 },
-    Book { person: usize, clinic: usize, date: usize, proxy: bool, other_device: bool },
-    Cancel { person: usize },
-    Rebook { person: usize, clinic: usize, date: usize },
-    Supply { clinic: usize, date: usize, doses: u32 },
-    Tick { clinic: usize },
-    Rebalance { from: usize, to: usize, date: usize, pool: bool, doses: u32 },
+    Verify {
+        person: usize,
+        device: usize,
+        method: usize,
+    },
+    Enqueue {
+        person: usize,
+    },
+    Leave {
+        person: usize,
+    },
+    Admit {
+        tickets: u32,
+    },
+    Book {
+        person: usize,
+        clinic: usize,
+        date: usize,
+        proxy: bool,
+        other_device: bool,
+    },
+    Cancel {
+        person: usize,
+    },
+    Rebook {
+        person: usize,
+        clinic: usize,
+        date: usize,
+    },
+    Supply {
+        clinic: usize,
+        date: usize,
+        doses: u32,
+    },
+    Tick {
+        clinic: usize,
+    },
+    Rebalance {
+        from: usize,
+        to: usize,
+        date: usize,
+        pool: bool,
+        doses: u32,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -118,7 +159,9 @@ impl World {
             clients: vec![Client::default(); PEOPLE.len()],
             verify_model: vec![VerifyModel::default(); PEOPLE.len()],
             log: Vec::new(),
-            now_ms: chrono::DateTime::parse_from_rfc3339("2021-08-09T19:00:00+09:00").unwrap().timestamp_millis(),
+            now_ms: chrono::DateTime::parse_from_rfc3339("2021-08-09T19:00:00+09:00")
+                .unwrap()
+                .timestamp_millis(),
             step: 0,
         }
     }
@@ -127,7 +170,11 @@ impl World {
         let nil_reservation = ReservationId(Uuid::nil());
         let nil_admission = AdmissionId(Uuid::nil());
         match op.clone() {
-            Op::Verify { person, device, method } => CommandBody::Verify {
+            Op::Verify {
+                person,
+                device,
+                method,
+            } => CommandBody::Verify {
                 subject: subject(person),
                 birth_date: birth(person),
                 method: Method::ALL[method],
@@ -141,10 +188,23 @@ impl World {
                 subject: subject(person),
                 ticket: self.clients[person].ticket.unwrap_or(TicketNo(u64::MAX)),
             },
-            Op::Admit { tickets } => CommandBody::Admit { tickets_max: tickets, ttl_ms: 20 * 60_000 },
-            Op::Book { person, clinic: c, date: d, proxy, other_device } => CommandBody::Book {
+            Op::Admit { tickets } => CommandBody::Admit {
+                tickets_max: tickets,
+                ttl_ms: 20 * 60_000,
+            },
+            Op::Book {
+                person,
+                clinic: c,
+                date: d,
+                proxy,
+                other_device,
+            } => CommandBody::Book {
                 subject: subject(person),
-                requested_for: if proxy { subject((person + 1) % PEOPLE.len()) } else { subject(person) },
+                requested_for: if proxy {
+                    subject((person + 1) % PEOPLE.len())
+                } else {
+                    subject(person)
+                },
                 device: self.device(person, other_device),
                 clinic: clinic(c),
                 date: date(d),
@@ -156,7 +216,11 @@ impl World {
                 device: self.device(person, false),
                 reservation: self.clients[person].reservation.unwrap_or(nil_reservation),
             },
-            Op::Rebook { person, clinic: c, date: d } => CommandBody::Rebook {
+            Op::Rebook {
+                person,
+                clinic: c,
+                date: d,
+            } => CommandBody::Rebook {
                 subject: subject(person),
                 requested_for: subject(person),
                 device: self.device(person, false),
@@ -165,7 +229,11 @@ impl World {
                 date: date(d),
                 admission: self.clients[person].admission.unwrap_or(nil_admission),
             },
-            Op::Supply { clinic: c, date: d, doses } => CommandBody::RegisterSupply {
+            Op::Supply {
+                clinic: c,
+                date: d,
+                doses,
+            } => CommandBody::RegisterSupply {
                 clinic: clinic(c),
                 name: format!("Clinic {c}"),
                 region: "seoul".into(),
@@ -173,11 +241,25 @@ impl World {
                 doses,
             },
             Op::Tick { clinic: c } => CommandBody::Tick { clinic: clinic(c) },
-            Op::Rebalance { from, to, date: d, pool, doses } => {
+            Op::Rebalance {
+                from,
+                to,
+                date: d,
+                pool,
+                doses,
+            } => {
                 let share = if pool { Share::Pool } else { Share::Day(0) };
                 CommandBody::Rebalance {
-                    from: Slot { clinic: clinic(from), date: date(d), share },
-                    to: Slot { clinic: clinic(to), date: date((d + 1) % 2), share },
+                    from: Slot {
+                        clinic: clinic(from),
+                        date: date(d),
+                        share,
+                    },
+                    to: Slot {
+                        clinic: clinic(to),
+                        date: date((d + 1) % 2),
+                        share,
+                    },
                     doses,
                 }
             }
@@ -185,8 +267,15 @@ impl World {
     }
 
     fn device(&self, person: usize, other: bool) -> DeviceId {
-        let own = self.clients[person].device.clone().unwrap_or_else(|| DeviceId::new("pc").unwrap());
-        if other { DeviceId::new(if own.as_str() == "pc" { "phone" } else { "pc" }).unwrap() } else { own }
+        let own = self.clients[person]
+            .device
+            .clone()
+            .unwrap_or_else(|| DeviceId::new("pc").unwrap());
+        if other {
+            DeviceId::new(if own.as_str() == "pc" { "phone" } else { "pc" }).unwrap()
+        } else {
+            own
+        }
     }
 
     fn step(&mut self, advance: i64, op: &Op) -> Result<(), TestCaseError> {
@@ -202,24 +291,52 @@ impl World {
 
         // The reference model of verification: rate limit and first-device lock.
         if let CommandBody::Verify { device, .. } = &body {
-            let Op::Verify { person, .. } = op else { unreachable!() };
+            let Op::Verify { person, .. } = op else {
+                unreachable!()
+            };
             let model = &mut self.verify_model[*person];
             let expected = match &model.last {
-                Some((at, d)) if self.now_ms < at + 600_000 && d != device => Some(RejectionCode::DeviceLocked),
-                Some((at, _)) if self.now_ms < at + 600_000 => Some(RejectionCode::VerifyRateLimited),
+                Some((at, d)) if self.now_ms < at + 600_000 && d != device => {
+                    Some(RejectionCode::DeviceLocked)
+                }
+                Some((at, _)) if self.now_ms < at + 600_000 => {
+                    Some(RejectionCode::VerifyRateLimited)
+                }
                 _ => None,
             };
-            prop_assert_eq!(outcome.rejection.map(|r| r.code), expected, "verify of p{} at step {}", person, self.step);
+            prop_assert_eq!(
+                outcome.rejection.map(|r| r.code),
+                expected,
+                "verify of p{} at step {}",
+                person,
+                self.step
+            );
             if expected.is_none() {
                 model.last = Some((self.now_ms, device.clone()));
             }
         }
         // No proxy booking, ever.
-        if let CommandBody::Book { subject, requested_for, .. } | CommandBody::Rebook { subject, requested_for, .. }
-        | CommandBody::Cancel { subject, requested_for, .. } = &body
+        if let CommandBody::Book {
+            subject,
+            requested_for,
+            ..
+        }
+        | CommandBody::Rebook {
+            subject,
+            requested_for,
+            ..
+        }
+        | CommandBody::Cancel {
+            subject,
+            requested_for,
+            ..
+        } = &body
         {
             if subject != requested_for {
-                prop_assert_eq!(outcome.rejection.map(|r| r.code), Some(RejectionCode::ProxyForbidden));
+                prop_assert_eq!(
+                    outcome.rejection.map(|r| r.code),
+                    Some(RejectionCode::ProxyForbidden)
+                );
             }
         }
         for envelope in &outcome.events {
@@ -229,7 +346,13 @@ impl World {
         self.log.extend(outcome.events);
 
         let violations = self.system.violations();
-        prop_assert!(violations.is_empty(), "after step {} ({:?}): {:?}", self.step, op, violations);
+        prop_assert!(
+            violations.is_empty(),
+            "after step {} ({:?}): {:?}",
+            self.step,
+            op,
+            violations
+        );
         Ok(())
     }
 
@@ -245,14 +368,36 @@ impl World {
         if let Some((who, share, _)) = recorded {
             let person = (0..PEOPLE.len()).find(|&p| subject(p) == who).unwrap();
             let born = birth(person);
-            prop_assert!(self.campaign.is_eligible(born), "an ineligible person holds a reservation");
-            if let CommandBody::Book { subject, requested_for, .. } | CommandBody::Rebook { subject, requested_for, .. } = body {
+            prop_assert!(
+                self.campaign.is_eligible(born),
+                "an ineligible person holds a reservation"
+            );
+            if let CommandBody::Book {
+                subject,
+                requested_for,
+                ..
+            }
+            | CommandBody::Rebook {
+                subject,
+                requested_for,
+                ..
+            } = body
+            {
                 prop_assert_eq!(subject, requested_for);
-                prop_assert_eq!(*subject, who, "a reservation for someone other than the requester");
+                prop_assert_eq!(
+                    *subject,
+                    who,
+                    "a reservation for someone other than the requester"
+                );
             }
             // Booking days by the last digit of the birth day, 20:00 to 18:00 the next day.
             let digit = (born.day() % 10) as u8;
-            let own_day = self.campaign.booking_days.iter().position(|d| d.digit == digit).unwrap() as u8;
+            let own_day = self
+                .campaign
+                .booking_days
+                .iter()
+                .position(|d| d.digit == digit)
+                .unwrap() as u8;
             let window = self.campaign.booking_days[usize::from(own_day)].window;
             let change = self.campaign.change_window;
             match share {
@@ -260,9 +405,14 @@ impl World {
                     prop_assert_eq!(d, own_day, "drew on another booking day's share");
                     prop_assert!(window.opens_at_ms <= at && at < change.closes_at_ms);
                 }
-                Share::Pool => prop_assert!(at >= self.campaign.release_at_ms() && at < change.closes_at_ms),
+                Share::Pool => {
+                    prop_assert!(at >= self.campaign.release_at_ms() && at < change.closes_at_ms)
+                }
             }
-            prop_assert!(window.contains(at) || change.contains(at), "a reservation outside the person's day or window");
+            prop_assert!(
+                window.contains(at) || change.contains(at),
+                "a reservation outside the person's day or window"
+            );
         }
         if let Event::DeviceLocked(e) = &envelope.event {
             prop_assert_eq!(e.until_ms, at + 600_000);
@@ -351,7 +501,9 @@ proptest! {
 fn the_shares_of_a_clinic_day_are_never_overbooked_in_a_stampede() {
     // 200 people of booking day 0 race for 10 doses (one per booking day): exactly one gets day 0's dose.
     let mut system = System::new(Campaign::default_2021());
-    let at = chrono::DateTime::parse_from_rfc3339("2021-08-09T20:00:00+09:00").unwrap().timestamp_millis();
+    let at = chrono::DateTime::parse_from_rfc3339("2021-08-09T20:00:00+09:00")
+        .unwrap()
+        .timestamp_millis();
     let id = |s: &str| yeyak::domain::system::command_id_from(s);
     let supply = CommandBody::RegisterSupply {
         clinic: clinic(0),
@@ -360,21 +512,44 @@ fn the_shares_of_a_clinic_day_are_never_overbooked_in_a_stampede() {
         date: date(0),
         doses: 10,
     };
-    system.execute(Command { command_id: id("supply"), at_ms: at - 1, body: supply });
+    system.execute(Command {
+        command_id: id("supply"),
+        at_ms: at - 1,
+        body: supply,
+    });
     let device = DeviceId::new("pc").unwrap();
     let mut confirmed = 0;
     for n in 0..200 {
         let who = common::subject_of(&format!("stampede/{n}"));
         let born: NaiveDate = "1990-05-09".parse().unwrap();
-        let verify = CommandBody::Verify { subject: who, birth_date: born, method: Method::Kakao, device: device.clone() };
-        system.execute(Command { command_id: id(&format!("v/{n}")), at_ms: at, body: verify });
-        let enqueue = CommandBody::Enqueue { subject: who, device: device.clone() };
-        system.execute(Command { command_id: id(&format!("q/{n}")), at_ms: at, body: enqueue });
+        let verify = CommandBody::Verify {
+            subject: who,
+            birth_date: born,
+            method: Method::Kakao,
+            device: device.clone(),
+        };
+        system.execute(Command {
+            command_id: id(&format!("v/{n}")),
+            at_ms: at,
+            body: verify,
+        });
+        let enqueue = CommandBody::Enqueue {
+            subject: who,
+            device: device.clone(),
+        };
+        system.execute(Command {
+            command_id: id(&format!("q/{n}")),
+            at_ms: at,
+            body: enqueue,
+        });
     }
     let admitted = system.execute(Command {
         command_id: id("admit"),
         at_ms: at,
-        body: CommandBody::Admit { tickets_max: 500, ttl_ms: 600_000 },
+        body: CommandBody::Admit {
+            tickets_max: 500,
+            ttl_ms: 600_000,
+        },
     });
     for envelope in &admitted.events {
         if let Event::AdmissionGranted(g) = &envelope.event {
@@ -386,12 +561,19 @@ fn the_shares_of_a_clinic_day_are_never_overbooked_in_a_stampede() {
                 date: date(0),
                 admission: g.admission,
             };
-            let outcome = system.execute(Command { command_id: id(&format!("b/{}", g.ticket.0)), at_ms: at + 1, body: book });
+            let outcome = system.execute(Command {
+                command_id: id(&format!("b/{}", g.ticket.0)),
+                at_ms: at + 1,
+                body: book,
+            });
             if matches!(outcome.last_event(), Some(Event::ReservationRecorded(_))) {
                 confirmed += 1;
             }
         }
     }
-    assert_eq!(confirmed, 1, "day 0's share of 10 doses is exactly one dose");
+    assert_eq!(
+        confirmed, 1,
+        "day 0's share of 10 doses is exactly one dose"
+    );
     assert!(system.violations().is_empty());
 }

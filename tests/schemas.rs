@@ -45,10 +45,16 @@ fn released() -> Vec<(String, String)> {
         .enumerate()
         .map(|(number, line)| {
             let (hash, name) = line.split_once("  ").unwrap_or_else(|| {
-                panic!("schemas/RELEASED line {}: expected `<sha256 hex>  <file name>`, got {line:?}", number + 1)
+                panic!(
+                    "schemas/RELEASED line {}: expected `<sha256 hex>  <file name>`, got {line:?}",
+                    number + 1
+                )
             });
             assert!(
-                hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                hash.len() == 64
+                    && hash
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
                 "schemas/RELEASED line {}: {hash:?} is not a lowercase sha256 hex digest",
                 number + 1
             );
@@ -77,7 +83,9 @@ fn first_difference(expected: &str, actual: &str) -> String {
             (None, None) => return "they differ only in line endings".into(),
             (e, a) if e == a => continue,
             (e, a) => {
-                return format!("first difference at line {number}:\n    code:      {e:?}\n    committed: {a:?}");
+                return format!(
+                    "first difference at line {number}:\n    code:      {e:?}\n    committed: {a:?}"
+                );
             }
         }
     }
@@ -115,13 +123,17 @@ fn committed_schemas_match_the_code() {
     let generated_names: BTreeSet<&str> = generated.iter().map(|(name, _)| name.as_str()).collect();
     let released_names: BTreeSet<String> = released().into_iter().map(|(_, name)| name).collect();
     for entry in fs::read_dir(&dir).expect("read schemas/") {
-        let name = entry.expect("a directory entry").file_name().to_string_lossy().into_owned();
+        let name = entry
+            .expect("a directory entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
         if NOT_SCHEMAS.contains(&name.as_str()) || generated_names.contains(name.as_str()) {
             continue;
         }
-        let retired = parse_file_name(&name)
-            .is_some_and(|(type_name, version)| current.get(type_name).is_some_and(|&now| version < now))
-            && released_names.contains(&name);
+        let retired = parse_file_name(&name).is_some_and(|(type_name, version)| {
+            current.get(type_name).is_some_and(|&now| version < now)
+        }) && released_names.contains(&name);
         if !retired {
             problems.push(format!(
                 "schemas/{name} is a stray: no event type generates it and it is not a released older \
@@ -143,8 +155,15 @@ fn committed_schemas_match_the_code() {
 fn every_committed_schema_is_a_valid_draft_2020_12_schema() {
     for (name, _) in all_event_schemas() {
         let schema = schema_from_disk(&name);
-        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema", "schemas/{name}");
-        assert_eq!(schema["$id"], format!("https://yeyak.dev/schemas/{name}"), "schemas/{name}");
+        assert_eq!(
+            schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
+            "schemas/{name}"
+        );
+        assert_eq!(
+            schema["$id"],
+            format!("https://yeyak.dev/schemas/{name}"),
+            "schemas/{name}"
+        );
         if let Err(error) = jsonschema::meta::validate(&schema) {
             panic!("schemas/{name} is not a valid JSON Schema: {error}");
         }
@@ -186,11 +205,14 @@ fn released_schemas_never_change() {
             ));
         }
     }
-    assert!(problems.is_empty(), "released schemas:\n  {}", problems.join("\n  "));
+    assert!(
+        problems.is_empty(),
+        "released schemas:\n  {}",
+        problems.join("\n  ")
+    );
 }
 
 // ---- every emitted event ----------------------------------------------------------------------
-
 
 /// Runs commands on a [`System`] and keeps every envelope they produce.
 struct Recorder {
@@ -200,7 +222,10 @@ struct Recorder {
 
 impl Recorder {
     fn new() -> Recorder {
-        Recorder { system: System::new(common::campaign()), envelopes: Vec::new() }
+        Recorder {
+            system: System::new(common::campaign()),
+            envelopes: Vec::new(),
+        }
     }
 }
 
@@ -229,7 +254,11 @@ fn for_every_emitted_envelope(visit: impl FnMut(&Envelope)) {
         assert!(!envelopes.is_empty(), "scenario {name} produced no event");
         envelopes.iter().for_each(|e| (visit.borrow_mut())(e));
     }
-    let mut runner = TestRunner::new(Config { cases: 64, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: 64,
+        failure_persistence: None,
+        ..Config::default()
+    });
     let result = runner.run(&common::random_scripts::script(), |script| {
         let (_, envelopes) = run(&script);
         envelopes.iter().for_each(|e| (visit.borrow_mut())(e));
@@ -262,7 +291,10 @@ impl Validators {
 
     /// The validation errors of `value` against `schemas/<name>`, one line each.
     fn errors(&mut self, name: &str, value: &Value) -> Vec<String> {
-        self.get(name).iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect()
+        self.get(name)
+            .iter_errors(value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect()
     }
 }
 
@@ -288,8 +320,15 @@ fn every_emitted_event_validates_against_its_schema() {
         seen.insert(envelope.event.type_name());
         count += 1;
     });
-    let never: Vec<&str> = Event::TYPES.iter().map(|(name, _)| *name).filter(|name| !seen.contains(name)).collect();
-    assert!(never.is_empty(), "no scenario or random script produced {never:?}: add a scenario that does");
+    let never: Vec<&str> = Event::TYPES
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| !seen.contains(name))
+        .collect();
+    assert!(
+        never.is_empty(),
+        "no scenario or random script produced {never:?}: add a scenario that does"
+    );
     assert!(count > 100, "only {count} events validated");
 }
 
@@ -297,17 +336,26 @@ fn every_emitted_event_validates_against_its_schema() {
 fn every_emitted_envelope_round_trips_through_json() {
     for_every_emitted_envelope(|envelope| {
         let bytes = serde_json::to_vec(envelope).expect("an envelope serializes");
-        let back: Envelope = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("{e}: cannot read back {}", String::from_utf8_lossy(&bytes)));
+        let back: Envelope = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!("{e}: cannot read back {}", String::from_utf8_lossy(&bytes))
+        });
         assert_eq!(&back, envelope, "{}", String::from_utf8_lossy(&bytes));
     });
 }
 
 #[test]
 fn leaving_the_queue_is_recorded() {
-    let (name, script) = common::scenarios::SCENARIOS.iter().find(|(name, _)| *name == "leave_the_queue").expect("the scenario");
+    let (name, script) = common::scenarios::SCENARIOS
+        .iter()
+        .find(|(name, _)| *name == "leave_the_queue")
+        .expect("the scenario");
     let (transcript, envelopes) = run(script);
-    assert!(envelopes.iter().any(|e| matches!(e.event, Event::TicketLeft(_))), "{transcript}");
+    assert!(
+        envelopes
+            .iter()
+            .any(|e| matches!(e.event, Event::TicketLeft(_))),
+        "{transcript}"
+    );
     insta::assert_snapshot!(*name, transcript);
 }
 
@@ -315,7 +363,10 @@ fn leaving_the_queue_is_recorded() {
 
 /// The first envelope of `type_name` in a scenario, as JSON.
 fn emitted(scenario: &str, type_name: &str) -> Value {
-    let (_, script) = common::scenarios::SCENARIOS.iter().find(|(name, _)| *name == scenario).expect("the scenario");
+    let (_, script) = common::scenarios::SCENARIOS
+        .iter()
+        .find(|(name, _)| *name == scenario)
+        .expect("the scenario");
     let (_, envelopes) = run(script);
     let envelope = envelopes
         .iter()
@@ -329,26 +380,56 @@ fn schemas_reject_broken_events() {
     let mut validators = Validators::default();
     let verified = emitted("digit_nine_books_on_its_day", "SubjectVerified");
     let schema = "SubjectVerified.v1.json";
-    assert_eq!(validators.errors(schema, &verified), Vec::<String>::new(), "the unbroken event validates");
+    assert_eq!(
+        validators.errors(schema, &verified),
+        Vec::<String>::new(),
+        "the unbroken event validates"
+    );
 
     type Mutation = fn(&mut Value);
     let broken: [(&str, Mutation); 16] = [
-        ("another type", |v| v["event"]["type"] = json!("DeviceLocked")),
-        ("no type", |v| drop(v["event"].as_object_mut().unwrap().remove("type"))),
-        ("no subject", |v| drop(v["event"].as_object_mut().unwrap().remove("subject"))),
-        ("no event_id", |v| drop(v.as_object_mut().unwrap().remove("event_id"))),
-        ("no event", |v| drop(v.as_object_mut().unwrap().remove("event"))),
-        ("a subject of 31 hex digits", |v| v["event"]["subject"] = json!("0123456789abcdef0123456789abcde")),
-        ("a subject in upper case", |v| v["event"]["subject"] = json!("0123456789ABCDEF0123456789ABCDEF")),
-        ("a subject that is not hex", |v| v["event"]["subject"] = json!("0123456789abcdef0123456789abcdeg")),
+        ("another type", |v| {
+            v["event"]["type"] = json!("DeviceLocked")
+        }),
+        ("no type", |v| {
+            drop(v["event"].as_object_mut().unwrap().remove("type"))
+        }),
+        ("no subject", |v| {
+            drop(v["event"].as_object_mut().unwrap().remove("subject"))
+        }),
+        ("no event_id", |v| {
+            drop(v.as_object_mut().unwrap().remove("event_id"))
+        }),
+        ("no event", |v| {
+            drop(v.as_object_mut().unwrap().remove("event"))
+        }),
+        ("a subject of 31 hex digits", |v| {
+            v["event"]["subject"] = json!("0123456789abcdef0123456789abcde")
+        }),
+        ("a subject in upper case", |v| {
+            v["event"]["subject"] = json!("0123456789ABCDEF0123456789ABCDEF")
+        }),
+        ("a subject that is not hex", |v| {
+            v["event"]["subject"] = json!("0123456789abcdef0123456789abcdeg")
+        }),
         ("schema version 2", |v| v["schema_version"] = json!(2)),
-        ("schema version as text", |v| v["schema_version"] = json!("1")),
-        ("an event id that is not a uuid", |v| v["event_id"] = json!("not-a-uuid")),
-        ("a birth date that is not a date", |v| v["event"]["birth_date"] = json!("1990-13-45")),
+        ("schema version as text", |v| {
+            v["schema_version"] = json!("1")
+        }),
+        ("an event id that is not a uuid", |v| {
+            v["event_id"] = json!("not-a-uuid")
+        }),
+        ("a birth date that is not a date", |v| {
+            v["event"]["birth_date"] = json!("1990-13-45")
+        }),
         ("an unknown method", |v| v["event"]["method"] = json!("fax")),
-        ("a cohort digit beyond u8", |v| v["event"]["cohort_digit"] = json!(300)),
+        ("a cohort digit beyond u8", |v| {
+            v["event"]["cohort_digit"] = json!(300)
+        }),
         ("an empty partition key", |v| v["partition_key"] = json!("")),
-        ("a partition key of 65 characters", |v| v["partition_key"] = json!("k".repeat(65))),
+        ("a partition key of 65 characters", |v| {
+            v["partition_key"] = json!("k".repeat(65))
+        }),
     ];
     for (what, mutate) in broken {
         let mut value = verified.clone();
@@ -362,7 +443,10 @@ fn schemas_reject_broken_events() {
 
     // Another type's event does not pass for this one.
     let locked = emitted("digit_nine_books_on_its_day", "DeviceLocked");
-    assert!(!validators.errors(schema, &locked).is_empty(), "a DeviceLocked passes for a SubjectVerified");
+    assert!(
+        !validators.errors(schema, &locked).is_empty(),
+        "a DeviceLocked passes for a SubjectVerified"
+    );
 
     // An optional field may be null or absent; anything else in its place is refused.
     let confirmed = emitted("cancel_and_change", "ReservationConfirmed");
@@ -370,10 +454,17 @@ fn schemas_reject_broken_events() {
     assert_eq!(validators.errors(schema, &confirmed), Vec::<String>::new());
     let mut absent = confirmed.clone();
     absent["event"].as_object_mut().unwrap().remove("replaces");
-    assert_eq!(validators.errors(schema, &absent), Vec::<String>::new(), "replaces is optional");
+    assert_eq!(
+        validators.errors(schema, &absent),
+        Vec::<String>::new(),
+        "replaces is optional"
+    );
     let mut wrong = confirmed.clone();
     wrong["event"]["replaces"] = json!(42);
-    assert!(!validators.errors(schema, &wrong).is_empty(), "replaces must be a reservation id or null");
+    assert!(
+        !validators.errors(schema, &wrong).is_empty(),
+        "replaces must be a reservation id or null"
+    );
 
     // The compatibility rule: an unknown, added field is accepted, in the envelope and the payload.
     let mut extended = verified.clone();

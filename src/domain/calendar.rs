@@ -14,7 +14,11 @@ pub enum CampaignError {
     #[error("campaign file is not valid TOML for a campaign: {0}")]
     Syntax(#[from] toml::de::Error),
     #[error("campaign time `{value}` of {field} is not RFC 3339: {reason}")]
-    Time { field: String, value: String, reason: String },
+    Time {
+        field: String,
+        value: String,
+        reason: String,
+    },
     #[error("campaign is inconsistent: {0}")]
     Inconsistent(String),
 }
@@ -110,9 +114,13 @@ pub struct Campaign {
 }
 
 fn parse_time(field: &str, value: &str) -> Result<TimestampMs, CampaignError> {
-    DateTime::parse_from_rfc3339(value).map(|t| t.timestamp_millis()).map_err(|e| {
-        CampaignError::Time { field: field.to_owned(), value: value.to_owned(), reason: e.to_string() }
-    })
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| CampaignError::Time {
+            field: field.to_owned(),
+            value: value.to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 fn parse_window(field: &str, opens: &str, closes: &str) -> Result<Window, CampaignError> {
@@ -121,7 +129,9 @@ fn parse_window(field: &str, opens: &str, closes: &str) -> Result<Window, Campai
         closes_at_ms: parse_time(&format!("{field}.closes_at"), closes)?,
     };
     if window.opens_at_ms >= window.closes_at_ms {
-        return Err(CampaignError::Inconsistent(format!("{field} closes before it opens")));
+        return Err(CampaignError::Inconsistent(format!(
+            "{field} closes before it opens"
+        )));
     }
     Ok(window)
 }
@@ -143,38 +153,69 @@ impl Campaign {
         let mut booking_days = Vec::with_capacity(file.booking_days.len());
         for (index, day) in file.booking_days.iter().enumerate() {
             if day.digit > 9 {
-                return Err(CampaignError::Inconsistent(format!("booking day {index}: digit {} is not 0-9", day.digit)));
+                return Err(CampaignError::Inconsistent(format!(
+                    "booking day {index}: digit {} is not 0-9",
+                    day.digit
+                )));
             }
-            let window = parse_window(&format!("booking_days[{index}]"), &day.opens_at, &day.closes_at)?;
-            booking_days.push(BookingDay { digit: day.digit, window });
+            let window = parse_window(
+                &format!("booking_days[{index}]"),
+                &day.opens_at,
+                &day.closes_at,
+            )?;
+            booking_days.push(BookingDay {
+                digit: day.digit,
+                window,
+            });
         }
         if booking_days.is_empty() || booking_days.len() > 10 {
-            return Err(CampaignError::Inconsistent("a campaign has 1 to 10 booking days".into()));
+            return Err(CampaignError::Inconsistent(
+                "a campaign has 1 to 10 booking days".into(),
+            ));
         }
         for pair in booking_days.windows(2) {
             if pair[0].window.closes_at_ms > pair[1].window.opens_at_ms {
-                return Err(CampaignError::Inconsistent("booking days overlap or are out of order".into()));
+                return Err(CampaignError::Inconsistent(
+                    "booking days overlap or are out of order".into(),
+                ));
             }
         }
         let mut digits: Vec<u8> = booking_days.iter().map(|d| d.digit).collect();
         digits.sort_unstable();
         digits.dedup();
         if digits.len() != booking_days.len() {
-            return Err(CampaignError::Inconsistent("two booking days share a digit".into()));
+            return Err(CampaignError::Inconsistent(
+                "two booking days share a digit".into(),
+            ));
         }
-        let change_window = parse_window("change_window", &file.change_window.opens_at, &file.change_window.closes_at)?;
-        let last_close = booking_days.last().map(|d| d.window.closes_at_ms).unwrap_or(i64::MIN);
+        let change_window = parse_window(
+            "change_window",
+            &file.change_window.opens_at,
+            &file.change_window.closes_at,
+        )?;
+        let last_close = booking_days
+            .last()
+            .map(|d| d.window.closes_at_ms)
+            .unwrap_or(i64::MIN);
         if change_window.opens_at_ms < last_close {
-            return Err(CampaignError::Inconsistent("the change window opens before the last booking day closes".into()));
+            return Err(CampaignError::Inconsistent(
+                "the change window opens before the last booking day closes".into(),
+            ));
         }
         if file.eligibility.born_from > file.eligibility.born_to {
-            return Err(CampaignError::Inconsistent("eligibility born_from is after born_to".into()));
+            return Err(CampaignError::Inconsistent(
+                "eligibility born_from is after born_to".into(),
+            ));
         }
         if file.vaccination.first_date > file.vaccination.last_date {
-            return Err(CampaignError::Inconsistent("vaccination first_date is after last_date".into()));
+            return Err(CampaignError::Inconsistent(
+                "vaccination first_date is after last_date".into(),
+            ));
         }
         if file.rules.verify_interval_ms <= 0 || file.rules.device_lock_ms <= 0 {
-            return Err(CampaignError::Inconsistent("rule durations must be positive".into()));
+            return Err(CampaignError::Inconsistent(
+                "rule durations must be positive".into(),
+            ));
         }
         Ok(Campaign {
             name: file.name,
@@ -195,7 +236,10 @@ impl Campaign {
     /// When the last booking day closes: the instant the ledger releases every day share left
     /// over into the change window's pool.
     pub fn release_at_ms(&self) -> TimestampMs {
-        self.booking_days.last().map(|d| d.window.closes_at_ms).unwrap_or(self.change_window.opens_at_ms)
+        self.booking_days
+            .last()
+            .map(|d| d.window.closes_at_ms)
+            .unwrap_or(self.change_window.opens_at_ms)
     }
 
     /// The cohort digit of a birth date: the last digit of its day of month.
@@ -206,7 +250,10 @@ impl Campaign {
     /// The booking day (index) of a person, by their cohort digit.
     pub fn booking_day_of(&self, birth_date: NaiveDate) -> Option<u8> {
         let digit = Campaign::cohort_digit(birth_date);
-        self.booking_days.iter().position(|d| d.digit == digit).map(|i| i as u8)
+        self.booking_days
+            .iter()
+            .position(|d| d.digit == digit)
+            .map(|i| i as u8)
     }
 
     pub fn is_eligible(&self, birth_date: NaiveDate) -> bool {
@@ -218,7 +265,11 @@ impl Campaign {
     }
 
     /// May a person born on `birth_date` book at `at_ms`, and from which share?
-    pub fn booking_phase(&self, birth_date: NaiveDate, at_ms: TimestampMs) -> Result<Phase, Rejection> {
+    pub fn booking_phase(
+        &self,
+        birth_date: NaiveDate,
+        at_ms: TimestampMs,
+    ) -> Result<Phase, Rejection> {
         if at_ms >= self.change_window.closes_at_ms {
             return Err(Rejection::new(RejectionCode::CampaignClosed));
         }
@@ -232,10 +283,16 @@ impl Campaign {
                 return Ok(Phase::BookingDay(index));
             }
             if at_ms < window.opens_at_ms {
-                return Err(Rejection::retry_at(RejectionCode::NotYourBookingDay, window.opens_at_ms));
+                return Err(Rejection::retry_at(
+                    RejectionCode::NotYourBookingDay,
+                    window.opens_at_ms,
+                ));
             }
         }
-        Err(Rejection::retry_at(RejectionCode::NotYourBookingDay, self.change_window.opens_at_ms))
+        Err(Rejection::retry_at(
+            RejectionCode::NotYourBookingDay,
+            self.change_window.opens_at_ms,
+        ))
     }
 
     /// Cancel and change: only in the change window.
@@ -246,7 +303,10 @@ impl Campaign {
         if self.change_window.contains(at_ms) {
             return Ok(());
         }
-        Err(Rejection::retry_at(RejectionCode::NotInChangeWindow, self.change_window.opens_at_ms))
+        Err(Rejection::retry_at(
+            RejectionCode::NotInChangeWindow,
+            self.change_window.opens_at_ms,
+        ))
     }
 
     /// The share a booking in `phase` draws on.
@@ -264,7 +324,9 @@ impl Campaign {
     /// last booking day has closed).
     pub fn split_doses(&self, doses: u32, date: NaiveDate, at_ms: TimestampMs) -> (Vec<u32>, u32) {
         let days = self.share_count();
-        let open: Vec<usize> = (0..days).filter(|&i| at_ms < self.booking_days[i].window.closes_at_ms).collect();
+        let open: Vec<usize> = (0..days)
+            .filter(|&i| at_ms < self.booking_days[i].window.closes_at_ms)
+            .collect();
         let mut shares = vec![0u32; days];
         if open.is_empty() {
             return (shares, doses);
@@ -286,7 +348,10 @@ impl Campaign {
     /// Formats an instant in the campaign's local time, for people.
     pub fn local_time(&self, at_ms: TimestampMs) -> String {
         match DateTime::from_timestamp_millis(at_ms) {
-            Some(t) => t.with_timezone(&self.utc_offset).format("%Y-%m-%d %H:%M").to_string(),
+            Some(t) => t
+                .with_timezone(&self.utc_offset)
+                .format("%Y-%m-%d %H:%M")
+                .to_string(),
             None => format!("{at_ms}ms"),
         }
     }
@@ -297,7 +362,9 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> TimestampMs {
-        DateTime::parse_from_rfc3339(text).unwrap().timestamp_millis()
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp_millis()
     }
 
     fn date(text: &str) -> NaiveDate {
@@ -320,16 +387,31 @@ mod tests {
     fn digit_nine_books_on_the_ninth_until_six_the_next_evening() {
         let c = Campaign::default_2021();
         let born = date("1990-05-19");
-        assert_eq!(c.booking_phase(born, at("2021-08-09T20:00:00+09:00")), Ok(Phase::BookingDay(0)));
-        assert_eq!(c.booking_phase(born, at("2021-08-10T17:59:59+09:00")), Ok(Phase::BookingDay(0)));
-        let late = c.booking_phase(born, at("2021-08-10T18:01:00+09:00")).unwrap_err();
+        assert_eq!(
+            c.booking_phase(born, at("2021-08-09T20:00:00+09:00")),
+            Ok(Phase::BookingDay(0))
+        );
+        assert_eq!(
+            c.booking_phase(born, at("2021-08-10T17:59:59+09:00")),
+            Ok(Phase::BookingDay(0))
+        );
+        let late = c
+            .booking_phase(born, at("2021-08-10T18:01:00+09:00"))
+            .unwrap_err();
         assert_eq!(late.code, RejectionCode::NotYourBookingDay);
         assert_eq!(late.retry_at_ms, Some(at("2021-08-19T20:00:00+09:00")));
-        let early = c.booking_phase(born, at("2021-08-09T19:59:00+09:00")).unwrap_err();
+        let early = c
+            .booking_phase(born, at("2021-08-09T19:59:00+09:00"))
+            .unwrap_err();
         assert_eq!(early.retry_at_ms, Some(at("2021-08-09T20:00:00+09:00")));
-        assert_eq!(c.booking_phase(born, at("2021-08-20T09:00:00+09:00")), Ok(Phase::ChangeWindow));
         assert_eq!(
-            c.booking_phase(born, at("2021-09-18T18:00:00+09:00")).unwrap_err().code,
+            c.booking_phase(born, at("2021-08-20T09:00:00+09:00")),
+            Ok(Phase::ChangeWindow)
+        );
+        assert_eq!(
+            c.booking_phase(born, at("2021-09-18T18:00:00+09:00"))
+                .unwrap_err()
+                .code,
             RejectionCode::CampaignClosed
         );
     }
@@ -355,10 +437,20 @@ mod tests {
 
     #[test]
     fn broken_campaigns_are_errors_not_panics() {
-        assert!(matches!(Campaign::from_toml("name = 1"), Err(CampaignError::Syntax(_))));
-        let overlapping = DEFAULT_CAMPAIGN_TOML.replace("2021-08-10T18:00:00+09:00", "2021-08-11T19:00:00+09:00");
-        assert!(matches!(Campaign::from_toml(&overlapping), Err(CampaignError::Inconsistent(_))));
+        assert!(matches!(
+            Campaign::from_toml("name = 1"),
+            Err(CampaignError::Syntax(_))
+        ));
+        let overlapping =
+            DEFAULT_CAMPAIGN_TOML.replace("2021-08-10T18:00:00+09:00", "2021-08-11T19:00:00+09:00");
+        assert!(matches!(
+            Campaign::from_toml(&overlapping),
+            Err(CampaignError::Inconsistent(_))
+        ));
         let bad_time = DEFAULT_CAMPAIGN_TOML.replace("2021-08-09T20:00:00+09:00", "9 Aug 8pm");
-        assert!(matches!(Campaign::from_toml(&bad_time), Err(CampaignError::Time { .. })));
+        assert!(matches!(
+            Campaign::from_toml(&bad_time),
+            Err(CampaignError::Time { .. })
+        ));
     }
 }

@@ -12,7 +12,10 @@ use super::command::{CommandBody, Target};
 use super::event::*;
 use super::ids::derive_uuid;
 use super::subject::Context;
-use super::{ClinicId, Event, Rejection, RejectionCode, ReservationId, Share, SubjectId, TransferId, VaccinationDate};
+use super::{
+    ClinicId, Event, Rejection, RejectionCode, ReservationId, Share, SubjectId, TransferId,
+    VaccinationDate,
+};
 
 /// The most doses one registration or move may carry: a bound against typos.
 pub const DOSES_PER_COMMAND_MAX: u32 = 1_000_000;
@@ -40,7 +43,10 @@ pub struct DateSupply {
 
 impl DateSupply {
     fn new(share_count: usize) -> DateSupply {
-        DateSupply { days: vec![Quota::default(); share_count], pool: Quota::default() }
+        DateSupply {
+            days: vec![Quota::default(); share_count],
+            pool: Quota::default(),
+        }
     }
 
     pub fn quota(&self, share: Share) -> Option<&Quota> {
@@ -58,11 +64,19 @@ impl DateSupply {
     }
 
     pub fn capacity(&self) -> u64 {
-        self.days.iter().chain(std::iter::once(&self.pool)).map(|q| u64::from(q.capacity)).sum()
+        self.days
+            .iter()
+            .chain(std::iter::once(&self.pool))
+            .map(|q| u64::from(q.capacity))
+            .sum()
     }
 
     pub fn booked(&self) -> u64 {
-        self.days.iter().chain(std::iter::once(&self.pool)).map(|q| u64::from(q.booked)).sum()
+        self.days
+            .iter()
+            .chain(std::iter::once(&self.pool))
+            .map(|q| u64::from(q.booked))
+            .sum()
     }
 }
 
@@ -98,20 +112,35 @@ fn release_event(clinic: &ClinicId, state: &ClinicState) -> SharesReleased {
     for (date, supply) in &state.dates {
         for (day, quota) in supply.days.iter().enumerate() {
             if quota.remaining() > 0 {
-                releases.push(ShareRelease { date: *date, day: day as u8, doses: quota.remaining() });
+                releases.push(ShareRelease {
+                    date: *date,
+                    day: day as u8,
+                    doses: quota.remaining(),
+                });
             }
         }
     }
-    SharesReleased { clinic: clinic.clone(), releases }
+    SharesReleased {
+        clinic: clinic.clone(),
+        releases,
+    }
 }
 
 /// Decides a command of a clinic's partition. Pure. Before the command itself, a due release of
 /// the day shares is decided, so it is recorded ahead of anything that happens after it.
-pub fn decide(state: &ClinicState, command: &CommandBody, ctx: &Context) -> Result<Vec<Event>, Rejection> {
+pub fn decide(
+    state: &ClinicState,
+    command: &CommandBody,
+    ctx: &Context,
+) -> Result<Vec<Event>, Rejection> {
     let Target::Clinic(clinic) = command.target() else {
-        unreachable!("command {} is not decided by a clinic's partition", command.name())
+        unreachable!(
+            "command {} is not decided by a clinic's partition",
+            command.name()
+        )
     };
-    let due = state.profile.is_some() && !state.released && ctx.now_ms >= ctx.campaign.release_at_ms();
+    let due =
+        state.profile.is_some() && !state.released && ctx.now_ms >= ctx.campaign.release_at_ms();
     if !due {
         return decide_command(state, &clinic, command, ctx);
     }
@@ -139,7 +168,13 @@ fn decide_command(
     let campaign = ctx.campaign;
     let now = ctx.now_ms;
     match command {
-        CommandBody::RegisterSupply { clinic, name, region, date, doses } => {
+        CommandBody::RegisterSupply {
+            clinic,
+            name,
+            region,
+            date,
+            doses,
+        } => {
             check_doses(*doses)?;
             if !campaign.is_vaccination_date(*date) {
                 return Err(Rejection::new(RejectionCode::DateOutOfRange));
@@ -165,17 +200,43 @@ fn decide_command(
                 // After the release, everything belongs to the change window.
                 pool = *doses;
             }
-            let day_shares = if state.released { vec![0; day_shares.len()] } else { day_shares };
-            events.push(SupplyRegistered { clinic: clinic.clone(), date: *date, doses: *doses, day_shares, pool }.into());
+            let day_shares = if state.released {
+                vec![0; day_shares.len()]
+            } else {
+                day_shares
+            };
+            events.push(
+                SupplyRegistered {
+                    clinic: clinic.clone(),
+                    date: *date,
+                    doses: *doses,
+                    day_shares,
+                    pool,
+                }
+                .into(),
+            );
             Ok(events)
         }
 
         CommandBody::Tick { .. } => Ok(vec![]),
 
-        CommandBody::HoldDose { reservation, subject, date, share, replaces, .. } => {
+        CommandBody::HoldDose {
+            reservation,
+            subject,
+            date,
+            share,
+            replaces,
+            ..
+        } => {
             let refuse = |code| -> Result<Vec<Event>, Rejection> {
                 Ok(vec![
-                    BookingRefused { clinic: clinic.clone(), reservation: *reservation, subject: *subject, code }.into(),
+                    BookingRefused {
+                        clinic: clinic.clone(),
+                        reservation: *reservation,
+                        subject: *subject,
+                        code,
+                    }
+                    .into(),
                 ])
             };
             if state.held.contains_key(reservation) {
@@ -208,8 +269,13 @@ fn decide_command(
 
         CommandBody::ReleaseDose { reservation, .. } => match state.held.get(reservation) {
             Some(held) => Ok(vec![
-                DoseReleased { clinic: clinic.clone(), reservation: *reservation, date: held.date, from_share: held.share }
-                    .into(),
+                DoseReleased {
+                    clinic: clinic.clone(),
+                    reservation: *reservation,
+                    date: held.date,
+                    from_share: held.share,
+                }
+                .into(),
             ]),
             None => Ok(vec![]), // released before: nothing to give back twice
         },
@@ -222,10 +288,16 @@ fn decide_command(
             if !campaign.is_vaccination_date(to.date) {
                 return Err(Rejection::new(RejectionCode::DateOutOfRange));
             }
-            let available = state.dates.get(&from.date).and_then(|s| s.quota(from.share)).map(Quota::remaining);
+            let available = state
+                .dates
+                .get(&from.date)
+                .and_then(|s| s.quota(from.share))
+                .map(Quota::remaining);
             match available {
                 None => return Err(Rejection::new(RejectionCode::NoSupply)),
-                Some(a) if a < *doses => return Err(Rejection::new(RejectionCode::InsufficientDoses)),
+                Some(a) if a < *doses => {
+                    return Err(Rejection::new(RejectionCode::InsufficientDoses));
+                }
                 Some(_) => {}
             }
             if let (Share::Day(d), _) | (_, Share::Day(d)) = (from.share, to.share) {
@@ -234,7 +306,15 @@ fn decide_command(
                 }
             }
             if to.clinic == *clinic {
-                Ok(vec![DosesMoved { clinic: clinic.clone(), from: from.clone(), to: to.clone(), doses: *doses }.into()])
+                Ok(vec![
+                    DosesMoved {
+                        clinic: clinic.clone(),
+                        from: from.clone(),
+                        to: to.clone(),
+                        doses: *doses,
+                    }
+                    .into(),
+                ])
             } else {
                 Ok(vec![
                     DosesWithdrawn {
@@ -249,7 +329,12 @@ fn decide_command(
             }
         }
 
-        CommandBody::DepositDoses { transfer, from, to, doses } => {
+        CommandBody::DepositDoses {
+            transfer,
+            from,
+            to,
+            doses,
+        } => {
             if state.profile.is_none() {
                 return Ok(vec![
                     TransferRefused {
@@ -269,34 +354,60 @@ fn decide_command(
                 to.share = Share::Pool;
             }
             Ok(vec![
-                DosesDeposited { clinic: clinic.clone(), transfer: *transfer, from: from.clone(), to, doses: *doses }
-                    .into(),
+                DosesDeposited {
+                    clinic: clinic.clone(),
+                    transfer: *transfer,
+                    from: from.clone(),
+                    to,
+                    doses: *doses,
+                }
+                .into(),
             ])
         }
 
-        CommandBody::ReturnDoses { transfer, from, doses, .. } => {
+        CommandBody::ReturnDoses {
+            transfer,
+            from,
+            doses,
+            ..
+        } => {
             let mut to = from.clone();
             if state.released {
                 to.share = Share::Pool;
             }
-            Ok(vec![DosesReturned { clinic: clinic.clone(), transfer: *transfer, to, doses: *doses }.into()])
+            Ok(vec![
+                DosesReturned {
+                    clinic: clinic.clone(),
+                    transfer: *transfer,
+                    to,
+                    doses: *doses,
+                }
+                .into(),
+            ])
         }
 
-        other => unreachable!("command {} is not decided by a clinic's partition", other.name()),
+        other => unreachable!(
+            "command {} is not decided by a clinic's partition",
+            other.name()
+        ),
     }
 }
 
 impl ClinicState {
     fn supply_mut(&mut self, date: VaccinationDate) -> &mut DateSupply {
         let share_count = self.share_count;
-        self.dates.entry(date).or_insert_with(|| DateSupply::new(share_count))
+        self.dates
+            .entry(date)
+            .or_insert_with(|| DateSupply::new(share_count))
     }
 
     fn quota_mut(&mut self, date: VaccinationDate, share: Share) -> &mut Quota {
         let supply = self.supply_mut(date);
         match supply.quota_mut(share) {
             Some(q) => q,
-            None => panic!("share {share} does not exist on {date}: a decided event names a share the state lacks"),
+            None => panic!(
+                "share {share} does not exist on {date}: a decided event names a share the state lacks"
+            ),
         }
     }
 }
@@ -306,7 +417,10 @@ impl ClinicState {
 pub fn apply(state: &mut ClinicState, event: &Event) {
     match event {
         Event::ClinicRegistered(e) => {
-            state.profile = Some(Profile { name: e.name.clone(), region: e.region.clone() });
+            state.profile = Some(Profile {
+                name: e.name.clone(),
+                region: e.region.clone(),
+            });
             state.share_count = usize::from(e.booking_days);
         }
         Event::SupplyRegistered(e) => {
@@ -319,13 +433,29 @@ pub fn apply(state: &mut ClinicState, event: &Event) {
         }
         Event::ReservationConfirmed(e) => {
             let quota = state.quota_mut(e.date, e.share);
-            assert!(quota.booked < quota.capacity, "overbooked {} {} {}", e.clinic, e.date, e.share);
+            assert!(
+                quota.booked < quota.capacity,
+                "overbooked {} {} {}",
+                e.clinic,
+                e.date,
+                e.share
+            );
             quota.booked += 1;
-            state.held.insert(e.reservation, Held { subject: e.subject, date: e.date, share: e.share });
+            state.held.insert(
+                e.reservation,
+                Held {
+                    subject: e.subject,
+                    date: e.date,
+                    share: e.share,
+                },
+            );
         }
         Event::DoseReleased(e) => {
             let held = state.held.remove(&e.reservation);
-            debug_assert!(held.is_some(), "released a reservation the clinic does not hold");
+            debug_assert!(
+                held.is_some(),
+                "released a reservation the clinic does not hold"
+            );
             let quota = state.quota_mut(e.date, e.from_share);
             quota.booked -= 1;
             if e.from_share != Share::Pool {
@@ -351,11 +481,14 @@ pub fn apply(state: &mut ClinicState, event: &Event) {
         }
         Event::DosesWithdrawn(e) => {
             let from = state.quota_mut(e.from.date, e.from.share);
-            assert!(from.remaining() >= e.doses, "withdrew more than a share had");
+            assert!(
+                from.remaining() >= e.doses,
+                "withdrew more than a share had"
+            );
             from.capacity -= e.doses;
         }
         Event::DosesDeposited(e) => {
-                        state.quota_mut(e.to.date, e.to.share).capacity += e.doses;
+            state.quota_mut(e.to.date, e.to.share).capacity += e.doses;
         }
         Event::DosesReturned(e) => {
             state.quota_mut(e.to.date, e.to.share).capacity += e.doses;

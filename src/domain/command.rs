@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    AdmissionId, ClinicId, DeviceId, Method, RejectionCode, ReservationId, Share, SubjectId, TicketNo,
-    TimestampMs, TransferId, VaccinationDate,
+    AdmissionId, ClinicId, DeviceId, Method, RejectionCode, ReservationId, Share, SubjectId,
+    TicketNo, TimestampMs, TransferId, VaccinationDate,
 };
 
 /// One command, with the facts that make its decision deterministic: its id (idempotency: a
@@ -35,7 +35,12 @@ pub enum CommandBody {
     // ---- the person's partition ------------------------------------------------------------
     /// A verification completed by an identity provider. `birth_date` was derived at the edge
     /// from the resident number, which itself never travels further.
-    Verify { subject: SubjectId, birth_date: VaccinationDate, method: Method, device: DeviceId },
+    Verify {
+        subject: SubjectId,
+        birth_date: VaccinationDate,
+        method: Method,
+        device: DeviceId,
+    },
     /// Book a dose. `subject` is who verified; `requested_for` is whom the request names.
     Book {
         subject: SubjectId,
@@ -46,7 +51,12 @@ pub enum CommandBody {
         admission: AdmissionId,
     },
     /// Cancel one's reservation (change window only).
-    Cancel { subject: SubjectId, requested_for: SubjectId, device: DeviceId, reservation: ReservationId },
+    Cancel {
+        subject: SubjectId,
+        requested_for: SubjectId,
+        device: DeviceId,
+        reservation: ReservationId,
+    },
     /// Change one's reservation to another clinic or date, atomically (change window only).
     Rebook {
         subject: SubjectId,
@@ -60,14 +70,23 @@ pub enum CommandBody {
 
     // ---- the waiting room ------------------------------------------------------------------
     /// Take a place in the waiting room.
-    Enqueue { subject: SubjectId, device: DeviceId },
+    Enqueue {
+        subject: SubjectId,
+        device: DeviceId,
+    },
     /// Give one's place up.
-    LeaveQueue { subject: SubjectId, ticket: TicketNo },
+    LeaveQueue {
+        subject: SubjectId,
+        ticket: TicketNo,
+    },
     /// Admit up to `tickets_max` waiting tickets, in order; each admission is valid for `ttl_ms`.
     Admit { tickets_max: u32, ttl_ms: i64 },
     /// Wait in the pre-queue: before the waiting room opens, arrivals get no ticket yet; the
     /// draw at opening orders them.
-    JoinPreQueue { subject: SubjectId, device: DeviceId },
+    JoinPreQueue {
+        subject: SubjectId,
+        device: DeviceId,
+    },
     /// Order everyone in the pre-queue by a draw under `seed` (published by the front tier and
     /// recorded in the event) and give them tickets in that order, behind every waiting ticket.
     DrawPreQueue { seed: String },
@@ -78,7 +97,13 @@ pub enum CommandBody {
     // ---- a clinic's partition (operators) ----------------------------------------------------
     /// Register doses of a clinic for one vaccination date; the first registration names the
     /// clinic. The ledger splits the doses evenly over the booking days.
-    RegisterSupply { clinic: ClinicId, name: String, region: String, date: VaccinationDate, doses: u32 },
+    RegisterSupply {
+        clinic: ClinicId,
+        name: String,
+        region: String,
+        date: VaccinationDate,
+        doses: u32,
+    },
     /// Move unbooked doses from one slot to another (the source clinic decides).
     Rebalance { from: Slot, to: Slot, doses: u32 },
     /// Time passes at a clinic: releases the day shares to the pool once the last booking day is over.
@@ -86,7 +111,12 @@ pub enum CommandBody {
 
     // ---- follow-ups: derived from another partition's event, never accepted from outside ----
     /// (waiting room -> person) An admission was granted.
-    GrantAdmission { subject: SubjectId, admission: AdmissionId, ticket: TicketNo, expires_at_ms: TimestampMs },
+    GrantAdmission {
+        subject: SubjectId,
+        admission: AdmissionId,
+        ticket: TicketNo,
+        expires_at_ms: TimestampMs,
+    },
     /// (person -> clinic) Hold a dose for a requested booking or change.
     HoldDose {
         clinic: ClinicId,
@@ -97,13 +127,30 @@ pub enum CommandBody {
         replaces: Option<ReservationId>,
     },
     /// (clinic -> person) The clinic's answer to a hold.
-    SettleBooking { subject: SubjectId, reservation: ReservationId, refused: Option<RejectionCode> },
+    SettleBooking {
+        subject: SubjectId,
+        reservation: ReservationId,
+        refused: Option<RejectionCode>,
+    },
     /// (person -> clinic) A reservation ended (cancelled or replaced): give its dose back.
-    ReleaseDose { clinic: ClinicId, reservation: ReservationId },
+    ReleaseDose {
+        clinic: ClinicId,
+        reservation: ReservationId,
+    },
     /// (clinic -> clinic) Doses withdrawn elsewhere arrive here.
-    DepositDoses { transfer: TransferId, from: Slot, to: Slot, doses: u32 },
+    DepositDoses {
+        transfer: TransferId,
+        from: Slot,
+        to: Slot,
+        doses: u32,
+    },
     /// (clinic -> clinic) A deposit was refused: take the doses back.
-    ReturnDoses { transfer: TransferId, from: Slot, doses: u32, refused: RejectionCode },
+    ReturnDoses {
+        transfer: TransferId,
+        from: Slot,
+        doses: u32,
+        refused: RejectionCode,
+    },
 }
 
 /// The partition that decides a command: single writer per key.
@@ -144,10 +191,13 @@ impl CommandBody {
             | JoinPreQueue { .. }
             | DrawPreQueue { .. }
             | SkipTicket { .. } => Target::WaitingRoom,
-            RegisterSupply { clinic, .. } | Tick { clinic } | HoldDose { clinic, .. } | ReleaseDose { clinic, .. } => {
-                Target::Clinic(clinic.clone())
+            RegisterSupply { clinic, .. }
+            | Tick { clinic }
+            | HoldDose { clinic, .. }
+            | ReleaseDose { clinic, .. } => Target::Clinic(clinic.clone()),
+            Rebalance { from, .. } | ReturnDoses { from, .. } => {
+                Target::Clinic(from.clinic.clone())
             }
-            Rebalance { from, .. } | ReturnDoses { from, .. } => Target::Clinic(from.clinic.clone()),
             DepositDoses { to, .. } => Target::Clinic(to.clinic.clone()),
         }
     }

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use super::command::Slot;
 use super::{
-    AdmissionId, ClinicId, DeviceId, Method, Rejection, RejectionCode, ReservationId, Share, SubjectId, TicketNo,
-    TimestampMs, TransferId, VaccinationDate,
+    AdmissionId, ClinicId, DeviceId, Method, Rejection, RejectionCode, ReservationId, Share,
+    SubjectId, TicketNo, TimestampMs, TransferId, VaccinationDate,
 };
 
 /// An event with its coordinates: which command it answers, when, and which partition it

@@ -12,8 +12,9 @@ use super::TimestampMs;
 /// codes, metrics, auditors' reports): never rename one, only add.
 ///
 /// Listed in order of precedence: when several rules fail, a decision reports the first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[derive(JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectionCode {
     /// The request names someone other than the verified subject.
@@ -135,7 +136,9 @@ impl std::fmt::Display for RejectionCode {
 }
 
 /// A refused command: the rule, and when a retry could succeed (for transient rules).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, thiserror::Error)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, thiserror::Error,
+)]
 #[error("{code}")]
 pub struct Rejection {
     pub code: RejectionCode,
@@ -146,11 +149,17 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(code: RejectionCode) -> Rejection {
-        Rejection { code, retry_at_ms: None }
+        Rejection {
+            code,
+            retry_at_ms: None,
+        }
     }
 
     pub fn retry_at(code: RejectionCode, at_ms: TimestampMs) -> Rejection {
-        Rejection { code, retry_at_ms: Some(at_ms) }
+        Rejection {
+            code,
+            retry_at_ms: Some(at_ms),
+        }
     }
 }
 

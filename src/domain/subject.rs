@@ -60,7 +60,9 @@ pub struct SubjectState {
     pub verification: Option<Verification>,
     pub admission: Option<Admission>,
     pub reservation: Option<Holding>,
-    pub pending: Option<Pending>,
+    /// Boxed: a booking is in flight for a moment in a person's life, so most states keep
+    /// only the pointer (the writer's memory per person is a benchmark target).
+    pub pending: Option<Box<Pending>>,
 }
 
 /// The context every decision gets: the campaign and the instant of the command.
@@ -72,7 +74,10 @@ pub struct Context<'a> {
 
 impl SubjectState {
     /// The device that may act for this person: the one that verified last.
-    fn require_verified(&self, device: &DeviceId) -> Result<(Verification, VaccinationDate), Rejection> {
+    fn require_verified(
+        &self,
+        device: &DeviceId,
+    ) -> Result<(Verification, VaccinationDate), Rejection> {
         match (&self.verification, self.birth_date) {
             (Some(v), Some(birth)) if &v.device == device => Ok((v.clone(), birth)),
             _ => Err(Rejection::new(RejectionCode::NotVerified)),
@@ -102,7 +107,11 @@ impl SubjectState {
         Ok(birth)
     }
 
-    fn require_admission(&self, admission: AdmissionId, now_ms: TimestampMs) -> Result<(), Rejection> {
+    fn require_admission(
+        &self,
+        admission: AdmissionId,
+        now_ms: TimestampMs,
+    ) -> Result<(), Rejection> {
         match &self.admission {
             Some(a) if a.admission == admission && !a.used => {
                 if now_ms >= a.expires_at_ms {
@@ -124,17 +133,32 @@ impl SubjectState {
 }
 
 /// Decides a command of the person's partition. Pure.
-pub fn decide(state: &SubjectState, command: &CommandBody, ctx: &Context) -> Result<Vec<Event>, Rejection> {
+pub fn decide(
+    state: &SubjectState,
+    command: &CommandBody,
+    ctx: &Context,
+) -> Result<Vec<Event>, Rejection> {
     let campaign = ctx.campaign;
     let now = ctx.now_ms;
     match command {
-        CommandBody::Verify { subject, birth_date, method, device } => {
+        CommandBody::Verify {
+            subject,
+            birth_date,
+            method,
+            device,
+        } => {
             if let Some(last) = &state.verification {
                 if &last.device != device && now < last.lock_until_ms {
-                    return Err(Rejection::retry_at(RejectionCode::DeviceLocked, last.lock_until_ms));
+                    return Err(Rejection::retry_at(
+                        RejectionCode::DeviceLocked,
+                        last.lock_until_ms,
+                    ));
                 }
                 if now < last.next_verify_at_ms {
-                    return Err(Rejection::retry_at(RejectionCode::VerifyRateLimited, last.next_verify_at_ms));
+                    return Err(Rejection::retry_at(
+                        RejectionCode::VerifyRateLimited,
+                        last.next_verify_at_ms,
+                    ));
                 }
             }
             Ok(vec![
@@ -147,12 +171,23 @@ pub fn decide(state: &SubjectState, command: &CommandBody, ctx: &Context) -> Res
                     next_verify_at_ms: now + campaign.rules.verify_interval_ms,
                 }
                 .into(),
-                DeviceLocked { subject: *subject, device: device.clone(), until_ms: now + campaign.rules.device_lock_ms }
-                    .into(),
+                DeviceLocked {
+                    subject: *subject,
+                    device: device.clone(),
+                    until_ms: now + campaign.rules.device_lock_ms,
+                }
+                .into(),
             ])
         }
 
-        CommandBody::Book { subject, requested_for, device, clinic, date, admission } => {
+        CommandBody::Book {
+            subject,
+            requested_for,
+            device,
+            clinic,
+            date,
+            admission,
+        } => {
             let birth = state.require_booker(subject, requested_for, device, *date, campaign)?;
             let phase = campaign.booking_phase(birth, now)?;
             state.require_idle()?;
@@ -173,7 +208,12 @@ pub fn decide(state: &SubjectState, command: &CommandBody, ctx: &Context) -> Res
             ])
         }
 
-        CommandBody::Cancel { subject, requested_for, device, reservation } => {
+        CommandBody::Cancel {
+            subject,
+            requested_for,
+            device,
+            reservation,
+        } => {
             if requested_for != subject {
                 return Err(Rejection::new(RejectionCode::ProxyForbidden));
             }
@@ -194,7 +234,15 @@ pub fn decide(state: &SubjectState, command: &CommandBody, ctx: &Context) -> Res
             }
         }
 
-        CommandBody::Rebook { subject, requested_for, device, reservation, clinic, date, admission } => {
+        CommandBody::Rebook {
+            subject,
+            requested_for,
+            device,
+            reservation,
+            clinic,
+            date,
+            admission,
+        } => {
             state.require_booker(subject, requested_for, device, *date, campaign)?;
             campaign.change_allowed(now)?;
             state.require_idle()?;
@@ -217,14 +265,32 @@ pub fn decide(state: &SubjectState, command: &CommandBody, ctx: &Context) -> Res
             ])
         }
 
-        CommandBody::GrantAdmission { subject, admission, ticket, expires_at_ms } => Ok(vec![
-            AdmissionGranted { subject: *subject, admission: *admission, ticket: *ticket, expires_at_ms: *expires_at_ms }
-                .into(),
+        CommandBody::GrantAdmission {
+            subject,
+            admission,
+            ticket,
+            expires_at_ms,
+        } => Ok(vec![
+            AdmissionGranted {
+                subject: *subject,
+                admission: *admission,
+                ticket: *ticket,
+                expires_at_ms: *expires_at_ms,
+            }
+            .into(),
         ]),
 
-        CommandBody::SettleBooking { subject, reservation, refused } => {
+        CommandBody::SettleBooking {
+            subject,
+            reservation,
+            refused,
+        } => {
             // A settlement that matches nothing in flight is a redelivery: nothing changes.
-            let Some(pending) = state.pending.as_ref().filter(|p| p.reservation == *reservation) else {
+            let Some(pending) = state
+                .pending
+                .as_ref()
+                .filter(|p| p.reservation == *reservation)
+            else {
                 return Ok(vec![]);
             };
             let event: Event = match (refused, pending.replaces) {
@@ -237,7 +303,11 @@ pub fn decide(state: &SubjectState, command: &CommandBody, ctx: &Context) -> Res
                 }
                 .into(),
                 (None, Some(replaces)) => {
-                    let Some(old) = state.reservation.as_ref().filter(|h| h.reservation == replaces) else {
+                    let Some(old) = state
+                        .reservation
+                        .as_ref()
+                        .filter(|h| h.reservation == replaces)
+                    else {
                         // The pending change blocks cancel, so the old reservation cannot be gone.
                         unreachable!("a change in flight always has its old reservation")
                     };
@@ -253,15 +323,27 @@ pub fn decide(state: &SubjectState, command: &CommandBody, ctx: &Context) -> Res
                     }
                     .into()
                 }
-                (Some(code), None) => BookingFailed { subject: *subject, reservation: *reservation, code: *code }.into(),
-                (Some(code), Some(replaces)) => {
-                    ChangeFailed { subject: *subject, reservation: *reservation, replaces, code: *code }.into()
+                (Some(code), None) => BookingFailed {
+                    subject: *subject,
+                    reservation: *reservation,
+                    code: *code,
                 }
+                .into(),
+                (Some(code), Some(replaces)) => ChangeFailed {
+                    subject: *subject,
+                    reservation: *reservation,
+                    replaces,
+                    code: *code,
+                }
+                .into(),
             };
             Ok(vec![event])
         }
 
-        other => unreachable!("command {} is not decided by a person's partition", other.name()),
+        other => unreachable!(
+            "command {} is not decided by a person's partition",
+            other.name()
+        ),
     }
 }
 
@@ -279,41 +361,56 @@ pub fn apply(state: &mut SubjectState, event: &Event) {
         }
         Event::DeviceLocked(e) => {
             if let Some(v) = state.verification.as_mut() {
-                debug_assert_eq!(v.device, e.device, "the lock goes to the device that verified");
+                debug_assert_eq!(
+                    v.device, e.device,
+                    "the lock goes to the device that verified"
+                );
                 v.lock_until_ms = e.until_ms;
             }
         }
         Event::AdmissionGranted(e) => {
-            state.admission = Some(Admission { admission: e.admission, expires_at_ms: e.expires_at_ms, used: false });
+            state.admission = Some(Admission {
+                admission: e.admission,
+                expires_at_ms: e.expires_at_ms,
+                used: false,
+            });
         }
         Event::BookingRequested(e) => {
-            state.pending = Some(Pending {
+            state.pending = Some(Box::new(Pending {
                 reservation: e.reservation,
                 clinic: e.clinic.clone(),
                 date: e.date,
                 share: e.share,
                 replaces: None,
-            });
+            }));
         }
         Event::ChangeRequested(e) => {
-            state.pending = Some(Pending {
+            state.pending = Some(Box::new(Pending {
                 reservation: e.reservation,
                 clinic: e.clinic.clone(),
                 date: e.date,
                 share: e.share,
                 replaces: Some(e.replaces),
-            });
+            }));
         }
         Event::ReservationRecorded(e) => {
             state.pending = None;
-            state.reservation =
-                Some(Holding { reservation: e.reservation, clinic: e.clinic.clone(), date: e.date, share: e.share });
+            state.reservation = Some(Holding {
+                reservation: e.reservation,
+                clinic: e.clinic.clone(),
+                date: e.date,
+                share: e.share,
+            });
             state.use_admission();
         }
         Event::ReservationChanged(e) => {
             state.pending = None;
-            state.reservation =
-                Some(Holding { reservation: e.reservation, clinic: e.clinic.clone(), date: e.date, share: e.share });
+            state.reservation = Some(Holding {
+                reservation: e.reservation,
+                clinic: e.clinic.clone(),
+                date: e.date,
+                share: e.share,
+            });
             state.use_admission();
         }
         Event::BookingFailed(_) | Event::ChangeFailed(_) => {

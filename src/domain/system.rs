@@ -30,7 +30,9 @@ pub struct Totals {
 #[derive(Debug, Clone)]
 pub struct System {
     pub campaign: Campaign,
-    pub subjects: HashMap<SubjectId, SubjectState>,
+    /// Boxed states: the table then holds a pointer per person, which keeps its unused slots
+    /// small (the writer's memory per person is a benchmark target).
+    pub subjects: HashMap<SubjectId, Box<SubjectState>>,
     pub clinics: BTreeMap<ClinicId, ClinicState>,
     pub waiting_room: WaitingRoomState,
     pub totals: Totals,
@@ -71,11 +73,19 @@ impl System {
     /// rejection becomes one `CommandRejected` envelope, so it is recorded like any event.
     pub fn decide(&self, command: &Command) -> (Result<(), Rejection>, Vec<Envelope>) {
         let target = command.body.target();
-        let ctx = Context { campaign: &self.campaign, command_id: command.command_id, now_ms: command.at_ms };
+        let ctx = Context {
+            campaign: &self.campaign,
+            command_id: command.command_id,
+            now_ms: command.at_ms,
+        };
         let decided = match &target {
             Target::Subject(id) => {
                 let empty = SubjectState::default();
-                subject::decide(self.subjects.get(id).unwrap_or(&empty), &command.body, &ctx)
+                subject::decide(
+                    self.subjects.get(id).map_or(&empty, |s| &**s),
+                    &command.body,
+                    &ctx,
+                )
             }
             Target::Clinic(id) => {
                 let empty = ClinicState::default();
@@ -87,7 +97,13 @@ impl System {
             Ok(events) => (Ok(()), events),
             Err(rejection) => (
                 Err(rejection),
-                vec![CommandRejected { command: command.body.name().to_owned(), rejection }.into()],
+                vec![
+                    CommandRejected {
+                        command: command.body.name().to_owned(),
+                        rejection,
+                    }
+                    .into(),
+                ],
             ),
         };
         let key = target.key();
@@ -154,7 +170,7 @@ impl System {
     }
 
     fn subject_mut(&mut self, id: SubjectId, event: &Event) {
-        subject::apply(self.subjects.entry(id).or_default(), event);
+        subject::apply(&mut **self.subjects.entry(id).or_default(), event);
     }
 
     fn clinic_mut(&mut self, id: &ClinicId, event: &Event) {
@@ -170,10 +186,17 @@ impl System {
     /// simulations and the auditors' reference runs.
     pub fn execute(&mut self, command: Command) -> Outcome {
         let mut queue = VecDeque::from([(command, 0usize)]);
-        let mut outcome = Outcome { rejection: None, events: Vec::new() };
+        let mut outcome = Outcome {
+            rejection: None,
+            events: Vec::new(),
+        };
         let mut first = true;
         while let Some((command, depth)) = queue.pop_front() {
-            assert!(depth <= FOLLOW_UP_DEPTH_MAX, "follow-up chain too deep at {}", command.body.name());
+            assert!(
+                depth <= FOLLOW_UP_DEPTH_MAX,
+                "follow-up chain too deep at {}",
+                command.body.name()
+            );
             let (result, envelopes) = self.decide(&command);
             if first {
                 outcome.rejection = result.err();
@@ -197,40 +220,71 @@ impl System {
         let mut held_doses = 0u64;
         for (id, clinic) in &self.clinics {
             for (date, supply) in &clinic.dates {
-                let shares = supply.days.iter().enumerate().map(|(d, q)| (Share::Day(d as u8), q));
+                let shares = supply
+                    .days
+                    .iter()
+                    .enumerate()
+                    .map(|(d, q)| (Share::Day(d as u8), q));
                 for (share, quota) in shares.chain(std::iter::once((Share::Pool, &supply.pool))) {
                     if quota.booked > quota.capacity {
-                        found.push(Violation(format!("{id} {date} {share}: {} booked of {}", quota.booked, quota.capacity)));
+                        found.push(Violation(format!(
+                            "{id} {date} {share}: {} booked of {}",
+                            quota.booked, quota.capacity
+                        )));
                     }
                 }
                 let booked_here = clinic.held.values().filter(|h| h.date == *date).count() as u64;
                 if booked_here != supply.booked() {
-                    found.push(Violation(format!("{id} {date}: {booked_here} held but {} booked", supply.booked())));
+                    found.push(Violation(format!(
+                        "{id} {date}: {booked_here} held but {} booked",
+                        supply.booked()
+                    )));
                 }
             }
             for (reservation, held) in &clinic.held {
-                held_by.entry(held.subject).or_default().push((id.clone(), *reservation));
+                held_by
+                    .entry(held.subject)
+                    .or_default()
+                    .push((id.clone(), *reservation));
             }
             held_doses += clinic::doses_held(clinic);
         }
         for (subject, holdings) in &held_by {
             if holdings.len() > 1 {
-                found.push(Violation(format!("{subject} holds {} doses", holdings.len())));
+                found.push(Violation(format!(
+                    "{subject} holds {} doses",
+                    holdings.len()
+                )));
             }
-            let recorded = self.subjects.get(subject).and_then(|s| s.reservation.as_ref()).map(|h| h.reservation);
+            let recorded = self
+                .subjects
+                .get(subject)
+                .and_then(|s| s.reservation.as_ref())
+                .map(|h| h.reservation);
             if recorded != Some(holdings[0].1) {
-                found.push(Violation(format!("{subject}: clinic holds {} but the person records {recorded:?}", holdings[0].1)));
+                found.push(Violation(format!(
+                    "{subject}: clinic holds {} but the person records {recorded:?}",
+                    holdings[0].1
+                )));
             }
         }
         for (subject, state) in &self.subjects {
             if let Some(h) = &state.reservation {
-                let at_clinic = self.clinics.get(&h.clinic).and_then(|c| c.held.get(&h.reservation));
+                let at_clinic = self
+                    .clinics
+                    .get(&h.clinic)
+                    .and_then(|c| c.held.get(&h.reservation));
                 if at_clinic.map(|held| held.subject) != Some(*subject) {
-                    found.push(Violation(format!("{subject}: reservation {} not held by {}", h.reservation, h.clinic)));
+                    found.push(Violation(format!(
+                        "{subject}: reservation {} not held by {}",
+                        h.reservation, h.clinic
+                    )));
                 }
             }
             if state.pending.is_some() {
-                found.push(Violation(format!("{subject}: a booking is still in flight")));
+                found.push(Violation(format!(
+                    "{subject}: a booking is still in flight"
+                )));
             }
         }
         let in_transit: u64 = self.totals.in_transit.values().map(|&d| u64::from(d)).sum();
@@ -270,23 +324,43 @@ pub fn follow_up(envelope: &Envelope) -> Option<Command> {
             share: e.share,
             replaces: Some(e.replaces),
         },
-        Event::ReservationConfirmed(e) => {
-            CommandBody::SettleBooking { subject: e.subject, reservation: e.reservation, refused: None }
-        }
-        Event::BookingRefused(e) => {
-            CommandBody::SettleBooking { subject: e.subject, reservation: e.reservation, refused: Some(e.code) }
-        }
-        Event::ReservationChanged(e) => CommandBody::ReleaseDose { clinic: e.old_clinic.clone(), reservation: e.replaces },
-        Event::ReservationCancelled(e) => CommandBody::ReleaseDose { clinic: e.clinic.clone(), reservation: e.reservation },
-        Event::DosesWithdrawn(e) => {
-            CommandBody::DepositDoses { transfer: e.transfer, from: e.from.clone(), to: e.to.clone(), doses: e.doses }
-        }
-        Event::TransferRefused(e) => {
-            CommandBody::ReturnDoses { transfer: e.transfer, from: e.from.clone(), doses: e.doses, refused: e.code }
-        }
+        Event::ReservationConfirmed(e) => CommandBody::SettleBooking {
+            subject: e.subject,
+            reservation: e.reservation,
+            refused: None,
+        },
+        Event::BookingRefused(e) => CommandBody::SettleBooking {
+            subject: e.subject,
+            reservation: e.reservation,
+            refused: Some(e.code),
+        },
+        Event::ReservationChanged(e) => CommandBody::ReleaseDose {
+            clinic: e.old_clinic.clone(),
+            reservation: e.replaces,
+        },
+        Event::ReservationCancelled(e) => CommandBody::ReleaseDose {
+            clinic: e.clinic.clone(),
+            reservation: e.reservation,
+        },
+        Event::DosesWithdrawn(e) => CommandBody::DepositDoses {
+            transfer: e.transfer,
+            from: e.from.clone(),
+            to: e.to.clone(),
+            doses: e.doses,
+        },
+        Event::TransferRefused(e) => CommandBody::ReturnDoses {
+            transfer: e.transfer,
+            from: e.from.clone(),
+            doses: e.doses,
+            refused: e.code,
+        },
         _ => return None,
     };
-    Some(Command { command_id: envelope.event_id, at_ms: envelope.occurred_at_ms, body })
+    Some(Command {
+        command_id: envelope.event_id,
+        at_ms: envelope.occurred_at_ms,
+        body,
+    })
 }
 
 /// A command id for tests and tools that have no client-chosen id: derived from a seed text.

@@ -17,7 +17,9 @@ use super::command::CommandBody;
 use super::event::*;
 use super::ids::derive_uuid;
 use super::subject::Context;
-use super::{AdmissionId, DeviceId, Event, Rejection, RejectionCode, SubjectId, TicketNo, TimestampMs};
+use super::{
+    AdmissionId, DeviceId, Event, Rejection, RejectionCode, SubjectId, TicketNo, TimestampMs,
+};
 
 /// The most tickets one `Admit` may admit: a bound on the size of one decision.
 pub const ADMIT_TICKETS_MAX: u32 = 10_000;
@@ -34,7 +36,10 @@ pub fn draw_key(seed: &str, subject: &SubjectId) -> [u8; 32] {
 
 /// The order a draw under `seed` gives the people of a pre-queue.
 pub fn draw_order(seed: &str, people: impl IntoIterator<Item = SubjectId>) -> Vec<SubjectId> {
-    let mut keyed: Vec<([u8; 32], SubjectId)> = people.into_iter().map(|s| (draw_key(seed, &s), s)).collect();
+    let mut keyed: Vec<([u8; 32], SubjectId)> = people
+        .into_iter()
+        .map(|s| (draw_key(seed, &s), s))
+        .collect();
     keyed.sort();
     keyed.into_iter().map(|(_, s)| s).collect()
 }
@@ -64,19 +69,27 @@ pub struct WaitingRoomState {
 impl WaitingRoomState {
     /// How many tickets wait ahead of `ticket` (0 = next in line).
     pub fn position(&self, ticket: TicketNo) -> Option<usize> {
-        self.waiting.contains_key(&ticket).then(|| self.waiting.range(..ticket).count())
+        self.waiting
+            .contains_key(&ticket)
+            .then(|| self.waiting.range(..ticket).count())
     }
 
     fn live_ticket(&self, subject: &SubjectId, now_ms: TimestampMs) -> Option<TicketNo> {
         match self.tickets.get(subject) {
             Some((t, TicketState::Waiting)) => Some(*t),
-            Some((t, TicketState::Admitted { expires_at_ms })) if now_ms < *expires_at_ms => Some(*t),
+            Some((t, TicketState::Admitted { expires_at_ms })) if now_ms < *expires_at_ms => {
+                Some(*t)
+            }
             _ => None,
         }
     }
 }
 
-pub fn decide(state: &WaitingRoomState, command: &CommandBody, ctx: &Context) -> Result<Vec<Event>, Rejection> {
+pub fn decide(
+    state: &WaitingRoomState,
+    command: &CommandBody,
+    ctx: &Context,
+) -> Result<Vec<Event>, Rejection> {
     let now = ctx.now_ms;
     match command {
         CommandBody::Enqueue { subject, device } => {
@@ -84,7 +97,12 @@ pub fn decide(state: &WaitingRoomState, command: &CommandBody, ctx: &Context) ->
                 return Err(Rejection::new(RejectionCode::AlreadyQueued));
             }
             Ok(vec![
-                TicketIssued { ticket: TicketNo(state.next_ticket), subject: *subject, device: device.clone() }.into(),
+                TicketIssued {
+                    ticket: TicketNo(state.next_ticket),
+                    subject: *subject,
+                    device: device.clone(),
+                }
+                .into(),
             ])
         }
         CommandBody::LeaveQueue { subject, ticket } => {
@@ -94,9 +112,18 @@ pub fn decide(state: &WaitingRoomState, command: &CommandBody, ctx: &Context) ->
             if state.waiting.get(ticket) != Some(subject) && !admitted {
                 return Err(Rejection::new(RejectionCode::NotQueued));
             }
-            Ok(vec![TicketLeft { ticket: *ticket, subject: *subject }.into()])
+            Ok(vec![
+                TicketLeft {
+                    ticket: *ticket,
+                    subject: *subject,
+                }
+                .into(),
+            ])
         }
-        CommandBody::Admit { tickets_max, ttl_ms } => {
+        CommandBody::Admit {
+            tickets_max,
+            ttl_ms,
+        } => {
             let count = (*tickets_max).min(ADMIT_TICKETS_MAX) as usize;
             let ttl = (*ttl_ms).max(0);
             Ok(state
@@ -107,7 +134,11 @@ pub fn decide(state: &WaitingRoomState, command: &CommandBody, ctx: &Context) ->
                     TicketAdmitted {
                         ticket: *ticket,
                         subject: *subject,
-                        admission: AdmissionId(derive_uuid(ctx.command_id, &format!("admission/{}", ticket.0), now)),
+                        admission: AdmissionId(derive_uuid(
+                            ctx.command_id,
+                            &format!("admission/{}", ticket.0),
+                            now,
+                        )),
                         expires_at_ms: now + ttl,
                     }
                     .into()
@@ -118,24 +149,50 @@ pub fn decide(state: &WaitingRoomState, command: &CommandBody, ctx: &Context) ->
             if state.live_ticket(subject, now).is_some() || state.pre_queue.contains_key(subject) {
                 return Err(Rejection::new(RejectionCode::AlreadyQueued));
             }
-            Ok(vec![PreQueueJoined { subject: *subject, device: device.clone() }.into()])
+            Ok(vec![
+                PreQueueJoined {
+                    subject: *subject,
+                    device: device.clone(),
+                }
+                .into(),
+            ])
         }
         CommandBody::DrawPreQueue { seed } => {
             let order = draw_order(seed, state.pre_queue.keys().copied());
-            let mut events: Vec<Event> = vec![PreQueueDrawn { seed: seed.clone(), drawn: order.len() as u32 }.into()];
+            let mut events: Vec<Event> = vec![
+                PreQueueDrawn {
+                    seed: seed.clone(),
+                    drawn: order.len() as u32,
+                }
+                .into(),
+            ];
             for (i, subject) in order.iter().enumerate() {
                 let device = state.pre_queue[subject].clone();
                 events.push(
-                    TicketIssued { ticket: TicketNo(state.next_ticket + i as u64), subject: *subject, device }.into(),
+                    TicketIssued {
+                        ticket: TicketNo(state.next_ticket + i as u64),
+                        subject: *subject,
+                        device,
+                    }
+                    .into(),
                 );
             }
             Ok(events)
         }
         CommandBody::SkipTicket { ticket } => match state.waiting.get(ticket) {
-            Some(subject) => Ok(vec![TicketSkipped { ticket: *ticket, subject: *subject }.into()]),
+            Some(subject) => Ok(vec![
+                TicketSkipped {
+                    ticket: *ticket,
+                    subject: *subject,
+                }
+                .into(),
+            ]),
             None => Err(Rejection::new(RejectionCode::NotQueued)),
         },
-        other => unreachable!("command {} is not decided by the waiting room", other.name()),
+        other => unreachable!(
+            "command {} is not decided by the waiting room",
+            other.name()
+        ),
     }
 }
 
@@ -145,12 +202,22 @@ pub fn apply(state: &mut WaitingRoomState, event: &Event) {
             debug_assert_eq!(e.ticket.0, state.next_ticket);
             state.next_ticket = e.ticket.0 + 1;
             state.waiting.insert(e.ticket, e.subject);
-            state.tickets.insert(e.subject, (e.ticket, TicketState::Waiting));
+            state
+                .tickets
+                .insert(e.subject, (e.ticket, TicketState::Waiting));
             state.pre_queue.remove(&e.subject);
         }
         Event::TicketAdmitted(e) => {
             state.waiting.remove(&e.ticket);
-            state.tickets.insert(e.subject, (e.ticket, TicketState::Admitted { expires_at_ms: e.expires_at_ms }));
+            state.tickets.insert(
+                e.subject,
+                (
+                    e.ticket,
+                    TicketState::Admitted {
+                        expires_at_ms: e.expires_at_ms,
+                    },
+                ),
+            );
             state.admitted_total += 1;
         }
         Event::TicketLeft(e) => {
@@ -180,7 +247,11 @@ mod tests {
 
     fn run(state: &mut WaitingRoomState, body: CommandBody) -> Result<Vec<Event>, Rejection> {
         let campaign = Campaign::default_2021();
-        let ctx = Context { campaign: &campaign, command_id: Uuid::nil(), now_ms: 1_000 };
+        let ctx = Context {
+            campaign: &campaign,
+            command_id: Uuid::nil(),
+            now_ms: 1_000,
+        };
         let events = decide(state, &body, &ctx)?;
         events.iter().for_each(|e| apply(state, e));
         Ok(events)
@@ -193,17 +264,55 @@ mod tests {
     #[test]
     fn the_draw_orders_the_pre_queue_by_its_seed_behind_the_waiting_tickets() {
         let mut state = WaitingRoomState::default();
-        run(&mut state, CommandBody::Enqueue { subject: subject(100), device: device() }).unwrap();
+        run(
+            &mut state,
+            CommandBody::Enqueue {
+                subject: subject(100),
+                device: device(),
+            },
+        )
+        .unwrap();
         for n in 0..20 {
-            run(&mut state, CommandBody::JoinPreQueue { subject: subject(n), device: device() }).unwrap();
+            run(
+                &mut state,
+                CommandBody::JoinPreQueue {
+                    subject: subject(n),
+                    device: device(),
+                },
+            )
+            .unwrap();
         }
-        let again = run(&mut state, CommandBody::JoinPreQueue { subject: subject(3), device: device() });
+        let again = run(
+            &mut state,
+            CommandBody::JoinPreQueue {
+                subject: subject(3),
+                device: device(),
+            },
+        );
         assert_eq!(again.unwrap_err().code, RejectionCode::AlreadyQueued);
-        let queued = run(&mut state, CommandBody::Enqueue { subject: subject(3), device: device() });
+        let queued = run(
+            &mut state,
+            CommandBody::Enqueue {
+                subject: subject(3),
+                device: device(),
+            },
+        );
         assert_eq!(queued.unwrap_err().code, RejectionCode::AlreadyQueued);
 
-        let events = run(&mut state, CommandBody::DrawPreQueue { seed: "published-seed".into() }).unwrap();
-        assert_eq!(events[0], Event::from(PreQueueDrawn { seed: "published-seed".into(), drawn: 20 }));
+        let events = run(
+            &mut state,
+            CommandBody::DrawPreQueue {
+                seed: "published-seed".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            events[0],
+            Event::from(PreQueueDrawn {
+                seed: "published-seed".into(),
+                drawn: 20
+            })
+        );
         let issued: Vec<(u64, SubjectId)> = events[1..]
             .iter()
             .map(|e| match e {
@@ -213,7 +322,10 @@ mod tests {
             .collect();
         let expected = draw_order("published-seed", (0..20).map(subject));
         assert_eq!(issued.iter().map(|(_, s)| *s).collect::<Vec<_>>(), expected);
-        assert_eq!(issued.iter().map(|(t, _)| *t).collect::<Vec<_>>(), (1..21).collect::<Vec<_>>());
+        assert_eq!(
+            issued.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+            (1..21).collect::<Vec<_>>()
+        );
         // Another seed gives another order: the draw depends on it.
         assert_ne!(draw_order("another-seed", (0..20).map(subject)), expected);
         assert!(state.pre_queue.is_empty());
@@ -227,14 +339,45 @@ mod tests {
     fn a_skipped_ticket_frees_its_place_and_its_holder_may_queue_again() {
         let mut state = WaitingRoomState::default();
         for n in 0..3 {
-            run(&mut state, CommandBody::Enqueue { subject: subject(n), device: device() }).unwrap();
+            run(
+                &mut state,
+                CommandBody::Enqueue {
+                    subject: subject(n),
+                    device: device(),
+                },
+            )
+            .unwrap();
         }
-        let skipped = run(&mut state, CommandBody::SkipTicket { ticket: TicketNo(1) }).unwrap();
-        assert_eq!(skipped, vec![Event::from(TicketSkipped { ticket: TicketNo(1), subject: subject(1) })]);
+        let skipped = run(
+            &mut state,
+            CommandBody::SkipTicket {
+                ticket: TicketNo(1),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            skipped,
+            vec![Event::from(TicketSkipped {
+                ticket: TicketNo(1),
+                subject: subject(1)
+            })]
+        );
         assert_eq!(state.position(TicketNo(2)), Some(1));
-        let twice = run(&mut state, CommandBody::SkipTicket { ticket: TicketNo(1) });
+        let twice = run(
+            &mut state,
+            CommandBody::SkipTicket {
+                ticket: TicketNo(1),
+            },
+        );
         assert_eq!(twice.unwrap_err().code, RejectionCode::NotQueued);
-        run(&mut state, CommandBody::Enqueue { subject: subject(1), device: device() }).unwrap();
+        run(
+            &mut state,
+            CommandBody::Enqueue {
+                subject: subject(1),
+                device: device(),
+            },
+        )
+        .unwrap();
         assert_eq!(state.position(TicketNo(3)), Some(2));
     }
 }

@@ -28,8 +28,8 @@ use super::tokens::{Claims, TokenError, TokenKey, TokenKind};
 use super::view::{FrontView, TicketPhase};
 use crate::domain::system::Outcome;
 use crate::domain::{
-    ClinicId, Command, CommandBody, DeviceId, Event, Method, Phase, Rejection, RejectionCode, ReservationId, Share,
-    SubjectId, TicketNo, TimestampMs,
+    ClinicId, Command, CommandBody, DeviceId, Event, Method, Phase, Rejection, RejectionCode,
+    ReservationId, Share, SubjectId, TicketNo, TimestampMs,
 };
 use crate::identity::Pseudonymiser;
 use crate::projection::ReservationState;
@@ -50,12 +50,23 @@ pub struct Front {
 }
 
 impl Front {
-    pub fn new(config: FrontConfig, backend: Arc<dyn Backend>, keys: TokenKey, pseudonymiser: Pseudonymiser) -> Front {
+    pub fn new(
+        config: FrontConfig,
+        backend: Arc<dyn Backend>,
+        keys: TokenKey,
+        pseudonymiser: Pseudonymiser,
+    ) -> Front {
         let seed = Uuid::now_v7().as_u128() as u64;
         let providers = config
             .providers
             .iter()
-            .map(|(m, c)| (*m, Arc::new(SimulatedProvider::new(*m, c.clone(), seed)) as Arc<dyn IdentityProvider>))
+            .map(|(m, c)| {
+                (
+                    *m,
+                    Arc::new(SimulatedProvider::new(*m, c.clone(), seed))
+                        as Arc<dyn IdentityProvider>,
+                )
+            })
             .collect();
         let rate = config.admit_per_s;
         Front {
@@ -85,18 +96,29 @@ impl Front {
     }
 
     /// [`Front::decide`], waiting at most `timeout` for the decision.
-    pub async fn decide_within(&self, body: CommandBody, timeout: std::time::Duration) -> Result<Outcome, ApiError> {
-        let command = Command { command_id: Uuid::now_v7(), at_ms: self.clock.now_ms(), body };
+    pub async fn decide_within(
+        &self,
+        body: CommandBody,
+        timeout: std::time::Duration,
+    ) -> Result<Outcome, ApiError> {
+        let command = Command {
+            command_id: Uuid::now_v7(),
+            at_ms: self.clock.now_ms(),
+            body,
+        };
         let backend = self.backend.clone();
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || backend.submit_within(command, timeout)).await;
+        let result =
+            tokio::task::spawn_blocking(move || backend.submit_within(command, timeout)).await;
         self.metrics.decision(started.elapsed());
         match result {
             Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err(error)) => Err(ApiError::unavailable(&error)),
-            Err(_) => {
-                Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the ledger call was cancelled"))
-            }
+            Err(_) => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the ledger call was cancelled",
+            )),
         }
     }
 
@@ -109,15 +131,25 @@ impl Front {
     /// The admission rate people can expect: measured if admissions ran lately, otherwise the
     /// controller's current outflow rate.
     pub fn expected_rate(&self, view: &FrontView, now_ms: TimestampMs) -> f64 {
-        let configured = self.admit_rate.lock().map(|r| *r).unwrap_or(self.config.admit_per_s);
-        view.admission_rate(now_ms).filter(|r| *r > 0.0).unwrap_or(configured).max(0.001)
+        let configured = self
+            .admit_rate
+            .lock()
+            .map(|r| *r)
+            .unwrap_or(self.config.admit_per_s);
+        view.admission_rate(now_ms)
+            .filter(|r| *r > 0.0)
+            .unwrap_or(configured)
+            .max(0.001)
     }
 
     /// An honest ETA for `ahead` people in front: seconds until opening plus the time the
     /// measured rate needs, with a range of +-25% on the rate.
     pub fn eta(&self, view: &FrontView, ahead: usize, now_ms: TimestampMs) -> (i64, [i64; 2]) {
         let rate = self.expected_rate(view, now_ms);
-        let until_open = self.config.opens_at_ms.map_or(0.0, |o| ((o - now_ms).max(0)) as f64 / 1000.0);
+        let until_open = self
+            .config
+            .opens_at_ms
+            .map_or(0.0, |o| ((o - now_ms).max(0)) as f64 / 1000.0);
         let people = ahead as f64 + 1.0;
         let eta = until_open + people / rate;
         let low = until_open + people / (rate * 1.25);
@@ -146,7 +178,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), retry_after_s: None, reason: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after_s: None,
+            reason: None,
+        }
     }
 
     pub fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -161,7 +199,10 @@ impl ApiError {
             TokenError::WrongKind => "wrong_kind",
             TokenError::OtherDevice => "other_device",
         };
-        ApiError { reason: Some(reason), ..ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", error.to_string()) }
+        ApiError {
+            reason: Some(reason),
+            ..ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", error.to_string())
+        }
     }
 
     fn missing_token(what: &str) -> ApiError {
@@ -177,7 +218,11 @@ impl ApiError {
 
     fn unavailable(error: &BackendError) -> ApiError {
         tracing::warn!(%error, "a ledger call failed");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("the ledger did not answer: {error}"))
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("the ledger did not answer: {error}"),
+        )
     }
 
     /// A rule of the ledger refused the command.
@@ -185,31 +230,72 @@ impl ApiError {
         use RejectionCode::*;
         let code = rejection.code;
         let (status, text) = match code {
-            ProxyForbidden => (StatusCode::FORBIDDEN, "only the verified person may book for themself"),
-            DeviceLocked => {
-                (StatusCode::CONFLICT, "another device verified first and holds this person for 10 minutes")
-            }
-            VerifyRateLimited => (StatusCode::TOO_MANY_REQUESTS, "verification is allowed once per 10 minutes"),
-            NotVerified => (StatusCode::UNAUTHORIZED, "this device is no longer the one that verified; verify again"),
-            DateOutOfRange => (StatusCode::BAD_REQUEST, "the date is outside the campaign's vaccination period"),
-            InvalidDoses => (StatusCode::BAD_REQUEST, "doses must be at least 1 and within the configured maximum"),
+            ProxyForbidden => (
+                StatusCode::FORBIDDEN,
+                "only the verified person may book for themself",
+            ),
+            DeviceLocked => (
+                StatusCode::CONFLICT,
+                "another device verified first and holds this person for 10 minutes",
+            ),
+            VerifyRateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "verification is allowed once per 10 minutes",
+            ),
+            NotVerified => (
+                StatusCode::UNAUTHORIZED,
+                "this device is no longer the one that verified; verify again",
+            ),
+            DateOutOfRange => (
+                StatusCode::BAD_REQUEST,
+                "the date is outside the campaign's vaccination period",
+            ),
+            InvalidDoses => (
+                StatusCode::BAD_REQUEST,
+                "doses must be at least 1 and within the configured maximum",
+            ),
             NotEligible => (StatusCode::FORBIDDEN, "outside the campaign's age group"),
             CampaignClosed => (StatusCode::FORBIDDEN, "the campaign is over"),
-            NotYourBookingDay => {
-                (StatusCode::FORBIDDEN, "today is not the booking day of your birth date's last digit")
-            }
-            NotInChangeWindow => (StatusCode::FORBIDDEN, "cancel and change open with the change window"),
-            BookingInProgress => (StatusCode::CONFLICT, "a booking of yours is still being decided"),
+            NotYourBookingDay => (
+                StatusCode::FORBIDDEN,
+                "today is not the booking day of your birth date's last digit",
+            ),
+            NotInChangeWindow => (
+                StatusCode::FORBIDDEN,
+                "cancel and change open with the change window",
+            ),
+            BookingInProgress => (
+                StatusCode::CONFLICT,
+                "a booking of yours is still being decided",
+            ),
             AlreadyReserved => (StatusCode::CONFLICT, "you already hold a reservation"),
             NoSuchReservation => (StatusCode::NOT_FOUND, "no such active reservation of yours"),
-            AdmissionRequired => (StatusCode::UNAUTHORIZED, "the admission token was already used or is not yours"),
-            AdmissionExpired => (StatusCode::UNAUTHORIZED, "the admission has expired; queue again"),
-            AlreadyQueued => (StatusCode::CONFLICT, "you already hold a place in the waiting room"),
+            AdmissionRequired => (
+                StatusCode::UNAUTHORIZED,
+                "the admission token was already used or is not yours",
+            ),
+            AdmissionExpired => (
+                StatusCode::UNAUTHORIZED,
+                "the admission has expired; queue again",
+            ),
+            AlreadyQueued => (
+                StatusCode::CONFLICT,
+                "you already hold a place in the waiting room",
+            ),
             NotQueued => (StatusCode::NOT_FOUND, "the ticket is not waiting"),
-            UnknownClinic => (StatusCode::NOT_FOUND, "no clinic is registered under this id"),
-            ClinicConflict => (StatusCode::CONFLICT, "the clinic was registered with another name or region"),
+            UnknownClinic => (
+                StatusCode::NOT_FOUND,
+                "no clinic is registered under this id",
+            ),
+            ClinicConflict => (
+                StatusCode::CONFLICT,
+                "the clinic was registered with another name or region",
+            ),
             NoSupply => (StatusCode::CONFLICT, "the clinic has no doses on that date"),
-            SoldOut => (StatusCode::CONFLICT, "no doses left for your booking day at this clinic and date"),
+            SoldOut => (
+                StatusCode::CONFLICT,
+                "no doses left for your booking day at this clinic and date",
+            ),
             InsufficientDoses => (StatusCode::CONFLICT, "not enough unbooked doses"),
         };
         // Token-shaped refusals keep the contract's `invalid_token` code; the rule is the reason.
@@ -223,7 +309,9 @@ impl ApiError {
             status,
             code: public,
             message: text.to_owned(),
-            retry_after_s: rejection.retry_at_ms.map(|at| ((at - now_ms).max(0) + 999) / 1000),
+            retry_after_s: rejection
+                .retry_at_ms
+                .map(|at| ((at - now_ms).max(0) + 999) / 1000),
             reason,
         }
     }
@@ -260,13 +348,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|_| too_large())?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| body_error(&e))
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| too_large())?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| body_error(&e))
     }
 }
 
 fn too_large() -> ApiError {
-    ApiError::bad("body_too_large", "the request body is too large or could not be read")
+    ApiError::bad(
+        "body_too_large",
+        "the request body is too large or could not be read",
+    )
 }
 
 fn bad_path() -> ApiError {
@@ -278,12 +373,21 @@ fn bad_path() -> ApiError {
 fn body_error(e: &serde_json::Error) -> ApiError {
     let text = e.to_string();
     if text.starts_with("unknown field") {
-        ApiError::bad("unknown_field", "the body has a field this request does not take")
+        ApiError::bad(
+            "unknown_field",
+            "the body has a field this request does not take",
+        )
     } else if text.starts_with("missing field") {
         let field = text.split('`').nth(1).unwrap_or("?");
-        ApiError::bad("missing_field", format!("the body lacks the field `{field}`"))
+        ApiError::bad(
+            "missing_field",
+            format!("the body lacks the field `{field}`"),
+        )
     } else if e.is_data() {
-        ApiError::bad("invalid_field", "a field of the body has the wrong type or value")
+        ApiError::bad(
+            "invalid_field",
+            "a field of the body has the wrong type or value",
+        )
     } else {
         ApiError::bad("invalid_json", "the body is not a JSON object")
     }
@@ -293,7 +397,10 @@ fn body_error(e: &serde_json::Error) -> ApiError {
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim)
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
 }
 
 /// The device a request says it comes from (`X-Device-Id`), checked against the token's.
@@ -327,8 +434,16 @@ impl Front {
         let given = bearer(headers).unwrap_or("");
         // Compare in constant time.
         let same = given.len() == expected.len()
-            && given.bytes().zip(expected.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
-        if same { Ok(()) } else { Err(ApiError::invalid_token(TokenError::BadSignature)) }
+            && given
+                .bytes()
+                .zip(expected.bytes())
+                .fold(0u8, |a, (x, y)| a | (x ^ y))
+                == 0;
+        if same {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_token(TokenError::BadSignature))
+        }
     }
 }
 
@@ -341,11 +456,17 @@ fn ok(body: Value) -> Response {
 }
 
 fn parse_clinic(text: &str) -> Result<ClinicId, ApiError> {
-    ClinicId::new(text).ok_or_else(|| ApiError::bad("invalid_clinic_id", "a clinic id is 1 to 64 of [A-Za-z0-9._:-]"))
+    ClinicId::new(text).ok_or_else(|| {
+        ApiError::bad(
+            "invalid_clinic_id",
+            "a clinic id is 1 to 64 of [A-Za-z0-9._:-]",
+        )
+    })
 }
 
 fn parse_date(text: &str) -> Result<chrono::NaiveDate, ApiError> {
-    text.parse().map_err(|_| ApiError::bad("invalid_date", "a date is YYYY-MM-DD"))
+    text.parse()
+        .map_err(|_| ApiError::bad("invalid_date", "a date is YYYY-MM-DD"))
 }
 
 fn parse_reservation(text: &str) -> Result<ReservationId, ApiError> {
@@ -365,7 +486,10 @@ pub struct VerifyRequest {
     device_id: String,
 }
 
-pub async fn verify(State(front): State<AppState>, JsonBody(req): JsonBody<VerifyRequest>) -> ApiResult {
+pub async fn verify(
+    State(front): State<AppState>,
+    JsonBody(req): JsonBody<VerifyRequest>,
+) -> ApiResult {
     let method = Method::parse(&req.method).ok_or_else(|| {
         ApiError::bad(
             "unknown_method",
@@ -379,10 +503,18 @@ pub async fn verify(State(front): State<AppState>, JsonBody(req): JsonBody<Verif
     if req.name.trim().is_empty() || req.name.chars().count() > 64 {
         return Err(ApiError::bad("invalid_name", "name is 1 to 64 characters"));
     }
-    let device = DeviceId::new(&req.device_id)
-        .ok_or_else(|| ApiError::bad("invalid_device_id", "device_id is 1 to 64 of [A-Za-z0-9._:-]"))?;
+    let device = DeviceId::new(&req.device_id).ok_or_else(|| {
+        ApiError::bad(
+            "invalid_device_id",
+            "device_id is 1 to 64 of [A-Za-z0-9._:-]",
+        )
+    })?;
     let provider = front.providers.get(&method).ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "method_unavailable", "this method is not offered")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "method_unavailable",
+            "this method is not offered",
+        )
     })?;
     if let Err(error) = provider.verify().await {
         let mut e = ApiError::new(
@@ -398,7 +530,14 @@ pub async fn verify(State(front): State<AppState>, JsonBody(req): JsonBody<Verif
         e.retry_after_s = Some(5);
         return Err(e);
     }
-    let outcome = front.decide(CommandBody::Verify { subject, birth_date, method, device: device.clone() }).await?;
+    let outcome = front
+        .decide(CommandBody::Verify {
+            subject,
+            birth_date,
+            method,
+            device: device.clone(),
+        })
+        .await?;
     let now = front.clock.now_ms();
     if let Some(rejection) = outcome.rejection {
         return Err(ApiError::rejected(rejection, now));
@@ -440,10 +579,20 @@ fn ticket_body(
             body["eta_s"] = json!(eta);
             body["eta_range_s"] = json!(range);
         }
-        TicketPhase::Admitted { admission, expires_at_ms } => {
-            let used = view.admissions.get(&t.subject).is_some_and(|a| a.admission == admission && a.used);
+        TicketPhase::Admitted {
+            admission,
+            expires_at_ms,
+        } => {
+            let used = view
+                .admissions
+                .get(&t.subject)
+                .is_some_and(|a| a.admission == admission && a.used);
             let expired = now >= expires_at_ms;
-            body["state"] = json!(if expired && !used { "expired" } else { "admitted" });
+            body["state"] = json!(if expired && !used {
+                "expired"
+            } else {
+                "admitted"
+            });
             body["position"] = json!(0);
             body["eta_s"] = json!(0);
             body["expires_at"] = json!(rfc3339(expires_at_ms));
@@ -465,7 +614,11 @@ fn ticket_body(
         }
         TicketPhase::Left | TicketPhase::Skipped => {
             body["state"] = json!("expired");
-            body["reason"] = json!(if t.phase == TicketPhase::Left { "left" } else { "skipped" });
+            body["reason"] = json!(if t.phase == TicketPhase::Left {
+                "left"
+            } else {
+                "skipped"
+            });
             body["position"] = Value::Null;
             body["eta_s"] = Value::Null;
         }
@@ -491,15 +644,29 @@ pub async fn queue_enter(State(front): State<AppState>, headers: HeaderMap) -> A
     let claims = front.claims(&headers, Some(TokenKind::Session))?;
     let now = front.clock.now_ms();
     let body = if front.pre_queue_open(now) {
-        CommandBody::JoinPreQueue { subject: claims.sub, device: claims.dev.clone() }
+        CommandBody::JoinPreQueue {
+            subject: claims.sub,
+            device: claims.dev.clone(),
+        }
     } else {
-        CommandBody::Enqueue { subject: claims.sub, device: claims.dev.clone() }
+        CommandBody::Enqueue {
+            subject: claims.sub,
+            device: claims.dev.clone(),
+        }
     };
     let mut outcome = front.decide(body.clone()).await?;
-    if outcome.rejection.is_some_and(|r| r.code == RejectionCode::AlreadyQueued) {
+    if outcome
+        .rejection
+        .is_some_and(|r| r.code == RejectionCode::AlreadyQueued)
+    {
         // An admission already used to book: leave that ticket and queue again (for a change).
         if let Some(ticket) = used_admitted_ticket(&front, &claims.sub)? {
-            front.decide(CommandBody::LeaveQueue { subject: claims.sub, ticket }).await?;
+            front
+                .decide(CommandBody::LeaveQueue {
+                    subject: claims.sub,
+                    ticket,
+                })
+                .await?;
             outcome = front.decide(body).await?;
         }
     }
@@ -512,7 +679,8 @@ pub async fn queue_enter(State(front): State<AppState>, headers: HeaderMap) -> A
     match (outcome.rejection, issued) {
         (None, Some(ticket)) => {
             front.heartbeat(ticket);
-            let body = ticket_body(&front, &view, ticket, Some(&claims), now).ok_or_else(poisoned)?;
+            let body =
+                ticket_body(&front, &view, ticket, Some(&claims), now).ok_or_else(poisoned)?;
             Ok(created(body))
         }
         (None, None) => Ok(created(pre_queue_body(&front, &view, now))),
@@ -521,9 +689,14 @@ pub async fn queue_enter(State(front): State<AppState>, headers: HeaderMap) -> A
             if view.pre_queue.contains_key(&claims.sub) {
                 return Ok(ok(pre_queue_body(&front, &view, now)));
             }
-            let ticket = view.ticket_of.get(&claims.sub).copied().ok_or_else(poisoned)?;
+            let ticket = view
+                .ticket_of
+                .get(&claims.sub)
+                .copied()
+                .ok_or_else(poisoned)?;
             front.heartbeat(ticket);
-            let body = ticket_body(&front, &view, ticket, Some(&claims), now).ok_or_else(poisoned)?;
+            let body =
+                ticket_body(&front, &view, ticket, Some(&claims), now).ok_or_else(poisoned)?;
             Ok(ok(body))
         }
         (Some(r), _) => Err(ApiError::rejected(r, now)),
@@ -533,18 +706,32 @@ pub async fn queue_enter(State(front): State<AppState>, headers: HeaderMap) -> A
 /// The person's admitted ticket whose admission was used, if that is what they hold.
 fn used_admitted_ticket(front: &Front, subject: &SubjectId) -> Result<Option<TicketNo>, ApiError> {
     let view = front.backend.view().read().map_err(|_| poisoned())?;
-    let Some(ticket) = view.ticket_of.get(subject).copied() else { return Ok(None) };
-    let admitted = view.tickets.get(&ticket).is_some_and(|t| matches!(t.phase, TicketPhase::Admitted { .. }));
-    let used = view.admissions.get(subject).is_some_and(|a| a.ticket == ticket && a.used);
+    let Some(ticket) = view.ticket_of.get(subject).copied() else {
+        return Ok(None);
+    };
+    let admitted = view
+        .tickets
+        .get(&ticket)
+        .is_some_and(|t| matches!(t.phase, TicketPhase::Admitted { .. }));
+    let used = view
+        .admissions
+        .get(subject)
+        .is_some_and(|a| a.ticket == ticket && a.used);
     Ok((admitted && used).then_some(ticket))
 }
 
 fn poisoned() -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the gateway's view is not available")
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the gateway's view is not available",
+    )
 }
 
 fn parse_ticket(text: &str) -> Result<TicketNo, ApiError> {
-    text.parse::<u64>().map(TicketNo).map_err(|_| ApiError::bad("invalid_ticket", "a ticket is a number, or `me`"))
+    text.parse::<u64>()
+        .map(TicketNo)
+        .map_err(|_| ApiError::bad("invalid_ticket", "a ticket is a number, or `me`"))
 }
 
 pub async fn queue_status(
@@ -561,20 +748,29 @@ pub async fn queue_status(
     };
     let view = front.backend.view().read().map_err(|_| poisoned())?;
     let ticket = if ticket == "me" {
-        let claims = owner.as_ref().ok_or_else(|| ApiError::missing_token("session token"))?;
+        let claims = owner
+            .as_ref()
+            .ok_or_else(|| ApiError::missing_token("session token"))?;
         if view.pre_queue.contains_key(&claims.sub) {
             return Ok(ok(pre_queue_body(&front, &view, now)));
         }
-        *view
-            .ticket_of
-            .get(&claims.sub)
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_ticket", "you hold no ticket"))?
+        *view.ticket_of.get(&claims.sub).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_ticket",
+                "you hold no ticket",
+            )
+        })?
     } else {
         parse_ticket(&ticket)?
     };
     let body = ticket_body(&front, &view, ticket, owner.as_ref(), now)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_ticket", "no such ticket"))?;
-    if owner.as_ref().is_some_and(|c| view.tickets.get(&ticket).is_some_and(|t| t.subject == c.sub)) {
+    if owner.as_ref().is_some_and(|c| {
+        view.tickets
+            .get(&ticket)
+            .is_some_and(|t| t.subject == c.sub)
+    }) {
         front.heartbeat(ticket);
     }
     Ok(ok(body))
@@ -589,18 +785,24 @@ pub async fn queue_leave(
     let claims = front.claims(&headers, Some(TokenKind::Session))?;
     let ticket = if ticket == "me" {
         let view = front.backend.view().read().map_err(|_| poisoned())?;
-        *view
-            .ticket_of
-            .get(&claims.sub)
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_queued", "you hold no ticket"))?
+        *view.ticket_of.get(&claims.sub).ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "not_queued", "you hold no ticket")
+        })?
     } else {
         parse_ticket(&ticket)?
     };
-    let outcome = front.decide(CommandBody::LeaveQueue { subject: claims.sub, ticket }).await?;
+    let outcome = front
+        .decide(CommandBody::LeaveQueue {
+            subject: claims.sub,
+            ticket,
+        })
+        .await?;
     if let Some(r) = outcome.rejection {
         return Err(ApiError::rejected(r, front.clock.now_ms()));
     }
-    Ok(ok(json!({"ticket": ticket.0, "state": "expired", "reason": "left"})))
+    Ok(ok(
+        json!({"ticket": ticket.0, "state": "expired", "reason": "left"}),
+    ))
 }
 
 // ---- GET /v1/congestion -----------------------------------------------------------------------
@@ -612,14 +814,22 @@ pub fn congestion_list(front: &Front) -> Vec<Value> {
         .iter()
         .map(|(m, p)| {
             let h = p.health();
-            (*m, congestion::level(&h, &t), congestion::expected_wait_ms(&h) / 1000.0)
+            (
+                *m,
+                congestion::level(&h, &t),
+                congestion::expected_wait_ms(&h) / 1000.0,
+            )
         })
         .collect();
     // The fastest selectable method is recommended.
     let best = lights
         .iter()
         .filter(|(_, l, _)| *l != Level::Grey)
-        .min_by(|a, b| (a.1, a.2).partial_cmp(&(b.1, b.2)).unwrap_or(std::cmp::Ordering::Equal))
+        .min_by(|a, b| {
+            (a.1, a.2)
+                .partial_cmp(&(b.1, b.2))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
         .map(|(m, _, _)| *m);
     lights.sort_by_key(|(m, _, _)| *m);
     lights
@@ -651,9 +861,14 @@ pub struct SlotsQuery {
 fn phase_share(front: &Front, claims: &Claims, now: TimestampMs) -> Result<Share, ApiError> {
     let campaign = front.backend.campaign();
     if !campaign.is_eligible(claims.bd) {
-        return Err(ApiError::rejected(Rejection::new(RejectionCode::NotEligible), now));
+        return Err(ApiError::rejected(
+            Rejection::new(RejectionCode::NotEligible),
+            now,
+        ));
     }
-    let phase = campaign.booking_phase(claims.bd, now).map_err(|r| ApiError::rejected(r, now))?;
+    let phase = campaign
+        .booking_phase(claims.bd, now)
+        .map_err(|r| ApiError::rejected(r, now))?;
     Ok(match phase {
         Phase::BookingDay(_) | Phase::ChangeWindow => crate::domain::Campaign::share_of(phase),
     })
@@ -675,7 +890,9 @@ pub async fn slots(
         if *s != share || date.is_some_and(|want| want != *d) {
             continue;
         }
-        let Some(info) = view.model.clinics.get(clinic) else { continue };
+        let Some(info) = view.model.clinics.get(clinic) else {
+            continue;
+        };
         if query.region.as_deref().is_some_and(|r| r != info.region) {
             continue;
         }
@@ -715,7 +932,11 @@ pub struct ChangeRequest {
 }
 
 impl Front {
-    fn requested_for(&self, claims: &Claims, resident_id: Option<&str>) -> Result<SubjectId, ApiError> {
+    fn requested_for(
+        &self,
+        claims: &Claims,
+        resident_id: Option<&str>,
+    ) -> Result<SubjectId, ApiError> {
         match resident_id {
             None => Ok(claims.sub),
             Some(text) => self
@@ -734,13 +955,19 @@ fn settled(outcome: &Outcome, now: TimestampMs) -> Result<&Event, ApiError> {
     }
     for envelope in outcome.events.iter().rev() {
         match &envelope.event {
-            Event::ReservationRecorded(_) | Event::ReservationChanged(_) => return Ok(&envelope.event),
+            Event::ReservationRecorded(_) | Event::ReservationChanged(_) => {
+                return Ok(&envelope.event);
+            }
             Event::BookingFailed(f) => return Err(ApiError::rejected(Rejection::new(f.code), now)),
             Event::ChangeFailed(f) => return Err(ApiError::rejected(Rejection::new(f.code), now)),
             _ => {}
         }
     }
-    Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the booking was not settled"))
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the booking was not settled",
+    ))
 }
 
 pub async fn book(
@@ -752,7 +979,9 @@ pub async fn book(
     let clinic = parse_clinic(&req.clinic_id)?;
     let date = parse_date(&req.date)?;
     let requested_for = front.requested_for(&claims, req.resident_id.as_deref())?;
-    let admission = claims.adm.ok_or_else(|| ApiError::invalid_token(TokenError::WrongKind))?;
+    let admission = claims
+        .adm
+        .ok_or_else(|| ApiError::invalid_token(TokenError::WrongKind))?;
     let outcome = front
         .decide(CommandBody::Book {
             subject: claims.sub,
@@ -770,17 +999,28 @@ pub async fn book(
             "date": r.date.to_string(),
             "share": r.share.to_string(),
         }))),
-        _ => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "unexpected settlement")),
+        _ => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "unexpected settlement",
+        )),
     }
 }
 
 pub async fn my_reservation(State(front): State<AppState>, headers: HeaderMap) -> ApiResult {
     let claims = front.claims(&headers, None)?;
     let view = front.backend.view().read().map_err(|_| poisoned())?;
-    let found =
-        view.model.reservations.iter().find(|(_, r)| r.subject == claims.sub && r.state == ReservationState::Active);
+    let found = view
+        .model
+        .reservations
+        .iter()
+        .find(|(_, r)| r.subject == claims.sub && r.state == ReservationState::Active);
     let Some((id, r)) = found else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "no_such_reservation", "you hold no reservation"));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_such_reservation",
+            "you hold no reservation",
+        ));
     };
     let clinic = view.model.clinics.get(&r.clinic);
     Ok(ok(json!({
@@ -814,7 +1054,9 @@ pub async fn cancel(
     if let Some(r) = outcome.rejection {
         return Err(ApiError::rejected(r, front.clock.now_ms()));
     }
-    Ok(ok(json!({"reservation_id": reservation.0.to_string(), "state": "cancelled"})))
+    Ok(ok(
+        json!({"reservation_id": reservation.0.to_string(), "state": "cancelled"}),
+    ))
 }
 
 pub async fn change(
@@ -829,7 +1071,9 @@ pub async fn change(
     let clinic = parse_clinic(&req.clinic_id)?;
     let date = parse_date(&req.date)?;
     let requested_for = front.requested_for(&claims, req.resident_id.as_deref())?;
-    let admission = claims.adm.ok_or_else(|| ApiError::invalid_token(TokenError::WrongKind))?;
+    let admission = claims
+        .adm
+        .ok_or_else(|| ApiError::invalid_token(TokenError::WrongKind))?;
     let outcome = front
         .decide(CommandBody::Rebook {
             subject: claims.sub,
@@ -849,7 +1093,11 @@ pub async fn change(
             "share": r.share.to_string(),
             "replaces": r.replaces.0.to_string(),
         }))),
-        _ => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "unexpected settlement")),
+        _ => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "unexpected settlement",
+        )),
     }
 }
 
@@ -877,11 +1125,20 @@ pub async fn admin_supply(
     let date = parse_date(&req.date)?;
     for (field, text) in [("name", &req.name), ("region", &req.region)] {
         if text.trim().is_empty() || text.chars().count() > 100 {
-            return Err(ApiError::bad("invalid_field", format!("{field} is 1 to 100 characters")));
+            return Err(ApiError::bad(
+                "invalid_field",
+                format!("{field} is 1 to 100 characters"),
+            ));
         }
     }
     let outcome = front
-        .decide(CommandBody::RegisterSupply { clinic, name: req.name, region: req.region, date, doses: req.doses })
+        .decide(CommandBody::RegisterSupply {
+            clinic,
+            name: req.name,
+            region: req.region,
+            date,
+            doses: req.doses,
+        })
         .await?;
     if let Some(r) = outcome.rejection {
         return Err(ApiError::rejected(r, front.clock.now_ms()));
@@ -891,7 +1148,11 @@ pub async fn admin_supply(
         _ => None,
     });
     let Some(s) = registered else {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the supply was not recorded"));
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the supply was not recorded",
+        ));
     };
     Ok(created(json!({
         "clinic_id": s.clinic.as_str(),
@@ -904,7 +1165,9 @@ pub async fn admin_supply(
 
 /// Parses an admin body after the admin check (so a caller without the token learns nothing).
 fn parse_body<T: DeserializeOwned>(bytes: &Bytes) -> Result<JsonBody<T>, ApiError> {
-    serde_json::from_slice(bytes).map(JsonBody).map_err(|e| body_error(&e))
+    serde_json::from_slice(bytes)
+        .map(JsonBody)
+        .map_err(|e| body_error(&e))
 }
 
 #[derive(Deserialize)]
@@ -921,8 +1184,12 @@ pub async fn admin_clock(
     front.admin(&headers)?;
     let body = body.map_err(|_| too_large())?;
     let JsonBody(req): JsonBody<ClockRequest> = parse_body(&body)?;
-    let now = chrono::DateTime::parse_from_rfc3339(&req.now)
-        .map_err(|_| ApiError::bad("invalid_time", "now is an RFC 3339 instant, e.g. 2021-08-09T20:00:00+09:00"))?;
+    let now = chrono::DateTime::parse_from_rfc3339(&req.now).map_err(|_| {
+        ApiError::bad(
+            "invalid_time",
+            "now is an RFC 3339 instant, e.g. 2021-08-09T20:00:00+09:00",
+        )
+    })?;
     front.clock.set(now.timestamp_millis());
     Ok(ok(json!({"now": rfc3339(front.clock.now_ms())})))
 }
@@ -942,8 +1209,12 @@ pub async fn admin_provider(
     front.admin(&headers)?;
     let body = body.map_err(|_| too_large())?;
     let JsonBody(req): JsonBody<ProviderRequest> = parse_body(&body)?;
-    let method = Method::parse(&req.method).ok_or_else(|| ApiError::bad("unknown_method", "no such method"))?;
-    let provider = front.providers.get(&method).ok_or_else(|| ApiError::bad("unknown_method", "no such method"))?;
+    let method = Method::parse(&req.method)
+        .ok_or_else(|| ApiError::bad("unknown_method", "no such method"))?;
+    let provider = front
+        .providers
+        .get(&method)
+        .ok_or_else(|| ApiError::bad("unknown_method", "no such method"))?;
     provider.set_outage(req.outage);
     Ok(ok(json!({"method": method.as_str(), "outage": req.outage})))
 }
@@ -992,8 +1263,11 @@ pub async fn admin_status(State(front): State<AppState>, headers: HeaderMap) -> 
 /// `GET /v1/queue/draws`: every pre-queue draw with its published seed.
 pub async fn draws(State(front): State<AppState>) -> ApiResult {
     let view = front.backend.view().read().map_err(|_| poisoned())?;
-    let list: Vec<Value> =
-        view.draws.iter().map(|d| json!({"seed": d.seed, "drawn": d.drawn, "at": rfc3339(d.at_ms)})).collect();
+    let list: Vec<Value> = view
+        .draws
+        .iter()
+        .map(|d| json!({"seed": d.seed, "drawn": d.drawn, "at": rfc3339(d.at_ms)}))
+        .collect();
     Ok(ok(
         json!({"opens_at": front.config.opens_at_ms.map(rfc3339), "draw": front.config.pre_queue_draw, "draws": list}),
     ))
@@ -1020,8 +1294,15 @@ pub async fn metrics(State(front): State<AppState>) -> Response {
             gauges,
             "# HELP yeyak_admission_rate Admissions per second, measured over the last minute.\n# TYPE yeyak_admission_rate gauge"
         );
-        let _ = writeln!(gauges, "yeyak_admission_rate {}", view.admission_rate(now).unwrap_or(0.0));
-        let _ = writeln!(gauges, "# HELP yeyak_admitted_total Tickets admitted.\n# TYPE yeyak_admitted_total counter");
+        let _ = writeln!(
+            gauges,
+            "yeyak_admission_rate {}",
+            view.admission_rate(now).unwrap_or(0.0)
+        );
+        let _ = writeln!(
+            gauges,
+            "# HELP yeyak_admitted_total Tickets admitted.\n# TYPE yeyak_admitted_total counter"
+        );
         let _ = writeln!(gauges, "yeyak_admitted_total {}", view.admitted_total);
     }
     let _ = writeln!(
@@ -1050,5 +1331,12 @@ pub async fn metrics(State(front): State<AppState>) -> Response {
         );
     }
     let body = front.metrics.render(&gauges);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }

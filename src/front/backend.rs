@@ -64,7 +64,11 @@ pub struct Embedded<L: EventLog> {
 
 impl Embedded<FileLog> {
     /// Opens (or creates) the file log in `dir` and replays it into the view.
-    pub fn open_dir(dir: &std::path::Path, campaign: Campaign, fsync: FsyncPolicy) -> Result<Self, BackendError> {
+    pub fn open_dir(
+        dir: &std::path::Path,
+        campaign: Campaign,
+        fsync: FsyncPolicy,
+    ) -> Result<Self, BackendError> {
         let mut config = FileLogConfig::new(dir);
         config.fsync = fsync;
         let log = FileLog::open(config).map_err(LedgerError::from)?;
@@ -78,7 +82,11 @@ impl<L: EventLog + Send + 'static> Embedded<L> {
         let ledger = Ledger::open(log, campaign.clone(), topology)?;
         let mut view = FrontView::default();
         crate::ledger::read_all(ledger.log(), &topology, |_, envelope| view.apply(&envelope))?;
-        Ok(Embedded { ledger: Mutex::new(ledger), view: RwLock::new(view), campaign })
+        Ok(Embedded {
+            ledger: Mutex::new(ledger),
+            view: RwLock::new(view),
+            campaign,
+        })
     }
 }
 
@@ -132,7 +140,8 @@ impl Kafka {
         let view = Arc::new(RwLock::new(FrontView::default()));
         let waiters: Arc<Waiters> = Arc::new(Mutex::new(HashMap::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (thread_view, thread_waiters, thread_stop) = (view.clone(), waiters.clone(), stop.clone());
+        let (thread_view, thread_waiters, thread_stop) =
+            (view.clone(), waiters.clone(), stop.clone());
         std::thread::Builder::new()
             .name("yeyak-event-tail".into())
             .spawn(move || {
@@ -149,7 +158,9 @@ impl Kafka {
                         }
                         applied = tail.events.len();
                     }
-                    let Ok(mut waiting) = thread_waiters.lock() else { return };
+                    let Ok(mut waiting) = thread_waiters.lock() else {
+                        return;
+                    };
                     waiting.retain(|id, reply| match tail.chain(*id) {
                         Some(outcome) => {
                             let _ = reply.send(outcome);
@@ -160,7 +171,14 @@ impl Kafka {
                 }
             })
             .map_err(|_| BackendError::Stopped)?;
-        Ok(Kafka { submitter, view, waiters, campaign, timeout, stop })
+        Ok(Kafka {
+            submitter,
+            view,
+            waiters,
+            campaign,
+            timeout,
+            stop,
+        })
     }
 
     /// Waits until the tail has read everything that was in the event topics when called
@@ -202,7 +220,10 @@ impl Backend for Kafka {
             waiting.insert(id, reply);
         }
         if let Err(error) = self.submitter.send(&command) {
-            self.waiters.lock().map_err(|_| BackendError::Stopped)?.remove(&id);
+            self.waiters
+                .lock()
+                .map_err(|_| BackendError::Stopped)?
+                .remove(&id);
             return Err(error.into());
         }
         match answer.recv_timeout(timeout) {

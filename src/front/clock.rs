@@ -11,7 +11,10 @@ pub struct Clock {
 }
 
 fn system_ms() -> TimestampMs {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl Clock {
@@ -29,7 +32,8 @@ impl Clock {
     }
 
     pub fn set(&self, now_ms: TimestampMs) {
-        self.offset_ms.store(now_ms - system_ms(), Ordering::Relaxed);
+        self.offset_ms
+            .store(now_ms - system_ms(), Ordering::Relaxed);
     }
 }
 

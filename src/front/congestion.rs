@@ -52,7 +52,11 @@ pub fn level(health: &Health, t: &Thresholds) -> Level {
 
 /// What a person starting now should expect to wait (ms).
 pub fn expected_wait_ms(health: &Health) -> f64 {
-    if health.verifications_total == 0 { health.nominal_wait_ms } else { health.wait_ms }
+    if health.verifications_total == 0 {
+        health.nominal_wait_ms
+    } else {
+        health.wait_ms
+    }
 }
 
 #[cfg(test)]
@@ -73,7 +77,11 @@ mod tests {
 
     #[test]
     fn lights_follow_wait_load_and_health() {
-        let t = Thresholds { yellow_wait_ms: 1000.0, red_wait_ms: 5000.0, grey_failure_ratio: 0.5 };
+        let t = Thresholds {
+            yellow_wait_ms: 1000.0,
+            red_wait_ms: 5000.0,
+            grey_failure_ratio: 0.5,
+        };
         assert_eq!(level(&health(100.0, 0, 0.0, false), &t), Level::Green);
         assert_eq!(level(&health(1000.0, 0, 0.0, false), &t), Level::Yellow);
         assert_eq!(level(&health(100.0, 85, 0.0, false), &t), Level::Yellow);

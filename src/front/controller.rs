@@ -46,31 +46,61 @@ pub async fn run(front: AppState) {
     }
 }
 
-async fn step(front: &AppState, elapsed_s: f64, budget: &mut f64) -> Result<(), super::api::ApiError> {
+async fn step(
+    front: &AppState,
+    elapsed_s: f64,
+    budget: &mut f64,
+) -> Result<(), super::api::ApiError> {
     let now = front.clock.now_ms();
     let opened = front.config.opens_at_ms.is_none_or(|o| now >= o);
     let (pre_queue, silent, waiting, live) = {
-        let view = front.backend.view().read().map_err(|_| super::api::ApiError::bad("unavailable", "view"))?;
+        let view = front
+            .backend
+            .view()
+            .read()
+            .map_err(|_| super::api::ApiError::bad("unavailable", "view"))?;
         let timeout = Duration::from_millis(front.config.heartbeat_timeout_ms);
-        let mut beats = front.heartbeats.lock().map_err(|_| super::api::ApiError::bad("unavailable", "heartbeats"))?;
+        let mut beats = front
+            .heartbeats
+            .lock()
+            .map_err(|_| super::api::ApiError::bad("unavailable", "heartbeats"))?;
         // Tickets this gateway has not seen yet start their clock now.
         for ticket in view.waiting.keys() {
             beats.entry(*ticket).or_insert_with(Instant::now);
         }
         beats.retain(|t, _| view.waiting.contains_key(t));
-        let silent: Vec<TicketNo> =
-            beats.iter().filter(|(_, at)| at.elapsed() > timeout).map(|(t, _)| *t).take(SKIPS_PER_TICK_MAX).collect();
-        (view.pre_queue.len(), silent, view.waiting.len(), view.admitted_live(now))
+        let silent: Vec<TicketNo> = beats
+            .iter()
+            .filter(|(_, at)| at.elapsed() > timeout)
+            .map(|(t, _)| *t)
+            .take(SKIPS_PER_TICK_MAX)
+            .collect();
+        (
+            view.pre_queue.len(),
+            silent,
+            view.waiting.len(),
+            view.admitted_live(now),
+        )
     };
 
     if opened && pre_queue > 0 {
         let seed = fresh_seed();
         tracing::info!(%seed, people = pre_queue, "drawing the pre-queue");
         eprintln!("yeyak serve: pre-queue draw of {pre_queue} people with seed {seed}");
-        front.decide_within(CommandBody::DrawPreQueue { seed }, CONTROLLER_DECISION_TIMEOUT).await?;
+        front
+            .decide_within(
+                CommandBody::DrawPreQueue { seed },
+                CONTROLLER_DECISION_TIMEOUT,
+            )
+            .await?;
     }
     for ticket in silent {
-        front.decide_within(CommandBody::SkipTicket { ticket }, CONTROLLER_DECISION_TIMEOUT).await?;
+        front
+            .decide_within(
+                CommandBody::SkipTicket { ticket },
+                CONTROLLER_DECISION_TIMEOUT,
+            )
+            .await?;
         if let Ok(mut beats) = front.heartbeats.lock() {
             beats.remove(&ticket);
         }
@@ -102,8 +132,14 @@ async fn step(front: &AppState, elapsed_s: f64, budget: &mut f64) -> Result<(), 
         tickets_max: admit.min(crate::domain::waiting_room::ADMIT_TICKETS_MAX as usize) as u32,
         ttl_ms: front.config.admission_ttl_ms,
     };
-    let outcome = front.decide_within(admit_command, CONTROLLER_DECISION_TIMEOUT).await?;
-    let admitted = outcome.events.iter().filter(|e| matches!(e.event, crate::domain::Event::TicketAdmitted(_))).count();
+    let outcome = front
+        .decide_within(admit_command, CONTROLLER_DECISION_TIMEOUT)
+        .await?;
+    let admitted = outcome
+        .events
+        .iter()
+        .filter(|e| matches!(e.event, crate::domain::Event::TicketAdmitted(_)))
+        .count();
     *budget -= admitted as f64;
     Ok(())
 }

@@ -37,7 +37,11 @@ pub enum LoadError {
     #[error("cannot reach the server: {0}")]
     Io(#[from] std::io::Error),
     #[error("the server answered {status} to {what}: {body}")]
-    Refused { what: String, status: u16, body: String },
+    Refused {
+        what: String,
+        status: u16,
+        body: String,
+    },
     #[error("the server's answer could not be read: {0}")]
     Protocol(String),
 }
@@ -52,7 +56,10 @@ impl Connection {
     async fn open(addr: &str) -> Result<Connection, LoadError> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        Ok(Connection { stream: BufReader::new(stream), host: addr.to_owned() })
+        Ok(Connection {
+            stream: BufReader::new(stream),
+            host: addr.to_owned(),
+        })
     }
 
     async fn call(
@@ -63,7 +70,9 @@ impl Connection {
         body: Option<&Value>,
     ) -> Result<(u16, Value), LoadError> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let auth = token
+            .map(|t| format!("authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
         let request = format!(
             "{method} {path} HTTP/1.1\r\nhost: {}\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             self.host,
@@ -87,13 +96,19 @@ impl Connection {
             }
             if let Some((name, value)) = header.split_once(':') {
                 if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().map_err(|_| LoadError::Protocol("content-length".into()))?;
+                    length = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| LoadError::Protocol("content-length".into()))?;
                 }
             }
         }
         let mut bytes = vec![0u8; length];
         self.stream.read_exact(&mut bytes).await?;
-        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
     }
 }
 
@@ -101,7 +116,11 @@ fn expect(what: &str, (status, body): (u16, Value), ok: &[u16]) -> Result<Value,
     if ok.contains(&status) {
         Ok(body)
     } else {
-        Err(LoadError::Refused { what: what.to_owned(), status, body: body.to_string() })
+        Err(LoadError::Refused {
+            what: what.to_owned(),
+            status,
+            body: body.to_string(),
+        })
     }
 }
 
@@ -125,36 +144,58 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 /// One person's whole flow; every request is timed.
 async fn person(c: &mut Connection, n: u32, tally: &mut Tally) -> Result<bool, LoadError> {
-    let born = chrono::NaiveDate::from_ymd_opt(1980 + (n % 20) as i32, 1 + n % 12, [9, 19, 29][(n % 3) as usize])
-        .ok_or_else(|| LoadError::Protocol("birth date".into()))?;
+    let born = chrono::NaiveDate::from_ymd_opt(
+        1980 + (n % 20) as i32,
+        1 + n % 12,
+        [9, 19, 29][(n % 3) as usize],
+    )
+    .ok_or_else(|| LoadError::Protocol("birth date".into()))?;
     let resident_id = crate::identity::synthetic_number(born, n % 2 == 1, n);
     let t = Instant::now();
-    let verify =
-        json!({"method": "kakao", "resident_id": resident_id, "name": "load", "device_id": format!("load-{n}")});
-    let session = expect("verify", c.call("POST", "/v1/verify", None, Some(&verify)).await?, &[200])?;
+    let verify = json!({"method": "kakao", "resident_id": resident_id, "name": "load", "device_id": format!("load-{n}")});
+    let session = expect(
+        "verify",
+        c.call("POST", "/v1/verify", None, Some(&verify)).await?,
+        &[200],
+    )?;
     tally.add(t);
-    let session = session["session_token"].as_str().unwrap_or_default().to_owned();
+    let session = session["session_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let t = Instant::now();
-    let ticket = expect("queue", c.call("POST", "/v1/queue", Some(&session), None).await?, &[200, 201])?;
+    let ticket = expect(
+        "queue",
+        c.call("POST", "/v1/queue", Some(&session), None).await?,
+        &[200, 201],
+    )?;
     tally.add(t);
     let ticket = ticket["ticket"].as_u64().unwrap_or(u64::MAX);
     let until = Instant::now() + ADMISSION_WAIT_MAX;
     let admission = loop {
         let t = Instant::now();
-        let status =
-            expect("poll", c.call("GET", &format!("/v1/queue/{ticket}"), Some(&session), None).await?, &[200])?;
+        let status = expect(
+            "poll",
+            c.call("GET", &format!("/v1/queue/{ticket}"), Some(&session), None)
+                .await?,
+            &[200],
+        )?;
         tally.add(t);
         if let Some(token) = status["admission_token"].as_str() {
             break token.to_owned();
         }
         if Instant::now() > until {
-            return Err(LoadError::Protocol(format!("ticket {ticket} not admitted in time")));
+            return Err(LoadError::Protocol(format!(
+                "ticket {ticket} not admitted in time"
+            )));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     let t = Instant::now();
     let book = json!({"clinic_id": "load", "date": "2021-08-31"});
-    let (status, body) = c.call("POST", "/v1/reservations", Some(&admission), Some(&book)).await?;
+    let (status, body) = c
+        .call("POST", "/v1/reservations", Some(&admission), Some(&book))
+        .await?;
     tally.add(t);
     expect("book", (status, body), &[201, 409]).map(|_| status == 201)
 }
@@ -162,7 +203,10 @@ async fn person(c: &mut Connection, n: u32, tally: &mut Tally) -> Result<bool, L
 fn phase_line(name: &str, tally: &mut Tally, took: Duration) -> (String, f64, f64, f64) {
     tally.latencies_us.sort_unstable();
     let rps = tally.latencies_us.len() as f64 / took.as_secs_f64().max(1e-9);
-    let (p50, p99) = (percentile(&tally.latencies_us, 0.5), percentile(&tally.latencies_us, 0.99));
+    let (p50, p99) = (
+        percentile(&tally.latencies_us, 0.5),
+        percentile(&tally.latencies_us, 0.99),
+    );
     (
         format!(
             "{name:<8} {:>9} requests in {:>6.2} s  {rps:>9.0} req/s  p50 {p50:>7.2} ms  p99 {p99:>7.2} ms",
@@ -186,15 +230,30 @@ pub async fn run(config: &LoadConfig) -> Result<String, LoadError> {
     let token = Some(config.admin_token.as_str());
     expect(
         "clock",
-        admin.call("POST", "/admin/clock", token, Some(&json!({"now": "2021-08-09T20:05:00+09:00"}))).await?,
+        admin
+            .call(
+                "POST",
+                "/admin/clock",
+                token,
+                Some(&json!({"now": "2021-08-09T20:05:00+09:00"})),
+            )
+            .await?,
         &[200],
     )?;
     let doses = config.people.saturating_mul(10).max(10);
-    let supply =
-        json!({"clinic_id": "load", "name": "Load Clinic", "region": "seoul", "date": "2021-08-31", "doses": doses});
-    expect("supply", admin.call("POST", "/admin/supply", token, Some(&supply)).await?, &[201, 409])?;
+    let supply = json!({"clinic_id": "load", "name": "Load Clinic", "region": "seoul", "date": "2021-08-31", "doses": doses});
+    expect(
+        "supply",
+        admin
+            .call("POST", "/admin/supply", token, Some(&supply))
+            .await?,
+        &[201, 409],
+    )?;
 
-    eprintln!("loadgen: {} people over {connections} connections", config.people);
+    eprintln!(
+        "loadgen: {} people over {connections} connections",
+        config.people
+    );
     let next = Arc::new(AtomicU32::new(0));
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
@@ -243,7 +302,11 @@ pub async fn run(config: &LoadConfig) -> Result<String, LoadError> {
                 };
                 let (status, _) = c.call("GET", &path, None, None).await?;
                 if status != 200 && status != 404 {
-                    return Err(LoadError::Refused { what: path, status, body: String::new() });
+                    return Err(LoadError::Refused {
+                        what: path,
+                        status,
+                        body: String::new(),
+                    });
                 }
                 tally.add(t);
                 i += 1;

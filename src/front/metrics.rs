@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the decision latency histogram.
-pub const DECISION_BUCKETS_S: [f64; 12] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
+pub const DECISION_BUCKETS_S: [f64; 12] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+];
 
 #[derive(Debug, Default)]
 struct Histogram {
@@ -28,7 +30,8 @@ pub struct Metrics {
 impl Metrics {
     pub fn request(&self, method: &str, route: &str, status: u16) {
         if let Ok(mut r) = self.requests.lock() {
-            *r.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+            *r.entry((method.to_owned(), route.to_owned(), status))
+                .or_default() += 1;
         }
     }
 
@@ -61,7 +64,9 @@ impl Metrics {
     /// The counters and histogram as Prometheus text, after `gauges` (already rendered).
     pub fn render(&self, gauges: &str) -> String {
         let mut out = String::new();
-        out.push_str("# HELP yeyak_http_requests_total HTTP requests answered, by route and status.\n");
+        out.push_str(
+            "# HELP yeyak_http_requests_total HTTP requests answered, by route and status.\n",
+        );
         out.push_str("# TYPE yeyak_http_requests_total counter\n");
         if let Ok(r) = self.requests.lock() {
             for ((method, route, status), n) in r.iter() {
@@ -76,9 +81,17 @@ impl Metrics {
         out.push_str("# TYPE yeyak_decision_seconds histogram\n");
         if let Ok(h) = self.decisions.lock() {
             for (i, bound) in DECISION_BUCKETS_S.iter().enumerate() {
-                let _ = writeln!(out, "yeyak_decision_seconds_bucket{{le=\"{bound}\"}} {}", h.counts[i]);
+                let _ = writeln!(
+                    out,
+                    "yeyak_decision_seconds_bucket{{le=\"{bound}\"}} {}",
+                    h.counts[i]
+                );
             }
-            let _ = writeln!(out, "yeyak_decision_seconds_bucket{{le=\"+Inf\"}} {}", h.total);
+            let _ = writeln!(
+                out,
+                "yeyak_decision_seconds_bucket{{le=\"+Inf\"}} {}",
+                h.total
+            );
             let _ = writeln!(out, "yeyak_decision_seconds_sum {}", h.sum_s);
             let _ = writeln!(out, "yeyak_decision_seconds_count {}", h.total);
         }

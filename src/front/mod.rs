@@ -95,7 +95,10 @@ impl FrontConfig {
         FrontConfig {
             controller_tick_ms: 20,
             admit_per_s: 5_000.0,
-            providers: Method::ALL.iter().map(|m| (*m, ProviderConfig::instant())).collect(),
+            providers: Method::ALL
+                .iter()
+                .map(|m| (*m, ProviderConfig::instant()))
+                .collect(),
             ..FrontConfig::default()
         }
     }

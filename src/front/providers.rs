@@ -99,7 +99,8 @@ pub struct Health {
     pub nominal_wait_ms: f64,
 }
 
-pub type VerifyFuture<'a> = Pin<Box<dyn Future<Output = Result<Verified, ProviderError>> + Send + 'a>>;
+pub type VerifyFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Verified, ProviderError>> + Send + 'a>>;
 
 /// An identity provider of one method.
 pub trait IdentityProvider: Send + Sync {
@@ -120,7 +121,10 @@ impl SimRandom {
     }
 
     pub fn next_u64(&self) -> u64 {
-        let mut z = self.0.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self
+            .0
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
@@ -162,10 +166,16 @@ impl SimulatedProvider {
     }
 
     fn record(&self, ok: bool, wait_ms: Option<f64>) {
-        let Ok(mut m) = self.measured.lock() else { return };
+        let Ok(mut m) = self.measured.lock() else {
+            return;
+        };
         if let Some(wait) = wait_ms {
             // Exponentially weighted: recent verifications count most.
-            m.wait_ms = if m.total == 0 { wait } else { m.wait_ms * 0.8 + wait * 0.2 };
+            m.wait_ms = if m.total == 0 {
+                wait
+            } else {
+                m.wait_ms * 0.8 + wait * 0.2
+            };
         }
         m.outcomes.push_back(ok);
         if m.outcomes.len() > OUTCOMES_WINDOW {
@@ -179,16 +189,26 @@ impl SimulatedProvider {
             return Err(ProviderError::Outage);
         }
         let started = Instant::now();
-        let place =
-            tokio::time::timeout(Duration::from_millis(self.config.queue_timeout_ms), self.places.acquire()).await;
+        let place = tokio::time::timeout(
+            Duration::from_millis(self.config.queue_timeout_ms),
+            self.places.acquire(),
+        )
+        .await;
         let Ok(Ok(_place)) = place else {
             self.record(false, Some(started.elapsed().as_secs_f64() * 1000.0));
             return Err(ProviderError::Congested);
         };
-        let span = self.config.latency_max_ms.saturating_sub(self.config.latency_min_ms);
-        let latency = self.config.latency_min_ms + (self.random.unit() * (span as f64 + 1.0)) as u64;
+        let span = self
+            .config
+            .latency_max_ms
+            .saturating_sub(self.config.latency_min_ms);
+        let latency =
+            self.config.latency_min_ms + (self.random.unit() * (span as f64 + 1.0)) as u64;
         if latency > 0 {
-            tokio::time::sleep(Duration::from_millis(latency.min(span + self.config.latency_min_ms))).await;
+            tokio::time::sleep(Duration::from_millis(
+                latency.min(span + self.config.latency_min_ms),
+            ))
+            .await;
         }
         let wait_ms = started.elapsed().as_secs_f64() * 1000.0;
         if self.random.unit() < self.config.failure_rate {
@@ -215,7 +235,11 @@ impl IdentityProvider for SimulatedProvider {
         let (wait_ms, failure_ratio, total) = match self.measured.lock() {
             Ok(m) => {
                 let failed = m.outcomes.iter().filter(|ok| !**ok).count();
-                let ratio = if m.outcomes.is_empty() { 0.0 } else { failed as f64 / m.outcomes.len() as f64 };
+                let ratio = if m.outcomes.is_empty() {
+                    0.0
+                } else {
+                    failed as f64 / m.outcomes.len() as f64
+                };
                 (m.wait_ms, ratio, m.total)
             }
             Err(_) => (0.0, 1.0, 0),

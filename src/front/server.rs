@@ -15,10 +15,16 @@ use super::api::{self, ApiError, AppState, Front};
 use super::{openapi, web};
 
 async fn measure(State(front): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
     let method = request.method().as_str().to_owned();
     let response = next.run(request).await;
-    front.metrics.request(&method, &route, response.status().as_u16());
+    front
+        .metrics
+        .request(&method, &route, response.status().as_u16());
     response
 }
 
@@ -27,7 +33,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this path does not take this method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this path does not take this method",
+    )
 }
 
 async fn index() -> Response {
@@ -36,15 +46,24 @@ async fn index() -> Response {
 
 async fn static_file(Path(name): Path<String>) -> Response {
     match web::file(&name) {
-        Some((content_type, bytes)) => {
-            ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], bytes).into_response()
-        }
+        Some((content_type, bytes)) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            bytes,
+        )
+            .into_response(),
         None => not_found().await.into_response(),
     }
 }
 
 async fn openapi_json() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], openapi::DOCUMENT).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::DOCUMENT,
+    )
+        .into_response()
 }
 
 /// Every route of the API and the page.
@@ -58,12 +77,18 @@ pub fn router(front: AppState) -> Router {
         .route("/v1/verify", post(api::verify))
         .route("/v1/queue", post(api::queue_enter))
         .route("/v1/queue/draws", get(api::draws))
-        .route("/v1/queue/{ticket}", get(api::queue_status).delete(api::queue_leave))
+        .route(
+            "/v1/queue/{ticket}",
+            get(api::queue_status).delete(api::queue_leave),
+        )
         .route("/v1/congestion", get(api::congestion))
         .route("/v1/slots", get(api::slots))
         .route("/v1/reservations", post(api::book))
         .route("/v1/reservations/me", get(api::my_reservation))
-        .route("/v1/reservations/{id}", put(api::change).delete(api::cancel))
+        .route(
+            "/v1/reservations/{id}",
+            put(api::change).delete(api::cancel),
+        )
         .route("/admin/supply", post(api::admin_supply))
         .route("/admin/clock", post(api::admin_clock))
         .route("/admin/providers", post(api::admin_provider))
@@ -111,5 +136,10 @@ pub async fn start(front: Front, addr: SocketAddr) -> std::io::Result<Running> {
         }
         controller.abort();
     });
-    Ok(Running { addr, front, stop: Some(stop), task })
+    Ok(Running {
+        addr,
+        front,
+        stop: Some(stop),
+        task,
+    })
 }

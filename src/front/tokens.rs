@@ -78,7 +78,8 @@ impl TokenKey {
     }
 
     fn mac(&self, payload: &[u8]) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(CONTEXT);
         mac.update(payload);
         mac.finalize().into_bytes().to_vec()
@@ -106,17 +107,28 @@ impl TokenKey {
     }
 
     /// Like [`TokenKey::verify`], for either kind.
-    pub fn verify_any(&self, token: &str, now_ms: TimestampMs, device: Option<&str>) -> Result<Claims, TokenError> {
+    pub fn verify_any(
+        &self,
+        token: &str,
+        now_ms: TimestampMs,
+        device: Option<&str>,
+    ) -> Result<Claims, TokenError> {
         if token.len() > TOKEN_BYTES_MAX {
             return Err(TokenError::Malformed);
         }
         let (payload, tag) = token.split_once('.').ok_or(TokenError::Malformed)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| TokenError::Malformed)?;
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| TokenError::Malformed)?;
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(CONTEXT);
         mac.update(payload.as_bytes());
-        mac.verify_slice(&tag).map_err(|_| TokenError::BadSignature)?;
-        let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TokenError::Malformed)?;
+        mac.verify_slice(&tag)
+            .map_err(|_| TokenError::BadSignature)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| TokenError::Malformed)?;
         let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
         if now_ms >= claims.exp {
             return Err(TokenError::Expired);
@@ -150,18 +162,44 @@ mod tests {
     fn tokens_verify_and_refuse_forgery_expiry_kind_and_device() {
         let key = TokenKey::new(vec![3; 32]);
         let token = key.sign(&claims(TokenKind::Session));
-        assert_eq!(key.verify(&token, TokenKind::Session, 9_999, Some("pc")).unwrap(), claims(TokenKind::Session));
-        assert_eq!(key.verify(&token, TokenKind::Session, 10_000, None), Err(TokenError::Expired));
-        assert_eq!(key.verify(&token, TokenKind::Admission, 0, None), Err(TokenError::WrongKind));
-        assert_eq!(key.verify(&token, TokenKind::Session, 0, Some("phone")), Err(TokenError::OtherDevice));
+        assert_eq!(
+            key.verify(&token, TokenKind::Session, 9_999, Some("pc"))
+                .unwrap(),
+            claims(TokenKind::Session)
+        );
+        assert_eq!(
+            key.verify(&token, TokenKind::Session, 10_000, None),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            key.verify(&token, TokenKind::Admission, 0, None),
+            Err(TokenError::WrongKind)
+        );
+        assert_eq!(
+            key.verify(&token, TokenKind::Session, 0, Some("phone")),
+            Err(TokenError::OtherDevice)
+        );
         let other = TokenKey::new(vec![4; 32]);
-        assert_eq!(other.verify(&token, TokenKind::Session, 0, None), Err(TokenError::BadSignature));
+        assert_eq!(
+            other.verify(&token, TokenKind::Session, 0, None),
+            Err(TokenError::BadSignature)
+        );
         // A changed payload with the old signature.
         let mut forged = claims(TokenKind::Session);
         forged.exp = i64::MAX;
         let forged_payload = key.sign(&forged);
-        let tampered = format!("{}.{}", forged_payload.split('.').next().unwrap(), token.split('.').nth(1).unwrap());
-        assert_eq!(key.verify(&tampered, TokenKind::Session, 0, None), Err(TokenError::BadSignature));
-        assert_eq!(key.verify("garbage", TokenKind::Session, 0, None), Err(TokenError::Malformed));
+        let tampered = format!(
+            "{}.{}",
+            forged_payload.split('.').next().unwrap(),
+            token.split('.').nth(1).unwrap()
+        );
+        assert_eq!(
+            key.verify(&tampered, TokenKind::Session, 0, None),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            key.verify("garbage", TokenKind::Session, 0, None),
+            Err(TokenError::Malformed)
+        );
     }
 }

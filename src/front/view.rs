@@ -16,7 +16,10 @@ pub const RATE_SAMPLES_MAX: usize = 100_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TicketPhase {
     Waiting,
-    Admitted { admission: AdmissionId, expires_at_ms: TimestampMs },
+    Admitted {
+        admission: AdmissionId,
+        expires_at_ms: TimestampMs,
+    },
     Left,
     Skipped,
 }
@@ -84,7 +87,10 @@ impl FrontView {
             }
             Event::TicketAdmitted(e) => {
                 if let Some(t) = self.tickets.get_mut(&e.ticket) {
-                    t.phase = TicketPhase::Admitted { admission: e.admission, expires_at_ms: e.expires_at_ms };
+                    t.phase = TicketPhase::Admitted {
+                        admission: e.admission,
+                        expires_at_ms: e.expires_at_ms,
+                    };
                 }
                 self.waiting.remove(&e.ticket);
                 self.admitted_at.push_back(at);
@@ -108,7 +114,11 @@ impl FrontView {
             Event::PreQueueJoined(e) => {
                 self.pre_queue.insert(e.subject, e.device.clone());
             }
-            Event::PreQueueDrawn(e) => self.draws.push(DrawView { seed: e.seed.clone(), drawn: e.drawn, at_ms: at }),
+            Event::PreQueueDrawn(e) => self.draws.push(DrawView {
+                seed: e.seed.clone(),
+                drawn: e.drawn,
+                at_ms: at,
+            }),
             Event::AdmissionGranted(e) => {
                 self.admissions.insert(
                     e.subject,
@@ -134,13 +144,21 @@ impl FrontView {
 
     /// Tickets waiting ahead of `ticket`.
     pub fn position(&self, ticket: TicketNo) -> Option<usize> {
-        self.waiting.contains_key(&ticket).then(|| self.waiting.range(..ticket).count())
+        self.waiting
+            .contains_key(&ticket)
+            .then(|| self.waiting.range(..ticket).count())
     }
 
     /// Admissions per second over the last [`RATE_WINDOW_MS`] before `now_ms`; `None` before any.
     pub fn admission_rate(&self, now_ms: TimestampMs) -> Option<f64> {
         let from = now_ms - RATE_WINDOW_MS;
-        let recent: Vec<TimestampMs> = self.admitted_at.iter().rev().take_while(|t| **t > from).copied().collect();
+        let recent: Vec<TimestampMs> = self
+            .admitted_at
+            .iter()
+            .rev()
+            .take_while(|t| **t > from)
+            .copied()
+            .collect();
         let oldest = *recent.last()?;
         // Over the time admissions have actually been running, at least one second.
         let span_ms = (now_ms - oldest).clamp(1_000, RATE_WINDOW_MS);
@@ -149,6 +167,9 @@ impl FrontView {
 
     /// Admissions granted, not used and not expired at `now_ms`.
     pub fn admitted_live(&self, now_ms: TimestampMs) -> usize {
-        self.admissions.values().filter(|a| !a.used && now_ms < a.expires_at_ms).count()
+        self.admissions
+            .values()
+            .filter(|a| !a.used && now_ms < a.expires_at_ms)
+            .count()
     }
 }

@@ -39,22 +39,35 @@ pub struct Topology {
 
 impl Default for Topology {
     fn default() -> Topology {
-        Topology { subject_partitions: 8, clinic_partitions: 8 }
+        Topology {
+            subject_partitions: 8,
+            clinic_partitions: 8,
+        }
     }
 }
 
 impl Topology {
     /// Every topic with its partition count.
     pub fn topics(&self) -> [(&'static str, u32); 3] {
-        [(TOPIC_SUBJECT, self.subject_partitions), (TOPIC_CLINIC, self.clinic_partitions), (TOPIC_WAITING_ROOM, 1)]
+        [
+            (TOPIC_SUBJECT, self.subject_partitions),
+            (TOPIC_CLINIC, self.clinic_partitions),
+            (TOPIC_WAITING_ROOM, 1),
+        ]
     }
 
     /// The topic and partition that own a target.
     pub fn locate(&self, target: &Target) -> (&'static str, u32) {
         let key = target.key();
         match target {
-            Target::Subject(_) => (TOPIC_SUBJECT, partition_for_key(key.as_bytes(), self.subject_partitions)),
-            Target::Clinic(_) => (TOPIC_CLINIC, partition_for_key(key.as_bytes(), self.clinic_partitions)),
+            Target::Subject(_) => (
+                TOPIC_SUBJECT,
+                partition_for_key(key.as_bytes(), self.subject_partitions),
+            ),
+            Target::Clinic(_) => (
+                TOPIC_CLINIC,
+                partition_for_key(key.as_bytes(), self.clinic_partitions),
+            ),
             Target::WaitingRoom => (TOPIC_WAITING_ROOM, 0),
         }
     }
@@ -72,15 +85,25 @@ pub enum LedgerError {
         #[source]
         cause: serde_json::Error,
     },
-    #[error("event {event_type} at {topic}/{partition}@{offset} has schema version {version}, which this build does not know")]
-    SchemaVersion { topic: String, partition: u32, offset: Offset, event_type: String, version: u16 },
+    #[error(
+        "event {event_type} at {topic}/{partition}@{offset} has schema version {version}, which this build does not know"
+    )]
+    SchemaVersion {
+        topic: String,
+        partition: u32,
+        offset: Offset,
+        event_type: String,
+        version: u16,
+    },
     #[error("cannot encode an event of command {command_id}")]
     Encode {
         command_id: Uuid,
         #[source]
         cause: serde_json::Error,
     },
-    #[error("command {command} is a follow-up the ledger derives itself; it is not accepted from outside")]
+    #[error(
+        "command {command} is a follow-up the ledger derives itself; it is not accepted from outside"
+    )]
     FollowUpFromOutside { command: &'static str },
 }
 
@@ -91,15 +114,26 @@ pub const HEADER_SCHEMA_VERSION: &str = "schema_version";
 
 /// Encodes an envelope as a log record: key = partition key, value = the envelope's JSON.
 pub fn encode(envelope: &Envelope) -> Result<Record, LedgerError> {
-    let value = serde_json::to_vec(envelope)
-        .map_err(|cause| LedgerError::Encode { command_id: envelope.command_id, cause })?;
+    let value = serde_json::to_vec(envelope).map_err(|cause| LedgerError::Encode {
+        command_id: envelope.command_id,
+        cause,
+    })?;
     Ok(Record {
         key: envelope.partition_key.as_bytes().to_vec(),
         value,
         headers: vec![
-            (HEADER_TYPE.to_owned(), envelope.event.type_name().as_bytes().to_vec()),
-            (HEADER_COMMAND_ID.to_owned(), envelope.command_id.to_string().into_bytes()),
-            (HEADER_SCHEMA_VERSION.to_owned(), envelope.schema_version.to_string().into_bytes()),
+            (
+                HEADER_TYPE.to_owned(),
+                envelope.event.type_name().as_bytes().to_vec(),
+            ),
+            (
+                HEADER_COMMAND_ID.to_owned(),
+                envelope.command_id.to_string().into_bytes(),
+            ),
+            (
+                HEADER_SCHEMA_VERSION.to_owned(),
+                envelope.schema_version.to_string().into_bytes(),
+            ),
         ],
         timestamp_ms: envelope.occurred_at_ms,
     })
@@ -107,12 +141,13 @@ pub fn encode(envelope: &Envelope) -> Result<Record, LedgerError> {
 
 /// Decodes a log record into an envelope, refusing schema versions this build does not know.
 pub fn decode(stored: &StoredRecord) -> Result<Envelope, LedgerError> {
-    let envelope: Envelope = serde_json::from_slice(&stored.record.value).map_err(|cause| LedgerError::Decode {
-        topic: stored.topic.clone(),
-        partition: stored.partition,
-        offset: stored.offset,
-        cause,
-    })?;
+    let envelope: Envelope =
+        serde_json::from_slice(&stored.record.value).map_err(|cause| LedgerError::Decode {
+            topic: stored.topic.clone(),
+            partition: stored.partition,
+            offset: stored.offset,
+            cause,
+        })?;
     if envelope.schema_version != envelope.event.schema_version() {
         return Err(LedgerError::SchemaVersion {
             topic: stored.topic.clone(),
@@ -180,7 +215,10 @@ impl<L: EventLog> Ledger<L> {
             if let Some(next) = follow_up(&envelope) {
                 causes.push(next);
             }
-            let outcome = answered.entry(envelope.command_id).or_insert(Outcome { rejection: None, events: vec![] });
+            let outcome = answered.entry(envelope.command_id).or_insert(Outcome {
+                rejection: None,
+                events: vec![],
+            });
             if let Event::CommandRejected(r) = &envelope.event {
                 outcome.rejection = Some(r.rejection);
             }
@@ -190,7 +228,14 @@ impl<L: EventLog> Ledger<L> {
         for cause in &causes {
             answered.remove(&cause.command_id);
         }
-        let mut ledger = Ledger { log, topology, system, decided, answered, events_total };
+        let mut ledger = Ledger {
+            log,
+            topology,
+            system,
+            decided,
+            answered,
+            events_total,
+        };
         causes.retain(|c| !ledger.decided.contains(&c.command_id));
         causes.sort_by_key(|c| (c.at_ms, c.command_id));
         for command in causes {
@@ -203,7 +248,9 @@ impl<L: EventLog> Ledger<L> {
     /// retry with the same command id returns the first answer and changes nothing.
     pub fn submit(&mut self, command: Command) -> Result<Outcome, LedgerError> {
         if command.body.is_follow_up() {
-            return Err(LedgerError::FollowUpFromOutside { command: command.body.name() });
+            return Err(LedgerError::FollowUpFromOutside {
+                command: command.body.name(),
+            });
         }
         if let Some(previous) = self.answered.get(&command.command_id) {
             return Ok(previous.clone());
@@ -217,7 +264,10 @@ impl<L: EventLog> Ledger<L> {
     /// decide -> append -> apply, for a command and its follow-ups, breadth first.
     fn run(&mut self, command: Command) -> Result<Outcome, LedgerError> {
         let mut queue = std::collections::VecDeque::from([command]);
-        let mut outcome = Outcome { rejection: None, events: Vec::new() };
+        let mut outcome = Outcome {
+            rejection: None,
+            events: Vec::new(),
+        };
         let mut first = true;
         while let Some(command) = queue.pop_front() {
             if self.decided.contains(&command.command_id) {
@@ -232,7 +282,10 @@ impl<L: EventLog> Ledger<L> {
                 continue;
             }
             let (topic, partition) = self.topology.locate(&command.body.target());
-            let records = envelopes.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+            let records = envelopes
+                .iter()
+                .map(encode)
+                .collect::<Result<Vec<_>, _>>()?;
             self.log.append(topic, partition, &records)?;
             self.decided.insert(command.command_id);
             self.events_total += envelopes.len() as u64;
@@ -266,7 +319,11 @@ impl<L: EventLog> Ledger<L> {
 }
 
 /// Replays a whole log into a fresh system: the auditors' and the tests' reference.
-pub fn replay(log: &dyn EventLog, campaign: Campaign, topology: &Topology) -> Result<(System, u64), LedgerError> {
+pub fn replay(
+    log: &dyn EventLog,
+    campaign: Campaign,
+    topology: &Topology,
+) -> Result<(System, u64), LedgerError> {
     let mut system = System::new(campaign);
     let count = read_all(log, topology, |_, envelope| system.apply(&envelope))?;
     Ok((system, count))

@@ -541,7 +541,11 @@ fn scan_segment(path: &Path, base_offset: Offset, record_bytes_max: u32) -> Resu
     let mut header = [0u8; SEGMENT_HEADER.len()];
     let got = read_full(&mut reader, &mut header).map_err(io_error(path))?;
     if got < header.len() {
-        let prefix = header[..got].iter().zip(&SEGMENT_HEADER).take_while(|(a, b)| a == b).count();
+        let prefix = header[..got]
+            .iter()
+            .zip(&SEGMENT_HEADER)
+            .take_while(|(a, b)| a == b)
+            .count();
         scan.header = if header[prefix..got].iter().all(|&b| b == 0) {
             HeaderState::Torn
         } else {
@@ -553,8 +557,14 @@ fn scan_segment(path: &Path, base_offset: Offset, record_bytes_max: u32) -> Resu
         // A crash while a segment was being created can leave a prefix of the header followed
         // by zeros (the file system extended the file but the bytes never arrived), and
         // nothing else: that is a torn header, not damage.
-        let prefix = header.iter().zip(&SEGMENT_HEADER).take_while(|(a, b)| a == b).count();
-        if header[prefix..].iter().all(|&b| b == 0) && rest_is_zero(&mut reader).map_err(io_error(path))? {
+        let prefix = header
+            .iter()
+            .zip(&SEGMENT_HEADER)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if header[prefix..].iter().all(|&b| b == 0)
+            && rest_is_zero(&mut reader).map_err(io_error(path))?
+        {
             scan.header = HeaderState::Torn;
             return Ok(scan);
         }
@@ -1328,6 +1338,119 @@ impl EventLog for FileLog {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
         Ok(topics.keys().cloned().collect())
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read-only scan, for auditors
+// ---------------------------------------------------------------------------------------------
+
+/// One record slot of a segment as found on disk by [`scan_partition_readonly`]: either a
+/// record that passed its checksum, or the description of what is wrong at that place.
+#[derive(Debug)]
+pub struct ScannedRecord {
+    /// The segment file and the byte position where the record starts.
+    pub path: PathBuf,
+    pub position: u64,
+    /// The record's slot in the partition as scanned (0 for the first record found).
+    pub index: u64,
+    /// The offset, flags and record; or why the bytes are not a valid record.
+    pub decoded: Result<(Offset, u8, Record), String>,
+}
+
+/// Reads every record of one partition directory of a "yeyak-log v1" log, in segment order,
+/// without opening the log (which would truncate a damaged active segment) and without writing
+/// anything. A record whose checksum or body is bad is reported and skipped (its length field
+/// says where the next one starts); a length that cannot be trusted ends the scan with one last
+/// damaged entry. Offsets are NOT checked here: judging gaps is the caller's business.
+pub fn scan_partition_readonly(
+    dir: &Path,
+    record_bytes_max: u32,
+    mut visit: impl FnMut(ScannedRecord),
+) -> Result<(), LogError> {
+    let mut segments: Vec<(Offset, PathBuf)> = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(base) = parse_segment_file_name(&name) {
+            segments.push((base, entry.path()));
+        }
+    }
+    segments.sort();
+    let mut index = 0u64;
+    for (_, path) in segments {
+        let file = File::open(&path).map_err(io_error(&path))?;
+        let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, file);
+        let mut header = [0u8; SEGMENT_HEADER.len()];
+        let got = read_full(&mut reader, &mut header).map_err(io_error(&path))?;
+        if got < header.len() || header != SEGMENT_HEADER {
+            visit(ScannedRecord {
+                path: path.clone(),
+                position: 0,
+                index,
+                decoded: Err("not a yeyak-log v1 segment (bad header)".to_owned()),
+            });
+            continue;
+        }
+        let mut position = SEGMENT_HEADER_LEN;
+        loop {
+            let mut length_bytes = [0u8; 4];
+            let got = read_full(&mut reader, &mut length_bytes).map_err(io_error(&path))?;
+            if got == 0 {
+                break;
+            }
+            let length = u32::from_le_bytes(length_bytes);
+            let framed_len = LENGTH_FIELD_LEN + u64::from(length);
+            if got < 4 || length < MIN_RECORD_BODY_LEN || framed_len > u64::from(record_bytes_max) {
+                let reason = format!(
+                    "unreadable record length {length}: the rest of the segment is skipped"
+                );
+                visit(ScannedRecord {
+                    path: path.clone(),
+                    position,
+                    index,
+                    decoded: Err(reason),
+                });
+                index += 1;
+                break;
+            }
+            let mut body = vec![0u8; length as usize];
+            let got = read_full(&mut reader, &mut body).map_err(io_error(&path))?;
+            if got < body.len() {
+                let reason = format!("record cut short ({got} of {length} bytes)");
+                visit(ScannedRecord {
+                    path: path.clone(),
+                    position,
+                    index,
+                    decoded: Err(reason),
+                });
+                index += 1;
+                break;
+            }
+            let stored_crc = u32::from_le_bytes([body[0], body[1], body[2], body[3]]);
+            let actual_crc = crc32c::crc32c(&body[4..]);
+            let decoded = if stored_crc != actual_crc {
+                Err(format!(
+                    "checksum mismatch (stored {stored_crc:08x}, computed {actual_crc:08x})"
+                ))
+            } else {
+                decode_body(&body[4..])
+            };
+            visit(ScannedRecord {
+                path: path.clone(),
+                position,
+                index,
+                decoded,
+            });
+            index += 1;
+            position += framed_len;
+        }
+    }
+    Ok(())
+}
+
+/// The partition count a topic directory's `topic.json` declares (`None` without one).
+pub fn topic_partitions(topic: &str, dir: &Path) -> Result<Option<u32>, LogError> {
+    read_topic_meta(topic, &dir.join(TOPIC_META_FILE))
 }
 
 #[cfg(test)]

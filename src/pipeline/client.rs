@@ -4,22 +4,21 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::ClientContext;
-use std::sync::Mutex;
 use rdkafka::message::Headers;
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
+use std::sync::Mutex;
 use uuid::Uuid;
 
-use super::{Topics, stored_record};
 use super::processor::{HEADER_DECISION_EVENTS, ProcessorError, send_command};
+use super::{Topics, stored_record};
 use crate::domain::system::{Outcome, follow_up};
 use crate::domain::{Command, Envelope, Event};
 use crate::ledger::decode;
-
 
 /// Where each sent command landed: `(topic, partition, offset)` by command id.
 #[derive(Default)]
@@ -36,10 +35,19 @@ impl ProducerContext for Deliveries {
         match result {
             Ok(message) => {
                 if let Ok(mut landed) = self.landed.lock() {
-                    landed.insert(*command_id, (message.topic().to_owned(), message.partition(), message.offset()));
+                    landed.insert(
+                        *command_id,
+                        (
+                            message.topic().to_owned(),
+                            message.partition(),
+                            message.offset(),
+                        ),
+                    );
                 }
             }
-            Err((error, _)) => tracing::warn!(command_id = %command_id, %error, "a command was not delivered"),
+            Err((error, _)) => {
+                tracing::warn!(command_id = %command_id, %error, "a command was not delivered")
+            }
         }
     }
 }
@@ -62,40 +70,74 @@ impl Submitter {
             .set("queue.buffering.max.messages", "1000000")
             .set("compression.type", "none")
             .create_with_context(Deliveries::default())
-            .map_err(|cause| ProcessorError::Client { role: "submitter", cause })?;
+            .map_err(|cause| ProcessorError::Client {
+                role: "submitter",
+                cause,
+            })?;
         Ok(Submitter { producer, topics })
     }
 
     pub fn send(&self, command: &Command) -> Result<(), ProcessorError> {
-        send_command(&self.producer, &self.topics, command, Box::new(command.command_id))
+        send_command(
+            &self.producer,
+            &self.topics,
+            command,
+            Box::new(command.command_id),
+        )
     }
 
     pub fn flush(&self, timeout: Duration) -> Result<(), ProcessorError> {
-        self.producer.flush(timeout).map_err(|cause| ProcessorError::Broker { operation: "flush", cause })
+        self.producer
+            .flush(timeout)
+            .map_err(|cause| ProcessorError::Broker {
+                operation: "flush",
+                cause,
+            })
     }
 
     /// Where a sent command landed, once the broker acknowledged it.
     pub fn landed(&self, command_id: Uuid) -> Option<(String, i32, i64)> {
-        self.producer.context().landed.lock().ok()?.get(&command_id).cloned()
+        self.producer
+            .context()
+            .landed
+            .lock()
+            .ok()?
+            .get(&command_id)
+            .cloned()
     }
 }
 
 /// Whether the processors' group has committed past `offset` of a command partition: the
 /// command is decided (its events, if any, were committed in the same transaction).
-pub fn decided_past(bootstrap: &str, group_id: &str, topic: &str, partition: i32, offset: i64) -> Result<bool, ProcessorError> {
+pub fn decided_past(
+    bootstrap: &str,
+    group_id: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<bool, ProcessorError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group_id)
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create()
-        .map_err(|cause| ProcessorError::Client { role: "offset reader", cause })?;
+        .map_err(|cause| ProcessorError::Client {
+            role: "offset reader",
+            cause,
+        })?;
     let mut list = TopicPartitionList::new();
     list.add_partition(topic, partition);
     let committed = consumer
         .committed_offsets(list, Duration::from_secs(10))
-        .map_err(|cause| ProcessorError::Broker { operation: "committed offsets", cause })?;
-    Ok(committed.elements().iter().any(|e| matches!(e.offset(), Offset::Offset(o) if o > offset)))
+        .map_err(|cause| ProcessorError::Broker {
+            operation: "committed offsets",
+            cause,
+        })?;
+    Ok(committed
+        .elements()
+        .iter()
+        .any(|e| matches!(e.offset(), Offset::Offset(o) if o > offset)))
 }
 
 /// Follows every event partition of a deployment from the start, read_committed.
@@ -120,17 +162,34 @@ impl EventTail {
             .set("isolation.level", "read_committed")
             .set("fetch.wait.max.ms", "10")
             .create()
-            .map_err(|cause| ProcessorError::Client { role: "tail", cause })?;
+            .map_err(|cause| ProcessorError::Client {
+                role: "tail",
+                cause,
+            })?;
         let mut assignment = TopicPartitionList::new();
         for (_, event_topic, partitions) in topics.pairs() {
             for p in 0..partitions {
                 assignment
                     .add_partition_offset(&event_topic, p as i32, Offset::Beginning)
-                    .map_err(|cause| ProcessorError::Broker { operation: "assign", cause })?;
+                    .map_err(|cause| ProcessorError::Broker {
+                        operation: "assign",
+                        cause,
+                    })?;
             }
         }
-        consumer.assign(&assignment).map_err(|cause| ProcessorError::Broker { operation: "assign", cause })?;
-        Ok(EventTail { consumer, events: Vec::new(), positions: Vec::new(), by_command: HashMap::new(), decision_sizes: HashMap::new() })
+        consumer
+            .assign(&assignment)
+            .map_err(|cause| ProcessorError::Broker {
+                operation: "assign",
+                cause,
+            })?;
+        Ok(EventTail {
+            consumer,
+            events: Vec::new(),
+            positions: Vec::new(),
+            by_command: HashMap::new(),
+            decision_sizes: HashMap::new(),
+        })
     }
 
     /// Reads what has arrived, for up to `wait`.
@@ -145,12 +204,22 @@ impl EventTail {
             match self.consumer.poll(until - now) {
                 None => return Ok(read),
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
-                Some(Err(cause)) => return Err(ProcessorError::Broker { operation: "tail", cause }),
+                Some(Err(cause)) => {
+                    return Err(ProcessorError::Broker {
+                        operation: "tail",
+                        cause,
+                    });
+                }
                 Some(Ok(message)) => {
                     let size = message.headers().and_then(|h| {
                         h.iter()
                             .find(|header| header.key == HEADER_DECISION_EVENTS)
-                            .and_then(|header| std::str::from_utf8(header.value?).ok()?.parse::<usize>().ok())
+                            .and_then(|header| {
+                                std::str::from_utf8(header.value?)
+                                    .ok()?
+                                    .parse::<usize>()
+                                    .ok()
+                            })
                     });
                     let stored = stored_record(&message);
                     let envelope = decode(&stored).map_err(|cause| ProcessorError::Rebuild {
@@ -161,9 +230,13 @@ impl EventTail {
                     if let Some(size) = size {
                         self.decision_sizes.insert(envelope.command_id, size);
                     }
-                    self.by_command.entry(envelope.command_id).or_default().push(self.events.len());
+                    self.by_command
+                        .entry(envelope.command_id)
+                        .or_default()
+                        .push(self.events.len());
                     self.events.push(envelope);
-                    self.positions.push((stored.topic, stored.partition, stored.offset));
+                    self.positions
+                        .push((stored.topic, stored.partition, stored.offset));
                     read += 1;
                 }
             }
@@ -173,12 +246,19 @@ impl EventTail {
     /// The whole causal chain of `command_id` (its events, then its follow-ups' events, breadth
     /// first: the order `System::execute` gives), if every link has been decided.
     pub fn chain(&self, command_id: Uuid) -> Option<Outcome> {
-        let mut outcome = Outcome { rejection: None, events: Vec::new() };
+        let mut outcome = Outcome {
+            rejection: None,
+            events: Vec::new(),
+        };
         let mut queue = VecDeque::from([command_id]);
         let mut first = true;
         while let Some(id) = queue.pop_front() {
             let indexes = self.by_command.get(&id)?;
-            if self.decision_sizes.get(&id).is_some_and(|&size| indexes.len() < size) {
+            if self
+                .decision_sizes
+                .get(&id)
+                .is_some_and(|&size| indexes.len() < size)
+            {
                 return None; // the rest of this decision has not been read yet
             }
             for &i in indexes {
@@ -199,7 +279,11 @@ impl EventTail {
     }
 
     /// Waits until the chain of `command_id` is complete.
-    pub fn wait_for(&mut self, command_id: Uuid, timeout: Duration) -> Result<Option<Outcome>, ProcessorError> {
+    pub fn wait_for(
+        &mut self,
+        command_id: Uuid,
+        timeout: Duration,
+    ) -> Result<Option<Outcome>, ProcessorError> {
         let until = Instant::now() + timeout;
         loop {
             if let Some(outcome) = self.chain(command_id) {
@@ -226,6 +310,10 @@ impl EventTail {
     /// event ids are derived from the command id.
     pub fn duplicate_event_ids(&self) -> Vec<Uuid> {
         let mut seen = HashSet::new();
-        self.events.iter().filter(|e| !seen.insert(e.event_id)).map(|e| e.event_id).collect()
+        self.events
+            .iter()
+            .filter(|e| !seen.insert(e.event_id))
+            .map(|e| e.event_id)
+            .collect()
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod decided;
 pub mod processor;
 
 use rdkafka::Message;
@@ -24,7 +25,11 @@ use crate::log::{Record, StoredRecord};
 pub fn stored_record(message: &BorrowedMessage<'_>) -> StoredRecord {
     let headers = message
         .headers()
-        .map(|h| h.iter().map(|Header { key, value }| (key.to_owned(), value.unwrap_or_default().to_vec())).collect())
+        .map(|h| {
+            h.iter()
+                .map(|Header { key, value }| (key.to_owned(), value.unwrap_or_default().to_vec()))
+                .collect()
+        })
         .unwrap_or_default();
     StoredRecord {
         topic: message.topic().to_owned(),
@@ -59,7 +64,10 @@ pub struct Topics {
 
 impl Topics {
     pub fn new(prefix: &str, topology: Topology) -> Topics {
-        Topics { prefix: prefix.to_owned(), topology }
+        Topics {
+            prefix: prefix.to_owned(),
+            topology,
+        }
     }
 
     fn named(&self, name: &str) -> String {
@@ -69,9 +77,21 @@ impl Topics {
     /// `(command topic, event topic, partitions)` of every kind.
     pub fn pairs(&self) -> [(String, String, u32); 3] {
         [
-            (self.named(COMMANDS_SUBJECT), self.named(TOPIC_SUBJECT), self.topology.subject_partitions),
-            (self.named(COMMANDS_CLINIC), self.named(TOPIC_CLINIC), self.topology.clinic_partitions),
-            (self.named(COMMANDS_WAITING_ROOM), self.named(TOPIC_WAITING_ROOM), 1),
+            (
+                self.named(COMMANDS_SUBJECT),
+                self.named(TOPIC_SUBJECT),
+                self.topology.subject_partitions,
+            ),
+            (
+                self.named(COMMANDS_CLINIC),
+                self.named(TOPIC_CLINIC),
+                self.topology.clinic_partitions,
+            ),
+            (
+                self.named(COMMANDS_WAITING_ROOM),
+                self.named(TOPIC_WAITING_ROOM),
+                1,
+            ),
         ]
     }
 
@@ -79,18 +99,23 @@ impl Topics {
     pub fn command_partition(&self, target: &Target) -> (String, u32) {
         let key = target.key();
         match target {
-            Target::Subject(_) => {
-                (self.named(COMMANDS_SUBJECT), partition_for_key(key.as_bytes(), self.topology.subject_partitions))
-            }
-            Target::Clinic(_) => {
-                (self.named(COMMANDS_CLINIC), partition_for_key(key.as_bytes(), self.topology.clinic_partitions))
-            }
+            Target::Subject(_) => (
+                self.named(COMMANDS_SUBJECT),
+                partition_for_key(key.as_bytes(), self.topology.subject_partitions),
+            ),
+            Target::Clinic(_) => (
+                self.named(COMMANDS_CLINIC),
+                partition_for_key(key.as_bytes(), self.topology.clinic_partitions),
+            ),
             Target::WaitingRoom => (self.named(COMMANDS_WAITING_ROOM), 0),
         }
     }
 
     /// The event topic written by the writer of a command topic.
     pub fn event_topic_of(&self, command_topic: &str) -> Option<String> {
-        self.pairs().into_iter().find(|(c, _, _)| c == command_topic).map(|(_, e, _)| e)
+        self.pairs()
+            .into_iter()
+            .find(|(c, _, _)| c == command_topic)
+            .map(|(_, e, _)| e)
     }
 }

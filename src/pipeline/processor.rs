@@ -8,7 +8,7 @@
 //! aborted, the in-memory state of the owned partitions is rebuilt from the event log, and the
 //! consumer goes back to the committed offsets.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,10 +17,13 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{
+    BaseRecord, DefaultProducerContext, Producer, ProducerContext, ThreadedProducer,
+};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use uuid::Uuid;
 
+use super::decided::{DEDUP_WINDOW_MS_DEFAULT, Decided};
 use super::{Topics, stored_record};
 use crate::domain::system::follow_up;
 use crate::domain::{Campaign, Command, Envelope, System, Target};
@@ -46,6 +49,8 @@ pub struct ProcessorConfig {
     pub transaction_timeout_ms: u32,
     /// How long a broker call may take before the batch is given up and retried.
     pub request_timeout_ms: u64,
+    /// How long (in command time) a client's retry of a command is recognised (`Decided`).
+    pub dedup_window_ms: i64,
 }
 
 impl ProcessorConfig {
@@ -60,6 +65,7 @@ impl ProcessorConfig {
             session_timeout_ms: 10_000,
             transaction_timeout_ms: 30_000,
             request_timeout_ms: 30_000,
+            dedup_window_ms: DEDUP_WINDOW_MS_DEFAULT,
         }
     }
 }
@@ -78,7 +84,9 @@ pub enum ProcessorError {
         #[source]
         cause: KafkaError,
     },
-    #[error("this processor was fenced: another incarnation owns its transactional id or partitions")]
+    #[error(
+        "this processor was fenced: another incarnation owns its transactional id or partitions"
+    )]
     Fenced {
         #[source]
         cause: KafkaError,
@@ -105,6 +113,8 @@ pub enum ProcessorError {
 pub struct ProcessorStats {
     pub transactions: u64,
     pub commands: u64,
+    /// Follow-ups whose partition this processor owns, decided in the transaction that caused them.
+    pub follow_ups_local: u64,
     pub duplicates_skipped: u64,
     pub undecodable_skipped: u64,
     pub events: u64,
@@ -133,7 +143,11 @@ impl ConsumerContext for Assignments {
                 return;
             }
         };
-        let partitions = list.elements().iter().map(|e| (e.topic().to_owned(), e.partition() as u32)).collect();
+        let partitions = list
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition() as u32))
+            .collect();
         if let Ok(mut changes) = self.changes.lock() {
             changes.push((assigned, partitions));
         }
@@ -146,8 +160,8 @@ pub struct Processor {
     consumer: BaseConsumer<Assignments>,
     producer: ThreadedProducer<DefaultProducerContext>,
     system: System,
-    /// Command ids with a recorded outcome, per owned command partition.
-    decided: HashSet<Uuid>,
+    /// The outside commands answered recently (a retry is not decided twice).
+    decided: Decided,
     /// Command partitions owned now, and whether their state is current.
     owned: BTreeMap<(String, u32), bool>,
     pub stats: ProcessorStats,
@@ -167,7 +181,12 @@ fn is_fenced(error: &KafkaError) -> bool {
     use rdkafka::types::RDKafkaErrorCode as Code;
     matches!(
         error.rdkafka_error_code(),
-        Some(Code::Fenced | Code::ProducerFenced | Code::InvalidProducerEpoch | Code::FencedInstanceId)
+        Some(
+            Code::Fenced
+                | Code::ProducerFenced
+                | Code::InvalidProducerEpoch
+                | Code::FencedInstanceId
+        )
     )
 }
 
@@ -185,11 +204,19 @@ impl Processor {
             .set("isolation.level", "read_committed")
             .set("partition.assignment.strategy", "range")
             .set("session.timeout.ms", config.session_timeout_ms.to_string())
-            .set("heartbeat.interval.ms", (config.session_timeout_ms / 4).max(100).to_string())
+            .set(
+                "heartbeat.interval.ms",
+                (config.session_timeout_ms / 4).max(100).to_string(),
+            )
             .set("max.poll.interval.ms", "300000")
             .set("fetch.wait.max.ms", "5")
-            .create_with_context(Assignments { changes: Mutex::new(Vec::new()) })
-            .map_err(|cause| ProcessorError::Client { role: "consumer", cause })?;
+            .create_with_context(Assignments {
+                changes: Mutex::new(Vec::new()),
+            })
+            .map_err(|cause| ProcessorError::Client {
+                role: "consumer",
+                cause,
+            })?;
         let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
             .set("bootstrap.servers", &config.bootstrap)
             .set("client.id", &config.transactional_id)
@@ -197,24 +224,46 @@ impl Processor {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "2")
+            // A transaction that begins while the broker still writes the previous one's markers
+            // is answered CONCURRENT_TRANSACTIONS and retried after this backoff (default 100 ms,
+            // which made every commit cost ~100 ms).
+            .set("retry.backoff.ms", "5")
             .set("batch.num.messages", "10000")
             .set("queue.buffering.max.messages", "1000000")
             .set("compression.type", "none")
-            .set("transaction.timeout.ms", config.transaction_timeout_ms.to_string())
-            .set("message.timeout.ms", config.transaction_timeout_ms.to_string())
+            .set(
+                "transaction.timeout.ms",
+                config.transaction_timeout_ms.to_string(),
+            )
+            .set(
+                "message.timeout.ms",
+                config.transaction_timeout_ms.to_string(),
+            )
             .create()
-            .map_err(|cause| ProcessorError::Client { role: "producer", cause })?;
+            .map_err(|cause| ProcessorError::Client {
+                role: "producer",
+                cause,
+            })?;
         let timeout = Duration::from_millis(config.request_timeout_ms);
-        producer.init_transactions(timeout).map_err(broker("init_transactions"))?;
-        let topics: Vec<String> = config.topics.pairs().into_iter().map(|(c, _, _)| c).collect();
+        producer
+            .init_transactions(timeout)
+            .map_err(broker("init_transactions"))?;
+        let topics: Vec<String> = config
+            .topics
+            .pairs()
+            .into_iter()
+            .map(|(c, _, _)| c)
+            .collect();
         let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&topic_refs).map_err(broker("subscribe"))?;
+        consumer
+            .subscribe(&topic_refs)
+            .map_err(broker("subscribe"))?;
         Ok(Processor {
             system: System::new(campaign.clone()),
             campaign,
             consumer,
             producer,
-            decided: HashSet::new(),
+            decided: Decided::new(config.dedup_window_ms),
             owned: BTreeMap::new(),
             stats: ProcessorStats::default(),
             config,
@@ -239,7 +288,10 @@ impl Processor {
         if batch.is_empty() {
             return Ok(0);
         }
-        let partitions: BTreeSet<(String, u32)> = batch.iter().map(|r| (r.topic.clone(), r.partition)).collect();
+        let partitions: BTreeSet<(String, u32)> = batch
+            .iter()
+            .map(|r| (r.topic.clone(), r.partition))
+            .collect();
         for tp in &partitions {
             if self.owned.get(tp) != Some(&true) {
                 self.rebuild(tp)?;
@@ -305,7 +357,8 @@ impl Processor {
         };
         for (assigned, partitions) in changes {
             if assigned && !partitions.is_empty() {
-                let names: Vec<String> = partitions.iter().map(|(t, p)| format!("{t}/{p}")).collect();
+                let names: Vec<String> =
+                    partitions.iter().map(|(t, p)| format!("{t}/{p}")).collect();
                 tracing::info!(partitions = %names.join(","), "partitions assigned");
             }
             for tp in partitions {
@@ -321,19 +374,31 @@ impl Processor {
     /// Rebuilds the state of one command partition from its event partition (read_committed,
     /// from the start): forgets what it knew of that partition's keys first.
     fn rebuild(&mut self, (topic, partition): &(String, u32)) -> Result<(), ProcessorError> {
-        let Some(event_topic) = self.config.topics.event_topic_of(topic) else { return Ok(()) };
+        let Some(event_topic) = self.config.topics.event_topic_of(topic) else {
+            return Ok(());
+        };
         let topics = self.config.topics.clone();
         let partition = *partition;
-        let in_partition = |target: &Target| topics.command_partition(target) == (topic.clone(), partition);
-        self.system.subjects.retain(|s, _| !in_partition(&Target::Subject(*s)));
-        self.system.clinics.retain(|c, _| !in_partition(&Target::Clinic(c.clone())));
+        let in_partition =
+            |target: &Target| topics.command_partition(target) == (topic.clone(), partition);
+        self.system
+            .subjects
+            .retain(|s, _| !in_partition(&Target::Subject(*s)));
+        self.system
+            .clinics
+            .retain(|c, _| !in_partition(&Target::Clinic(c.clone())));
         if in_partition(&Target::WaitingRoom) {
             self.system.waiting_room = Default::default();
         }
-        let events = read_partition(&self.config.bootstrap, &event_topic, partition, self.config.request_timeout_ms)?;
+        let events = read_partition(
+            &self.config.bootstrap,
+            &event_topic,
+            partition,
+            self.config.request_timeout_ms,
+        )?;
         for envelope in &events {
             self.system.apply(envelope);
-            self.decided.insert(envelope.command_id);
+            self.decided.remember_event(envelope);
         }
         tracing::info!(topic = %event_topic, partition, events = events.len(), "state rebuilt");
         self.owned.insert((topic.clone(), partition), true);
@@ -344,7 +409,10 @@ impl Processor {
     /// After an abort: go back to the committed offsets of every owned partition.
     fn rewind(&mut self) -> Result<(), ProcessorError> {
         let timeout = Duration::from_millis(self.config.request_timeout_ms);
-        let committed = self.consumer.committed(timeout).map_err(broker("committed"))?;
+        let committed = self
+            .consumer
+            .committed(timeout)
+            .map_err(broker("committed"))?;
         let mut seek = TopicPartitionList::new();
         for element in committed.elements() {
             let offset = match element.offset() {
@@ -353,14 +421,18 @@ impl Processor {
             };
             let _ = seek.add_partition_offset(element.topic(), element.partition(), offset);
         }
-        self.consumer.seek_partitions(seek, timeout).map_err(broker("seek"))?;
+        self.consumer
+            .seek_partitions(seek, timeout)
+            .map_err(broker("seek"))?;
         Ok(())
     }
 
     fn transact(&mut self, batch: &[StoredRecord]) -> Result<(), ProcessorError> {
         let timeout = Duration::from_millis(self.config.request_timeout_ms);
         let deciding = Instant::now();
-        self.producer.begin_transaction().map_err(broker("begin_transaction"))?;
+        self.producer
+            .begin_transaction()
+            .map_err(broker("begin_transaction"))?;
         let mut next_offsets: BTreeMap<(String, u32), u64> = BTreeMap::new();
         for stored in batch {
             next_offsets.insert((stored.topic.clone(), stored.partition), stored.offset + 1);
@@ -373,24 +445,7 @@ impl Processor {
                     continue;
                 }
             };
-            if self.decided.contains(&command.command_id) {
-                self.stats.duplicates_skipped += 1;
-                continue;
-            }
-            self.stats.commands += 1;
-            let (_, envelopes) = self.system.decide(&command);
-            let Some(event_topic) = self.config.topics.event_topic_of(&stored.topic) else { continue };
-            for envelope in &envelopes {
-                self.send_event(&event_topic, stored.partition, envelope, envelopes.len())?;
-                self.system.apply(envelope);
-                if let Some(next) = follow_up(envelope) {
-                    self.send_command(&next)?;
-                }
-            }
-            if !envelopes.is_empty() {
-                self.decided.insert(command.command_id);
-            }
-            self.stats.events += envelopes.len() as u64;
+            self.decide(command, &stored.topic, stored.partition)?;
         }
         let committing = Instant::now();
         self.stats.decide_ms += committing.duration_since(deciding).as_millis() as u64;
@@ -400,10 +455,62 @@ impl Processor {
                 .add_partition_offset(topic, *partition as i32, Offset::Offset(*next as i64))
                 .map_err(broker("offsets"))?;
         }
-        let metadata = self.consumer.group_metadata().ok_or(ProcessorError::NoGroup)?;
-        self.producer.send_offsets_to_transaction(&offsets, &metadata, timeout).map_err(broker("send_offsets"))?;
-        self.producer.commit_transaction(timeout).map_err(broker("commit_transaction"))?;
+        let metadata = self
+            .consumer
+            .group_metadata()
+            .ok_or(ProcessorError::NoGroup)?;
+        self.producer
+            .send_offsets_to_transaction(&offsets, &metadata, timeout)
+            .map_err(broker("send_offsets"))?;
+        crate::log::kafka::settle(&self.producer, timeout);
+        self.producer
+            .commit_transaction(timeout)
+            .map_err(broker("commit_transaction"))?;
         self.stats.commit_ms += committing.elapsed().as_millis() as u64;
+        Ok(())
+    }
+
+    /// Decides one command and, in the same transaction, every follow-up it causes in a
+    /// partition this processor owns (and has rebuilt); follow-ups for partitions owned by
+    /// another processor go to their command topic. Deciding a follow-up here, right after its
+    /// cause, is one of the orders the command topic could have delivered it in, and it commits
+    /// or aborts with its cause; it saves a transaction per hop of a booking.
+    fn decide(
+        &mut self,
+        command: Command,
+        topic: &str,
+        partition: u32,
+    ) -> Result<(), ProcessorError> {
+        let mut queue = VecDeque::from([(command, topic.to_owned(), partition)]);
+        while let Some((command, topic, partition)) = queue.pop_front() {
+            if self.decided.answered(&command) {
+                self.stats.duplicates_skipped += 1;
+                continue;
+            }
+            self.stats.commands += 1;
+            let (_, envelopes) = self.system.decide(&command);
+            let Some(event_topic) = self.config.topics.event_topic_of(&topic) else {
+                continue;
+            };
+            for envelope in &envelopes {
+                self.send_event(&event_topic, partition, envelope, envelopes.len())?;
+                self.system.apply(envelope);
+                if let Some(next) = follow_up(envelope) {
+                    let (next_topic, next_partition) =
+                        self.config.topics.command_partition(&next.body.target());
+                    if self.owned.get(&(next_topic.clone(), next_partition)) == Some(&true) {
+                        self.stats.follow_ups_local += 1;
+                        queue.push_back((next, next_topic, next_partition));
+                    } else {
+                        self.send_command(&next)?;
+                    }
+                }
+            }
+            if !envelopes.is_empty() {
+                self.decided.remember(&command);
+            }
+            self.stats.events += envelopes.len() as u64;
+        }
         Ok(())
     }
 
@@ -416,20 +523,36 @@ impl Processor {
         envelope: &Envelope,
         decision_events: usize,
     ) -> Result<(), ProcessorError> {
-        let value = serde_json::to_vec(envelope)
-            .map_err(|cause| ProcessorError::Encode { command_id: envelope.command_id, cause })?;
+        let value = serde_json::to_vec(envelope).map_err(|cause| ProcessorError::Encode {
+            command_id: envelope.command_id,
+            cause,
+        })?;
         let headers = OwnedHeaders::new()
-            .insert(Header { key: HEADER_TYPE, value: Some(envelope.event.type_name()) })
-            .insert(Header { key: HEADER_COMMAND_ID, value: Some(&envelope.command_id.to_string()) })
-            .insert(Header { key: HEADER_SCHEMA_VERSION, value: Some(&envelope.schema_version.to_string()) })
-            .insert(Header { key: HEADER_DECISION_EVENTS, value: Some(&decision_events.to_string()) });
+            .insert(Header {
+                key: HEADER_TYPE,
+                value: Some(envelope.event.type_name()),
+            })
+            .insert(Header {
+                key: HEADER_COMMAND_ID,
+                value: Some(&envelope.command_id.to_string()),
+            })
+            .insert(Header {
+                key: HEADER_SCHEMA_VERSION,
+                value: Some(&envelope.schema_version.to_string()),
+            })
+            .insert(Header {
+                key: HEADER_DECISION_EVENTS,
+                value: Some(&decision_events.to_string()),
+            });
         let record = BaseRecord::to(topic)
             .partition(partition as i32)
             .key(envelope.partition_key.as_bytes())
             .payload(&value)
             .timestamp(envelope.occurred_at_ms)
             .headers(headers);
-        self.producer.send(record).map_err(|(cause, _)| broker("produce event")(cause))
+        self.producer
+            .send(record)
+            .map_err(|(cause, _)| broker("produce event")(cause))
     }
 
     fn send_command(&self, command: &Command) -> Result<(), ProcessorError> {
@@ -454,19 +577,29 @@ pub fn send_command<C: ProducerContext + 'static>(
 ) -> Result<(), ProcessorError> {
     let target = command.body.target();
     let (topic, partition) = topics.command_partition(&target);
-    let value = serde_json::to_vec(command)
-        .map_err(|cause| ProcessorError::Encode { command_id: command.command_id, cause })?;
+    let value = serde_json::to_vec(command).map_err(|cause| ProcessorError::Encode {
+        command_id: command.command_id,
+        cause,
+    })?;
     let key = target.key();
     let headers = OwnedHeaders::new()
-        .insert(Header { key: HEADER_COMMAND_ID, value: Some(&command.command_id.to_string()) })
-        .insert(Header { key: "name", value: Some(command.body.name()) });
+        .insert(Header {
+            key: HEADER_COMMAND_ID,
+            value: Some(&command.command_id.to_string()),
+        })
+        .insert(Header {
+            key: "name",
+            value: Some(command.body.name()),
+        });
     let record = BaseRecord::with_opaque_to(&topic, opaque)
         .partition(partition as i32)
         .key(key.as_bytes())
         .payload(&value)
         .timestamp(command.at_ms)
         .headers(headers);
-    producer.send(record).map_err(|(cause, _)| broker("produce command")(cause))
+    producer
+        .send(record)
+        .map_err(|(cause, _)| broker("produce command")(cause))
 }
 
 /// Reads one event partition from the start up to its end (read_committed), decoded.
@@ -477,28 +610,33 @@ pub fn read_partition(
     timeout_ms: u64,
 ) -> Result<Vec<Envelope>, ProcessorError> {
     let kafka = broker("read events");
-    let consumer: BaseConsumer = ClientConfig::new()
+    let consumer: BaseConsumer<crate::log::kafka::ReaderContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "yeyak-rebuild-unused")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .set("fetch.wait.max.ms", "10")
-        .create()
+        .create_with_context(crate::log::kafka::ReaderContext)
         .map_err(kafka)?;
     let timeout = Duration::from_millis(timeout_ms);
-    let (low, high) = crate::log::kafka::watermarks(&consumer, topic, partition, timeout).map_err(kafka)?;
+    let (low, high) =
+        crate::log::kafka::watermarks(&consumer, topic, partition, timeout).map_err(kafka)?;
     let mut events = Vec::new();
     if high <= low {
         return Ok(events);
     }
     let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, partition as i32, Offset::Beginning).map_err(kafka)?;
+    assignment
+        .add_partition_offset(topic, partition as i32, Offset::Beginning)
+        .map_err(kafka)?;
     consumer.assign(&assignment).map_err(kafka)?;
     let deadline = Instant::now() + timeout;
     loop {
         if Instant::now() > deadline {
-            return Err(kafka(KafkaError::MessageConsumption(rdkafka::types::RDKafkaErrorCode::RequestTimedOut)));
+            return Err(kafka(KafkaError::MessageConsumption(
+                rdkafka::types::RDKafkaErrorCode::RequestTimedOut,
+            )));
         }
         match consumer.poll(Duration::from_millis(200)) {
             None => continue,

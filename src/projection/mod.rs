@@ -17,7 +17,8 @@ use std::fmt::Write as _;
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    ClinicId, Envelope, Event, RejectionCode, ReservationId, Share, SubjectId, TicketNo, TimestampMs, VaccinationDate,
+    ClinicId, Envelope, Event, RejectionCode, ReservationId, Share, SubjectId, TicketNo,
+    TimestampMs, VaccinationDate,
 };
 
 /// `slot_quota` key: clinic, vaccination date, share.
@@ -61,9 +62,13 @@ impl ReservationState {
     }
 
     pub fn parse(text: &str) -> Option<ReservationState> {
-        [ReservationState::Active, ReservationState::Cancelled, ReservationState::Replaced]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [
+            ReservationState::Active,
+            ReservationState::Cancelled,
+            ReservationState::Replaced,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
@@ -98,7 +103,13 @@ impl TicketState {
     }
 
     pub fn parse(text: &str) -> Option<TicketState> {
-        [TicketState::Waiting, TicketState::Admitted, TicketState::Left].into_iter().find(|s| s.as_str() == text)
+        [
+            TicketState::Waiting,
+            TicketState::Admitted,
+            TicketState::Left,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
@@ -126,7 +137,8 @@ pub fn parse_share(text: &str) -> Option<Share> {
         return Some(Share::Pool);
     }
     let n = text.strip_prefix("day")?;
-    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0')) {
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0'))
+    {
         return None;
     }
     n.parse().ok().map(Share::Day)
@@ -201,7 +213,10 @@ impl Touched {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.clinics.is_empty() && self.dates.is_empty() && self.reservations.is_empty() && self.tickets.is_empty()
+        self.clinics.is_empty()
+            && self.dates.is_empty()
+            && self.reservations.is_empty()
+            && self.tickets.is_empty()
     }
 }
 
@@ -225,16 +240,28 @@ impl ReadModel {
     /// The quota row of a share; touching a date creates every share of it (day shares from the
     /// clinic's `booking_days`, and the pool), like the clinic's own state does.
     fn quota(&mut self, clinic: &ClinicId, date: VaccinationDate, share: Share) -> &mut QuotaRow {
-        let days = self.clinics.get(clinic).map_or(0, |c| c.booking_days.clamp(0, i64::from(u8::MAX)));
+        let days = self
+            .clinics
+            .get(clinic)
+            .map_or(0, |c| c.booking_days.clamp(0, i64::from(u8::MAX)));
         for d in 0..days {
-            self.slot_quota.entry((clinic.clone(), date, Share::Day(d as u8))).or_default();
+            self.slot_quota
+                .entry((clinic.clone(), date, Share::Day(d as u8)))
+                .or_default();
         }
-        self.slot_quota.entry((clinic.clone(), date, Share::Pool)).or_default();
-        self.slot_quota.entry((clinic.clone(), date, share)).or_default()
+        self.slot_quota
+            .entry((clinic.clone(), date, Share::Pool))
+            .or_default();
+        self.slot_quota
+            .entry((clinic.clone(), date, share))
+            .or_default()
     }
 
     fn reject(&mut self, source: &str, command: &str, code: RejectionCode) {
-        *self.rejections.entry((source.to_owned(), command.to_owned(), code)).or_default() += 1;
+        *self
+            .rejections
+            .entry((source.to_owned(), command.to_owned(), code))
+            .or_default() += 1;
     }
 
     /// Folds one event in.
@@ -278,9 +305,15 @@ impl ReadModel {
                 self.quota(&e.clinic, e.from.date, e.from.share).capacity -= i64::from(e.doses);
                 self.quota(&e.clinic, e.to.date, e.to.share).capacity += i64::from(e.doses);
             }
-            Event::DosesWithdrawn(e) => self.quota(&e.clinic, e.from.date, e.from.share).capacity -= i64::from(e.doses),
-            Event::DosesDeposited(e) => self.quota(&e.clinic, e.to.date, e.to.share).capacity += i64::from(e.doses),
-            Event::DosesReturned(e) => self.quota(&e.clinic, e.to.date, e.to.share).capacity += i64::from(e.doses),
+            Event::DosesWithdrawn(e) => {
+                self.quota(&e.clinic, e.from.date, e.from.share).capacity -= i64::from(e.doses)
+            }
+            Event::DosesDeposited(e) => {
+                self.quota(&e.clinic, e.to.date, e.to.share).capacity += i64::from(e.doses)
+            }
+            Event::DosesReturned(e) => {
+                self.quota(&e.clinic, e.to.date, e.to.share).capacity += i64::from(e.doses)
+            }
 
             // ---- reservations, as the person's partition records them
             Event::ReservationRecorded(e) => {
@@ -357,7 +390,9 @@ impl ReadModel {
             }
 
             // ---- refusals
-            Event::CommandRejected(e) => self.reject("CommandRejected", &e.command, e.rejection.code),
+            Event::CommandRejected(e) => {
+                self.reject("CommandRejected", &e.command, e.rejection.code)
+            }
             Event::BookingFailed(e) => self.reject("BookingFailed", "book", e.code),
             Event::ChangeFailed(e) => self.reject("ChangeFailed", "rebook", e.code),
             Event::BookingRefused(e) => self.reject("BookingRefused", "hold_dose", e.code),
@@ -376,8 +411,12 @@ impl ReadModel {
     /// How many waiting tickets have a lower number than `ticket` (the `queue_position` view).
     pub fn queue_position(&self, ticket: TicketNo) -> Option<usize> {
         let row = self.queue_tickets.get(&ticket)?;
-        (row.state == TicketState::Waiting)
-            .then(|| self.queue_tickets.range(..ticket).filter(|(_, r)| r.state == TicketState::Waiting).count())
+        (row.state == TicketState::Waiting).then(|| {
+            self.queue_tickets
+                .range(..ticket)
+                .filter(|(_, r)| r.state == TicketState::Waiting)
+                .count()
+        })
     }
 
     /// Every row, one line each, tables in a fixed order and rows in primary-key order; text
@@ -387,7 +426,13 @@ impl ReadModel {
         let opt = |v: Option<i64>| v.map_or_else(|| "null".to_owned(), |v| v.to_string());
         let mut lines = Vec::new();
         for (clinic, row) in &self.clinics {
-            let line = format!("{}\t{}\t{}\t{}", q(clinic.as_str()), q(&row.name), q(&row.region), row.booking_days);
+            let line = format!(
+                "{}\t{}\t{}\t{}",
+                q(clinic.as_str()),
+                q(&row.name),
+                q(&row.region),
+                row.booking_days
+            );
             lines.push((Table::Clinics, line));
         }
         for ((clinic, date, share), row) in &self.slot_quota {
@@ -401,7 +446,9 @@ impl ReadModel {
             lines.push((Table::SlotQuota, line));
         }
         for (id, r) in &self.reservations {
-            let replaces = r.replaces.map_or_else(|| "null".to_owned(), |r| r.to_string());
+            let replaces = r
+                .replaces
+                .map_or_else(|| "null".to_owned(), |r| r.to_string());
             let line = format!(
                 "{id}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{replaces}",
                 r.subject,
@@ -427,7 +474,10 @@ impl ReadModel {
             lines.push((Table::QueueTickets, line));
         }
         for ((source, command, code), count) in &self.rejections {
-            lines.push((Table::Rejections, format!("{}\t{}\t{}\t{count}", q(source), q(command), code.as_str())));
+            lines.push((
+                Table::Rejections,
+                format!("{}\t{}\t{}\t{count}", q(source), q(command), code.as_str()),
+            ));
         }
         lines
     }
@@ -437,7 +487,11 @@ impl ReadModel {
         let lines = self.canonical_lines();
         let mut out = String::new();
         for table in Table::ALL {
-            let rows: Vec<&String> = lines.iter().filter(|(t, _)| *t == table).map(|(_, l)| l).collect();
+            let rows: Vec<&String> = lines
+                .iter()
+                .filter(|(t, _)| *t == table)
+                .map(|(_, l)| l)
+                .collect();
             let _ = writeln!(out, "# {} {}", table.name(), rows.len());
             for row in rows {
                 out.push_str(row);
@@ -475,8 +529,13 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 5] =
-        [Table::Clinics, Table::SlotQuota, Table::Reservations, Table::QueueTickets, Table::Rejections];
+    pub const ALL: [Table; 5] = [
+        Table::Clinics,
+        Table::SlotQuota,
+        Table::Reservations,
+        Table::QueueTickets,
+        Table::Rejections,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -502,7 +561,14 @@ pub struct RowDiff {
 impl std::fmt::Display for RowDiff {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let side = |s: &Option<String>| s.clone().unwrap_or_else(|| "(missing)".to_owned());
-        write!(f, "{} {}: {} != {}", self.table.name(), self.key, side(&self.left), side(&self.right))
+        write!(
+            f,
+            "{} {}: {} != {}",
+            self.table.name(),
+            self.key,
+            side(&self.left),
+            side(&self.right)
+        )
     }
 }
 
@@ -517,7 +583,11 @@ pub fn diff_models(left: &ReadModel, right: &ReadModel) -> Vec<RowDiff> {
                     Table::Clinics | Table::Reservations | Table::QueueTickets => 1,
                     Table::SlotQuota | Table::Rejections => 3,
                 };
-                let key = line.split('\t').take(key_fields).collect::<Vec<_>>().join("\t");
+                let key = line
+                    .split('\t')
+                    .take(key_fields)
+                    .collect::<Vec<_>>()
+                    .join("\t");
                 ((table, key), line)
             })
             .collect()
@@ -527,7 +597,12 @@ pub fn diff_models(left: &ReadModel, right: &ReadModel) -> Vec<RowDiff> {
     keys.into_iter()
         .filter_map(|k| {
             let (a, b) = (l.get(k), r.get(k));
-            (a != b).then(|| RowDiff { table: k.0, key: k.1.clone(), left: a.cloned(), right: b.cloned() })
+            (a != b).then(|| RowDiff {
+                table: k.0,
+                key: k.1.clone(),
+                left: a.cloned(),
+                right: b.cloned(),
+            })
         })
         .collect()
 }
@@ -549,7 +624,13 @@ mod tests {
     #[test]
     fn an_empty_model_has_a_stable_digest() {
         let text = ReadModel::new().canonical_text();
-        assert_eq!(text, "# clinics 0\n# slot_quota 0\n# reservations 0\n# queue_tickets 0\n# rejections 0\n");
-        assert_eq!(ReadModel::new().digest(), hex::encode(Sha256::digest(text.as_bytes())));
+        assert_eq!(
+            text,
+            "# clinics 0\n# slot_quota 0\n# reservations 0\n# queue_tickets 0\n# rejections 0\n"
+        );
+        assert_eq!(
+            ReadModel::new().digest(),
+            hex::encode(Sha256::digest(text.as_bytes()))
+        );
     }
 }

@@ -22,15 +22,15 @@ use std::ops::ControlFlow;
 use ::postgres::{Client, NoTls, Row, Statement, Transaction};
 
 use super::{
-    ClinicRow, QuotaRow, ReadModel, ReservationRow, ReservationState, RowDiff, TicketRow, TicketState, Touched,
-    diff_models, parse_rejection_code, parse_share,
+    ClinicRow, QuotaRow, ReadModel, ReservationRow, ReservationState, RowDiff, TicketRow,
+    TicketState, Touched, diff_models, parse_rejection_code, parse_share,
 };
 use crate::domain::{ClinicId, Envelope, ReservationId, SubjectId, TicketNo};
 use crate::ledger::{LedgerError, Topology, decode};
 use crate::log::{EventLog, LogError, Offset, StoredRecord};
 
 /// The most records one projection transaction applies.
-pub const PROJECTION_BATCH_EVENTS_MAX: usize = 1000;
+pub const PROJECTION_BATCH_EVENTS_MAX: usize = 10_000;
 
 /// The projection name of the read models of `projections/001_read_models.sql`.
 pub const READ_MODELS_PROJECTION: &str = "read_models";
@@ -44,8 +44,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order of version. Never edit a released one; add the next.
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "001_read_models", sql: include_str!("../../projections/001_read_models.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "001_read_models",
+        sql: include_str!("../../projections/001_read_models.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "002_queue_eta",
+        sql: include_str!("../../projections/002_queue_eta.sql"),
+    },
+];
 
 const BOOTSTRAP_SQL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version bigint PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())";
@@ -100,20 +110,45 @@ pub enum ProjectionError {
     },
 
     /// The batch starts after the stored offset: applying it would skip records.
-    #[error("projection {projection:?} is at {topic}/{partition}@{stored}, but the batch starts at {first}")]
-    OffsetGap { projection: String, topic: String, partition: u32, stored: Offset, first: Offset },
+    #[error(
+        "projection {projection:?} is at {topic}/{partition}@{stored}, but the batch starts at {first}"
+    )]
+    OffsetGap {
+        projection: String,
+        topic: String,
+        partition: u32,
+        stored: Offset,
+        first: Offset,
+    },
 
     /// A batch must be one partition's records at increasing offsets (consecutive on a log whose
     /// offsets are dense).
     #[error("batch record {topic}/{partition}@{offset} does not follow the one before it")]
-    NotContiguous { topic: String, partition: u32, offset: Offset },
+    NotContiguous {
+        topic: String,
+        partition: u32,
+        offset: Offset,
+    },
 
     /// The stored offset lies beyond the end of the log: this is not the log the projection read.
-    #[error("projection {projection:?} is at {topic}/{partition}@{stored}, beyond the log's end {end}")]
-    AheadOfLog { projection: String, topic: String, partition: u32, stored: Offset, end: Offset },
+    #[error(
+        "projection {projection:?} is at {topic}/{partition}@{stored}, beyond the log's end {end}"
+    )]
+    AheadOfLog {
+        projection: String,
+        topic: String,
+        partition: u32,
+        stored: Offset,
+        end: Offset,
+    },
 
     #[error("{what} at {topic}/{partition}@{offset} does not fit a bigint")]
-    OutOfRange { what: &'static str, topic: String, partition: u32, offset: Offset },
+    OutOfRange {
+        what: &'static str,
+        topic: String,
+        partition: u32,
+        offset: Offset,
+    },
 
     /// A row read back from the database that no event could have written.
     #[error("a row of {table} is not valid: {reason}")]
@@ -121,7 +156,11 @@ pub enum ProjectionError {
 
     /// The before-commit hook asked to stop: the batch was rolled back.
     #[error("stopped before committing the batch at {topic}/{partition}@{offset}")]
-    Interrupted { topic: String, partition: u32, offset: Offset },
+    Interrupted {
+        topic: String,
+        partition: u32,
+        offset: Offset,
+    },
 }
 
 fn db(action: &'static str) -> impl FnOnce(::postgres::Error) -> ProjectionError {
@@ -134,7 +173,8 @@ pub fn migrate(client: &mut Client) -> Result<Vec<i64>, ProjectionError> {
     let mut tx = client.transaction().map_err(db("starting the migration"))?;
     tx.batch_execute("SELECT pg_advisory_xact_lock(hashtext('yeyak.migrations ' || coalesce(current_schema(), '')))")
         .map_err(db("locking the migrations"))?;
-    tx.batch_execute(BOOTSTRAP_SQL).map_err(db("creating schema_migrations"))?;
+    tx.batch_execute(BOOTSTRAP_SQL)
+        .map_err(db("creating schema_migrations"))?;
     let applied: BTreeSet<i64> = tx
         .query("SELECT version FROM schema_migrations", &[])
         .map_err(db("reading schema_migrations"))?
@@ -144,10 +184,17 @@ pub fn migrate(client: &mut Client) -> Result<Vec<i64>, ProjectionError> {
         .map_err(db("reading schema_migrations"))?;
     let mut now = Vec::new();
     for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-        let failed = |source| ProjectionError::Migration { version: m.version, name: m.name, source };
+        let failed = |source| ProjectionError::Migration {
+            version: m.version,
+            name: m.name,
+            source,
+        };
         tx.batch_execute(m.sql).map_err(failed)?;
-        tx.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", &[&m.version, &m.name])
-            .map_err(failed)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[&m.version, &m.name],
+        )
+        .map_err(failed)?;
         now.push(m.version);
     }
     tx.commit().map_err(db("committing the migration"))?;
@@ -159,7 +206,11 @@ pub fn migrate(client: &mut Client) -> Result<Vec<i64>, ProjectionError> {
 pub enum BatchOutcome {
     /// `events` records were applied (after dropping `skipped` already applied ones); the
     /// partition's `next_offset` is now `next_offset`.
-    Applied { events: u64, skipped: u64, next_offset: Offset },
+    Applied {
+        events: u64,
+        skipped: u64,
+        next_offset: Offset,
+    },
     /// Every record was applied before; nothing changed. The stored offset is `next_offset`.
     AlreadyApplied { next_offset: Offset },
 }
@@ -206,41 +257,56 @@ struct Statements {
 }
 
 const SELECT_CLINICS: &str = "SELECT clinic_id, name, region, booking_days FROM clinics";
-const SELECT_QUOTA: &str =
-    "SELECT q.clinic_id, to_char(q.vaccination_date, 'YYYY-MM-DD'), q.share, q.capacity, q.booked FROM slot_quota q";
+const SELECT_QUOTA: &str = "SELECT q.clinic_id, to_char(q.vaccination_date, 'YYYY-MM-DD'), q.share, q.capacity, q.booked FROM slot_quota q";
 const SELECT_RESERVATIONS: &str = "SELECT reservation_id::text, subject_id, clinic_id, \
     to_char(vaccination_date, 'YYYY-MM-DD'), share, state, booked_at_ms, ended_at_ms, replaces::text FROM reservations";
-const SELECT_TICKETS: &str =
-    "SELECT ticket, subject_id, state, issued_at_ms, admitted_at_ms, expires_at_ms FROM queue_tickets";
+const SELECT_TICKETS: &str = "SELECT ticket, subject_id, state, issued_at_ms, admitted_at_ms, expires_at_ms FROM queue_tickets";
 const SELECT_REJECTIONS: &str = "SELECT source, command, code, count FROM rejections";
 
 impl Statements {
     fn prepare(client: &mut Client) -> Result<Statements, ProjectionError> {
-        let mut p = |sql: &str| client.prepare(sql).map_err(db("preparing the projector's statements"));
+        let mut p = |sql: &str| {
+            client
+                .prepare(sql)
+                .map_err(db("preparing the projector's statements"))
+        };
         Ok(Statements {
-            ensure_offset: p("INSERT INTO projection_offsets (projection, topic, partition, next_offset) \
-                VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING")?,
+            ensure_offset: p(
+                "INSERT INTO projection_offsets (projection, topic, partition, next_offset) \
+                VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
+            )?,
             lock_offset: p("SELECT next_offset FROM projection_offsets \
                 WHERE projection = $1 AND topic = $2 AND partition = $3 FOR UPDATE")?,
             advance_offset: p("UPDATE projection_offsets SET next_offset = $4 \
                 WHERE projection = $1 AND topic = $2 AND partition = $3")?,
-            load_clinics: p(&format!("{SELECT_CLINICS} WHERE clinic_id = ANY($1::text[])"))?,
+            load_clinics: p(&format!(
+                "{SELECT_CLINICS} WHERE clinic_id = ANY($1::text[])"
+            ))?,
             load_quota: p(&format!(
                 "{SELECT_QUOTA} JOIN unnest($1::text[], $2::text[]) AS k(c, d) \
                  ON q.clinic_id = k.c AND q.vaccination_date = k.d::date"
             ))?,
-            load_reservations: p(&format!("{SELECT_RESERVATIONS} WHERE reservation_id = ANY($1::text[]::uuid[])"))?,
-            load_tickets: p(&format!("{SELECT_TICKETS} WHERE ticket = ANY($1::bigint[])"))?,
-            upsert_clinics: p("INSERT INTO clinics (clinic_id, name, region, booking_days) \
+            load_reservations: p(&format!(
+                "{SELECT_RESERVATIONS} WHERE reservation_id = ANY($1::text[]::uuid[])"
+            ))?,
+            load_tickets: p(&format!(
+                "{SELECT_TICKETS} WHERE ticket = ANY($1::bigint[])"
+            ))?,
+            upsert_clinics: p(
+                "INSERT INTO clinics (clinic_id, name, region, booking_days) \
                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
                 ON CONFLICT (clinic_id) DO UPDATE SET name = EXCLUDED.name, region = EXCLUDED.region, \
-                booking_days = EXCLUDED.booking_days")?,
-            upsert_quota: p("INSERT INTO slot_quota (clinic_id, vaccination_date, share, capacity, booked) \
+                booking_days = EXCLUDED.booking_days",
+            )?,
+            upsert_quota: p(
+                "INSERT INTO slot_quota (clinic_id, vaccination_date, share, capacity, booked) \
                 SELECT c, d::date, s, cap, b FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) \
                 AS u(c, d, s, cap, b) \
                 ON CONFLICT (clinic_id, vaccination_date, share) DO UPDATE SET capacity = EXCLUDED.capacity, \
-                booked = EXCLUDED.booked")?,
-            upsert_reservations: p("INSERT INTO reservations (reservation_id, subject_id, clinic_id, \
+                booked = EXCLUDED.booked",
+            )?,
+            upsert_reservations: p(
+                "INSERT INTO reservations (reservation_id, subject_id, clinic_id, \
                 vaccination_date, share, state, booked_at_ms, ended_at_ms, replaces) \
                 SELECT r::uuid, s, c, d::date, sh, st, b, e, rp::uuid FROM unnest($1::text[], $2::text[], \
                 $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[]) \
@@ -248,13 +314,16 @@ impl Statements {
                 ON CONFLICT (reservation_id) DO UPDATE SET subject_id = EXCLUDED.subject_id, \
                 clinic_id = EXCLUDED.clinic_id, vaccination_date = EXCLUDED.vaccination_date, \
                 share = EXCLUDED.share, state = EXCLUDED.state, booked_at_ms = EXCLUDED.booked_at_ms, \
-                ended_at_ms = EXCLUDED.ended_at_ms, replaces = EXCLUDED.replaces")?,
-            upsert_tickets: p("INSERT INTO queue_tickets (ticket, subject_id, state, issued_at_ms, \
+                ended_at_ms = EXCLUDED.ended_at_ms, replaces = EXCLUDED.replaces",
+            )?,
+            upsert_tickets: p(
+                "INSERT INTO queue_tickets (ticket, subject_id, state, issued_at_ms, \
                 admitted_at_ms, expires_at_ms) \
                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[]) \
                 ON CONFLICT (ticket) DO UPDATE SET subject_id = EXCLUDED.subject_id, state = EXCLUDED.state, \
                 issued_at_ms = EXCLUDED.issued_at_ms, admitted_at_ms = EXCLUDED.admitted_at_ms, \
-                expires_at_ms = EXCLUDED.expires_at_ms")?,
+                expires_at_ms = EXCLUDED.expires_at_ms",
+            )?,
             add_rejections: p("INSERT INTO rejections (source, command, code, count) \
                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
                 ON CONFLICT (source, command, code) DO UPDATE SET count = rejections.count + EXCLUDED.count")?,
@@ -368,11 +437,15 @@ impl<'a> PgProjector<'a> {
             .map_err(db("reading projection_offsets"))?;
         let mut offsets = BTreeMap::new();
         for row in rows {
-            let bad = |reason: String| ProjectionError::BadRow { table: "projection_offsets", reason };
+            let bad = |reason: String| ProjectionError::BadRow {
+                table: "projection_offsets",
+                reason,
+            };
             let topic: String = row.try_get(0).map_err(db("reading projection_offsets"))?;
             let partition: i64 = row.try_get(1).map_err(db("reading projection_offsets"))?;
             let next: i64 = row.try_get(2).map_err(db("reading projection_offsets"))?;
-            let partition = u32::try_from(partition).map_err(|_| bad(format!("partition {partition}")))?;
+            let partition =
+                u32::try_from(partition).map_err(|_| bad(format!("partition {partition}")))?;
             let next = u64::try_from(next).map_err(|_| bad(format!("next_offset {next}")))?;
             offsets.insert((topic, partition), next);
         }
@@ -394,10 +467,22 @@ impl<'a> PgProjector<'a> {
         let stored = self.offsets()?;
         for (topic, partitions) in self.topology.topics() {
             for partition in 0..partitions {
-                let mut next = stored.get(&(topic.to_owned(), partition)).copied().unwrap_or(0);
-                let log_error =
-                    |offset| move |source| ProjectionError::Log { topic: topic.to_owned(), partition, offset, source };
-                let end = self.log.end_offset(topic, partition).map_err(log_error(next))?;
+                let mut next = stored
+                    .get(&(topic.to_owned(), partition))
+                    .copied()
+                    .unwrap_or(0);
+                let log_error = |offset| {
+                    move |source| ProjectionError::Log {
+                        topic: topic.to_owned(),
+                        partition,
+                        offset,
+                        source,
+                    }
+                };
+                let end = self
+                    .log
+                    .end_offset(topic, partition)
+                    .map_err(log_error(next))?;
                 if next > end {
                     return Err(ProjectionError::AheadOfLog {
                         projection: self.name.clone(),
@@ -411,13 +496,19 @@ impl<'a> PgProjector<'a> {
                     if batches_max.is_some_and(|max| counts.batches >= max) {
                         return Ok(counts);
                     }
-                    let records =
-                        self.log.read(topic, partition, next, self.batch_events_max).map_err(log_error(next))?;
+                    let records = self
+                        .log
+                        .read(topic, partition, next, self.batch_events_max)
+                        .map_err(log_error(next))?;
                     if records.is_empty() {
                         break;
                     }
                     match self.apply_batch(&records)? {
-                        BatchOutcome::Applied { events, skipped, next_offset } => {
+                        BatchOutcome::Applied {
+                            events,
+                            skipped,
+                            next_offset,
+                        } => {
                             counts.batches += 1;
                             counts.events += events;
                             counts.skipped += skipped;
@@ -437,11 +528,17 @@ impl<'a> PgProjector<'a> {
 
     /// Empties the read-model tables and this projection's offsets, then projects from offset 0.
     pub fn rebuild(&mut self) -> Result<ProjectionCounts, ProjectionError> {
-        let mut tx = self.client.transaction().map_err(db("starting the rebuild"))?;
+        let mut tx = self
+            .client
+            .transaction()
+            .map_err(db("starting the rebuild"))?;
         tx.batch_execute("TRUNCATE clinics, slot_quota, reservations, queue_tickets, rejections")
             .map_err(db("truncating the read models"))?;
-        tx.execute("DELETE FROM projection_offsets WHERE projection = $1", &[&self.name])
-            .map_err(db("resetting the offsets"))?;
+        tx.execute(
+            "DELETE FROM projection_offsets WHERE projection = $1",
+            &[&self.name],
+        )
+        .map_err(db("resetting the offsets"))?;
         tx.commit().map_err(db("committing the rebuild's reset"))?;
         self.run_until_caught_up()
     }
@@ -450,7 +547,10 @@ impl<'a> PgProjector<'a> {
     /// `next_offset`. Records below the stored offset are dropped (they were applied before); a
     /// batch starting beyond it is refused with [`ProjectionError::OffsetGap`]. An empty slice
     /// touches nothing and answers `AlreadyApplied { next_offset: 0 }`.
-    pub fn apply_batch(&mut self, records: &[StoredRecord]) -> Result<BatchOutcome, ProjectionError> {
+    pub fn apply_batch(
+        &mut self,
+        records: &[StoredRecord],
+    ) -> Result<BatchOutcome, ProjectionError> {
         let Some(first) = records.first() else {
             return Ok(BatchOutcome::AlreadyApplied { next_offset: 0 });
         };
@@ -460,7 +560,11 @@ impl<'a> PgProjector<'a> {
         for (i, r) in records.iter().enumerate() {
             let follows = i == 0 || {
                 let before = records[i - 1].offset;
-                if dense { r.offset == before + 1 } else { r.offset > before }
+                if dense {
+                    r.offset == before + 1
+                } else {
+                    r.offset > before
+                }
             };
             if r.topic != topic || r.partition != partition || !follows {
                 return Err(ProjectionError::NotContiguous {
@@ -481,15 +585,23 @@ impl<'a> PgProjector<'a> {
                 })
             })
             .collect::<Result<Vec<Envelope>, _>>()?;
-        let at = At { topic, partition, offset: first.offset };
+        let at = At {
+            topic,
+            partition,
+            offset: first.offset,
+        };
         let end = records.last().map_or(first.offset, |r| r.offset) + 1;
         let partition_i64 = i64::from(partition);
         let next_i64 = to_i64(end, "the next offset", &at)?;
 
         let st = &self.statements;
-        let mut tx = self.client.transaction().map_err(at.db("starting the transaction"))?;
+        let mut tx = self
+            .client
+            .transaction()
+            .map_err(at.db("starting the transaction"))?;
         let key: [&(dyn ::postgres::types::ToSql + Sync); 3] = [&self.name, &topic, &partition_i64];
-        tx.execute(&st.ensure_offset, &key).map_err(at.db("creating the offset row"))?;
+        tx.execute(&st.ensure_offset, &key)
+            .map_err(at.db("creating the offset row"))?;
         let stored: i64 = tx
             .query_one(&st.lock_offset, &key)
             .and_then(|row| row.try_get(0))
@@ -499,7 +611,9 @@ impl<'a> PgProjector<'a> {
             reason: format!("next_offset {stored} for {topic}/{partition}"),
         })?;
         if stored >= end {
-            return Ok(BatchOutcome::AlreadyApplied { next_offset: stored }); // the drop rolls back
+            return Ok(BatchOutcome::AlreadyApplied {
+                next_offset: stored,
+            }); // the drop rolls back
         }
         if stored < first.offset && dense {
             return Err(ProjectionError::OffsetGap {
@@ -520,8 +634,10 @@ impl<'a> PgProjector<'a> {
             model.apply(envelope);
         }
         write_touched(&mut tx, st, &model, &touched, &at)?;
-        let next_key: [&(dyn ::postgres::types::ToSql + Sync); 4] = [&self.name, &topic, &partition_i64, &next_i64];
-        tx.execute(&st.advance_offset, &next_key).map_err(at.db("moving the offset"))?;
+        let next_key: [&(dyn ::postgres::types::ToSql + Sync); 4] =
+            [&self.name, &topic, &partition_i64, &next_i64];
+        tx.execute(&st.advance_offset, &next_key)
+            .map_err(at.db("moving the offset"))?;
 
         if let Some(hook) = self.before_commit.as_mut() {
             let info = BatchInfo {
@@ -533,13 +649,21 @@ impl<'a> PgProjector<'a> {
             };
             if hook(&info).is_break() {
                 drop(tx); // rolls back
-                return Err(ProjectionError::Interrupted { topic: topic.to_owned(), partition, offset: stored });
+                return Err(ProjectionError::Interrupted {
+                    topic: topic.to_owned(),
+                    partition,
+                    offset: stored,
+                });
             }
         }
         tx.commit().map_err(at.db("committing the batch"))?;
         self.committed += 1;
         tracing::debug!(projection = %self.name, topic, partition, from = stored, to = end, "projected a batch");
-        Ok(BatchOutcome::Applied { events: envelopes.len() as u64, skipped: skip as u64, next_offset: end })
+        Ok(BatchOutcome::Applied {
+            events: envelopes.len() as u64,
+            skipped: skip as u64,
+            next_offset: end,
+        })
     }
 }
 
@@ -554,7 +678,10 @@ fn load_touched(
     let mut model = ReadModel::new();
     if !touched.clinics.is_empty() {
         let ids: Vec<&str> = touched.clinics.iter().map(ClinicId::as_str).collect();
-        for row in tx.query(&st.load_clinics, &[&ids]).map_err(at.db("loading clinics"))? {
+        for row in tx
+            .query(&st.load_clinics, &[&ids])
+            .map_err(at.db("loading clinics"))?
+        {
             let (k, v) = clinic_row(&row)?;
             model.clinics.insert(k, v);
         }
@@ -562,22 +689,34 @@ fn load_touched(
     if !touched.dates.is_empty() {
         let clinics: Vec<&str> = touched.dates.iter().map(|(c, _)| c.as_str()).collect();
         let dates: Vec<String> = touched.dates.iter().map(|(_, d)| d.to_string()).collect();
-        for row in tx.query(&st.load_quota, &[&clinics, &dates]).map_err(at.db("loading slot_quota"))? {
+        for row in tx
+            .query(&st.load_quota, &[&clinics, &dates])
+            .map_err(at.db("loading slot_quota"))?
+        {
             let (k, v) = quota_row(&row)?;
             model.slot_quota.insert(k, v);
         }
     }
     if !touched.reservations.is_empty() {
         let ids: Vec<String> = touched.reservations.iter().map(|r| r.to_string()).collect();
-        for row in tx.query(&st.load_reservations, &[&ids]).map_err(at.db("loading reservations"))? {
+        for row in tx
+            .query(&st.load_reservations, &[&ids])
+            .map_err(at.db("loading reservations"))?
+        {
             let (k, v) = reservation_row(&row)?;
             model.reservations.insert(k, v);
         }
     }
     if !touched.tickets.is_empty() {
-        let tickets: Vec<i64> =
-            touched.tickets.iter().map(|t| to_i64(t.0, "a ticket number", at)).collect::<Result<_, _>>()?;
-        for row in tx.query(&st.load_tickets, &[&tickets]).map_err(at.db("loading queue_tickets"))? {
+        let tickets: Vec<i64> = touched
+            .tickets
+            .iter()
+            .map(|t| to_i64(t.0, "a ticket number", at))
+            .collect::<Result<_, _>>()?;
+        for row in tx
+            .query(&st.load_tickets, &[&tickets])
+            .map_err(at.db("loading queue_tickets"))?
+        {
             let (k, v) = ticket_row(&row)?;
             model.queue_tickets.insert(k, v);
         }
@@ -593,66 +732,115 @@ fn write_touched(
     touched: &Touched,
     at: &At,
 ) -> Result<(), ProjectionError> {
-    let clinics: Vec<(&ClinicId, &ClinicRow)> =
-        touched.clinics.iter().filter_map(|c| model.clinics.get_key_value(c)).collect();
+    let clinics: Vec<(&ClinicId, &ClinicRow)> = touched
+        .clinics
+        .iter()
+        .filter_map(|c| model.clinics.get_key_value(c))
+        .collect();
     if !clinics.is_empty() {
         let ids: Vec<&str> = clinics.iter().map(|(c, _)| c.as_str()).collect();
         let names: Vec<&str> = clinics.iter().map(|(_, r)| r.name.as_str()).collect();
         let regions: Vec<&str> = clinics.iter().map(|(_, r)| r.region.as_str()).collect();
         let days: Vec<i64> = clinics.iter().map(|(_, r)| r.booking_days).collect();
-        tx.execute(&st.upsert_clinics, &[&ids, &names, &regions, &days]).map_err(at.db("writing clinics"))?;
+        tx.execute(&st.upsert_clinics, &[&ids, &names, &regions, &days])
+            .map_err(at.db("writing clinics"))?;
     }
 
-    let quota: Vec<_> =
-        model.slot_quota.iter().filter(|((c, d, _), _)| touched.dates.contains(&(c.clone(), *d))).collect();
+    let quota: Vec<_> = model
+        .slot_quota
+        .iter()
+        .filter(|((c, d, _), _)| touched.dates.contains(&(c.clone(), *d)))
+        .collect();
     if !quota.is_empty() {
         let clinics: Vec<&str> = quota.iter().map(|((c, _, _), _)| c.as_str()).collect();
         let dates: Vec<String> = quota.iter().map(|((_, d, _), _)| d.to_string()).collect();
         let shares: Vec<String> = quota.iter().map(|((_, _, s), _)| s.to_string()).collect();
         let capacity: Vec<i64> = quota.iter().map(|(_, q)| q.capacity).collect();
         let booked: Vec<i64> = quota.iter().map(|(_, q)| q.booked).collect();
-        tx.execute(&st.upsert_quota, &[&clinics, &dates, &shares, &capacity, &booked])
-            .map_err(at.db("writing slot_quota"))?;
+        tx.execute(
+            &st.upsert_quota,
+            &[&clinics, &dates, &shares, &capacity, &booked],
+        )
+        .map_err(at.db("writing slot_quota"))?;
     }
 
-    let reservations: Vec<(&ReservationId, &ReservationRow)> =
-        touched.reservations.iter().filter_map(|r| model.reservations.get_key_value(r)).collect();
+    let reservations: Vec<(&ReservationId, &ReservationRow)> = touched
+        .reservations
+        .iter()
+        .filter_map(|r| model.reservations.get_key_value(r))
+        .collect();
     if !reservations.is_empty() {
         let ids: Vec<String> = reservations.iter().map(|(r, _)| r.to_string()).collect();
-        let subjects: Vec<String> = reservations.iter().map(|(_, r)| r.subject.to_hex()).collect();
-        let clinics: Vec<&str> = reservations.iter().map(|(_, r)| r.clinic.as_str()).collect();
-        let dates: Vec<String> = reservations.iter().map(|(_, r)| r.date.to_string()).collect();
-        let shares: Vec<String> = reservations.iter().map(|(_, r)| r.share.to_string()).collect();
+        let subjects: Vec<String> = reservations
+            .iter()
+            .map(|(_, r)| r.subject.to_hex())
+            .collect();
+        let clinics: Vec<&str> = reservations
+            .iter()
+            .map(|(_, r)| r.clinic.as_str())
+            .collect();
+        let dates: Vec<String> = reservations
+            .iter()
+            .map(|(_, r)| r.date.to_string())
+            .collect();
+        let shares: Vec<String> = reservations
+            .iter()
+            .map(|(_, r)| r.share.to_string())
+            .collect();
         let states: Vec<&str> = reservations.iter().map(|(_, r)| r.state.as_str()).collect();
         let booked: Vec<i64> = reservations.iter().map(|(_, r)| r.booked_at_ms).collect();
         let ended: Vec<Option<i64>> = reservations.iter().map(|(_, r)| r.ended_at_ms).collect();
-        let replaces: Vec<Option<String>> =
-            reservations.iter().map(|(_, r)| r.replaces.map(|x| x.to_string())).collect();
+        let replaces: Vec<Option<String>> = reservations
+            .iter()
+            .map(|(_, r)| r.replaces.map(|x| x.to_string()))
+            .collect();
         tx.execute(
             &st.upsert_reservations,
-            &[&ids, &subjects, &clinics, &dates, &shares, &states, &booked, &ended, &replaces],
+            &[
+                &ids, &subjects, &clinics, &dates, &shares, &states, &booked, &ended, &replaces,
+            ],
         )
         .map_err(at.db("writing reservations"))?;
     }
 
-    let tickets: Vec<(&TicketNo, &TicketRow)> =
-        touched.tickets.iter().filter_map(|t| model.queue_tickets.get_key_value(t)).collect();
+    let tickets: Vec<(&TicketNo, &TicketRow)> = touched
+        .tickets
+        .iter()
+        .filter_map(|t| model.queue_tickets.get_key_value(t))
+        .collect();
     if !tickets.is_empty() {
-        let numbers: Vec<i64> =
-            tickets.iter().map(|(t, _)| to_i64(t.0, "a ticket number", at)).collect::<Result<_, _>>()?;
+        let numbers: Vec<i64> = tickets
+            .iter()
+            .map(|(t, _)| to_i64(t.0, "a ticket number", at))
+            .collect::<Result<_, _>>()?;
         let subjects: Vec<String> = tickets.iter().map(|(_, t)| t.subject.to_hex()).collect();
         let states: Vec<&str> = tickets.iter().map(|(_, t)| t.state.as_str()).collect();
         let issued: Vec<i64> = tickets.iter().map(|(_, t)| t.issued_at_ms).collect();
         let admitted: Vec<Option<i64>> = tickets.iter().map(|(_, t)| t.admitted_at_ms).collect();
         let expires: Vec<Option<i64>> = tickets.iter().map(|(_, t)| t.expires_at_ms).collect();
-        tx.execute(&st.upsert_tickets, &[&numbers, &subjects, &states, &issued, &admitted, &expires])
-            .map_err(at.db("writing queue_tickets"))?;
+        tx.execute(
+            &st.upsert_tickets,
+            &[&numbers, &subjects, &states, &issued, &admitted, &expires],
+        )
+        .map_err(at.db("writing queue_tickets"))?;
     }
 
     if !model.rejections.is_empty() {
-        let sources: Vec<&str> = model.rejections.keys().map(|(s, _, _)| s.as_str()).collect();
-        let commands: Vec<&str> = model.rejections.keys().map(|(_, c, _)| c.as_str()).collect();
-        let codes: Vec<&str> = model.rejections.keys().map(|(_, _, c)| c.as_str()).collect();
+        let sources: Vec<&str> = model
+            .rejections
+            .keys()
+            .map(|(s, _, _)| s.as_str())
+            .collect();
+        let commands: Vec<&str> = model
+            .rejections
+            .keys()
+            .map(|(_, c, _)| c.as_str())
+            .collect();
+        let codes: Vec<&str> = model
+            .rejections
+            .keys()
+            .map(|(_, _, c)| c.as_str())
+            .collect();
         let counts: Vec<i64> = model.rejections.values().copied().collect();
         tx.execute(&st.add_rejections, &[&sources, &commands, &codes, &counts])
             .map_err(at.db("adding to rejections"))?;
@@ -667,18 +855,31 @@ fn get<'r, T: ::postgres::types::FromSql<'r>>(
     i: usize,
     table: &'static str,
 ) -> Result<T, ProjectionError> {
-    row.try_get(i).map_err(|e| ProjectionError::BadRow { table, reason: format!("column {i}: {e}") })
+    row.try_get(i).map_err(|e| ProjectionError::BadRow {
+        table,
+        reason: format!("column {i}: {e}"),
+    })
 }
 
 fn bad(table: &'static str, what: &str, value: &str) -> ProjectionError {
-    ProjectionError::BadRow { table, reason: format!("{what} {value:?}") }
+    ProjectionError::BadRow {
+        table,
+        reason: format!("{what} {value:?}"),
+    }
 }
 
 fn clinic_row(row: &Row) -> Result<(ClinicId, ClinicRow), ProjectionError> {
     const T: &str = "clinics";
     let id: String = get(row, 0, T)?;
     let clinic = ClinicId::new(&id).ok_or_else(|| bad(T, "clinic_id", &id))?;
-    Ok((clinic, ClinicRow { name: get(row, 1, T)?, region: get(row, 2, T)?, booking_days: get(row, 3, T)? }))
+    Ok((
+        clinic,
+        ClinicRow {
+            name: get(row, 1, T)?,
+            region: get(row, 2, T)?,
+            booking_days: get(row, 3, T)?,
+        },
+    ))
 }
 
 fn quota_row(row: &Row) -> Result<(super::QuotaKey, QuotaRow), ProjectionError> {
@@ -686,15 +887,27 @@ fn quota_row(row: &Row) -> Result<(super::QuotaKey, QuotaRow), ProjectionError> 
     let id: String = get(row, 0, T)?;
     let clinic = ClinicId::new(&id).ok_or_else(|| bad(T, "clinic_id", &id))?;
     let date: String = get(row, 1, T)?;
-    let date = date.parse().map_err(|_| bad(T, "vaccination_date", &date))?;
+    let date = date
+        .parse()
+        .map_err(|_| bad(T, "vaccination_date", &date))?;
     let share: String = get(row, 2, T)?;
     let share = parse_share(&share).ok_or_else(|| bad(T, "share", &share))?;
-    Ok(((clinic, date, share), QuotaRow { capacity: get(row, 3, T)?, booked: get(row, 4, T)? }))
+    Ok((
+        (clinic, date, share),
+        QuotaRow {
+            capacity: get(row, 3, T)?,
+            booked: get(row, 4, T)?,
+        },
+    ))
 }
 
 fn reservation_row(row: &Row) -> Result<(ReservationId, ReservationRow), ProjectionError> {
     const T: &str = "reservations";
-    let uuid = |text: &str| uuid::Uuid::parse_str(text).map(ReservationId).map_err(|_| bad(T, "uuid", text));
+    let uuid = |text: &str| {
+        uuid::Uuid::parse_str(text)
+            .map(ReservationId)
+            .map_err(|_| bad(T, "uuid", text))
+    };
     let id: String = get(row, 0, T)?;
     let subject: String = get(row, 1, T)?;
     let clinic: String = get(row, 2, T)?;
@@ -707,7 +920,9 @@ fn reservation_row(row: &Row) -> Result<(ReservationId, ReservationRow), Project
         ReservationRow {
             subject: SubjectId::from_hex(&subject).ok_or_else(|| bad(T, "subject_id", &subject))?,
             clinic: ClinicId::new(&clinic).ok_or_else(|| bad(T, "clinic_id", &clinic))?,
-            date: date.parse().map_err(|_| bad(T, "vaccination_date", &date))?,
+            date: date
+                .parse()
+                .map_err(|_| bad(T, "vaccination_date", &date))?,
             share: parse_share(&share).ok_or_else(|| bad(T, "share", &share))?,
             state: ReservationState::parse(&state).ok_or_else(|| bad(T, "state", &state))?,
             booked_at_ms: get(row, 6, T)?,
@@ -744,27 +959,44 @@ pub fn read_model(client: &mut Client) -> Result<ReadModel, ProjectionError> {
         .read_only(true)
         .start()
         .map_err(db("starting the read"))?;
-    for row in tx.query(SELECT_CLINICS, &[]).map_err(db("reading clinics"))? {
+    for row in tx
+        .query(SELECT_CLINICS, &[])
+        .map_err(db("reading clinics"))?
+    {
         let (k, v) = clinic_row(&row)?;
         model.clinics.insert(k, v);
     }
-    for row in tx.query(SELECT_QUOTA, &[]).map_err(db("reading slot_quota"))? {
+    for row in tx
+        .query(SELECT_QUOTA, &[])
+        .map_err(db("reading slot_quota"))?
+    {
         let (k, v) = quota_row(&row)?;
         model.slot_quota.insert(k, v);
     }
-    for row in tx.query(SELECT_RESERVATIONS, &[]).map_err(db("reading reservations"))? {
+    for row in tx
+        .query(SELECT_RESERVATIONS, &[])
+        .map_err(db("reading reservations"))?
+    {
         let (k, v) = reservation_row(&row)?;
         model.reservations.insert(k, v);
     }
-    for row in tx.query(SELECT_TICKETS, &[]).map_err(db("reading queue_tickets"))? {
+    for row in tx
+        .query(SELECT_TICKETS, &[])
+        .map_err(db("reading queue_tickets"))?
+    {
         let (k, v) = ticket_row(&row)?;
         model.queue_tickets.insert(k, v);
     }
-    for row in tx.query(SELECT_REJECTIONS, &[]).map_err(db("reading rejections"))? {
+    for row in tx
+        .query(SELECT_REJECTIONS, &[])
+        .map_err(db("reading rejections"))?
+    {
         const T: &str = "rejections";
         let code: String = get(&row, 2, T)?;
         let code = parse_rejection_code(&code).ok_or_else(|| bad(T, "code", &code))?;
-        model.rejections.insert((get(&row, 0, T)?, get(&row, 1, T)?, code), get(&row, 3, T)?);
+        model
+            .rejections
+            .insert((get(&row, 0, T)?, get(&row, 1, T)?, code), get(&row, 3, T)?);
     }
     tx.commit().map_err(db("ending the read"))?;
     Ok(model)

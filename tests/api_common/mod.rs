@@ -26,7 +26,10 @@ pub fn pseudonymiser() -> Pseudonymiser {
 }
 
 pub fn config() -> FrontConfig {
-    FrontConfig { admin_token: Some(ADMIN.to_owned()), ..FrontConfig::fast() }
+    FrontConfig {
+        admin_token: Some(ADMIN.to_owned()),
+        ..FrontConfig::fast()
+    }
 }
 
 /// Starts the API on `backend`, on a free loopback port.
@@ -35,16 +38,24 @@ pub async fn start(backend: Arc<dyn Backend>, config: FrontConfig) -> Running {
 }
 
 /// Starts the API with its clock at `now_ms`.
-pub async fn start_at(backend: Arc<dyn Backend>, config: FrontConfig, now_ms: Option<i64>) -> Running {
+pub async fn start_at(
+    backend: Arc<dyn Backend>,
+    config: FrontConfig,
+    now_ms: Option<i64>,
+) -> Running {
     let front = Front::new(config, backend, TokenKey::new(vec![9; 32]), pseudonymiser());
     if let Some(now) = now_ms {
         front.clock.set(now);
     }
-    yeyak::front::server::start(front, "127.0.0.1:0".parse().unwrap()).await.expect("start the server")
+    yeyak::front::server::start(front, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("start the server")
 }
 
 pub fn instant(text: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_millis()
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .timestamp_millis()
 }
 
 /// A valid resident number for a birth date (`YYYY-MM-DD`), distinct per serial.
@@ -75,7 +86,11 @@ impl Answer {
         assert_eq!(self.status.as_u16(), status, "{:?}", self.body);
         if status >= 400 {
             assert_eq!(self.code(), code, "{:?}", self.body);
-            assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{:?}", self.body);
+            assert!(
+                self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{:?}",
+                self.body
+            );
         }
         &self.body
     }
@@ -85,12 +100,21 @@ impl Api {
     pub fn new(running: &Running) -> Api {
         Api {
             base: format!("http://{}", running.addr),
-            client: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()
+                .unwrap(),
             front: running.front.clone(),
         }
     }
 
-    pub async fn call(&self, method: HttpMethod, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn call(
+        &self,
+        method: HttpMethod,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             request = request.bearer_auth(t);
@@ -119,11 +143,14 @@ impl Api {
     }
 
     pub async fn raw_post(&self, path: &str, body: &'static [u8]) -> Answer {
-        self.send(self.client.post(format!("{}{path}", self.base)).body(body)).await
+        self.send(self.client.post(format!("{}{path}", self.base)).body(body))
+            .await
     }
 
     pub async fn set_clock(&self, now: &str) {
-        self.post("/admin/clock", Some(ADMIN), json!({"now": now})).await.expect(200, "");
+        self.post("/admin/clock", Some(ADMIN), json!({"now": now}))
+            .await
+            .expect(200, "");
     }
 
     pub async fn supply(&self, clinic: &str, date: &str, doses: u32) -> Answer {
@@ -145,7 +172,9 @@ impl Api {
 
     /// Queues and polls until admitted: `(ticket, admission token)`.
     pub async fn admitted(&self, session: &str) -> (u64, String) {
-        let queued = self.call(HttpMethod::POST, "/v1/queue", Some(session), None).await;
+        let queued = self
+            .call(HttpMethod::POST, "/v1/queue", Some(session), None)
+            .await;
         assert!(matches!(queued.status.as_u16(), 200 | 201), "{queued:?}");
         let until = Instant::now() + Duration::from_secs(60);
         let mut ticket = queued.body["ticket"].as_u64();
@@ -158,7 +187,9 @@ impl Api {
         }
         let ticket = ticket.unwrap();
         loop {
-            let status = self.get(&format!("/v1/queue/{ticket}"), Some(session)).await;
+            let status = self
+                .get(&format!("/v1/queue/{ticket}"), Some(session))
+                .await;
             status.expect(200, "");
             if let Some(token) = status.body["admission_token"].as_str() {
                 assert_eq!(status.body["state"], "admitted");
@@ -171,7 +202,12 @@ impl Api {
     }
 
     pub async fn book(&self, admission: &str, clinic: &str, date: &str) -> Answer {
-        self.post("/v1/reservations", Some(admission), json!({"clinic_id": clinic, "date": date})).await
+        self.post(
+            "/v1/reservations",
+            Some(admission),
+            json!({"clinic_id": clinic, "date": date}),
+        )
+        .await
     }
 }
 
@@ -186,31 +222,74 @@ pub async fn every_path_and_code(api: &Api) {
     assert!(doc.body["openapi"].as_str().unwrap().starts_with("3."));
     for (path, item) in doc.body["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
-            let concrete = path.replace("{ticket}", "0").replace("{id}", "00000000-0000-0000-0000-000000000000");
+            let concrete = path
+                .replace("{ticket}", "0")
+                .replace("{id}", "00000000-0000-0000-0000-000000000000");
             let answer = api
-                .call(HttpMethod::from_bytes(method.to_uppercase().as_bytes()).unwrap(), &concrete, None, None)
+                .call(
+                    HttpMethod::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+                    &concrete,
+                    None,
+                    None,
+                )
                 .await;
-            assert!(!["not_found", "method_not_allowed"].contains(&answer.code()), "{method} {path}: {answer:?}");
+            assert!(
+                !["not_found", "method_not_allowed"].contains(&answer.code()),
+                "{method} {path}: {answer:?}"
+            );
         }
     }
-    let page = api.client.get(format!("{}/", api.base)).send().await.unwrap();
+    let page = api
+        .client
+        .get(format!("{}/", api.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     for file in ["index.html", "app.js", "style.css"] {
-        assert_eq!(api.client.get(format!("{}/static/{file}", api.base)).send().await.unwrap().status(), 200);
+        assert_eq!(
+            api.client
+                .get(format!("{}/static/{file}", api.base))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
     }
-    api.get("/static/nope.js", None).await.expect(404, "not_found");
+    api.get("/static/nope.js", None)
+        .await
+        .expect(404, "not_found");
     api.get("/v2/nothing", None).await.expect(404, "not_found");
-    api.call(HttpMethod::PATCH, "/v1/verify", None, None).await.expect(405, "method_not_allowed");
+    api.call(HttpMethod::PATCH, "/v1/verify", None, None)
+        .await
+        .expect(405, "method_not_allowed");
 
     // Operators.
-    api.post("/admin/supply", None, json!({})).await.expect(401, "invalid_token");
-    api.post("/admin/supply", Some("wrong"), json!({})).await.expect(401, "invalid_token");
+    api.post("/admin/supply", None, json!({}))
+        .await
+        .expect(401, "invalid_token");
+    api.post("/admin/supply", Some("wrong"), json!({}))
+        .await
+        .expect(401, "invalid_token");
     api.supply("c1", "2021-08-30", 100).await.expect(201, "");
     let c2 = api.supply("c2", "2021-08-30", 10).await;
-    assert_eq!(c2.expect(201, "")["day_shares"], json!([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]));
-    api.supply("c3", "2021-08-30", 0).await.expect(400, "invalid_doses");
-    api.supply("c4", "2019-01-01", 5).await.expect(400, "date_out_of_range");
+    assert_eq!(
+        c2.expect(201, "")["day_shares"],
+        json!([1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+    );
+    api.supply("c3", "2021-08-30", 0)
+        .await
+        .expect(400, "invalid_doses");
+    api.supply("c4", "2019-01-01", 5)
+        .await
+        .expect(400, "date_out_of_range");
     api.post(
         "/admin/supply",
         Some(ADMIN),
@@ -218,25 +297,53 @@ pub async fn every_path_and_code(api: &Api) {
     )
     .await
     .expect(409, "clinic_conflict");
-    api.post("/admin/supply", Some(ADMIN), json!({"clinic_id": "c1"})).await.expect(400, "missing_field");
-    api.post("/admin/clock", Some(ADMIN), json!({"now": "yesterday"})).await.expect(400, "invalid_time");
-    api.get("/admin/status", None).await.expect(401, "invalid_token");
-    let big = api.client.post(format!("{}/admin/supply", api.base)).bearer_auth(ADMIN).body(vec![b' '; 64 * 1024]);
+    api.post("/admin/supply", Some(ADMIN), json!({"clinic_id": "c1"}))
+        .await
+        .expect(400, "missing_field");
+    api.post("/admin/clock", Some(ADMIN), json!({"now": "yesterday"}))
+        .await
+        .expect(400, "invalid_time");
+    api.get("/admin/status", None)
+        .await
+        .expect(401, "invalid_token");
+    let big = api
+        .client
+        .post(format!("{}/admin/supply", api.base))
+        .bearer_auth(ADMIN)
+        .body(vec![b' '; 64 * 1024]);
     api.send(big).await.expect(400, "body_too_large");
-    api.get("/v1/queue/%FF%FE", None).await.expect(400, "invalid_path");
+    api.get("/v1/queue/%FF%FE", None)
+        .await
+        .expect(400, "invalid_path");
 
     // Verification and its codes.
     let a = rid("1990-05-19", 1);
     let session_a = api.session(&a, "pc").await;
     let verified = api.verify("naver", &rid("1991-01-09", 2), "pc").await;
     assert!(verified.expect(200, "")["expires_at"].as_str().is_some());
-    api.verify("kakao", "900519-0000000", "pc").await.expect(400, "invalid_resident_id");
-    api.verify("kakao", "not a number", "pc").await.expect(400, "invalid_resident_id");
-    api.verify("carrier-pigeon", &a, "pc").await.expect(400, "unknown_method");
+    api.verify("kakao", "900519-0000000", "pc")
+        .await
+        .expect(400, "invalid_resident_id");
+    api.verify("kakao", "not a number", "pc")
+        .await
+        .expect(400, "invalid_resident_id");
+    api.verify("carrier-pigeon", &a, "pc")
+        .await
+        .expect(400, "unknown_method");
     let locked = api.verify("kakao", &a, "phone").await;
-    assert!(locked.expect(409, "device_locked")["retry_after_s"].as_i64().unwrap() > 0);
+    assert!(
+        locked.expect(409, "device_locked")["retry_after_s"]
+            .as_i64()
+            .unwrap()
+            > 0
+    );
     let limited = api.verify("kakao", &a, "pc").await;
-    assert!(limited.expect(429, "verify_rate_limited")["retry_after_s"].as_i64().unwrap() > 0);
+    assert!(
+        limited.expect(429, "verify_rate_limited")["retry_after_s"]
+            .as_i64()
+            .unwrap()
+            > 0
+    );
     api.post(
         "/v1/verify",
         None,
@@ -252,81 +359,192 @@ pub async fn every_path_and_code(api: &Api) {
         )
         .await;
     typed.expect(400, "invalid_field");
-    assert!(!typed.body.to_string().contains("9005191234563"), "an error echoes the resident number: {typed:?}");
-    api.post("/v1/verify", None, json!({"method": "kakao"})).await.expect(400, "missing_field");
-    api.raw_post("/v1/verify", b"{not json").await.expect(400, "invalid_json");
-    api.raw_post("/v1/verify", &[b' '; 64 * 1024]).await.expect(400, "body_too_large");
-    api.post("/v1/verify", None, json!({"method": "kakao", "resident_id": a, "name": "", "device_id": "pc"}))
+    assert!(
+        !typed.body.to_string().contains("9005191234563"),
+        "an error echoes the resident number: {typed:?}"
+    );
+    api.post("/v1/verify", None, json!({"method": "kakao"}))
         .await
-        .expect(400, "invalid_name");
-    api.post("/v1/verify", None, json!({"method": "kakao", "resident_id": a, "name": "x", "device_id": "bad device"}))
+        .expect(400, "missing_field");
+    api.raw_post("/v1/verify", b"{not json")
         .await
-        .expect(400, "invalid_device_id");
+        .expect(400, "invalid_json");
+    api.raw_post("/v1/verify", &[b' '; 64 * 1024])
+        .await
+        .expect(400, "body_too_large");
+    api.post(
+        "/v1/verify",
+        None,
+        json!({"method": "kakao", "resident_id": a, "name": "", "device_id": "pc"}),
+    )
+    .await
+    .expect(400, "invalid_name");
+    api.post(
+        "/v1/verify",
+        None,
+        json!({"method": "kakao", "resident_id": a, "name": "x", "device_id": "bad device"}),
+    )
+    .await
+    .expect(400, "invalid_device_id");
 
     // An outage turns a method grey and refuses it.
-    api.post("/admin/providers", Some(ADMIN), json!({"method": "naver", "outage": true})).await.expect(200, "");
-    api.verify("naver", &rid("1992-02-19", 3), "pc").await.expect(503, "method_unavailable");
+    api.post(
+        "/admin/providers",
+        Some(ADMIN),
+        json!({"method": "naver", "outage": true}),
+    )
+    .await
+    .expect(200, "");
+    api.verify("naver", &rid("1992-02-19", 3), "pc")
+        .await
+        .expect(503, "method_unavailable");
     let lights = api.get("/v1/congestion", None).await;
     let lights = lights.expect(200, "").as_array().unwrap().clone();
     assert_eq!(lights.len(), 7);
     for light in &lights {
-        assert!(["green", "yellow", "red", "grey"].contains(&light["level"].as_str().unwrap()), "{light}");
+        assert!(
+            ["green", "yellow", "red", "grey"].contains(&light["level"].as_str().unwrap()),
+            "{light}"
+        );
         assert!(light["wait_s"].as_f64().is_some());
     }
     let naver = lights.iter().find(|l| l["method"] == "naver").unwrap();
     assert_eq!(naver["level"], "grey");
     assert_ne!(naver["recommended"], true);
-    api.post("/admin/providers", Some(ADMIN), json!({"method": "naver", "outage": false})).await.expect(200, "");
+    api.post(
+        "/admin/providers",
+        Some(ADMIN),
+        json!({"method": "naver", "outage": false}),
+    )
+    .await
+    .expect(200, "");
 
     // The waiting room.
-    api.call(HttpMethod::POST, "/v1/queue", None, None).await.expect(401, "invalid_token");
-    let queued = api.call(HttpMethod::POST, "/v1/queue", Some(&session_a), None).await;
+    api.call(HttpMethod::POST, "/v1/queue", None, None)
+        .await
+        .expect(401, "invalid_token");
+    let queued = api
+        .call(HttpMethod::POST, "/v1/queue", Some(&session_a), None)
+        .await;
     let body = queued.expect(201, "").clone();
     let ticket = body["ticket"].as_u64().unwrap();
-    assert!(body["position"].as_u64().is_some() && body["eta_s"].as_i64().is_some(), "{body}");
-    let again = api.call(HttpMethod::POST, "/v1/queue", Some(&session_a), None).await;
-    assert_eq!(again.expect(200, "")["ticket"], ticket, "a refresh keeps the same ticket");
+    assert!(
+        body["position"].as_u64().is_some() && body["eta_s"].as_i64().is_some(),
+        "{body}"
+    );
+    let again = api
+        .call(HttpMethod::POST, "/v1/queue", Some(&session_a), None)
+        .await;
+    assert_eq!(
+        again.expect(200, "")["ticket"],
+        ticket,
+        "a refresh keeps the same ticket"
+    );
     let (_, admission_a) = api.admitted(&session_a).await;
     let public = api.get(&format!("/v1/queue/{ticket}"), None).await;
-    assert!(public.expect(200, "")["admission_token"].is_null(), "only the owner gets the admission token");
-    api.get("/v1/queue/abc", None).await.expect(400, "invalid_ticket");
-    api.get("/v1/queue/99999999", None).await.expect(404, "unknown_ticket");
-    api.get("/v1/queue/me", None).await.expect(401, "invalid_token");
+    assert!(
+        public.expect(200, "")["admission_token"].is_null(),
+        "only the owner gets the admission token"
+    );
+    api.get("/v1/queue/abc", None)
+        .await
+        .expect(400, "invalid_ticket");
+    api.get("/v1/queue/99999999", None)
+        .await
+        .expect(404, "unknown_ticket");
+    api.get("/v1/queue/me", None)
+        .await
+        .expect(401, "invalid_token");
     api.get("/v1/queue/draws", None).await.expect(200, "");
 
     // Slots for the caller's booking day.
     let slots = api.get("/v1/slots", Some(&admission_a)).await;
     let slots = slots.expect(200, "").clone();
     assert_eq!(slots["share"], "day0");
-    let c1 = slots["slots"].as_array().unwrap().iter().find(|s| s["clinic_id"] == "c1").unwrap().clone();
-    assert_eq!((c1["capacity"].as_i64(), c1["remaining"].as_i64()), (Some(10), Some(10)));
-    api.get("/v1/slots", None).await.expect(401, "invalid_token");
-    api.get("/v1/slots", Some(&session_a)).await.expect(401, "invalid_token");
-    api.get("/v1/slots?date=2021-02-30", Some(&admission_a)).await.expect(400, "invalid_date");
-    api.get("/v1/slots?bogus=1", Some(&admission_a)).await.expect(400, "invalid_query");
-    let busan = api.get("/v1/slots?region=busan&date=2021-08-30", Some(&admission_a)).await;
+    let c1 = slots["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["clinic_id"] == "c1")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (c1["capacity"].as_i64(), c1["remaining"].as_i64()),
+        (Some(10), Some(10))
+    );
+    api.get("/v1/slots", None)
+        .await
+        .expect(401, "invalid_token");
+    api.get("/v1/slots", Some(&session_a))
+        .await
+        .expect(401, "invalid_token");
+    api.get("/v1/slots?date=2021-02-30", Some(&admission_a))
+        .await
+        .expect(400, "invalid_date");
+    api.get("/v1/slots?bogus=1", Some(&admission_a))
+        .await
+        .expect(400, "invalid_query");
+    let busan = api
+        .get("/v1/slots?region=busan&date=2021-08-30", Some(&admission_a))
+        .await;
     assert_eq!(busan.expect(200, "")["slots"], json!([]));
 
     // Booking and its codes.
-    api.book(&session_a, "c2", "2021-08-30").await.expect(401, "invalid_token");
-    api.post("/v1/reservations", Some(&admission_a), json!({"clinic_id": "c2"})).await.expect(400, "missing_field");
-    api.book(&admission_a, "c 2", "2021-08-30").await.expect(400, "invalid_clinic_id");
-    api.book(&admission_a, "c2", "2021-13-01").await.expect(400, "invalid_date");
-    api.book(&admission_a, "nowhere", "2021-08-30").await.expect(404, "unknown_clinic");
-    api.book(&admission_a, "c1", "2021-08-31").await.expect(409, "no_supply");
-    api.book(&admission_a, "c1", "2022-08-31").await.expect(400, "date_out_of_range");
+    api.book(&session_a, "c2", "2021-08-30")
+        .await
+        .expect(401, "invalid_token");
+    api.post(
+        "/v1/reservations",
+        Some(&admission_a),
+        json!({"clinic_id": "c2"}),
+    )
+    .await
+    .expect(400, "missing_field");
+    api.book(&admission_a, "c 2", "2021-08-30")
+        .await
+        .expect(400, "invalid_clinic_id");
+    api.book(&admission_a, "c2", "2021-13-01")
+        .await
+        .expect(400, "invalid_date");
+    api.book(&admission_a, "nowhere", "2021-08-30")
+        .await
+        .expect(404, "unknown_clinic");
+    api.book(&admission_a, "c1", "2021-08-31")
+        .await
+        .expect(409, "no_supply");
+    api.book(&admission_a, "c1", "2022-08-31")
+        .await
+        .expect(400, "date_out_of_range");
     let booked = api.book(&admission_a, "c2", "2021-08-30").await;
-    let reservation_a = booked.expect(201, "")["reservation_id"].as_str().unwrap().to_owned();
-    assert_eq!((booked.body["clinic_id"].as_str(), booked.body["date"].as_str()), (Some("c2"), Some("2021-08-30")));
+    let reservation_a = booked.expect(201, "")["reservation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        (
+            booked.body["clinic_id"].as_str(),
+            booked.body["date"].as_str()
+        ),
+        (Some("c2"), Some("2021-08-30"))
+    );
     let mine = api.get("/v1/reservations/me", Some(&session_a)).await;
-    assert_eq!(mine.expect(200, "")["reservation_id"], reservation_a.as_str());
-    api.get("/v1/reservations/me", None).await.expect(401, "invalid_token");
-    api.book(&admission_a, "c1", "2021-08-30").await.expect(409, "already_reserved");
+    assert_eq!(
+        mine.expect(200, "")["reservation_id"],
+        reservation_a.as_str()
+    );
+    api.get("/v1/reservations/me", None)
+        .await
+        .expect(401, "invalid_token");
+    api.book(&admission_a, "c1", "2021-08-30")
+        .await
+        .expect(409, "already_reserved");
 
     let b = rid("1988-11-29", 4);
     let session_b = api.session(&b, "phone").await;
     let (_, admission_b) = api.admitted(&session_b).await;
-    api.book(&admission_b, "c2", "2021-08-30").await.expect(409, "sold_out");
+    api.book(&admission_b, "c2", "2021-08-30")
+        .await
+        .expect(409, "sold_out");
     api.post(
         "/v1/reservations",
         Some(&admission_b),
@@ -334,32 +552,55 @@ pub async fn every_path_and_code(api: &Api) {
     )
     .await
     .expect(403, "proxy_forbidden");
-    api.get("/v1/reservations/me", Some(&session_b)).await.expect(404, "no_such_reservation");
+    api.get("/v1/reservations/me", Some(&session_b))
+        .await
+        .expect(404, "no_such_reservation");
 
     let c = rid("1990-05-13", 5); // digit 3: books on 13 August, not today
     let session_c = api.session(&c, "pc").await;
     let (_, admission_c) = api.admitted(&session_c).await;
     let not_today = api.book(&admission_c, "c1", "2021-08-30").await;
-    assert!(not_today.expect(403, "not_your_booking_day")["retry_after_s"].as_i64().unwrap() > 0);
-    api.get("/v1/slots", Some(&admission_c)).await.expect(403, "not_your_booking_day");
+    assert!(
+        not_today.expect(403, "not_your_booking_day")["retry_after_s"]
+            .as_i64()
+            .unwrap()
+            > 0
+    );
+    api.get("/v1/slots", Some(&admission_c))
+        .await
+        .expect(403, "not_your_booking_day");
 
     let d = rid("1960-05-19", 6); // outside 18-49
     let session_d = api.session(&d, "pc").await;
     let (_, admission_d) = api.admitted(&session_d).await;
-    api.book(&admission_d, "c1", "2021-08-30").await.expect(403, "not_eligible");
+    api.book(&admission_d, "c1", "2021-08-30")
+        .await
+        .expect(403, "not_eligible");
 
     // Cancel and change: only in the change window.
-    api.call(HttpMethod::DELETE, &format!("/v1/reservations/{reservation_a}"), Some(&session_a), None)
-        .await
-        .expect(403, "not_in_change_window");
-    api.call(HttpMethod::DELETE, "/v1/reservations/not-a-uuid", Some(&session_a), None)
-        .await
-        .expect(400, "invalid_reservation_id");
+    api.call(
+        HttpMethod::DELETE,
+        &format!("/v1/reservations/{reservation_a}"),
+        Some(&session_a),
+        None,
+    )
+    .await
+    .expect(403, "not_in_change_window");
+    api.call(
+        HttpMethod::DELETE,
+        "/v1/reservations/not-a-uuid",
+        Some(&session_a),
+        None,
+    )
+    .await
+    .expect(400, "invalid_reservation_id");
 
     api.set_clock(CHANGE_WINDOW).await;
     api.supply("c5", "2021-09-01", 20).await.expect(201, "");
     // The session from ten days ago has expired: verify again.
-    api.get("/v1/reservations/me", Some(&session_a)).await.expect(401, "invalid_token");
+    api.get("/v1/reservations/me", Some(&session_a))
+        .await
+        .expect(401, "invalid_token");
     let session_a = api.session(&a, "pc").await;
     let (_, admission_a2) = api.admitted(&session_a).await;
     let changed = api
@@ -370,7 +611,10 @@ pub async fn every_path_and_code(api: &Api) {
             Some(json!({"clinic_id": "c5", "date": "2021-09-01"})),
         )
         .await;
-    let new_reservation = changed.expect(200, "")["reservation_id"].as_str().unwrap().to_owned();
+    let new_reservation = changed.expect(200, "")["reservation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(changed.body["replaces"], reservation_a.as_str());
     let mine = api.get("/v1/reservations/me", Some(&session_a)).await;
     assert_eq!(mine.expect(200, "")["clinic_id"], "c5");
@@ -383,7 +627,10 @@ pub async fn every_path_and_code(api: &Api) {
             Some(json!({"clinic_id": "c1", "date": "2021-08-30"})),
         )
         .await;
-    assert_eq!(replay.expect(401, "invalid_token")["reason"], "admission_used");
+    assert_eq!(
+        replay.expect(401, "invalid_token")["reason"],
+        "admission_used"
+    );
     api.call(
         HttpMethod::PUT,
         &format!("/v1/reservations/{reservation_a}"),
@@ -392,33 +639,81 @@ pub async fn every_path_and_code(api: &Api) {
     )
     .await
     .expect(404, "no_such_reservation");
-    api.call(HttpMethod::DELETE, &format!("/v1/reservations/{new_reservation}"), Some(&session_a), None)
-        .await
-        .expect(200, "");
-    api.get("/v1/reservations/me", Some(&session_a)).await.expect(404, "no_such_reservation");
-    api.call(HttpMethod::DELETE, &format!("/v1/reservations/{new_reservation}"), Some(&session_a), None)
+    api.call(
+        HttpMethod::DELETE,
+        &format!("/v1/reservations/{new_reservation}"),
+        Some(&session_a),
+        None,
+    )
+    .await
+    .expect(200, "");
+    api.get("/v1/reservations/me", Some(&session_a))
         .await
         .expect(404, "no_such_reservation");
+    api.call(
+        HttpMethod::DELETE,
+        &format!("/v1/reservations/{new_reservation}"),
+        Some(&session_a),
+        None,
+    )
+    .await
+    .expect(404, "no_such_reservation");
 
     // Leaving the queue.
     let e = rid("1993-03-09", 7);
     let session_e = api.session(&e, "pc").await;
-    let queued = api.call(HttpMethod::POST, "/v1/queue", Some(&session_e), None).await;
+    let queued = api
+        .call(HttpMethod::POST, "/v1/queue", Some(&session_e), None)
+        .await;
     let ticket_e = queued.body["ticket"].as_u64().unwrap();
-    api.call(HttpMethod::DELETE, &format!("/v1/queue/{ticket_e}"), Some(&session_e), None).await.expect(200, "");
+    api.call(
+        HttpMethod::DELETE,
+        &format!("/v1/queue/{ticket_e}"),
+        Some(&session_e),
+        None,
+    )
+    .await
+    .expect(200, "");
     let left = api.get(&format!("/v1/queue/{ticket_e}"), None).await;
     assert_eq!(left.expect(200, "")["state"], "expired");
-    api.call(HttpMethod::DELETE, &format!("/v1/queue/{ticket_e}"), Some(&session_e), None)
-        .await
-        .expect(404, "not_queued");
-    api.call(HttpMethod::DELETE, &format!("/v1/queue/{ticket_e}"), None, None).await.expect(401, "invalid_token");
+    api.call(
+        HttpMethod::DELETE,
+        &format!("/v1/queue/{ticket_e}"),
+        Some(&session_e),
+        None,
+    )
+    .await
+    .expect(404, "not_queued");
+    api.call(
+        HttpMethod::DELETE,
+        &format!("/v1/queue/{ticket_e}"),
+        None,
+        None,
+    )
+    .await
+    .expect(401, "invalid_token");
 
     // Operators' views.
     let status = api.get("/admin/status", Some(ADMIN)).await;
     let status = status.expect(200, "").clone();
-    assert!(status["fill"].as_array().unwrap().iter().any(|c| c["clinic_id"] == "c2"), "{status}");
+    assert!(
+        status["fill"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["clinic_id"] == "c2"),
+        "{status}"
+    );
     assert!(status["admitted_total"].as_u64().unwrap() >= 5);
-    let metrics = api.client.get(format!("{}/metrics", api.base)).send().await.unwrap().text().await.unwrap();
+    let metrics = api
+        .client
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for name in [
         "yeyak_http_requests_total{",
         "yeyak_queue_depth ",
@@ -428,7 +723,10 @@ pub async fn every_path_and_code(api: &Api) {
     ] {
         assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
     }
-    assert!(metrics.contains("route=\"/v1/verify\",code=\"409\""), "{metrics}");
+    assert!(
+        metrics.contains("route=\"/v1/verify\",code=\"409\""),
+        "{metrics}"
+    );
 }
 
 // ---- concurrency ------------------------------------------------------------------------------
@@ -440,7 +738,10 @@ pub async fn ten_devices_one_person(api: Arc<Api>) {
     let mut tasks = tokio::task::JoinSet::new();
     for device in 0..10 {
         let (api, person) = (api.clone(), person.clone());
-        tasks.spawn(async move { api.verify("kakao", &person, &format!("device-{device}")).await });
+        tasks.spawn(async move {
+            api.verify("kakao", &person, &format!("device-{device}"))
+                .await
+        });
     }
     let mut ok = 0;
     let mut locked = 0;
@@ -469,7 +770,10 @@ pub async fn race_for_the_last_doses(api: Arc<Api>, people: u32) {
         let (api, gate) = (api.clone(), gate.clone());
         tasks.spawn(async move {
             let _place = gate.acquire().await.unwrap();
-            let person = rid(["1980-01-09", "1991-10-19", "2000-12-29"][n as usize % 3], 1000 + n);
+            let person = rid(
+                ["1980-01-09", "1991-10-19", "2000-12-29"][n as usize % 3],
+                1000 + n,
+            );
             let session = api.session(&person, "phone").await;
             let (_, admission) = api.admitted(&session).await;
             api.book(&admission, "race", "2021-08-31").await
@@ -488,8 +792,12 @@ pub async fn race_for_the_last_doses(api: Arc<Api>, people: u32) {
     }
     assert_eq!((booked, sold_out), (10, people - 10));
     let view = api.front.backend.view().read().unwrap();
-    let day0 =
-        view.model.slot_quota.iter().find(|((c, _, s), _)| c.as_str() == "race" && s.to_string() == "day0").unwrap();
+    let day0 = view
+        .model
+        .slot_quota
+        .iter()
+        .find(|((c, _, s), _)| c.as_str() == "race" && s.to_string() == "day0")
+        .unwrap();
     assert_eq!((day0.1.capacity, day0.1.booked), (10, 10));
 }
 
@@ -514,34 +822,71 @@ pub async fn tokens_are_checked(api: &Api) {
 
     // Forged: signed with another key, or changed after signing.
     let forged = TokenKey::new(vec![1; 32]).sign(&claims(now + 60_000, TokenKind::Session));
-    let answer = api.call(HttpMethod::POST, "/v1/queue", Some(&forged), None).await;
-    assert_eq!(answer.expect(401, "invalid_token")["reason"], "bad_signature");
-    let other_subject = Claims { sub: SubjectId([7; 16]), ..claims(now + 60_000, TokenKind::Session) };
+    let answer = api
+        .call(HttpMethod::POST, "/v1/queue", Some(&forged), None)
+        .await;
+    assert_eq!(
+        answer.expect(401, "invalid_token")["reason"],
+        "bad_signature"
+    );
+    let other_subject = Claims {
+        sub: SubjectId([7; 16]),
+        ..claims(now + 60_000, TokenKind::Session)
+    };
     let payload = api.front.keys.sign(&other_subject);
-    let tampered = format!("{}.{}", payload.split('.').next().unwrap(), session.split('.').nth(1).unwrap());
-    api.call(HttpMethod::POST, "/v1/queue", Some(&tampered), None).await.expect(401, "invalid_token");
-    api.call(HttpMethod::POST, "/v1/queue", Some("garbage"), None).await.expect(401, "invalid_token");
+    let tampered = format!(
+        "{}.{}",
+        payload.split('.').next().unwrap(),
+        session.split('.').nth(1).unwrap()
+    );
+    api.call(HttpMethod::POST, "/v1/queue", Some(&tampered), None)
+        .await
+        .expect(401, "invalid_token");
+    api.call(HttpMethod::POST, "/v1/queue", Some("garbage"), None)
+        .await
+        .expect(401, "invalid_token");
 
     // Expired, with the server's own key.
     let expired = api.front.keys.sign(&claims(now - 1, TokenKind::Session));
-    let answer = api.call(HttpMethod::POST, "/v1/queue", Some(&expired), None).await;
+    let answer = api
+        .call(HttpMethod::POST, "/v1/queue", Some(&expired), None)
+        .await;
     assert_eq!(answer.expect(401, "invalid_token")["reason"], "expired");
 
     // Another device: the header names it, or the ledger knows another device verified since.
     let answer = api
-        .send(api.client.post(format!("{}/v1/queue", api.base)).bearer_auth(&session).header("x-device-id", "phone"))
+        .send(
+            api.client
+                .post(format!("{}/v1/queue", api.base))
+                .bearer_auth(&session)
+                .header("x-device-id", "phone"),
+        )
         .await;
-    assert_eq!(answer.expect(401, "invalid_token")["reason"], "other_device");
+    assert_eq!(
+        answer.expect(401, "invalid_token")["reason"],
+        "other_device"
+    );
 
     // An admission used once cannot be used again.
     let (_, admission) = api.admitted(&session).await;
     let booked = api.book(&admission, "t1", "2021-09-02").await;
-    let reservation = booked.expect(201, "")["reservation_id"].as_str().unwrap().to_owned();
-    api.call(HttpMethod::DELETE, &format!("/v1/reservations/{reservation}"), Some(&session), None)
-        .await
-        .expect(200, "");
+    let reservation = booked.expect(201, "")["reservation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.call(
+        HttpMethod::DELETE,
+        &format!("/v1/reservations/{reservation}"),
+        Some(&session),
+        None,
+    )
+    .await
+    .expect(200, "");
     let replayed = api.book(&admission, "t1", "2021-09-02").await;
-    assert_eq!(replayed.expect(401, "invalid_token")["reason"], "admission_used");
+    assert_eq!(
+        replayed.expect(401, "invalid_token")["reason"],
+        "admission_used"
+    );
 
     // A session whose device is no longer the verified one (another device verified after the
     // lock ran out) is refused by the ledger, whatever the token says.
@@ -549,10 +894,25 @@ pub async fn tokens_are_checked(api: &Api) {
     let phone = api.session(&person, "phone").await;
     let (_, phone_admission) = api.admitted(&phone).await;
     let pc_admission = api.front.keys.sign(&Claims {
-        adm: Some(api.front.backend.view().read().unwrap().admissions.get(&subject).map(|a| a.admission).unwrap()),
+        adm: Some(
+            api.front
+                .backend
+                .view()
+                .read()
+                .unwrap()
+                .admissions
+                .get(&subject)
+                .map(|a| a.admission)
+                .unwrap(),
+        ),
         ..claims(api.front.clock.now_ms() + 60_000, TokenKind::Admission)
     });
     let answer = api.book(&pc_admission, "t1", "2021-09-02").await;
-    assert_eq!(answer.expect(401, "invalid_token")["reason"], "not_verified");
-    api.book(&phone_admission, "t1", "2021-09-02").await.expect(201, "");
+    assert_eq!(
+        answer.expect(401, "invalid_token")["reason"],
+        "not_verified"
+    );
+    api.book(&phone_admission, "t1", "2021-09-02")
+        .await
+        .expect(201, "");
 }

@@ -28,8 +28,8 @@ use uuid::Uuid;
 use yeyak::domain::command::Slot;
 use yeyak::domain::system::Outcome;
 use yeyak::domain::{
-    AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Envelope, Event, Method, ReservationId, Share,
-    SubjectId, TicketNo,
+    AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Envelope, Event, Method,
+    ReservationId, Share, SubjectId, TicketNo,
 };
 
 /// Runs commands somewhere (the pure system, or a ledger on a real log) and gives the outcome.
@@ -86,15 +86,25 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
             continue;
         }
         let command_id = yeyak::domain::system::command_id_from(&format!("script/{number}"));
-        let name = positional.first().map(|s| s.to_string()).unwrap_or_default();
+        let name = positional
+            .first()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
         let person = people.entry(name.clone()).or_default();
         let subject = subject_of(&name);
         let clinic = |args: &HashMap<&str, &str>| ClinicId::new(args["clinic"]).unwrap();
         let date = |args: &HashMap<&str, &str>| args["date"].parse::<NaiveDate>().unwrap();
         let device = |person: &Person, args: &HashMap<&str, &str>| {
-            DeviceId::new(args.get("device").copied().or(person.device.as_deref()).unwrap_or("pc")).unwrap()
+            DeviceId::new(
+                args.get("device")
+                    .copied()
+                    .or(person.device.as_deref())
+                    .unwrap_or("pc"),
+            )
+            .unwrap()
         };
-        let requested_for = |args: &HashMap<&str, &str>| args.get("for").map(|n| subject_of(n)).unwrap_or(subject);
+        let requested_for =
+            |args: &HashMap<&str, &str>| args.get("for").map(|n| subject_of(n)).unwrap_or(subject);
         let admission = |person: &Person, args: &HashMap<&str, &str>| match args.get("admission") {
             Some(&"none") => AdmissionId(Uuid::nil()),
             _ => person.admission.unwrap_or(AdmissionId(Uuid::nil())),
@@ -117,14 +127,33 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
                 };
                 body
             }
-            "enqueue" => CommandBody::Enqueue { subject, device: device(person, &args) },
-            "leave" => CommandBody::LeaveQueue { subject, ticket: person.ticket.unwrap_or(TicketNo(u64::MAX)) },
-            "prequeue" => CommandBody::JoinPreQueue { subject, device: device(person, &args) },
-            "draw" => CommandBody::DrawPreQueue { seed: args["seed"].to_owned() },
-            "skip" => CommandBody::SkipTicket { ticket: person.ticket.unwrap_or(TicketNo(u64::MAX)) },
+            "enqueue" => CommandBody::Enqueue {
+                subject,
+                device: device(person, &args),
+            },
+            "leave" => CommandBody::LeaveQueue {
+                subject,
+                ticket: person.ticket.unwrap_or(TicketNo(u64::MAX)),
+            },
+            "prequeue" => CommandBody::JoinPreQueue {
+                subject,
+                device: device(person, &args),
+            },
+            "draw" => CommandBody::DrawPreQueue {
+                seed: args["seed"].to_owned(),
+            },
+            "skip" => CommandBody::SkipTicket {
+                ticket: person.ticket.unwrap_or(TicketNo(u64::MAX)),
+            },
             "admit" => CommandBody::Admit {
-                tickets_max: positional.first().map(|n| n.parse().unwrap()).unwrap_or(1000),
-                ttl_ms: args.get("ttl_min").map(|m| m.parse::<i64>().unwrap() * 60_000).unwrap_or(30 * 60_000),
+                tickets_max: positional
+                    .first()
+                    .map(|n| n.parse().unwrap())
+                    .unwrap_or(1000),
+                ttl_ms: args
+                    .get("ttl_min")
+                    .map(|m| m.parse::<i64>().unwrap() * 60_000)
+                    .unwrap_or(30 * 60_000),
             },
             "book" => CommandBody::Book {
                 subject,
@@ -149,7 +178,9 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
                 date: date(&args),
                 admission: admission(person, &args),
             },
-            "tick" => CommandBody::Tick { clinic: ClinicId::new(&name).unwrap() },
+            "tick" => CommandBody::Tick {
+                clinic: ClinicId::new(&name).unwrap(),
+            },
             "rebalance" => CommandBody::Rebalance {
                 from: parse_slot(args["from"]),
                 to: parse_slot(args["to"]),
@@ -158,13 +189,20 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
             other => panic!("line {}: unknown verb {other}", number + 1),
         };
         out.push_str(&format!("> {line}\n"));
-        let outcome = runner.run(Command { command_id, at_ms: now_ms, body });
+        let outcome = runner.run(Command {
+            command_id,
+            at_ms: now_ms,
+            body,
+        });
         for envelope in &outcome.events {
             learn(&mut people, envelope);
             out.push_str(&format!("  {}\n", render(envelope, &mut aliases, kst)));
         }
         if let Some(rejection) = outcome.rejection {
-            let retry = rejection.retry_at_ms.map(|t| format!(" (retry at {})", local(t, kst))).unwrap_or_default();
+            let retry = rejection
+                .retry_at_ms
+                .map(|t| format!(" (retry at {})", local(t, kst)))
+                .unwrap_or_default();
             out.push_str(&format!("  rejected: {}{retry}\n", rejection.code));
         }
     }
@@ -181,7 +219,11 @@ fn learn(people: &mut BTreeMap<String, Person>, envelope: &Envelope) {
         Event::ReservationChanged(e) => e.subject,
         _ => return,
     };
-    let Some(person) = people.iter_mut().find(|(n, _)| subject_of(n) == subject).map(|(_, p)| p) else {
+    let Some(person) = people
+        .iter_mut()
+        .find(|(n, _)| subject_of(n) == subject)
+        .map(|(_, p)| p)
+    else {
         return;
     };
     match &envelope.event {
@@ -202,7 +244,11 @@ fn parse_slot(text: &str) -> Slot {
         "pool" => Share::Pool,
         day => Share::Day(day.trim_start_matches("day").parse().unwrap()),
     };
-    Slot { clinic, date, share }
+    Slot {
+        clinic,
+        date,
+        share,
+    }
 }
 
 fn parse_at(text: &str) -> i64 {
@@ -211,11 +257,17 @@ fn parse_at(text: &str) -> i64 {
     } else {
         text.to_owned()
     };
-    DateTime::parse_from_rfc3339(&normalized).unwrap().timestamp_millis()
+    DateTime::parse_from_rfc3339(&normalized)
+        .unwrap()
+        .timestamp_millis()
 }
 
 fn local(ms: i64, kst: FixedOffset) -> String {
-    DateTime::from_timestamp_millis(ms).unwrap().with_timezone(&kst).format("%m-%d %H:%M:%S").to_string()
+    DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .with_timezone(&kst)
+        .format("%m-%d %H:%M:%S")
+        .to_string()
 }
 
 #[derive(Default)]
@@ -256,8 +308,13 @@ pub fn render_event(event: &Event, key: &str) -> String {
 fn render(envelope: &Envelope, aliases: &mut Aliases, kst: FixedOffset) -> String {
     let value = serde_json::to_value(&envelope.event).unwrap();
     let key = display_key(&envelope.partition_key);
-    let Value::Object(fields) = value else { unreachable!() };
-    let mut parts = vec![format!("[{key}]"), fields["type"].as_str().unwrap().to_owned()];
+    let Value::Object(fields) = value else {
+        unreachable!()
+    };
+    let mut parts = vec![
+        format!("[{key}]"),
+        fields["type"].as_str().unwrap().to_owned(),
+    ];
     for (name, v) in fields.iter().filter(|(n, _)| *n != "type") {
         parts.push(format!("{name}={}", render_value(name, v, aliases, kst)));
     }
@@ -265,7 +322,10 @@ fn render(envelope: &Envelope, aliases: &mut Aliases, kst: FixedOffset) -> Strin
 }
 
 fn display_key(key: &str) -> String {
-    for n in ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s60", "a", "b", "c", "old", "late"] {
+    for n in [
+        "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s60", "a", "b", "c", "old",
+        "late",
+    ] {
         if subject_of(n).to_hex() == key {
             return n.to_owned();
         }
@@ -288,12 +348,17 @@ fn render_value(name: &str, v: &Value, aliases: &mut Aliases, kst: FixedOffset) 
         Value::Number(n) if name.ends_with("_ms") => local(n.as_i64().unwrap(), kst),
         Value::Null => "-".into(),
         Value::Object(map) => {
-            let inner: Vec<String> =
-                map.iter().map(|(k, v)| format!("{k}:{}", render_value(k, v, aliases, kst))).collect();
+            let inner: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{k}:{}", render_value(k, v, aliases, kst)))
+                .collect();
             format!("{{{}}}", inner.join(","))
         }
         Value::Array(items) => {
-            let inner: Vec<String> = items.iter().map(|v| render_value(name, v, aliases, kst)).collect();
+            let inner: Vec<String> = items
+                .iter()
+                .map(|v| render_value(name, v, aliases, kst))
+                .collect();
             format!("[{}]", inner.join(","))
         }
         other => other.to_string(),

@@ -30,14 +30,21 @@ impl TestSchema {
     pub fn create(url: &str) -> TestSchema {
         let name = format!("t_{}", uuid::Uuid::now_v7().simple());
         let mut admin = Client::connect(url, NoTls).expect("connect to PostgreSQL");
-        admin.batch_execute(&format!("CREATE SCHEMA {name}")).expect("create the test schema");
-        TestSchema { url: url.to_owned(), name }
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .expect("create the test schema");
+        TestSchema {
+            url: url.to_owned(),
+            name,
+        }
     }
 
     /// A new connection whose search_path is this schema only.
     pub fn client(&self) -> Client {
         let mut client = Client::connect(&self.url, NoTls).expect("connect to PostgreSQL");
-        client.batch_execute(&format!("SET search_path TO {}", self.name)).expect("set search_path");
+        client
+            .batch_execute(&format!("SET search_path TO {}", self.name))
+            .expect("set search_path");
         client
     }
 }

@@ -27,7 +27,12 @@ const INSTANTS: [&str; 10] = [
 
 /// One of `items`, each as likely as its weight.
 fn weighted<T: Clone + std::fmt::Debug + 'static>(items: &[(u32, T)]) -> Union<Just<T>> {
-    Union::new_weighted(items.iter().map(|(weight, item)| (*weight, Just(item.clone()))).collect())
+    Union::new_weighted(
+        items
+            .iter()
+            .map(|(weight, item)| (*weight, Just(item.clone())))
+            .collect(),
+    )
 }
 
 /// An index into `PEOPLE`: mostly the people whose booking day comes first.
@@ -37,7 +42,18 @@ fn person() -> impl Strategy<Value = usize> {
 
 /// An index into `INSTANTS`: mostly the first booking days and the change window.
 fn instant() -> impl Strategy<Value = usize> {
-    weighted(&[(1, 0), (3, 1), (2, 2), (2, 3), (1, 4), (2, 5), (2, 6), (3, 7), (2, 8), (1, 9)])
+    weighted(&[
+        (1, 0),
+        (3, 1),
+        (2, 2),
+        (2, 3),
+        (1, 4),
+        (2, 5),
+        (2, 6),
+        (3, 7),
+        (2, 8),
+        (1, 9),
+    ])
 }
 
 fn clinic() -> impl Strategy<Value = &'static str> {
@@ -45,7 +61,12 @@ fn clinic() -> impl Strategy<Value = &'static str> {
 }
 
 fn date() -> impl Strategy<Value = &'static str> {
-    weighted(&[(3, "2021-08-30"), (2, "2021-09-02"), (1, "2021-08-31"), (1, "2021-10-05")]) // the last is out of range
+    weighted(&[
+        (3, "2021-08-30"),
+        (2, "2021-09-02"),
+        (1, "2021-08-31"),
+        (1, "2021-10-05"),
+    ]) // the last is out of range
 }
 
 fn share() -> impl Strategy<Value = &'static str> {
@@ -58,7 +79,12 @@ fn pick<const N: usize>(items: [&'static str; N]) -> impl Strategy<Value = &'sta
 
 /// One step: one or a few script lines at one instant.
 fn step() -> impl Strategy<Value = Vec<String>> {
-    let verify = |p: usize, device: &str| format!("verify {} born={} device={device}", PEOPLE[p].0, PEOPLE[p].1);
+    let verify = |p: usize, device: &str| {
+        format!(
+            "verify {} born={} device={device}",
+            PEOPLE[p].0, PEOPLE[p].1
+        )
+    };
     let doses = prop_oneof![4 => 1u32..4, 1 => Just(0u32), 1 => 4u32..40];
     prop_oneof![
         3 => (person(), pick(["pc", "phone"]), pick(["kakao", "naver", "pass"]))
@@ -100,10 +126,15 @@ pub fn script() -> impl Strategy<Value = String> {
     prop::collection::vec((instant(), step()), 1..40).prop_map(|mut steps| {
         steps.sort_by_key(|(instant, _)| *instant);
         let mut text = format!("at {}\n", INSTANTS[0]);
-        for (clinic, date, doses) in
-            [("c1", "2021-08-30", 30), ("c1", "2021-09-02", 20), ("c2", "2021-08-30", 20), ("c2", "2021-09-02", 10)]
-        {
-            text.push_str(&format!("supply {clinic} clinic={clinic} date={date} doses={doses}\n"));
+        for (clinic, date, doses) in [
+            ("c1", "2021-08-30", 30),
+            ("c1", "2021-09-02", 20),
+            ("c2", "2021-08-30", 20),
+            ("c2", "2021-09-02", 10),
+        ] {
+            text.push_str(&format!(
+                "supply {clinic} clinic={clinic} date={date} doses={doses}\n"
+            ));
         }
         let mut now = 0;
         for (instant, lines) in steps {

@@ -217,5 +217,9 @@ pub const SCENARIOS: &[(&str, &str)] = &[
 
 /// The script of a scenario by name.
 pub fn script(name: &str) -> &'static str {
-    SCENARIOS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or_else(|| panic!("no scenario {name}"))
+    SCENARIOS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .unwrap_or_else(|| panic!("no scenario {name}"))
 }

@@ -1,0 +1,34 @@
+//! `yeyak-replay`: the auditors' replay as a binary of its own (the same as `yeyak replay`).
+//! Thin: the work is `yeyak::audit`. Exit code 0 when the audit passed, 2 when it found
+//! tampering, a broken rule or a difference with PostgreSQL, 1 when it could not run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(
+    name = "yeyak-replay",
+    version,
+    about = "Replay and audit a yeyak log (Kafka, data directory or export)"
+)]
+struct Cli {
+    #[command(flatten)]
+    args: yeyak::audit::cli::ReplayArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match yeyak::audit::cli::replay(&cli.args, &mut std::io::stdout().lock()) {
+        Ok(report) if report.ok() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(2),
+        Err(error) => {
+            eprintln!(
+                "yeyak-replay: [{}] {}",
+                error.code(),
+                yeyak::audit::source::error_chain(&error)
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
