@@ -136,6 +136,11 @@ impl ResidentNumber {
     }
 }
 
+/// A valid made-up resident number (for simulations and load generators outside this module).
+pub fn synthetic_number(birth_date: NaiveDate, female: bool, serial: u32) -> String {
+    ResidentNumber::synthesize(birth_date, female, serial)
+}
+
 /// A secret key, never printed.
 #[derive(Clone)]
 pub struct SecretKey(Vec<u8>);
@@ -166,6 +171,13 @@ pub struct Pseudonymiser {
 impl Pseudonymiser {
     pub fn new(key: SecretKey) -> Pseudonymiser {
         Pseudonymiser { key }
+    }
+
+    /// Parses a resident number as typed at the edge and returns its subject id and birth date;
+    /// the number itself goes no further.
+    pub fn subject_of(&self, text: &str) -> Result<(SubjectId, NaiveDate), IdentityError> {
+        let number = ResidentNumber::parse(text)?;
+        Ok((self.subject(&number), number.birth_date()))
     }
 
     pub fn subject(&self, number: &ResidentNumber) -> SubjectId {

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod bench;
 pub mod demo;
 pub mod domain;
+pub mod front;
 pub mod heap;
 pub mod identity;
 pub mod ledger;

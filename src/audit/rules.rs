@@ -436,6 +436,9 @@ impl<'c> RuleBook<'c> {
             | Event::TicketIssued(_)
             | Event::TicketAdmitted(_)
             | Event::TicketLeft(_)
+            | Event::TicketSkipped(_)
+            | Event::PreQueueJoined(_)
+            | Event::PreQueueDrawn(_)
             | Event::BookingRefused(_)
             | Event::CommandRejected(_) => {}
         }

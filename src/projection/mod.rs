@@ -205,6 +205,9 @@ impl Touched {
             Event::TicketLeft(e) => {
                 self.tickets.insert(e.ticket);
             }
+            Event::TicketSkipped(e) => {
+                self.tickets.insert(e.ticket);
+            }
             _ => {}
         }
     }
@@ -379,6 +382,12 @@ impl ReadModel {
                     row.state = TicketState::Left;
                 }
             }
+            // A skipped ticket is gone from the queue like a left one.
+            Event::TicketSkipped(e) => {
+                if let Some(row) = self.queue_tickets.get_mut(&e.ticket) {
+                    row.state = TicketState::Left;
+                }
+            }
 
             // ---- refusals
             Event::CommandRejected(e) => {
@@ -393,7 +402,9 @@ impl ReadModel {
             | Event::DeviceLocked(_)
             | Event::AdmissionGranted(_)
             | Event::BookingRequested(_)
-            | Event::ChangeRequested(_) => {}
+            | Event::ChangeRequested(_)
+            | Event::PreQueueJoined(_)
+            | Event::PreQueueDrawn(_) => {}
         }
     }
 

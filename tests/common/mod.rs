@@ -7,6 +7,7 @@
 //! verify  s9 born=1990-05-19 device=pc
 //! enqueue s9
 //! admit   10
+//! prequeue s9        (before opening)   draw seed=abc   skip s9 (a silent ticket)
 //! book    s9 clinic=c1 date=2021-08-30
 //! ```
 //! Names of people (`s9`) stand for pseudonymous subject ids; ids in the output are replaced
@@ -132,6 +133,16 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
             },
             "leave" => CommandBody::LeaveQueue {
                 subject,
+                ticket: person.ticket.unwrap_or(TicketNo(u64::MAX)),
+            },
+            "prequeue" => CommandBody::JoinPreQueue {
+                subject,
+                device: device(person, &args),
+            },
+            "draw" => CommandBody::DrawPreQueue {
+                seed: args["seed"].to_owned(),
+            },
+            "skip" => CommandBody::SkipTicket {
                 ticket: person.ticket.unwrap_or(TicketNo(u64::MAX)),
             },
             "admit" => CommandBody::Admit {
