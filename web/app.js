@@ -73,6 +73,8 @@
       queueLeave: "대기 취소",
       queueRejoin: "다시 줄 서기",
       qs_joining: "줄 서는 중", qs_waiting: "대기 중", qs_admitted: "입장", qs_expired: "만료됨",
+      qs_pre: "오픈 전 대기",
+      preQueueNote: "예약이 열리기 전에 오신 분들의 순서는 오픈 시각에 공개된 시드로 추첨해 정합니다. 그 뒤에 오신 분은 도착 순서대로 입장합니다.",
       queueExpired: "대기 순서가 만료되었습니다. 다시 줄을 서 주세요.",
       queueAnnounce: "대기 순서 {pos}번째, 예상 대기 {eta}.",
       queueAdmitted: "입장 순서가 되었습니다.",
@@ -201,6 +203,8 @@
       queueLeave: "Leave the queue",
       queueRejoin: "Join again",
       qs_joining: "Joining", qs_waiting: "Waiting", qs_admitted: "Admitted", qs_expired: "Expired",
+      qs_pre: "Before opening",
+      preQueueNote: "People who arrive before booking opens are put in order by a draw at opening, under a published seed. Everyone after that is served first come, first served.",
       queueExpired: "Your place in the queue has expired. Please join again.",
       queueAnnounce: "Place {pos} in line, estimated wait {eta}.",
       queueAdmitted: "It is your turn.",
@@ -637,7 +641,7 @@
         $("method-next").disabled = false;
       });
       const waitText = unavailable || c.wait_s == null ? t("waitNone") : t("waitAbout", { t: duration(c.wait_s) });
-      const card = el("label", { class: "method" + (unavailable ? " unavailable" : ""), "data-method": c.method, "data-level": c.level },
+      const card = el("label", { class: "method" + (unavailable ? " unavailable" : ""), "data-method": c.method, "data-level": c.level, "data-wait-s": c.wait_s ?? "" },
         input,
         el("span", { class: "light light-" + c.level, "aria-hidden": "true" }),
         el("span", { class: "method-name" },
@@ -761,7 +765,16 @@
   async function enqueue() {
     if (!sessionToken()) return reverify();
     try {
-      const res = await api("POST", "/v1/queue", { token: sessionToken() });
+      let res;
+      try {
+        res = await api("POST", "/v1/queue", { token: sessionToken() });
+      } catch (e) {
+        // One live ticket per person: a second tab or a retry gets the ticket it already has.
+        if (!(e instanceof ApiError) || e.code !== "already_queued") throw e;
+        const ticket = e.body.ticket ?? state.ticket;
+        if (ticket == null) throw e;
+        res = { ...e.body, ticket };
+      }
       state.ticket = String(res.ticket);
       state.firstPosition = typeof res.position === "number" ? res.position : null;
       state.admission = null;
@@ -790,7 +803,9 @@
 
   function renderQueue() {
     const q = lastQueue || { state: "joining" };
-    const st = ["waiting", "admitted", "expired"].includes(q.state) ? q.state : "joining";
+    const pre = /pre/.test(String(q.state));
+    const st = ["waiting", "admitted", "expired"].includes(q.state) ? q.state : pre ? "pre" : "joining";
+    $("queue-pre").hidden = !pre;
     $("queue-state").textContent = t("qs_" + st);
     const pos = typeof q.position === "number" ? q.position : null;
     $("queue-position").textContent = pos == null ? "–" : number(pos);
