@@ -64,8 +64,8 @@
       ridFormat: "주민등록번호 13자리를 숫자로 입력해 주세요 (앞 6자리, 뒤 7자리).",
       retryIn: "{t} 후에 다시 시도할 수 있습니다.",
       queueHeading: "접속 대기 중입니다",
-      queuePositionLabel: "나의 대기 순서",
-      queuePositionUnit: "번째",
+      queuePositionLabel: "내 앞의 대기 인원",
+      queuePositionUnit: "명",
       queueEtaLabel: "예상 대기 시간",
       queueStateLabel: "상태",
       queueHint: "순서가 되면 자동으로 다음 화면으로 넘어갑니다. 새로고침하거나 다른 창을 열어도 순서는 그대로 유지되니 이 화면을 닫지 말고 기다려 주세요.",
@@ -76,7 +76,8 @@
       qs_pre: "오픈 전 대기",
       preQueueNote: "예약이 열리기 전에 오신 분들의 순서는 오픈 시각에 공개된 시드로 추첨해 정합니다. 그 뒤에 오신 분은 도착 순서대로 입장합니다.",
       queueExpired: "대기 순서가 만료되었습니다. 다시 줄을 서 주세요.",
-      queueAnnounce: "대기 순서 {pos}번째, 예상 대기 {eta}.",
+      queueSkipped: "대기 화면의 응답이 끊겨 순서가 다음 분께 넘어갔습니다. 다시 줄을 서 주세요.",
+      queueAnnounce: "내 앞에 {pos}명, 예상 대기 {eta}.",
       queueAdmitted: "입장 순서가 되었습니다.",
       etaNow: "곧 입장",
       etaUnderMinute: "1분 이내",
@@ -147,6 +148,15 @@
         admission_expired: "입장 시간이 지났습니다. 다시 줄을 서 주세요.",
         not_verified: "본인인증이 필요합니다.",
         no_reservation: "예약 내역이 없습니다.",
+        no_such_reservation: "해당 예약을 찾을 수 없습니다.",
+        unknown_ticket: "대기 순서를 찾을 수 없습니다.",
+        not_queued: "대기 중인 순서가 아닙니다.",
+        already_queued: "이미 대기열에 있습니다.",
+        invalid_name: "이름을 1~64자로 입력해 주세요.",
+        invalid_device_id: "기기 식별번호가 올바르지 않습니다. 처음부터 다시 진행해 주세요.",
+        invalid_clinic_id: "접종 기관을 다시 선택해 주세요.",
+        invalid_date: "접종 날짜를 다시 선택해 주세요.",
+        unavailable: "예약 시스템이 지금 응답하지 않습니다. 잠시 후 다시 시도해 주세요.",
         not_found: "찾을 수 없습니다.",
         unknown_clinic: "알 수 없는 접종 기관입니다.",
         no_supply: "선택한 기관·날짜에 배정된 물량이 없습니다.",
@@ -194,7 +204,7 @@
       ridFormat: "Enter all 13 digits of the number (6, then 7).",
       retryIn: "You can try again in {t}.",
       queueHeading: "You are in the waiting room",
-      queuePositionLabel: "Your place in line",
+      queuePositionLabel: "People ahead of you",
       queuePositionUnit: "",
       queueEtaLabel: "Estimated wait",
       queueStateLabel: "Status",
@@ -206,7 +216,8 @@
       qs_pre: "Before opening",
       preQueueNote: "People who arrive before booking opens are put in order by a draw at opening, under a published seed. Everyone after that is served first come, first served.",
       queueExpired: "Your place in the queue has expired. Please join again.",
-      queueAnnounce: "Place {pos} in line, estimated wait {eta}.",
+      queueSkipped: "This page stopped answering, so your place went to the next person. Please join again.",
+      queueAnnounce: "{pos} people ahead of you, estimated wait {eta}.",
       queueAdmitted: "It is your turn.",
       etaNow: "any moment",
       etaUnderMinute: "under a minute",
@@ -277,6 +288,15 @@
         admission_expired: "Your admission expired. Please join the queue again.",
         not_verified: "Please verify your identity first.",
         no_reservation: "You have no reservation.",
+        no_such_reservation: "That reservation was not found.",
+        unknown_ticket: "That place in the queue was not found.",
+        not_queued: "That ticket is not waiting.",
+        already_queued: "You are already in the queue.",
+        invalid_name: "Enter a name of 1 to 64 characters.",
+        invalid_device_id: "This device's id is not valid. Please start over.",
+        invalid_clinic_id: "Please choose the clinic again.",
+        invalid_date: "Please choose the date again.",
+        unavailable: "The booking system is not answering right now. Please try again shortly.",
         not_found: "Not found.",
         unknown_clinic: "Unknown clinic.",
         no_supply: "No doses were registered for that clinic and date.",
@@ -425,6 +445,7 @@
       this.code = (body && body.error) || (status === 0 ? "network" : status >= 500 ? "internal" : `http_${status}`);
       this.apiMessage = body && body.message;
       this.retryAfter = body && typeof body.retry_after_s === "number" ? body.retry_after_s : null;
+      this.reason = (body && body.reason) || null;
       this.body = body || {};
     }
   }
@@ -432,7 +453,11 @@
   async function api(method, path, { token, body } = {}) {
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (token) headers.Authorization = "Bearer " + token;
+    if (token) {
+      headers.Authorization = "Bearer " + token;
+      // The server checks it against the device the token was issued to.
+      headers["X-Device-Id"] = deviceId();
+    }
     let res;
     try {
       res = await fetch(path, {
@@ -530,7 +555,7 @@
       showAlert(t("err.internal"));
       return;
     }
-    showAlert(errorText(e), { code: e.code });
+    showAlert(errorText(e), { code: e.reason ? `${e.code} (${e.reason})` : e.code });
   }
 
   function busy(button, on, label) {
@@ -594,6 +619,7 @@
         method: String(c.method),
         level: LEVELS.includes(c.level) ? c.level : "grey",
         wait_s: typeof c.wait_s === "number" ? c.wait_s : null,
+        recommended: c.recommended === true,
       }));
       congestionAt = new Date();
       renderMethods();
@@ -619,7 +645,9 @@
       return;
     }
     list.setAttribute("aria-busy", "false");
-    const best = recommended(congestion);
+    // The server names the method it recommends; only an older answer without it is ranked here.
+    const named = congestion.find((c) => c.recommended && c.level !== "grey");
+    const best = named ? named.method : recommended(congestion);
     const chosen = congestion.find((c) => c.method === state.method);
     if (!state.methodChosen || !chosen || chosen.level === "grey") {
       state.method = best;
@@ -771,11 +799,9 @@
       } catch (e) {
         // One live ticket per person: a second tab or a retry gets the ticket it already has.
         if (!(e instanceof ApiError) || e.code !== "already_queued") throw e;
-        const ticket = e.body.ticket ?? state.ticket;
-        if (ticket == null) throw e;
-        res = { ...e.body, ticket };
+        res = { ...e.body, ticket: e.body.ticket ?? state.ticket ?? "me" };
       }
-      state.ticket = String(res.ticket);
+      state.ticket = res.ticket == null ? "me" : String(res.ticket);
       state.firstPosition = typeof res.position === "number" ? res.position : null;
       state.admission = null;
       state.admissionUsed = false;
@@ -803,8 +829,8 @@
 
   function renderQueue() {
     const q = lastQueue || { state: "joining" };
-    const pre = /pre/.test(String(q.state));
-    const st = ["waiting", "admitted", "expired"].includes(q.state) ? q.state : pre ? "pre" : "joining";
+    const pre = q.pre_queue === true || /pre/.test(String(q.state));
+    const st = pre ? "pre" : ["waiting", "admitted", "expired"].includes(q.state) ? q.state : "joining";
     $("queue-pre").hidden = !pre;
     $("queue-state").textContent = t("qs_" + st);
     const pos = typeof q.position === "number" ? q.position : null;
@@ -816,7 +842,7 @@
     $("queue-leave").hidden = st === "expired" || st === "admitted";
     $("queue-rejoin").hidden = st !== "expired";
     const now = Date.now();
-    if (st === "waiting" && pos != null && now - lastAnnounce > ANNOUNCE_EVERY_MS) {
+    if ((st === "waiting" || st === "pre") && pos != null && now - lastAnnounce > ANNOUNCE_EVERY_MS) {
       lastAnnounce = now;
       $("queue-live").textContent = t("queueAnnounce", { pos: number(pos), eta: etaRange(q) });
     }
@@ -827,7 +853,10 @@
     if (!state.ticket) return;
     let delay = POLL_DEFAULT_MS;
     try {
-      const q = await api("GET", "/v1/queue/" + encodeURIComponent(state.ticket));
+      // The owner's session makes the poll a heartbeat and is what the admission token is
+      // handed to; the ticket "me" is the person's place in the pre-queue before opening.
+      const q = await api("GET", "/v1/queue/" + encodeURIComponent(state.ticket), { token: sessionToken() });
+      if (q.ticket != null && state.ticket === "me") state.ticket = String(q.ticket);
       lastQueue = q;
       if (typeof q.poll_after_ms === "number") delay = q.poll_after_ms;
       if (state.firstPosition == null && typeof q.position === "number") state.firstPosition = q.position;
@@ -842,11 +871,12 @@
       }
       if (q.state === "expired") {
         renderQueue();
-        showAlert(t("queueExpired"));
+        showAlert(t(q.reason === "skipped" ? "queueSkipped" : "queueExpired"), { code: q.reason });
         return;
       }
       renderQueue();
     } catch (e) {
+      if (e instanceof ApiError && e.status === 401) return reverify();
       if (e instanceof ApiError && (e.status === 404 || e.status === 410)) {
         lastQueue = { state: "expired" };
         renderQueue();
@@ -1124,7 +1154,7 @@
       clinic_name: d.clinic_name ?? (d.clinic && d.clinic.name) ?? null,
       region: d.region ?? null,
       date: d.date ?? null,
-      status: d.status ?? null,
+      status: d.status ?? d.state ?? null,
     };
   }
 
