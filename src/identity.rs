@@ -159,6 +159,13 @@ impl Pseudonymiser {
         Pseudonymiser { key }
     }
 
+    /// Parses a resident number as typed at the edge and returns its subject id and birth date;
+    /// the number itself goes no further.
+    pub fn subject_of(&self, text: &str) -> Result<(SubjectId, NaiveDate), IdentityError> {
+        let number = ResidentNumber::parse(text)?;
+        Ok((self.subject(&number), number.birth_date()))
+    }
+
     pub fn subject(&self, number: &ResidentNumber) -> SubjectId {
         // HMAC accepts keys of any length; SecretKey guarantees at least 32 bytes.
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key.0).expect("HMAC takes any key length");

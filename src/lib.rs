@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod demo;
 pub mod domain;
+pub mod front;
 pub mod identity;
 pub mod ledger;
 pub mod log;

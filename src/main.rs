@@ -75,6 +75,28 @@ enum Commands {
         #[arg(long)]
         rebuild: bool,
     },
+    /// Serve the HTTP API and the web page (the front tier), on the embedded log by default or
+    /// on Kafka (+ PostgreSQL) with the processor and projector roles in the same process.
+    Serve(ServeArgs),
+    /// Measure how many requests per second a running `yeyak serve` answers (bounded load on
+    /// loopback: verify, queue, poll, book), and print a table and one JSON line.
+    Loadgen {
+        /// The server's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Admin token of the server (to register supply and set the clock).
+        #[arg(long, env = "YEYAK_ADMIN_TOKEN")]
+        admin_token: String,
+        /// People who each verify, queue, poll and book.
+        #[arg(long, default_value_t = 2000)]
+        people: u32,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 32)]
+        connections: u32,
+        /// Seconds of `GET /v1/congestion` + `GET /v1/queue/{ticket}` read load after the flows.
+        #[arg(long, default_value_t = 5)]
+        read_s: u64,
+    },
     /// Measure the pipeline on a real Kafka broker against the broker's raw append rate, in one
     /// run; prints a table and, last, one JSON line.
     Bench {
@@ -101,6 +123,63 @@ enum Commands {
         #[arg(long, env = "YEYAK_POSTGRES")]
         postgres: Option<String>,
     },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Start the server's clock at this instant (RFC 3339); it then runs in real time.
+    #[arg(long)]
+    clock: Option<String>,
+    /// Turns the admin endpoints on, guarded by this bearer token.
+    #[arg(long, env = "YEYAK_ADMIN_TOKEN")]
+    admin_token: Option<String>,
+    /// Keep the embedded log here (created if missing; reopened and replayed if not empty).
+    /// Without it, and without --kafka, a temporary directory that is removed at exit.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Kafka bootstrap servers: run on the Kafka pipeline instead of the embedded log.
+    #[arg(long, env = "YEYAK_KAFKA")]
+    kafka: Option<String>,
+    /// PostgreSQL URL: also run the projector role (needs --kafka).
+    #[arg(long, env = "YEYAK_POSTGRES")]
+    postgres: Option<String>,
+    /// Roles this process runs on Kafka (comma-separated): gateway, processor, projector.
+    #[arg(long, value_delimiter = ',', default_value = "gateway,processor,projector")]
+    roles: Vec<Role>,
+    #[arg(long, default_value = "")]
+    topic_prefix: String,
+    /// The waiting room opens at this instant (RFC 3339); earlier arrivals wait in the pre-queue.
+    #[arg(long)]
+    opens_at: Option<String>,
+    /// First come, first served even before opening: no pre-queue draw.
+    #[arg(long)]
+    fifo_only: bool,
+    /// Tickets admitted per second at most.
+    #[arg(long, default_value_t = 500.0)]
+    admit_per_s: f64,
+    /// How long an admission (and its token) is valid.
+    #[arg(long, default_value_t = 600)]
+    admission_ttl_s: i64,
+    /// A waiting ticket whose page has not polled for this long is skipped.
+    #[arg(long, default_value_t = 60)]
+    heartbeat_timeout_s: u64,
+    /// Identity providers answer at once (for load measurements), instead of the simulated latencies.
+    #[arg(long)]
+    instant_providers: bool,
+    /// Token signing key (hex, at least 32 bytes); every gateway of a deployment needs the same.
+    /// Without it, a key for this process only.
+    #[arg(long, env = "YEYAK_TOKEN_KEY", hide_env_values = true)]
+    token_key: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Role {
+    Gateway,
+    Processor,
+    Projector,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -197,6 +276,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
         }
+        Commands::Serve(args) => serve(args),
+        Commands::Loadgen { url, admin_token, people, connections, read_s } => {
+            let config = yeyak::front::loadgen::LoadConfig { url, admin_token, people, connections, read_s };
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let report = runtime.block_on(yeyak::front::loadgen::run(&config)).context("the load generator failed")?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
         Commands::Process { kafka, topic_prefix, instance, subject_partitions, clinic_partitions, session_timeout_ms } => {
             use yeyak::pipeline::{Topics, admin, processor::{Processor, ProcessorConfig}};
             let topology = yeyak::ledger::Topology { subject_partitions, clinic_partitions };
@@ -217,4 +304,132 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+fn parse_instant(what: &str, text: &str) -> anyhow::Result<i64> {
+    Ok(chrono::DateTime::parse_from_rfc3339(text).with_context(|| format!("{what} is not RFC 3339"))?.timestamp_millis())
+}
+
+/// `yeyak serve`: the gateway on the embedded log, or the roles on Kafka (+ PostgreSQL).
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    use std::sync::Arc;
+    use yeyak::front::backend::{Backend, Embedded, Kafka};
+    use yeyak::front::{FrontConfig, api::Front, providers::ProviderConfig, tokens::TokenKey};
+
+    let campaign = yeyak::domain::Campaign::default_2021();
+    let topology = yeyak::ledger::Topology::default();
+    let mut config = FrontConfig { admin_token: args.admin_token.clone(), ..FrontConfig::default() };
+    config.opens_at_ms = args.opens_at.as_deref().map(|t| parse_instant("--opens-at", t)).transpose()?;
+    config.pre_queue_draw = !args.fifo_only;
+    config.admit_per_s = args.admit_per_s;
+    config.admission_ttl_ms = args.admission_ttl_s * 1000;
+    config.heartbeat_timeout_ms = args.heartbeat_timeout_s * 1000;
+    if args.instant_providers {
+        config.providers = yeyak::domain::Method::ALL.iter().map(|m| (*m, ProviderConfig::instant())).collect();
+    }
+    let keys = match &args.token_key {
+        Some(hex_key) => {
+            let bytes = hex::decode(hex_key.trim()).context("--token-key must be hex")?;
+            anyhow::ensure!(bytes.len() >= 32, "--token-key must be at least 32 bytes");
+            TokenKey::new(bytes)
+        }
+        None => TokenKey::ephemeral(),
+    };
+    let pseudonymiser = pseudonymiser()?;
+    let runs = |role: Role| args.roles.contains(&role);
+
+    let mut temporary = None;
+    let kafka = args.kafka.clone().filter(|k| !k.trim().is_empty());
+    let postgres = args.postgres.clone().filter(|p| !p.trim().is_empty());
+    let backend: Arc<dyn Backend> = match &kafka {
+        None => {
+            anyhow::ensure!(postgres.is_none(), "--postgres needs --kafka (the projector follows the Kafka event topics)");
+            let dir = match &args.data {
+                Some(dir) => dir.clone(),
+                None => {
+                    let dir = std::env::temp_dir().join(format!("yeyak-serve-{}", std::process::id()));
+                    temporary = Some(dir.clone());
+                    dir
+                }
+            };
+            eprintln!("yeyak serve: embedded log in {}", dir.display());
+            Arc::new(Embedded::open_dir(&dir, campaign.clone(), FsyncPolicy::EveryAppend).context("cannot open the embedded ledger")?)
+        }
+        Some(kafka) => {
+            use yeyak::pipeline::{Topics, admin};
+            let topics = Topics::new(&args.topic_prefix, topology);
+            admin::ensure_topics(kafka, &topics, 1).context("cannot create the topics")?;
+            if runs(Role::Processor) {
+                let (kafka, topics, campaign) = (kafka.clone(), topics.clone(), campaign.clone());
+                std::thread::Builder::new().name("yeyak-processor".into()).spawn(move || loop {
+                    use yeyak::pipeline::processor::{Processor, ProcessorConfig};
+                    let config = ProcessorConfig::new(&kafka, topics.clone(), &format!("serve-{}", std::process::id()));
+                    match Processor::start(config, campaign.clone()) {
+                        Ok(mut processor) => loop {
+                            if let Err(error) = processor.step() {
+                                eprintln!("yeyak serve: the processor stopped ({error}); restarting");
+                                break;
+                            }
+                        },
+                        Err(error) => eprintln!("yeyak serve: cannot start the processor ({error}); retrying"),
+                    }
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                })?;
+            }
+            if runs(Role::Projector) {
+                if let Some(postgres) = postgres.clone() {
+                    let (kafka, prefix) = (kafka.clone(), args.topic_prefix.clone());
+                    std::thread::Builder::new().name("yeyak-projector".into()).spawn(move || loop {
+                        use yeyak::log::{KafkaConfig, KafkaLog};
+                        use yeyak::projection::postgres::{PgProjector, READ_MODELS_PROJECTION};
+                        let log = match KafkaLog::connect(KafkaConfig { topic_prefix: prefix.clone(), ..KafkaConfig::new(kafka.clone(), "yeyak-projector") }) {
+                            Ok(log) => log,
+                            Err(error) => {
+                                eprintln!("yeyak serve: the projector cannot connect to Kafka ({error}); retrying");
+                                std::thread::sleep(std::time::Duration::from_secs(1));
+                                continue;
+                            }
+                        };
+                        match PgProjector::connect(&postgres, &log, topology, READ_MODELS_PROJECTION) {
+                            Ok(mut projector) => loop {
+                                if let Err(error) = projector.run_until_caught_up() {
+                                    eprintln!("yeyak serve: the projector stopped ({error}); restarting");
+                                    break;
+                                }
+                                std::thread::sleep(std::time::Duration::from_millis(200));
+                            },
+                            Err(error) => eprintln!("yeyak serve: cannot start the projector ({error}); retrying"),
+                        }
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    })?;
+                }
+            }
+            if !runs(Role::Gateway) {
+                eprintln!("yeyak serve: running without the gateway role; stop with Ctrl-C");
+                loop {
+                    std::thread::park();
+                }
+            }
+            let kafka = Kafka::connect(kafka, topics, campaign.clone(), config.decision_timeout).context("cannot connect to Kafka")?;
+            kafka.wait_caught_up(std::time::Duration::from_millis(500), std::time::Duration::from_secs(60));
+            Arc::new(kafka)
+        }
+    };
+    let front = Front::new(config, backend, keys, pseudonymiser);
+    if let Some(clock) = &args.clock {
+        front.clock.set(parse_instant("--clock", clock)?);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let running = yeyak::front::server::start(front, args.listen).await.context("cannot listen")?;
+        eprintln!("yeyak serve: listening on http://{} ({} backend)", running.addr, running.front.backend.name());
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("yeyak serve: stopping");
+        running.stop().await;
+        anyhow::Ok(())
+    })?;
+    if let Some(dir) = temporary {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -69,3 +69,8 @@ fn rebalance_moves_unbooked_doses_and_refuses_more_than_there_is() {
 fn verification_is_rate_limited_on_the_same_device() {
     check("verify_rate_limit");
 }
+
+#[test]
+fn the_pre_queue_is_drawn_at_opening_and_silent_tickets_are_skipped() {
+    check("pre_queue_draw_and_skip");
+}

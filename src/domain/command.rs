@@ -65,6 +65,15 @@ pub enum CommandBody {
     LeaveQueue { subject: SubjectId, ticket: TicketNo },
     /// Admit up to `tickets_max` waiting tickets, in order; each admission is valid for `ttl_ms`.
     Admit { tickets_max: u32, ttl_ms: i64 },
+    /// Wait in the pre-queue: before the waiting room opens, arrivals get no ticket yet; the
+    /// draw at opening orders them.
+    JoinPreQueue { subject: SubjectId, device: DeviceId },
+    /// Order everyone in the pre-queue by a draw under `seed` (published by the front tier and
+    /// recorded in the event) and give them tickets in that order, behind every waiting ticket.
+    DrawPreQueue { seed: String },
+    /// Skip a waiting ticket whose holder went silent (the front tier's heartbeat timed out),
+    /// so it does not stall the queue.
+    SkipTicket { ticket: TicketNo },
 
     // ---- a clinic's partition (operators) ----------------------------------------------------
     /// Register doses of a clinic for one vaccination date; the first registration names the
@@ -129,7 +138,12 @@ impl CommandBody {
             | Rebook { subject, .. }
             | GrantAdmission { subject, .. }
             | SettleBooking { subject, .. } => Target::Subject(*subject),
-            Enqueue { .. } | LeaveQueue { .. } | Admit { .. } => Target::WaitingRoom,
+            Enqueue { .. }
+            | LeaveQueue { .. }
+            | Admit { .. }
+            | JoinPreQueue { .. }
+            | DrawPreQueue { .. }
+            | SkipTicket { .. } => Target::WaitingRoom,
             RegisterSupply { clinic, .. } | Tick { clinic } | HoldDose { clinic, .. } | ReleaseDose { clinic, .. } => {
                 Target::Clinic(clinic.clone())
             }
@@ -163,6 +177,9 @@ impl CommandBody {
             Enqueue { .. } => "enqueue",
             LeaveQueue { .. } => "leave_queue",
             Admit { .. } => "admit",
+            JoinPreQueue { .. } => "join_pre_queue",
+            DrawPreQueue { .. } => "draw_pre_queue",
+            SkipTicket { .. } => "skip_ticket",
             RegisterSupply { .. } => "register_supply",
             Rebalance { .. } => "rebalance",
             Tick { .. } => "tick",

@@ -159,6 +159,30 @@ pub struct TicketLeft {
     pub subject: SubjectId,
 }
 
+/// A silent ticket was skipped: its holder stopped keeping it alive (no heartbeat within the
+/// front tier's timeout), so the tickets behind it moved up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TicketSkipped {
+    pub ticket: TicketNo,
+    pub subject: SubjectId,
+}
+
+/// A person arrived before the waiting room opened and waits in the pre-queue for the draw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PreQueueJoined {
+    pub subject: SubjectId,
+    pub device: DeviceId,
+}
+
+/// The pre-queue was drawn: its `drawn` people get tickets, in the events that follow in the
+/// same decision, ordered by SHA-256(`seed` bytes, 0x00, subject id bytes) ascending (ties
+/// impossible in practice; broken by subject id). An auditor re-runs the draw from the seed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PreQueueDrawn {
+    pub seed: String,
+    pub drawn: u32,
+}
+
 // ---- a clinic's partition ---------------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -339,6 +363,9 @@ events! {
     TicketIssued = 1,
     TicketAdmitted = 1,
     TicketLeft = 1,
+    TicketSkipped = 1,
+    PreQueueJoined = 1,
+    PreQueueDrawn = 1,
     ClinicRegistered = 1,
     SupplyRegistered = 1,
     ReservationConfirmed = 1,

@@ -120,9 +120,12 @@ impl System {
             Event::BookingFailed(e) => self.subject_mut(e.subject, event),
             Event::ChangeFailed(e) => self.subject_mut(e.subject, event),
             Event::ReservationCancelled(e) => self.subject_mut(e.subject, event),
-            Event::TicketIssued(_) | Event::TicketAdmitted(_) | Event::TicketLeft(_) => {
-                waiting_room::apply(&mut self.waiting_room, event)
-            }
+            Event::TicketIssued(_)
+            | Event::TicketAdmitted(_)
+            | Event::TicketLeft(_)
+            | Event::TicketSkipped(_)
+            | Event::PreQueueJoined(_)
+            | Event::PreQueueDrawn(_) => waiting_room::apply(&mut self.waiting_room, event),
             Event::ClinicRegistered(e) => self.clinic_mut(&e.clinic, event),
             Event::SupplyRegistered(e) => {
                 self.totals.registered_doses += u64::from(e.doses);

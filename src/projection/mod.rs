@@ -193,6 +193,9 @@ impl Touched {
             Event::TicketLeft(e) => {
                 self.tickets.insert(e.ticket);
             }
+            Event::TicketSkipped(e) => {
+                self.tickets.insert(e.ticket);
+            }
             _ => {}
         }
     }
@@ -346,6 +349,12 @@ impl ReadModel {
                     row.state = TicketState::Left;
                 }
             }
+            // A skipped ticket is gone from the queue like a left one.
+            Event::TicketSkipped(e) => {
+                if let Some(row) = self.queue_tickets.get_mut(&e.ticket) {
+                    row.state = TicketState::Left;
+                }
+            }
 
             // ---- refusals
             Event::CommandRejected(e) => self.reject("CommandRejected", &e.command, e.rejection.code),
@@ -358,7 +367,9 @@ impl ReadModel {
             | Event::DeviceLocked(_)
             | Event::AdmissionGranted(_)
             | Event::BookingRequested(_)
-            | Event::ChangeRequested(_) => {}
+            | Event::ChangeRequested(_)
+            | Event::PreQueueJoined(_)
+            | Event::PreQueueDrawn(_) => {}
         }
     }
 

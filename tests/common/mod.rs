@@ -7,6 +7,7 @@
 //! verify  s9 born=1990-05-19 device=pc
 //! enqueue s9
 //! admit   10
+//! prequeue s9        (before opening)   draw seed=abc   skip s9 (a silent ticket)
 //! book    s9 clinic=c1 date=2021-08-30
 //! ```
 //! Names of people (`s9`) stand for pseudonymous subject ids; ids in the output are replaced
@@ -118,6 +119,9 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
             }
             "enqueue" => CommandBody::Enqueue { subject, device: device(person, &args) },
             "leave" => CommandBody::LeaveQueue { subject, ticket: person.ticket.unwrap_or(TicketNo(u64::MAX)) },
+            "prequeue" => CommandBody::JoinPreQueue { subject, device: device(person, &args) },
+            "draw" => CommandBody::DrawPreQueue { seed: args["seed"].to_owned() },
+            "skip" => CommandBody::SkipTicket { ticket: person.ticket.unwrap_or(TicketNo(u64::MAX)) },
             "admit" => CommandBody::Admit {
                 tickets_max: positional.first().map(|n| n.parse().unwrap()).unwrap_or(1000),
                 ttl_ms: args.get("ttl_min").map(|m| m.parse::<i64>().unwrap() * 60_000).unwrap_or(30 * 60_000),

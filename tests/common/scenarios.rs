@@ -191,6 +191,25 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         leave a
         ",
     ),
+    (
+        "pre_queue_draw_and_skip",
+        r"
+        at 2021-08-09T19:50+09:00
+        verify a born=1990-05-09 device=pc
+        verify b born=1991-06-19 device=phone
+        verify c born=1992-07-29 device=pc
+        prequeue a
+        prequeue b
+        prequeue c
+        prequeue a
+        at 2021-08-09T20:00+09:00
+        draw seed=published-seed-1
+        enqueue a
+        skip b
+        skip b
+        admit 5
+        ",
+    ),
 ];
 
 /// The script of a scenario by name.

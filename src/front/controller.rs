@@ -1,0 +1,107 @@
+//! The admission controller: one loop beside the HTTP server that, every tick,
+//! 1. at opening, draws the pre-queue with a fresh seed (logged, published at
+//!    `/v1/queue/draws`, and recorded in the `PreQueueDrawn` event for auditors);
+//! 2. skips waiting tickets whose owner has been silent longer than the heartbeat timeout;
+//! 3. admits the next tickets in order at the outflow rate, never holding more than
+//!    `admitted_live_max` unused live admissions (an admission that expires unused frees its
+//!    place, so the next ticket moves up), and slowing down when the ledger's measured
+//!    decision latency rises above the target.
+//!
+//! Every decision it takes is a command to the ledger, so it is recorded; run one controller
+//! per deployment (heartbeats are seen by the gateway that serves the polls).
+
+use std::time::{Duration, Instant};
+
+use super::api::AppState;
+use crate::domain::{CommandBody, TicketNo};
+use sha2::{Digest, Sha256};
+
+/// The most silent tickets skipped in one tick.
+pub const SKIPS_PER_TICK_MAX: usize = 1_000;
+
+/// A fresh draw seed: 128 bits from a v7 UUID's random part and the time, hashed.
+fn fresh_seed() -> String {
+    let mut h = Sha256::new();
+    h.update(uuid::Uuid::now_v7().as_bytes());
+    h.update(uuid::Uuid::now_v7().as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+pub async fn run(front: AppState) {
+    let tick = Duration::from_millis(front.config.controller_tick_ms.max(1));
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut budget = 0.0f64;
+    let mut last = Instant::now();
+    loop {
+        interval.tick().await;
+        let elapsed = last.elapsed().as_secs_f64();
+        last = Instant::now();
+        if let Err(error) = step(&front, elapsed, &mut budget).await {
+            tracing::warn!(code = error.code, message = %error.message, "the admission controller's step failed");
+        }
+    }
+}
+
+async fn step(front: &AppState, elapsed_s: f64, budget: &mut f64) -> Result<(), super::api::ApiError> {
+    let now = front.clock.now_ms();
+    let opened = front.config.opens_at_ms.is_none_or(|o| now >= o);
+    let (pre_queue, silent, waiting, live) = {
+        let view = front.backend.view().read().map_err(|_| super::api::ApiError::bad("unavailable", "view"))?;
+        let timeout = Duration::from_millis(front.config.heartbeat_timeout_ms);
+        let mut beats = front.heartbeats.lock().map_err(|_| super::api::ApiError::bad("unavailable", "heartbeats"))?;
+        // Tickets this gateway has not seen yet start their clock now.
+        for ticket in view.waiting.keys() {
+            beats.entry(*ticket).or_insert_with(Instant::now);
+        }
+        beats.retain(|t, _| view.waiting.contains_key(t));
+        let silent: Vec<TicketNo> =
+            beats.iter().filter(|(_, at)| at.elapsed() > timeout).map(|(t, _)| *t).take(SKIPS_PER_TICK_MAX).collect();
+        (view.pre_queue.len(), silent, view.waiting.len(), view.admitted_live(now))
+    };
+
+    if opened && pre_queue > 0 {
+        let seed = fresh_seed();
+        tracing::info!(%seed, people = pre_queue, "drawing the pre-queue");
+        eprintln!("yeyak serve: pre-queue draw of {pre_queue} people with seed {seed}");
+        front.decide(CommandBody::DrawPreQueue { seed }).await?;
+    }
+    for ticket in silent {
+        front.decide(CommandBody::SkipTicket { ticket }).await?;
+        if let Ok(mut beats) = front.heartbeats.lock() {
+            beats.remove(&ticket);
+        }
+    }
+
+    // The outflow rate, scaled down while the ledger answers slower than the target.
+    let configured = front.config.admit_per_s;
+    let rate = match front.metrics.decision_ewma_ms() {
+        Some(ms) if ms > front.config.target_decision_ms => {
+            configured * (front.config.target_decision_ms / ms).clamp(0.25, 1.0)
+        }
+        _ => configured,
+    };
+    if let Ok(mut r) = front.admit_rate.lock() {
+        *r = rate;
+    }
+    if !opened {
+        *budget = 0.0;
+        return Ok(());
+    }
+    // At most one second's worth at once: no burst after a quiet spell.
+    *budget = (*budget + rate * elapsed_s).min(rate.max(1.0));
+    let room = (front.config.admitted_live_max as usize).saturating_sub(live);
+    let admit = (budget.floor() as usize).min(room).min(waiting);
+    if admit == 0 {
+        return Ok(());
+    }
+    let outcome = front
+        .decide(CommandBody::Admit {
+            tickets_max: admit.min(crate::domain::waiting_room::ADMIT_TICKETS_MAX as usize) as u32,
+            ttl_ms: front.config.admission_ttl_ms,
+        })
+        .await?;
+    let admitted = outcome.events.iter().filter(|e| matches!(e.event, crate::domain::Event::TicketAdmitted(_))).count();
+    *budget -= admitted as f64;
+    Ok(())
+}

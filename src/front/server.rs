@@ -1,0 +1,115 @@
+//! The HTTP server: the router, the request metrics, the static page, and `run` (listener in,
+//! graceful stop on a signal). The admission controller runs beside it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+
+use super::api::{self, ApiError, AppState, Front};
+use super::{openapi, web};
+
+async fn measure(State(front): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    front.metrics.request(&method, &route, response.status().as_u16());
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such path")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this path does not take this method")
+}
+
+async fn index() -> Response {
+    static_file(Path("index.html".to_owned())).await
+}
+
+async fn static_file(Path(name): Path<String>) -> Response {
+    match web::file(&name) {
+        Some((content_type, bytes)) => {
+            ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], bytes).into_response()
+        }
+        None => not_found().await.into_response(),
+    }
+}
+
+async fn openapi_json() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], openapi::DOCUMENT).into_response()
+}
+
+/// Every route of the API and the page.
+pub fn router(front: AppState) -> Router {
+    let body_limit = front.config.body_bytes_max;
+    Router::new()
+        .route("/", get(index))
+        .route("/static/{file}", get(static_file))
+        .route("/openapi.json", get(openapi_json))
+        .route("/metrics", get(api::metrics))
+        .route("/v1/verify", post(api::verify))
+        .route("/v1/queue", post(api::queue_enter))
+        .route("/v1/queue/draws", get(api::draws))
+        .route("/v1/queue/{ticket}", get(api::queue_status).delete(api::queue_leave))
+        .route("/v1/congestion", get(api::congestion))
+        .route("/v1/slots", get(api::slots))
+        .route("/v1/reservations", post(api::book))
+        .route("/v1/reservations/me", get(api::my_reservation))
+        .route("/v1/reservations/{id}", put(api::change).delete(api::cancel))
+        .route("/admin/supply", post(api::admin_supply))
+        .route("/admin/clock", post(api::admin_clock))
+        .route("/admin/providers", post(api::admin_provider))
+        .route("/admin/status", get(api::admin_status))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(front.clone(), measure))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(front)
+}
+
+/// A running server: its address, and a handle to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub front: AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish, stops the controller.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Binds `addr` (port 0 picks one), starts the server and the admission controller on the
+/// current tokio runtime.
+pub async fn start(front: Front, addr: SocketAddr) -> std::io::Result<Running> {
+    let front = Arc::new(front);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = router(front.clone());
+    let controller = tokio::spawn(super::controller::run(front.clone()));
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        });
+        if let Err(error) = server.await {
+            tracing::error!(%error, "the HTTP server stopped");
+        }
+        controller.abort();
+    });
+    Ok(Running { addr, front, stop: Some(stop), task })
+}

@@ -1,0 +1,12 @@
+//! The web page, embedded in the binary: `yeyak serve` needs no files beside it.
+
+/// `(file name, content type, bytes)` of every file served under `/static/`.
+pub const FILES: [(&str, &str, &[u8]); 3] = [
+    ("index.html", "text/html; charset=utf-8", include_bytes!("../../web/index.html")),
+    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../web/app.js")),
+    ("style.css", "text/css; charset=utf-8", include_bytes!("../../web/style.css")),
+];
+
+pub fn file(name: &str) -> Option<(&'static str, &'static [u8])> {
+    FILES.iter().find(|(n, _, _)| *n == name).map(|(_, t, b)| (*t, *b))
+}
