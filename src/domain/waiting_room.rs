@@ -88,7 +88,10 @@ pub fn decide(state: &WaitingRoomState, command: &CommandBody, ctx: &Context) ->
             ])
         }
         CommandBody::LeaveQueue { subject, ticket } => {
-            if state.waiting.get(ticket) != Some(subject) {
+            // A waiting ticket, or one's admitted ticket: leaving it after booking lets the
+            // person queue again later (for a change) without waiting for the admission to expire.
+            let admitted = matches!(state.tickets.get(subject), Some((t, TicketState::Admitted { .. })) if t == ticket);
+            if state.waiting.get(ticket) != Some(subject) && !admitted {
                 return Err(Rejection::new(RejectionCode::NotQueued));
             }
             Ok(vec![TicketLeft { ticket: *ticket, subject: *subject }.into()])

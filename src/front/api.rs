@@ -483,7 +483,14 @@ pub async fn queue_enter(State(front): State<AppState>, headers: HeaderMap) -> A
     } else {
         CommandBody::Enqueue { subject: claims.sub, device: claims.dev.clone() }
     };
-    let outcome = front.decide(body).await?;
+    let mut outcome = front.decide(body.clone()).await?;
+    if outcome.rejection.is_some_and(|r| r.code == RejectionCode::AlreadyQueued) {
+        // An admission already used to book: leave that ticket and queue again (for a change).
+        if let Some(ticket) = used_admitted_ticket(&front, &claims.sub)? {
+            front.decide(CommandBody::LeaveQueue { subject: claims.sub, ticket }).await?;
+            outcome = front.decide(body).await?;
+        }
+    }
     let now = front.clock.now_ms();
     let view = front.backend.view().read().map_err(|_| poisoned())?;
     let issued = outcome.events.iter().find_map(|e| match &e.event {
@@ -509,6 +516,15 @@ pub async fn queue_enter(State(front): State<AppState>, headers: HeaderMap) -> A
         }
         (Some(r), _) => Err(ApiError::rejected(r, now)),
     }
+}
+
+/// The person's admitted ticket whose admission was used, if that is what they hold.
+fn used_admitted_ticket(front: &Front, subject: &SubjectId) -> Result<Option<TicketNo>, ApiError> {
+    let view = front.backend.view().read().map_err(|_| poisoned())?;
+    let Some(ticket) = view.ticket_of.get(subject).copied() else { return Ok(None) };
+    let admitted = view.tickets.get(&ticket).is_some_and(|t| matches!(t.phase, TicketPhase::Admitted { .. }));
+    let used = view.admissions.get(subject).is_some_and(|a| a.ticket == ticket && a.used);
+    Ok((admitted && used).then_some(ticket))
 }
 
 fn poisoned() -> ApiError {

@@ -208,6 +208,9 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         skip b
         skip b
         admit 5
+        enqueue c
+        leave c
+        enqueue c
         ",
     ),
 ];

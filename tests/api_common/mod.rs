@@ -1,0 +1,535 @@
+//! The API tests' shared body: every path and error code of the front tier's contract, the
+//! concurrency races and the token checks, run against a server started in-process on
+//! 127.0.0.1:0 — on the embedded log (`tests/api.rs`) and on Kafka + PostgreSQL
+//! (`tests/api_kafka.rs`).
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method as HttpMethod, StatusCode};
+use serde_json::{Value, json};
+
+use yeyak::domain::{DeviceId, SubjectId};
+use yeyak::front::api::Front;
+use yeyak::front::server::Running;
+use yeyak::front::tokens::{Claims, TokenKey, TokenKind};
+use yeyak::front::{FrontConfig, backend::Backend};
+use yeyak::identity::{Pseudonymiser, ResidentNumber, SecretKey};
+
+pub const ADMIN: &str = "test-admin-token";
+pub const BOOKING_DAY_9: &str = "2021-08-09T20:05:00+09:00";
+pub const CHANGE_WINDOW: &str = "2021-08-19T20:05:00+09:00";
+
+pub fn pseudonymiser() -> Pseudonymiser {
+    Pseudonymiser::new(SecretKey::new(b"yeyak api tests key, not secret!".to_vec()).unwrap())
+}
+
+pub fn config() -> FrontConfig {
+    FrontConfig { admin_token: Some(ADMIN.to_owned()), ..FrontConfig::fast() }
+}
+
+/// Starts the API on `backend`, on a free loopback port.
+pub async fn start(backend: Arc<dyn Backend>, config: FrontConfig) -> Running {
+    let front = Front::new(config, backend, TokenKey::new(vec![9; 32]), pseudonymiser());
+    yeyak::front::server::start(front, "127.0.0.1:0".parse().unwrap()).await.expect("start the server")
+}
+
+/// A valid resident number for a birth date (`YYYY-MM-DD`), distinct per serial.
+pub fn rid(born: &str, serial: u32) -> String {
+    ResidentNumber::synthesize(born.parse().unwrap(), serial % 2 == 1, serial)
+}
+
+pub struct Api {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub front: Arc<Front>,
+}
+
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn code(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("")
+    }
+
+    /// Asserts the status and, for errors, the code and the error body's shape.
+    #[track_caller]
+    pub fn expect(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "{:?}", self.body);
+        if status >= 400 {
+            assert_eq!(self.code(), code, "{:?}", self.body);
+            assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{:?}", self.body);
+        }
+        &self.body
+    }
+}
+
+impl Api {
+    pub fn new(running: &Running) -> Api {
+        Api {
+            base: format!("http://{}", running.addr),
+            client: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
+            front: running.front.clone(),
+        }
+    }
+
+    pub async fn call(&self, method: HttpMethod, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        self.send(request).await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let text = response.text().await.expect("a body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        assert_ne!(status.as_u16(), 500, "a 500: {body:?}");
+        Answer { status, body }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.call(HttpMethod::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Answer {
+        self.call(HttpMethod::POST, path, token, Some(body)).await
+    }
+
+    pub async fn raw_post(&self, path: &str, body: &'static [u8]) -> Answer {
+        self.send(self.client.post(format!("{}{path}", self.base)).body(body)).await
+    }
+
+    pub async fn set_clock(&self, now: &str) {
+        self.post("/admin/clock", Some(ADMIN), json!({"now": now})).await.expect(200, "");
+    }
+
+    pub async fn supply(&self, clinic: &str, date: &str, doses: u32) -> Answer {
+        let body = json!({"clinic_id": clinic, "name": format!("Clinic {clinic}"), "region": "seoul", "date": date, "doses": doses});
+        self.post("/admin/supply", Some(ADMIN), body).await
+    }
+
+    pub async fn verify(&self, method: &str, resident_id: &str, device: &str) -> Answer {
+        let body = json!({"method": method, "resident_id": resident_id, "name": "홍길동", "device_id": device});
+        self.post("/v1/verify", None, body).await
+    }
+
+    /// A session token (asserts the verification succeeds).
+    pub async fn session(&self, resident_id: &str, device: &str) -> String {
+        let answer = self.verify("kakao", resident_id, device).await;
+        answer.expect(200, "");
+        answer.body["session_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Queues and polls until admitted: `(ticket, admission token)`.
+    pub async fn admitted(&self, session: &str) -> (u64, String) {
+        let queued = self.call(HttpMethod::POST, "/v1/queue", Some(session), None).await;
+        assert!(matches!(queued.status.as_u16(), 200 | 201), "{queued:?}");
+        let ticket = queued.body["ticket"].as_u64().expect("a ticket");
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = self.get(&format!("/v1/queue/{ticket}"), Some(session)).await;
+            status.expect(200, "");
+            if let Some(token) = status.body["admission_token"].as_str() {
+                assert_eq!(status.body["state"], "admitted");
+                return (ticket, token.to_owned());
+            }
+            assert_eq!(status.body["state"], "waiting", "{:?}", status.body);
+            assert!(Instant::now() < until, "not admitted within 60 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn book(&self, admission: &str, clinic: &str, date: &str) -> Answer {
+        self.post("/v1/reservations", Some(admission), json!({"clinic_id": clinic, "date": date})).await
+    }
+}
+
+// ---- every path and every error code -----------------------------------------------------------
+
+pub async fn every_path_and_code(api: &Api) {
+    api.set_clock(BOOKING_DAY_9).await;
+
+    // The document, the page, unknown paths.
+    let doc = api.get("/openapi.json", None).await;
+    doc.expect(200, "");
+    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3."));
+    for (path, item) in doc.body["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path.replace("{ticket}", "0").replace("{id}", "00000000-0000-0000-0000-000000000000");
+            let answer = api
+                .call(HttpMethod::from_bytes(method.to_uppercase().as_bytes()).unwrap(), &concrete, None, None)
+                .await;
+            assert!(!["not_found", "method_not_allowed"].contains(&answer.code()), "{method} {path}: {answer:?}");
+        }
+    }
+    let page = api.client.get(format!("{}/", api.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    for file in ["index.html", "app.js", "style.css"] {
+        assert_eq!(api.client.get(format!("{}/static/{file}", api.base)).send().await.unwrap().status(), 200);
+    }
+    api.get("/static/nope.js", None).await.expect(404, "not_found");
+    api.get("/v2/nothing", None).await.expect(404, "not_found");
+    api.call(HttpMethod::PATCH, "/v1/verify", None, None).await.expect(405, "method_not_allowed");
+
+    // Operators.
+    api.post("/admin/supply", None, json!({})).await.expect(401, "invalid_token");
+    api.post("/admin/supply", Some("wrong"), json!({})).await.expect(401, "invalid_token");
+    api.supply("c1", "2021-08-30", 100).await.expect(201, "");
+    let c2 = api.supply("c2", "2021-08-30", 10).await;
+    assert_eq!(c2.expect(201, "")["day_shares"], json!([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]));
+    api.supply("c3", "2021-08-30", 0).await.expect(400, "invalid_doses");
+    api.supply("c4", "2019-01-01", 5).await.expect(400, "date_out_of_range");
+    api.post(
+        "/admin/supply",
+        Some(ADMIN),
+        json!({"clinic_id": "c1", "name": "x", "region": "seoul", "date": "2021-08-30", "doses": 1}),
+    )
+    .await
+    .expect(409, "clinic_conflict");
+    api.post("/admin/supply", Some(ADMIN), json!({"clinic_id": "c1"})).await.expect(400, "missing_field");
+    api.post("/admin/clock", Some(ADMIN), json!({"now": "yesterday"})).await.expect(400, "invalid_time");
+    api.get("/admin/status", None).await.expect(401, "invalid_token");
+
+    // Verification and its codes.
+    let a = rid("1990-05-19", 1);
+    let session_a = api.session(&a, "pc").await;
+    let verified = api.verify("naver", &rid("1991-01-09", 2), "pc").await;
+    assert!(verified.expect(200, "")["expires_at"].as_str().is_some());
+    api.verify("kakao", "900519-0000000", "pc").await.expect(400, "invalid_resident_id");
+    api.verify("kakao", "not a number", "pc").await.expect(400, "invalid_resident_id");
+    api.verify("carrier-pigeon", &a, "pc").await.expect(400, "unknown_method");
+    let locked = api.verify("kakao", &a, "phone").await;
+    assert!(locked.expect(409, "device_locked")["retry_after_s"].as_i64().unwrap() > 0);
+    let limited = api.verify("kakao", &a, "pc").await;
+    assert!(limited.expect(429, "verify_rate_limited")["retry_after_s"].as_i64().unwrap() > 0);
+    api.post(
+        "/v1/verify",
+        None,
+        json!({"method": "kakao", "resident_id": a, "name": "x", "device_id": "pc", "admin": true}),
+    )
+    .await
+    .expect(400, "unknown_field");
+    let typed = api
+        .post(
+            "/v1/verify",
+            None,
+            json!({"method": "kakao", "resident_id": 9005191234563u64, "name": "x", "device_id": "pc"}),
+        )
+        .await;
+    typed.expect(400, "invalid_field");
+    assert!(!typed.body.to_string().contains("9005191234563"), "an error echoes the resident number: {typed:?}");
+    api.post("/v1/verify", None, json!({"method": "kakao"})).await.expect(400, "missing_field");
+    api.raw_post("/v1/verify", b"{not json").await.expect(400, "invalid_json");
+    api.raw_post("/v1/verify", &[b' '; 64 * 1024]).await.expect(400, "body_too_large");
+    api.post("/v1/verify", None, json!({"method": "kakao", "resident_id": a, "name": "", "device_id": "pc"}))
+        .await
+        .expect(400, "invalid_name");
+    api.post("/v1/verify", None, json!({"method": "kakao", "resident_id": a, "name": "x", "device_id": "bad device"}))
+        .await
+        .expect(400, "invalid_device_id");
+
+    // An outage turns a method grey and refuses it.
+    api.post("/admin/providers", Some(ADMIN), json!({"method": "naver", "outage": true})).await.expect(200, "");
+    api.verify("naver", &rid("1992-02-19", 3), "pc").await.expect(503, "method_unavailable");
+    let lights = api.get("/v1/congestion", None).await;
+    let lights = lights.expect(200, "").as_array().unwrap().clone();
+    assert_eq!(lights.len(), 7);
+    for light in &lights {
+        assert!(["green", "yellow", "red", "grey"].contains(&light["level"].as_str().unwrap()), "{light}");
+        assert!(light["wait_s"].as_f64().is_some());
+    }
+    let naver = lights.iter().find(|l| l["method"] == "naver").unwrap();
+    assert_eq!(naver["level"], "grey");
+    assert_ne!(naver["recommended"], true);
+    api.post("/admin/providers", Some(ADMIN), json!({"method": "naver", "outage": false})).await.expect(200, "");
+
+    // The waiting room.
+    api.call(HttpMethod::POST, "/v1/queue", None, None).await.expect(401, "invalid_token");
+    let queued = api.call(HttpMethod::POST, "/v1/queue", Some(&session_a), None).await;
+    let body = queued.expect(201, "").clone();
+    let ticket = body["ticket"].as_u64().unwrap();
+    assert!(body["position"].as_u64().is_some() && body["eta_s"].as_i64().is_some(), "{body}");
+    let again = api.call(HttpMethod::POST, "/v1/queue", Some(&session_a), None).await;
+    assert_eq!(again.expect(200, "")["ticket"], ticket, "a refresh keeps the same ticket");
+    let (_, admission_a) = api.admitted(&session_a).await;
+    let public = api.get(&format!("/v1/queue/{ticket}"), None).await;
+    assert!(public.expect(200, "")["admission_token"].is_null(), "only the owner gets the admission token");
+    api.get("/v1/queue/abc", None).await.expect(400, "invalid_ticket");
+    api.get("/v1/queue/99999999", None).await.expect(404, "unknown_ticket");
+    api.get("/v1/queue/me", None).await.expect(401, "invalid_token");
+    api.get("/v1/queue/draws", None).await.expect(200, "");
+
+    // Slots for the caller's booking day.
+    let slots = api.get("/v1/slots", Some(&admission_a)).await;
+    let slots = slots.expect(200, "").clone();
+    assert_eq!(slots["share"], "day0");
+    let c1 = slots["slots"].as_array().unwrap().iter().find(|s| s["clinic_id"] == "c1").unwrap().clone();
+    assert_eq!((c1["capacity"].as_i64(), c1["remaining"].as_i64()), (Some(10), Some(10)));
+    api.get("/v1/slots", None).await.expect(401, "invalid_token");
+    api.get("/v1/slots", Some(&session_a)).await.expect(401, "invalid_token");
+    api.get("/v1/slots?date=2021-02-30", Some(&admission_a)).await.expect(400, "invalid_date");
+    api.get("/v1/slots?bogus=1", Some(&admission_a)).await.expect(400, "invalid_query");
+    let busan = api.get("/v1/slots?region=busan&date=2021-08-30", Some(&admission_a)).await;
+    assert_eq!(busan.expect(200, "")["slots"], json!([]));
+
+    // Booking and its codes.
+    api.book(&session_a, "c2", "2021-08-30").await.expect(401, "invalid_token");
+    api.post("/v1/reservations", Some(&admission_a), json!({"clinic_id": "c2"})).await.expect(400, "missing_field");
+    api.book(&admission_a, "c 2", "2021-08-30").await.expect(400, "invalid_clinic_id");
+    api.book(&admission_a, "c2", "2021-13-01").await.expect(400, "invalid_date");
+    api.book(&admission_a, "nowhere", "2021-08-30").await.expect(404, "unknown_clinic");
+    api.book(&admission_a, "c1", "2021-08-31").await.expect(409, "no_supply");
+    api.book(&admission_a, "c1", "2022-08-31").await.expect(400, "date_out_of_range");
+    let booked = api.book(&admission_a, "c2", "2021-08-30").await;
+    let reservation_a = booked.expect(201, "")["reservation_id"].as_str().unwrap().to_owned();
+    assert_eq!((booked.body["clinic_id"].as_str(), booked.body["date"].as_str()), (Some("c2"), Some("2021-08-30")));
+    let mine = api.get("/v1/reservations/me", Some(&session_a)).await;
+    assert_eq!(mine.expect(200, "")["reservation_id"], reservation_a.as_str());
+    api.get("/v1/reservations/me", None).await.expect(401, "invalid_token");
+    api.book(&admission_a, "c1", "2021-08-30").await.expect(409, "already_reserved");
+
+    let b = rid("1988-11-29", 4);
+    let session_b = api.session(&b, "phone").await;
+    let (_, admission_b) = api.admitted(&session_b).await;
+    api.book(&admission_b, "c2", "2021-08-30").await.expect(409, "sold_out");
+    api.post(
+        "/v1/reservations",
+        Some(&admission_b),
+        json!({"clinic_id": "c1", "date": "2021-08-30", "resident_id": a}),
+    )
+    .await
+    .expect(403, "proxy_forbidden");
+    api.get("/v1/reservations/me", Some(&session_b)).await.expect(404, "no_such_reservation");
+
+    let c = rid("1990-05-13", 5); // digit 3: books on 13 August, not today
+    let session_c = api.session(&c, "pc").await;
+    let (_, admission_c) = api.admitted(&session_c).await;
+    let not_today = api.book(&admission_c, "c1", "2021-08-30").await;
+    assert!(not_today.expect(403, "not_your_booking_day")["retry_after_s"].as_i64().unwrap() > 0);
+    api.get("/v1/slots", Some(&admission_c)).await.expect(403, "not_your_booking_day");
+
+    let d = rid("1960-05-19", 6); // outside 18-49
+    let session_d = api.session(&d, "pc").await;
+    let (_, admission_d) = api.admitted(&session_d).await;
+    api.book(&admission_d, "c1", "2021-08-30").await.expect(403, "not_eligible");
+
+    // Cancel and change: only in the change window.
+    api.call(HttpMethod::DELETE, &format!("/v1/reservations/{reservation_a}"), Some(&session_a), None)
+        .await
+        .expect(403, "not_in_change_window");
+    api.call(HttpMethod::DELETE, "/v1/reservations/not-a-uuid", Some(&session_a), None)
+        .await
+        .expect(400, "invalid_reservation_id");
+
+    api.set_clock(CHANGE_WINDOW).await;
+    api.supply("c5", "2021-09-01", 20).await.expect(201, "");
+    // The session from ten days ago has expired: verify again.
+    api.get("/v1/reservations/me", Some(&session_a)).await.expect(401, "invalid_token");
+    let session_a = api.session(&a, "pc").await;
+    let (_, admission_a2) = api.admitted(&session_a).await;
+    let changed = api
+        .call(
+            HttpMethod::PUT,
+            &format!("/v1/reservations/{reservation_a}"),
+            Some(&admission_a2),
+            Some(json!({"clinic_id": "c5", "date": "2021-09-01"})),
+        )
+        .await;
+    let new_reservation = changed.expect(200, "")["reservation_id"].as_str().unwrap().to_owned();
+    assert_eq!(changed.body["replaces"], reservation_a.as_str());
+    let mine = api.get("/v1/reservations/me", Some(&session_a)).await;
+    assert_eq!(mine.expect(200, "")["clinic_id"], "c5");
+    // The admission was used by the change: a second use is refused by the ledger.
+    let replay = api
+        .call(
+            HttpMethod::PUT,
+            &format!("/v1/reservations/{new_reservation}"),
+            Some(&admission_a2),
+            Some(json!({"clinic_id": "c1", "date": "2021-08-30"})),
+        )
+        .await;
+    assert_eq!(replay.expect(401, "invalid_token")["reason"], "admission_used");
+    api.call(
+        HttpMethod::PUT,
+        &format!("/v1/reservations/{reservation_a}"),
+        Some(&admission_a2),
+        Some(json!({"clinic_id": "c1", "date": "2021-08-30"})),
+    )
+    .await
+    .expect(404, "no_such_reservation");
+    api.call(HttpMethod::DELETE, &format!("/v1/reservations/{new_reservation}"), Some(&session_a), None)
+        .await
+        .expect(200, "");
+    api.get("/v1/reservations/me", Some(&session_a)).await.expect(404, "no_such_reservation");
+    api.call(HttpMethod::DELETE, &format!("/v1/reservations/{new_reservation}"), Some(&session_a), None)
+        .await
+        .expect(404, "no_such_reservation");
+
+    // Leaving the queue.
+    let e = rid("1993-03-09", 7);
+    let session_e = api.session(&e, "pc").await;
+    let queued = api.call(HttpMethod::POST, "/v1/queue", Some(&session_e), None).await;
+    let ticket_e = queued.body["ticket"].as_u64().unwrap();
+    api.call(HttpMethod::DELETE, &format!("/v1/queue/{ticket_e}"), Some(&session_e), None).await.expect(200, "");
+    let left = api.get(&format!("/v1/queue/{ticket_e}"), None).await;
+    assert_eq!(left.expect(200, "")["state"], "expired");
+    api.call(HttpMethod::DELETE, &format!("/v1/queue/{ticket_e}"), Some(&session_e), None)
+        .await
+        .expect(404, "not_queued");
+    api.call(HttpMethod::DELETE, &format!("/v1/queue/{ticket_e}"), None, None).await.expect(401, "invalid_token");
+
+    // Operators' views.
+    let status = api.get("/admin/status", Some(ADMIN)).await;
+    let status = status.expect(200, "").clone();
+    assert!(status["fill"].as_array().unwrap().iter().any(|c| c["clinic_id"] == "c2"), "{status}");
+    assert!(status["admitted_total"].as_u64().unwrap() >= 5);
+    let metrics = api.client.get(format!("{}/metrics", api.base)).send().await.unwrap().text().await.unwrap();
+    for name in [
+        "yeyak_http_requests_total{",
+        "yeyak_queue_depth ",
+        "yeyak_admission_rate ",
+        "yeyak_verification_wait_seconds{",
+        "yeyak_decision_seconds_bucket{",
+    ] {
+        assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
+    }
+    assert!(metrics.contains("route=\"/v1/verify\",code=\"409\""), "{metrics}");
+}
+
+// ---- concurrency ------------------------------------------------------------------------------
+
+/// 10 devices of one person verify at once: exactly one gets through, nine are locked out.
+pub async fn ten_devices_one_person(api: Arc<Api>) {
+    api.set_clock(BOOKING_DAY_9).await;
+    let person = rid("1985-07-09", 11);
+    let mut tasks = tokio::task::JoinSet::new();
+    for device in 0..10 {
+        let (api, person) = (api.clone(), person.clone());
+        tasks.spawn(async move { api.verify("kakao", &person, &format!("device-{device}")).await });
+    }
+    let mut ok = 0;
+    let mut locked = 0;
+    while let Some(answer) = tasks.join_next().await {
+        let answer = answer.unwrap();
+        match answer.status.as_u16() {
+            200 => ok += 1,
+            409 => {
+                answer.expect(409, "device_locked");
+                locked += 1;
+            }
+            other => panic!("unexpected {other}: {:?}", answer.body),
+        }
+    }
+    assert_eq!((ok, locked), (1, 9));
+}
+
+/// `people` people race for the last 10 doses of a share: exactly 10 reservations.
+pub async fn race_for_the_last_doses(api: Arc<Api>, people: u32) {
+    api.set_clock(BOOKING_DAY_9).await;
+    // 100 doses over 10 booking days: 10 in the share of digit 9 (today).
+    api.supply("race", "2021-08-31", 100).await.expect(201, "");
+    let gate = Arc::new(tokio::sync::Semaphore::new(128));
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..people {
+        let (api, gate) = (api.clone(), gate.clone());
+        tasks.spawn(async move {
+            let _place = gate.acquire().await.unwrap();
+            let person = rid(["1980-01-09", "1991-10-19", "2000-12-29"][n as usize % 3], 1000 + n);
+            let session = api.session(&person, "phone").await;
+            let (_, admission) = api.admitted(&session).await;
+            api.book(&admission, "race", "2021-08-31").await
+        });
+    }
+    let (mut booked, mut sold_out) = (0, 0);
+    while let Some(answer) = tasks.join_next().await {
+        let answer = answer.unwrap();
+        match answer.status.as_u16() {
+            201 => booked += 1,
+            _ => {
+                answer.expect(409, "sold_out");
+                sold_out += 1;
+            }
+        }
+    }
+    assert_eq!((booked, sold_out), (10, people - 10));
+    let view = api.front.backend.view().read().unwrap();
+    let day0 =
+        view.model.slot_quota.iter().find(|((c, _, s), _)| c.as_str() == "race" && s.to_string() == "day0").unwrap();
+    assert_eq!((day0.1.capacity, day0.1.booked), (10, 10));
+}
+
+// ---- tokens -----------------------------------------------------------------------------------
+
+pub async fn tokens_are_checked(api: &Api) {
+    api.set_clock(CHANGE_WINDOW).await;
+    api.supply("t1", "2021-09-02", 50).await.expect(201, "");
+    let person = rid("1995-04-04", 21);
+    let session = api.session(&person, "pc").await;
+    let now = api.front.clock.now_ms();
+    let (subject, birth) = pseudonymiser().subject_of(&person).unwrap();
+    let claims = |exp, kind| Claims {
+        kind,
+        sub: subject,
+        dev: DeviceId::new("pc").unwrap(),
+        bd: birth,
+        exp,
+        adm: None,
+        tkt: None,
+    };
+
+    // Forged: signed with another key, or changed after signing.
+    let forged = TokenKey::new(vec![1; 32]).sign(&claims(now + 60_000, TokenKind::Session));
+    let answer = api.call(HttpMethod::POST, "/v1/queue", Some(&forged), None).await;
+    assert_eq!(answer.expect(401, "invalid_token")["reason"], "bad_signature");
+    let other_subject = Claims { sub: SubjectId([7; 16]), ..claims(now + 60_000, TokenKind::Session) };
+    let payload = api.front.keys.sign(&other_subject);
+    let tampered = format!("{}.{}", payload.split('.').next().unwrap(), session.split('.').nth(1).unwrap());
+    api.call(HttpMethod::POST, "/v1/queue", Some(&tampered), None).await.expect(401, "invalid_token");
+    api.call(HttpMethod::POST, "/v1/queue", Some("garbage"), None).await.expect(401, "invalid_token");
+
+    // Expired, with the server's own key.
+    let expired = api.front.keys.sign(&claims(now - 1, TokenKind::Session));
+    let answer = api.call(HttpMethod::POST, "/v1/queue", Some(&expired), None).await;
+    assert_eq!(answer.expect(401, "invalid_token")["reason"], "expired");
+
+    // Another device: the header names it, or the ledger knows another device verified since.
+    let answer = api
+        .send(api.client.post(format!("{}/v1/queue", api.base)).bearer_auth(&session).header("x-device-id", "phone"))
+        .await;
+    assert_eq!(answer.expect(401, "invalid_token")["reason"], "other_device");
+
+    // An admission used once cannot be used again.
+    let (_, admission) = api.admitted(&session).await;
+    let booked = api.book(&admission, "t1", "2021-09-02").await;
+    let reservation = booked.expect(201, "")["reservation_id"].as_str().unwrap().to_owned();
+    api.call(HttpMethod::DELETE, &format!("/v1/reservations/{reservation}"), Some(&session), None)
+        .await
+        .expect(200, "");
+    let replayed = api.book(&admission, "t1", "2021-09-02").await;
+    assert_eq!(replayed.expect(401, "invalid_token")["reason"], "admission_used");
+
+    // A session whose device is no longer the verified one (another device verified after the
+    // lock ran out) is refused by the ledger, whatever the token says.
+    api.set_clock("2021-08-19T20:20:00+09:00").await;
+    let phone = api.session(&person, "phone").await;
+    let (_, phone_admission) = api.admitted(&phone).await;
+    let pc_admission = api.front.keys.sign(&Claims {
+        adm: Some(api.front.backend.view().read().unwrap().admissions.get(&subject).map(|a| a.admission).unwrap()),
+        ..claims(api.front.clock.now_ms() + 60_000, TokenKind::Admission)
+    });
+    let answer = api.book(&pc_admission, "t1", "2021-09-02").await;
+    assert_eq!(answer.expect(401, "invalid_token")["reason"], "not_verified");
+    api.book(&phone_admission, "t1", "2021-09-02").await.expect(201, "");
+}
