@@ -84,6 +84,7 @@
       chooseHeading: "접종 기관과 날짜를 선택해 주세요",
       chooseHeadingChange: "변경할 기관과 날짜를 선택해 주세요",
       chooseLead: "남은 물량은 나의 예약일 몫 기준입니다.",
+      chooseLeadPool: "남은 물량은 예약·변경 기간의 공동 물량(각 예약일에 남은 물량을 모은 것) 기준입니다.",
       regionLabel: "지역",
       allRegions: "전체 지역",
       clinicLegend: "접종 기관",
@@ -126,7 +127,7 @@
       langToggleLabel: "Switch to English",
       m_phone: "휴대폰", m_ipin: "아이핀(i-PIN)", m_joint: "공동인증서", m_financial: "금융인증서",
       m_kakao: "카카오", m_naver: "네이버", m_pass: "PASS",
-      sec: "{n}초", min: "{n}분", minSec: "{m}분 {s}초", hour: "{h}시간", hourMin: "{h}시간 {m}분",
+      underSecond: "1초 미만", sec: "{n}초", min: "{n}분", minSec: "{m}분 {s}초", hour: "{h}시간", hourMin: "{h}시간 {m}분",
       rangeAbout: "약 {a}", rangeBetween: "약 {a} ~ {b}",
       err: {
         network: "서버에 연결할 수 없습니다. 잠시 후 다시 시도해 주세요.",
@@ -224,6 +225,7 @@
       chooseHeading: "Choose a clinic and a date",
       chooseHeadingChange: "Choose the new clinic and date",
       chooseLead: "Doses shown are what remains for your booking day.",
+      chooseLeadPool: "Doses shown are the change window's pool: what the booking days left over.",
       regionLabel: "Region",
       allRegions: "All regions",
       clinicLegend: "Clinic",
@@ -266,7 +268,7 @@
       langToggleLabel: "한국어로 보기",
       m_phone: "Mobile phone", m_ipin: "i-PIN", m_joint: "Joint certificate", m_financial: "Financial certificate",
       m_kakao: "Kakao", m_naver: "Naver", m_pass: "PASS",
-      sec: "{n} s", min: "{n} min", minSec: "{m} min {s} s", hour: "{h} h", hourMin: "{h} h {m} min",
+      underSecond: "under 1 s", sec: "{n} s", min: "{n} min", minSec: "{m} min {s} s", hour: "{h} h", hourMin: "{h} h {m} min",
       rangeAbout: "about {a}", rangeBetween: "{a} to {b}",
       err: {
         network: "Cannot reach the server. Please try again shortly.",
@@ -330,7 +332,8 @@
   }
 
   function duration(totalSeconds) {
-    const s = Math.max(0, Math.round(totalSeconds));
+    if (totalSeconds < 1) return t("underSecond");
+    const s = Math.round(totalSeconds);
     if (s < 60) return t("sec", { n: s });
     const m = Math.round(s / 60);
     if (s < 600) {
@@ -344,7 +347,7 @@
 
   // A wait in whole minutes for the queue (seconds are false precision there).
   function waitWords(sec) {
-    if (sec < 60) return t("etaUnderMinute");
+    if (sec < 60) return t("sec", { n: Math.max(10, Math.ceil(sec / 10) * 10) });
     const m = Math.round(sec / 60);
     if (m < 60) return t("min", { n: m });
     const h = Math.floor(m / 60), rm = m % 60;
@@ -762,7 +765,8 @@
       $("rid-front").value = "";
       $("rid-back").value = "";
       state.session = { token: res.session_token, expires_at: res.expires_at };
-      state.goal = state.intent === "manage" ? "view" : "book";
+      // A verification asked for in the middle of a flow (an expired session) resumes that flow.
+      if (!state.goal) state.goal = state.intent === "manage" ? "view" : "book";
       state.admission = null;
       state.admissionUsed = false;
       save();
@@ -930,6 +934,7 @@
   // ---------------------------------------------------------------- 4. clinic and date
 
   let slots = [];     // rows { clinic_id, name, region, date, remaining }
+  let slotsShare = null; // which share the server counted them from: "day<n>" or "pool"
   let clinicNames = {};
 
   function normalizeSlots(data) {
@@ -958,6 +963,7 @@
     try {
       const data = await withTokens([freshAdmission()], (token) => api("GET", "/v1/slots", { token }));
       slots = normalizeSlots(data);
+      slotsShare = data && typeof data.share === "string" ? data.share : null;
       renderChoose();
     } catch (e) {
       list.replaceChildren();
@@ -982,6 +988,7 @@
   function renderChoose() {
     const change = state.goal === "change";
     $("h-choose").textContent = t(change ? "chooseHeadingChange" : "chooseHeading");
+    $("choose-lead").textContent = t(slotsShare === "pool" ? "chooseLeadPool" : "chooseLead");
     const regionSelect = $("region");
     const regions = [...new Set(slots.map((r) => r.region).filter(Boolean))].sort();
     const chosenRegion = regionSelect.value;
