@@ -91,6 +91,16 @@ test.describe.serial("the citizen's page", () => {
     throw new Error("no token of the page can read the reservation");
   }
 
+  test("the page served is the one in web/", async () => {
+    const fs = require("fs");
+    const web = path.resolve(__dirname, "../../web");
+    for (const [url, file] of [["/", "index.html"], ["/static/app.js", "app.js"], ["/static/style.css", "style.css"]]) {
+      const res = await fetch(server.base + url);
+      expect(res.status).toBe(200);
+      expect(await res.text(), `${url} differs from web/${file}`).toBe(fs.readFileSync(path.join(web, file), "utf8"));
+    }
+  });
+
   test("phone: from method choice to a confirmed reservation, then a change", async ({ browser }) => {
     const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     const page = await context.newPage();
