@@ -127,6 +127,11 @@ impl ResidentNumber {
     }
 }
 
+/// A valid made-up resident number (for simulations and load generators outside this module).
+pub fn synthetic_number(birth_date: NaiveDate, female: bool, serial: u32) -> String {
+    ResidentNumber::synthesize(birth_date, female, serial)
+}
+
 /// A secret key, never printed.
 #[derive(Clone)]
 pub struct SecretKey(Vec<u8>);

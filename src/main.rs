@@ -77,7 +77,7 @@ enum Commands {
     },
     /// Serve the HTTP API and the web page (the front tier), on the embedded log by default or
     /// on Kafka (+ PostgreSQL) with the processor and projector roles in the same process.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Measure how many requests per second a running `yeyak serve` answers (bounded load on
     /// loopback: verify, queue, poll, book), and print a table and one JSON line.
     Loadgen {
@@ -166,6 +166,12 @@ struct ServeArgs {
     /// A waiting ticket whose page has not polled for this long is skipped.
     #[arg(long, default_value_t = 60)]
     heartbeat_timeout_s: u64,
+    /// The admission controller's period (it admits what the outflow rate allows each tick).
+    #[arg(long, default_value_t = 200)]
+    controller_tick_ms: u64,
+    /// When appends of the embedded log reach the disk.
+    #[arg(long, value_enum, default_value_t = Fsync::EveryAppend)]
+    fsync: Fsync,
     /// Identity providers answer at once (for load measurements), instead of the simulated latencies.
     #[arg(long)]
     instant_providers: bool,
@@ -311,7 +317,7 @@ fn parse_instant(what: &str, text: &str) -> anyhow::Result<i64> {
 }
 
 /// `yeyak serve`: the gateway on the embedded log, or the roles on Kafka (+ PostgreSQL).
-fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+fn serve(args: Box<ServeArgs>) -> anyhow::Result<ExitCode> {
     use std::sync::Arc;
     use yeyak::front::backend::{Backend, Embedded, Kafka};
     use yeyak::front::{FrontConfig, api::Front, providers::ProviderConfig, tokens::TokenKey};
@@ -324,6 +330,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.admit_per_s = args.admit_per_s;
     config.admission_ttl_ms = args.admission_ttl_s * 1000;
     config.heartbeat_timeout_ms = args.heartbeat_timeout_s * 1000;
+    config.controller_tick_ms = args.controller_tick_ms;
     if args.instant_providers {
         config.providers = yeyak::domain::Method::ALL.iter().map(|m| (*m, ProviderConfig::instant())).collect();
     }
@@ -353,7 +360,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 }
             };
             eprintln!("yeyak serve: embedded log in {}", dir.display());
-            Arc::new(Embedded::open_dir(&dir, campaign.clone(), FsyncPolicy::EveryAppend).context("cannot open the embedded ledger")?)
+            let fsync = match args.fsync {
+                Fsync::EveryAppend => FsyncPolicy::EveryAppend,
+                Fsync::Never => FsyncPolicy::Never,
+            };
+            Arc::new(Embedded::open_dir(&dir, campaign.clone(), fsync).context("cannot open the embedded ledger")?)
         }
         Some(kafka) => {
             use yeyak::pipeline::{Topics, admin};

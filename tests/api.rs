@@ -6,13 +6,29 @@ mod api_common;
 use std::sync::Arc;
 
 use api_common::*;
+use yeyak::front::FrontConfig;
 use yeyak::front::backend::{Backend, Embedded};
 use yeyak::log::FsyncPolicy;
 
 async fn server() -> (yeyak::front::server::Running, tempfile::TempDir) {
+    server_with(config(), None).await
+}
+
+async fn server_with(config: FrontConfig, now: Option<&str>) -> (yeyak::front::server::Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let backend = Embedded::open_dir(dir.path(), yeyak::domain::Campaign::default_2021(), FsyncPolicy::Never).unwrap();
-    (start(Arc::new(backend) as Arc<dyn Backend>, config()).await, dir)
+    (start_at(Arc::new(backend) as Arc<dyn Backend>, config, now.map(instant)).await, dir)
+}
+
+/// Verifies `n` people born on digit-9 days and queues them: their session tokens.
+async fn queue_people(api: &Api, n: u32, first_serial: u32) -> Vec<(String, Answer)> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let session = api.session(&rid("1990-06-19", first_serial + i), "pc").await;
+        let queued = api.call(reqwest::Method::POST, "/v1/queue", Some(&session), None).await;
+        out.push((session, queued));
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -40,5 +56,104 @@ async fn a_thousand_people_race_for_the_last_ten_doses() {
 async fn forged_expired_replayed_and_other_device_tokens_are_refused() {
     let (running, _dir) = server().await;
     tokens_are_checked(&Api::new(&running)).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_pre_queue_is_ordered_by_a_published_recorded_draw_at_opening() {
+    let opens = instant(BOOKING_DAY_9) + 1_500;
+    let config = FrontConfig { opens_at_ms: Some(opens), ..config() };
+    let (running, _dir) = server_with(config, Some(BOOKING_DAY_9)).await;
+    let api = Api::new(&running);
+    let people = queue_people(&api, 6, 500).await;
+    for (session, queued) in &people {
+        let body = queued.expect(201, "");
+        assert_eq!((body["pre_queue"].as_bool(), body["ticket"].as_u64()), (Some(true), None), "{body}");
+        assert!(body["eta_s"].as_i64().unwrap() >= 1, "the ETA counts the time until opening: {body}");
+        let again = api.call(reqwest::Method::POST, "/v1/queue", Some(session), None).await;
+        assert_eq!(again.expect(200, "")["pre_queue"], true, "a second call keeps the place");
+        assert_eq!(api.get("/v1/queue/me", Some(session)).await.expect(200, "")["pre_queue"], true);
+    }
+    // After opening: one draw, its seed published, the tickets in the draw's order.
+    let mut admitted = Vec::new();
+    for (session, _) in &people {
+        admitted.push(api.admitted(session).await);
+    }
+    let draws = api.get("/v1/queue/draws", None).await;
+    let draws = draws.expect(200, "")["draws"].as_array().unwrap().clone();
+    assert_eq!(draws.len(), 1, "{draws:?}");
+    assert_eq!(draws[0]["drawn"], 6);
+    let seed = draws[0]["seed"].as_str().unwrap().to_owned();
+    let by_ticket: Vec<_> = api.front.backend.view().read().unwrap().tickets.values().map(|t| t.subject).collect();
+    let subjects = (0..6).map(|i| pseudonymiser().subject_of(&rid("1990-06-19", 500 + i)).unwrap().0);
+    assert_eq!(by_ticket, yeyak::domain::waiting_room::draw_order(&seed, subjects), "tickets follow the recorded draw");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifo_only_gives_tickets_at_once_and_silent_tickets_are_skipped() {
+    let opens = instant(BOOKING_DAY_9) + 60_000;
+    let config = FrontConfig { opens_at_ms: Some(opens), pre_queue_draw: false, heartbeat_timeout_ms: 400, ..config() };
+    let (running, _dir) = server_with(config, Some(BOOKING_DAY_9)).await;
+    let api = Api::new(&running);
+    let people = queue_people(&api, 3, 600).await;
+    let tickets: Vec<u64> = people.iter().map(|(_, q)| q.expect(201, "")["ticket"].as_u64().unwrap()).collect();
+    assert_eq!(tickets, vec![0, 1, 2], "first come, first served");
+    let last = people[2].1.body.clone();
+    assert_eq!(last["position"], 2);
+    let eta = last["eta_s"].as_i64().unwrap();
+    let range = last["eta_range_s"].as_array().unwrap();
+    assert!((59..=61).contains(&eta), "the ETA waits for the opening, honestly: {last}");
+    assert!(range[0].as_i64().unwrap() <= eta && eta <= range[1].as_i64().unwrap(), "{last}");
+    // The first two keep polling; the third's page went away.
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(1_500);
+    while std::time::Instant::now() < until {
+        for (session, _) in &people[..2] {
+            api.get("/v1/queue/me", Some(session)).await.expect(200, "");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let silent = api.get(&format!("/v1/queue/{}", tickets[2]), None).await;
+    assert_eq!(
+        (silent.body["state"].as_str(), silent.body["reason"].as_str()),
+        (Some("expired"), Some("skipped")),
+        "{silent:?}"
+    );
+    for ticket in &tickets[..2] {
+        assert_eq!(api.get(&format!("/v1/queue/{ticket}"), None).await.body["state"], "waiting");
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unused_admission_expires_and_the_next_ticket_moves_up() {
+    let config = FrontConfig { admission_ttl_ms: 500, admitted_live_max: 1, ..config() };
+    let (running, _dir) = server_with(config, Some(BOOKING_DAY_9)).await;
+    let api = Api::new(&running);
+    api.supply("c1", "2021-08-30", 100).await.expect(201, "");
+    let people = queue_people(&api, 2, 700).await;
+    let (first, second) = (&people[0].0, &people[1].0);
+    let (ticket, admission) = api.admitted(first).await;
+    let waiting = api.get("/v1/queue/me", Some(second)).await;
+    assert_eq!(waiting.expect(200, "")["state"], "waiting", "one live admission at most");
+    // The first person never books: their admission expires, the second is admitted.
+    let (_, admission_2) = api.admitted(second).await;
+    let expired = api.get(&format!("/v1/queue/{ticket}"), Some(first)).await;
+    assert_eq!(expired.expect(200, "")["state"], "expired");
+    assert!(expired.body["admission_token"].is_null());
+    let late = api.book(&admission, "c1", "2021-08-30").await;
+    assert_eq!(late.expect(401, "invalid_token")["reason"], "expired");
+    api.book(&admission_2, "c1", "2021-08-30").await.expect(201, "");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admin_endpoints_are_off_without_a_token() {
+    let (running, _dir) = server_with(FrontConfig { admin_token: None, ..config() }, None).await;
+    let api = Api::new(&running);
+    api.post("/admin/clock", Some(ADMIN), serde_json::json!({"now": BOOKING_DAY_9}))
+        .await
+        .expect(404, "admin_disabled");
+    api.get("/admin/status", Some(ADMIN)).await.expect(404, "admin_disabled");
     running.stop().await;
 }

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -80,10 +81,15 @@ impl Front {
 
     /// Decides one command on the backend (off the async threads) and measures the decision.
     pub async fn decide(&self, body: CommandBody) -> Result<Outcome, ApiError> {
+        self.decide_within(body, self.config.decision_timeout).await
+    }
+
+    /// [`Front::decide`], waiting at most `timeout` for the decision.
+    pub async fn decide_within(&self, body: CommandBody, timeout: std::time::Duration) -> Result<Outcome, ApiError> {
         let command = Command { command_id: Uuid::now_v7(), at_ms: self.clock.now_ms(), body };
         let backend = self.backend.clone();
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || backend.submit(command)).await;
+        let result = tokio::task::spawn_blocking(move || backend.submit_within(command, timeout)).await;
         self.metrics.decision(started.elapsed());
         match result {
             Ok(Ok(outcome)) => Ok(outcome),
@@ -254,11 +260,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::bad("body_too_large", "the request body is too large or could not be read"))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| too_large())?;
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| body_error(&e))
     }
+}
+
+fn too_large() -> ApiError {
+    ApiError::bad("body_too_large", "the request body is too large or could not be read")
+}
+
+fn bad_path() -> ApiError {
+    ApiError::bad("invalid_path", "a path parameter could not be read")
 }
 
 /// The 400 of a body that does not parse. The message never quotes the body (a resident number
@@ -535,7 +547,12 @@ fn parse_ticket(text: &str) -> Result<TicketNo, ApiError> {
     text.parse::<u64>().map(TicketNo).map_err(|_| ApiError::bad("invalid_ticket", "a ticket is a number, or `me`"))
 }
 
-pub async fn queue_status(State(front): State<AppState>, Path(ticket): Path<String>, headers: HeaderMap) -> ApiResult {
+pub async fn queue_status(
+    State(front): State<AppState>,
+    ticket: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let Path(ticket) = ticket.map_err(|_| bad_path())?;
     let now = front.clock.now_ms();
     // A token, if given, must be valid; only the owner's session gets the admission token.
     let owner = match bearer(&headers) {
@@ -563,7 +580,12 @@ pub async fn queue_status(State(front): State<AppState>, Path(ticket): Path<Stri
     Ok(ok(body))
 }
 
-pub async fn queue_leave(State(front): State<AppState>, Path(ticket): Path<String>, headers: HeaderMap) -> ApiResult {
+pub async fn queue_leave(
+    State(front): State<AppState>,
+    ticket: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let Path(ticket) = ticket.map_err(|_| bad_path())?;
     let claims = front.claims(&headers, Some(TokenKind::Session))?;
     let ticket = if ticket == "me" {
         let view = front.backend.view().read().map_err(|_| poisoned())?;
@@ -773,7 +795,12 @@ pub async fn my_reservation(State(front): State<AppState>, headers: HeaderMap) -
     })))
 }
 
-pub async fn cancel(State(front): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
+pub async fn cancel(
+    State(front): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let Path(id) = id.map_err(|_| bad_path())?;
     let claims = front.claims(&headers, None)?;
     let reservation = parse_reservation(&id)?;
     let outcome = front
@@ -792,10 +819,11 @@ pub async fn cancel(State(front): State<AppState>, Path(id): Path<String>, heade
 
 pub async fn change(
     State(front): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     JsonBody(req): JsonBody<ChangeRequest>,
 ) -> ApiResult {
+    let Path(id) = id.map_err(|_| bad_path())?;
     let claims = front.claims(&headers, Some(TokenKind::Admission))?;
     let reservation = parse_reservation(&id)?;
     let clinic = parse_clinic(&req.clinic_id)?;
@@ -837,8 +865,13 @@ pub struct SupplyRequest {
     doses: u32,
 }
 
-pub async fn admin_supply(State(front): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
+pub async fn admin_supply(
+    State(front): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
     front.admin(&headers)?;
+    let body = body.map_err(|_| too_large())?;
     let JsonBody(req): JsonBody<SupplyRequest> = parse_body(&body)?;
     let clinic = parse_clinic(&req.clinic_id)?;
     let date = parse_date(&req.date)?;
@@ -880,8 +913,13 @@ pub struct ClockRequest {
     now: String,
 }
 
-pub async fn admin_clock(State(front): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
+pub async fn admin_clock(
+    State(front): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
     front.admin(&headers)?;
+    let body = body.map_err(|_| too_large())?;
     let JsonBody(req): JsonBody<ClockRequest> = parse_body(&body)?;
     let now = chrono::DateTime::parse_from_rfc3339(&req.now)
         .map_err(|_| ApiError::bad("invalid_time", "now is an RFC 3339 instant, e.g. 2021-08-09T20:00:00+09:00"))?;
@@ -896,8 +934,13 @@ pub struct ProviderRequest {
     outage: bool,
 }
 
-pub async fn admin_provider(State(front): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
+pub async fn admin_provider(
+    State(front): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
     front.admin(&headers)?;
+    let body = body.map_err(|_| too_large())?;
     let JsonBody(req): JsonBody<ProviderRequest> = parse_body(&body)?;
     let method = Method::parse(&req.method).ok_or_else(|| ApiError::bad("unknown_method", "no such method"))?;
     let provider = front.providers.get(&method).ok_or_else(|| ApiError::bad("unknown_method", "no such method"))?;

@@ -43,6 +43,13 @@ pub enum BackendError {
 pub trait Backend: Send + Sync + 'static {
     /// Decides `command` and every follow-up it causes; returns the whole outcome.
     fn submit(&self, command: Command) -> Result<Outcome, BackendError>;
+    /// Like `submit`, waiting at most `timeout` for the decision. A decision with no event at
+    /// all (an `Admit` that found nobody waiting) is never seen on the event tail: the
+    /// admission controller uses a short timeout so that such a decision cannot stall it.
+    fn submit_within(&self, command: Command, timeout: Duration) -> Result<Outcome, BackendError> {
+        let _ = timeout;
+        self.submit(command)
+    }
     fn view(&self) -> &RwLock<FrontView>;
     fn campaign(&self) -> &Campaign;
     fn name(&self) -> &'static str;
@@ -181,6 +188,10 @@ impl Drop for Kafka {
 
 impl Backend for Kafka {
     fn submit(&self, command: Command) -> Result<Outcome, BackendError> {
+        self.submit_within(command, self.timeout)
+    }
+
+    fn submit_within(&self, command: Command, timeout: Duration) -> Result<Outcome, BackendError> {
         let id = command.command_id;
         let (reply, answer): (Sender<Outcome>, Receiver<Outcome>) = channel();
         {
@@ -194,13 +205,13 @@ impl Backend for Kafka {
             self.waiters.lock().map_err(|_| BackendError::Stopped)?.remove(&id);
             return Err(error.into());
         }
-        match answer.recv_timeout(self.timeout) {
+        match answer.recv_timeout(timeout) {
             Ok(outcome) => Ok(outcome),
             Err(_) => {
                 if let Ok(mut waiting) = self.waiters.lock() {
                     waiting.remove(&id);
                 }
-                Err(BackendError::Timeout(self.timeout))
+                Err(BackendError::Timeout(timeout))
             }
         }
     }

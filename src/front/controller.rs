@@ -16,6 +16,9 @@ use super::api::AppState;
 use crate::domain::{CommandBody, TicketNo};
 use sha2::{Digest, Sha256};
 
+/// How long the controller waits for one of its decisions (see `Backend::submit_within`).
+pub const CONTROLLER_DECISION_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The most silent tickets skipped in one tick.
 pub const SKIPS_PER_TICK_MAX: usize = 1_000;
 
@@ -64,10 +67,10 @@ async fn step(front: &AppState, elapsed_s: f64, budget: &mut f64) -> Result<(), 
         let seed = fresh_seed();
         tracing::info!(%seed, people = pre_queue, "drawing the pre-queue");
         eprintln!("yeyak serve: pre-queue draw of {pre_queue} people with seed {seed}");
-        front.decide(CommandBody::DrawPreQueue { seed }).await?;
+        front.decide_within(CommandBody::DrawPreQueue { seed }, CONTROLLER_DECISION_TIMEOUT).await?;
     }
     for ticket in silent {
-        front.decide(CommandBody::SkipTicket { ticket }).await?;
+        front.decide_within(CommandBody::SkipTicket { ticket }, CONTROLLER_DECISION_TIMEOUT).await?;
         if let Ok(mut beats) = front.heartbeats.lock() {
             beats.remove(&ticket);
         }
@@ -95,12 +98,11 @@ async fn step(front: &AppState, elapsed_s: f64, budget: &mut f64) -> Result<(), 
     if admit == 0 {
         return Ok(());
     }
-    let outcome = front
-        .decide(CommandBody::Admit {
-            tickets_max: admit.min(crate::domain::waiting_room::ADMIT_TICKETS_MAX as usize) as u32,
-            ttl_ms: front.config.admission_ttl_ms,
-        })
-        .await?;
+    let admit_command = CommandBody::Admit {
+        tickets_max: admit.min(crate::domain::waiting_room::ADMIT_TICKETS_MAX as usize) as u32,
+        ttl_ms: front.config.admission_ttl_ms,
+    };
+    let outcome = front.decide_within(admit_command, CONTROLLER_DECISION_TIMEOUT).await?;
     let admitted = outcome.events.iter().filter(|e| matches!(e.event, crate::domain::Event::TicketAdmitted(_))).count();
     *budget -= admitted as f64;
     Ok(())

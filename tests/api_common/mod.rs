@@ -31,8 +31,20 @@ pub fn config() -> FrontConfig {
 
 /// Starts the API on `backend`, on a free loopback port.
 pub async fn start(backend: Arc<dyn Backend>, config: FrontConfig) -> Running {
+    start_at(backend, config, None).await
+}
+
+/// Starts the API with its clock at `now_ms`.
+pub async fn start_at(backend: Arc<dyn Backend>, config: FrontConfig, now_ms: Option<i64>) -> Running {
     let front = Front::new(config, backend, TokenKey::new(vec![9; 32]), pseudonymiser());
+    if let Some(now) = now_ms {
+        front.clock.set(now);
+    }
     yeyak::front::server::start(front, "127.0.0.1:0".parse().unwrap()).await.expect("start the server")
+}
+
+pub fn instant(text: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_millis()
 }
 
 /// A valid resident number for a birth date (`YYYY-MM-DD`), distinct per serial.
@@ -135,8 +147,16 @@ impl Api {
     pub async fn admitted(&self, session: &str) -> (u64, String) {
         let queued = self.call(HttpMethod::POST, "/v1/queue", Some(session), None).await;
         assert!(matches!(queued.status.as_u16(), 200 | 201), "{queued:?}");
-        let ticket = queued.body["ticket"].as_u64().expect("a ticket");
         let until = Instant::now() + Duration::from_secs(60);
+        let mut ticket = queued.body["ticket"].as_u64();
+        // In the pre-queue: no ticket until the draw at opening.
+        while ticket.is_none() {
+            assert_eq!(queued.body["pre_queue"], true, "{queued:?}");
+            assert!(Instant::now() < until, "no ticket within 60 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            ticket = self.get("/v1/queue/me", Some(session)).await.body["ticket"].as_u64();
+        }
+        let ticket = ticket.unwrap();
         loop {
             let status = self.get(&format!("/v1/queue/{ticket}"), Some(session)).await;
             status.expect(200, "");
@@ -201,6 +221,9 @@ pub async fn every_path_and_code(api: &Api) {
     api.post("/admin/supply", Some(ADMIN), json!({"clinic_id": "c1"})).await.expect(400, "missing_field");
     api.post("/admin/clock", Some(ADMIN), json!({"now": "yesterday"})).await.expect(400, "invalid_time");
     api.get("/admin/status", None).await.expect(401, "invalid_token");
+    let big = api.client.post(format!("{}/admin/supply", api.base)).bearer_auth(ADMIN).body(vec![b' '; 64 * 1024]);
+    api.send(big).await.expect(400, "body_too_large");
+    api.get("/v1/queue/%FF%FE", None).await.expect(400, "invalid_path");
 
     // Verification and its codes.
     let a = rid("1990-05-19", 1);

@@ -100,7 +100,9 @@ pub fn script() -> impl Strategy<Value = String> {
     prop::collection::vec((instant(), step()), 1..40).prop_map(|mut steps| {
         steps.sort_by_key(|(instant, _)| *instant);
         let mut text = format!("at {}\n", INSTANTS[0]);
-        for (clinic, date, doses) in [("c1", "2021-08-30", 30), ("c1", "2021-09-02", 20), ("c2", "2021-08-30", 20), ("c2", "2021-09-02", 10)] {
+        for (clinic, date, doses) in
+            [("c1", "2021-08-30", 30), ("c1", "2021-09-02", 20), ("c2", "2021-08-30", 20), ("c2", "2021-09-02", 10)]
+        {
             text.push_str(&format!("supply {clinic} clinic={clinic} date={date} doses={doses}\n"));
         }
         let mut now = 0;
@@ -117,4 +119,3 @@ pub fn script() -> impl Strategy<Value = String> {
         text
     })
 }
-
