@@ -1,9 +1,1332 @@
-// Placeholder: shows the congestion lights. The full page replaces this file.
-fetch('/v1/congestion').then(r => r.json()).then(list => {
-  const ul = document.getElementById('lights');
-  for (const m of list) {
-    const li = document.createElement('li');
-    li.textContent = `${m.method}: ${m.level} (${m.wait_s.toFixed(1)} s)`;
-    ul.appendChild(li);
+// yeyak: the citizen's page. Plain JS, no framework, no build step.
+//
+// The page only shows what the server decides. Order in the queue, admission, eligibility,
+// the booking day and what remains are all answered by the HTTP API; the page never computes
+// them and never trusts its own clock. The admission token exists only because the server
+// issued it, and every booking call sends it back for the server to check.
+//
+// What the page keeps in localStorage: the device id (so a refresh or a second tab is the same
+// device), the language, and the tokens and ticket of the flow in progress (so a refresh does
+// not lose the place in the queue). The resident registration number is never stored: it goes
+// to POST /v1/verify once and the input fields are cleared.
+"use strict";
+
+(() => {
+  const STATE_KEY = "yeyak.state.v1";
+  const DEVICE_KEY = "yeyak.device";
+  const LANG_KEY = "yeyak.lang";
+  const CONGESTION_REFRESH_MS = 5000;
+  const POLL_DEFAULT_MS = 2000;
+  const POLL_MIN_MS = 1000;
+  const POLL_MAX_MS = 10000;
+  const ANNOUNCE_EVERY_MS = 15000;
+
+  // ---------------------------------------------------------------- text
+
+  const TEXT = {
+    ko: {
+      skip: "본문 바로가기",
+      notice: "이 누리집은 2021년 코로나19 예방접종 사전예약 시스템을 재현한 것입니다.",
+      title: "코로나19 예방접종 사전예약",
+      subtitle: "만 18~49세 · 본인 예약",
+      stepsLabel: "진행 단계",
+      stepMethod: "인증수단", stepVerify: "본인인증", stepQueue: "대기", stepChoose: "기관·날짜", stepDone: "완료",
+      methodHeading: "본인인증 수단을 선택해 주세요",
+      methodLead: "인증 수단별 혼잡도를 실시간으로 보여 드립니다. 초록색 수단을 고르면 더 빨리 인증할 수 있습니다.",
+      purposeLegend: "무엇을 하시겠어요?",
+      intentBook: "새로 예약하기",
+      intentManage: "예약 조회·변경·취소",
+      methodLegend: "인증 수단",
+      loadingLights: "혼잡도를 불러오는 중입니다…",
+      lightsFailed: "혼잡도를 불러오지 못했습니다. 잠시 후 자동으로 다시 시도합니다.",
+      legendLabel: "혼잡도 표시",
+      lvl_green: "원활", lvl_yellow: "지연", lvl_red: "혼잡", lvl_grey: "선택 불가",
+      recommended: "추천",
+      waitAbout: "인증 대기 약 {t}",
+      waitNone: "지금은 사용할 수 없음",
+      updatedAt: "{time} 기준",
+      next: "다음", back: "이전", refresh: "새로고침",
+      scheduleHeading: "예약 일정 안내",
+      scheduleText: "생년월일 끝자리에 따라 예약일이 정해집니다. 8월 9일부터 18일까지 매일 20시에 그날 날짜의 끝자리와 생년월일 끝자리가 같은 분의 예약이 열리고, 다음 날 18시에 닫힙니다.",
+      scheduleText2: "기간 안에 예약하지 못한 분은 8월 19일 20시부터 9월 18일 18시까지 예약·변경·취소할 수 있습니다.",
+      scheduleText3: "본인만 예약할 수 있으며, 본인인증은 10분에 한 번, 먼저 인증한 기기에서만 진행됩니다.",
+      verifyHeading: "본인인증",
+      verifyWith: "선택한 인증 수단:",
+      nameLabel: "이름",
+      ridLabel: "주민등록번호",
+      ridFront: "주민등록번호 앞 6자리",
+      ridBack: "주민등록번호 뒤 7자리",
+      ridHint: "주민등록번호는 본인 확인에만 쓰이며, 서버에서 가명 처리되어 그대로 저장되지 않습니다.",
+      deviceLabel: "이 기기의 식별번호",
+      verifySubmit: "인증하기",
+      verifying: "인증 중…",
+      nameRequired: "이름을 입력해 주세요.",
+      ridFormat: "주민등록번호 13자리를 숫자로 입력해 주세요 (앞 6자리, 뒤 7자리).",
+      retryIn: "{t} 후에 다시 시도할 수 있습니다.",
+      queueHeading: "접속 대기 중입니다",
+      queuePositionLabel: "내 앞의 대기 인원",
+      queuePositionUnit: "명",
+      queueEtaLabel: "예상 대기 시간",
+      queueStateLabel: "상태",
+      queueHint: "순서가 되면 자동으로 다음 화면으로 넘어갑니다. 새로고침하거나 다른 창을 열어도 순서는 그대로 유지되니 이 화면을 닫지 말고 기다려 주세요.",
+      queueFair: "대기 순서와 입장은 서버가 정합니다. 화면이나 기기 시계를 바꿔도 순서는 바뀌지 않습니다.",
+      queueLeave: "대기 취소",
+      queueRejoin: "다시 줄 서기",
+      qs_joining: "줄 서는 중", qs_waiting: "대기 중", qs_admitted: "입장", qs_expired: "만료됨",
+      qs_pre: "오픈 전 대기",
+      preQueueNote: "예약이 열리기 전에 오신 분들의 순서는 오픈 시각에 공개된 시드로 추첨해 정합니다. 그 뒤에 오신 분은 도착 순서대로 입장합니다.",
+      queueExpired: "대기 순서가 만료되었습니다. 다시 줄을 서 주세요.",
+      queueSkipped: "대기 화면의 응답이 끊겨 순서가 다음 분께 넘어갔습니다. 다시 줄을 서 주세요.",
+      queueAnnounce: "내 앞에 {pos}명, 예상 대기 {eta}.",
+      queueAdmitted: "입장 순서가 되었습니다.",
+      etaNow: "곧 입장",
+      etaUnderMinute: "1분 이내",
+      chooseHeading: "접종 기관과 날짜를 선택해 주세요",
+      chooseHeadingChange: "변경할 기관과 날짜를 선택해 주세요",
+      chooseLead: "남은 물량은 나의 예약일 몫 기준입니다.",
+      chooseLeadPool: "남은 물량은 예약·변경 기간의 공동 물량(각 예약일에 남은 물량을 모은 것) 기준입니다.",
+      regionLabel: "지역",
+      allRegions: "전체 지역",
+      clinicLegend: "접종 기관",
+      dateLegend: "접종 날짜",
+      remaining: "잔여 {n}",
+      soldOut: "마감",
+      noSlots: "예약할 수 있는 기관이 없습니다.",
+      loadingSlots: "남은 물량을 불러오는 중입니다…",
+      confirmHeading: "예약 내용을 확인해 주세요",
+      confirmHeadingChange: "변경 내용을 확인해 주세요",
+      confirmHint: "확정하면 선택한 기관과 날짜로 예약됩니다. 예약 변경과 취소는 8월 19일 20시부터 가능합니다.",
+      confirmHintChange: "확정하면 기존 예약이 새 기관과 날짜로 바뀝니다. 새 예약이 확정되기 전까지 기존 예약은 그대로 유지됩니다.",
+      confirmSubmit: "예약 확정",
+      confirmSubmitChange: "변경 확정",
+      sending: "처리 중…",
+      doneHeading: "예약이 완료되었습니다",
+      doneHeadingChange: "예약이 변경되었습니다",
+      doneHint: "접종 당일 신분증을 지참하고 예약한 기관을 방문해 주세요.",
+      viewReservation: "예약 조회·변경",
+      print: "인쇄",
+      manageHeading: "나의 예약",
+      manageEmpty: "예약 내역이 없습니다.",
+      cancelReservation: "예약 취소",
+      changeReservation: "예약 변경",
+      cancelQuestion: "예약을 취소하시겠습니까? 취소한 물량은 다른 분께 돌아갑니다.",
+      cancelNo: "아니요",
+      cancelYes: "예, 취소합니다",
+      cancelled: "예약이 취소되었습니다.",
+      loading: "불러오는 중…",
+      f_reservation: "예약번호", f_clinic: "접종 기관", f_region: "지역", f_date: "접종 날짜", f_status: "상태",
+      f_method: "인증 수단",
+      st_confirmed: "예약 확정",
+      footer1: "yeyak — 대규모 예방접종 예약을 위한 이벤트 기반 예약 원장의 재현 프로젝트입니다.",
+      footer2: "대기 순서, 입장, 예약 가능 여부는 모두 서버가 결정합니다.",
+      startOver: "처음부터 다시",
+      errorCode: "오류 코드",
+      sessionExpired: "본인인증이 만료되었습니다. 다시 인증해 주세요.",
+      admissionGone: "입장 시간이 지났거나 이미 사용되었습니다. 다시 줄을 서 주세요.",
+      langToggle: "English",
+      langToggleLabel: "Switch to English",
+      m_phone: "휴대폰", m_ipin: "아이핀(i-PIN)", m_joint: "공동인증서", m_financial: "금융인증서",
+      m_kakao: "카카오", m_naver: "네이버", m_pass: "PASS",
+      underSecond: "1초 미만", sec: "{n}초", min: "{n}분", minSec: "{m}분 {s}초", hour: "{h}시간", hourMin: "{h}시간 {m}분",
+      rangeAbout: "약 {a}", rangeBetween: "약 {a} ~ {b}",
+      err: {
+        network: "서버에 연결할 수 없습니다. 잠시 후 다시 시도해 주세요.",
+        device_locked: "다른 기기에서 먼저 본인인증을 했습니다. 그 기기에서 진행하시거나 잠시 후 다시 시도해 주세요.",
+        verify_rate_limited: "본인인증은 10분에 한 번만 할 수 있습니다.",
+        invalid_resident_id: "주민등록번호가 올바르지 않습니다. 다시 확인해 주세요.",
+        unknown_method: "지원하지 않는 인증 수단입니다.",
+        method_unavailable: "선택한 인증 수단을 지금 사용할 수 없습니다. 다른 수단을 선택해 주세요.",
+        invalid_token: "인증 정보가 만료되었거나 올바르지 않습니다.",
+        not_your_booking_day: "오늘은 나의 예약일이 아닙니다. 생년월일 끝자리에 맞는 예약일에 다시 와 주세요.",
+        not_eligible: "이번 예약 대상(1972년~2003년 출생)이 아닙니다.",
+        proxy_forbidden: "본인만 예약할 수 있습니다. 대리 예약은 할 수 없습니다.",
+        sold_out: "선택한 날짜의 물량이 모두 예약되었습니다. 다른 날짜나 기관을 선택해 주세요.",
+        already_reserved: "이미 예약이 있습니다. 예약 조회에서 확인·변경할 수 있습니다.",
+        not_in_change_window: "예약 변경·취소는 8월 19일 20시부터 가능합니다.",
+        campaign_closed: "예약 기간이 끝났습니다.",
+        booking_in_progress: "앞선 예약 요청을 처리하고 있습니다. 잠시 후 다시 확인해 주세요.",
+        admission_required: "대기열을 거쳐 입장한 뒤에 예약할 수 있습니다.",
+        admission_expired: "입장 시간이 지났습니다. 다시 줄을 서 주세요.",
+        not_verified: "본인인증이 필요합니다.",
+        no_reservation: "예약 내역이 없습니다.",
+        no_such_reservation: "해당 예약을 찾을 수 없습니다.",
+        unknown_ticket: "대기 순서를 찾을 수 없습니다.",
+        not_queued: "대기 중인 순서가 아닙니다.",
+        already_queued: "이미 대기열에 있습니다.",
+        invalid_name: "이름을 1~64자로 입력해 주세요.",
+        invalid_device_id: "기기 식별번호가 올바르지 않습니다. 처음부터 다시 진행해 주세요.",
+        invalid_clinic_id: "접종 기관을 다시 선택해 주세요.",
+        invalid_date: "접종 날짜를 다시 선택해 주세요.",
+        unavailable: "예약 시스템이 지금 응답하지 않습니다. 잠시 후 다시 시도해 주세요.",
+        not_found: "찾을 수 없습니다.",
+        unknown_clinic: "알 수 없는 접종 기관입니다.",
+        no_supply: "선택한 기관·날짜에 배정된 물량이 없습니다.",
+        date_out_of_range: "접종할 수 없는 날짜입니다.",
+        internal: "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.",
+      },
+    },
+    en: {
+      skip: "Skip to content",
+      notice: "This site re-creates the 2021 Korean COVID-19 vaccination pre-reservation service.",
+      title: "COVID-19 vaccination booking",
+      subtitle: "Ages 18-49 · book for yourself",
+      stepsLabel: "Progress",
+      stepMethod: "Method", stepVerify: "Verify", stepQueue: "Wait", stepChoose: "Clinic & date", stepDone: "Done",
+      methodHeading: "Choose how to verify your identity",
+      methodLead: "Live congestion for each verification method. A green method gets you through faster.",
+      purposeLegend: "What would you like to do?",
+      intentBook: "Book a vaccination",
+      intentManage: "View, change or cancel",
+      methodLegend: "Verification method",
+      loadingLights: "Loading congestion…",
+      lightsFailed: "Could not load congestion. Retrying automatically.",
+      legendLabel: "Congestion legend",
+      lvl_green: "Smooth", lvl_yellow: "Delayed", lvl_red: "Congested", lvl_grey: "Unavailable",
+      recommended: "Fastest",
+      waitAbout: "about {t} to verify",
+      waitNone: "not available now",
+      updatedAt: "as of {time}",
+      next: "Continue", back: "Back", refresh: "Refresh",
+      scheduleHeading: "Booking schedule",
+      scheduleText: "Your booking day follows the last digit of your birth date. From 9 to 18 August, booking opens at 20:00 each day for people whose birth-date last digit matches the last digit of that day's date, and closes at 18:00 the next day.",
+      scheduleText2: "If you did not book by then, you can book, change or cancel from 19 August 20:00 until 18 September 18:00.",
+      scheduleText3: "Only you can book for yourself. Identity verification is allowed once per 10 minutes, and only from the first device that completes it.",
+      verifyHeading: "Verify your identity",
+      verifyWith: "Method:",
+      nameLabel: "Name",
+      ridLabel: "Resident registration number",
+      ridFront: "First 6 digits of the resident registration number",
+      ridBack: "Last 7 digits of the resident registration number",
+      ridHint: "Used only to verify you; the server keeps a pseudonym, never the number itself.",
+      deviceLabel: "This device's id",
+      verifySubmit: "Verify",
+      verifying: "Verifying…",
+      nameRequired: "Enter your name.",
+      ridFormat: "Enter all 13 digits of the number (6, then 7).",
+      retryIn: "You can try again in {t}.",
+      queueHeading: "You are in the waiting room",
+      queuePositionLabel: "People ahead of you",
+      queuePositionUnit: "",
+      queueEtaLabel: "Estimated wait",
+      queueStateLabel: "Status",
+      queueHint: "You will move on automatically when it is your turn. Refreshing or opening another tab keeps your place; please keep this page open.",
+      queueFair: "The server decides the order and admission. Changing this page or your device clock does not change your place.",
+      queueLeave: "Leave the queue",
+      queueRejoin: "Join again",
+      qs_joining: "Joining", qs_waiting: "Waiting", qs_admitted: "Admitted", qs_expired: "Expired",
+      qs_pre: "Before opening",
+      preQueueNote: "People who arrive before booking opens are put in order by a draw at opening, under a published seed. Everyone after that is served first come, first served.",
+      queueExpired: "Your place in the queue has expired. Please join again.",
+      queueSkipped: "This page stopped answering, so your place went to the next person. Please join again.",
+      queueAnnounce: "{pos} people ahead of you, estimated wait {eta}.",
+      queueAdmitted: "It is your turn.",
+      etaNow: "any moment",
+      etaUnderMinute: "under a minute",
+      chooseHeading: "Choose a clinic and a date",
+      chooseHeadingChange: "Choose the new clinic and date",
+      chooseLead: "Doses shown are what remains for your booking day.",
+      chooseLeadPool: "Doses shown are the change window's pool: what the booking days left over.",
+      regionLabel: "Region",
+      allRegions: "All regions",
+      clinicLegend: "Clinic",
+      dateLegend: "Vaccination date",
+      remaining: "{n} left",
+      soldOut: "Full",
+      noSlots: "No clinic has doses to book.",
+      loadingSlots: "Loading what remains…",
+      confirmHeading: "Check your booking",
+      confirmHeadingChange: "Check your change",
+      confirmHint: "Confirming books the clinic and date above. Changes and cancellations open on 19 August at 20:00.",
+      confirmHintChange: "Confirming moves your reservation to the clinic and date above. Your current reservation stays until the new one is confirmed.",
+      confirmSubmit: "Confirm booking",
+      confirmSubmitChange: "Confirm change",
+      sending: "Working…",
+      doneHeading: "Your vaccination is booked",
+      doneHeadingChange: "Your reservation has been changed",
+      doneHint: "Please bring an identity card to the clinic on the day.",
+      viewReservation: "View or change",
+      print: "Print",
+      manageHeading: "My reservation",
+      manageEmpty: "You have no reservation.",
+      cancelReservation: "Cancel reservation",
+      changeReservation: "Change reservation",
+      cancelQuestion: "Cancel your reservation? The dose goes back to others.",
+      cancelNo: "No",
+      cancelYes: "Yes, cancel it",
+      cancelled: "Your reservation has been cancelled.",
+      loading: "Loading…",
+      f_reservation: "Reservation no.", f_clinic: "Clinic", f_region: "Region", f_date: "Date", f_status: "Status",
+      f_method: "Method",
+      st_confirmed: "Confirmed",
+      footer1: "yeyak — a re-creation of an event-sourced reservation ledger for mass vaccination.",
+      footer2: "Queue order, admission and availability are all decided by the server.",
+      startOver: "Start over",
+      errorCode: "Error code",
+      sessionExpired: "Your verification has expired. Please verify again.",
+      admissionGone: "Your admission has expired or was already used. Please join the queue again.",
+      langToggle: "한국어",
+      langToggleLabel: "한국어로 보기",
+      m_phone: "Mobile phone", m_ipin: "i-PIN", m_joint: "Joint certificate", m_financial: "Financial certificate",
+      m_kakao: "Kakao", m_naver: "Naver", m_pass: "PASS",
+      underSecond: "under 1 s", sec: "{n} s", min: "{n} min", minSec: "{m} min {s} s", hour: "{h} h", hourMin: "{h} h {m} min",
+      rangeAbout: "about {a}", rangeBetween: "{a} to {b}",
+      err: {
+        network: "Cannot reach the server. Please try again shortly.",
+        device_locked: "Another device verified first. Continue there, or try again later.",
+        verify_rate_limited: "Identity verification is allowed once every 10 minutes.",
+        invalid_resident_id: "That resident registration number is not valid.",
+        unknown_method: "That verification method is not supported.",
+        method_unavailable: "That method is unavailable right now. Please choose another.",
+        invalid_token: "Your verification or admission is missing, expired or invalid.",
+        not_your_booking_day: "Today is not your booking day.",
+        not_eligible: "This round is for people born 1972 to 2003.",
+        proxy_forbidden: "Only the verified person can book.",
+        sold_out: "That date is fully booked. Please choose another date or clinic.",
+        already_reserved: "You already have a reservation; view it to change it.",
+        not_in_change_window: "Changes and cancellations open on 19 August at 20:00.",
+        campaign_closed: "The booking period is over.",
+        booking_in_progress: "Your previous request is still being processed.",
+        admission_required: "You can book after being admitted from the queue.",
+        admission_expired: "Your admission expired. Please join the queue again.",
+        not_verified: "Please verify your identity first.",
+        no_reservation: "You have no reservation.",
+        no_such_reservation: "That reservation was not found.",
+        unknown_ticket: "That place in the queue was not found.",
+        not_queued: "That ticket is not waiting.",
+        already_queued: "You are already in the queue.",
+        invalid_name: "Enter a name of 1 to 64 characters.",
+        invalid_device_id: "This device's id is not valid. Please start over.",
+        invalid_clinic_id: "Please choose the clinic again.",
+        invalid_date: "Please choose the date again.",
+        unavailable: "The booking system is not answering right now. Please try again shortly.",
+        not_found: "Not found.",
+        unknown_clinic: "Unknown clinic.",
+        no_supply: "No doses were registered for that clinic and date.",
+        date_out_of_range: "That date is outside the vaccination period.",
+        internal: "Something went wrong on our side. Please try again shortly.",
+      },
+    },
+  };
+
+  const METHOD_KEYS = [
+    ["phone", "m_phone"], ["mobile", "m_phone"], ["ipin", "m_ipin"], ["joint", "m_joint"],
+    ["financial", "m_financial"], ["kakao", "m_kakao"], ["naver", "m_naver"], ["pass", "m_pass"],
+  ];
+  const LEVELS = ["green", "yellow", "red", "grey"];
+
+  let lang = localStorage.getItem(LANG_KEY) === "en" ? "en" : "ko";
+
+  function t(key, vars) {
+    const table = TEXT[lang];
+    let s = key.split(".").reduce((o, k) => (o == null ? undefined : o[k]), table);
+    if (s === undefined) s = key.split(".").reduce((o, k) => (o == null ? undefined : o[k]), TEXT.ko);
+    if (s === undefined) return key;
+    if (vars) for (const [k, v] of Object.entries(vars)) s = s.split("{" + k + "}").join(String(v));
+    return s;
   }
-});
+
+  function methodLabel(method) {
+    const norm = String(method).toLowerCase().replace(/[^a-z]/g, "");
+    for (const [prefix, key] of METHOD_KEYS) if (norm.startsWith(prefix)) return t(key);
+    return String(method);
+  }
+
+  function duration(totalSeconds) {
+    if (totalSeconds < 1) return t("underSecond");
+    const s = Math.round(totalSeconds);
+    if (s < 60) return t("sec", { n: s });
+    const m = Math.round(s / 60);
+    if (s < 600) {
+      const mm = Math.floor(s / 60), ss = s % 60;
+      return ss ? t("minSec", { m: mm, s: ss }) : t("min", { n: mm });
+    }
+    if (m < 60) return t("min", { n: m });
+    const h = Math.floor(m / 60), rm = m % 60;
+    return rm ? t("hourMin", { h, m: rm }) : t("hour", { h });
+  }
+
+  // A wait in whole minutes for the queue (seconds are false precision there).
+  function waitWords(sec) {
+    if (sec < 60) return t("sec", { n: Math.max(10, Math.ceil(sec / 10) * 10) });
+    const m = Math.round(sec / 60);
+    if (m < 60) return t("min", { n: m });
+    const h = Math.floor(m / 60), rm = m % 60;
+    return rm ? t("hourMin", { h, m: rm }) : t("hour", { h });
+  }
+
+  // The server gives eta_s and, when it has one, a range; the page only formats it.
+  function etaRange(q) {
+    const pick = (...names) => {
+      for (const n of names) if (typeof q[n] === "number" && isFinite(q[n])) return q[n];
+      return undefined;
+    };
+    let lo = pick("eta_low_s", "eta_min_s", "eta_from_s", "eta_lower_s");
+    let hi = pick("eta_high_s", "eta_max_s", "eta_to_s", "eta_upper_s");
+    if (Array.isArray(q.eta_range_s) && q.eta_range_s.length === 2) [lo, hi] = q.eta_range_s;
+    if (q.eta && typeof q.eta === "object") {
+      lo = lo ?? q.eta.low_s ?? q.eta.min_s;
+      hi = hi ?? q.eta.high_s ?? q.eta.max_s;
+    }
+    const mid = pick("eta_s");
+    if (lo === undefined) lo = mid;
+    if (hi === undefined) hi = mid;
+    if (lo === undefined) return "–";
+    if (hi <= 5) return t("etaNow");
+    const a = waitWords(lo), b = waitWords(hi);
+    return a === b ? t("rangeAbout", { a }) : t("rangeBetween", { a, b });
+  }
+
+  function formatDate(iso) {
+    if (!iso || !/^\d{4}-\d{2}-\d{2}/.test(iso)) return String(iso ?? "–");
+    const d = new Date(iso.slice(0, 10) + "T00:00:00Z");
+    return new Intl.DateTimeFormat(lang === "ko" ? "ko-KR" : "en-GB", {
+      year: "numeric", month: "long", day: "numeric", weekday: "short", timeZone: "UTC",
+    }).format(d);
+  }
+
+  // [day, weekday] for a date chip, e.g. ["8월 30일", "월"].
+  function formatShortDate(iso) {
+    const d = new Date(String(iso).slice(0, 10) + "T00:00:00Z");
+    if (isNaN(d)) return [String(iso), ""];
+    const locale = lang === "ko" ? "ko-KR" : "en-GB";
+    return [
+      new Intl.DateTimeFormat(locale, { month: "short", day: "numeric", timeZone: "UTC" }).format(d),
+      new Intl.DateTimeFormat(locale, { weekday: "short", timeZone: "UTC" }).format(d),
+    ];
+  }
+
+  const number = (n) => new Intl.NumberFormat(lang === "ko" ? "ko-KR" : "en-GB").format(n);
+
+  // ---------------------------------------------------------------- state
+
+  function deviceId() {
+    let id = localStorage.getItem(DEVICE_KEY);
+    if (!id) {
+      id = crypto.randomUUID ? crypto.randomUUID() : Array.from(crypto.getRandomValues(new Uint8Array(16)),
+        (b) => b.toString(16).padStart(2, "0")).join("");
+      localStorage.setItem(DEVICE_KEY, id);
+    }
+    return id;
+  }
+
+  const blank = () => ({
+    intent: "book",        // what the person chose on the first screen: book | manage
+    goal: null,            // what the flow does after admission: book | view | change | cancel
+    method: null,
+    methodChosen: false,   // the person picked a method (otherwise the recommendation is selected)
+    session: null,         // { token, expires_at } from POST /v1/verify
+    ticket: null,          // from POST /v1/queue
+    firstPosition: null,
+    admission: null,       // admission_token from GET /v1/queue/{ticket}; only the server issues it
+    admissionUsed: false,  // a booking or change went through with it (it is single-use)
+    reservation: null,     // the last reservation the server returned
+    choice: null,          // { clinic_id, date }
+    view: "method",
+  });
+
+  let state = load();
+
+  function load() {
+    try {
+      const s = JSON.parse(localStorage.getItem(STATE_KEY) || "null");
+      return s && typeof s === "object" ? { ...blank(), ...s } : blank();
+    } catch {
+      return blank();
+    }
+  }
+
+  function save() {
+    localStorage.setItem(STATE_KEY, JSON.stringify(state));
+  }
+
+  // ---------------------------------------------------------------- API
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      super((body && body.message) || `HTTP ${status}`);
+      this.status = status;
+      this.code = (body && body.error) || (status === 0 ? "network" : status >= 500 ? "internal" : `http_${status}`);
+      this.apiMessage = body && body.message;
+      this.retryAfter = body && typeof body.retry_after_s === "number" ? body.retry_after_s : null;
+      this.reason = (body && body.reason) || null;
+      this.body = body || {};
+    }
+  }
+
+  async function api(method, path, { token, body } = {}) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (token) {
+      headers.Authorization = "Bearer " + token;
+      // The server checks it against the device the token was issued to.
+      headers["X-Device-Id"] = deviceId();
+    }
+    let res;
+    try {
+      res = await fetch(path, {
+        method, headers, cache: "no-store",
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch {
+      throw new ApiError(0, null);
+    }
+    const text = await res.text();
+    let data = null;
+    if (text) {
+      try { data = JSON.parse(text); } catch { data = { message: text.slice(0, 300) }; }
+    }
+    if (!res.ok) throw new ApiError(res.status, data);
+    return data;
+  }
+
+  // Calls `fn(token)` with each usable token in turn while the server answers 401: which token
+  // a read or a cancel accepts is the server's business, the page just offers what it holds.
+  async function withTokens(tokens, fn) {
+    const usable = tokens.filter(Boolean);
+    let last = new ApiError(401, { error: "invalid_token" });
+    for (const token of usable) {
+      try {
+        return await fn(token);
+      } catch (e) {
+        if (!(e instanceof ApiError) || e.status !== 401) throw e;
+        last = e;
+      }
+    }
+    throw last;
+  }
+
+  const freshAdmission = () => (state.admission && !state.admissionUsed ? state.admission : null);
+  const sessionToken = () => (state.session ? state.session.token : null);
+
+  // ---------------------------------------------------------------- DOM helpers
+
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, attrs = {}, ...children) => {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === false || v == null) continue;
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children) if (c != null) node.append(c);
+    return node;
+  };
+
+  function applyText() {
+    document.documentElement.lang = lang;
+    document.title = t("title");
+    for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+    for (const node of document.querySelectorAll("[data-i18n-attr]")) {
+      for (const pair of node.dataset.i18nAttr.split(";")) {
+        const [attr, key] = pair.split(":");
+        node.setAttribute(attr, t(key));
+      }
+    }
+    const toggle = $("lang-toggle");
+    toggle.textContent = t("langToggle");
+    toggle.setAttribute("aria-label", t("langToggleLabel"));
+    toggle.setAttribute("lang", lang === "ko" ? "en" : "ko");
+  }
+
+  function showAlert(message, { code, info } = {}) {
+    const box = $("alert");
+    box.replaceChildren(el("strong", { text: message }));
+    if (code) box.append(el("span", { class: "code", text: `${t("errorCode")}: ${code}` }));
+    box.classList.toggle("alert-info", !!info);
+    box.setAttribute("role", info ? "status" : "alert");
+    box.hidden = false;
+  }
+
+  function clearAlert() {
+    $("alert").hidden = true;
+    $("alert").replaceChildren();
+  }
+
+  // The text shown for an API error: in Korean our own words for a known code; in English the
+  // server's message when it sent one. The code is always shown for support calls.
+  function errorText(e) {
+    const known = TEXT[lang].err[e.code];
+    if (lang === "en" && e.apiMessage) return e.apiMessage;
+    return known || e.apiMessage || t("err.internal");
+  }
+
+  function showError(e) {
+    if (!(e instanceof ApiError)) {
+      console.error(e);
+      showAlert(t("err.internal"));
+      return;
+    }
+    showAlert(errorText(e), { code: e.reason ? `${e.code} (${e.reason})` : e.code });
+  }
+
+  function busy(button, on, label) {
+    if (on) {
+      button.dataset.label = button.textContent;
+      button.textContent = label || t("sending");
+      button.setAttribute("aria-busy", "true");
+      button.disabled = true;
+    } else {
+      if (button.dataset.label) button.textContent = button.dataset.label;
+      button.removeAttribute("aria-busy");
+      button.disabled = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- views
+
+  const STEP_OF = { method: "method", verify: "verify", queue: "queue", choose: "choose", confirm: "choose", done: "done", manage: "done" };
+  const STEP_ORDER = ["method", "verify", "queue", "choose", "done"];
+  const RENDER = {};
+
+  function show(view, { focus = true, keepAlert = false } = {}) {
+    if (!keepAlert) clearAlert();
+    state.view = view;
+    save();
+    for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== "view-" + view;
+    const current = STEP_OF[view];
+    const at = STEP_ORDER.indexOf(current);
+    for (const li of document.querySelectorAll("#steps li")) {
+      const i = STEP_ORDER.indexOf(li.dataset.step);
+      li.classList.toggle("done", i < at);
+      if (i === at) li.setAttribute("aria-current", "step");
+      else li.removeAttribute("aria-current");
+    }
+    if (view !== "method") stopCongestion();
+    if (view !== "queue") stopPolling();
+    if (RENDER[view]) RENDER[view]();
+    if (focus) {
+      const h = document.querySelector("#view-" + view + " h1");
+      if (h) { h.setAttribute("tabindex", "-1"); h.focus({ preventScroll: true }); window.scrollTo(0, 0); }
+    }
+  }
+
+  // ---------------------------------------------------------------- 1. method choice and lights
+
+  let congestion = [];
+  let congestionTimer = null;
+  let congestionAt = null;
+
+  function recommended(list) {
+    const rank = { green: 0, yellow: 1, red: 2 };
+    const usable = list.filter((c) => c.level in rank);
+    usable.sort((a, b) => (a.wait_s ?? Infinity) - (b.wait_s ?? Infinity) || rank[a.level] - rank[b.level]);
+    return usable.length ? usable[0].method : null;
+  }
+
+  async function refreshCongestion() {
+    try {
+      const data = await api("GET", "/v1/congestion");
+      congestion = (Array.isArray(data) ? data : data.methods || []).map((c) => ({
+        method: String(c.method),
+        level: LEVELS.includes(c.level) ? c.level : "grey",
+        wait_s: typeof c.wait_s === "number" ? c.wait_s : null,
+        recommended: c.recommended === true,
+      }));
+      congestionAt = new Date();
+      renderMethods();
+    } catch (e) {
+      if (!congestion.length) {
+        $("method-list").replaceChildren(el("p", { class: "muted", text: t("lightsFailed") }));
+      }
+    } finally {
+      clearTimeout(congestionTimer);
+      if (state.view === "method") congestionTimer = setTimeout(refreshCongestion, CONGESTION_REFRESH_MS);
+    }
+  }
+
+  function stopCongestion() {
+    clearTimeout(congestionTimer);
+    congestionTimer = null;
+  }
+
+  function renderMethods() {
+    const list = $("method-list");
+    if (!congestion.length) {
+      list.replaceChildren(el("p", { class: "muted", text: t("loadingLights") }));
+      return;
+    }
+    list.setAttribute("aria-busy", "false");
+    // The server names the method it recommends; only an older answer without it is ranked here.
+    const named = congestion.find((c) => c.recommended && c.level !== "grey");
+    const best = named ? named.method : recommended(congestion);
+    const chosen = congestion.find((c) => c.method === state.method);
+    if (!state.methodChosen || !chosen || chosen.level === "grey") {
+      state.method = best;
+      state.methodChosen = false;
+    }
+    const hadFocus = document.activeElement && document.activeElement.name === "method"
+      ? document.activeElement.value : null;
+    const cards = congestion.map((c) => {
+      const unavailable = c.level === "grey";
+      const input = el("input", {
+        type: "radio", name: "method", value: c.method, disabled: unavailable,
+        checked: c.method === state.method,
+        "aria-describedby": "lvl-" + c.method,
+      });
+      input.addEventListener("change", () => {
+        state.method = c.method;
+        state.methodChosen = true;
+        save();
+        $("method-next").disabled = false;
+      });
+      const waitText = unavailable || c.wait_s == null ? t("waitNone") : t("waitAbout", { t: duration(c.wait_s) });
+      const card = el("label", { class: "method" + (unavailable ? " unavailable" : ""), "data-method": c.method, "data-level": c.level, "data-wait-s": c.wait_s ?? "" },
+        input,
+        el("span", { class: "light light-" + c.level, "aria-hidden": "true" }),
+        el("span", { class: "method-name" },
+          methodLabel(c.method),
+          c.method === best ? el("span", { class: "badge", text: t("recommended") }) : null,
+          el("span", { class: "method-meta", text: waitText })),
+        el("span", { class: "method-level level-" + c.level, id: "lvl-" + c.method, text: t("lvl_" + c.level) }));
+      return card;
+    });
+    list.replaceChildren(...cards);
+    if (hadFocus) {
+      const again = list.querySelector(`input[value="${CSS.escape(hadFocus)}"]`);
+      if (again) again.focus();
+    }
+    $("method-next").disabled = !state.method;
+    if (congestionAt) {
+      const time = congestionAt.toLocaleTimeString(lang === "ko" ? "ko-KR" : "en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+      $("congestion-updated").textContent = t("updatedAt", { time });
+    }
+    save();
+  }
+
+  RENDER.method = () => {
+    for (const r of document.querySelectorAll('input[name="intent"]')) r.checked = r.value === state.intent;
+    renderMethods();
+    refreshCongestion();
+  };
+
+  // ---------------------------------------------------------------- 2. verification
+
+  let countdownTimer = null;
+
+  function startCountdown(seconds) {
+    clearInterval(countdownTimer);
+    const line = $("verify-countdown");
+    const submit = $("verify-submit");
+    const until = Date.now() + seconds * 1000; // only for the countdown display; the server decides
+    const tick = () => {
+      const left = Math.ceil((until - Date.now()) / 1000);
+      if (left <= 0) {
+        clearInterval(countdownTimer);
+        line.hidden = true;
+        submit.disabled = false;
+        return;
+      }
+      line.hidden = false;
+      line.textContent = t("retryIn", { t: duration(left) });
+      submit.disabled = true;
+    };
+    tick();
+    countdownTimer = setInterval(tick, 1000);
+  }
+
+  function fieldError(inputs, errNode, message) {
+    for (const i of inputs) {
+      if (message) i.setAttribute("aria-invalid", "true");
+      else i.removeAttribute("aria-invalid");
+    }
+    errNode.hidden = !message;
+    errNode.textContent = message || "";
+  }
+
+  RENDER.verify = () => {
+    $("verify-method-name").textContent = state.method ? methodLabel(state.method) : "–";
+    $("device-id").textContent = deviceId();
+  };
+
+  async function submitVerify(event) {
+    event.preventDefault();
+    clearAlert();
+    const name = $("name").value.trim();
+    const front = $("rid-front").value.trim();
+    const back = $("rid-back").value.trim();
+    let ok = true;
+    fieldError([$("name")], $("name-err"), name ? null : t("nameRequired"));
+    if (!name) ok = false;
+    const ridOk = /^\d{6}$/.test(front) && /^\d{7}$/.test(back);
+    fieldError([$("rid-front"), $("rid-back")], $("rid-err"), ridOk ? null : t("ridFormat"));
+    if (!ridOk) ok = false;
+    if (!ok) {
+      (name ? (/^\d{6}$/.test(front) ? $("rid-back") : $("rid-front")) : $("name")).focus();
+      return;
+    }
+    const submit = $("verify-submit");
+    busy(submit, true, t("verifying"));
+    try {
+      const res = await api("POST", "/v1/verify", {
+        body: { method: state.method, resident_id: `${front}-${back}`, name, device_id: deviceId() },
+      });
+      $("rid-front").value = "";
+      $("rid-back").value = "";
+      state.session = { token: res.session_token, expires_at: res.expires_at };
+      // A verification asked for in the middle of a flow (an expired session) resumes that flow.
+      if (!state.goal) state.goal = state.intent === "manage" ? "view" : "book";
+      state.admission = null;
+      state.admissionUsed = false;
+      save();
+      busy(submit, false);
+      await proceed();
+    } catch (e) {
+      busy(submit, false);
+      if (!(e instanceof ApiError)) return showError(e);
+      if (e.code === "invalid_resident_id") {
+        fieldError([$("rid-front"), $("rid-back")], $("rid-err"), errorText(e));
+        $("rid-front").focus();
+      }
+      showError(e);
+      if (e.retryAfter) startCountdown(e.retryAfter);
+      if (e.code === "method_unavailable" || e.code === "unknown_method") {
+        state.methodChosen = false;
+        show("method", { keepAlert: true });
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- 3. waiting room
+
+  let pollTimer = null;
+  let lastAnnounce = 0;
+  let lastQueue = null;
+
+  async function enqueue() {
+    if (!sessionToken()) return reverify();
+    try {
+      let res;
+      try {
+        res = await api("POST", "/v1/queue", { token: sessionToken() });
+      } catch (e) {
+        // One live ticket per person: a second tab or a retry gets the ticket it already has.
+        if (!(e instanceof ApiError) || e.code !== "already_queued") throw e;
+        res = { ...e.body, ticket: e.body.ticket ?? state.ticket ?? "me" };
+      }
+      state.ticket = res.ticket == null ? "me" : String(res.ticket);
+      state.firstPosition = typeof res.position === "number" ? res.position : null;
+      state.admission = null;
+      state.admissionUsed = false;
+      lastQueue = { state: "waiting", ...res };
+      save();
+      show("queue");
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) return reverify();
+      showError(e);
+    }
+  }
+
+  function reverify() {
+    state.session = null;
+    state.ticket = null;
+    save();
+    show("verify", { keepAlert: false });
+    showAlert(t("sessionExpired"), { info: true });
+  }
+
+  function stopPolling() {
+    clearTimeout(pollTimer);
+    pollTimer = null;
+  }
+
+  function renderQueue() {
+    const q = lastQueue || { state: "joining" };
+    const pre = q.pre_queue === true || /pre/.test(String(q.state));
+    const st = pre ? "pre" : ["waiting", "admitted", "expired"].includes(q.state) ? q.state : "joining";
+    $("queue-pre").hidden = !pre;
+    $("queue-state").textContent = t("qs_" + st);
+    const pos = typeof q.position === "number" ? q.position : null;
+    $("queue-position").textContent = pos == null ? "–" : number(pos);
+    $("queue-eta").textContent = st === "admitted" ? t("qs_admitted") : st === "expired" ? "–" : etaRange(q);
+    const first = state.firstPosition;
+    const done = pos == null || !first ? 0 : Math.max(0, Math.min(1, (first - pos) / Math.max(first, 1)));
+    $("queue-bar").style.width = (st === "admitted" ? 100 : Math.round(done * 100)) + "%";
+    $("queue-leave").hidden = st === "expired" || st === "admitted";
+    $("queue-rejoin").hidden = st !== "expired";
+    const now = Date.now();
+    if ((st === "waiting" || st === "pre") && pos != null && now - lastAnnounce > ANNOUNCE_EVERY_MS) {
+      lastAnnounce = now;
+      $("queue-live").textContent = t("queueAnnounce", { pos: number(pos), eta: etaRange(q) });
+    }
+  }
+
+  async function pollQueue() {
+    stopPolling();
+    if (!state.ticket) return;
+    let delay = POLL_DEFAULT_MS;
+    try {
+      // The owner's session makes the poll a heartbeat and is what the admission token is
+      // handed to; the ticket "me" is the person's place in the pre-queue before opening.
+      const q = await api("GET", "/v1/queue/" + encodeURIComponent(state.ticket), { token: sessionToken() });
+      if (q.ticket != null && state.ticket === "me") state.ticket = String(q.ticket);
+      lastQueue = q;
+      if (typeof q.poll_after_ms === "number") delay = q.poll_after_ms;
+      if (state.firstPosition == null && typeof q.position === "number") state.firstPosition = q.position;
+      if (q.state === "admitted" && q.admission_token) {
+        state.admission = q.admission_token;
+        state.admissionUsed = false;
+        state.ticket = null;
+        save();
+        renderQueue();
+        $("queue-live").textContent = t("queueAdmitted");
+        return afterAdmission();
+      }
+      if (q.state === "expired") {
+        renderQueue();
+        showAlert(t(q.reason === "skipped" ? "queueSkipped" : "queueExpired"), { code: q.reason });
+        return;
+      }
+      renderQueue();
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) return reverify();
+      if (e instanceof ApiError && (e.status === 404 || e.status === 410)) {
+        lastQueue = { state: "expired" };
+        renderQueue();
+        showAlert(t("queueExpired"), { code: e.code });
+        return;
+      }
+      if (e instanceof ApiError && e.status !== 0 && e.status < 500) showError(e);
+    }
+    if (state.view === "queue") {
+      pollTimer = setTimeout(pollQueue, Math.max(POLL_MIN_MS, Math.min(POLL_MAX_MS, delay)));
+    }
+  }
+
+  RENDER.queue = () => {
+    renderQueue();
+    pollQueue();
+  };
+
+  async function leaveQueue() {
+    stopPolling();
+    const ticket = state.ticket;
+    state.ticket = null;
+    save();
+    if (ticket) {
+      try {
+        await api("DELETE", "/v1/queue/" + encodeURIComponent(ticket), { token: sessionToken() });
+      } catch {
+        // Leaving is a courtesy to the people behind; a ticket left alone is skipped anyway.
+      }
+    }
+    show("method");
+  }
+
+  // ---------------------------------------------------------------- after admission: what the goal needs
+
+  async function proceed() {
+    switch (state.goal) {
+      case "view": return loadReservation();
+      case "cancel": return cancelReservation();
+      case "change":
+      case "book":
+      default:
+        return freshAdmission() ? show("choose") : enqueue();
+    }
+  }
+
+  function afterAdmission() {
+    return proceed();
+  }
+
+  // ---------------------------------------------------------------- 4. clinic and date
+
+  let slots = [];     // rows { clinic_id, name, region, date, remaining }
+  let slotsShare = null; // which share the server counted them from: "day<n>" or "pool"
+  let clinicNames = {};
+
+  function normalizeSlots(data) {
+    const rows = [];
+    const push = (c, d) => {
+      const clinic_id = String(c.clinic_id ?? c.clinic ?? c.id ?? "");
+      const name = c.name ?? c.clinic_name ?? clinic_id;
+      const region = c.region ?? "";
+      const remaining = d.remaining ?? d.available ?? d.doses_remaining ?? d.left ?? 0;
+      if (clinic_id && d.date) rows.push({ clinic_id, name, region, date: String(d.date).slice(0, 10), remaining: Number(remaining) || 0 });
+    };
+    const list = Array.isArray(data) ? data : (data && (data.clinics || data.slots)) || [];
+    for (const item of list) {
+      const dates = item.dates || item.slots;
+      if (Array.isArray(dates)) for (const d of dates) push(item, typeof d === "string" ? { date: d, remaining: 1 } : d);
+      else push(item, item);
+    }
+    for (const r of rows) clinicNames[r.clinic_id] = { name: r.name, region: r.region };
+    return rows;
+  }
+
+  async function loadSlots() {
+    const list = $("clinic-list");
+    list.setAttribute("aria-busy", "true");
+    list.replaceChildren(el("p", { class: "muted", text: t("loadingSlots") }));
+    try {
+      const data = await withTokens([freshAdmission()], (token) => api("GET", "/v1/slots", { token }));
+      slots = normalizeSlots(data);
+      slotsShare = data && typeof data.share === "string" ? data.share : null;
+      renderChoose();
+    } catch (e) {
+      list.replaceChildren();
+      handleBookingError(e);
+    } finally {
+      list.setAttribute("aria-busy", "false");
+    }
+  }
+
+  function clinicsOf(rows) {
+    const by = new Map();
+    for (const r of rows) {
+      if (!by.has(r.clinic_id)) by.set(r.clinic_id, { clinic_id: r.clinic_id, name: r.name, region: r.region, total: 0, dates: [] });
+      const c = by.get(r.clinic_id);
+      c.total += Math.max(0, r.remaining);
+      c.dates.push(r);
+    }
+    for (const c of by.values()) c.dates.sort((a, b) => a.date.localeCompare(b.date));
+    return [...by.values()];
+  }
+
+  function renderChoose() {
+    const change = state.goal === "change";
+    $("h-choose").textContent = t(change ? "chooseHeadingChange" : "chooseHeading");
+    $("choose-lead").textContent = t(slotsShare === "pool" ? "chooseLeadPool" : "chooseLead");
+    const regionSelect = $("region");
+    const regions = [...new Set(slots.map((r) => r.region).filter(Boolean))].sort();
+    const chosenRegion = regionSelect.value;
+    regionSelect.replaceChildren(el("option", { value: "", text: t("allRegions") }),
+      ...regions.map((r) => el("option", { value: r, text: r })));
+    regionSelect.value = regions.includes(chosenRegion) ? chosenRegion : "";
+    regionSelect.parentElement.hidden = regions.length < 2;
+
+    const clinics = clinicsOf(slots.filter((r) => !regionSelect.value || r.region === regionSelect.value));
+    const list = $("clinic-list");
+    if (!clinics.length) {
+      list.replaceChildren(el("p", { class: "muted", text: t("noSlots") }));
+    } else {
+      list.replaceChildren(...clinics.map((c) => {
+        const full = c.total <= 0;
+        const input = el("input", {
+          type: "radio", name: "clinic", value: c.clinic_id, disabled: full,
+          checked: state.choice && state.choice.clinic_id === c.clinic_id,
+        });
+        input.addEventListener("change", () => {
+          state.choice = { clinic_id: c.clinic_id, date: null };
+          save();
+          renderDates();
+        });
+        return el("label", { class: "choice" + (full ? " soldout" : ""), "data-clinic": c.clinic_id },
+          input,
+          el("span", {}, el("span", { class: "choice-name", text: c.name }), el("span", { class: "choice-sub", text: c.region })),
+          el("span", { class: "remaining", text: full ? t("soldOut") : t("remaining", { n: number(c.total) }) }));
+      }));
+    }
+    renderDates();
+  }
+
+  function renderDates() {
+    const fs = $("date-fieldset");
+    const grid = $("date-list");
+    const clinicId = state.choice && state.choice.clinic_id;
+    const rows = slots.filter((r) => r.clinic_id === clinicId).sort((a, b) => a.date.localeCompare(b.date));
+    fs.hidden = !rows.length;
+    grid.replaceChildren(...rows.map((r) => {
+      const full = r.remaining <= 0;
+      const input = el("input", {
+        type: "radio", name: "date", value: r.date, disabled: full,
+        checked: state.choice && state.choice.date === r.date,
+        "aria-label": `${formatDate(r.date)}, ${full ? t("soldOut") : t("remaining", { n: number(r.remaining) })}`,
+      });
+      input.addEventListener("change", () => {
+        state.choice = { clinic_id: clinicId, date: r.date };
+        save();
+        $("choose-next").disabled = false;
+      });
+      return el("label", { class: "date", "data-date": r.date },
+        input,
+        el("span", { class: "date-day", text: formatShortDate(r.date)[0], "aria-hidden": "true" }),
+        el("span", { class: "date-wd", text: formatShortDate(r.date)[1], "aria-hidden": "true" }),
+        el("span", { class: "date-left", text: full ? t("soldOut") : t("remaining", { n: number(r.remaining) }), "aria-hidden": "true" }));
+    }));
+    $("choose-next").disabled = !(state.choice && state.choice.clinic_id && state.choice.date);
+  }
+
+  RENDER.choose = () => {
+    renderChoose();
+    loadSlots();
+  };
+
+  // ---------------------------------------------------------------- confirmation and booking
+
+  function summaryRows(target, rows) {
+    target.replaceChildren(...rows.filter(([, v]) => v != null && v !== "")
+      .flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v, class: k === "f_reservation" ? "id" : null })]));
+  }
+
+  function clinicLabel(id, fallback) {
+    const c = clinicNames[id];
+    return c ? c.name : fallback || id;
+  }
+
+  RENDER.confirm = () => {
+    const change = state.goal === "change";
+    $("h-confirm").textContent = t(change ? "confirmHeadingChange" : "confirmHeading");
+    $("confirm-submit").textContent = t(change ? "confirmSubmitChange" : "confirmSubmit");
+    const c = state.choice || {};
+    summaryRows($("confirm-summary"), [
+      ["f_clinic", clinicLabel(c.clinic_id)],
+      ["f_region", clinicNames[c.clinic_id] && clinicNames[c.clinic_id].region],
+      ["f_date", formatDate(c.date)],
+      ["f_method", state.method && methodLabel(state.method)],
+    ]);
+    document.querySelector("#view-confirm .hint").textContent = t(change ? "confirmHintChange" : "confirmHint");
+  };
+
+  async function confirmBooking() {
+    const button = $("confirm-submit");
+    const c = state.choice;
+    if (!c || !c.clinic_id || !c.date) return show("choose");
+    const admission = freshAdmission();
+    if (!admission) return enqueue();
+    busy(button, true);
+    try {
+      const change = state.goal === "change" && state.reservation;
+      const res = change
+        ? await api("PUT", "/v1/reservations/" + encodeURIComponent(state.reservation.id), { token: admission, body: { clinic_id: c.clinic_id, date: c.date } })
+        : await api("POST", "/v1/reservations", { token: admission, body: { clinic_id: c.clinic_id, date: c.date } });
+      state.admissionUsed = true;
+      state.reservation = normalizeReservation(res) || { id: state.reservation && state.reservation.id, clinic_id: c.clinic_id, date: c.date };
+      state.lastDone = change ? "change" : "book";
+      state.choice = null;
+      save();
+      busy(button, false);
+      show("done");
+    } catch (e) {
+      busy(button, false);
+      handleBookingError(e);
+    }
+  }
+
+  // What to do when a booking-side call is refused. The server's answer decides; the page
+  // only routes the person to where they can act on it.
+  function handleBookingError(e) {
+    if (!(e instanceof ApiError)) return showError(e);
+    switch (e.code) {
+      case "invalid_token":
+      case "admission_required":
+      case "admission_expired":
+        state.admission = null;
+        save();
+        if (!sessionToken()) return reverify();
+        showAlert(t("admissionGone"), { code: e.code });
+        $("queue-rejoin").hidden = false;
+        return enqueueAfterNotice();
+      case "sold_out":
+        show("choose", { keepAlert: true, focus: false });
+        return showError(e);
+      case "already_reserved":
+        state.goal = "view";
+        save();
+        loadReservation().then(() => showError(e));
+        return;
+      default:
+        return showError(e);
+    }
+  }
+
+  // After an admission was refused the person needs a new place in the queue; they go there
+  // with the reason on screen.
+  async function enqueueAfterNotice() {
+    const keep = $("alert").cloneNode(true);
+    await enqueue();
+    if (state.view === "queue") {
+      $("alert").replaceWith(keep);
+      keep.hidden = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- done and my reservation
+
+  function normalizeReservation(d) {
+    if (d == null) return null;
+    if (Array.isArray(d)) {
+      const active = d.find((r) => !r.status || /active|confirmed|reserved/.test(String(r.status))) || null;
+      return normalizeReservation(active);
+    }
+    if (Object.prototype.hasOwnProperty.call(d, "reservation")) return normalizeReservation(d.reservation);
+    if (Array.isArray(d.reservations)) return normalizeReservation(d.reservations);
+    const id = d.reservation_id ?? d.id;
+    if (id == null) return null;
+    return {
+      id: String(id),
+      clinic_id: d.clinic_id != null ? String(d.clinic_id) : null,
+      clinic_name: d.clinic_name ?? (d.clinic && d.clinic.name) ?? null,
+      region: d.region ?? null,
+      date: d.date ?? null,
+      status: d.status ?? d.state ?? null,
+    };
+  }
+
+  function reservationRows(r) {
+    return [
+      ["f_reservation", r.id],
+      ["f_clinic", r.clinic_name || clinicLabel(r.clinic_id)],
+      ["f_region", r.region || (clinicNames[r.clinic_id] && clinicNames[r.clinic_id].region)],
+      ["f_date", formatDate(r.date)],
+      ["f_status", r.status && !/active|confirmed|reserved/.test(r.status) ? r.status : t("st_confirmed")],
+    ];
+  }
+
+  RENDER.done = () => {
+    const change = state.lastDone === "change";
+    $("h-done").textContent = t(change ? "doneHeadingChange" : "doneHeading");
+    summaryRows($("done-summary"), state.reservation ? reservationRows(state.reservation) : []);
+  };
+
+  function renderManage() {
+    const r = state.reservation;
+    $("manage-card").setAttribute("aria-busy", "false");
+    $("manage-empty").hidden = !!r;
+    summaryRows($("manage-summary"), r ? reservationRows(r) : []);
+    $("manage-cancel").hidden = !r;
+    $("manage-change").hidden = !r;
+    $("manage-book").hidden = !!r;
+    $("cancel-confirm").hidden = true;
+  }
+
+  RENDER.manage = renderManage;
+
+  async function loadReservation() {
+    try {
+      const data = await withTokens([freshAdmission(), sessionToken(), state.admission], (token) => api("GET", "/v1/reservations/me", { token }));
+      state.reservation = normalizeReservation(data);
+      save();
+      show("manage");
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) {
+        state.reservation = null;
+        save();
+        return show("manage");
+      }
+      if (e instanceof ApiError && e.status === 401) {
+        // Neither the session nor a live admission is accepted: if the session still works
+        // for the queue, the read needs an admission; otherwise the person verifies again.
+        if (!freshAdmission() && sessionToken()) return enqueue();
+        return reverify();
+      }
+      showError(e);
+    }
+  }
+
+  async function cancelReservation() {
+    const r = state.reservation;
+    if (!r) return loadReservation();
+    const button = $("cancel-yes");
+    busy(button, true);
+    try {
+      await withTokens([freshAdmission(), sessionToken()], (token) => api("DELETE", "/v1/reservations/" + encodeURIComponent(r.id), { token }));
+      busy(button, false);
+      state.reservation = null;
+      state.goal = "view";
+      save();
+      show("manage");
+      showAlert(t("cancelled"), { info: true });
+    } catch (e) {
+      busy(button, false);
+      if (e instanceof ApiError && e.status === 401 && !freshAdmission() && sessionToken()) {
+        state.goal = "cancel";
+        save();
+        return enqueue();
+      }
+      state.goal = "view";
+      save();
+      handleBookingError(e);
+    }
+  }
+
+  // ---------------------------------------------------------------- wiring
+
+  function startOver() {
+    const ticket = state.ticket;
+    if (ticket) api("DELETE", "/v1/queue/" + encodeURIComponent(ticket), { token: sessionToken() }).catch(() => {});
+    stopPolling();
+    state = blank();
+    save();
+    show("method");
+  }
+
+  function wire() {
+    $("lang-toggle").addEventListener("click", () => {
+      lang = lang === "ko" ? "en" : "ko";
+      localStorage.setItem(LANG_KEY, lang);
+      applyText();
+      const alertShown = !$("alert").hidden;
+      if (RENDER[state.view] && state.view !== "queue" && state.view !== "choose") RENDER[state.view]();
+      if (state.view === "queue") renderQueue();
+      if (state.view === "choose") renderChoose();
+      if (state.view === "verify") RENDER.verify();
+      if (!alertShown) clearAlert();
+    });
+    for (const r of document.querySelectorAll('input[name="intent"]')) {
+      r.addEventListener("change", () => { state.intent = r.value; save(); });
+    }
+    $("method-next").addEventListener("click", () => {
+      if (!state.method) return;
+      // A still-valid session skips a second verification (the server allows one per 10 minutes).
+      if (sessionToken()) {
+        state.goal = state.intent === "manage" ? "view" : "book";
+        save();
+        return proceed();
+      }
+      show("verify");
+    });
+    for (const b of document.querySelectorAll("[data-go]")) b.addEventListener("click", () => show(b.dataset.go));
+    $("verify-form").addEventListener("submit", submitVerify);
+    $("rid-front").addEventListener("input", (e) => {
+      e.target.value = e.target.value.replace(/\D/g, "").slice(0, 6);
+      if (e.target.value.length === 6) $("rid-back").focus();
+    });
+    $("rid-back").addEventListener("input", (e) => { e.target.value = e.target.value.replace(/\D/g, "").slice(0, 7); });
+    $("queue-leave").addEventListener("click", leaveQueue);
+    $("queue-rejoin").addEventListener("click", () => { clearAlert(); enqueue(); });
+    $("region").addEventListener("change", renderChoose);
+    $("slots-refresh").addEventListener("click", loadSlots);
+    $("choose-back").addEventListener("click", () => show(state.goal === "change" ? "manage" : "method"));
+    $("choose-next").addEventListener("click", () => show("confirm"));
+    $("confirm-submit").addEventListener("click", confirmBooking);
+    $("done-manage").addEventListener("click", () => { state.goal = "view"; save(); loadReservation(); });
+    $("done-print").addEventListener("click", () => window.print());
+    $("manage-change").addEventListener("click", () => {
+      state.goal = "change";
+      state.choice = null;
+      save();
+      proceed();
+    });
+    $("manage-book").addEventListener("click", () => {
+      state.goal = "book";
+      state.intent = "book";
+      save();
+      proceed();
+    });
+    $("manage-cancel").addEventListener("click", () => {
+      $("cancel-confirm").hidden = false;
+      $("cancel-no").focus();
+    });
+    $("cancel-no").addEventListener("click", () => { $("cancel-confirm").hidden = true; $("manage-cancel").focus(); });
+    $("cancel-yes").addEventListener("click", () => { state.goal = "cancel"; save(); cancelReservation(); });
+    $("start-over").addEventListener("click", startOver);
+  }
+
+  function start() {
+    applyText();
+    wire();
+    // Resume where the person was: a ticket keeps its place across a refresh or a second tab.
+    let view = state.view;
+    if (view === "queue" && !state.ticket) view = "method";
+    if ((view === "choose" || view === "confirm") && !freshAdmission()) view = "method";
+    if (view === "verify" && !state.method) view = "method";
+    if (!document.getElementById("view-" + view)) view = "method";
+    show(view, { focus: false });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

@@ -1,0 +1,260 @@
+// A person goes from the choice of verification method to a confirmed reservation, then
+// changes it, in headless Chromium against a real `yeyak serve`. Screenshots of every step are
+// kept in target/e2e-artifacts/ (phone size 360 px, and desktop).
+const { test, expect } = require("@playwright/test");
+const { AxeBuilder } = require("@axe-core/playwright");
+const path = require("path");
+const { startServer, residentId } = require("./server");
+
+const ARTIFACTS = process.env.E2E_ARTIFACTS || path.resolve(__dirname, "../../target/e2e-artifacts");
+const PHONE = { width: 360, height: 780 };
+const DESKTOP = { width: 1280, height: 900 };
+
+// Booking day of birth-date last digit 9: 2021-08-09 20:00 until 2021-08-10 18:00 (KST).
+const BOOKING_DAY_9 = "2021-08-09T21:00:00+09:00";
+// The change window: 2021-08-19 20:00 until 2021-09-18 18:00 (KST).
+const CHANGE_WINDOW = "2021-08-20T10:00:00+09:00";
+
+const SUPPLY = [
+  { clinic_id: "seoul-jongno-01", name: "종로중앙의원", region: "서울", date: "2021-08-30", doses: 100 },
+  { clinic_id: "seoul-jongno-01", name: "종로중앙의원", region: "서울", date: "2021-08-31", doses: 100 },
+  { clinic_id: "busan-haeundae-01", name: "해운대시민병원", region: "부산", date: "2021-09-01", doses: 100 },
+];
+
+// Deliveries registered in the change window go to the pool.
+const LATER_DELIVERIES = [
+  { clinic_id: "seoul-jongno-01", name: "종로중앙의원", region: "서울", date: "2021-08-31", doses: 10 },
+  { clinic_id: "busan-haeundae-01", name: "해운대시민병원", region: "부산", date: "2021-09-01", doses: 10 },
+];
+
+// People queued just before the person under test.
+const CROWD = 24;
+
+let server;
+
+test.describe.serial("the citizen's page", () => {
+  test.beforeAll(async () => {
+    // Two admissions a second, so that a crowd of CROWD people ahead makes a visible line.
+    server = await startServer({
+      clock: BOOKING_DAY_9, logFile: path.join(ARTIFACTS, "server.log"), extraArgs: ["--admit-per-s", "2"],
+    });
+    for (const s of SUPPLY) await server.admin("/admin/supply", s);
+  });
+
+  test.afterAll(async () => {
+    if (server) await server.stop();
+  });
+
+  const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, name + ".png"), fullPage: true });
+
+  // axe-core's WCAG 2.1 A/AA rules on what is on screen: labels, names, contrast, roles.
+  async function accessible(page, where) {
+    const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+    const found = result.violations.map((v) => `${where}: ${v.id} (${v.impact}) at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+    expect(found).toEqual([]);
+  }
+
+  // Waits until one of the views is shown and returns its name.
+  async function nextView(page, names, timeout = 60_000) {
+    const selector = names.map((n) => `#view-${n}:not([hidden])`).join(", ");
+    const el = await page.waitForSelector(selector, { timeout });
+    return (await el.getAttribute("id")).slice("view-".length);
+  }
+
+  async function verify(page, name, rid) {
+    const [front, back] = rid.split("-");
+    await page.getByLabel(/^(이름|Name)$/).fill(name);
+    await page.locator("#rid-front").fill(front);
+    await page.locator("#rid-back").fill(back);
+    await page.locator("#verify-submit").click();
+  }
+
+  // From the verification or the waiting room to the clinic choice; a screenshot of the
+  // waiting room when the server keeps the person there long enough to see it.
+  async function throughQueue(page, shotName) {
+    const view = await nextView(page, ["queue", "choose"]);
+    if (view === "queue") {
+      await expect(page.locator("#queue-position")).not.toHaveText("–", { timeout: 30_000 }).catch(() => {});
+      if (shotName) await shot(page, shotName);
+    }
+    await expect(page.locator("#view-choose")).toBeVisible({ timeout: 90_000 });
+    await expect(page.locator("#clinic-list .choice").first()).toBeVisible();
+  }
+
+  async function serverReservation(page) {
+    const state = await page.evaluate(() => JSON.parse(localStorage.getItem("yeyak.state.v1")));
+    for (const token of [state.session && state.session.token, state.admission]) {
+      if (!token) continue;
+      const res = await fetch(server.base + "/v1/reservations/me", { headers: { Authorization: `Bearer ${token}` } });
+      if (res.ok) return res.json();
+    }
+    throw new Error("no token of the page can read the reservation");
+  }
+
+  test("the page served is the one in web/", async () => {
+    const fs = require("fs");
+    const web = path.resolve(__dirname, "../../web");
+    for (const [url, file] of [["/", "index.html"], ["/static/app.js", "app.js"], ["/static/style.css", "style.css"]]) {
+      const res = await fetch(server.base + url);
+      expect(res.status).toBe(200);
+      expect(await res.text(), `${url} differs from web/${file}`).toBe(fs.readFileSync(path.join(web, file), "utf8"));
+    }
+  });
+
+  test("phone: from method choice to a confirmed reservation, then a change", async ({ browser }) => {
+    const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const page = await context.newPage();
+    const pageErrors = [];
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    const rid = residentId(1990, 5, 19, 31415);
+
+    // An operator switches one provider off: its light is grey and it cannot be chosen.
+    await server.admin("/admin/providers", { method: "financial_certificate", outage: true });
+
+    // 1. The lights: every method with a level, the fastest usable one recommended and selected.
+    await page.goto(server.base + "/");
+    const off = page.locator('#method-list .method[data-method="financial_certificate"]');
+    await expect(off).toHaveAttribute("data-level", "grey");
+    await expect(off.locator("input")).toBeDisabled();
+    await expect(page.locator("html")).toHaveAttribute("lang", "ko");
+    await expect(page.locator("#method-list .method").first()).toBeVisible();
+    const methods = page.locator("#method-list .method");
+    expect(await methods.count()).toBeGreaterThanOrEqual(7);
+    const recommended = page.locator("#method-list .method:has(.badge)");
+    await expect(recommended).toHaveCount(1);
+    await expect(recommended).not.toHaveAttribute("data-level", "grey");
+    await expect(recommended.locator("input")).toBeChecked();
+    // The recommendation is the best usable light, then the shortest measured wait (compared
+    // within one rendered answer of GET /v1/congestion: the lights move).
+    const lights = await page.$$eval("#method-list .method", (cards) => cards.map((c) => ({
+      method: c.dataset.method, level: c.dataset.level, wait: c.dataset.waitS === "" ? null : Number(c.dataset.waitS),
+      recommended: !!c.querySelector(".badge"),
+    })));
+    const rank = { green: 0, yellow: 1, red: 2 };
+    const usable = lights.filter((l) => l.level in rank && l.wait !== null);
+    expect(usable.length).toBeGreaterThan(0);
+    const best = usable.reduce((a, b) => (rank[b.level] < rank[a.level] || (rank[b.level] === rank[a.level] && b.wait < a.wait) ? b : a));
+    const badge = lights.find((l) => l.recommended);
+    expect([badge.level, badge.wait]).toEqual([best.level, best.wait]);
+    await shot(page, "phone-01-method");
+    await accessible(page, "method choice");
+
+    // 2. Verification (a wrong number first: the server's code is shown, nothing moves on).
+    await page.locator("#method-next").click();
+    await expect(page.locator("#view-verify")).toBeVisible();
+    await verify(page, "김민준", "900519-1000000");
+    await expect(page.locator("#alert")).toContainText("invalid_resident_id");
+    await expect(page.locator("#view-verify")).toBeVisible();
+    await shot(page, "phone-02-verify-error");
+    await accessible(page, "verification with an error");
+    await server.crowd(CROWD, { year: 1991, month: 3, day: 9 });
+    await verify(page, "김민준", rid);
+
+    // 3. The waiting room: a line ahead that gets shorter, with an ETA, until the server admits.
+    await expect(page.locator("#view-queue")).toBeVisible();
+    const ahead = async () => Number((await page.locator("#queue-position").textContent()).replace(/\D/g, ""));
+    await expect.poll(ahead, { timeout: 10_000 }).toBeGreaterThan(0);
+    const first = await ahead();
+    await expect(page.locator("#queue-eta")).not.toHaveText("–");
+    await shot(page, "phone-03-queue");
+    await accessible(page, "waiting room");
+    await expect.poll(ahead, { timeout: 30_000 }).toBeLessThan(first);
+    await shot(page, "phone-03b-queue-later");
+
+    // 4. Admitted: clinic and date from the slots.
+    await throughQueue(page);
+    const stored = await page.evaluate(() => JSON.stringify(localStorage));
+    expect(stored).not.toContain(rid.replace("-", ""));
+    expect(stored).not.toContain(rid.split("-")[1]);
+    await page.locator('label[data-clinic="seoul-jongno-01"]').click();
+    await page.locator('label[data-date="2021-08-30"]').click();
+    await shot(page, "phone-04-choose");
+    await accessible(page, "clinic and date");
+    await page.locator("#choose-next").click();
+    await expect(page.locator("#view-confirm")).toBeVisible();
+    await expect(page.locator("#confirm-summary")).toContainText("종로중앙의원");
+    await shot(page, "phone-05-confirm");
+
+    // 5. Confirmed.
+    await page.locator("#confirm-submit").click();
+    await expect(page.locator("#view-done")).toBeVisible();
+    await expect(page.locator("#h-done")).toHaveText("예약이 완료되었습니다");
+    await expect(page.locator("#done-summary")).toContainText("종로중앙의원");
+    await expect(page.locator("#done-summary")).toContainText("8월 30일");
+    await shot(page, "phone-06-done");
+    await accessible(page, "done");
+    const booked = await serverReservation(page);
+    expect(JSON.stringify(booked)).toContain("seoul-jongno-01");
+    expect(JSON.stringify(booked)).toContain("2021-08-30");
+
+    // Later, in the change window: the same person views the reservation and changes it.
+    // The change window draws on each clinic's pool: the day shares' leftovers, released by
+    // the clinic's first command after the last booking day closes (here a later delivery).
+    await server.admin("/admin/clock", { now: CHANGE_WINDOW });
+    for (const s of LATER_DELIVERIES) await server.admin("/admin/supply", s);
+    await page.locator("#done-manage").click();
+    let view = await nextView(page, ["manage", "verify", "queue"]);
+    if (view === "verify") {
+      // The session token expired with the server's clock: verify again, as a person would.
+      await verify(page, "김민준", rid);
+      view = await nextView(page, ["manage", "queue"], 90_000);
+    }
+    await expect(page.locator("#view-manage")).toBeVisible({ timeout: 90_000 });
+    await expect(page.locator("#manage-summary")).toContainText("종로중앙의원");
+    await shot(page, "phone-07-manage");
+    await accessible(page, "my reservation");
+
+    await page.locator("#manage-change").click();
+    view = await nextView(page, ["choose", "queue", "verify"]);
+    if (view === "verify") await verify(page, "김민준", rid);
+    await throughQueue(page, "phone-08-queue-for-change");
+    await expect(page.locator("#h-choose")).toHaveText("변경할 기관과 날짜를 선택해 주세요");
+    await page.locator('label[data-clinic="busan-haeundae-01"]').click();
+    await page.locator('label[data-date="2021-09-01"]').click();
+    await page.locator("#choose-next").click();
+    await expect(page.locator("#confirm-summary")).toContainText("해운대시민병원");
+    await page.locator("#confirm-submit").click();
+    await expect(page.locator("#view-done")).toBeVisible();
+    await expect(page.locator("#h-done")).toHaveText("예약이 변경되었습니다");
+    await expect(page.locator("#done-summary")).toContainText("해운대시민병원");
+    await expect(page.locator("#done-summary")).toContainText("9월 1일");
+    await shot(page, "phone-09-changed");
+    const changed = await serverReservation(page);
+    expect(JSON.stringify(changed)).toContain("busan-haeundae-01");
+    expect(JSON.stringify(changed)).toContain("2021-09-01");
+
+    expect(pageErrors).toEqual([]);
+    await context.close();
+  });
+
+  test("desktop, in English: a second person books from the change window's pool", async ({ browser }) => {
+    const context = await browser.newContext({ viewport: DESKTOP });
+    const page = await context.newPage();
+    const pageErrors = [];
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    await page.goto(server.base + "/");
+    await expect(page.locator("#method-list .method").first()).toBeVisible();
+    await page.locator("#lang-toggle").click();
+    await expect(page.locator("html")).toHaveAttribute("lang", "en");
+    await expect(page.locator("#h-method")).toHaveText("Choose how to verify your identity");
+    await shot(page, "desktop-01-method-en");
+
+    // The language is kept across a reload.
+    await page.reload();
+    await expect(page.locator("#h-method")).toHaveText("Choose how to verify your identity");
+
+    await page.locator("#method-next").click();
+    await verify(page, "Seo-yeon Park", residentId(1985, 11, 29, 27182, true));
+    await throughQueue(page, "desktop-02-queue-en");
+    await page.locator('label[data-clinic="seoul-jongno-01"]').click();
+    await page.locator('label[data-date="2021-08-31"]').click();
+    await shot(page, "desktop-03-choose-en");
+    await page.locator("#choose-next").click();
+    await page.locator("#confirm-submit").click();
+    await expect(page.locator("#h-done")).toHaveText("Your vaccination is booked");
+    await expect(page.locator("#done-summary")).toContainText("31 August 2021");
+    await shot(page, "desktop-04-done-en");
+    expect(pageErrors).toEqual([]);
+    await context.close();
+  });
+});
