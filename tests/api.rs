@@ -257,3 +257,10 @@ async fn admin_endpoints_are_off_without_a_token() {
         .expect(404, "admin_disabled");
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_change_windows_pool_opens_by_itself() {
+    let (running, _dir) = server().await;
+    the_pool_opens_when_the_booking_days_are_over(&Api::new(&running)).await;
+    running.stop().await;
+}

@@ -93,6 +93,8 @@ async fn the_api_on_kafka_and_postgres() {
         .await
         .expect(429, "verify_rate_limited");
     running_2.stop().await;
+    eprintln!("the change window's pool");
+    the_pool_opens_when_the_booking_days_are_over(&api).await;
     running.stop().await;
 
     // The PostgreSQL projection of the same topics equals the gateway's read model.

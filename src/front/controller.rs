@@ -5,15 +5,20 @@
 //! 3. admits the next tickets in order at the outflow rate, never holding more than
 //!    `admitted_live_max` unused live admissions (an admission that expires unused frees its
 //!    place, so the next ticket moves up), and slowing down when the ledger's measured
-//!    decision latency rises above the target.
+//!    decision latency rises above the target;
+//! 4. once the last booking day has closed, sends a `Tick` to every clinic that still shows
+//!    day shares left over: the ledger moves them to the change window's pool at a clinic's
+//!    first command after that instant, and without one the pool would read empty until the
+//!    clinic happened to get a command.
 //!
 //! Every decision it takes is a command to the ledger, so it is recorded; run one controller
 //! per deployment (heartbeats are seen by the gateway that serves the polls).
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::api::AppState;
-use crate::domain::{CommandBody, TicketNo};
+use crate::domain::{ClinicId, CommandBody, Share, TicketNo};
 use sha2::{Digest, Sha256};
 
 /// How long the controller waits for one of its decisions (see `Backend::submit_within`).
@@ -21,6 +26,9 @@ pub const CONTROLLER_DECISION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The most silent tickets skipped in one tick.
 pub const SKIPS_PER_TICK_MAX: usize = 1_000;
+
+/// How long a clinic's release `Tick` is given to show in the view before it is sent again.
+pub const RELEASE_TICK_RETRY: Duration = Duration::from_secs(10);
 
 /// A fresh draw seed: 128 bits from a v7 UUID's random part and the time, hashed.
 fn fresh_seed() -> String {
@@ -36,14 +44,58 @@ pub async fn run(front: AppState) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut budget = 0.0f64;
     let mut last = Instant::now();
+    let mut ticked: HashMap<ClinicId, Instant> = HashMap::new();
     loop {
         interval.tick().await;
         let elapsed = last.elapsed().as_secs_f64();
         last = Instant::now();
+        release_day_shares(&front, &mut ticked);
         if let Err(error) = step(&front, elapsed, &mut budget).await {
             tracing::warn!(code = error.code, message = %error.message, "the admission controller's step failed");
         }
     }
+}
+
+/// Step 4: a `Tick` for each clinic whose day shares still hold doses after the last booking
+/// day closed. Sent on a task of its own, so that a slow answer cannot hold admissions up.
+fn release_day_shares(front: &AppState, ticked: &mut HashMap<ClinicId, Instant>) {
+    let now = front.clock.now_ms();
+    if now < front.backend.campaign().release_at_ms() {
+        return;
+    }
+    let due: Vec<ClinicId> = match front.backend.view().read() {
+        Ok(view) => {
+            let mut due: Vec<ClinicId> = view
+                .model
+                .slot_quota
+                .iter()
+                .filter(|((_, _, share), row)| matches!(share, Share::Day(_)) && row.remaining() > 0)
+                .map(|((clinic, _, _), _)| clinic.clone())
+                .collect();
+            due.dedup();
+            due
+        }
+        Err(_) => return,
+    };
+    ticked.retain(|_, at| at.elapsed() < RELEASE_TICK_RETRY);
+    let due: Vec<ClinicId> = due.into_iter().filter(|c| !ticked.contains_key(c)).collect();
+    if due.is_empty() {
+        return;
+    }
+    for clinic in &due {
+        ticked.insert(clinic.clone(), Instant::now());
+    }
+    let front = front.clone();
+    tokio::spawn(async move {
+        for clinic in due {
+            if let Err(error) = front
+                .decide_within(CommandBody::Tick { clinic }, CONTROLLER_DECISION_TIMEOUT)
+                .await
+            {
+                tracing::warn!(code = error.code, message = %error.message, "a release tick failed");
+            }
+        }
+    });
 }
 
 async fn step(

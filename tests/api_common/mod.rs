@@ -916,3 +916,34 @@ pub async fn tokens_are_checked(api: &Api) {
         .await
         .expect(201, "");
 }
+
+// ---- the change window's pool --------------------------------------------------------------------
+
+/// Once the clock passes the last booking day's close, the controller ticks every clinic that
+/// still shows day shares left over, so the pool is bookable without waiting for some other
+/// command to reach the clinic.
+pub async fn the_pool_opens_when_the_booking_days_are_over(api: &Api) {
+    api.set_clock(BOOKING_DAY_9).await;
+    api.supply("pool-clinic", "2021-08-30", 100).await.expect(201, "");
+    let pool = |api: &Api| -> i64 {
+        let view = api.front.backend.view().read().unwrap();
+        view.model
+            .slot_quota
+            .iter()
+            .filter(|((clinic, _, share), _)| {
+                clinic.as_str() == "pool-clinic" && *share == yeyak::domain::Share::Pool
+            })
+            .map(|(_, row)| row.remaining())
+            .sum()
+    };
+    assert_eq!(pool(api), 0, "before the booking days are over the pool is empty");
+    api.set_clock(CHANGE_WINDOW).await;
+    let until = Instant::now() + Duration::from_secs(20);
+    while pool(api) == 0 {
+        assert!(Instant::now() < until, "the pool stayed empty 20 s into the change window");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Everything not booked on the day shares moved, once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(pool(api), 100);
+}
