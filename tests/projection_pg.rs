@@ -517,26 +517,82 @@ fn the_queue_eta_is_measured_from_the_last_minute_of_admissions() {
     let t0 = Campaign::default_2021().booking_days[0].window.opens_at_ms;
     let device = DeviceId::new("phone").unwrap();
     let mut submit = |seed: String, at_ms: i64, body: CommandBody| {
-        ledger.submit(Command { command_id: command_id_from(&seed), at_ms, body }).unwrap();
+        ledger
+            .submit(Command {
+                command_id: command_id_from(&seed),
+                at_ms,
+                body,
+            })
+            .unwrap();
     };
     // Two admissions long before: outside the minute, they must not count.
     for n in 0..17u8 {
-        let body = CommandBody::Enqueue { subject: SubjectId([n; 16]), device: device.clone() };
-        submit(format!("eta/enqueue/{n}"), t0 - 600_000 + i64::from(n), body);
+        let body = CommandBody::Enqueue {
+            subject: SubjectId([n; 16]),
+            device: device.clone(),
+        };
+        submit(
+            format!("eta/enqueue/{n}"),
+            t0 - 600_000 + i64::from(n),
+            body,
+        );
     }
-    submit("eta/admit/old".into(), t0 - 300_000, CommandBody::Admit { tickets_max: 2, ttl_ms: 600_000 });
-    submit("eta/admit/1".into(), t0, CommandBody::Admit { tickets_max: 5, ttl_ms: 600_000 });
-    submit("eta/admit/2".into(), t0 + 30_000, CommandBody::Admit { tickets_max: 5, ttl_ms: 600_000 });
+    submit(
+        "eta/admit/old".into(),
+        t0 - 300_000,
+        CommandBody::Admit {
+            tickets_max: 2,
+            ttl_ms: 600_000,
+        },
+    );
+    submit(
+        "eta/admit/1".into(),
+        t0,
+        CommandBody::Admit {
+            tickets_max: 5,
+            ttl_ms: 600_000,
+        },
+    );
+    submit(
+        "eta/admit/2".into(),
+        t0 + 30_000,
+        CommandBody::Admit {
+            tickets_max: 5,
+            ttl_ms: 600_000,
+        },
+    );
     let schema = TestSchema::create(&url);
-    projector(&schema, ledger.log()).run_until_caught_up().unwrap();
+    projector(&schema, ledger.log())
+        .run_until_caught_up()
+        .unwrap();
     let mut client = schema.client();
-    let rate = client.query_one("SELECT admitted_last_minute, measured_at_ms FROM queue_admission_rate", &[]).unwrap();
-    assert_eq!((rate.get::<_, i64>(0), rate.get::<_, i64>(1)), (10, t0 + 30_000));
+    let rate = client
+        .query_one(
+            "SELECT admitted_last_minute, measured_at_ms FROM queue_admission_rate",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        (rate.get::<_, i64>(0), rate.get::<_, i64>(1)),
+        (10, t0 + 30_000)
+    );
     let rows: Vec<(i64, i64, i64, i64)> = client
-        .query("SELECT position, eta_s, eta_low_s, eta_high_s FROM queue_position ORDER BY ticket", &[])
+        .query(
+            "SELECT position, eta_s, eta_low_s, eta_high_s FROM queue_position ORDER BY ticket",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect();
-    assert_eq!(rows, vec![(0, 6, 4, 8), (1, 12, 9, 15), (2, 18, 14, 23), (3, 24, 19, 30), (4, 30, 24, 38)]);
+    assert_eq!(
+        rows,
+        vec![
+            (0, 6, 4, 8),
+            (1, 12, 9, 15),
+            (2, 18, 14, 23),
+            (3, 24, 19, 30),
+            (4, 30, 24, 38)
+        ]
+    );
 }

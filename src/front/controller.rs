@@ -69,7 +69,9 @@ fn release_day_shares(front: &AppState, ticked: &mut HashMap<ClinicId, Instant>)
                 .model
                 .slot_quota
                 .iter()
-                .filter(|((_, _, share), row)| matches!(share, Share::Day(_)) && row.remaining() > 0)
+                .filter(|((_, _, share), row)| {
+                    matches!(share, Share::Day(_)) && row.remaining() > 0
+                })
                 .map(|((clinic, _, _), _)| clinic.clone())
                 .collect();
             due.dedup();
@@ -78,7 +80,10 @@ fn release_day_shares(front: &AppState, ticked: &mut HashMap<ClinicId, Instant>)
         Err(_) => return,
     };
     ticked.retain(|_, at| at.elapsed() < RELEASE_TICK_RETRY);
-    let due: Vec<ClinicId> = due.into_iter().filter(|c| !ticked.contains_key(c)).collect();
+    let due: Vec<ClinicId> = due
+        .into_iter()
+        .filter(|c| !ticked.contains_key(c))
+        .collect();
     if due.is_empty() {
         return;
     }

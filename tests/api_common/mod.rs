@@ -924,7 +924,9 @@ pub async fn tokens_are_checked(api: &Api) {
 /// command to reach the clinic.
 pub async fn the_pool_opens_when_the_booking_days_are_over(api: &Api) {
     api.set_clock(BOOKING_DAY_9).await;
-    api.supply("pool-clinic", "2021-08-30", 100).await.expect(201, "");
+    api.supply("pool-clinic", "2021-08-30", 100)
+        .await
+        .expect(201, "");
     let pool = |api: &Api| -> i64 {
         let view = api.front.backend.view().read().unwrap();
         view.model
@@ -936,11 +938,18 @@ pub async fn the_pool_opens_when_the_booking_days_are_over(api: &Api) {
             .map(|(_, row)| row.remaining())
             .sum()
     };
-    assert_eq!(pool(api), 0, "before the booking days are over the pool is empty");
+    assert_eq!(
+        pool(api),
+        0,
+        "before the booking days are over the pool is empty"
+    );
     api.set_clock(CHANGE_WINDOW).await;
     let until = Instant::now() + Duration::from_secs(20);
     while pool(api) == 0 {
-        assert!(Instant::now() < until, "the pool stayed empty 20 s into the change window");
+        assert!(
+            Instant::now() < until,
+            "the pool stayed empty 20 s into the change window"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Everything not booked on the day shares moved, once.
