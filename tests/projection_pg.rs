@@ -609,7 +609,8 @@ fn the_latest_congestion_report_of_each_method_is_its_row() {
     p.set_batch_events_max(1);
     p.run_until_caught_up().unwrap();
     assert_same(&model, p.client(), "congestion_reports");
-    let rows: Vec<(String, String, i64, i64, i64, i64, bool, String, String)> = p
+    type Row = (String, String, i64, i64, i64, i64, bool, String, String);
+    let rows: Vec<Row> = p
         .client()
         .query(
             "SELECT method, level, wait_ms, in_flight, capacity, failure_permille, provider_up, \
