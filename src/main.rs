@@ -197,6 +197,10 @@ struct ServeArgs {
     /// The admission controller's period (it admits what the outflow rate allows each tick).
     #[arg(long, default_value_t = 200)]
     controller_tick_ms: u64,
+    /// Report each verification method's congestion light to the ledger (the `congestion` read
+    /// model) when it changes and at least every this many seconds; 0 = never.
+    #[arg(long, default_value_t = 10)]
+    congestion_report_s: u64,
     /// When appends of the embedded log reach the disk.
     #[arg(long, value_enum, default_value_t = Fsync::EveryAppend)]
     fsync: Fsync,
@@ -472,6 +476,7 @@ fn serve(args: Box<ServeArgs>) -> anyhow::Result<ExitCode> {
     config.admission_ttl_ms = args.admission_ttl_s * 1000;
     config.heartbeat_timeout_ms = args.heartbeat_timeout_s * 1000;
     config.controller_tick_ms = args.controller_tick_ms;
+    config.congestion_report_ms = args.congestion_report_s.saturating_mul(1000);
     if args.instant_providers {
         config.providers = yeyak::domain::Method::ALL
             .iter()

@@ -264,3 +264,31 @@ async fn the_change_windows_pool_opens_by_itself() {
     the_pool_opens_when_the_booking_days_are_over(&Api::new(&running)).await;
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gateway_records_its_congestion_lights_in_the_log() {
+    let (running, _dir) = server_with(
+        FrontConfig {
+            congestion_report_ms: 100,
+            ..config()
+        },
+        None,
+    )
+    .await;
+    let api = Api::new(&running);
+    congestion_is_recorded(&api).await;
+    // Unchanged lights are reported again every period: a later report of the same method.
+    let method = yeyak::domain::Method::Kakao;
+    let first = api.front.backend.view().read().unwrap().model.congestion[&method].clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let now = api.front.backend.view().read().unwrap().model.congestion[&method].clone();
+        if now.reported_at_ms > first.reported_at_ms {
+            assert_eq!(now.level, first.level);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no periodic report");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    running.stop().await;
+}

@@ -54,7 +54,16 @@ async fn the_api_on_kafka_and_postgres() {
     )
     .unwrap();
     let backend: Arc<dyn Backend> = Arc::new(backend);
-    let running = start(backend.clone(), config()).await;
+    // Congestion reports on: when the light changes (and hourly, which this test never reaches,
+    // so no report lands while the projection is compared at the end).
+    let running = start(
+        backend.clone(),
+        yeyak::front::FrontConfig {
+            congestion_report_ms: 3_600_000,
+            ..config()
+        },
+    )
+    .await;
     let api = Arc::new(Api::new(&running));
 
     eprintln!("every path and error code");
@@ -95,6 +104,8 @@ async fn the_api_on_kafka_and_postgres() {
     running_2.stop().await;
     eprintln!("the change window's pool");
     the_pool_opens_when_the_booking_days_are_over(&api).await;
+    eprintln!("congestion reports");
+    congestion_is_recorded(&api).await;
     running.stop().await;
 
     // The PostgreSQL projection of the same topics equals the gateway's read model.
@@ -122,6 +133,9 @@ async fn the_api_on_kafka_and_postgres() {
         &differences[..differences.len().min(5)]
     );
     assert!(projected.reservations.len() >= 10);
+    // The congestion lights the gateway reported, as rows in PostgreSQL: every method.
+    assert_eq!(projected.congestion.len(), 7, "{:?}", projected.congestion);
+    assert!(projected.congestion.values().all(|r| r.provider_up));
 
     stop.store(true, Ordering::Relaxed);
     tokio::task::spawn_blocking(move || {

@@ -482,7 +482,7 @@ fn migrations_apply_once() {
     let url = database_or_skip!();
     let schema = TestSchema::create(&url);
     let mut client = schema.client();
-    assert_eq!(migrate(&mut client).unwrap(), vec![1, 2]);
+    assert_eq!(migrate(&mut client).unwrap(), vec![1, 2, 3]);
     assert_eq!(migrate(&mut client).unwrap(), Vec::<i64>::new());
     let versions: Vec<i64> = client
         .query("SELECT version FROM schema_migrations", &[])
@@ -490,7 +490,7 @@ fn migrations_apply_once() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
     // Two projectors starting at once on a fresh schema: one migrates, the other finds it done.
     let other = TestSchema::create(&url);
     let handles: Vec<_> = (0..2)
@@ -501,7 +501,7 @@ fn migrations_apply_once() {
         .collect();
     let mut applied: Vec<Vec<i64>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     applied.sort();
-    assert_eq!(applied, vec![vec![], vec![1, 2]]);
+    assert_eq!(applied, vec![vec![], vec![1, 2, 3]]);
 }
 
 /// The queue's ETA comes from the admissions of the last minute of event time: 10 admitted in
@@ -595,4 +595,85 @@ fn the_queue_eta_is_measured_from_the_last_minute_of_admissions() {
             (4, 30, 24, 38)
         ]
     );
+}
+
+#[test]
+fn the_latest_congestion_report_of_each_method_is_its_row() {
+    let url = database_or_skip!();
+    let (_dir, ledger) = scenario_log("congestion_reports");
+    let (model, _) = reference(ledger.log());
+    let schema = TestSchema::create(&url);
+    let mut p = projector(&schema, ledger.log());
+    // One report per batch: the later kakao report must replace the earlier row in the database
+    // too, not only within one batch's fold.
+    p.set_batch_events_max(1);
+    p.run_until_caught_up().unwrap();
+    assert_same(&model, p.client(), "congestion_reports");
+    type Row = (String, String, i64, i64, i64, i64, bool, String, String);
+    let rows: Vec<Row> = p
+        .client()
+        .query(
+            "SELECT method, level, wait_ms, in_flight, capacity, failure_permille, provider_up, \
+             gateway, failure_ratio::text FROM congestion ORDER BY method",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+                r.get(6),
+                r.get(7),
+                r.get(8),
+            )
+        })
+        .collect();
+    let row = |m: &str, l: &str, w, f, c, p, up, g: &str, r: &str| {
+        (
+            m.to_owned(),
+            l.to_owned(),
+            w,
+            f,
+            c,
+            p,
+            up,
+            g.to_owned(),
+            r.to_owned(),
+        )
+    };
+    assert_eq!(
+        rows,
+        vec![
+            row("ipin", "grey", 0, 0, 50, 1000, false, "gw-1", "1.000"),
+            row("kakao", "red", 7500, 120, 100, 25, true, "gw-1", "0.025"),
+            row("pass", "yellow", 2500, 85, 100, 20, true, "gw-2", "0.020"),
+        ]
+    );
+    // The kakao row carries the later report's instant (20:00 KST), not the earlier one's.
+    let at: i64 = p
+        .client()
+        .query_one(
+            "SELECT reported_at_ms FROM congestion WHERE method = 'kakao'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        at,
+        model.congestion[&yeyak::domain::Method::Kakao].reported_at_ms
+    );
+    assert_eq!(
+        at,
+        chrono::DateTime::parse_from_rfc3339("2021-08-09T20:00:00+09:00")
+            .unwrap()
+            .timestamp_millis()
+    );
+    // A rebuild from offset zero gives the same rows.
+    p.rebuild().unwrap();
+    assert_same(&model, p.client(), "congestion_reports rebuilt");
 }

@@ -74,3 +74,8 @@ fn verification_is_rate_limited_on_the_same_device() {
 fn the_pre_queue_is_drawn_at_opening_and_silent_tickets_are_skipped() {
     check("pre_queue_draw_and_skip");
 }
+
+#[test]
+fn congestion_reports_are_recorded_by_the_waiting_room() {
+    check("congestion_reports");
+}

@@ -439,6 +439,7 @@ impl<'c> RuleBook<'c> {
             | Event::TicketSkipped(_)
             | Event::PreQueueJoined(_)
             | Event::PreQueueDrawn(_)
+            | Event::CongestionReported(_)
             | Event::BookingRefused(_)
             | Event::CommandRejected(_) => {}
         }

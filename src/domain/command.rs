@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    AdmissionId, ClinicId, DeviceId, Method, RejectionCode, ReservationId, Share, SubjectId,
-    TicketNo, TimestampMs, TransferId, VaccinationDate,
+    AdmissionId, ClinicId, CongestionLevel, DeviceId, GatewayId, Method, Permille, RejectionCode,
+    ReservationId, Share, SubjectId, TicketNo, TimestampMs, TransferId, VaccinationDate,
 };
 
 /// One command, with the facts that make its decision deterministic: its id (idempotency: a
@@ -93,6 +93,21 @@ pub enum CommandBody {
     /// Skip a waiting ticket whose holder went silent (the front tier's heartbeat timed out),
     /// so it does not stall the queue.
     SkipTicket { ticket: TicketNo },
+    /// A gateway's congestion light of one verification method and what it was computed from,
+    /// recorded for the `congestion` read model (the waiting room decides it: one partition,
+    /// a few reports per method and minute).
+    ReportCongestion {
+        gateway: GatewayId,
+        method: Method,
+        level: CongestionLevel,
+        /// The wait a person starting now should expect at the provider (ms).
+        wait_ms: u64,
+        in_flight: u32,
+        capacity: u32,
+        failure_permille: Permille,
+        /// False while the provider is out.
+        provider_up: bool,
+    },
 
     // ---- a clinic's partition (operators) ----------------------------------------------------
     /// Register doses of a clinic for one vaccination date; the first registration names the
@@ -190,7 +205,8 @@ impl CommandBody {
             | Admit { .. }
             | JoinPreQueue { .. }
             | DrawPreQueue { .. }
-            | SkipTicket { .. } => Target::WaitingRoom,
+            | SkipTicket { .. }
+            | ReportCongestion { .. } => Target::WaitingRoom,
             RegisterSupply { clinic, .. }
             | Tick { clinic }
             | HoldDose { clinic, .. }
@@ -230,6 +246,7 @@ impl CommandBody {
             JoinPreQueue { .. } => "join_pre_queue",
             DrawPreQueue { .. } => "draw_pre_queue",
             SkipTicket { .. } => "skip_ticket",
+            ReportCongestion { .. } => "report_congestion",
             RegisterSupply { .. } => "register_supply",
             Rebalance { .. } => "rebalance",
             Tick { .. } => "tick",

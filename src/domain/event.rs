@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use super::command::Slot;
 use super::{
-    AdmissionId, ClinicId, DeviceId, Method, Rejection, RejectionCode, ReservationId, Share,
-    SubjectId, TicketNo, TimestampMs, TransferId, VaccinationDate,
+    AdmissionId, ClinicId, CongestionLevel, DeviceId, GatewayId, Method, Permille, Rejection,
+    RejectionCode, ReservationId, Share, SubjectId, TicketNo, TimestampMs, TransferId,
+    VaccinationDate,
 };
 
 /// An event with its coordinates: which command it answers, when, and which partition it
@@ -181,6 +182,22 @@ pub struct PreQueueJoined {
 pub struct PreQueueDrawn {
     pub seed: String,
     pub drawn: u32,
+}
+
+/// A gateway reported the congestion light of one verification method, with what it computed
+/// it from: the wait a person starting now should expect (ms), the verifications in flight at
+/// the provider and its capacity, the share of recent verifications that failed (thousandths),
+/// and whether the provider is up. The latest report of a method is its current light.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CongestionReported {
+    pub gateway: GatewayId,
+    pub method: Method,
+    pub level: CongestionLevel,
+    pub wait_ms: u64,
+    pub in_flight: u32,
+    pub capacity: u32,
+    pub failure_permille: Permille,
+    pub provider_up: bool,
 }
 
 // ---- a clinic's partition ---------------------------------------------------------------------
@@ -366,6 +383,7 @@ events! {
     TicketSkipped = 1,
     PreQueueJoined = 1,
     PreQueueDrawn = 1,
+    CongestionReported = 1,
     ClinicRegistered = 1,
     SupplyRegistered = 1,
     ReservationConfirmed = 1,

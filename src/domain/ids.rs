@@ -132,6 +132,11 @@ name_id!(
     DeviceId,
     "device id"
 );
+name_id!(
+    /// A gateway (one `yeyak serve` process) that reports what it measures.
+    GatewayId,
+    "gateway id"
+);
 
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {

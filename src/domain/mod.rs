@@ -18,7 +18,9 @@ pub mod waiting_room;
 pub use calendar::{Campaign, CampaignError, Phase};
 pub use command::{Command, CommandBody, Target};
 pub use event::{Envelope, Event};
-pub use ids::{AdmissionId, ClinicId, DeviceId, ReservationId, SubjectId, TicketNo, TransferId};
+pub use ids::{
+    AdmissionId, ClinicId, DeviceId, GatewayId, ReservationId, SubjectId, TicketNo, TransferId,
+};
 pub use rejection::{Rejection, RejectionCode};
 pub use system::System;
 
@@ -81,6 +83,102 @@ impl Method {
     /// Parses a method name; `None` for anything else (the edge answers `unknown_method`).
     pub fn parse(name: &str) -> Option<Method> {
         Method::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+/// The congestion light of one verification method, as a gateway shows it: green (smooth),
+/// yellow (delayed), red (congested), grey (unavailable).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum CongestionLevel {
+    Green,
+    Yellow,
+    Red,
+    Grey,
+}
+
+impl CongestionLevel {
+    pub const ALL: [CongestionLevel; 4] = [
+        CongestionLevel::Green,
+        CongestionLevel::Yellow,
+        CongestionLevel::Red,
+        CongestionLevel::Grey,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CongestionLevel::Green => "green",
+            CongestionLevel::Yellow => "yellow",
+            CongestionLevel::Red => "red",
+            CongestionLevel::Grey => "grey",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<CongestionLevel> {
+        CongestionLevel::ALL
+            .into_iter()
+            .find(|l| l.as_str() == name)
+    }
+}
+
+/// A ratio in thousandths, 0 to 1000: out-of-range values cannot be read off the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Permille(u16);
+
+impl Permille {
+    pub const MAX: u16 = 1000;
+
+    /// `None` beyond 1000.
+    pub fn new(value: u16) -> Option<Permille> {
+        (value <= Permille::MAX).then_some(Permille(value))
+    }
+
+    /// The nearest permille of a ratio, clamped to 0..=1 (NaN reads as 0).
+    pub fn of_ratio(ratio: f64) -> Permille {
+        let r = if ratio.is_nan() {
+            0.0
+        } else {
+            ratio.clamp(0.0, 1.0)
+        };
+        Permille((r * 1000.0).round() as u16)
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Permille {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = u16::deserialize(deserializer)?;
+        Permille::new(value).ok_or_else(|| serde::de::Error::custom("a permille must be 0 to 1000"))
+    }
+}
+
+impl schemars::JsonSchema for Permille {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Permille".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Thousandths, 0 to 1000.",
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1000
+        })
     }
 }
 

@@ -189,6 +189,31 @@ pub fn decide(
             ]),
             None => Err(Rejection::new(RejectionCode::NotQueued)),
         },
+        // The ranges are the types' (a permille beyond 1000, an unknown level or method, a
+        // malformed gateway id cannot be read off the wire), so every report is recorded. It
+        // changes nothing in the waiting room: it feeds the `congestion` read model.
+        CommandBody::ReportCongestion {
+            gateway,
+            method,
+            level,
+            wait_ms,
+            in_flight,
+            capacity,
+            failure_permille,
+            provider_up,
+        } => Ok(vec![
+            CongestionReported {
+                gateway: gateway.clone(),
+                method: *method,
+                level: *level,
+                wait_ms: *wait_ms,
+                in_flight: *in_flight,
+                capacity: *capacity,
+                failure_permille: *failure_permille,
+                provider_up: *provider_up,
+            }
+            .into(),
+        ]),
         other => unreachable!(
             "command {} is not decided by the waiting room",
             other.name()
@@ -231,6 +256,8 @@ pub fn apply(state: &mut WaitingRoomState, event: &Event) {
         Event::PreQueueJoined(e) => {
             state.pre_queue.insert(e.subject, e.device.clone());
         }
+        // A congestion report is recorded for the read models; the queue is as it was.
+        Event::CongestionReported(_) => {}
         _ => {}
     }
 }
@@ -333,6 +360,53 @@ mod tests {
         // An empty draw is recorded too and issues nothing.
         let empty = run(&mut state, CommandBody::DrawPreQueue { seed: "s2".into() }).unwrap();
         assert_eq!(empty.len(), 1);
+    }
+
+    #[test]
+    fn a_congestion_report_is_recorded_as_sent_and_leaves_the_queue_as_it_was() {
+        let mut state = WaitingRoomState::default();
+        run(
+            &mut state,
+            CommandBody::Enqueue {
+                subject: subject(1),
+                device: device(),
+            },
+        )
+        .unwrap();
+        let before = state.clone();
+        let report = CommandBody::ReportCongestion {
+            gateway: crate::domain::GatewayId::new("gw-1").unwrap(),
+            method: crate::domain::Method::Kakao,
+            level: crate::domain::CongestionLevel::Red,
+            wait_ms: 7_500,
+            in_flight: 120,
+            capacity: 100,
+            failure_permille: crate::domain::Permille::new(25).unwrap(),
+            provider_up: true,
+        };
+        let events = run(&mut state, report).unwrap();
+        assert_eq!(
+            events,
+            vec![Event::from(CongestionReported {
+                gateway: crate::domain::GatewayId::new("gw-1").unwrap(),
+                method: crate::domain::Method::Kakao,
+                level: crate::domain::CongestionLevel::Red,
+                wait_ms: 7_500,
+                in_flight: 120,
+                capacity: 100,
+                failure_permille: crate::domain::Permille::new(25).unwrap(),
+                provider_up: true,
+            })]
+        );
+        assert_eq!(state, before);
+        // Out-of-range values never reach the decision: the wire refuses them.
+        assert!(crate::domain::Permille::new(1001).is_none());
+        let json = r#"{"type":"report_congestion","gateway":"gw-1","method":"kakao","level":"red","wait_ms":1,"in_flight":0,"capacity":1,"failure_permille":1001,"provider_up":true}"#;
+        assert!(serde_json::from_str::<CommandBody>(json).is_err());
+        let json = json.replace("1001", "1000");
+        assert!(serde_json::from_str::<CommandBody>(&json).is_ok());
+        let json = json.replace("\"red\"", "\"purple\"");
+        assert!(serde_json::from_str::<CommandBody>(&json).is_err());
     }
 
     #[test]

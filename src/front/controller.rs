@@ -9,7 +9,10 @@
 //! 4. once the last booking day has closed, sends a `Tick` to every clinic that still shows
 //!    day shares left over: the ledger moves them to the change window's pool at a clinic's
 //!    first command after that instant, and without one the pool would read empty until the
-//!    clinic happened to get a command.
+//!    clinic happened to get a command;
+//! 5. reports each verification method's congestion light (`ReportCongestion`) when it changes
+//!    and at least every `congestion_report_ms`, so the log and the `congestion` read model
+//!    record what people were shown.
 //!
 //! Every decision it takes is a command to the ledger, so it is recorded; run one controller
 //! per deployment (heartbeats are seen by the gateway that serves the polls).
@@ -18,7 +21,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::api::AppState;
-use crate::domain::{ClinicId, CommandBody, Share, TicketNo};
+use super::congestion::{self, Level};
+use crate::domain::{ClinicId, CommandBody, CongestionLevel, Method, Permille, Share, TicketNo};
 use sha2::{Digest, Sha256};
 
 /// How long the controller waits for one of its decisions (see `Backend::submit_within`).
@@ -45,11 +49,13 @@ pub async fn run(front: AppState) {
     let mut budget = 0.0f64;
     let mut last = Instant::now();
     let mut ticked: HashMap<ClinicId, Instant> = HashMap::new();
+    let mut reported: HashMap<Method, (Level, Instant)> = HashMap::new();
     loop {
         interval.tick().await;
         let elapsed = last.elapsed().as_secs_f64();
         last = Instant::now();
         release_day_shares(&front, &mut ticked);
+        report_congestion(&front, &mut reported);
         if let Err(error) = step(&front, elapsed, &mut budget).await {
             tracing::warn!(code = error.code, message = %error.message, "the admission controller's step failed");
         }
@@ -98,6 +104,68 @@ fn release_day_shares(front: &AppState, ticked: &mut HashMap<ClinicId, Instant>)
                 .await
             {
                 tracing::warn!(code = error.code, message = %error.message, "a release tick failed");
+            }
+        }
+    });
+}
+
+/// The domain's name of a light.
+pub fn congestion_level(level: Level) -> CongestionLevel {
+    match level {
+        Level::Green => CongestionLevel::Green,
+        Level::Yellow => CongestionLevel::Yellow,
+        Level::Red => CongestionLevel::Red,
+        Level::Grey => CongestionLevel::Grey,
+    }
+}
+
+/// Step 5: a `ReportCongestion` for each method whose light changed since its last report, or
+/// whose last report is `congestion_report_ms` old. Sent on a task of its own, like step 4; a
+/// report that fails is sent again at the next period.
+fn report_congestion(front: &AppState, reported: &mut HashMap<Method, (Level, Instant)>) {
+    let period = Duration::from_millis(front.config.congestion_report_ms);
+    if period.is_zero() {
+        return;
+    }
+    let t = front.thresholds();
+    let mut due = Vec::new();
+    for (method, provider) in &front.providers {
+        let health = provider.health();
+        let level = congestion::level(&health, &t);
+        let stale = reported
+            .get(method)
+            .is_none_or(|(last, at)| *last != level || at.elapsed() >= period);
+        if !stale {
+            continue;
+        }
+        reported.insert(*method, (level, Instant::now()));
+        let wait = congestion::expected_wait_ms(&health);
+        due.push(CommandBody::ReportCongestion {
+            gateway: front.config.gateway.clone(),
+            method: *method,
+            level: congestion_level(level),
+            wait_ms: if wait.is_finite() && wait > 0.0 {
+                wait.round() as u64
+            } else {
+                0
+            },
+            in_flight: health.in_flight,
+            capacity: health.capacity,
+            failure_permille: Permille::of_ratio(health.failure_ratio),
+            provider_up: !health.outage,
+        });
+    }
+    if due.is_empty() {
+        return;
+    }
+    let front = front.clone();
+    tokio::spawn(async move {
+        for report in due {
+            if let Err(error) = front
+                .decide_within(report, CONTROLLER_DECISION_TIMEOUT)
+                .await
+            {
+                tracing::warn!(code = error.code, message = %error.message, "a congestion report failed");
             }
         }
     });

@@ -24,7 +24,7 @@ pub mod web;
 
 use std::time::Duration;
 
-use crate::domain::{Method, TimestampMs};
+use crate::domain::{GatewayId, Method, TimestampMs};
 use providers::ProviderConfig;
 
 /// Everything the front tier can be configured with. `Default` is what `yeyak serve` starts
@@ -64,6 +64,16 @@ pub struct FrontConfig {
     pub body_bytes_max: usize,
     /// Admin endpoints are off without a token.
     pub admin_token: Option<String>,
+    /// The controller reports each method's congestion light to the ledger when it changes and
+    /// at least this often (`CongestionReported`, the `congestion` read model); 0 = never.
+    pub congestion_report_ms: u64,
+    /// This gateway's name in its congestion reports.
+    pub gateway: GatewayId,
+}
+
+/// A gateway name for this process: `gateway-<pid>`.
+pub fn default_gateway() -> GatewayId {
+    GatewayId::new(&format!("gateway-{}", std::process::id())).expect("a valid gateway id")
 }
 
 impl Default for FrontConfig {
@@ -85,14 +95,18 @@ impl Default for FrontConfig {
             providers: providers::default_providers(),
             body_bytes_max: 16 * 1024,
             admin_token: None,
+            congestion_report_ms: 10_000,
+            gateway: default_gateway(),
         }
     }
 }
 
 impl FrontConfig {
-    /// Fast providers and a fast controller, for tests and load measurements.
+    /// Fast providers and a fast controller, for tests and load measurements. No congestion
+    /// reports (they would land in the log at wall-clock moments): a test turns them on.
     pub fn fast() -> FrontConfig {
         FrontConfig {
+            congestion_report_ms: 0,
             controller_tick_ms: 20,
             admit_per_s: 5_000.0,
             providers: Method::ALL

@@ -17,8 +17,8 @@ use std::fmt::Write as _;
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    ClinicId, Envelope, Event, RejectionCode, ReservationId, Share, SubjectId, TicketNo,
-    TimestampMs, VaccinationDate,
+    ClinicId, CongestionLevel, Envelope, Event, GatewayId, Method, RejectionCode, ReservationId,
+    Share, SubjectId, TicketNo, TimestampMs, VaccinationDate,
 };
 
 /// `slot_quota` key: clinic, vaccination date, share.
@@ -123,6 +123,21 @@ pub struct TicketRow {
     pub expires_at_ms: Option<TimestampMs>,
 }
 
+/// One row of `congestion`: the latest report of a verification method (the waiting room
+/// decides every report, so "latest" is the log's order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CongestionRow {
+    pub level: CongestionLevel,
+    pub wait_ms: i64,
+    pub in_flight: i64,
+    pub capacity: i64,
+    /// Thousandths of the recent verifications that failed, 0 to 1000.
+    pub failure_permille: i64,
+    pub provider_up: bool,
+    pub gateway: GatewayId,
+    pub reported_at_ms: TimestampMs,
+}
+
 /// `rejections` key: the event type that recorded the refusal, the command refused, the code.
 pub type RejectionKey = (String, String, RejectionCode);
 
@@ -157,6 +172,8 @@ pub struct Touched {
     pub dates: BTreeSet<(ClinicId, VaccinationDate)>,
     pub reservations: BTreeSet<ReservationId>,
     pub tickets: BTreeSet<TicketNo>,
+    /// `congestion` rows (written whole: a report replaces its method's row).
+    pub methods: BTreeSet<Method>,
 }
 
 impl Touched {
@@ -208,6 +225,9 @@ impl Touched {
             Event::TicketSkipped(e) => {
                 self.tickets.insert(e.ticket);
             }
+            Event::CongestionReported(e) => {
+                self.methods.insert(e.method);
+            }
             _ => {}
         }
     }
@@ -217,6 +237,7 @@ impl Touched {
             && self.dates.is_empty()
             && self.reservations.is_empty()
             && self.tickets.is_empty()
+            && self.methods.is_empty()
     }
 }
 
@@ -230,6 +251,7 @@ pub struct ReadModel {
     pub reservations: BTreeMap<ReservationId, ReservationRow>,
     pub queue_tickets: BTreeMap<TicketNo, TicketRow>,
     pub rejections: BTreeMap<RejectionKey, i64>,
+    pub congestion: BTreeMap<Method, CongestionRow>,
 }
 
 impl ReadModel {
@@ -389,6 +411,23 @@ impl ReadModel {
                 }
             }
 
+            // ---- the congestion lights: the latest report of a method wins
+            Event::CongestionReported(e) => {
+                self.congestion.insert(
+                    e.method,
+                    CongestionRow {
+                        level: e.level,
+                        wait_ms: i64::try_from(e.wait_ms).unwrap_or(i64::MAX),
+                        in_flight: i64::from(e.in_flight),
+                        capacity: i64::from(e.capacity),
+                        failure_permille: i64::from(e.failure_permille.get()),
+                        provider_up: e.provider_up,
+                        gateway: e.gateway.clone(),
+                        reported_at_ms: at,
+                    },
+                );
+            }
+
             // ---- refusals
             Event::CommandRejected(e) => {
                 self.reject("CommandRejected", &e.command, e.rejection.code)
@@ -479,6 +518,21 @@ impl ReadModel {
                 format!("{}\t{}\t{}\t{count}", q(source), q(command), code.as_str()),
             ));
         }
+        for (method, c) in &self.congestion {
+            let line = format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                method.as_str(),
+                c.level.as_str(),
+                c.wait_ms,
+                c.in_flight,
+                c.capacity,
+                c.failure_permille,
+                c.provider_up,
+                q(c.gateway.as_str()),
+                c.reported_at_ms
+            );
+            lines.push((Table::Congestion, line));
+        }
         lines
     }
 
@@ -514,6 +568,7 @@ impl ReadModel {
             (Table::Reservations.name(), self.reservations.len()),
             (Table::QueueTickets.name(), self.queue_tickets.len()),
             (Table::Rejections.name(), self.rejections.len()),
+            (Table::Congestion.name(), self.congestion.len()),
         ])
     }
 }
@@ -526,15 +581,17 @@ pub enum Table {
     Reservations,
     QueueTickets,
     Rejections,
+    Congestion,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Clinics,
         Table::SlotQuota,
         Table::Reservations,
         Table::QueueTickets,
         Table::Rejections,
+        Table::Congestion,
     ];
 
     pub fn name(self) -> &'static str {
@@ -544,6 +601,7 @@ impl Table {
             Table::Reservations => "reservations",
             Table::QueueTickets => "queue_tickets",
             Table::Rejections => "rejections",
+            Table::Congestion => "congestion",
         }
     }
 }
@@ -580,7 +638,10 @@ pub fn diff_models(left: &ReadModel, right: &ReadModel) -> Vec<RowDiff> {
             .into_iter()
             .map(|(table, line)| {
                 let key_fields = match table {
-                    Table::Clinics | Table::Reservations | Table::QueueTickets => 1,
+                    Table::Clinics
+                    | Table::Reservations
+                    | Table::QueueTickets
+                    | Table::Congestion => 1,
                     Table::SlotQuota | Table::Rejections => 3,
                 };
                 let key = line
@@ -626,7 +687,7 @@ mod tests {
         let text = ReadModel::new().canonical_text();
         assert_eq!(
             text,
-            "# clinics 0\n# slot_quota 0\n# reservations 0\n# queue_tickets 0\n# rejections 0\n"
+            "# clinics 0\n# slot_quota 0\n# reservations 0\n# queue_tickets 0\n# rejections 0\n# congestion 0\n"
         );
         assert_eq!(
             ReadModel::new().digest(),

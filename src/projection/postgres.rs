@@ -22,10 +22,12 @@ use std::ops::ControlFlow;
 use ::postgres::{Client, NoTls, Row, Statement, Transaction};
 
 use super::{
-    ClinicRow, QuotaRow, ReadModel, ReservationRow, ReservationState, RowDiff, TicketRow,
-    TicketState, Touched, diff_models, parse_rejection_code, parse_share,
+    ClinicRow, CongestionRow, QuotaRow, ReadModel, ReservationRow, ReservationState, RowDiff,
+    TicketRow, TicketState, Touched, diff_models, parse_rejection_code, parse_share,
 };
-use crate::domain::{ClinicId, Envelope, ReservationId, SubjectId, TicketNo};
+use crate::domain::{
+    ClinicId, CongestionLevel, Envelope, GatewayId, Method, ReservationId, SubjectId, TicketNo,
+};
 use crate::ledger::{LedgerError, Topology, decode};
 use crate::log::{EventLog, LogError, Offset, StoredRecord};
 
@@ -54,6 +56,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "002_queue_eta",
         sql: include_str!("../../projections/002_queue_eta.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "003_congestion",
+        sql: include_str!("../../projections/003_congestion.sql"),
     },
 ];
 
@@ -254,6 +261,7 @@ struct Statements {
     upsert_reservations: Statement,
     upsert_tickets: Statement,
     add_rejections: Statement,
+    upsert_congestion: Statement,
 }
 
 const SELECT_CLINICS: &str = "SELECT clinic_id, name, region, booking_days FROM clinics";
@@ -262,6 +270,8 @@ const SELECT_RESERVATIONS: &str = "SELECT reservation_id::text, subject_id, clin
     to_char(vaccination_date, 'YYYY-MM-DD'), share, state, booked_at_ms, ended_at_ms, replaces::text FROM reservations";
 const SELECT_TICKETS: &str = "SELECT ticket, subject_id, state, issued_at_ms, admitted_at_ms, expires_at_ms FROM queue_tickets";
 const SELECT_REJECTIONS: &str = "SELECT source, command, code, count FROM rejections";
+const SELECT_CONGESTION: &str = "SELECT method, level, wait_ms, in_flight, capacity, \
+    failure_permille, provider_up, gateway, reported_at_ms FROM congestion";
 
 impl Statements {
     fn prepare(client: &mut Client) -> Result<Statements, ProjectionError> {
@@ -327,6 +337,16 @@ impl Statements {
             add_rejections: p("INSERT INTO rejections (source, command, code, count) \
                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
                 ON CONFLICT (source, command, code) DO UPDATE SET count = rejections.count + EXCLUDED.count")?,
+            upsert_congestion: p(
+                "INSERT INTO congestion (method, level, wait_ms, in_flight, capacity, \
+                failure_permille, provider_up, gateway, reported_at_ms) \
+                SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
+                $6::bigint[], $7::bool[], $8::text[], $9::bigint[]) \
+                ON CONFLICT (method) DO UPDATE SET level = EXCLUDED.level, wait_ms = EXCLUDED.wait_ms, \
+                in_flight = EXCLUDED.in_flight, capacity = EXCLUDED.capacity, \
+                failure_permille = EXCLUDED.failure_permille, provider_up = EXCLUDED.provider_up, \
+                gateway = EXCLUDED.gateway, reported_at_ms = EXCLUDED.reported_at_ms",
+            )?,
         })
     }
 }
@@ -532,8 +552,10 @@ impl<'a> PgProjector<'a> {
             .client
             .transaction()
             .map_err(db("starting the rebuild"))?;
-        tx.batch_execute("TRUNCATE clinics, slot_quota, reservations, queue_tickets, rejections")
-            .map_err(db("truncating the read models"))?;
+        tx.batch_execute(
+            "TRUNCATE clinics, slot_quota, reservations, queue_tickets, rejections, congestion",
+        )
+        .map_err(db("truncating the read models"))?;
         tx.execute(
             "DELETE FROM projection_offsets WHERE projection = $1",
             &[&self.name],
@@ -845,6 +867,31 @@ fn write_touched(
         tx.execute(&st.add_rejections, &[&sources, &commands, &codes, &counts])
             .map_err(at.db("adding to rejections"))?;
     }
+
+    // A report replaces its method's whole row, so these rows are written, never loaded.
+    let congestion: Vec<(&Method, &CongestionRow)> = touched
+        .methods
+        .iter()
+        .filter_map(|m| model.congestion.get_key_value(m))
+        .collect();
+    if !congestion.is_empty() {
+        let methods: Vec<&str> = congestion.iter().map(|(m, _)| m.as_str()).collect();
+        let levels: Vec<&str> = congestion.iter().map(|(_, c)| c.level.as_str()).collect();
+        let waits: Vec<i64> = congestion.iter().map(|(_, c)| c.wait_ms).collect();
+        let in_flight: Vec<i64> = congestion.iter().map(|(_, c)| c.in_flight).collect();
+        let capacity: Vec<i64> = congestion.iter().map(|(_, c)| c.capacity).collect();
+        let failures: Vec<i64> = congestion.iter().map(|(_, c)| c.failure_permille).collect();
+        let up: Vec<bool> = congestion.iter().map(|(_, c)| c.provider_up).collect();
+        let gateways: Vec<&str> = congestion.iter().map(|(_, c)| c.gateway.as_str()).collect();
+        let at_ms: Vec<i64> = congestion.iter().map(|(_, c)| c.reported_at_ms).collect();
+        tx.execute(
+            &st.upsert_congestion,
+            &[
+                &methods, &levels, &waits, &in_flight, &capacity, &failures, &up, &gateways, &at_ms,
+            ],
+        )
+        .map_err(at.db("writing congestion"))?;
+    }
     Ok(())
 }
 
@@ -949,6 +996,26 @@ fn ticket_row(row: &Row) -> Result<(TicketNo, TicketRow), ProjectionError> {
     ))
 }
 
+fn congestion_row(row: &Row) -> Result<(Method, CongestionRow), ProjectionError> {
+    const T: &str = "congestion";
+    let method: String = get(row, 0, T)?;
+    let level: String = get(row, 1, T)?;
+    let gateway: String = get(row, 7, T)?;
+    Ok((
+        Method::parse(&method).ok_or_else(|| bad(T, "method", &method))?,
+        CongestionRow {
+            level: CongestionLevel::parse(&level).ok_or_else(|| bad(T, "level", &level))?,
+            wait_ms: get(row, 2, T)?,
+            in_flight: get(row, 3, T)?,
+            capacity: get(row, 4, T)?,
+            failure_permille: get(row, 5, T)?,
+            provider_up: get(row, 6, T)?,
+            gateway: GatewayId::new(&gateway).ok_or_else(|| bad(T, "gateway", &gateway))?,
+            reported_at_ms: get(row, 8, T)?,
+        },
+    ))
+}
+
 /// Every read-model row of the connection's schema, as a [`ReadModel`].
 pub fn read_model(client: &mut Client) -> Result<ReadModel, ProjectionError> {
     let mut model = ReadModel::new();
@@ -997,6 +1064,13 @@ pub fn read_model(client: &mut Client) -> Result<ReadModel, ProjectionError> {
         model
             .rejections
             .insert((get(&row, 0, T)?, get(&row, 1, T)?, code), get(&row, 3, T)?);
+    }
+    for row in tx
+        .query(SELECT_CONGESTION, &[])
+        .map_err(db("reading congestion"))?
+    {
+        let (k, v) = congestion_row(&row)?;
+        model.congestion.insert(k, v);
     }
     tx.commit().map_err(db("ending the read"))?;
     Ok(model)

@@ -956,3 +956,71 @@ pub async fn the_pool_opens_when_the_booking_days_are_over(api: &Api) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(pool(api), 100);
 }
+
+/// The `congestion` row of `method` in the gateway's read model (the fold of the log it reads).
+fn congestion_row(
+    api: &Api,
+    method: yeyak::domain::Method,
+) -> Option<yeyak::projection::CongestionRow> {
+    let view = api.front.backend.view().read().unwrap();
+    view.model.congestion.get(&method).cloned()
+}
+
+/// Waits (at most 30 s, polling) until `method`'s recorded light satisfies `ok`.
+async fn wait_for_congestion(
+    api: &Api,
+    method: yeyak::domain::Method,
+    what: &str,
+    ok: impl Fn(&yeyak::projection::CongestionRow) -> bool,
+) -> yeyak::projection::CongestionRow {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(row) = congestion_row(api, method).filter(|r| ok(r)) {
+            return row;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: no such congestion report was recorded; the row is {:?}",
+            congestion_row(api, method)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A gateway that reports (`congestion_report_ms` > 0) records every method's light in the
+/// log, and an outage at once as a grey report, then green again when it ends.
+pub async fn congestion_is_recorded(api: &Api) {
+    use yeyak::domain::{CongestionLevel, Method};
+    let gateway = api.front.config.gateway.clone();
+    for method in Method::ALL {
+        wait_for_congestion(api, method, method.as_str(), |r| r.gateway == gateway).await;
+    }
+    api.post(
+        "/admin/providers",
+        Some(ADMIN),
+        json!({"method": "ipin", "outage": true}),
+    )
+    .await
+    .expect(200, "");
+    let grey = wait_for_congestion(api, Method::Ipin, "the outage", |r| {
+        r.level == CongestionLevel::Grey
+    })
+    .await;
+    assert!(!grey.provider_up, "{grey:?}");
+    api.post(
+        "/admin/providers",
+        Some(ADMIN),
+        json!({"method": "ipin", "outage": false}),
+    )
+    .await
+    .expect(200, "");
+    let back = wait_for_congestion(api, Method::Ipin, "the end of the outage", |r| {
+        r.level != CongestionLevel::Grey
+    })
+    .await;
+    assert!(back.provider_up, "{back:?}");
+    assert!(
+        back.reported_at_ms >= grey.reported_at_ms,
+        "{back:?} {grey:?}"
+    );
+}

@@ -28,8 +28,8 @@ use uuid::Uuid;
 use yeyak::domain::command::Slot;
 use yeyak::domain::system::Outcome;
 use yeyak::domain::{
-    AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Envelope, Event, Method,
-    ReservationId, Share, SubjectId, TicketNo,
+    AdmissionId, Campaign, ClinicId, Command, CommandBody, CongestionLevel, DeviceId, Envelope,
+    Event, GatewayId, Method, Permille, ReservationId, Share, SubjectId, TicketNo,
 };
 
 /// Runs commands somewhere (the pure system, or a ledger on a real log) and gives the outcome.
@@ -141,6 +141,21 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
             },
             "draw" => CommandBody::DrawPreQueue {
                 seed: args["seed"].to_owned(),
+            },
+            // `congest <method> level=.. wait_ms=.. in_flight=.. capacity=.. failure=<permille>
+            // up=true|false gateway=..`: a gateway's congestion report.
+            "congest" => CommandBody::ReportCongestion {
+                gateway: GatewayId::new(args.get("gateway").unwrap_or(&"gw-1")).unwrap(),
+                method: Method::parse(&name).unwrap(),
+                level: CongestionLevel::parse(args["level"]).unwrap(),
+                wait_ms: args.get("wait_ms").map_or(0, |v| v.parse().unwrap()),
+                in_flight: args.get("in_flight").map_or(0, |v| v.parse().unwrap()),
+                capacity: args.get("capacity").map_or(100, |v| v.parse().unwrap()),
+                failure_permille: Permille::new(
+                    args.get("failure").map_or(0, |v| v.parse().unwrap()),
+                )
+                .unwrap(),
+                provider_up: args.get("up").is_none_or(|v| *v == "true"),
             },
             "skip" => CommandBody::SkipTicket {
                 ticket: person.ticket.unwrap_or(TicketNo(u64::MAX)),
@@ -345,7 +360,10 @@ fn render_value(name: &str, v: &Value, aliases: &mut Aliases, kst: FixedOffset) 
             aliases.alias(kind, s)
         }
         Value::String(s) => s.clone(),
-        Value::Number(n) if name.ends_with("_ms") => local(n.as_i64().unwrap(), kst),
+        // An instant, not a duration such as `wait_ms`.
+        Value::Number(n) if name.ends_with("_ms") && name != "wait_ms" => {
+            local(n.as_i64().unwrap(), kst)
+        }
         Value::Null => "-".into(),
         Value::Object(map) => {
             let inner: Vec<String> = map

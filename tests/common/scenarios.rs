@@ -192,6 +192,20 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         ",
     ),
     (
+        "congestion_reports",
+        r"
+        at 2021-08-09T19:50+09:00
+        congest kakao level=green wait_ms=800 in_flight=10 capacity=100
+        congest pass level=yellow wait_ms=2500 in_flight=85 capacity=100 failure=20 gateway=gw-2
+        verify a born=1990-05-09 device=pc
+        enqueue a
+        at 2021-08-09T20:00+09:00
+        congest kakao level=red wait_ms=7500 in_flight=120 capacity=100 failure=25
+        admit 5
+        congest ipin level=grey wait_ms=0 in_flight=0 capacity=50 failure=1000 up=false
+        ",
+    ),
+    (
         "pre_queue_draw_and_skip",
         r"
         at 2021-08-09T19:50+09:00
