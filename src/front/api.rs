@@ -1237,16 +1237,18 @@ impl Fill {
     }
 }
 
+/// A total and its split by share (`day0`..`day9`, `pool`).
+type FillByShare = (Fill, BTreeMap<String, Fill>);
+
 /// Fill per clinic (with its dates and shares) and per booking day, from the slot quota.
 /// A booking day's share is `day<n>` (0-based, calendar order); `pool` is the change window's.
 fn fill_body(view: &FrontView, campaign: &crate::domain::Campaign, now: TimestampMs) -> Value {
     let model = &view.model;
-    let mut clinics: BTreeMap<&ClinicId, (Fill, BTreeMap<String, Fill>, Vec<Value>)> =
-        BTreeMap::new();
+    let mut clinics: BTreeMap<&ClinicId, (FillByShare, Vec<Value>)> = BTreeMap::new();
     let mut by_share: BTreeMap<Share, Fill> = BTreeMap::new();
-    let mut dates: BTreeMap<(&ClinicId, String), (Fill, BTreeMap<String, Fill>)> = BTreeMap::new();
+    let mut dates: BTreeMap<(&ClinicId, String), FillByShare> = BTreeMap::new();
     for ((clinic, date, share), row) in &model.slot_quota {
-        let (total, shares, _) = clinics.entry(clinic).or_default();
+        let ((total, shares), _) = clinics.entry(clinic).or_default();
         total.add(row);
         shares.entry(share.to_string()).or_default().add(row);
         by_share.entry(*share).or_default().add(row);
@@ -1255,7 +1257,7 @@ fn fill_body(view: &FrontView, campaign: &crate::domain::Campaign, now: Timestam
         day_shares.entry(share.to_string()).or_default().add(row);
     }
     for ((clinic, date), (total, shares)) in dates {
-        if let Some((_, _, list)) = clinics.get_mut(clinic) {
+        if let Some((_, list)) = clinics.get_mut(clinic) {
             list.push(json!({
                 "date": date,
                 "capacity": total.capacity,
@@ -1266,7 +1268,7 @@ fn fill_body(view: &FrontView, campaign: &crate::domain::Campaign, now: Timestam
     }
     let fill: Vec<Value> = clinics
         .into_iter()
-        .map(|(clinic, (total, shares, dates))| {
+        .map(|(clinic, ((total, shares), dates))| {
             let info = model.clinics.get(clinic);
             json!({
                 "clinic_id": clinic.as_str(),
