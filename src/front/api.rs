@@ -1219,25 +1219,95 @@ pub async fn admin_provider(
     Ok(ok(json!({"method": method.as_str(), "outage": req.outage})))
 }
 
+/// Capacity and booked doses of one `slot_quota` row or a sum of rows.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fill {
+    capacity: i64,
+    booked: i64,
+}
+
+impl Fill {
+    fn add(&mut self, row: &crate::projection::QuotaRow) {
+        self.capacity += row.capacity;
+        self.booked += row.booked;
+    }
+
+    fn json(&self) -> Value {
+        json!({"capacity": self.capacity, "booked": self.booked})
+    }
+}
+
+/// A total and its split by share (`day0`..`day9`, `pool`).
+type FillByShare = (Fill, BTreeMap<String, Fill>);
+
+/// Fill per clinic (with its dates and shares) and per booking day, from the slot quota.
+/// A booking day's share is `day<n>` (0-based, calendar order); `pool` is the change window's.
+fn fill_body(view: &FrontView, campaign: &crate::domain::Campaign, now: TimestampMs) -> Value {
+    let model = &view.model;
+    let mut clinics: BTreeMap<&ClinicId, (FillByShare, Vec<Value>)> = BTreeMap::new();
+    let mut by_share: BTreeMap<Share, Fill> = BTreeMap::new();
+    let mut dates: BTreeMap<(&ClinicId, String), FillByShare> = BTreeMap::new();
+    for ((clinic, date, share), row) in &model.slot_quota {
+        let ((total, shares), _) = clinics.entry(clinic).or_default();
+        total.add(row);
+        shares.entry(share.to_string()).or_default().add(row);
+        by_share.entry(*share).or_default().add(row);
+        let (day_total, day_shares) = dates.entry((clinic, date.to_string())).or_default();
+        day_total.add(row);
+        day_shares.entry(share.to_string()).or_default().add(row);
+    }
+    for ((clinic, date), (total, shares)) in dates {
+        if let Some((_, list)) = clinics.get_mut(clinic) {
+            list.push(json!({
+                "date": date,
+                "capacity": total.capacity,
+                "booked": total.booked,
+                "shares": shares.iter().map(|(k, f)| (k.clone(), f.json())).collect::<serde_json::Map<_, _>>(),
+            }));
+        }
+    }
+    let fill: Vec<Value> = clinics
+        .into_iter()
+        .map(|(clinic, ((total, shares), dates))| {
+            let info = model.clinics.get(clinic);
+            json!({
+                "clinic_id": clinic.as_str(),
+                "name": info.map(|c| c.name.clone()),
+                "region": info.map(|c| c.region.clone()),
+                "capacity": total.capacity,
+                "booked": total.booked,
+                "shares": shares.iter().map(|(k, f)| (k.clone(), f.json())).collect::<serde_json::Map<_, _>>(),
+                "dates": dates,
+            })
+        })
+        .collect();
+    let window = |share: Share, w: &crate::domain::calendar::Window, digit: Option<u8>| {
+        let f = by_share.get(&share).copied().unwrap_or_default();
+        json!({
+            "share": share.to_string(),
+            "digit": digit,
+            "opens_at": rfc3339(w.opens_at_ms),
+            "closes_at": rfc3339(w.closes_at_ms),
+            "open": w.contains(now),
+            "capacity": f.capacity,
+            "booked": f.booked,
+        })
+    };
+    let mut days: Vec<Value> = campaign
+        .booking_days
+        .iter()
+        .enumerate()
+        .map(|(i, d)| window(Share::Day(i as u8), &d.window, Some(d.digit)))
+        .collect();
+    days.push(window(Share::Pool, &campaign.change_window, None));
+    json!({"fill": fill, "booking_days": days})
+}
+
 /// The operator page's data: queue depth, admission rate, lights, fill per booking day and clinic.
 pub fn status_body(front: &Front) -> Result<Value, ApiError> {
     let now = front.clock.now_ms();
     let view = front.backend.view().read().map_err(|_| poisoned())?;
-    let mut fill: BTreeMap<String, Value> = BTreeMap::new();
-    for ((clinic, date, share), row) in &view.model.slot_quota {
-        let entry = fill.entry(clinic.as_str().to_owned()).or_insert_with(|| {
-            let info = view.model.clinics.get(clinic);
-            json!({"clinic_id": clinic.as_str(), "name": info.map(|c| c.name.clone()), "region": info.map(|c| c.region.clone()), "shares": {}})
-        });
-        let key = share.to_string();
-        let cell = &mut entry["shares"][&key];
-        if cell.is_null() {
-            *cell = json!({"capacity": 0, "booked": 0});
-        }
-        cell["capacity"] = json!(cell["capacity"].as_i64().unwrap_or(0) + row.capacity);
-        cell["booked"] = json!(cell["booked"].as_i64().unwrap_or(0) + row.booked);
-        let _ = date;
-    }
+    let fill = fill_body(&view, front.backend.campaign(), now);
     let rate = *front.admit_rate.lock().map_err(|_| poisoned())?;
     Ok(json!({
         "now": rfc3339(now),
@@ -1246,12 +1316,15 @@ pub fn status_body(front: &Front) -> Result<Value, ApiError> {
         "pre_queue": view.pre_queue.len(),
         "admitted_total": view.admitted_total,
         "admitted_live": view.admitted_live(now),
+        "admitted_live_max": front.config.admitted_live_max,
         "admission_rate_per_s": view.admission_rate(now).unwrap_or(0.0),
         "outflow_rate_per_s": rate,
+        "admit_per_s": front.config.admit_per_s,
         "opens_at": front.config.opens_at_ms.map(rfc3339),
         "draws": view.draws.iter().map(|d| json!({"seed": d.seed, "drawn": d.drawn, "at": rfc3339(d.at_ms)})).collect::<Vec<_>>(),
         "lights": congestion_list(front),
-        "fill": fill.into_values().collect::<Vec<_>>(),
+        "fill": fill["fill"],
+        "booking_days": fill["booking_days"],
     }))
 }
 

@@ -44,6 +44,10 @@ async fn index() -> Response {
     static_file(Path("index.html".to_owned())).await
 }
 
+async fn operator() -> Response {
+    static_file(Path("operator.html".to_owned())).await
+}
+
 async fn static_file(Path(name): Path<String>) -> Response {
     match web::file(&name) {
         Some((content_type, bytes)) => (
@@ -71,6 +75,7 @@ pub fn router(front: AppState) -> Router {
     let body_limit = front.config.body_bytes_max;
     Router::new()
         .route("/", get(index))
+        .route("/operator", get(operator))
         .route("/static/{file}", get(static_file))
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(api::metrics))

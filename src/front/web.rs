@@ -1,7 +1,9 @@
-//! The web page, embedded in the binary: `yeyak serve` needs no files beside it.
+//! The web pages, embedded in the binary: `yeyak serve` needs no files beside it. The citizen's
+//! page is `/`, the operator's `/operator` (the page loads without a token; every data call it
+//! makes carries the admin token).
 
 /// `(file name, content type, bytes)` of every file served under `/static/`.
-pub const FILES: [(&str, &str, &[u8]); 3] = [
+pub const FILES: [(&str, &str, &[u8]); 5] = [
     (
         "index.html",
         "text/html; charset=utf-8",
@@ -11,6 +13,16 @@ pub const FILES: [(&str, &str, &[u8]); 3] = [
         "app.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../web/app.js"),
+    ),
+    (
+        "operator.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../../web/operator.html"),
+    ),
+    (
+        "operator.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/operator.js"),
     ),
     (
         "style.css",

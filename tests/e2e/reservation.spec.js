@@ -1,6 +1,7 @@
 // A person goes from the choice of verification method to a confirmed reservation, then
-// changes it, in headless Chromium against a real `yeyak serve`. Screenshots of every step are
-// kept in target/e2e-artifacts/ (phone size 360 px, and desktop).
+// changes it, in headless Chromium against a real `yeyak serve`; then an operator watches the
+// queue depth and a clinic's fill move on /operator. Screenshots of every step are kept in
+// target/e2e-artifacts/ (phone size 360 px, and desktop).
 const { test, expect } = require("@playwright/test");
 const { AxeBuilder } = require("@axe-core/playwright");
 const path = require("path");
@@ -94,7 +95,8 @@ test.describe.serial("the citizen's page", () => {
   test("the page served is the one in web/", async () => {
     const fs = require("fs");
     const web = path.resolve(__dirname, "../../web");
-    for (const [url, file] of [["/", "index.html"], ["/static/app.js", "app.js"], ["/static/style.css", "style.css"]]) {
+    for (const [url, file] of [["/", "index.html"], ["/static/app.js", "app.js"], ["/static/style.css", "style.css"],
+      ["/operator", "operator.html"], ["/static/operator.js", "operator.js"]]) {
       const res = await fetch(server.base + url);
       expect(res.status).toBe(200);
       expect(await res.text(), `${url} differs from web/${file}`).toBe(fs.readFileSync(path.join(web, file), "utf8"));
@@ -254,6 +256,81 @@ test.describe.serial("the citizen's page", () => {
     await expect(page.locator("#h-done")).toHaveText("Your vaccination is booked");
     await expect(page.locator("#done-summary")).toContainText("31 August 2021");
     await shot(page, "desktop-04-done-en");
+    expect(pageErrors).toEqual([]);
+    await context.close();
+  });
+  test("operator: the queue depth and a clinic's fill move live, with the admin token", async ({ browser }) => {
+    const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const page = await context.newPage();
+    const pageErrors = [];
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+
+    // The page loads without a token and asks for one; a wrong token is refused by the server.
+    await page.goto(server.base + "/operator");
+    await expect(page.locator("#view-login")).toBeVisible();
+    await expect(page.locator("html")).toHaveAttribute("lang", "ko");
+    await expect(page.locator("#h-login")).toHaveText("관리자 토큰을 입력해 주세요");
+    await accessible(page, "operator token");
+    await page.locator("#admin-token").fill("not-the-admin-token");
+    await page.locator("#login-submit").click();
+    await expect(page.locator("#token-err")).toContainText("invalid_token");
+    await expect(page.locator("#view-status")).toBeHidden();
+    await shot(page, "operator-01-token-refused");
+
+    await page.locator("#admin-token").fill(server.adminToken);
+    await page.locator("#login-submit").click();
+    await expect(page.locator("#view-status")).toBeVisible();
+    // The token lives in this tab's sessionStorage only.
+    const stores = await page.evaluate(() => [JSON.stringify(localStorage), JSON.stringify(sessionStorage)]);
+    expect(stores[0]).not.toContain(server.adminToken);
+    expect(stores[1]).toContain(server.adminToken);
+
+    // Lights for every method, the grey one the phone test switched off among them.
+    await expect(page.locator('#lights li[data-method="financial_certificate"]')).toHaveAttribute("data-level", "grey");
+    expect(await page.locator("#lights li").count()).toBeGreaterThanOrEqual(7);
+    // Ten booking days and the change window's pool, which is open now.
+    await expect(page.locator("#days-body tr")).toHaveCount(11);
+    await expect(page.locator('#days-body tr[data-share="pool"]')).toHaveClass(/open/);
+
+    const clinic = page.locator('#clinics-body tr.clinic-row[data-clinic="seoul-jongno-01"]');
+    const day = page.locator('#clinics-body tr.date-row[data-clinic="seoul-jongno-01"][data-date="2021-08-31"]');
+    const pool = page.locator('#days-body tr[data-share="pool"]');
+    await expect(clinic).toBeVisible();
+    const booked = async (row) => Number(await row.getAttribute("data-booked"));
+    const width = (row) => row.locator(".meter-bar").evaluate((e) => e.style.width);
+    const before = { clinic: await booked(clinic), day: await booked(day), pool: await booked(pool), width: await width(day) };
+    expect(Number(await day.getAttribute("data-capacity"))).toBeGreaterThan(0);
+    await shot(page, "operator-02-status");
+    await accessible(page, "operator status");
+
+    // A booking elsewhere (through the API, as another browser would): the bars follow.
+    await server.book({ birth: { year: 1993, month: 4, day: 21 }, serial: 61000, clinic_id: "seoul-jongno-01", date: "2021-08-31" });
+    await expect.poll(() => booked(day), { timeout: 10_000 }).toBe(before.day + 1);
+    expect(await booked(clinic)).toBe(before.clinic + 1);
+    expect(await booked(pool)).toBe(before.pool + 1);
+    expect(await width(day)).not.toBe(before.width);
+    await shot(page, "operator-03-after-booking");
+
+    // A crowd arrives: the queue depth rises, then drains at the admission rate.
+    const depth = async () => Number((await page.locator("#queue-depth").textContent()).replace(/\D/g, ""));
+    await server.crowd(20, { year: 1992, month: 7, day: 14 });
+    await expect.poll(depth, { timeout: 10_000 }).toBeGreaterThan(0);
+    await shot(page, "operator-04-queue");
+    await expect.poll(depth, { timeout: 60_000 }).toBe(0);
+    // The crowd went through at the measured admission rate (2 a second configured).
+    const measured = async () => Number((await page.locator("#rate-measured").textContent()).replace(",", "."));
+    expect(await measured()).toBeGreaterThan(0);
+
+    // The English view, on a desktop-wide window.
+    await page.locator("#lang-toggle").click();
+    await expect(page.locator("#h-status")).toHaveText("Live operations");
+    await page.setViewportSize(DESKTOP);
+    await shot(page, "operator-05-desktop-en");
+
+    // Forgetting the token stops the data calls and asks again.
+    await page.locator("#logout").click();
+    await expect(page.locator("#view-login")).toBeVisible();
+    expect(await page.evaluate(() => sessionStorage.getItem("yeyak.admin"))).toBeNull();
     expect(pageErrors).toEqual([]);
     await context.close();
   });

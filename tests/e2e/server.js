@@ -95,7 +95,35 @@ async function startServer({ clock, logFile, extraArgs = [] }) {
     }));
   }
 
-  return { base, admin, crowd, stop, child };
+  // One person who verifies, queues, waits for the admission (polling, as a page would) and
+  // books `clinic_id` on `date` through the API: the reservation's body.
+  async function book({ birth, serial, clinic_id, date }) {
+    const call = async (method, pathname, token, body) => {
+      const headers = {};
+      if (token) headers.Authorization = `Bearer ${token}`;
+      if (body) headers["Content-Type"] = "application/json";
+      const res = await fetch(base + pathname, { method, headers, body: body && JSON.stringify(body) });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`book: ${method} ${pathname} -> ${res.status} ${text}`);
+      return JSON.parse(text);
+    };
+    const verified = await call("POST", "/v1/verify", null, {
+      method: "kakao", resident_id: residentId(birth.year, birth.month, birth.day, serial),
+      name: `booker-${serial}`, device_id: `booker-device-${serial}`,
+    });
+    const session = verified.session_token;
+    const queued = await call("POST", "/v1/queue", session);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const q = await call("GET", `/v1/queue/${queued.ticket}`, session);
+      if (q.admission_token) return call("POST", "/v1/reservations", q.admission_token, { clinic_id, date });
+      if (q.state !== "waiting") throw new Error(`book: the ticket is ${q.state}`);
+      if (Date.now() > deadline) throw new Error("book: not admitted within 60 s");
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  return { base, admin, adminToken: ADMIN_TOKEN, book, crowd, stop, child };
 }
 
 // A valid resident registration number for a birth date (the check digit computed as in

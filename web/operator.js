@@ -1,0 +1,467 @@
+// yeyak: the operator's page. Plain JS, no framework, no build step.
+//
+// It shows what GET /admin/status answers, every 2 seconds: queue depth (waiting, pre-queue),
+// the admission rate (measured over the last minute, the controller's current outflow rate and
+// the configured one), the live admissions, the congestion light per verification method with
+// its measured wait, and the fill (booked / capacity) per booking day and per clinic, date and
+// share. The page itself loads without a token; every data call carries the admin token, which
+// is kept in sessionStorage only (gone when the tab closes) and never in localStorage.
+"use strict";
+
+(() => {
+  const TOKEN_KEY = "yeyak.admin";
+  const LANG_KEY = "yeyak.lang";
+  const POLL_MS = 2000;
+  const POLL_MAX_MS = 15000;
+
+  const TEXT = {
+    ko: {
+      skip: "본문 바로가기",
+      notice: "운영자 전용 화면입니다. 모든 자료는 관리자 토큰으로만 조회됩니다.",
+      title: "사전예약 운영 현황",
+      subtitle: "대기열 · 입장 · 혼잡도 · 물량",
+      loginHeading: "관리자 토큰을 입력해 주세요",
+      loginLead: "서버를 시작할 때 --admin-token으로 정한 토큰입니다. 토큰은 이 탭에만 보관되고 창을 닫으면 지워집니다.",
+      tokenLabel: "관리자 토큰",
+      tokenRequired: "토큰을 입력해 주세요.",
+      connect: "연결",
+      connecting: "연결 중…",
+      logout: "토큰 지우기",
+      statusHeading: "실시간 운영 현황",
+      live: "실시간",
+      stale: "연결 끊김 · 다시 시도 중",
+      serverClock: "서버 시각",
+      backendLabel: "원장",
+      queueHeading: "대기열과 입장",
+      queueDepth: "대기 인원",
+      preQueue: "오픈 전 대기",
+      opensAt: "오픈 {time}",
+      people: "명",
+      rateMeasured: "입장 속도 (측정, 최근 1분)",
+      perSecond: "명/초",
+      rateConfigured: "현재 목표 {now}명/초 · 설정 {conf}명/초",
+      admittedLive: "입장 중 (미사용 입장권)",
+      admittedTotal: "최대 {max}명 · 누적 입장 {total}명",
+      lightsHeading: "인증 수단별 혼잡도",
+      lvl_green: "원활", lvl_yellow: "지연", lvl_red: "혼잡", lvl_grey: "선택 불가",
+      waitAbout: "인증 대기 약 {t}",
+      recommended: "추천",
+      daysHeading: "예약일별 물량",
+      daysCaption: "예약일별 예약 수와 물량",
+      colDay: "예약일",
+      colFill: "예약 / 물량",
+      dayLabel: "끝자리 {d}",
+      poolLabel: "추가 예약 기간",
+      open: "진행 중",
+      clinicsHeading: "기관·날짜별 물량",
+      clinicsCaption: "기관과 접종 날짜별 예약 수와 물량",
+      colClinic: "기관 · 날짜",
+      shareLabel: "몫",
+      shareAll: "전체",
+      noSupply: "등록된 물량이 없습니다.",
+      footer1: "yeyak — 대규모 예방접종 예약을 위한 이벤트 기반 예약 원장의 재현 프로젝트입니다.",
+      citizenPage: "시민용 예약 화면",
+      langToggle: "English",
+      langToggleLabel: "Switch to English",
+      m_phone: "휴대폰", m_ipin: "아이핀(i-PIN)", m_joint_certificate: "공동인증서", m_financial_certificate: "금융인증서",
+      m_kakao: "카카오", m_naver: "네이버", m_pass: "PASS",
+      underSecond: "1초 미만", sec: "{n}초", min: "{n}분",
+      err: {
+        invalid_token: "관리자 토큰이 올바르지 않습니다.",
+        admin_disabled: "이 서버는 관리자 기능이 꺼져 있습니다 (--admin-token 없이 시작됨).",
+        network: "서버에 연결할 수 없습니다. 자동으로 다시 시도합니다.",
+        internal: "서버가 예상하지 못한 응답을 보냈습니다.",
+      },
+    },
+    en: {
+      skip: "Skip to content",
+      notice: "For operators only. Every figure here needs the admin token.",
+      title: "Pre-booking operations",
+      subtitle: "Queue · admissions · lights · doses",
+      loginHeading: "Enter the admin token",
+      loginLead: "The token the server was started with (--admin-token). It is kept in this tab only and forgotten when the tab closes.",
+      tokenLabel: "Admin token",
+      tokenRequired: "Please enter the token.",
+      connect: "Connect",
+      connecting: "Connecting…",
+      logout: "Forget token",
+      statusHeading: "Live operations",
+      live: "Live",
+      stale: "Connection lost · retrying",
+      serverClock: "Server clock",
+      backendLabel: "Ledger",
+      queueHeading: "Queue and admissions",
+      queueDepth: "Waiting",
+      preQueue: "Pre-queue",
+      opensAt: "opens {time}",
+      people: "",
+      rateMeasured: "Admission rate (measured, last minute)",
+      perSecond: "/s",
+      rateConfigured: "target now {now}/s · configured {conf}/s",
+      admittedLive: "Admitted (unused admissions)",
+      admittedTotal: "at most {max} · {total} admitted in all",
+      lightsHeading: "Lights per verification method",
+      lvl_green: "Smooth", lvl_yellow: "Delayed", lvl_red: "Congested", lvl_grey: "Unavailable",
+      waitAbout: "wait about {t}",
+      recommended: "Recommended",
+      daysHeading: "Doses per booking day",
+      daysCaption: "Booked and capacity per booking day",
+      colDay: "Booking day",
+      colFill: "Booked / capacity",
+      dayLabel: "Digit {d}",
+      poolLabel: "Change window",
+      open: "open",
+      clinicsHeading: "Doses per clinic and date",
+      clinicsCaption: "Booked and capacity per clinic and vaccination date",
+      colClinic: "Clinic · date",
+      shareLabel: "Share",
+      shareAll: "All",
+      noSupply: "No doses registered yet.",
+      footer1: "yeyak — a re-creation of an event-sourced reservation ledger for mass vaccination booking.",
+      citizenPage: "Citizen booking page",
+      langToggle: "한국어",
+      langToggleLabel: "한국어로 보기",
+      m_phone: "Mobile phone", m_ipin: "i-PIN", m_joint_certificate: "Joint certificate", m_financial_certificate: "Financial certificate",
+      m_kakao: "Kakao", m_naver: "Naver", m_pass: "PASS",
+      underSecond: "under 1 s", sec: "{n} s", min: "{n} min",
+      err: {
+        invalid_token: "The admin token is not right.",
+        admin_disabled: "Admin endpoints are off on this server (started without --admin-token).",
+        network: "Cannot reach the server; retrying automatically.",
+        internal: "The server sent an unexpected answer.",
+      },
+    },
+  };
+
+  let lang = localStorage.getItem(LANG_KEY) === "en" ? "en" : "ko";
+  let status = null;          // the last answer of GET /admin/status
+  let failures = 0;           // polls failed in a row (network), for the back-off
+  let pollTimer = null;
+  let share = "all";          // the share the clinic table shows
+
+  const $ = (id) => document.getElementById(id);
+
+  function t(key, vars) {
+    let s = key.split(".").reduce((o, k) => (o == null ? undefined : o[k]), TEXT[lang]);
+    if (s === undefined) s = key.split(".").reduce((o, k) => (o == null ? undefined : o[k]), TEXT.ko);
+    if (s === undefined) return key;
+    if (vars) for (const [k, v] of Object.entries(vars)) s = s.split("{" + k + "}").join(String(v));
+    return s;
+  }
+
+  const el = (tag, attrs = {}, ...children) => {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === false || v == null) continue;
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children) if (c != null) node.append(c);
+    return node;
+  };
+
+  const locale = () => (lang === "ko" ? "ko-KR" : "en-GB");
+  const number = (n, digits = 0) =>
+    new Intl.NumberFormat(locale(), { maximumFractionDigits: digits, minimumFractionDigits: digits }).format(n);
+  const rate = (r) => number(Number(r) || 0, r >= 100 ? 0 : 1);
+
+  // Campaign times are Korean local time, whatever the operator's browser says.
+  function dateTime(iso) {
+    const d = new Date(iso);
+    if (isNaN(d)) return "–";
+    return new Intl.DateTimeFormat(locale(), {
+      month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+      hour12: false, timeZone: "Asia/Seoul",
+    }).format(d);
+  }
+
+  function shortDate(iso) {
+    const d = new Date(String(iso).slice(0, 10) + "T00:00:00Z");
+    if (isNaN(d)) return String(iso);
+    return new Intl.DateTimeFormat(locale(), { month: "short", day: "numeric", weekday: "short", timeZone: "UTC" }).format(d);
+  }
+
+  function wait(seconds) {
+    if (seconds < 1) return t("underSecond");
+    if (seconds < 90) return t("sec", { n: Math.round(seconds) });
+    return t("min", { n: Math.round(seconds / 60) });
+  }
+
+  // A share key of the API ("day0" .. "day9", "pool") as people say it.
+  function shareName(key) {
+    const day = (status && status.booking_days || []).find((d) => d.share === key);
+    if (key === "pool") return t("poolLabel");
+    if (day && day.digit != null) return `${t("dayLabel", { d: day.digit })} · ${shortDate(day.opens_at.slice(0, 10))}`;
+    return key;
+  }
+
+  // ---------------------------------------------------------------- text and views
+
+  function applyText() {
+    document.documentElement.lang = lang;
+    document.title = t("title");
+    for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+    const toggle = $("lang-toggle");
+    toggle.textContent = t("langToggle");
+    toggle.setAttribute("aria-label", t("langToggleLabel"));
+    toggle.setAttribute("lang", lang === "ko" ? "en" : "ko");
+  }
+
+  function show(view) {
+    for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== "view-" + view;
+  }
+
+  function showAlert(message, code) {
+    const box = $("alert");
+    box.replaceChildren(el("strong", { text: message }));
+    if (code) box.append(el("span", { class: "code", text: code }));
+    box.hidden = false;
+  }
+
+  function clearAlert() {
+    $("alert").hidden = true;
+    $("alert").replaceChildren();
+  }
+
+  // ---------------------------------------------------------------- the data call
+
+  class ApiError extends Error {
+    constructor(status, code, message) {
+      super(message || code);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  async function fetchStatus(token) {
+    let res;
+    try {
+      res = await fetch("/admin/status", { headers: { Authorization: `Bearer ${token}` }, cache: "no-store" });
+    } catch {
+      throw new ApiError(0, "network");
+    }
+    let body = null;
+    try { body = await res.json(); } catch { /* not JSON */ }
+    if (!res.ok) throw new ApiError(res.status, (body && body.error) || "internal", body && body.message);
+    if (!body || typeof body !== "object") throw new ApiError(res.status, "internal");
+    return body;
+  }
+
+  const token = () => sessionStorage.getItem(TOKEN_KEY);
+
+  function stopPolling() {
+    clearTimeout(pollTimer);
+    pollTimer = null;
+  }
+
+  async function poll() {
+    stopPolling();
+    const current = token();
+    if (!current) return;
+    try {
+      status = await fetchStatus(current);
+      failures = 0;
+      clearAlert();
+      render();
+    } catch (e) {
+      if (e.status === 401 || e.status === 404) {
+        // A wrong token, or admin endpoints off: ask again rather than poll in vain.
+        sessionStorage.removeItem(TOKEN_KEY);
+        status = null;
+        show("login");
+        tokenError(e);
+        return;
+      }
+      failures += 1;
+      markStale();
+      showAlert(t(e.code === "network" ? "err.network" : "err.internal"), e.code);
+    }
+    const delay = Math.min(POLL_MS * 2 ** Math.min(failures, 3), POLL_MAX_MS);
+    if (token()) pollTimer = setTimeout(poll, delay);
+  }
+
+  function tokenError(e) {
+    const err = $("token-err");
+    err.textContent = `${t("err." + e.code) === "err." + e.code ? t("err.internal") : t("err." + e.code)} (${e.code})`;
+    err.hidden = false;
+    $("admin-token").setAttribute("aria-invalid", "true");
+    $("admin-token").focus();
+  }
+
+  async function connect(event) {
+    event.preventDefault();
+    const input = $("admin-token");
+    const err = $("token-err");
+    err.hidden = true;
+    input.removeAttribute("aria-invalid");
+    const value = input.value.trim();
+    if (!value) {
+      err.textContent = t("tokenRequired");
+      err.hidden = false;
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      return;
+    }
+    const button = $("login-submit");
+    button.disabled = true;
+    button.textContent = t("connecting");
+    try {
+      status = await fetchStatus(value);
+      sessionStorage.setItem(TOKEN_KEY, value);
+      input.value = "";
+      failures = 0;
+      clearAlert();
+      show("status");
+      render();
+      $("h-status").focus();
+      pollTimer = setTimeout(poll, POLL_MS);
+    } catch (e) {
+      if (e.code === "network") showAlert(t("err.network"), e.code);
+      else tokenError(e);
+    } finally {
+      button.disabled = false;
+      button.textContent = t("connect");
+    }
+  }
+
+  function logout() {
+    stopPolling();
+    sessionStorage.removeItem(TOKEN_KEY);
+    status = null;
+    clearAlert();
+    show("login");
+    $("admin-token").focus();
+  }
+
+  // ---------------------------------------------------------------- rendering
+
+  function markStale() {
+    $("live-dot").classList.add("stale");
+    $("live-state").textContent = t("stale");
+  }
+
+  // A bar of booked / capacity with the figures beside it. The bar is decoration; the text
+  // carries the numbers for screen readers and for the tests.
+  function meter(booked, capacity) {
+    const pct = capacity > 0 ? Math.min(100, (booked / capacity) * 100) : 0;
+    const level = capacity > 0 && booked >= capacity ? " full" : pct >= 80 ? " high" : "";
+    return el("div", { class: "meter-cell" },
+      el("span", { class: "meter" + level, "aria-hidden": "true" },
+        el("span", { class: "meter-bar", style: `width:${pct.toFixed(1)}%` })),
+      el("span", { class: "meter-text" },
+        `${number(booked)} / ${number(capacity)}`,
+        el("span", { class: "meter-pct", text: ` · ${capacity > 0 ? number(pct, pct < 10 && pct > 0 ? 1 : 0) : 0}%` })));
+  }
+
+  function render() {
+    if (!status) return;
+    $("live-dot").classList.remove("stale");
+    $("live-state").textContent = `${t("live")} · ${new Date().toLocaleTimeString(locale(), { hour12: false })}`;
+    $("server-now").textContent = dateTime(status.now);
+    $("backend").textContent = status.backend ?? "–";
+
+    $("queue-depth").textContent = number(status.queue_depth ?? 0);
+    $("pre-queue").textContent = number(status.pre_queue ?? 0);
+    $("opens-at").textContent = status.opens_at ? t("opensAt", { time: dateTime(status.opens_at) }) : "";
+    $("rate-measured").textContent = rate(status.admission_rate_per_s ?? 0);
+    $("rate-configured").textContent = t("rateConfigured", {
+      now: rate(status.outflow_rate_per_s ?? 0), conf: rate(status.admit_per_s ?? status.outflow_rate_per_s ?? 0),
+    });
+    $("admitted-live").textContent = number(status.admitted_live ?? 0);
+    $("admitted-total").textContent = t("admittedTotal", {
+      max: number(status.admitted_live_max ?? 0), total: number(status.admitted_total ?? 0),
+    });
+
+    renderLights();
+    renderDays();
+    renderClinics();
+  }
+
+  function renderLights() {
+    const items = (status.lights || []).map((l) =>
+      el("li", { class: "op-light", "data-method": l.method, "data-level": l.level },
+        el("span", { class: "light light-" + l.level, "aria-hidden": "true" }),
+        el("span", { class: "op-light-name" },
+          t("m_" + l.method) === "m_" + l.method ? l.method : t("m_" + l.method),
+          l.recommended ? el("span", { class: "badge", text: t("recommended") }) : null),
+        el("span", { class: "op-light-level level-" + l.level, text: t("lvl_" + l.level) }),
+        el("span", { class: "op-light-wait", text: l.level === "grey" ? "–" : t("waitAbout", { t: wait(l.wait_s ?? 0) }) })));
+    $("lights").replaceChildren(...items);
+  }
+
+  function renderDays() {
+    const rows = (status.booking_days || []).map((d) =>
+      el("tr", { "data-share": d.share, "data-booked": d.booked, "data-capacity": d.capacity, class: d.open ? "open" : null },
+        el("th", { scope: "row" },
+          el("span", { class: "row-name", text: d.share === "pool" ? t("poolLabel") : t("dayLabel", { d: d.digit }) }),
+          d.open ? el("span", { class: "badge", text: t("open") }) : null,
+          el("span", { class: "row-sub", text: `${dateTime(d.opens_at)} – ${dateTime(d.closes_at)}` })),
+        el("td", {}, meter(d.booked, d.capacity))));
+    $("days-body").replaceChildren(...rows);
+  }
+
+  function pick(entry) {
+    if (share === "all") return { booked: entry.booked ?? 0, capacity: entry.capacity ?? 0 };
+    const s = (entry.shares || {})[share] || {};
+    return { booked: s.booked ?? 0, capacity: s.capacity ?? 0 };
+  }
+
+  function renderShareFilter() {
+    const select = $("share-filter");
+    const keys = ["all", ...(status.booking_days || []).map((d) => d.share)];
+    if (!keys.includes(share)) share = "all";
+    const signature = keys.join(",") + "|" + lang;
+    if (select.dataset.signature === signature) return;
+    select.dataset.signature = signature;
+    select.replaceChildren(...keys.map((k) =>
+      el("option", { value: k, selected: k === share, text: k === "all" ? t("shareAll") : shareName(k) })));
+  }
+
+  function renderClinics() {
+    renderShareFilter();
+    const rows = [];
+    for (const c of status.fill || []) {
+      const total = pick(c);
+      rows.push(el("tr", { class: "clinic-row", "data-clinic": c.clinic_id, "data-booked": total.booked, "data-capacity": total.capacity },
+        el("th", { scope: "row" },
+          el("span", { class: "row-name", text: c.name || c.clinic_id }),
+          el("span", { class: "row-sub", text: [c.region, c.clinic_id].filter(Boolean).join(" · ") })),
+        el("td", {}, meter(total.booked, total.capacity))));
+      for (const d of c.dates || []) {
+        const f = pick(d);
+        rows.push(el("tr", { class: "date-row", "data-clinic": c.clinic_id, "data-date": d.date, "data-booked": f.booked, "data-capacity": f.capacity },
+          el("th", { scope: "row" }, el("span", { class: "row-date", text: shortDate(d.date) })),
+          el("td", {}, meter(f.booked, f.capacity))));
+      }
+    }
+    $("clinics-body").replaceChildren(...rows);
+    $("clinics-empty").hidden = rows.length > 0;
+  }
+
+  // ---------------------------------------------------------------- wiring
+
+  function start() {
+    applyText();
+    $("lang-toggle").addEventListener("click", () => {
+      lang = lang === "ko" ? "en" : "ko";
+      localStorage.setItem(LANG_KEY, lang);
+      applyText();
+      render();
+    });
+    $("login-form").addEventListener("submit", connect);
+    $("logout").addEventListener("click", logout);
+    $("share-filter").addEventListener("change", (e) => { share = e.target.value; render(); });
+    // Back from a hidden tab: fetch at once rather than at the next tick.
+    document.addEventListener("visibilitychange", () => { if (!document.hidden && token()) poll(); });
+    if (token()) {
+      show("status");
+      poll();
+    } else {
+      show("login");
+    }
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
