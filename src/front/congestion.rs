@@ -2,29 +2,10 @@
 //! (congested), grey (unavailable), from the provider's measured wait and health, with the
 //! thresholds of the configuration. Pure: measurements in, light out.
 
-use serde::Serialize;
-
 use super::providers::Health;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    Green,
-    Yellow,
-    Red,
-    Grey,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Green => "green",
-            Level::Yellow => "yellow",
-            Level::Red => "red",
-            Level::Grey => "grey",
-        }
-    }
-}
+/// The light is the domain's `CongestionLevel`: the one the gateway shows is the one it records.
+pub use crate::domain::CongestionLevel as Level;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::api::AppState;
 use super::congestion::{self, Level};
-use crate::domain::{ClinicId, CommandBody, CongestionLevel, Method, Permille, Share, TicketNo};
+use crate::domain::{ClinicId, CommandBody, Method, Permille, Share, TicketNo};
 use sha2::{Digest, Sha256};
 
 /// How long the controller waits for one of its decisions (see `Backend::submit_within`).
@@ -109,16 +109,6 @@ fn release_day_shares(front: &AppState, ticked: &mut HashMap<ClinicId, Instant>)
     });
 }
 
-/// The domain's name of a light.
-pub fn congestion_level(level: Level) -> CongestionLevel {
-    match level {
-        Level::Green => CongestionLevel::Green,
-        Level::Yellow => CongestionLevel::Yellow,
-        Level::Red => CongestionLevel::Red,
-        Level::Grey => CongestionLevel::Grey,
-    }
-}
-
 /// Step 5: a `ReportCongestion` for each method whose light changed since its last report, or
 /// whose last report is `congestion_report_ms` old. Sent on a task of its own, like step 4; a
 /// report that fails is sent again at the next period.
@@ -143,7 +133,7 @@ fn report_congestion(front: &AppState, reported: &mut HashMap<Method, (Level, In
         due.push(CommandBody::ReportCongestion {
             gateway: front.config.gateway.clone(),
             method: *method,
-            level: congestion_level(level),
+            level,
             wait_ms: if wait.is_finite() && wait > 0.0 {
                 wait.round() as u64
             } else {
