@@ -1,5 +1,5 @@
 //! `yeyak-replay`: the auditors' replay as a binary of its own (the same as `yeyak replay`).
-//! Thin: the work is `yeyak::audit`. Exit code 0 when the audit passed, 2 when it found
+//! Thin: the work is `yeyak_read::audit`. Exit code 0 when the audit passed, 2 when it found
 //! tampering, a broken rule or a difference with PostgreSQL, 1 when it could not run.
 
 use std::process::ExitCode;
@@ -14,19 +14,19 @@ use clap::Parser;
 )]
 struct Cli {
     #[command(flatten)]
-    args: yeyak::audit::cli::ReplayArgs,
+    args: yeyak_read::audit::cli::ReplayArgs,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match yeyak::audit::cli::replay(&cli.args, &mut std::io::stdout().lock()) {
+    match yeyak_read::audit::cli::replay(&cli.args, &mut std::io::stdout().lock()) {
         Ok(report) if report.ok() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(2),
         Err(error) => {
             eprintln!(
                 "yeyak-replay: [{}] {}",
                 error.code(),
-                yeyak::audit::source::error_chain(&error)
+                yeyak_read::audit::source::error_chain(&error)
             );
             ExitCode::FAILURE
         }

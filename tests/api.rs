@@ -6,22 +6,22 @@ mod api_common;
 use std::sync::Arc;
 
 use api_common::*;
-use yeyak::front::FrontConfig;
-use yeyak::front::backend::{Backend, Embedded};
-use yeyak::log::FsyncPolicy;
+use yeyak_front::FrontConfig;
+use yeyak_front::backend::{Backend, Embedded};
+use yeyak_log::FsyncPolicy;
 
-async fn server() -> (yeyak::front::server::Running, tempfile::TempDir) {
+async fn server() -> (yeyak_front::server::Running, tempfile::TempDir) {
     server_with(config(), None).await
 }
 
 async fn server_with(
     config: FrontConfig,
     now: Option<&str>,
-) -> (yeyak::front::server::Running, tempfile::TempDir) {
+) -> (yeyak_front::server::Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let backend = Embedded::open_dir(
         dir.path(),
-        yeyak::domain::Campaign::default_2021(),
+        yeyak_domain::Campaign::default_2021(),
         FsyncPolicy::Never,
     )
     .unwrap();
@@ -141,7 +141,7 @@ async fn the_pre_queue_is_ordered_by_a_published_recorded_draw_at_opening() {
     });
     assert_eq!(
         by_ticket,
-        yeyak::domain::waiting_room::draw_order(&seed, subjects),
+        yeyak_domain::waiting_room::draw_order(&seed, subjects),
         "tickets follow the recorded draw"
     );
     running.stop().await;
@@ -278,7 +278,7 @@ async fn the_gateway_records_its_congestion_lights_in_the_log() {
     let api = Api::new(&running);
     congestion_is_recorded(&api).await;
     // Unchanged lights are reported again every period: a later report of the same method.
-    let method = yeyak::domain::Method::Kakao;
+    let method = yeyak_domain::Method::Kakao;
     let first = api.front.backend.view().read().unwrap().model.congestion[&method].clone();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {

@@ -11,14 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use api_common::*;
-use yeyak::domain::Campaign;
-use yeyak::front::backend::{Backend, Kafka};
-use yeyak::ledger::Topology;
-use yeyak::log::{KafkaConfig, KafkaLog};
-use yeyak::pipeline::Topics;
-use yeyak::pipeline::admin::{delete_topics, ensure_topics};
-use yeyak::pipeline::processor::{Processor, ProcessorConfig};
-use yeyak::projection::postgres::{PgProjector, READ_MODELS_PROJECTION, read_model};
+use yeyak_domain::Campaign;
+use yeyak_front::backend::{Backend, Kafka};
+use yeyak_ledger::Topology;
+use yeyak_ledger::pipeline::Topics;
+use yeyak_ledger::pipeline::admin::{delete_topics, ensure_topics};
+use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig};
+use yeyak_log::{KafkaConfig, KafkaLog};
+use yeyak_read::projection::postgres::{PgProjector, READ_MODELS_PROJECTION, read_model};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_api_on_kafka_and_postgres() {
@@ -58,7 +58,7 @@ async fn the_api_on_kafka_and_postgres() {
     // so no report lands while the projection is compared at the end).
     let running = start(
         backend.clone(),
-        yeyak::front::FrontConfig {
+        yeyak_front::FrontConfig {
             congestion_report_ms: 3_600_000,
             ..config()
         },
@@ -126,7 +126,7 @@ async fn the_api_on_kafka_and_postgres() {
     .await
     .unwrap();
     let differences =
-        yeyak::projection::diff_models(&backend.view().read().unwrap().model, &projected);
+        yeyak_read::projection::diff_models(&backend.view().read().unwrap().model, &projected);
     assert!(
         differences.is_empty(),
         "PostgreSQL and the gateway's view differ: {:?}",

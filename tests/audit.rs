@@ -9,17 +9,17 @@ use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
-use yeyak::audit::export::{self, MANIFEST_FILE};
-use yeyak::audit::source::{Range, load};
-use yeyak::audit::{AuditOptions, Finding, Loaded, audit, system_digest};
-use yeyak::domain::event::{ClinicRegistered, ReservationConfirmed};
-use yeyak::domain::system::Outcome;
-use yeyak::domain::{
+use yeyak_domain::event::{ClinicRegistered, ReservationConfirmed};
+use yeyak_domain::system::Outcome;
+use yeyak_domain::{
     Campaign, ClinicId, Command, Envelope, Event, ReservationId, Share, SubjectId, System,
 };
-use yeyak::ledger::{Ledger, TOPIC_CLINIC, Topology, encode};
-use yeyak::log::{EventLog, FileLog, FileLogConfig, FsyncPolicy, partition_for_key};
-use yeyak::projection::ReadModel;
+use yeyak_ledger::{Ledger, TOPIC_CLINIC, Topology, encode};
+use yeyak_log::{EventLog, FileLog, FileLogConfig, FsyncPolicy, partition_for_key};
+use yeyak_read::audit::export::{self, MANIFEST_FILE};
+use yeyak_read::audit::source::{Range, load};
+use yeyak_read::audit::{AuditOptions, Finding, Loaded, audit, system_digest};
+use yeyak_read::projection::ReadModel;
 
 /// The embedded ledger with its live read side: the read model folded from every outcome as it
 /// happens, the way the embedded mode serves it.
@@ -63,23 +63,22 @@ fn load_dir(dir: &Path) -> Loaded {
     .unwrap()
 }
 
-fn replay(loaded: &Loaded) -> yeyak::audit::Replayed {
+fn replay(loaded: &Loaded) -> yeyak_read::audit::Replayed {
     audit(loaded, &Campaign::default_2021(), &AuditOptions::default()).unwrap()
 }
 
 fn demo(dir: &Path, people: u32) {
-    let key =
-        yeyak::identity::SecretKey::new(b"yeyak test key, not a secret!!!!".to_vec()).unwrap();
-    let config = yeyak::demo::DemoConfig {
+    let key = yeyak_identity::SecretKey::new(b"yeyak test key, not a secret!!!!".to_vec()).unwrap();
+    let config = yeyak_tools::demo::DemoConfig {
         people,
         clinics: 4,
         seed: 7,
         data_dir: dir.to_path_buf(),
         fsync: FsyncPolicy::Never,
     };
-    let report = yeyak::demo::run(
+    let report = yeyak_tools::demo::run(
         &config,
-        &yeyak::identity::Pseudonymiser::new(key),
+        &yeyak_identity::Pseudonymiser::new(key),
         &mut Vec::new(),
     )
     .unwrap();
@@ -94,7 +93,7 @@ fn the_demo_campaign_replays_to_the_live_digests_from_the_log_and_from_an_export
     // The live state: the ledger reopened on its log; the live read model: folded from it.
     let live = Live::open(&data);
     let mut live_model = ReadModel::new();
-    yeyak::ledger::read_all(live.ledger.log(), &Topology::default(), |_, e| {
+    yeyak_ledger::read_all(live.ledger.log(), &Topology::default(), |_, e| {
         live_model.apply(&e)
     })
     .unwrap();
@@ -395,7 +394,7 @@ fn a_forged_overbooking_appended_by_hand_is_reported_as_a_violation() {
     // A day share the demo sold out.
     let full = |(k, q): (
         &(ClinicId, chrono::NaiveDate, Share),
-        &yeyak::projection::QuotaRow,
+        &yeyak_read::projection::QuotaRow,
     )| { (q.capacity > 0 && q.remaining() == 0).then(|| k.clone()) };
     let (clinic, date, share) = before
         .model
@@ -490,7 +489,7 @@ fn an_export_refuses_anything_shaped_like_a_resident_registration_number() {
     let out = dir.path().join("export");
     let error = export::export(&log, &Range::default(), &out, "test".into(), false).unwrap_err();
     assert_eq!(error.code(), "resident_number_in_export");
-    let text = yeyak::audit::source::error_chain(&error);
+    let text = yeyak_read::audit::source::error_chain(&error);
     assert!(
         text.contains(&format!("{TOPIC_CLINIC}/{partition}@0")),
         "{text}"
@@ -646,10 +645,10 @@ fn the_command_lines_export_and_replay_with_exit_codes() {
 /// the rule it breaks, at its position.
 #[test]
 fn each_forged_event_is_reported_under_the_rule_it_breaks() {
-    use yeyak::domain::command::Slot;
-    use yeyak::domain::event::{BookingRequested, DosesMoved, SubjectVerified, SupplyRegistered};
-    use yeyak::domain::{AdmissionId, CommandBody, DeviceId, Method};
-    use yeyak::ledger::TOPIC_SUBJECT;
+    use yeyak_domain::command::Slot;
+    use yeyak_domain::event::{BookingRequested, DosesMoved, SubjectVerified, SupplyRegistered};
+    use yeyak_domain::{AdmissionId, CommandBody, DeviceId, Method};
+    use yeyak_ledger::TOPIC_SUBJECT;
 
     let campaign = Campaign::default_2021();
     let opens = campaign.booking_days[0].window.opens_at_ms; // digit 9
@@ -660,7 +659,7 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
     {
         let mut live = Live::open(base.path());
         let mut submit = |n: u32, at_ms: i64, body: CommandBody| {
-            let command_id = yeyak::domain::system::command_id_from(&format!("honest/{n}"));
+            let command_id = yeyak_domain::system::command_id_from(&format!("honest/{n}"));
             common::Runner::run(
                 &mut live,
                 Command {

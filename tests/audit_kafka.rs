@@ -11,22 +11,22 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use yeyak::audit::export;
-use yeyak::audit::source::{Range, load};
-use yeyak::audit::{AuditOptions, Loaded, audit};
-use yeyak::domain::system::command_id_from;
-use yeyak::domain::{Campaign, ClinicId, Command, CommandBody};
-use yeyak::ledger::Topology;
-use yeyak::log::{EventLog, FileLog, FileLogConfig, FsyncPolicy, KafkaConfig, KafkaLog};
-use yeyak::pipeline::Topics;
-use yeyak::pipeline::admin::{delete_topics, ensure_topics};
-use yeyak::pipeline::client::{EventTail, Submitter};
-use yeyak::pipeline::processor::{Processor, ProcessorConfig};
-use yeyak::projection::ReadModel;
-use yeyak::projection::postgres::{PgProjector, READ_MODELS_PROJECTION};
-use yeyak::rebalance::{Applied, Policy, apply_kafka, plan};
+use yeyak_domain::system::command_id_from;
+use yeyak_domain::{Campaign, ClinicId, Command, CommandBody};
+use yeyak_ledger::Topology;
+use yeyak_ledger::pipeline::Topics;
+use yeyak_ledger::pipeline::admin::{delete_topics, ensure_topics};
+use yeyak_ledger::pipeline::client::{EventTail, Submitter};
+use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig};
+use yeyak_log::{EventLog, FileLog, FileLogConfig, FsyncPolicy, KafkaConfig, KafkaLog};
+use yeyak_ops::{Applied, Policy, apply_kafka, plan};
+use yeyak_read::audit::export;
+use yeyak_read::audit::source::{Range, load};
+use yeyak_read::audit::{AuditOptions, Loaded, audit};
+use yeyak_read::projection::ReadModel;
+use yeyak_read::projection::postgres::{PgProjector, READ_MODELS_PROJECTION};
 
-fn replay(loaded: &Loaded, postgres: Option<String>) -> yeyak::audit::AuditReport {
+fn replay(loaded: &Loaded, postgres: Option<String>) -> yeyak_read::audit::AuditReport {
     let options = AuditOptions {
         postgres,
         progress: false,
@@ -59,9 +59,8 @@ fn the_same_log_on_kafka_and_on_the_file_log_gives_the_same_digests_and_equals_p
     };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let key =
-        yeyak::identity::SecretKey::new(b"yeyak test key, not a secret!!!!".to_vec()).unwrap();
-    let config = yeyak::demo::DemoConfig {
+    let key = yeyak_identity::SecretKey::new(b"yeyak test key, not a secret!!!!".to_vec()).unwrap();
+    let config = yeyak_tools::demo::DemoConfig {
         people: 400,
         clinics: 3,
         seed: 11,
@@ -69,9 +68,9 @@ fn the_same_log_on_kafka_and_on_the_file_log_gives_the_same_digests_and_equals_p
         fsync: FsyncPolicy::Never,
     };
     assert!(
-        yeyak::demo::run(
+        yeyak_tools::demo::run(
             &config,
-            &yeyak::identity::Pseudonymiser::new(key),
+            &yeyak_identity::Pseudonymiser::new(key),
             &mut Vec::new()
         )
         .unwrap()
@@ -355,7 +354,7 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
     .unwrap();
     projector.run_until_caught_up().unwrap();
     // The rebalance's other source of slot quotas, PostgreSQL, agrees: nothing left to move.
-    let from_pg = yeyak::projection::postgres::read_model(&mut schema.client()).unwrap();
+    let from_pg = yeyak_read::projection::postgres::read_model(&mut schema.client()).unwrap();
     assert_eq!(from_pg.slot_quota, model.slot_quota);
     assert!(plan(&from_pg, &campaign, &policy).moves.is_empty());
     let report = replay(
@@ -379,12 +378,12 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
 
 /// The embedded ledger on a Kafka log, with its live read side folded from every outcome.
 struct LiveOnKafka {
-    ledger: yeyak::ledger::Ledger<KafkaLog>,
+    ledger: yeyak_ledger::Ledger<KafkaLog>,
     model: ReadModel,
 }
 
 impl common::Runner for LiveOnKafka {
-    fn run(&mut self, command: Command) -> yeyak::domain::system::Outcome {
+    fn run(&mut self, command: Command) -> yeyak_domain::system::Outcome {
         let outcome = self.ledger.submit(command).expect("the Kafka log works");
         for envelope in &outcome.events {
             self.model.apply(envelope);
@@ -413,7 +412,7 @@ fn random_histories_on_kafka_replay_to_the_live_digests_and_postgresql() {
             .unwrap()
             .current();
         let prefix = common::services::unique_prefix("audit-random");
-        let ledger = yeyak::ledger::Ledger::open(
+        let ledger = yeyak_ledger::Ledger::open(
             kafka_log(&bootstrap, &prefix),
             Campaign::default_2021(),
             Topology::default(),
@@ -450,7 +449,7 @@ fn random_histories_on_kafka_replay_to_the_live_digests_and_postgresql() {
         );
         assert_eq!(
             report.digests["domain_state"],
-            yeyak::audit::system_digest(live.ledger.system()),
+            yeyak_read::audit::system_digest(live.ledger.system()),
             "case {case}"
         );
         let names: Vec<&str> = Topology::default()

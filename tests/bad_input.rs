@@ -2,8 +2,8 @@
 
 mod common;
 
-use yeyak::domain::{Campaign, Command, Method, RejectionCode, System};
-use yeyak::identity::ResidentNumber;
+use yeyak_domain::{Campaign, Command, Method, RejectionCode, System};
+use yeyak_identity::ResidentNumber;
 
 #[test]
 fn malformed_resident_numbers_are_invalid_resident_id() {

@@ -1,9 +1,9 @@
 //! `yeyak demo` end to end on a temporary directory: every check passes and the report names
 //! the rules the seed is about.
 
-use yeyak::demo::{DemoConfig, run};
-use yeyak::identity::{Pseudonymiser, SecretKey};
-use yeyak::log::FsyncPolicy;
+use yeyak_identity::{Pseudonymiser, SecretKey};
+use yeyak_log::FsyncPolicy;
+use yeyak_tools::demo::{DemoConfig, run};
 
 #[test]
 fn the_demo_campaign_passes_every_check() {
@@ -37,5 +37,8 @@ fn the_demo_campaign_passes_every_check() {
 
     // A second run on the same directory is refused rather than mixed into the old log.
     let again = run(&config, &key, &mut Vec::new());
-    assert!(matches!(again, Err(yeyak::demo::DemoError::Config(_))));
+    assert!(matches!(
+        again,
+        Err(yeyak_tools::demo::DemoError::Config(_))
+    ));
 }

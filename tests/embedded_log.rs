@@ -1,4 +1,4 @@
-//! Behaviour of the embedded file log through the public `yeyak::log` API: round trips, segment
+//! Behaviour of the embedded file log through the public `yeyak_log` API: round trips, segment
 //! rolls, reopening, crash recovery, damage detection, concurrency and error values.
 
 use std::fs;
@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
-use yeyak::log::{
+use yeyak_log::{
     EventLog, FileLog, FileLogConfig, FsyncPolicy, LogError, Offset, Record, StoredRecord,
     partition_for_key,
 };

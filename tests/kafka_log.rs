@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use yeyak::log::{
+use yeyak_log::{
     EventLog, KafkaConfig, KafkaLog, LogError, Offset, Record, StoredRecord, partition_for_key,
 };
 

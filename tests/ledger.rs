@@ -4,10 +4,10 @@
 
 mod common;
 
-use yeyak::domain::system::{Outcome, command_id_from};
-use yeyak::domain::{Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, System};
-use yeyak::ledger::{Ledger, LedgerError, Topology, replay};
-use yeyak::log::{EventLog, FileLog, FileLogConfig};
+use yeyak_domain::system::{Outcome, command_id_from};
+use yeyak_domain::{Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, System};
+use yeyak_ledger::{Ledger, LedgerError, Topology, replay};
+use yeyak_log::{EventLog, FileLog, FileLogConfig};
 
 struct OnLedger(Ledger<FileLog>);
 
@@ -101,7 +101,7 @@ fn follow_ups_are_not_accepted_from_outside() {
         at_ms: 0,
         body: CommandBody::ReleaseDose {
             clinic: ClinicId::new("c1").unwrap(),
-            reservation: yeyak::domain::ReservationId(uuid::Uuid::nil()),
+            reservation: yeyak_domain::ReservationId(uuid::Uuid::nil()),
         },
     };
     assert!(matches!(
@@ -153,7 +153,7 @@ fn a_crash_between_the_person_and_the_clinic_is_finished_on_reopen() {
     let (topic, partition) = ledger.topology().locate(&book.body.target());
     let records: Vec<_> = envelopes
         .iter()
-        .map(|e| yeyak::ledger::encode(e).unwrap())
+        .map(|e| yeyak_ledger::encode(e).unwrap())
         .collect();
     ledger.log().append(topic, partition, &records).unwrap();
     drop(ledger);
@@ -201,7 +201,7 @@ fn a_torn_tail_loses_only_the_torn_batch() {
     let (topic, partition) = ledger
         .0
         .topology()
-        .locate(&yeyak::domain::Target::Clinic(ClinicId::new("c1").unwrap()));
+        .locate(&yeyak_domain::Target::Clinic(ClinicId::new("c1").unwrap()));
     drop(ledger);
     let partition_dir = dir.path().join(topic).join(partition.to_string());
     let segment = std::fs::read_dir(&partition_dir)

@@ -7,10 +7,10 @@
 
 mod common;
 
-use yeyak::domain::system::{Outcome, command_id_from};
-use yeyak::domain::{Campaign, Command, CommandBody, DeviceId, Method, System};
-use yeyak::ledger::{Ledger, Topology, replay};
-use yeyak::log::{EventLog, FileLog, FileLogConfig, KafkaConfig, KafkaLog};
+use yeyak_domain::system::{Outcome, command_id_from};
+use yeyak_domain::{Campaign, Command, CommandBody, DeviceId, Method, System};
+use yeyak_ledger::{Ledger, Topology, replay};
+use yeyak_log::{EventLog, FileLog, FileLogConfig, KafkaConfig, KafkaLog};
 
 struct OnKafka(Ledger<KafkaLog>);
 

@@ -10,15 +10,15 @@ use std::time::{Duration, Instant};
 
 use api_common::*;
 use serde_json::Value;
-use yeyak::front::FrontConfig;
-use yeyak::front::backend::{Backend, Embedded};
-use yeyak::log::FsyncPolicy;
+use yeyak_front::FrontConfig;
+use yeyak_front::backend::{Backend, Embedded};
+use yeyak_log::FsyncPolicy;
 
-async fn server(config: FrontConfig) -> (yeyak::front::server::Running, tempfile::TempDir) {
+async fn server(config: FrontConfig) -> (yeyak_front::server::Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let backend = Embedded::open_dir(
         dir.path(),
-        yeyak::domain::Campaign::default_2021(),
+        yeyak_domain::Campaign::default_2021(),
         FsyncPolicy::Never,
     )
     .unwrap();
@@ -161,7 +161,7 @@ async fn admin_status_shows_queue_rate_lights_and_fill_per_booking_day_and_clini
     assert_eq!(empty["fill"], Value::Array(vec![]));
     // The lights: one per method, each with its level and measured wait.
     let lights = empty["lights"].as_array().unwrap();
-    assert_eq!(lights.len(), yeyak::domain::Method::ALL.len());
+    assert_eq!(lights.len(), yeyak_domain::Method::ALL.len());
     for light in lights {
         assert!(light["method"].is_string(), "{light}");
         assert!(

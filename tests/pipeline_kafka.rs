@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use yeyak::domain::system::{Outcome, command_id_from};
-use yeyak::domain::{
+use yeyak_domain::system::{Outcome, command_id_from};
+use yeyak_domain::{
     AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, System,
 };
-use yeyak::ledger::Topology;
-use yeyak::pipeline::Topics;
-use yeyak::pipeline::admin::{delete_topics, ensure_topics};
-use yeyak::pipeline::client::{EventTail, Submitter, decided_past};
-use yeyak::pipeline::processor::{Processor, ProcessorConfig};
+use yeyak_ledger::Topology;
+use yeyak_ledger::pipeline::Topics;
+use yeyak_ledger::pipeline::admin::{delete_topics, ensure_topics};
+use yeyak_ledger::pipeline::client::{EventTail, Submitter, decided_past};
+use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig};
 
 fn kafka() -> Option<String> {
     common::services::kafka_bootstrap()
@@ -37,7 +37,7 @@ fn fresh_topics(partitions: u32) -> Topics {
 /// A processor on a thread of the test.
 struct InProcess {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<yeyak::pipeline::processor::ProcessorStats>,
+    thread: std::thread::JoinHandle<yeyak_ledger::pipeline::processor::ProcessorStats>,
 }
 
 impl InProcess {
@@ -55,7 +55,7 @@ impl InProcess {
         InProcess { stop, thread }
     }
 
-    fn stop(self) -> yeyak::pipeline::processor::ProcessorStats {
+    fn stop(self) -> yeyak_ledger::pipeline::processor::ProcessorStats {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread.join().expect("the processor thread")
     }
@@ -262,7 +262,7 @@ impl Workload {
         submitter.send(&command).unwrap();
     }
 
-    fn person(n: usize) -> yeyak::domain::SubjectId {
+    fn person(n: usize) -> yeyak_domain::SubjectId {
         common::subject_of(&format!("crowd/{n}"))
     }
 
@@ -437,7 +437,7 @@ fn a_processor_killed_mid_stream_loses_nothing_and_decides_nothing_twice() {
     if let Some(postgres) = common::pg::postgres_url() {
         let schema = common::pg::TestSchema::create(&postgres);
         let url = format!("{postgres}?options=-c%20search_path%3D{}", schema.name);
-        let mut model = yeyak::projection::ReadModel::new();
+        let mut model = yeyak_read::projection::ReadModel::new();
         for envelope in &tail.events {
             model.apply(envelope);
         }
@@ -468,7 +468,7 @@ fn a_processor_killed_mid_stream_loses_nothing_and_decides_nothing_twice() {
         let mut client = schema.client();
         let until = Instant::now() + Duration::from_secs(120);
         loop {
-            let digest = yeyak::projection::postgres::read_digest(&mut client).ok();
+            let digest = yeyak_read::projection::postgres::read_digest(&mut client).ok();
             if digest.as_deref() == Some(model.digest().as_str()) {
                 break;
             }
@@ -481,7 +481,7 @@ fn a_processor_killed_mid_stream_loses_nothing_and_decides_nothing_twice() {
         second.kill().unwrap();
         second.wait().unwrap();
         assert!(
-            yeyak::projection::postgres::diff(&model, &mut client)
+            yeyak_read::projection::postgres::diff(&model, &mut client)
                 .unwrap()
                 .is_empty()
         );
@@ -567,7 +567,7 @@ fn random_scripts_through_kafka_decide_like_the_pure_system() {
 /// Runs commands on the pure system and keeps every event, in order.
 struct Recording {
     system: System,
-    events: Vec<yeyak::domain::Envelope>,
+    events: Vec<yeyak_domain::Envelope>,
 }
 
 impl common::Runner for Recording {
@@ -602,36 +602,36 @@ fn book_cancel_and_change_through_kafka_into_postgresql_equal_the_embedded_run()
         events: Vec::new(),
     };
     assert_eq!(common::run_script(&mut embedded, script), through_kafka);
-    let mut model = yeyak::projection::ReadModel::new();
+    let mut model = yeyak_read::projection::ReadModel::new();
     for envelope in &embedded.events {
         model.apply(envelope);
     }
 
     // The projector reads the pipeline's event topics into PostgreSQL.
     let schema = common::pg::TestSchema::create(&postgres);
-    let log = yeyak::log::KafkaLog::connect(yeyak::log::KafkaConfig {
+    let log = yeyak_log::KafkaLog::connect(yeyak_log::KafkaConfig {
         topic_prefix: topics.prefix.clone(),
-        ..yeyak::log::KafkaConfig::new(bootstrap.clone(), "projector")
+        ..yeyak_log::KafkaConfig::new(bootstrap.clone(), "projector")
     })
     .unwrap();
-    let mut projector = yeyak::projection::postgres::PgProjector::new(
+    let mut projector = yeyak_read::projection::postgres::PgProjector::new(
         schema.client(),
         &log,
         topics.topology,
-        yeyak::projection::postgres::READ_MODELS_PROJECTION,
+        yeyak_read::projection::postgres::READ_MODELS_PROJECTION,
     )
     .unwrap();
     projector.run_until_caught_up().unwrap();
-    let differences = yeyak::projection::postgres::diff(&model, projector.client()).unwrap();
+    let differences = yeyak_read::projection::postgres::diff(&model, projector.client()).unwrap();
     assert!(differences.is_empty(), "{differences:?}");
     assert_eq!(
-        yeyak::projection::postgres::read_digest(projector.client()).unwrap(),
+        yeyak_read::projection::postgres::read_digest(projector.client()).unwrap(),
         model.digest()
     );
     // Caught up: running again changes nothing.
     let again = projector.run_until_caught_up().unwrap();
     assert_eq!(
-        yeyak::projection::postgres::read_digest(projector.client()).unwrap(),
+        yeyak_read::projection::postgres::read_digest(projector.client()).unwrap(),
         model.digest(),
         "{again:?}"
     );
@@ -642,7 +642,7 @@ fn book_cancel_and_change_through_kafka_into_postgresql_equal_the_embedded_run()
 #[test]
 fn the_benchmark_runs_end_to_end_and_counts_no_overbooking() {
     let Some(bootstrap) = kafka() else { return };
-    let config = yeyak::bench::BenchConfig {
+    let config = yeyak_tools::bench::BenchConfig {
         bootstrap,
         people: 300,
         processors: 1,
@@ -654,7 +654,7 @@ fn the_benchmark_runs_end_to_end_and_counts_no_overbooking() {
         rate: Some(3_000),
     };
     let mut out = Vec::new();
-    let report = yeyak::bench::run(&config, &mut out).unwrap();
+    let report = yeyak_tools::bench::run(&config, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert_eq!(report.reservations, 300, "{text}");
     assert_eq!(

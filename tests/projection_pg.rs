@@ -14,15 +14,15 @@ use std::time::Instant;
 use postgres::{Client, NoTls};
 
 use common::pg::{TestSchema, postgres_url};
-use yeyak::domain::system::Outcome;
-use yeyak::domain::{Campaign, Command};
-use yeyak::ledger::{Ledger, Topology, read_all};
-use yeyak::log::{EventLog, FileLog, FileLogConfig, FsyncPolicy};
-use yeyak::projection::postgres::{
+use yeyak_domain::system::Outcome;
+use yeyak_domain::{Campaign, Command};
+use yeyak_ledger::{Ledger, Topology, read_all};
+use yeyak_log::{EventLog, FileLog, FileLogConfig, FsyncPolicy};
+use yeyak_read::projection::postgres::{
     BatchOutcome, PgProjector, ProjectionError, READ_MODELS_PROJECTION, diff, migrate, read_digest,
     read_model,
 };
-use yeyak::projection::{ReadModel, Table};
+use yeyak_read::projection::{ReadModel, Table};
 
 struct OnLedger(Ledger<FileLog>);
 
@@ -56,7 +56,7 @@ fn scenario_log(name: &str) -> (tempfile::TempDir, Ledger<FileLog>) {
 
 /// A file log holding a demo campaign of `people` people.
 fn demo_log(people: u32, dir: &Path) -> FileLog {
-    let config = yeyak::demo::DemoConfig {
+    let config = yeyak_tools::demo::DemoConfig {
         people,
         clinics: 4,
         seed: 2021,
@@ -64,8 +64,8 @@ fn demo_log(people: u32, dir: &Path) -> FileLog {
         fsync: FsyncPolicy::Never,
     };
     let key =
-        yeyak::identity::Pseudonymiser::new(yeyak::identity::SecretKey::new(vec![7; 32]).unwrap());
-    let report = yeyak::demo::run(&config, &key, &mut Vec::new()).unwrap();
+        yeyak_identity::Pseudonymiser::new(yeyak_identity::SecretKey::new(vec![7; 32]).unwrap());
+    let report = yeyak_tools::demo::run(&config, &key, &mut Vec::new()).unwrap();
     assert!(report.ok(), "{report:?}");
     FileLog::open(FileLogConfig::new(dir.join("log"))).unwrap()
 }
@@ -199,7 +199,7 @@ fn the_fold_does_not_depend_on_the_order_partitions_are_read_in() {
     partitions.reverse();
     for (topic, partition) in partitions {
         for record in log.read(topic, partition, 0, usize::MAX).unwrap() {
-            backward.apply(&yeyak::ledger::decode(&record).unwrap());
+            backward.apply(&yeyak_ledger::decode(&record).unwrap());
         }
     }
     assert_eq!(backward.digest(), forward.digest());
@@ -508,8 +508,8 @@ fn migrations_apply_once() {
 /// it -> 1 every 6 s; the ticket at position p waits (p + 1) * 6 s, as a range of 80%..125%.
 #[test]
 fn the_queue_eta_is_measured_from_the_last_minute_of_admissions() {
-    use yeyak::domain::system::command_id_from;
-    use yeyak::domain::{CommandBody, DeviceId, SubjectId};
+    use yeyak_domain::system::command_id_from;
+    use yeyak_domain::{CommandBody, DeviceId, SubjectId};
     let url = database_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let log = FileLog::open(FileLogConfig::new(dir.path())).unwrap();
@@ -665,7 +665,7 @@ fn the_latest_congestion_report_of_each_method_is_its_row() {
         .get(0);
     assert_eq!(
         at,
-        model.congestion[&yeyak::domain::Method::Kakao].reported_at_ms
+        model.congestion[&yeyak_domain::Method::Kakao].reported_at_ms
     );
     assert_eq!(
         at,

@@ -10,8 +10,8 @@ use chrono::{Datelike, NaiveDate};
 use proptest::prelude::*;
 use uuid::Uuid;
 
-use yeyak::domain::command::Slot;
-use yeyak::domain::{
+use yeyak_domain::command::Slot;
+use yeyak_domain::{
     AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Envelope, Event, Method,
     RejectionCode, ReservationId, Share, SubjectId, System, TicketNo,
 };
@@ -283,7 +283,7 @@ impl World {
         self.step += 1;
         let body = self.command(op);
         let command = Command {
-            command_id: yeyak::domain::system::command_id_from(&format!("step/{}", self.step)),
+            command_id: yeyak_domain::system::command_id_from(&format!("step/{}", self.step)),
             at_ms: self.now_ms,
             body: body.clone(),
         };
@@ -485,7 +485,7 @@ proptest! {
         for (advance, op) in &steps {
             let body = world.command(op);
             let command = Command {
-                command_id: yeyak::domain::system::command_id_from(&format!("retry/{}", world.step)),
+                command_id: yeyak_domain::system::command_id_from(&format!("retry/{}", world.step)),
                 at_ms: world.now_ms + advance,
                 body,
             };
@@ -504,7 +504,7 @@ fn the_shares_of_a_clinic_day_are_never_overbooked_in_a_stampede() {
     let at = chrono::DateTime::parse_from_rfc3339("2021-08-09T20:00:00+09:00")
         .unwrap()
         .timestamp_millis();
-    let id = |s: &str| yeyak::domain::system::command_id_from(s);
+    let id = |s: &str| yeyak_domain::system::command_id_from(s);
     let supply = CommandBody::RegisterSupply {
         clinic: clinic(0),
         name: "Clinic".into(),

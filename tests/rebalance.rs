@@ -7,16 +7,16 @@ mod common;
 
 use std::path::Path;
 
-use yeyak::audit::source::{Range, load};
-use yeyak::audit::{AuditOptions, audit};
-use yeyak::domain::system::command_id_from;
-use yeyak::domain::{
+use yeyak_domain::system::command_id_from;
+use yeyak_domain::{
     AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, SubjectId,
 };
-use yeyak::ledger::{Ledger, Topology};
-use yeyak::log::{FileLog, FileLogConfig, FsyncPolicy};
-use yeyak::projection::ReadModel;
-use yeyak::rebalance::{Applied, Plan, Policy, apply_embedded, plan};
+use yeyak_ledger::{Ledger, Topology};
+use yeyak_log::{FileLog, FileLogConfig, FsyncPolicy};
+use yeyak_ops::{Applied, Plan, Policy, apply_embedded, plan};
+use yeyak_read::audit::source::{Range, load};
+use yeyak_read::audit::{AuditOptions, audit};
+use yeyak_read::projection::ReadModel;
 
 fn at(text: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(text)
@@ -143,7 +143,7 @@ fn campaign_so_far(dir: &Path) -> Ledger<FileLog> {
 
 fn model_of(ledger: &Ledger<FileLog>) -> ReadModel {
     let mut model = ReadModel::new();
-    yeyak::ledger::read_all(ledger.log(), &ledger.topology(), |_, e| model.apply(&e)).unwrap();
+    yeyak_ledger::read_all(ledger.log(), &ledger.topology(), |_, e| model.apply(&e)).unwrap();
     model
 }
 
@@ -161,7 +161,7 @@ fn plan_for(ledger: &Ledger<FileLog>, policy: &Policy) -> Plan {
 }
 
 /// The auditor's verdict on the ledger's log: every rule holds, doses conserved.
-fn audited(ledger: &Ledger<FileLog>) -> yeyak::audit::AuditReport {
+fn audited(ledger: &Ledger<FileLog>) -> yeyak_read::audit::AuditReport {
     let loaded = load(ledger.log(), &Range::default(), "test".into(), false).unwrap();
     let report = audit(&loaded, &Campaign::default_2021(), &AuditOptions::default())
         .unwrap()
@@ -321,12 +321,12 @@ fn after_the_booking_days_every_unused_day_share_goes_to_the_pool() {
     assert!(
         plan.moves
             .iter()
-            .all(|m| m.policy == "release" && m.to.share == yeyak::domain::Share::Pool)
+            .all(|m| m.policy == "release" && m.to.share == yeyak_domain::Share::Pool)
     );
     let unused: i64 = model_of(&ledger)
         .slot_quota
         .iter()
-        .filter(|((_, _, s), _)| matches!(s, yeyak::domain::Share::Day(_)))
+        .filter(|((_, _, s), _)| matches!(s, yeyak_domain::Share::Day(_)))
         .map(|(_, q)| q.remaining())
         .sum();
     assert_eq!(plan.doses_moved() as i64, unused);

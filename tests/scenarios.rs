@@ -4,7 +4,7 @@
 mod common;
 
 use common::run_script;
-use yeyak::domain::System;
+use yeyak_domain::System;
 
 fn check(name: &str) {
     let mut system = System::new(common::campaign());

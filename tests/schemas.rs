@@ -17,9 +17,9 @@ use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use yeyak::domain::system::Outcome;
-use yeyak::domain::{Command, Envelope, Event, System};
-use yeyak::schema::{all_event_schemas, file_name, render};
+use yeyak_domain::schema::{all_event_schemas, file_name, render};
+use yeyak_domain::system::Outcome;
+use yeyak_domain::{Command, Envelope, Event, System};
 
 // ---- where the files are ----------------------------------------------------------------------
 

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use reqwest::{Method as HttpMethod, StatusCode};
 use serde_json::{Value, json};
 
-use yeyak::domain::{DeviceId, SubjectId};
-use yeyak::front::api::Front;
-use yeyak::front::server::Running;
-use yeyak::front::tokens::{Claims, TokenKey, TokenKind};
-use yeyak::front::{FrontConfig, backend::Backend};
-use yeyak::identity::{Pseudonymiser, ResidentNumber, SecretKey};
+use yeyak_domain::{DeviceId, SubjectId};
+use yeyak_front::api::Front;
+use yeyak_front::server::Running;
+use yeyak_front::tokens::{Claims, TokenKey, TokenKind};
+use yeyak_front::{FrontConfig, backend::Backend};
+use yeyak_identity::{Pseudonymiser, ResidentNumber, SecretKey};
 
 pub const ADMIN: &str = "test-admin-token";
 pub const BOOKING_DAY_9: &str = "2021-08-09T20:05:00+09:00";
@@ -47,7 +47,7 @@ pub async fn start_at(
     if let Some(now) = now_ms {
         front.clock.set(now);
     }
-    yeyak::front::server::start(front, "127.0.0.1:0".parse().unwrap())
+    yeyak_front::server::start(front, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("start the server")
 }
@@ -933,7 +933,7 @@ pub async fn the_pool_opens_when_the_booking_days_are_over(api: &Api) {
             .slot_quota
             .iter()
             .filter(|((clinic, _, share), _)| {
-                clinic.as_str() == "pool-clinic" && *share == yeyak::domain::Share::Pool
+                clinic.as_str() == "pool-clinic" && *share == yeyak_domain::Share::Pool
             })
             .map(|(_, row)| row.remaining())
             .sum()
@@ -960,8 +960,8 @@ pub async fn the_pool_opens_when_the_booking_days_are_over(api: &Api) {
 /// The `congestion` row of `method` in the gateway's read model (the fold of the log it reads).
 fn congestion_row(
     api: &Api,
-    method: yeyak::domain::Method,
-) -> Option<yeyak::projection::CongestionRow> {
+    method: yeyak_domain::Method,
+) -> Option<yeyak_read::projection::CongestionRow> {
     let view = api.front.backend.view().read().unwrap();
     view.model.congestion.get(&method).cloned()
 }
@@ -969,10 +969,10 @@ fn congestion_row(
 /// Waits (at most 30 s, polling) until `method`'s recorded light satisfies `ok`.
 async fn wait_for_congestion(
     api: &Api,
-    method: yeyak::domain::Method,
+    method: yeyak_domain::Method,
     what: &str,
-    ok: impl Fn(&yeyak::projection::CongestionRow) -> bool,
-) -> yeyak::projection::CongestionRow {
+    ok: impl Fn(&yeyak_read::projection::CongestionRow) -> bool,
+) -> yeyak_read::projection::CongestionRow {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(row) = congestion_row(api, method).filter(|r| ok(r)) {
@@ -990,7 +990,7 @@ async fn wait_for_congestion(
 /// A gateway that reports (`congestion_report_ms` > 0) records every method's light in the
 /// log, and an outage at once as a grey report, then green again when it ends.
 pub async fn congestion_is_recorded(api: &Api) {
-    use yeyak::domain::{CongestionLevel, Method};
+    use yeyak_domain::{CongestionLevel, Method};
     let gateway = api.front.config.gateway.clone();
     for method in Method::ALL {
         wait_for_congestion(api, method, method.as_str(), |r| r.gateway == gateway).await;

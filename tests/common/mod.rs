@@ -25,9 +25,9 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde_json::Value;
 use uuid::Uuid;
 
-use yeyak::domain::command::Slot;
-use yeyak::domain::system::Outcome;
-use yeyak::domain::{
+use yeyak_domain::command::Slot;
+use yeyak_domain::system::Outcome;
+use yeyak_domain::{
     AdmissionId, Campaign, ClinicId, Command, CommandBody, CongestionLevel, DeviceId, Envelope,
     Event, GatewayId, Method, Permille, ReservationId, Share, SubjectId, TicketNo,
 };
@@ -37,14 +37,14 @@ pub trait Runner {
     fn run(&mut self, command: Command) -> Outcome;
 }
 
-impl Runner for yeyak::domain::System {
+impl Runner for yeyak_domain::System {
     fn run(&mut self, command: Command) -> Outcome {
         self.execute(command)
     }
 }
 
 pub fn subject_of(name: &str) -> SubjectId {
-    let id = yeyak::domain::system::command_id_from(&format!("subject/{name}"));
+    let id = yeyak_domain::system::command_id_from(&format!("subject/{name}"));
     SubjectId(*id.as_bytes())
 }
 
@@ -85,7 +85,7 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
             out.push_str(&format!("\n-- at {}\n", local(now_ms, kst)));
             continue;
         }
-        let command_id = yeyak::domain::system::command_id_from(&format!("script/{number}"));
+        let command_id = yeyak_domain::system::command_id_from(&format!("script/{number}"));
         let name = positional
             .first()
             .map(|s| s.to_string())
@@ -385,9 +385,9 @@ fn render_value(name: &str, v: &Value, aliases: &mut Aliases, kst: FixedOffset) 
 
 /// The end offset of every partition of the ledger's topics (default topology), in order: equal
 /// before and after an operation means it appended nothing.
-pub fn end_offsets(log: &dyn yeyak::log::EventLog) -> Vec<u64> {
+pub fn end_offsets(log: &dyn yeyak_log::EventLog) -> Vec<u64> {
     let mut ends = Vec::new();
-    for (topic, partitions) in yeyak::ledger::Topology::default().topics() {
+    for (topic, partitions) in yeyak_ledger::Topology::default().topics() {
         for p in 0..partitions {
             ends.push(log.end_offset(topic, p).unwrap());
         }

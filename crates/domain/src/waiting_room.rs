@@ -1,0 +1,457 @@
+//! The waiting room: one partition that orders everyone who verified, and admits them in that
+//! order at the rate the ledger can absorb. A person holds at most one live ticket.
+//!
+//! Before opening, arrivals wait in a pre-queue without tickets; the draw at opening
+//! (`DrawPreQueue`, seeded from outside and recorded) gives them tickets in a random but
+//! reproducible order. A ticket whose holder went silent is skipped (`SkipTicket`).
+//!
+//! Not here: how fast to admit (the admission controller outside decides `tickets_max`), when
+//! to draw and whom to skip (the front tier's controller decides and records it), and the
+//! signing of admission tokens (the front tier's edge).
+
+use std::collections::{BTreeMap, HashMap};
+
+use sha2::{Digest, Sha256};
+
+use super::command::CommandBody;
+use super::event::*;
+use super::ids::derive_uuid;
+use super::subject::Context;
+use super::{
+    AdmissionId, DeviceId, Event, Rejection, RejectionCode, SubjectId, TicketNo, TimestampMs,
+};
+
+/// The most tickets one `Admit` may admit: a bound on the size of one decision.
+pub const ADMIT_TICKETS_MAX: u32 = 10_000;
+
+/// The draw's sort key of one person: SHA-256(seed, 0x00, subject id). Public so that an
+/// auditor (and the tests) can re-run a recorded draw.
+pub fn draw_key(seed: &str, subject: &SubjectId) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(seed.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(subject.0);
+    hasher.finalize().into()
+}
+
+/// The order a draw under `seed` gives the people of a pre-queue.
+pub fn draw_order(seed: &str, people: impl IntoIterator<Item = SubjectId>) -> Vec<SubjectId> {
+    let mut keyed: Vec<([u8; 32], SubjectId)> = people
+        .into_iter()
+        .map(|s| (draw_key(seed, &s), s))
+        .collect();
+    keyed.sort();
+    keyed.into_iter().map(|(_, s)| s).collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketState {
+    Waiting,
+    /// Admitted; the admission is live until `expires_at_ms`.
+    Admitted {
+        expires_at_ms: TimestampMs,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WaitingRoomState {
+    /// The next ticket number to issue.
+    pub next_ticket: u64,
+    /// Tickets waiting, in order.
+    pub waiting: BTreeMap<TicketNo, SubjectId>,
+    /// Each person's latest ticket and its state.
+    pub tickets: HashMap<SubjectId, (TicketNo, TicketState)>,
+    pub admitted_total: u64,
+    /// People waiting for the draw, with the device they joined from.
+    pub pre_queue: BTreeMap<SubjectId, DeviceId>,
+}
+
+impl WaitingRoomState {
+    /// How many tickets wait ahead of `ticket` (0 = next in line).
+    pub fn position(&self, ticket: TicketNo) -> Option<usize> {
+        self.waiting
+            .contains_key(&ticket)
+            .then(|| self.waiting.range(..ticket).count())
+    }
+
+    fn live_ticket(&self, subject: &SubjectId, now_ms: TimestampMs) -> Option<TicketNo> {
+        match self.tickets.get(subject) {
+            Some((t, TicketState::Waiting)) => Some(*t),
+            Some((t, TicketState::Admitted { expires_at_ms })) if now_ms < *expires_at_ms => {
+                Some(*t)
+            }
+            _ => None,
+        }
+    }
+}
+
+pub fn decide(
+    state: &WaitingRoomState,
+    command: &CommandBody,
+    ctx: &Context,
+) -> Result<Vec<Event>, Rejection> {
+    let now = ctx.now_ms;
+    match command {
+        CommandBody::Enqueue { subject, device } => {
+            if state.live_ticket(subject, now).is_some() || state.pre_queue.contains_key(subject) {
+                return Err(Rejection::new(RejectionCode::AlreadyQueued));
+            }
+            Ok(vec![
+                TicketIssued {
+                    ticket: TicketNo(state.next_ticket),
+                    subject: *subject,
+                    device: device.clone(),
+                }
+                .into(),
+            ])
+        }
+        CommandBody::LeaveQueue { subject, ticket } => {
+            // A waiting ticket, or one's admitted ticket: leaving it after booking lets the
+            // person queue again later (for a change) without waiting for the admission to expire.
+            let admitted = matches!(state.tickets.get(subject), Some((t, TicketState::Admitted { .. })) if t == ticket);
+            if state.waiting.get(ticket) != Some(subject) && !admitted {
+                return Err(Rejection::new(RejectionCode::NotQueued));
+            }
+            Ok(vec![
+                TicketLeft {
+                    ticket: *ticket,
+                    subject: *subject,
+                }
+                .into(),
+            ])
+        }
+        CommandBody::Admit {
+            tickets_max,
+            ttl_ms,
+        } => {
+            let count = (*tickets_max).min(ADMIT_TICKETS_MAX) as usize;
+            let ttl = (*ttl_ms).max(0);
+            Ok(state
+                .waiting
+                .iter()
+                .take(count)
+                .map(|(ticket, subject)| {
+                    TicketAdmitted {
+                        ticket: *ticket,
+                        subject: *subject,
+                        admission: AdmissionId(derive_uuid(
+                            ctx.command_id,
+                            &format!("admission/{}", ticket.0),
+                            now,
+                        )),
+                        expires_at_ms: now + ttl,
+                    }
+                    .into()
+                })
+                .collect())
+        }
+        CommandBody::JoinPreQueue { subject, device } => {
+            if state.live_ticket(subject, now).is_some() || state.pre_queue.contains_key(subject) {
+                return Err(Rejection::new(RejectionCode::AlreadyQueued));
+            }
+            Ok(vec![
+                PreQueueJoined {
+                    subject: *subject,
+                    device: device.clone(),
+                }
+                .into(),
+            ])
+        }
+        CommandBody::DrawPreQueue { seed } => {
+            let order = draw_order(seed, state.pre_queue.keys().copied());
+            let mut events: Vec<Event> = vec![
+                PreQueueDrawn {
+                    seed: seed.clone(),
+                    drawn: order.len() as u32,
+                }
+                .into(),
+            ];
+            for (i, subject) in order.iter().enumerate() {
+                let device = state.pre_queue[subject].clone();
+                events.push(
+                    TicketIssued {
+                        ticket: TicketNo(state.next_ticket + i as u64),
+                        subject: *subject,
+                        device,
+                    }
+                    .into(),
+                );
+            }
+            Ok(events)
+        }
+        CommandBody::SkipTicket { ticket } => match state.waiting.get(ticket) {
+            Some(subject) => Ok(vec![
+                TicketSkipped {
+                    ticket: *ticket,
+                    subject: *subject,
+                }
+                .into(),
+            ]),
+            None => Err(Rejection::new(RejectionCode::NotQueued)),
+        },
+        // The ranges are the types' (a permille beyond 1000, an unknown level or method, a
+        // malformed gateway id cannot be read off the wire), so every report is recorded. It
+        // changes nothing in the waiting room: it feeds the `congestion` read model.
+        CommandBody::ReportCongestion {
+            gateway,
+            method,
+            level,
+            wait_ms,
+            in_flight,
+            capacity,
+            failure_permille,
+            provider_up,
+        } => Ok(vec![
+            CongestionReported {
+                gateway: gateway.clone(),
+                method: *method,
+                level: *level,
+                wait_ms: *wait_ms,
+                in_flight: *in_flight,
+                capacity: *capacity,
+                failure_permille: *failure_permille,
+                provider_up: *provider_up,
+            }
+            .into(),
+        ]),
+        other => unreachable!(
+            "command {} is not decided by the waiting room",
+            other.name()
+        ),
+    }
+}
+
+pub fn apply(state: &mut WaitingRoomState, event: &Event) {
+    match event {
+        Event::TicketIssued(e) => {
+            debug_assert_eq!(e.ticket.0, state.next_ticket);
+            state.next_ticket = e.ticket.0 + 1;
+            state.waiting.insert(e.ticket, e.subject);
+            state
+                .tickets
+                .insert(e.subject, (e.ticket, TicketState::Waiting));
+            state.pre_queue.remove(&e.subject);
+        }
+        Event::TicketAdmitted(e) => {
+            state.waiting.remove(&e.ticket);
+            state.tickets.insert(
+                e.subject,
+                (
+                    e.ticket,
+                    TicketState::Admitted {
+                        expires_at_ms: e.expires_at_ms,
+                    },
+                ),
+            );
+            state.admitted_total += 1;
+        }
+        Event::TicketLeft(e) => {
+            state.waiting.remove(&e.ticket);
+            state.tickets.remove(&e.subject);
+        }
+        Event::TicketSkipped(e) => {
+            state.waiting.remove(&e.ticket);
+            state.tickets.remove(&e.subject);
+        }
+        Event::PreQueueJoined(e) => {
+            state.pre_queue.insert(e.subject, e.device.clone());
+        }
+        // A congestion report is recorded for the read models; the queue is as it was.
+        Event::CongestionReported(_) => {}
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Campaign;
+    use uuid::Uuid;
+
+    fn subject(n: u8) -> SubjectId {
+        SubjectId([n; 16])
+    }
+
+    fn run(state: &mut WaitingRoomState, body: CommandBody) -> Result<Vec<Event>, Rejection> {
+        let campaign = Campaign::default_2021();
+        let ctx = Context {
+            campaign: &campaign,
+            command_id: Uuid::nil(),
+            now_ms: 1_000,
+        };
+        let events = decide(state, &body, &ctx)?;
+        events.iter().for_each(|e| apply(state, e));
+        Ok(events)
+    }
+
+    fn device() -> DeviceId {
+        DeviceId::new("pc").unwrap()
+    }
+
+    #[test]
+    fn the_draw_orders_the_pre_queue_by_its_seed_behind_the_waiting_tickets() {
+        let mut state = WaitingRoomState::default();
+        run(
+            &mut state,
+            CommandBody::Enqueue {
+                subject: subject(100),
+                device: device(),
+            },
+        )
+        .unwrap();
+        for n in 0..20 {
+            run(
+                &mut state,
+                CommandBody::JoinPreQueue {
+                    subject: subject(n),
+                    device: device(),
+                },
+            )
+            .unwrap();
+        }
+        let again = run(
+            &mut state,
+            CommandBody::JoinPreQueue {
+                subject: subject(3),
+                device: device(),
+            },
+        );
+        assert_eq!(again.unwrap_err().code, RejectionCode::AlreadyQueued);
+        let queued = run(
+            &mut state,
+            CommandBody::Enqueue {
+                subject: subject(3),
+                device: device(),
+            },
+        );
+        assert_eq!(queued.unwrap_err().code, RejectionCode::AlreadyQueued);
+
+        let events = run(
+            &mut state,
+            CommandBody::DrawPreQueue {
+                seed: "published-seed".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            events[0],
+            Event::from(PreQueueDrawn {
+                seed: "published-seed".into(),
+                drawn: 20
+            })
+        );
+        let issued: Vec<(u64, SubjectId)> = events[1..]
+            .iter()
+            .map(|e| match e {
+                Event::TicketIssued(t) => (t.ticket.0, t.subject),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let expected = draw_order("published-seed", (0..20).map(subject));
+        assert_eq!(issued.iter().map(|(_, s)| *s).collect::<Vec<_>>(), expected);
+        assert_eq!(
+            issued.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+            (1..21).collect::<Vec<_>>()
+        );
+        // Another seed gives another order: the draw depends on it.
+        assert_ne!(draw_order("another-seed", (0..20).map(subject)), expected);
+        assert!(state.pre_queue.is_empty());
+        assert_eq!(state.position(TicketNo(0)), Some(0));
+        // An empty draw is recorded too and issues nothing.
+        let empty = run(&mut state, CommandBody::DrawPreQueue { seed: "s2".into() }).unwrap();
+        assert_eq!(empty.len(), 1);
+    }
+
+    #[test]
+    fn a_congestion_report_is_recorded_as_sent_and_leaves_the_queue_as_it_was() {
+        let mut state = WaitingRoomState::default();
+        run(
+            &mut state,
+            CommandBody::Enqueue {
+                subject: subject(1),
+                device: device(),
+            },
+        )
+        .unwrap();
+        let before = state.clone();
+        let report = CommandBody::ReportCongestion {
+            gateway: crate::GatewayId::new("gw-1").unwrap(),
+            method: crate::Method::Kakao,
+            level: crate::CongestionLevel::Red,
+            wait_ms: 7_500,
+            in_flight: 120,
+            capacity: 100,
+            failure_permille: crate::Permille::new(25).unwrap(),
+            provider_up: true,
+        };
+        let events = run(&mut state, report).unwrap();
+        assert_eq!(
+            events,
+            vec![Event::from(CongestionReported {
+                gateway: crate::GatewayId::new("gw-1").unwrap(),
+                method: crate::Method::Kakao,
+                level: crate::CongestionLevel::Red,
+                wait_ms: 7_500,
+                in_flight: 120,
+                capacity: 100,
+                failure_permille: crate::Permille::new(25).unwrap(),
+                provider_up: true,
+            })]
+        );
+        assert_eq!(state, before);
+        // Out-of-range values never reach the decision: the wire refuses them.
+        assert!(crate::Permille::new(1001).is_none());
+        let json = r#"{"type":"report_congestion","gateway":"gw-1","method":"kakao","level":"red","wait_ms":1,"in_flight":0,"capacity":1,"failure_permille":1001,"provider_up":true}"#;
+        assert!(serde_json::from_str::<CommandBody>(json).is_err());
+        let json = json.replace("1001", "1000");
+        assert!(serde_json::from_str::<CommandBody>(&json).is_ok());
+        let json = json.replace("\"red\"", "\"purple\"");
+        assert!(serde_json::from_str::<CommandBody>(&json).is_err());
+    }
+
+    #[test]
+    fn a_skipped_ticket_frees_its_place_and_its_holder_may_queue_again() {
+        let mut state = WaitingRoomState::default();
+        for n in 0..3 {
+            run(
+                &mut state,
+                CommandBody::Enqueue {
+                    subject: subject(n),
+                    device: device(),
+                },
+            )
+            .unwrap();
+        }
+        let skipped = run(
+            &mut state,
+            CommandBody::SkipTicket {
+                ticket: TicketNo(1),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            skipped,
+            vec![Event::from(TicketSkipped {
+                ticket: TicketNo(1),
+                subject: subject(1)
+            })]
+        );
+        assert_eq!(state.position(TicketNo(2)), Some(1));
+        let twice = run(
+            &mut state,
+            CommandBody::SkipTicket {
+                ticket: TicketNo(1),
+            },
+        );
+        assert_eq!(twice.unwrap_err().code, RejectionCode::NotQueued);
+        run(
+            &mut state,
+            CommandBody::Enqueue {
+                subject: subject(1),
+                device: device(),
+            },
+        )
+        .unwrap();
+        assert_eq!(state.position(TicketNo(3)), Some(2));
+    }
+}

@@ -1,0 +1,104 @@
+//! The gateway's way to the ledger: a [`Submit`] (the embedded ledger or the Kafka pipeline)
+//! and the [`FrontView`] that it feeds with every event before it answers.
+
+use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use yeyak_domain::system::Outcome;
+use yeyak_domain::{Campaign, Command, Envelope};
+use yeyak_ledger::pipeline::Topics;
+use yeyak_ledger::submit::{Embedded, EventSink, Kafka, Submit, SubmitError};
+use yeyak_log::{EventLog, FsyncPolicy};
+
+use super::view::FrontView;
+
+/// The gateway's view, fed by the ledger in log order per partition.
+#[derive(Default)]
+pub struct SharedView(RwLock<FrontView>);
+
+impl EventSink for SharedView {
+    fn record(&self, events: &[Envelope]) {
+        let mut view = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        events.iter().for_each(|e| view.apply(e));
+    }
+}
+
+/// Where the gateway's commands are decided, and what it reads.
+#[derive(Clone)]
+pub struct Backend {
+    ledger: Arc<dyn Submit>,
+    view: Arc<SharedView>,
+}
+
+impl Backend {
+    /// The embedded ledger on a file log in `dir` (created, or reopened and replayed).
+    pub fn embedded_dir(
+        dir: &Path,
+        campaign: Campaign,
+        fsync: FsyncPolicy,
+    ) -> Result<Backend, SubmitError> {
+        let view = Arc::new(SharedView::default());
+        let ledger = Embedded::open_dir(dir, campaign, fsync, view.clone())?;
+        Ok(Backend {
+            ledger: Arc::new(ledger),
+            view,
+        })
+    }
+
+    /// The embedded ledger on any log.
+    pub fn embedded<L: EventLog + Send + 'static>(
+        log: L,
+        campaign: Campaign,
+    ) -> Result<Backend, SubmitError> {
+        let view = Arc::new(SharedView::default());
+        let ledger = Embedded::open(log, campaign, view.clone())?;
+        Ok(Backend {
+            ledger: Arc::new(ledger),
+            view,
+        })
+    }
+
+    /// The Kafka pipeline: commands to the command topics, outcomes from the event tail.
+    pub fn kafka(
+        bootstrap: &str,
+        topics: Topics,
+        campaign: Campaign,
+        timeout: Duration,
+    ) -> Result<Backend, SubmitError> {
+        let view = Arc::new(SharedView::default());
+        let ledger = Kafka::connect(bootstrap, topics, campaign, timeout, view.clone())?;
+        Ok(Backend {
+            ledger: Arc::new(ledger),
+            view,
+        })
+    }
+
+    pub fn submit(&self, command: Command) -> Result<Outcome, SubmitError> {
+        self.ledger.submit(command)
+    }
+
+    pub fn submit_within(
+        &self,
+        command: Command,
+        timeout: Duration,
+    ) -> Result<Outcome, SubmitError> {
+        self.ledger.submit_within(command, timeout)
+    }
+
+    pub fn view(&self) -> &RwLock<FrontView> {
+        &self.view.0
+    }
+
+    pub fn campaign(&self) -> &Campaign {
+        self.ledger.campaign()
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.ledger.name()
+    }
+
+    pub fn wait_caught_up(&self, quiet: Duration, timeout: Duration) {
+        self.ledger.wait_caught_up(quiet, timeout)
+    }
+}

@@ -1,0 +1,260 @@
+//! The admission controller: one loop beside the HTTP server that, every tick,
+//! 1. at opening, draws the pre-queue with a fresh seed (logged, published at
+//!    `/v1/queue/draws`, and recorded in the `PreQueueDrawn` event for auditors);
+//! 2. skips waiting tickets whose owner has been silent longer than the heartbeat timeout;
+//! 3. admits the next tickets in order at the outflow rate, never holding more than
+//!    `admitted_live_max` unused live admissions (an admission that expires unused frees its
+//!    place, so the next ticket moves up), and slowing down when the ledger's measured
+//!    decision latency rises above the target;
+//! 4. once the last booking day has closed, sends a `Tick` to every clinic that still shows
+//!    day shares left over: the ledger moves them to the change window's pool at a clinic's
+//!    first command after that instant, and without one the pool would read empty until the
+//!    clinic happened to get a command;
+//! 5. reports each verification method's congestion light (`ReportCongestion`) when it changes
+//!    and at least every `congestion_report_ms`, so the log and the `congestion` read model
+//!    record what people were shown.
+//!
+//! Every decision it takes is a command to the ledger, so it is recorded; run one controller
+//! per deployment (heartbeats are seen by the gateway that serves the polls).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::api::AppState;
+use super::congestion::{self, Level};
+use sha2::{Digest, Sha256};
+use yeyak_domain::{ClinicId, CommandBody, Method, Permille, Share, TicketNo};
+
+/// How long the controller waits for one of its decisions (see `Backend::submit_within`).
+pub const CONTROLLER_DECISION_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The most silent tickets skipped in one tick.
+pub const SKIPS_PER_TICK_MAX: usize = 1_000;
+
+/// How long a clinic's release `Tick` is given to show in the view before it is sent again.
+pub const RELEASE_TICK_RETRY: Duration = Duration::from_secs(10);
+
+/// A fresh draw seed: 128 bits from a v7 UUID's random part and the time, hashed.
+fn fresh_seed() -> String {
+    let mut h = Sha256::new();
+    h.update(uuid::Uuid::now_v7().as_bytes());
+    h.update(uuid::Uuid::now_v7().as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+pub async fn run(front: AppState) {
+    let tick = Duration::from_millis(front.config.controller_tick_ms.max(1));
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut budget = 0.0f64;
+    let mut last = Instant::now();
+    let mut ticked: HashMap<ClinicId, Instant> = HashMap::new();
+    let mut reported: HashMap<Method, (Level, Instant)> = HashMap::new();
+    loop {
+        interval.tick().await;
+        let elapsed = last.elapsed().as_secs_f64();
+        last = Instant::now();
+        release_day_shares(&front, &mut ticked);
+        report_congestion(&front, &mut reported);
+        if let Err(error) = step(&front, elapsed, &mut budget).await {
+            tracing::warn!(code = error.code, message = %error.message, "the admission controller's step failed");
+        }
+    }
+}
+
+/// Step 4: a `Tick` for each clinic whose day shares still hold doses after the last booking
+/// day closed. Sent on a task of its own, so that a slow answer cannot hold admissions up.
+fn release_day_shares(front: &AppState, ticked: &mut HashMap<ClinicId, Instant>) {
+    let now = front.clock.now_ms();
+    if now < front.backend.campaign().release_at_ms() {
+        return;
+    }
+    let due: Vec<ClinicId> = match front.backend.view().read() {
+        Ok(view) => {
+            let mut due: Vec<ClinicId> = view
+                .model
+                .slot_quota
+                .iter()
+                .filter(|((_, _, share), row)| {
+                    matches!(share, Share::Day(_)) && row.remaining() > 0
+                })
+                .map(|((clinic, _, _), _)| clinic.clone())
+                .collect();
+            due.dedup();
+            due
+        }
+        Err(_) => return,
+    };
+    ticked.retain(|_, at| at.elapsed() < RELEASE_TICK_RETRY);
+    let due: Vec<ClinicId> = due
+        .into_iter()
+        .filter(|c| !ticked.contains_key(c))
+        .collect();
+    if due.is_empty() {
+        return;
+    }
+    for clinic in &due {
+        ticked.insert(clinic.clone(), Instant::now());
+    }
+    let front = front.clone();
+    tokio::spawn(async move {
+        for clinic in due {
+            if let Err(error) = front
+                .decide_within(CommandBody::Tick { clinic }, CONTROLLER_DECISION_TIMEOUT)
+                .await
+            {
+                tracing::warn!(code = error.code, message = %error.message, "a release tick failed");
+            }
+        }
+    });
+}
+
+/// Step 5: a `ReportCongestion` for each method whose light changed since its last report, or
+/// whose last report is `congestion_report_ms` old. Sent on a task of its own, like step 4; a
+/// report that fails is sent again at the next period.
+fn report_congestion(front: &AppState, reported: &mut HashMap<Method, (Level, Instant)>) {
+    let period = Duration::from_millis(front.config.congestion_report_ms);
+    if period.is_zero() {
+        return;
+    }
+    let t = front.thresholds();
+    let mut due = Vec::new();
+    for (method, provider) in &front.providers {
+        let health = provider.health();
+        let level = congestion::level(&health, &t);
+        let stale = reported
+            .get(method)
+            .is_none_or(|(last, at)| *last != level || at.elapsed() >= period);
+        if !stale {
+            continue;
+        }
+        reported.insert(*method, (level, Instant::now()));
+        let wait = congestion::expected_wait_ms(&health);
+        due.push(CommandBody::ReportCongestion {
+            gateway: front.config.gateway.clone(),
+            method: *method,
+            level,
+            wait_ms: if wait.is_finite() && wait > 0.0 {
+                wait.round() as u64
+            } else {
+                0
+            },
+            in_flight: health.in_flight,
+            capacity: health.capacity,
+            failure_permille: Permille::of_ratio(health.failure_ratio),
+            provider_up: !health.outage,
+        });
+    }
+    if due.is_empty() {
+        return;
+    }
+    let front = front.clone();
+    tokio::spawn(async move {
+        for report in due {
+            if let Err(error) = front
+                .decide_within(report, CONTROLLER_DECISION_TIMEOUT)
+                .await
+            {
+                tracing::warn!(code = error.code, message = %error.message, "a congestion report failed");
+            }
+        }
+    });
+}
+
+async fn step(
+    front: &AppState,
+    elapsed_s: f64,
+    budget: &mut f64,
+) -> Result<(), super::api::ApiError> {
+    let now = front.clock.now_ms();
+    let opened = front.config.opens_at_ms.is_none_or(|o| now >= o);
+    let (pre_queue, silent, waiting, live) = {
+        let view = front
+            .backend
+            .view()
+            .read()
+            .map_err(|_| super::api::ApiError::bad("unavailable", "view"))?;
+        let timeout = Duration::from_millis(front.config.heartbeat_timeout_ms);
+        let mut beats = front
+            .heartbeats
+            .lock()
+            .map_err(|_| super::api::ApiError::bad("unavailable", "heartbeats"))?;
+        // Tickets this gateway has not seen yet start their clock now.
+        for ticket in view.waiting.keys() {
+            beats.entry(*ticket).or_insert_with(Instant::now);
+        }
+        beats.retain(|t, _| view.waiting.contains_key(t));
+        let silent: Vec<TicketNo> = beats
+            .iter()
+            .filter(|(_, at)| at.elapsed() > timeout)
+            .map(|(t, _)| *t)
+            .take(SKIPS_PER_TICK_MAX)
+            .collect();
+        (
+            view.pre_queue.len(),
+            silent,
+            view.waiting.len(),
+            view.admitted_live(now),
+        )
+    };
+
+    if opened && pre_queue > 0 {
+        let seed = fresh_seed();
+        tracing::info!(%seed, people = pre_queue, "drawing the pre-queue");
+        eprintln!("yeyak serve: pre-queue draw of {pre_queue} people with seed {seed}");
+        front
+            .decide_within(
+                CommandBody::DrawPreQueue { seed },
+                CONTROLLER_DECISION_TIMEOUT,
+            )
+            .await?;
+    }
+    for ticket in silent {
+        front
+            .decide_within(
+                CommandBody::SkipTicket { ticket },
+                CONTROLLER_DECISION_TIMEOUT,
+            )
+            .await?;
+        if let Ok(mut beats) = front.heartbeats.lock() {
+            beats.remove(&ticket);
+        }
+    }
+
+    // The outflow rate, scaled down while the ledger answers slower than the target.
+    let configured = front.config.admit_per_s;
+    let rate = match front.metrics.decision_ewma_ms() {
+        Some(ms) if ms > front.config.target_decision_ms => {
+            configured * (front.config.target_decision_ms / ms).clamp(0.25, 1.0)
+        }
+        _ => configured,
+    };
+    if let Ok(mut r) = front.admit_rate.lock() {
+        *r = rate;
+    }
+    if !opened {
+        *budget = 0.0;
+        return Ok(());
+    }
+    // At most one second's worth at once: no burst after a quiet spell.
+    *budget = (*budget + rate * elapsed_s).min(rate.max(1.0));
+    let room = (front.config.admitted_live_max as usize).saturating_sub(live);
+    let admit = (budget.floor() as usize).min(room).min(waiting);
+    if admit == 0 {
+        return Ok(());
+    }
+    let admit_command = CommandBody::Admit {
+        tickets_max: admit.min(yeyak_domain::waiting_room::ADMIT_TICKETS_MAX as usize) as u32,
+        ttl_ms: front.config.admission_ttl_ms,
+    };
+    let outcome = front
+        .decide_within(admit_command, CONTROLLER_DECISION_TIMEOUT)
+        .await?;
+    let admitted = outcome
+        .events
+        .iter()
+        .filter(|e| matches!(e.event, yeyak_domain::Event::TicketAdmitted(_)))
+        .count();
+    *budget -= admitted as f64;
+    Ok(())
+}

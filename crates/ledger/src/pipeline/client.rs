@@ -1,0 +1,320 @@
+//! The caller's side of the pipeline: submit commands to their partitions, and follow the event
+//! topics (read_committed) to see what was decided, including every follow-up a command caused.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Headers;
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use std::sync::Mutex;
+use uuid::Uuid;
+
+use super::Topics;
+use super::processor::{HEADER_DECISION_EVENTS, ProcessorError, send_command};
+use crate::decode;
+use yeyak_domain::system::{Outcome, follow_up};
+use yeyak_domain::{Command, Envelope, Event};
+use yeyak_log::kafka::stored_record;
+
+/// Where each sent command landed: `(topic, partition, offset)` by command id.
+#[derive(Default)]
+pub struct Deliveries {
+    landed: Mutex<HashMap<Uuid, (String, i32, i64)>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = Box<Uuid>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, command_id: Box<Uuid>) {
+        match result {
+            Ok(message) => {
+                if let Ok(mut landed) = self.landed.lock() {
+                    landed.insert(
+                        *command_id,
+                        (
+                            message.topic().to_owned(),
+                            message.partition(),
+                            message.offset(),
+                        ),
+                    );
+                }
+            }
+            Err((error, _)) => {
+                tracing::warn!(command_id = %command_id, %error, "a command was not delivered")
+            }
+        }
+    }
+}
+
+/// Sends commands (idempotent producer; not transactional: a command is a request, and its
+/// id makes a retry harmless), and remembers where each one landed.
+pub struct Submitter {
+    producer: ThreadedProducer<Deliveries>,
+    topics: Topics,
+}
+
+impl Submitter {
+    pub fn connect(bootstrap: &str, topics: Topics) -> Result<Submitter, ProcessorError> {
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("client.id", "yeyak-submitter")
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set("queue.buffering.max.messages", "1000000")
+            .set("compression.type", "none")
+            .create_with_context(Deliveries::default())
+            .map_err(|cause| ProcessorError::Client {
+                role: "submitter",
+                cause,
+            })?;
+        Ok(Submitter { producer, topics })
+    }
+
+    pub fn send(&self, command: &Command) -> Result<(), ProcessorError> {
+        send_command(
+            &self.producer,
+            &self.topics,
+            command,
+            Box::new(command.command_id),
+        )
+    }
+
+    pub fn flush(&self, timeout: Duration) -> Result<(), ProcessorError> {
+        self.producer
+            .flush(timeout)
+            .map_err(|cause| ProcessorError::Broker {
+                operation: "flush",
+                cause,
+            })
+    }
+
+    /// Where a sent command landed, once the broker acknowledged it.
+    pub fn landed(&self, command_id: Uuid) -> Option<(String, i32, i64)> {
+        self.producer
+            .context()
+            .landed
+            .lock()
+            .ok()?
+            .get(&command_id)
+            .cloned()
+    }
+}
+
+/// Whether the processors' group has committed past `offset` of a command partition: the
+/// command is decided (its events, if any, were committed in the same transaction).
+pub fn decided_past(
+    bootstrap: &str,
+    group_id: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<bool, ProcessorError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group_id)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .map_err(|cause| ProcessorError::Client {
+            role: "offset reader",
+            cause,
+        })?;
+    let mut list = TopicPartitionList::new();
+    list.add_partition(topic, partition);
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .map_err(|cause| ProcessorError::Broker {
+            operation: "committed offsets",
+            cause,
+        })?;
+    Ok(committed
+        .elements()
+        .iter()
+        .any(|e| matches!(e.offset(), Offset::Offset(o) if o > offset)))
+}
+
+/// Follows every event partition of a deployment from the start, read_committed.
+pub struct EventTail {
+    consumer: BaseConsumer,
+    pub events: Vec<Envelope>,
+    /// Where each of `events` was read: `(topic, partition, offset)`.
+    pub positions: Vec<(String, u32, u64)>,
+    /// Envelopes by the command id they answer.
+    by_command: HashMap<Uuid, Vec<usize>>,
+    /// How many events each decision has (from the `decision_events` header).
+    decision_sizes: HashMap<Uuid, usize>,
+}
+
+impl EventTail {
+    pub fn open(bootstrap: &str, topics: &Topics) -> Result<EventTail, ProcessorError> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("client.id", "yeyak-tail")
+            .set("group.id", "yeyak-tail-unused")
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .map_err(|cause| ProcessorError::Client {
+                role: "tail",
+                cause,
+            })?;
+        let mut assignment = TopicPartitionList::new();
+        for (_, event_topic, partitions) in topics.pairs() {
+            for p in 0..partitions {
+                assignment
+                    .add_partition_offset(&event_topic, p as i32, Offset::Beginning)
+                    .map_err(|cause| ProcessorError::Broker {
+                        operation: "assign",
+                        cause,
+                    })?;
+            }
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(|cause| ProcessorError::Broker {
+                operation: "assign",
+                cause,
+            })?;
+        Ok(EventTail {
+            consumer,
+            events: Vec::new(),
+            positions: Vec::new(),
+            by_command: HashMap::new(),
+            decision_sizes: HashMap::new(),
+        })
+    }
+
+    /// Reads what has arrived, for up to `wait`.
+    pub fn poll(&mut self, wait: Duration) -> Result<usize, ProcessorError> {
+        let until = Instant::now() + wait;
+        let mut read = 0;
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                return Ok(read);
+            }
+            match self.consumer.poll(until - now) {
+                None => return Ok(read),
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(cause)) => {
+                    return Err(ProcessorError::Broker {
+                        operation: "tail",
+                        cause,
+                    });
+                }
+                Some(Ok(message)) => {
+                    let size = message.headers().and_then(|h| {
+                        h.iter()
+                            .find(|header| header.key == HEADER_DECISION_EVENTS)
+                            .and_then(|header| {
+                                std::str::from_utf8(header.value?)
+                                    .ok()?
+                                    .parse::<usize>()
+                                    .ok()
+                            })
+                    });
+                    let stored = stored_record(&message);
+                    let envelope = decode(&stored).map_err(|cause| ProcessorError::Rebuild {
+                        topic: stored.topic.clone(),
+                        partition: stored.partition,
+                        cause,
+                    })?;
+                    if let Some(size) = size {
+                        self.decision_sizes.insert(envelope.command_id, size);
+                    }
+                    self.by_command
+                        .entry(envelope.command_id)
+                        .or_default()
+                        .push(self.events.len());
+                    self.events.push(envelope);
+                    self.positions
+                        .push((stored.topic, stored.partition, stored.offset));
+                    read += 1;
+                }
+            }
+        }
+    }
+
+    /// The whole causal chain of `command_id` (its events, then its follow-ups' events, breadth
+    /// first: the order `System::execute` gives), if every link has been decided.
+    pub fn chain(&self, command_id: Uuid) -> Option<Outcome> {
+        let mut outcome = Outcome {
+            rejection: None,
+            events: Vec::new(),
+        };
+        let mut queue = VecDeque::from([command_id]);
+        let mut first = true;
+        while let Some(id) = queue.pop_front() {
+            let indexes = self.by_command.get(&id)?;
+            if self
+                .decision_sizes
+                .get(&id)
+                .is_some_and(|&size| indexes.len() < size)
+            {
+                return None; // the rest of this decision has not been read yet
+            }
+            for &i in indexes {
+                let envelope = &self.events[i];
+                if first {
+                    if let Event::CommandRejected(r) = &envelope.event {
+                        outcome.rejection = Some(r.rejection);
+                    }
+                }
+                if let Some(next) = follow_up(envelope) {
+                    queue.push_back(next.command_id);
+                }
+                outcome.events.push(envelope.clone());
+            }
+            first = false;
+        }
+        Some(outcome)
+    }
+
+    /// Waits until the chain of `command_id` is complete.
+    pub fn wait_for(
+        &mut self,
+        command_id: Uuid,
+        timeout: Duration,
+    ) -> Result<Option<Outcome>, ProcessorError> {
+        let until = Instant::now() + timeout;
+        loop {
+            if let Some(outcome) = self.chain(command_id) {
+                return Ok(Some(outcome));
+            }
+            if Instant::now() >= until {
+                return Ok(None);
+            }
+            self.poll(Duration::from_millis(50))?;
+        }
+    }
+
+    /// Whether any event answers `command_id` yet.
+    pub fn has_events(&self, command_id: Uuid) -> bool {
+        self.by_command.contains_key(&command_id)
+    }
+
+    /// Every submitted command answered, and every follow-up decided.
+    pub fn settled(&self, submitted: &[Uuid]) -> bool {
+        submitted.iter().all(|id| self.chain(*id).is_some())
+    }
+
+    /// Event ids that occur more than once: a command decided twice would show here, since
+    /// event ids are derived from the command id.
+    pub fn duplicate_event_ids(&self) -> Vec<Uuid> {
+        let mut seen = HashSet::new();
+        self.events
+            .iter()
+            .filter(|e| !seen.insert(e.event_id))
+            .map(|e| e.event_id)
+            .collect()
+    }
+}

@@ -1,0 +1,177 @@
+//! Where the log meets the domain: the ledger's topics and their partition counts
+//! ([`Topology`]), and how an event envelope becomes a log record and back ([`encode`],
+//! [`decode`], [`read_all`]). Readers (projections, the audit) and writers (the ledger) share
+//! this module and nothing else of each other.
+//!
+//! Architecture invariant: a record decodes to exactly the envelope that was encoded, and a
+//! schema version this build does not know is an error, never a guess.
+
+use uuid::Uuid;
+
+use yeyak_domain::Envelope;
+use yeyak_domain::command::Target;
+
+use crate::{EventLog, LogError, Offset, Record, StoredRecord, partition_for_key};
+
+/// Topic of the person partitions, keyed by subject id.
+pub const TOPIC_SUBJECT: &str = "yeyak.subject";
+/// Topic of the clinic partitions, keyed by clinic id.
+pub const TOPIC_CLINIC: &str = "yeyak.clinic";
+/// Topic of the waiting room: one partition, one key.
+pub const TOPIC_WAITING_ROOM: &str = "yeyak.waiting-room";
+
+/// How many records one read of the log asks for.
+pub const READ_BATCH_RECORDS_MAX: usize = 4096;
+
+/// Partition counts of the ledger's topics. Fixed for the life of a log: the partition of a
+/// key depends on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topology {
+    pub subject_partitions: u32,
+    pub clinic_partitions: u32,
+}
+
+impl Default for Topology {
+    fn default() -> Topology {
+        Topology {
+            subject_partitions: 8,
+            clinic_partitions: 8,
+        }
+    }
+}
+
+impl Topology {
+    /// Every topic with its partition count.
+    pub fn topics(&self) -> [(&'static str, u32); 3] {
+        [
+            (TOPIC_SUBJECT, self.subject_partitions),
+            (TOPIC_CLINIC, self.clinic_partitions),
+            (TOPIC_WAITING_ROOM, 1),
+        ]
+    }
+
+    /// The topic and partition that own a target.
+    pub fn locate(&self, target: &Target) -> (&'static str, u32) {
+        let key = target.key();
+        match target {
+            Target::Subject(_) => (
+                TOPIC_SUBJECT,
+                partition_for_key(key.as_bytes(), self.subject_partitions),
+            ),
+            Target::Clinic(_) => (
+                TOPIC_CLINIC,
+                partition_for_key(key.as_bytes(), self.clinic_partitions),
+            ),
+            Target::WaitingRoom => (TOPIC_WAITING_ROOM, 0),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("the event log failed")]
+    Log(#[from] LogError),
+    #[error("cannot decode event at {topic}/{partition}@{offset}")]
+    Decode {
+        topic: String,
+        partition: u32,
+        offset: Offset,
+        #[source]
+        cause: serde_json::Error,
+    },
+    #[error(
+        "event {event_type} at {topic}/{partition}@{offset} has schema version {version}, which this build does not know"
+    )]
+    SchemaVersion {
+        topic: String,
+        partition: u32,
+        offset: Offset,
+        event_type: String,
+        version: u16,
+    },
+    #[error("cannot encode an event of command {command_id}")]
+    Encode {
+        command_id: Uuid,
+        #[source]
+        cause: serde_json::Error,
+    },
+}
+
+/// Header names on every event record.
+pub const HEADER_TYPE: &str = "type";
+pub const HEADER_COMMAND_ID: &str = "command_id";
+pub const HEADER_SCHEMA_VERSION: &str = "schema_version";
+
+/// Encodes an envelope as a log record: key = partition key, value = the envelope's JSON.
+pub fn encode(envelope: &Envelope) -> Result<Record, CodecError> {
+    let value = serde_json::to_vec(envelope).map_err(|cause| CodecError::Encode {
+        command_id: envelope.command_id,
+        cause,
+    })?;
+    Ok(Record {
+        key: envelope.partition_key.as_bytes().to_vec(),
+        value,
+        headers: vec![
+            (
+                HEADER_TYPE.to_owned(),
+                envelope.event.type_name().as_bytes().to_vec(),
+            ),
+            (
+                HEADER_COMMAND_ID.to_owned(),
+                envelope.command_id.to_string().into_bytes(),
+            ),
+            (
+                HEADER_SCHEMA_VERSION.to_owned(),
+                envelope.schema_version.to_string().into_bytes(),
+            ),
+        ],
+        timestamp_ms: envelope.occurred_at_ms,
+    })
+}
+
+/// Decodes a log record into an envelope, refusing schema versions this build does not know.
+pub fn decode(stored: &StoredRecord) -> Result<Envelope, CodecError> {
+    let envelope: Envelope =
+        serde_json::from_slice(&stored.record.value).map_err(|cause| CodecError::Decode {
+            topic: stored.topic.clone(),
+            partition: stored.partition,
+            offset: stored.offset,
+            cause,
+        })?;
+    if envelope.schema_version != envelope.event.schema_version() {
+        return Err(CodecError::SchemaVersion {
+            topic: stored.topic.clone(),
+            partition: stored.partition,
+            offset: stored.offset,
+            event_type: envelope.event.type_name().to_owned(),
+            version: envelope.schema_version,
+        });
+    }
+    Ok(envelope)
+}
+
+/// Reads every partition of every ledger topic from the start, in offset order per partition,
+/// and hands each envelope to `visit` with its coordinates.
+pub fn read_all(
+    log: &dyn EventLog,
+    topology: &Topology,
+    mut visit: impl FnMut(&StoredRecord, Envelope),
+) -> Result<u64, CodecError> {
+    let mut count = 0u64;
+    for (topic, partitions) in topology.topics() {
+        for partition in 0..partitions {
+            let mut offset = 0;
+            loop {
+                let batch = log.read(topic, partition, offset, READ_BATCH_RECORDS_MAX)?;
+                let Some(last) = batch.last() else { break };
+                offset = last.offset + 1;
+                for stored in &batch {
+                    let envelope = decode(stored)?;
+                    visit(stored, envelope);
+                    count += 1;
+                }
+            }
+        }
+    }
+    Ok(count)
+}

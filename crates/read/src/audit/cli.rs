@@ -1,0 +1,246 @@
+//! The command lines of `yeyak replay` (also the `yeyak-replay` binary of `replay/`), `yeyak
+//! export` and `yeyak rebalance`: clap arguments and the runs behind them, shared by both
+//! binaries so they cannot drift apart. Exit codes are the binaries' business.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::export::ExportSummary;
+use super::source::{Range, load};
+use super::{AuditError, AuditOptions, AuditReport, Loaded};
+use yeyak_domain::Campaign;
+use yeyak_log::{EventLog, FileLog, FileLogConfig, KafkaConfig, KafkaLog};
+
+/// Where the log is: an embedded data directory or a Kafka cluster, and which part of it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LogArgs {
+    /// An embedded data directory (the ledger's file log, or an export opened as a plain log).
+    #[arg(long, conflicts_with = "kafka")]
+    pub data: Option<PathBuf>,
+    /// Kafka bootstrap servers: read the event topics there.
+    #[arg(long)]
+    pub kafka: Option<String>,
+    /// Prefix of every topic on the cluster.
+    #[arg(long, default_value = "")]
+    pub topic_prefix: String,
+    /// Offsets to read of one partition, `TOPIC:PARTITION=FROM..TO` (to exclusive; either bound
+    /// may be left out). Repeatable; other partitions are read whole unless --only-ranges.
+    #[arg(long = "range", value_name = "TOPIC:PARTITION=FROM..TO")]
+    pub ranges: Vec<String>,
+    /// Read only the partitions named by --range.
+    #[arg(long)]
+    pub only_ranges: bool,
+    /// Only records with a timestamp at or after this instant (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only records with a timestamp before this instant (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+/// An opened log of either kind.
+pub enum OpenLog {
+    File(FileLog),
+    Kafka(Box<KafkaLog>),
+}
+
+impl OpenLog {
+    pub fn as_log(&self) -> &dyn EventLog {
+        match self {
+            OpenLog::File(log) => log,
+            OpenLog::Kafka(log) => log.as_ref(),
+        }
+    }
+}
+
+fn parse_instant(field: &str, text: &str) -> Result<i64, AuditError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| AuditError::BadRange(format!("--{field} `{text}` is not RFC 3339: {e}")))
+}
+
+impl LogArgs {
+    pub fn range(&self) -> Result<Range, AuditError> {
+        let mut range = Range {
+            only_named: self.only_ranges,
+            ..Range::default()
+        };
+        for text in &self.ranges {
+            range.add_partition_range(text)?;
+        }
+        range.from_ms = self
+            .since
+            .as_deref()
+            .map(|t| parse_instant("since", t))
+            .transpose()?;
+        range.to_ms = self
+            .until
+            .as_deref()
+            .map(|t| parse_instant("until", t))
+            .transpose()?;
+        Ok(range)
+    }
+
+    /// Opens the log, and says what it is for people.
+    pub fn open(&self, client_id: &str) -> Result<(OpenLog, String), AuditError> {
+        match (&self.data, &self.kafka) {
+            (Some(dir), None) => {
+                if !dir.is_dir() {
+                    return Err(AuditError::Io {
+                        path: dir.clone(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "no such directory",
+                        ),
+                    });
+                }
+                Ok((
+                    OpenLog::File(FileLog::open(FileLogConfig::new(dir))?),
+                    format!("data {}", dir.display()),
+                ))
+            }
+            (None, Some(bootstrap)) => {
+                let config = KafkaConfig {
+                    topic_prefix: self.topic_prefix.clone(),
+                    ..KafkaConfig::new(bootstrap, client_id)
+                };
+                let what = format!("kafka {bootstrap} prefix {:?}", self.topic_prefix);
+                Ok((OpenLog::Kafka(Box::new(KafkaLog::connect(config)?)), what))
+            }
+            _ => Err(AuditError::BadRange(
+                "name the log: --data DIR or --kafka SERVERS (or --from-export DIR)".into(),
+            )),
+        }
+    }
+}
+
+fn campaign(path: &Option<PathBuf>) -> Result<Campaign, AuditError> {
+    match path {
+        None => Ok(Campaign::default_2021()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(super::io_error(path))?;
+            Campaign::from_toml(&text)
+                .map_err(|e| AuditError::BadRange(format!("campaign {}: {e}", path.display())))
+        }
+    }
+}
+
+/// `yeyak replay`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// An export made by `yeyak export` (checked for tampering first; works with no broker).
+    #[arg(long, conflicts_with_all = ["data", "kafka"])]
+    pub from_export: Option<PathBuf>,
+    /// Compare the replayed read models with this database's, row by row (URL; a schema can be
+    /// chosen with `?options=-c%20search_path%3D<schema>`).
+    #[arg(long)]
+    pub postgres: Option<String>,
+    /// Write the JSON report to this file (`-`: to stdout, instead of the summary).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// The campaign calendar (TOML); the built-in 2021 18-49 campaign by default.
+    #[arg(long)]
+    pub campaign: Option<PathBuf>,
+    /// No progress on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Reads the log the arguments name.
+pub fn load_log(args: &ReplayArgs) -> Result<Loaded, AuditError> {
+    match &args.from_export {
+        Some(dir) => {
+            if !args.log.ranges.is_empty() || args.log.since.is_some() || args.log.until.is_some() {
+                return Err(AuditError::BadRange(
+                    "an export is replayed whole; ranges are chosen at export".into(),
+                ));
+            }
+            super::export::read_export(dir, !args.quiet)
+        }
+        None => {
+            let (log, what) = args.log.open("yeyak-replay")?;
+            load(log.as_log(), &args.log.range()?, what, !args.quiet)
+        }
+    }
+}
+
+/// Runs a replay: prints the summary (or the JSON) to `out`, writes the JSON report if asked.
+pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<AuditReport, AuditError> {
+    let campaign = campaign(&args.campaign)?;
+    let loaded = load_log(args)?;
+    let options = AuditOptions {
+        postgres: args.postgres.clone(),
+        progress: !args.quiet,
+    };
+    let report = super::audit(&loaded, &campaign, &options)?.report;
+    let io = |e| AuditError::Io {
+        path: PathBuf::from("-"),
+        source: e,
+    };
+    match args.json.as_deref() {
+        Some(path) if path.as_os_str() == "-" => {
+            writeln!(out, "{}", report.to_json()?).map_err(io)?
+        }
+        Some(path) => {
+            std::fs::write(path, report.to_json()? + "\n").map_err(super::io_error(path))?;
+            report.print(out).map_err(io)?;
+        }
+        None => report.print(out).map_err(io)?,
+    }
+    Ok(report)
+}
+
+/// `yeyak export`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// The directory to write (new or empty).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn export(args: &ExportArgs, out: &mut dyn Write) -> Result<ExportSummary, AuditError> {
+    let (log, what) = args.log.open("yeyak-export")?;
+    let summary = super::export::export(
+        log.as_log(),
+        &args.log.range()?,
+        &args.out,
+        what,
+        !args.quiet,
+    )?;
+    let io = |e| AuditError::Io {
+        path: PathBuf::from("-"),
+        source: e,
+    };
+    writeln!(
+        out,
+        "exported {} records to {}",
+        summary.manifest.records_total,
+        summary.dir.display()
+    )
+    .map_err(io)?;
+    for p in &summary.manifest.partitions {
+        let offsets = match (p.first_offset, p.last_offset) {
+            (Some(first), Some(last)) => format!("offsets {first}..={last}"),
+            _ => "empty".to_owned(),
+        };
+        writeln!(
+            out,
+            "  {:<20} {:>3} {:>10} records  {offsets}",
+            p.topic, p.partition, p.records
+        )
+        .map_err(io)?;
+    }
+    writeln!(
+        out,
+        "manifest sha256 {} (hand it over apart from the files)",
+        summary.manifest_sha256
+    )
+    .map_err(io)?;
+    Ok(summary)
+}

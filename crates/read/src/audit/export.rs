@@ -1,0 +1,765 @@
+//! `yeyak export`: a range of the log written to a directory an auditor can take offline, and
+//! the reading side that proves it was not tampered with.
+//!
+//! # Format "yeyak-export v1"
+//!
+//! ```text
+//! <dir>/manifest.json                        what was exported, per partition, and the chain heads
+//! <dir>/<topic>/topic.json, <dir>/<topic>/<partition>/<base offset>.log
+//!                                            the embedded log's format ("yeyak-log v1", src/log/file.rs):
+//!                                            every record has a CRC-32C, offsets start at 0
+//! ```
+//!
+//! Every exported record keeps its key, value, timestamp and headers, and gets two headers:
+//! `yeyak.source_offset` (its offset in the log it was exported from, in decimal) and
+//! `yeyak.chain`, 64 bytes: the previous record's link, then this record's link, where
+//!
+//! ```text
+//! link(-1) = SHA-256("yeyak-export v1" | topic | 0x00 | partition as u32 LE)
+//! link(i)  = SHA-256(link(i-1) | SHA-256(content(i)))
+//! content  = timestamp i64 LE | key | each header but yeyak.chain: name, value | value
+//!            (each byte string preceded by its length as u32 LE)
+//! ```
+//!
+//! The manifest holds, per partition, the record count, the first and last source offsets and
+//! the last link (the head). The CRC catches accidental damage; the chain catches a record that
+//! was edited and re-checksummed, removed, copied or moved, even with the offsets renumbered;
+//! the manifest's head catches records cut off at the end. The manifest's own SHA-256 is
+//! printed by the export, to be handed over apart from the files.
+//!
+//! Only pseudonymised subject ids leave: a record containing text shaped like a resident
+//! registration number (`YYMMDD-NNNNNNN`) stops the export, and nothing is left behind.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::source::{Range, ledger_partitions, read_partition};
+use super::{AuditError, Finding, Item, Loaded, Position, Progress, Stream, io_error};
+use yeyak_log::codec::{HEADER_COMMAND_ID, decode};
+use yeyak_log::file::{ScannedRecord, scan_partition_readonly};
+use yeyak_log::{EventLog, FileLog, FileLogConfig, FsyncPolicy, Record, StoredRecord};
+
+pub const EXPORT_FORMAT: &str = "yeyak-export v1";
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const HEADER_SOURCE_OFFSET: &str = "yeyak.source_offset";
+pub const HEADER_CHAIN: &str = "yeyak.chain";
+const LINK_BYTES: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub log_format: String,
+    /// Where the records were read from, for people.
+    pub source: String,
+    /// Partition count of each exported topic.
+    pub topics: BTreeMap<String, u32>,
+    pub partitions: Vec<ManifestPartition>,
+    pub records_total: u64,
+    /// The range asked for, for people.
+    pub range: String,
+    /// Every exported partition starts at its first record (nothing before the range is missing).
+    #[serde(default)]
+    pub from_start: bool,
+    /// Every partition of the ledger's topics was exported.
+    #[serde(default)]
+    pub every_partition: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestPartition {
+    pub topic: String,
+    pub partition: u32,
+    pub records: u64,
+    pub first_offset: Option<u64>,
+    pub last_offset: Option<u64>,
+    /// The last record's link (hex); the genesis link when the partition is empty.
+    pub head: String,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone)]
+pub struct ExportSummary {
+    pub manifest: Manifest,
+    pub manifest_sha256: String,
+    pub dir: PathBuf,
+}
+
+/// The link before the first record of a partition.
+pub fn genesis(topic: &str, partition: u32) -> [u8; LINK_BYTES] {
+    let mut hash = Sha256::new();
+    hash.update(EXPORT_FORMAT.as_bytes());
+    hash.update(topic.as_bytes());
+    hash.update([0u8]);
+    hash.update(partition.to_le_bytes());
+    hash.finalize().into()
+}
+
+fn content_hash(record: &Record) -> [u8; LINK_BYTES] {
+    let mut hash = Sha256::new();
+    let mut bytes = |b: &[u8]| {
+        hash.update((b.len() as u32).to_le_bytes());
+        hash.update(b);
+    };
+    bytes(&record.timestamp_ms.to_le_bytes());
+    bytes(&record.key);
+    for (name, value) in &record.headers {
+        if name != HEADER_CHAIN {
+            bytes(name.as_bytes());
+            bytes(value);
+        }
+    }
+    bytes(&record.value);
+    hash.finalize().into()
+}
+
+fn link(prev: &[u8; LINK_BYTES], record: &Record) -> [u8; LINK_BYTES] {
+    let mut hash = Sha256::new();
+    hash.update(prev);
+    hash.update(content_hash(record));
+    hash.finalize().into()
+}
+
+/// Whether `bytes` holds text shaped like a resident registration number: six digits that
+/// read as a date (`YYMMDD`), a dash, seven digits, with no digit on either side. Returns the
+/// byte position of the match, never the text.
+pub fn resident_number_at(bytes: &[u8]) -> Option<usize> {
+    let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+    let value = |i: usize| u32::from(bytes[i] - b'0') * 10 + u32::from(bytes[i + 1] - b'0');
+    for (dash, &byte) in bytes
+        .iter()
+        .enumerate()
+        .take(bytes.len().saturating_sub(7))
+        .skip(6)
+    {
+        if byte != b'-' {
+            continue;
+        }
+        let start = dash - 6;
+        let shaped = (start..dash).all(digit)
+            && (dash + 1..dash + 8).all(digit)
+            && (start == 0 || !digit(start - 1))
+            && !digit(dash + 8);
+        if shaped && (1..=12).contains(&value(start + 2)) && (1..=31).contains(&value(start + 4)) {
+            return Some(start);
+        }
+    }
+    None
+}
+
+fn record_has_resident_number(record: &Record) -> bool {
+    resident_number_at(&record.key).is_some()
+        || resident_number_at(&record.value).is_some()
+        || record.headers.iter().any(|(name, value)| {
+            resident_number_at(name.as_bytes()).is_some() || resident_number_at(value).is_some()
+        })
+}
+
+fn describe_range(range: &Range) -> String {
+    let mut parts: Vec<String> = range
+        .offsets
+        .iter()
+        .map(|((t, p), (from, to))| {
+            format!(
+                "{t}:{p}={}..{}",
+                from.map(|f| f.to_string()).unwrap_or_default(),
+                to.map(|t| t.to_string()).unwrap_or_default()
+            )
+        })
+        .collect();
+    if range.only_named {
+        parts.push("only these partitions".to_owned());
+    }
+    if let Some(f) = range.from_ms {
+        parts.push(format!("from {f} ms"));
+    }
+    if let Some(t) = range.to_ms {
+        parts.push(format!("until {t} ms"));
+    }
+    if parts.is_empty() {
+        "everything".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Exports a range of the ledger's topics of `log` into `dir` (new or empty).
+pub fn export(
+    log: &dyn EventLog,
+    range: &Range,
+    dir: &Path,
+    source: String,
+    progress: bool,
+) -> Result<ExportSummary, AuditError> {
+    if dir.exists() {
+        let mut entries = std::fs::read_dir(dir).map_err(io_error(dir))?;
+        if entries.next().is_some() {
+            return Err(AuditError::OutputNotEmpty {
+                path: dir.to_path_buf(),
+            });
+        }
+    }
+    let result = write_export(log, range, dir, source, progress);
+    if result.is_err() {
+        // Nothing half-written is left behind (the directory was new or empty).
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    result
+}
+
+fn write_export(
+    log: &dyn EventLog,
+    range: &Range,
+    dir: &Path,
+    source: String,
+    progress: bool,
+) -> Result<ExportSummary, AuditError> {
+    let out = FileLog::open(FileLogConfig {
+        fsync: FsyncPolicy::Never,
+        ..FileLogConfig::new(dir)
+    })?;
+    let partitions = ledger_partitions(log)?;
+    let mut topics = BTreeMap::new();
+    let mut total = 0;
+    for (topic, partition) in &partitions {
+        if !topics.contains_key(topic) {
+            let count = log.partitions(topic)?;
+            out.ensure_topic(topic, count)?;
+            topics.insert(topic.clone(), count);
+        }
+        total += log.end_offset(topic, *partition)?;
+    }
+    let mut meter = Progress::new("export", total, progress);
+    let mut manifest = Manifest {
+        format: EXPORT_FORMAT.to_owned(),
+        log_format: yeyak_log::file::FORMAT_NAME.to_owned(),
+        source,
+        topics,
+        partitions: Vec::new(),
+        records_total: 0,
+        range: describe_range(range),
+        from_start: range.from_ms.is_none()
+            && range
+                .offsets
+                .values()
+                .all(|(from, _)| from.is_none_or(|f| f == 0)),
+        every_partition: !range.only_named,
+    };
+    for (topic, partition) in partitions {
+        let Some((from, to)) = range.bounds(&topic, partition) else {
+            continue;
+        };
+        let mut entry = ManifestPartition {
+            topic: topic.clone(),
+            partition,
+            records: 0,
+            first_offset: None,
+            last_offset: None,
+            head: String::new(),
+        };
+        let mut prev = genesis(&topic, partition);
+        let mut batch: Vec<Record> = Vec::new();
+        let mut batch_command: Option<Vec<u8>> = None;
+        let mut failure: Option<AuditError> = None;
+        read_partition(log, &topic, partition, from, to, |stored: StoredRecord| {
+            meter.add(1);
+            if failure.is_some() || !range.admits_time(stored.record.timestamp_ms) {
+                return;
+            }
+            if record_has_resident_number(&stored.record) {
+                let position = Position {
+                    topic: topic.clone(),
+                    partition,
+                    offset: stored.offset,
+                    index: None,
+                };
+                failure = Some(AuditError::RegistrationNumberShaped { position });
+                return;
+            }
+            let mut record = stored.record;
+            record
+                .headers
+                .retain(|(name, _)| name != HEADER_CHAIN && name != HEADER_SOURCE_OFFSET);
+            record.headers.push((
+                HEADER_SOURCE_OFFSET.to_owned(),
+                stored.offset.to_string().into_bytes(),
+            ));
+            let next = link(&prev, &record);
+            let mut chain = prev.to_vec();
+            chain.extend_from_slice(&next);
+            record.headers.push((HEADER_CHAIN.to_owned(), chain));
+            prev = next;
+            entry.records += 1;
+            entry.first_offset.get_or_insert(stored.offset);
+            entry.last_offset = Some(stored.offset);
+            // One decision, one atomic batch, as in the source.
+            let command = record
+                .headers
+                .iter()
+                .find(|(n, _)| n == HEADER_COMMAND_ID)
+                .map(|(_, v)| v.clone());
+            if command != batch_command && !batch.is_empty() {
+                if let Err(e) = out.append(&topic, partition, &batch) {
+                    failure = Some(e.into());
+                }
+                batch.clear();
+            }
+            batch_command = command;
+            batch.push(record);
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if !batch.is_empty() {
+            out.append(&topic, partition, &batch)?;
+        }
+        entry.head = hex::encode(prev);
+        manifest.records_total += entry.records;
+        manifest.partitions.push(entry);
+    }
+    meter.finish();
+    drop(out);
+    sync_tree(dir)?;
+    let text = serde_json::to_string_pretty(&manifest).map_err(AuditError::Json)? + "\n";
+    let path = dir.join(MANIFEST_FILE);
+    std::fs::write(&path, &text).map_err(io_error(&path))?;
+    sync_tree(dir)?;
+    Ok(ExportSummary {
+        manifest_sha256: hex::encode(Sha256::digest(text.as_bytes())),
+        manifest,
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// fsync every file and directory under `dir` (the export log was written without fsync).
+fn sync_tree(dir: &Path) -> Result<(), AuditError> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).map_err(io_error(&path))? {
+                stack.push(entry.map_err(io_error(&path))?.path());
+            }
+        }
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(io_error(&path))?;
+    }
+    Ok(())
+}
+
+/// Reads the manifest of an export.
+pub fn read_manifest(dir: &Path) -> Result<(Manifest, String), AuditError> {
+    let path = dir.join(MANIFEST_FILE);
+    let text = std::fs::read(&path).map_err(|e| AuditError::NotAnExport {
+        path: dir.to_path_buf(),
+        reason: format!("no readable {MANIFEST_FILE} ({e})"),
+    })?;
+    let manifest: Manifest =
+        serde_json::from_slice(&text).map_err(|e| AuditError::NotAnExport {
+            path: dir.to_path_buf(),
+            reason: format!("{MANIFEST_FILE} is not a manifest: {e}"),
+        })?;
+    if manifest.format != EXPORT_FORMAT {
+        return Err(AuditError::NotAnExport {
+            path: dir.to_path_buf(),
+            reason: format!("format {:?}, expected {EXPORT_FORMAT:?}", manifest.format),
+        });
+    }
+    Ok((manifest, hex::encode(Sha256::digest(&text))))
+}
+
+/// One record found in an exported partition.
+struct Found {
+    slot: u64,
+    export_offset: u64,
+    source_offset: Option<u64>,
+    record: Record,
+    /// `(prev, link)` from the record's chain header.
+    chain: Option<([u8; LINK_BYTES], [u8; LINK_BYTES])>,
+}
+
+impl Found {
+    fn position(&self, topic: &str, partition: u32) -> Position {
+        Position {
+            topic: topic.to_owned(),
+            partition,
+            offset: self.source_offset.unwrap_or(self.export_offset),
+            index: Some(self.export_offset),
+        }
+    }
+
+    fn consistent(&self) -> bool {
+        self.chain
+            .is_some_and(|(prev, stored)| link(&prev, &self.record) == stored)
+    }
+}
+
+fn parse_found(slot: u64, export_offset: u64, record: Record) -> Found {
+    let header = |name: &str| {
+        record
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    };
+    let source_offset =
+        header(HEADER_SOURCE_OFFSET).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
+    let chain = header(HEADER_CHAIN)
+        .filter(|v| v.len() == 2 * LINK_BYTES)
+        .map(|v| {
+            let mut prev = [0u8; LINK_BYTES];
+            let mut next = [0u8; LINK_BYTES];
+            prev.copy_from_slice(&v[..LINK_BYTES]);
+            next.copy_from_slice(&v[LINK_BYTES..]);
+            (prev, next)
+        });
+    Found {
+        slot,
+        export_offset,
+        source_offset,
+        record,
+        chain,
+    }
+}
+
+/// Reads an export without changing a byte of it, checks it against its manifest, and returns
+/// its events (in the original order, one copy of each) with every sign of tampering found.
+pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
+    let (manifest, manifest_sha256) = read_manifest(dir)?;
+    let mut loaded = Loaded {
+        source: format!(
+            "export {} (manifest sha256 {manifest_sha256})",
+            dir.display()
+        ),
+        whole_log: manifest.range == "everything",
+        from_start: manifest.from_start,
+        every_partition: manifest.every_partition,
+        ..Loaded::default()
+    };
+    let mut meter = Progress::new("verify", manifest.records_total, progress);
+    for expected in &manifest.partitions {
+        let (topic, partition) = (expected.topic.as_str(), expected.partition);
+        let at = |offset: u64, index: Option<u64>| Position {
+            topic: topic.to_owned(),
+            partition,
+            offset,
+            index,
+        };
+        let mut findings: Vec<Finding> = Vec::new();
+        let partition_dir = dir.join(topic).join(partition.to_string());
+        let mut found: Vec<Found> = Vec::new();
+        let mut damaged: BTreeSet<u64> = BTreeSet::new();
+        if partition_dir.is_dir() {
+            scan_partition_readonly(
+                &partition_dir,
+                FileLogConfig::DEFAULT_RECORD_BYTES_MAX,
+                |scanned: ScannedRecord| {
+                    meter.add(1);
+                    match scanned.decoded {
+                        Ok((offset, _, record)) => {
+                            found.push(parse_found(scanned.index, offset, record))
+                        }
+                        Err(reason) => {
+                            damaged.insert(scanned.index);
+                            push(
+                                &mut findings,
+                                "altered",
+                                Some(at(scanned.index, Some(scanned.index))),
+                                format!(
+                                    "record slot {} at byte {} of {}: {reason}",
+                                    scanned.index,
+                                    scanned.position,
+                                    scanned.path.display()
+                                ),
+                            );
+                        }
+                    }
+                },
+            )?;
+        } else if expected.records > 0 {
+            push(
+                &mut findings,
+                "dropped",
+                Some(at(expected.first_offset.unwrap_or(0), Some(0))),
+                "the whole partition is missing".to_owned(),
+            );
+        }
+
+        // Altered: content that does not match its own link (edited, checksum recomputed).
+        for f in &found {
+            if !f.consistent() {
+                let what = if f.chain.is_none() {
+                    "has no chain link"
+                } else {
+                    "does not match its chain link: its content was changed"
+                };
+                push(
+                    &mut findings,
+                    "altered",
+                    Some(f.position(topic, partition)),
+                    format!("export record {} {what}", f.export_offset),
+                );
+            }
+        }
+        // Duplicated: an offset or a link seen before.
+        let mut first_of: HashMap<u64, usize> = HashMap::new();
+        let mut links: HashMap<[u8; LINK_BYTES], u64> = HashMap::new();
+        let mut unique: Vec<usize> = Vec::new();
+        for (i, f) in found.iter().enumerate() {
+            let copy_of = first_of
+                .get(&f.export_offset)
+                .map(|_| f.export_offset)
+                .or_else(|| {
+                    f.chain
+                        .and_then(|(_, l)| links.get(&l).copied())
+                        .filter(|_| f.consistent())
+                });
+            if let Some(original) = copy_of {
+                push(
+                    &mut findings,
+                    "duplicated",
+                    Some(f.position(topic, partition)),
+                    format!(
+                        "record slot {} is a second copy of export record {original}",
+                        f.slot
+                    ),
+                );
+                continue;
+            }
+            first_of.insert(f.export_offset, i);
+            if let Some((_, l)) = f.chain {
+                links.insert(l, f.export_offset);
+            }
+            unique.push(i);
+        }
+        // Reordered: a record found after one with a higher offset.
+        let mut highest: Option<u64> = None;
+        for &i in &unique {
+            let f = &found[i];
+            if let Some(h) = highest.filter(|&h| f.export_offset < h) {
+                push(
+                    &mut findings,
+                    "reordered",
+                    Some(f.position(topic, partition)),
+                    format!(
+                        "export record {} is stored at slot {}, after export record {h}",
+                        f.export_offset, f.slot
+                    ),
+                );
+            }
+            highest = highest.max(Some(f.export_offset));
+        }
+        // Dropped: offsets the manifest counts that are nowhere (a damaged slot accounts for
+        // the offset of its place); extra offsets beyond the manifest: appended.
+        let present: BTreeSet<u64> = unique.iter().map(|&i| found[i].export_offset).collect();
+        let mut missing: Vec<u64> = (0..expected.records)
+            .filter(|o| !present.contains(o) && !damaged.contains(o))
+            .collect();
+        missing.sort_unstable();
+        for run in runs(&missing) {
+            let (a, b) = (run[0], run[run.len() - 1]);
+            let detail = if a == b {
+                format!("export record {a} is missing")
+            } else {
+                format!("export records {a}..={b} are missing")
+            };
+            push(&mut findings, "dropped", Some(at(a, Some(a))), detail);
+        }
+        for &o in present.iter().filter(|&&o| o >= expected.records) {
+            let f = &found[first_of[&o]];
+            push(
+                &mut findings,
+                "appended",
+                Some(f.position(topic, partition)),
+                format!(
+                    "export record {o} is beyond the {} the manifest lists",
+                    expected.records
+                ),
+            );
+        }
+        // The chain, in offset order: each record must follow the one before it.
+        let mut ordered: Vec<&Found> = unique.iter().map(|&i| &found[i]).collect();
+        ordered.sort_by_key(|f| f.export_offset);
+        let mut prev: Option<(u64, [u8; LINK_BYTES])> = None;
+        for f in &ordered {
+            let Some((stored_prev, stored_link)) = f.chain else {
+                continue;
+            };
+            let expected_prev = match prev {
+                None if f.export_offset == 0 => Some(genesis(topic, partition)),
+                Some((o, l)) if o + 1 == f.export_offset => Some(l),
+                _ => None, // a gap, already reported
+            };
+            if expected_prev.is_some_and(|p| p != stored_prev) && f.consistent() {
+                push(
+                    &mut findings,
+                    "dropped",
+                    Some(f.position(topic, partition)),
+                    format!(
+                        "the chain breaks before export record {}: a record was removed or replaced and the offsets renumbered",
+                        f.export_offset
+                    ),
+                );
+            }
+            prev = Some((f.export_offset, stored_link));
+        }
+        let head = prev.map_or_else(
+            || hex::encode(genesis(topic, partition)),
+            |(_, l)| hex::encode(l),
+        );
+        if findings.is_empty()
+            && (head != expected.head || ordered.len() as u64 != expected.records)
+        {
+            push(
+                &mut findings,
+                "dropped",
+                Some(at(
+                    expected.last_offset.unwrap_or(0),
+                    Some(expected.records.saturating_sub(1)),
+                )),
+                format!(
+                    "the partition ends differently than the manifest says ({} of {} records, head differs)",
+                    ordered.len(),
+                    expected.records
+                ),
+            );
+        }
+        if let (Some(first), Some(f)) = (expected.first_offset, ordered.first()) {
+            if f.export_offset == 0 && f.source_offset != Some(first) {
+                push(
+                    &mut findings,
+                    "altered",
+                    Some(f.position(topic, partition)),
+                    format!(
+                        "source offset {:?}, the manifest says {first}",
+                        f.source_offset
+                    ),
+                );
+            }
+        }
+        loaded.integrity.append(&mut findings);
+
+        let mut stream = Stream {
+            topic: topic.to_owned(),
+            partition,
+            items: Vec::with_capacity(ordered.len()),
+        };
+        for f in ordered {
+            let position = f.position(topic, partition);
+            let stored = StoredRecord {
+                topic: topic.to_owned(),
+                partition,
+                offset: position.offset,
+                record: f.record.clone(),
+            };
+            match decode(&stored) {
+                Ok(envelope) => stream.items.push(Item {
+                    position,
+                    envelope,
+                    context: false,
+                }),
+                Err(e) => loaded.integrity.push(Finding {
+                    code: "undecodable",
+                    position: Some(position),
+                    detail: super::source::error_chain(&e),
+                }),
+            }
+        }
+        loaded.streams.push(stream);
+    }
+    // Partitions on disk that the manifest does not list.
+    for (topic, count) in &manifest.topics {
+        for p in 0..*count {
+            let listed = manifest
+                .partitions
+                .iter()
+                .any(|e| &e.topic == topic && e.partition == p);
+            let dir = dir.join(topic).join(p.to_string());
+            if !listed && dir.is_dir() {
+                let mut extra = 0;
+                scan_partition_readonly(&dir, FileLogConfig::DEFAULT_RECORD_BYTES_MAX, |_| {
+                    extra += 1
+                })?;
+                if extra > 0 {
+                    loaded.integrity.push(Finding {
+                        code: "appended",
+                        position: Some(Position {
+                            topic: topic.clone(),
+                            partition: p,
+                            offset: 0,
+                            index: Some(0),
+                        }),
+                        detail: format!(
+                            "{extra} records in a partition the manifest does not list"
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    meter.finish();
+    Ok(loaded)
+}
+
+fn push(
+    findings: &mut Vec<Finding>,
+    code: &'static str,
+    position: Option<Position>,
+    detail: String,
+) {
+    findings.push(Finding {
+        code,
+        position,
+        detail,
+    });
+}
+
+/// Runs of consecutive numbers.
+fn runs(sorted: &[u64]) -> Vec<&[u64]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=sorted.len() {
+        if i == sorted.len() || sorted[i] != sorted[i - 1] + 1 {
+            if start < i {
+                out.push(&sorted[start..i]);
+            }
+            start = i;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_number_shapes_are_found_and_nothing_else() {
+        assert_eq!(resident_number_at(b"{\"x\":\"900509-1234567\"}"), Some(6));
+        assert_eq!(resident_number_at(b"900509-1234567"), Some(0));
+        assert!(resident_number_at(b"2021-08-30").is_none());
+        assert!(resident_number_at(b"901309-1234567").is_none(), "month 13");
+        assert!(resident_number_at(b"900500-1234567").is_none(), "day 0");
+        assert!(
+            resident_number_at(b"1900509-1234567").is_none(),
+            "seven digits before"
+        );
+        assert!(
+            resident_number_at(b"900509-12345678").is_none(),
+            "eight digits after"
+        );
+        assert!(resident_number_at(b"018f3c2a-9b1e-7cde-8f00-123456789abc").is_none());
+        assert!(resident_number_at(b"").is_none());
+    }
+
+    #[test]
+    fn runs_split_at_gaps() {
+        assert_eq!(
+            runs(&[1, 2, 3, 7, 9, 10]),
+            vec![&[1, 2, 3][..], &[7][..], &[9, 10][..]]
+        );
+        assert!(runs(&[]).is_empty());
+    }
+}

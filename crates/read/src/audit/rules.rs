@@ -1,0 +1,903 @@
+//! The auditor's own reading of the rules: a fold of the events that re-derives, from the
+//! events and the campaign calendar alone, whether every decision recorded in the log was
+//! lawful. It shares no code with the deciding side (`domain::subject`, `domain::clinic`):
+//! a bug there must not hide itself here.
+//!
+//! Events are fed in causal order (see [`super::order`]); every check is counted, and every
+//! broken rule becomes a [`Finding`] with the position of the event that broke it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::NaiveDate;
+use uuid::Uuid;
+
+use super::{Finding, Position};
+use yeyak_domain::command::Slot;
+use yeyak_domain::{
+    AdmissionId, Campaign, ClinicId, DeviceId, Envelope, Event, ReservationId, Share, SubjectId,
+    TransferId,
+};
+
+/// The rules the auditor checks, with the sentence the summary prints for each.
+pub const RULES: &[(&str, &str)] = &[
+    ("overbooked", "no share overbooked"),
+    (
+        "two_active_reservations",
+        "at most one active reservation per person at every instant",
+    ),
+    (
+        "outside_booking_day",
+        "bookings only on the person's booking day, or from the pool in the change window",
+    ),
+    (
+        "not_eligible",
+        "bookings only by people of the campaign's age group",
+    ),
+    (
+        "without_admission",
+        "every booking and change uses a live admission of the waiting room",
+    ),
+    (
+        "verify_too_soon",
+        "no verification within the verify interval (10 minutes) of the last",
+    ),
+    (
+        "second_device_in_lock",
+        "no verification from a second device while the first one holds the lock",
+    ),
+    (
+        "doses_not_conserved",
+        "doses conserved across supply, bookings, releases, rebalances and transfers",
+    ),
+    (
+        "uneven_split",
+        "supply split evenly over the booking days still open",
+    ),
+    (
+        "answered_once",
+        "every command answered exactly once, every follow-up by the right partition",
+    ),
+    (
+        "inconsistent",
+        "every event consistent with what its partition held",
+    ),
+];
+
+#[derive(Debug, Default)]
+struct Person {
+    birth: Option<NaiveDate>,
+    /// The instant and device of the last verification.
+    last_verify: Option<(i64, DeviceId)>,
+    admission: Option<(AdmissionId, i64, bool)>,
+    holding: Option<ReservationId>,
+    pending: Option<ReservationId>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Quota {
+    capacity: i64,
+    booked: i64,
+}
+
+#[derive(Debug, Default)]
+struct Clinic {
+    registered: bool,
+    released: bool,
+    quotas: BTreeMap<(NaiveDate, Share), Quota>,
+    held: HashMap<ReservationId, (SubjectId, NaiveDate, Share)>,
+}
+
+/// What a follow-up cause expects as its answer.
+#[derive(Debug, Clone)]
+struct Cause {
+    kind: &'static str,
+    reservation: Option<ReservationId>,
+    transfer: Option<TransferId>,
+    position: Position,
+}
+
+/// The auditor's fold.
+pub struct RuleBook<'c> {
+    campaign: &'c Campaign,
+    persons: HashMap<SubjectId, Person>,
+    clinics: HashMap<ClinicId, Clinic>,
+    /// Doses each person holds at clinics, by (clinic, reservation).
+    holders: HashMap<SubjectId, Vec<(ClinicId, ReservationId)>>,
+    in_transit: HashMap<TransferId, u32>,
+    registered_doses: i64,
+    event_ids: HashSet<Uuid>,
+    /// Where each command was decided: (topic, partition).
+    decided: HashMap<Uuid, (u8, u32)>,
+    /// The decision in progress per partition (its command id).
+    current: HashMap<(u8, u32), Uuid>,
+    topics: Vec<String>,
+    open_causes: HashMap<Uuid, Cause>,
+    answered_causes: HashSet<Uuid>,
+    /// Every partition is read from its start: an answer without its cause is then a violation,
+    /// and so is a final dose count that does not add up.
+    every_partition: bool,
+    /// Whether the event being observed is judged (inside the range) or only folded (history
+    /// before the range, read so that the range is judged against the true state).
+    pub judging: bool,
+    pub checks: BTreeMap<&'static str, u64>,
+    pub violations: Vec<Finding>,
+    pub notes: Vec<Finding>,
+}
+
+fn answer_kind(event: &Event) -> Option<&'static str> {
+    Some(match event {
+        Event::AdmissionGranted(_) => "grant_admission",
+        Event::ReservationConfirmed(_) | Event::BookingRefused(_) => "hold_dose",
+        Event::ReservationRecorded(_)
+        | Event::ReservationChanged(_)
+        | Event::BookingFailed(_)
+        | Event::ChangeFailed(_) => "settle_booking",
+        Event::DoseReleased(_) => "release_dose",
+        Event::DosesDeposited(_) | Event::TransferRefused(_) => "deposit_doses",
+        Event::DosesReturned(_) => "return_doses",
+        _ => return None,
+    })
+}
+
+/// The follow-up an event causes (the kind of answer it expects), re-derived here.
+fn cause_of(envelope: &Envelope, position: &Position) -> Option<Cause> {
+    let (kind, reservation, transfer) = match &envelope.event {
+        Event::TicketAdmitted(_) => ("grant_admission", None, None),
+        Event::BookingRequested(e) => ("hold_dose", Some(e.reservation), None),
+        Event::ChangeRequested(e) => ("hold_dose", Some(e.reservation), None),
+        Event::ReservationConfirmed(e) => ("settle_booking", Some(e.reservation), None),
+        Event::BookingRefused(e) => ("settle_booking", Some(e.reservation), None),
+        Event::ReservationChanged(e) => ("release_dose", Some(e.replaces), None),
+        Event::ReservationCancelled(e) => ("release_dose", Some(e.reservation), None),
+        Event::DosesWithdrawn(e) => ("deposit_doses", None, Some(e.transfer)),
+        Event::TransferRefused(e) => ("return_doses", None, Some(e.transfer)),
+        _ => return None,
+    };
+    Some(Cause {
+        kind,
+        reservation,
+        transfer,
+        position: position.clone(),
+    })
+}
+
+fn reservation_of(event: &Event) -> Option<ReservationId> {
+    match event {
+        Event::ReservationConfirmed(e) => Some(e.reservation),
+        Event::BookingRefused(e) => Some(e.reservation),
+        Event::ReservationRecorded(e) => Some(e.reservation),
+        Event::ReservationChanged(e) => Some(e.reservation),
+        Event::BookingFailed(e) => Some(e.reservation),
+        Event::ChangeFailed(e) => Some(e.reservation),
+        Event::DoseReleased(e) => Some(e.reservation),
+        _ => None,
+    }
+}
+
+fn transfer_of(event: &Event) -> Option<TransferId> {
+    match event {
+        Event::DosesDeposited(e) => Some(e.transfer),
+        Event::TransferRefused(e) => Some(e.transfer),
+        Event::DosesReturned(e) => Some(e.transfer),
+        _ => None,
+    }
+}
+
+impl<'c> RuleBook<'c> {
+    pub fn new(campaign: &'c Campaign, every_partition: bool) -> RuleBook<'c> {
+        RuleBook {
+            campaign,
+            persons: HashMap::new(),
+            clinics: HashMap::new(),
+            holders: HashMap::new(),
+            in_transit: HashMap::new(),
+            registered_doses: 0,
+            event_ids: HashSet::new(),
+            decided: HashMap::new(),
+            current: HashMap::new(),
+            topics: Vec::new(),
+            open_causes: HashMap::new(),
+            answered_causes: HashSet::new(),
+            every_partition,
+            judging: true,
+            checks: RULES.iter().map(|(code, _)| (*code, 0)).collect(),
+            violations: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Counts one check of `rule`; records a violation when `ok` is false.
+    fn check(
+        &mut self,
+        rule: &'static str,
+        ok: bool,
+        position: &Position,
+        detail: impl FnOnce() -> String,
+    ) {
+        if !self.judging {
+            return;
+        }
+        *self.checks.entry(rule).or_default() += 1;
+        if !ok {
+            self.violations.push(Finding {
+                code: rule,
+                position: Some(position.clone()),
+                detail: detail(),
+            });
+        }
+    }
+
+    fn topic_index(&mut self, topic: &str) -> u8 {
+        match self.topics.iter().position(|t| t == topic) {
+            Some(i) => i as u8,
+            None => {
+                self.topics.push(topic.to_owned());
+                (self.topics.len() - 1) as u8
+            }
+        }
+    }
+
+    /// Folds one event, checking every rule it concerns.
+    pub fn observe(&mut self, position: &Position, envelope: &Envelope) {
+        self.check_answers(position, envelope);
+        let at = envelope.occurred_at_ms;
+        match &envelope.event {
+            Event::SubjectVerified(e) => {
+                self.verified(position, e.subject, e.birth_date, &e.device, at)
+            }
+            Event::AdmissionGranted(e) => {
+                self.persons.entry(e.subject).or_default().admission =
+                    Some((e.admission, e.expires_at_ms, false));
+            }
+            Event::BookingRequested(e) => {
+                self.requested(
+                    position,
+                    e.subject,
+                    e.reservation,
+                    None,
+                    e.share,
+                    e.admission,
+                    at,
+                );
+            }
+            Event::ChangeRequested(e) => {
+                self.requested(
+                    position,
+                    e.subject,
+                    e.reservation,
+                    Some(e.replaces),
+                    e.share,
+                    e.admission,
+                    at,
+                );
+            }
+            Event::ReservationRecorded(e) => self.settled(position, e.subject, e.reservation, None),
+            Event::ReservationChanged(e) => {
+                self.settled(position, e.subject, e.reservation, Some(e.replaces))
+            }
+            Event::BookingFailed(e) => self.failed(position, e.subject, e.reservation),
+            Event::ChangeFailed(e) => self.failed(position, e.subject, e.reservation),
+            Event::ReservationCancelled(e) => {
+                let in_window = self.campaign.change_window.contains(at);
+                self.check("outside_booking_day", in_window, position, || {
+                    format!(
+                        "{} cancelled at {} outside the change window",
+                        e.subject,
+                        self.campaign.local_time(at)
+                    )
+                });
+                let person = self.persons.entry(e.subject).or_default();
+                let held = person.holding == Some(e.reservation);
+                person.holding = None;
+                self.check("inconsistent", held, position, || {
+                    format!(
+                        "{} cancelled reservation {} they did not hold",
+                        e.subject, e.reservation
+                    )
+                });
+            }
+            Event::ClinicRegistered(e) => {
+                self.clinics.entry(e.clinic.clone()).or_default().registered = true
+            }
+            Event::SupplyRegistered(e) => {
+                self.supplied(
+                    position,
+                    &e.clinic,
+                    e.date,
+                    e.doses,
+                    &e.day_shares,
+                    e.pool,
+                    at,
+                );
+            }
+            Event::ReservationConfirmed(e) => {
+                self.confirmed(
+                    position,
+                    &e.clinic,
+                    e.reservation,
+                    e.subject,
+                    e.date,
+                    e.share,
+                    e.replaces,
+                    at,
+                );
+            }
+            Event::DoseReleased(e) => {
+                self.dose_released(position, &e.clinic, e.reservation, e.date, e.from_share)
+            }
+            Event::SharesReleased(e) => {
+                let due = at >= self.campaign.release_at_ms();
+                self.check("doses_not_conserved", due, position, || {
+                    format!(
+                        "{} released its day shares at {}, before the last booking day closed",
+                        e.clinic,
+                        self.campaign.local_time(at)
+                    )
+                });
+                let clinic = self.clinics.entry(e.clinic.clone()).or_default();
+                clinic.released = true;
+                let mut short = Vec::new();
+                for r in &e.releases {
+                    let day = clinic
+                        .quotas
+                        .entry((r.date, Share::Day(r.day)))
+                        .or_default();
+                    if day.capacity - day.booked < i64::from(r.doses) {
+                        short.push(format!(
+                            "{} day{} released {} of {} unbooked",
+                            r.date,
+                            r.day,
+                            r.doses,
+                            day.capacity - day.booked
+                        ));
+                    }
+                    day.capacity -= i64::from(r.doses);
+                    clinic
+                        .quotas
+                        .entry((r.date, Share::Pool))
+                        .or_default()
+                        .capacity += i64::from(r.doses);
+                }
+                let left: Vec<String> = clinic
+                    .quotas
+                    .iter()
+                    .filter(|((_, share), q)| {
+                        matches!(share, Share::Day(_)) && q.capacity > q.booked
+                    })
+                    .map(|((date, share), q)| {
+                        format!("{date} {share} kept {}", q.capacity - q.booked)
+                    })
+                    .collect();
+                short.extend(left);
+                self.check("doses_not_conserved", short.is_empty(), position, || {
+                    format!(
+                        "{}: release to the pool does not match the day shares: {}",
+                        e.clinic,
+                        short.join("; ")
+                    )
+                });
+            }
+            Event::DosesMoved(e) => {
+                self.withdraw(position, &e.clinic, &e.from, e.doses);
+                self.deposit(&e.clinic, &e.to, e.doses);
+            }
+            Event::DosesWithdrawn(e) => {
+                self.withdraw(position, &e.clinic, &e.from, e.doses);
+                let fresh = self.in_transit.insert(e.transfer, e.doses).is_none();
+                self.check("doses_not_conserved", fresh, position, || {
+                    format!("transfer {} withdrawn twice", e.transfer)
+                });
+            }
+            Event::DosesDeposited(e) => {
+                let carried = self.in_transit.remove(&e.transfer);
+                self.check(
+                    "doses_not_conserved",
+                    carried == Some(e.doses),
+                    position,
+                    || {
+                        format!(
+                            "{} deposited {} doses of transfer {} carrying {carried:?}",
+                            e.clinic, e.doses, e.transfer
+                        )
+                    },
+                );
+                self.deposit(&e.clinic, &e.to, e.doses);
+            }
+            Event::DosesReturned(e) => {
+                let carried = self.in_transit.remove(&e.transfer);
+                self.check(
+                    "doses_not_conserved",
+                    carried == Some(e.doses),
+                    position,
+                    || {
+                        format!(
+                            "{} got {} doses of transfer {} back, carrying {carried:?}",
+                            e.clinic, e.doses, e.transfer
+                        )
+                    },
+                );
+                self.deposit(&e.clinic, &e.to, e.doses);
+            }
+            Event::TransferRefused(e) => {
+                let carried = self.in_transit.get(&e.transfer).copied();
+                self.check(
+                    "doses_not_conserved",
+                    carried == Some(e.doses),
+                    position,
+                    || {
+                        format!(
+                            "{} refused transfer {} of {} doses, carrying {carried:?}",
+                            e.clinic, e.transfer, e.doses
+                        )
+                    },
+                );
+            }
+            Event::DeviceLocked(_)
+            | Event::TicketIssued(_)
+            | Event::TicketAdmitted(_)
+            | Event::TicketLeft(_)
+            | Event::TicketSkipped(_)
+            | Event::PreQueueJoined(_)
+            | Event::PreQueueDrawn(_)
+            | Event::CongestionReported(_)
+            | Event::BookingRefused(_)
+            | Event::CommandRejected(_) => {}
+        }
+        if let Some(cause) = cause_of(envelope, position) {
+            self.open_causes.insert(envelope.event_id, cause);
+        }
+    }
+
+    /// Exactly once: unique event ids, one decision per command id (contiguous, in one
+    /// partition), and every follow-up answer matching an open cause.
+    fn check_answers(&mut self, position: &Position, envelope: &Envelope) {
+        let fresh = self.event_ids.insert(envelope.event_id);
+        self.check("answered_once", fresh, position, || {
+            format!("event id {} occurs twice", envelope.event_id)
+        });
+        let topic = self.topic_index(&position.topic);
+        let here = (topic, position.partition);
+        let continues = self.current.get(&here) == Some(&envelope.command_id);
+        if !continues {
+            self.current.insert(here, envelope.command_id);
+            let first = self.decided.insert(envelope.command_id, here).is_none();
+            self.check("answered_once", first, position, || {
+                format!(
+                    "command {} is answered by a second decision",
+                    envelope.command_id
+                )
+            });
+        }
+        let Some(kind) = answer_kind(&envelope.event) else {
+            return;
+        };
+        match self.open_causes.remove(&envelope.command_id) {
+            Some(cause) => {
+                let matches = cause.kind == kind
+                    && (cause.reservation.is_none()
+                        || cause.reservation == reservation_of(&envelope.event))
+                    && (cause.transfer.is_none() || cause.transfer == transfer_of(&envelope.event));
+                self.answered_causes.insert(envelope.command_id);
+                self.check("answered_once", matches, position, || {
+                    format!(
+                        "{} does not answer the {} caused at {}",
+                        envelope.event.type_name(),
+                        cause.kind,
+                        cause.position
+                    )
+                });
+            }
+            None if self.answered_causes.contains(&envelope.command_id) && continues => {}
+            None if self.answered_causes.contains(&envelope.command_id) => {
+                self.check("answered_once", false, position, || {
+                    format!("a second answer to follow-up {}", envelope.command_id)
+                });
+            }
+            None if !self.judging => {}
+            None => {
+                let finding = Finding {
+                    code: "answered_once",
+                    position: Some(position.clone()),
+                    detail: format!(
+                        "{} answers follow-up {} whose cause is not in the log{}",
+                        envelope.event.type_name(),
+                        envelope.command_id,
+                        if self.every_partition {
+                            ""
+                        } else {
+                            " partitions read"
+                        }
+                    ),
+                };
+                *self.checks.entry("answered_once").or_default() += 1;
+                if self.every_partition {
+                    self.violations.push(finding)
+                } else {
+                    self.notes.push(finding)
+                }
+            }
+        }
+    }
+
+    fn verified(
+        &mut self,
+        position: &Position,
+        subject: SubjectId,
+        birth: NaiveDate,
+        device: &DeviceId,
+        at: i64,
+    ) {
+        let rules = &self.campaign.rules;
+        let (interval, lock) = (rules.verify_interval_ms, rules.device_lock_ms);
+        let last = self
+            .persons
+            .get(&subject)
+            .and_then(|p| p.last_verify.clone());
+        if let Some((last_at, last_device)) = last {
+            self.check(
+                "verify_too_soon",
+                at - last_at >= interval,
+                position,
+                || {
+                    format!(
+                        "{subject} verified {} s after the last verification",
+                        (at - last_at) / 1000
+                    )
+                },
+            );
+            let other = &last_device != device;
+            self.check(
+                "second_device_in_lock",
+                !other || at >= last_at + lock,
+                position,
+                || {
+                    format!(
+                        "{subject} verified from {device} {} s after {last_device} took the lock",
+                        (at - last_at) / 1000
+                    )
+                },
+            );
+        }
+        let person = self.persons.entry(subject).or_default();
+        person.birth = Some(birth);
+        person.last_verify = Some((at, device.clone()));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn requested(
+        &mut self,
+        position: &Position,
+        subject: SubjectId,
+        reservation: ReservationId,
+        replaces: Option<ReservationId>,
+        share: Share,
+        admission: AdmissionId,
+        at: i64,
+    ) {
+        let campaign = self.campaign;
+        let person = self.persons.entry(subject).or_default();
+        let (birth, holding, pending, granted) = (
+            person.birth,
+            person.holding,
+            person.pending,
+            person.admission,
+        );
+        person.pending = Some(reservation);
+        let when = campaign.local_time(at);
+        let Some(birth) = birth else {
+            self.check("outside_booking_day", false, position, || {
+                format!("{subject} booked at {when} without a verification")
+            });
+            return;
+        };
+        self.check(
+            "not_eligible",
+            campaign.is_eligible(birth),
+            position,
+            || format!("{subject} born {birth} is outside the age group"),
+        );
+        // The person's own booking day, from the last digit of their birth day of month.
+        let digit = (chrono::Datelike::day(&birth) % 10) as u8;
+        let own_day = campaign.booking_days.iter().position(|d| d.digit == digit);
+        let lawful = match (share, replaces) {
+            (Share::Day(d), None) => {
+                own_day == Some(usize::from(d))
+                    && campaign
+                        .booking_days
+                        .get(usize::from(d))
+                        .is_some_and(|day| day.window.contains(at))
+            }
+            (Share::Pool, _) => campaign.change_window.contains(at),
+            (Share::Day(_), Some(_)) => false,
+        };
+        self.check("outside_booking_day", lawful, position, || {
+            format!("{subject} (digit {digit}) booked share {share} at {when}")
+        });
+        let alone =
+            pending.is_none() && (holding.is_none() || (replaces.is_some() && holding == replaces));
+        self.check("two_active_reservations", alone, position, || {
+            format!("{subject} asked for {reservation} while holding {holding:?} with {pending:?} in flight")
+        });
+        let live = matches!(granted, Some((id, expires, false)) if id == admission && at < expires);
+        self.check("without_admission", live, position, || {
+            format!("{subject} booked at {when} with admission {admission}, which is not theirs, used or expired")
+        });
+    }
+
+    fn settled(
+        &mut self,
+        position: &Position,
+        subject: SubjectId,
+        reservation: ReservationId,
+        replaces: Option<ReservationId>,
+    ) {
+        let person = self.persons.entry(subject).or_default();
+        let (pending, holding) = (person.pending, person.holding);
+        person.pending = None;
+        person.holding = Some(reservation);
+        if let Some(a) = person.admission.as_mut() {
+            a.2 = true;
+        }
+        self.check(
+            "inconsistent",
+            pending == Some(reservation),
+            position,
+            || format!("{subject} recorded {reservation} that was not in flight ({pending:?})"),
+        );
+        self.check(
+            "two_active_reservations",
+            holding == replaces,
+            position,
+            || format!("{subject} recorded {reservation} while holding {holding:?}"),
+        );
+    }
+
+    fn failed(&mut self, position: &Position, subject: SubjectId, reservation: ReservationId) {
+        let person = self.persons.entry(subject).or_default();
+        let pending = person.pending.take();
+        self.check(
+            "inconsistent",
+            pending == Some(reservation),
+            position,
+            || format!("{subject}: {reservation} failed but {pending:?} was in flight"),
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn supplied(
+        &mut self,
+        position: &Position,
+        clinic_id: &ClinicId,
+        date: NaiveDate,
+        doses: u32,
+        day_shares: &[u32],
+        pool: u32,
+        at: i64,
+    ) {
+        let campaign = self.campaign;
+        let clinic = self.clinics.entry(clinic_id.clone()).or_default();
+        let registered = clinic.registered;
+        let released = clinic.released;
+        for (d, n) in day_shares.iter().enumerate() {
+            clinic
+                .quotas
+                .entry((date, Share::Day(d as u8)))
+                .or_default()
+                .capacity += i64::from(*n);
+        }
+        clinic
+            .quotas
+            .entry((date, Share::Pool))
+            .or_default()
+            .capacity += i64::from(pool);
+        self.registered_doses += i64::from(doses);
+        let sum: u64 = day_shares.iter().map(|&n| u64::from(n)).sum::<u64>() + u64::from(pool);
+        self.check(
+            "doses_not_conserved",
+            sum == u64::from(doses) && registered,
+            position,
+            || format!("{clinic_id} {date}: {doses} doses registered as {sum} (clinic registered: {registered})"),
+        );
+        // Fairness: the doses go evenly to the booking days not yet closed; none to a closed
+        // day; nothing to the pool while a day is open; all of it to the pool after the release.
+        let open: Vec<usize> = (0..day_shares.len())
+            .filter(|&d| {
+                campaign
+                    .booking_days
+                    .get(d)
+                    .is_some_and(|day| at < day.window.closes_at_ms)
+            })
+            .collect();
+        let even = if released || open.is_empty() {
+            day_shares.iter().all(|&n| n == 0) && pool == doses
+        } else {
+            let counts: Vec<u32> = open.iter().map(|&d| day_shares[d]).collect();
+            let (min, max) = (
+                counts.iter().min().copied().unwrap_or(0),
+                counts.iter().max().copied().unwrap_or(0),
+            );
+            max - min <= 1
+                && pool == 0
+                && day_shares.len() == campaign.share_count()
+                && (0..day_shares.len()).all(|d| open.contains(&d) || day_shares[d] == 0)
+        };
+        self.check("uneven_split", even, position, || {
+            format!("{clinic_id} {date}: {doses} doses split {day_shares:?} + pool {pool}")
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn confirmed(
+        &mut self,
+        position: &Position,
+        clinic_id: &ClinicId,
+        reservation: ReservationId,
+        subject: SubjectId,
+        date: NaiveDate,
+        share: Share,
+        replaces: Option<ReservationId>,
+        at: i64,
+    ) {
+        let campaign = self.campaign;
+        let clinic = self.clinics.entry(clinic_id.clone()).or_default();
+        let released = clinic.released;
+        let quota = clinic.quotas.entry((date, share)).or_default();
+        let before = *quota;
+        quota.booked += 1;
+        clinic.held.insert(reservation, (subject, date, share));
+        self.check(
+            "overbooked",
+            before.booked < before.capacity,
+            position,
+            || {
+                format!(
+                    "{clinic_id} {date} {share}: booking {} of {} doses",
+                    before.booked + 1,
+                    before.capacity
+                )
+            },
+        );
+        if let Share::Day(d) = share {
+            let in_day = campaign
+                .booking_days
+                .get(usize::from(d))
+                .is_some_and(|day| day.window.contains(at));
+            self.check("outside_booking_day", in_day && !released, position, || {
+                format!(
+                    "{clinic_id} gave a dose of {share} at {} (released: {released})",
+                    campaign.local_time(at)
+                )
+            });
+        }
+        let holds = self.holders.entry(subject).or_default();
+        let alone = match (holds.as_slice(), replaces) {
+            ([], _) => true,
+            ([(_, old)], Some(replaced)) => *old == replaced,
+            _ => false,
+        };
+        let count = holds.len();
+        holds.push((clinic_id.clone(), reservation));
+        self.check("two_active_reservations", alone, position, || {
+            format!(
+                "{subject} now holds {} doses ({clinic_id} {reservation})",
+                count + 1
+            )
+        });
+    }
+
+    fn dose_released(
+        &mut self,
+        position: &Position,
+        clinic_id: &ClinicId,
+        reservation: ReservationId,
+        date: NaiveDate,
+        from: Share,
+    ) {
+        let clinic = self.clinics.entry(clinic_id.clone()).or_default();
+        let held = clinic.held.remove(&reservation);
+        let quota = clinic.quotas.entry((date, from)).or_default();
+        quota.booked -= 1;
+        if from != Share::Pool {
+            quota.capacity -= 1;
+            clinic
+                .quotas
+                .entry((date, Share::Pool))
+                .or_default()
+                .capacity += 1;
+        }
+        let matches = held
+            .as_ref()
+            .is_some_and(|(_, d, s)| *d == date && *s == from);
+        self.check("inconsistent", matches, position, || {
+            format!("{clinic_id} released {reservation} ({date} {from}), holding {held:?}")
+        });
+        if let Some((subject, _, _)) = held {
+            if let Some(holds) = self.holders.get_mut(&subject) {
+                holds.retain(|(_, r)| *r != reservation);
+            }
+        }
+    }
+
+    fn withdraw(&mut self, position: &Position, clinic_id: &ClinicId, from: &Slot, doses: u32) {
+        let clinic = self.clinics.entry(clinic_id.clone()).or_default();
+        let quota = clinic.quotas.entry((from.date, from.share)).or_default();
+        let unbooked = quota.capacity - quota.booked;
+        quota.capacity -= i64::from(doses);
+        self.check(
+            "doses_not_conserved",
+            unbooked >= i64::from(doses) && from.clinic == *clinic_id,
+            position,
+            || {
+                format!(
+                    "{clinic_id} moved {doses} doses out of {} {} {}, which had {unbooked} unbooked",
+                    from.clinic, from.date, from.share
+                )
+            },
+        );
+    }
+
+    fn deposit(&mut self, clinic_id: &ClinicId, to: &Slot, doses: u32) {
+        let clinic = self.clinics.entry(clinic_id.clone()).or_default();
+        clinic
+            .quotas
+            .entry((to.date, to.share))
+            .or_default()
+            .capacity += i64::from(doses);
+    }
+
+    /// Checks what can only be judged at the end of the range; returns the final conservation
+    /// figures `(doses in clinics, in transit, registered)`.
+    pub fn finish(&mut self) -> (i64, i64, i64) {
+        let in_clinics: i64 = self
+            .clinics
+            .values()
+            .flat_map(|c| c.quotas.values())
+            .map(|q| q.capacity)
+            .sum();
+        let in_transit: i64 = self.in_transit.values().map(|&d| i64::from(d)).sum();
+        *self.checks.entry("doses_not_conserved").or_default() += 1;
+        if in_clinics + in_transit != self.registered_doses {
+            let finding = Finding {
+                code: "doses_not_conserved",
+                position: None,
+                detail: format!(
+                    "{in_clinics} doses in clinics + {in_transit} in transit != {} registered",
+                    self.registered_doses
+                ),
+            };
+            if self.every_partition {
+                self.violations.push(finding)
+            } else {
+                self.notes.push(finding)
+            }
+        }
+        let mut open: Vec<&Cause> = self.open_causes.values().collect();
+        open.sort_by(|a, b| a.position.cmp(&b.position));
+        for cause in open.iter().take(super::FINDINGS_LISTED_MAX) {
+            self.notes.push(Finding {
+                code: "open_follow_up",
+                position: Some(cause.position.clone()),
+                detail: format!(
+                    "its {} is not in the log (in flight, or beyond the range)",
+                    cause.kind
+                ),
+            });
+        }
+        if open.len() > super::FINDINGS_LISTED_MAX {
+            self.notes.push(Finding {
+                code: "open_follow_up",
+                position: None,
+                detail: format!(
+                    "{} more follow-ups not answered in the range",
+                    open.len() - super::FINDINGS_LISTED_MAX
+                ),
+            });
+        }
+        (in_clinics, in_transit, self.registered_doses)
+    }
+
+    /// Every event id seen (the causal order uses it).
+    pub fn has_event(&self, id: &Uuid) -> bool {
+        self.event_ids.contains(id)
+    }
+}

@@ -1,0 +1,44 @@
+//! `yeyak loadgen`: bounded HTTP load against a running `yeyak serve` on loopback.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use yeyak_tools::loadgen::{self, LoadConfig};
+
+#[derive(clap::Args)]
+pub struct LoadgenArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Admin token of the server (to register supply and set the clock).
+    #[arg(long, env = "YEYAK_ADMIN_TOKEN")]
+    admin_token: String,
+    /// People who each verify, queue, poll and book.
+    #[arg(long, default_value_t = 2000)]
+    people: u32,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
+    /// Seconds of `GET /v1/congestion` + `GET /v1/queue/{ticket}` read load after the flows.
+    #[arg(long, default_value_t = 5)]
+    read_s: u64,
+}
+
+pub fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
+    let config = LoadConfig {
+        url: args.url,
+        admin_token: args.admin_token,
+        people: args.people,
+        connections: args.connections,
+        read_s: args.read_s,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime
+        .block_on(loadgen::run(&config))
+        .context("the load generator failed")?;
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,8 @@
+//! One module per role of the `yeyak` binary: its arguments and the function that runs it.
+
+pub mod audit;
+pub mod demo;
+pub mod loadgen;
+pub mod process;
+pub mod project;
+pub mod serve;

@@ -1,0 +1,63 @@
+//! `yeyak project`: the PostgreSQL projector, until SIGTERM or Ctrl-C.
+
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use yeyak_ledger::Topology;
+use yeyak_log::{KafkaConfig, KafkaLog};
+use yeyak_read::projection::postgres::{PgProjector, READ_MODELS_PROJECTION};
+
+use crate::settings::stop_on_signal;
+
+/// How long a caught-up projector waits before it looks for new events.
+const IDLE: Duration = Duration::from_millis(200);
+
+#[derive(clap::Args)]
+pub struct ProjectArgs {
+    #[arg(long, env = "YEYAK_KAFKA")]
+    kafka: String,
+    #[arg(long, env = "YEYAK_POSTGRES")]
+    postgres: String,
+    #[arg(long, default_value = "")]
+    topic_prefix: String,
+    #[arg(long, default_value_t = 8)]
+    subject_partitions: u32,
+    #[arg(long, default_value_t = 8)]
+    clinic_partitions: u32,
+    /// Drop the read models and project again from offset zero first.
+    #[arg(long)]
+    rebuild: bool,
+}
+
+pub fn run(args: ProjectArgs) -> anyhow::Result<ExitCode> {
+    let topology = Topology {
+        subject_partitions: args.subject_partitions,
+        clinic_partitions: args.clinic_partitions,
+    };
+    let log = KafkaLog::connect(KafkaConfig {
+        topic_prefix: args.topic_prefix,
+        ..KafkaConfig::new(args.kafka, "yeyak-projector")
+    })
+    .context("cannot connect to Kafka")?;
+    let mut projector =
+        PgProjector::connect(&args.postgres, &log, topology, READ_MODELS_PROJECTION)
+            .context("cannot start the projector")?;
+    if args.rebuild {
+        let counts = projector.rebuild().context("the rebuild failed")?;
+        eprintln!("yeyak project: rebuilt: {counts:?}");
+    }
+    let stop = stop_on_signal()?;
+    eprintln!("yeyak project: running");
+    while !stop.load(Ordering::Relaxed) {
+        let counts = projector
+            .run_until_caught_up()
+            .context("the projector stopped")?;
+        tracing::info!(?counts, "caught up");
+        std::thread::sleep(IDLE);
+    }
+    eprintln!("yeyak project: stopped");
+    Ok(ExitCode::SUCCESS)
+}

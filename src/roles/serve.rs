@@ -1,0 +1,310 @@
+//! `yeyak serve`: the gateway on the embedded log, or the roles on Kafka (+ PostgreSQL) in one
+//! process.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use yeyak_domain::{Campaign, Method};
+use yeyak_front::backend::Backend;
+use yeyak_front::providers::ProviderConfig;
+use yeyak_front::tokens::TokenKey;
+use yeyak_front::{FrontConfig, api::Front};
+use yeyak_ledger::Topology;
+use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig};
+use yeyak_ledger::pipeline::{Topics, admin};
+use yeyak_log::{KafkaConfig, KafkaLog};
+use yeyak_read::projection::postgres::{PgProjector, READ_MODELS_PROJECTION};
+
+use crate::settings::{Fsync, parse_instant, pseudonymiser, stop_signal};
+
+/// How long a role thread waits before it starts again after a failure.
+const RESTART_AFTER: Duration = Duration::from_secs(1);
+/// How long a caught-up projector waits before it looks for new events.
+const PROJECTOR_IDLE: Duration = Duration::from_millis(200);
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Start the server's clock at this instant (RFC 3339); it then runs in real time.
+    #[arg(long)]
+    clock: Option<String>,
+    /// Turns the admin endpoints on, guarded by this bearer token.
+    #[arg(long, env = "YEYAK_ADMIN_TOKEN")]
+    admin_token: Option<String>,
+    /// Keep the embedded log here (created if missing; reopened and replayed if not empty).
+    /// Without it, and without --kafka, a temporary directory that is removed at exit.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Kafka bootstrap servers: run on the Kafka pipeline instead of the embedded log.
+    #[arg(long, env = "YEYAK_KAFKA")]
+    kafka: Option<String>,
+    /// PostgreSQL URL: also run the projector role (needs --kafka).
+    #[arg(long, env = "YEYAK_POSTGRES")]
+    postgres: Option<String>,
+    /// Roles this process runs on Kafka (comma-separated): gateway, processor, projector.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "gateway,processor,projector"
+    )]
+    roles: Vec<Role>,
+    #[arg(long, default_value = "")]
+    topic_prefix: String,
+    /// The waiting room opens at this instant (RFC 3339); earlier arrivals wait in the pre-queue.
+    #[arg(long)]
+    opens_at: Option<String>,
+    /// First come, first served even before opening: no pre-queue draw.
+    #[arg(long)]
+    fifo_only: bool,
+    /// Tickets admitted per second at most.
+    #[arg(long, default_value_t = 500.0)]
+    admit_per_s: f64,
+    /// How long an admission (and its token) is valid.
+    #[arg(long, default_value_t = 600)]
+    admission_ttl_s: i64,
+    /// A waiting ticket whose page has not polled for this long is skipped.
+    #[arg(long, default_value_t = 60)]
+    heartbeat_timeout_s: u64,
+    /// The admission controller's period (it admits what the outflow rate allows each tick).
+    #[arg(long, default_value_t = 200)]
+    controller_tick_ms: u64,
+    /// Report each verification method's congestion light to the ledger (the `congestion` read
+    /// model) when it changes and at least every this many seconds; 0 = never.
+    #[arg(long, default_value_t = 10)]
+    congestion_report_s: u64,
+    /// When appends of the embedded log reach the disk.
+    #[arg(long, value_enum, default_value_t = Fsync::EveryAppend)]
+    fsync: Fsync,
+    /// Identity providers answer at once (for load measurements), instead of the simulated latencies.
+    #[arg(long)]
+    instant_providers: bool,
+    /// Token signing key (hex, at least 32 bytes); every gateway of a deployment needs the same.
+    /// Without it, a key for this process only.
+    #[arg(long, env = "YEYAK_TOKEN_KEY", hide_env_values = true)]
+    token_key: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Role {
+    Gateway,
+    Processor,
+    Projector,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let campaign = Campaign::default_2021();
+    let config = front_config(&args)?;
+    let keys = token_key(&args)?;
+    let pseudonymiser = pseudonymiser()?;
+    let kafka = args.kafka.clone().filter(|k| !k.trim().is_empty());
+    let mut temporary = None;
+    let backend = match &kafka {
+        None => embedded(&args, campaign, &mut temporary)?,
+        Some(kafka) => match kafka_roles(&args, kafka, campaign, &config)? {
+            Some(backend) => backend,
+            None => return Ok(ExitCode::SUCCESS),
+        },
+    };
+    let front = Front::new(config, backend, keys, pseudonymiser);
+    if let Some(clock) = &args.clock {
+        front.clock.set(parse_instant("--clock", clock)?);
+    }
+    let served = serve_http(front, args.listen);
+    if let Some(dir) = temporary {
+        if let Err(error) = std::fs::remove_dir_all(&dir) {
+            eprintln!("yeyak serve: cannot remove {}: {error}", dir.display());
+        }
+    }
+    served?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn front_config(args: &ServeArgs) -> anyhow::Result<FrontConfig> {
+    let mut config = FrontConfig {
+        admin_token: args.admin_token.clone(),
+        ..FrontConfig::default()
+    };
+    config.opens_at_ms = args
+        .opens_at
+        .as_deref()
+        .map(|t| parse_instant("--opens-at", t))
+        .transpose()?;
+    config.pre_queue_draw = !args.fifo_only;
+    config.admit_per_s = args.admit_per_s;
+    config.admission_ttl_ms = args.admission_ttl_s * 1000;
+    config.heartbeat_timeout_ms = args.heartbeat_timeout_s * 1000;
+    config.controller_tick_ms = args.controller_tick_ms;
+    config.congestion_report_ms = args.congestion_report_s.saturating_mul(1000);
+    if args.instant_providers {
+        config.providers = Method::ALL
+            .iter()
+            .map(|m| (*m, ProviderConfig::instant()))
+            .collect();
+    }
+    Ok(config)
+}
+
+fn token_key(args: &ServeArgs) -> anyhow::Result<TokenKey> {
+    Ok(match &args.token_key {
+        Some(hex_key) => {
+            let bytes = hex::decode(hex_key.trim()).context("--token-key must be hex")?;
+            anyhow::ensure!(bytes.len() >= 32, "--token-key must be at least 32 bytes");
+            TokenKey::new(bytes)
+        }
+        None => TokenKey::ephemeral(),
+    })
+}
+
+/// The embedded ledger in `--data`, or in a temporary directory removed at exit.
+fn embedded(
+    args: &ServeArgs,
+    campaign: Campaign,
+    temporary: &mut Option<PathBuf>,
+) -> anyhow::Result<Backend> {
+    anyhow::ensure!(
+        args.postgres.as_deref().is_none_or(|p| p.trim().is_empty()),
+        "--postgres needs --kafka (the projector follows the Kafka event topics)"
+    );
+    let dir = match &args.data {
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = std::env::temp_dir().join(format!("yeyak-serve-{}", std::process::id()));
+            *temporary = Some(dir.clone());
+            dir
+        }
+    };
+    eprintln!("yeyak serve: embedded log in {}", dir.display());
+    Backend::embedded_dir(&dir, campaign, args.fsync.into())
+        .context("cannot open the embedded ledger")
+}
+
+/// Starts the processor and projector roles this process runs, and the gateway's backend
+/// (`None` without the gateway role: then this returns only when stopped).
+fn kafka_roles(
+    args: &ServeArgs,
+    kafka: &str,
+    campaign: Campaign,
+    config: &FrontConfig,
+) -> anyhow::Result<Option<Backend>> {
+    let runs = |role: Role| args.roles.contains(&role);
+    let topology = Topology::default();
+    let topics = Topics::new(&args.topic_prefix, topology);
+    admin::ensure_topics(kafka, &topics, 1).context("cannot create the topics")?;
+    if runs(Role::Processor) {
+        spawn_processor(kafka.to_owned(), topics.clone(), campaign.clone())?;
+    }
+    let postgres = args.postgres.clone().filter(|p| !p.trim().is_empty());
+    if let (true, Some(postgres)) = (runs(Role::Projector), postgres) {
+        spawn_projector(
+            kafka.to_owned(),
+            args.topic_prefix.clone(),
+            postgres,
+            topology,
+        )?;
+    }
+    if !runs(Role::Gateway) {
+        eprintln!("yeyak serve: running without the gateway role; stop with Ctrl-C");
+        wait_for_stop()?;
+        return Ok(None);
+    }
+    let backend = Backend::kafka(kafka, topics, campaign, config.decision_timeout)
+        .context("cannot connect to Kafka")?;
+    backend.wait_caught_up(Duration::from_millis(500), Duration::from_secs(60));
+    Ok(Some(backend))
+}
+
+/// A processor on a thread of its own, started again after every failure.
+fn spawn_processor(kafka: String, topics: Topics, campaign: Campaign) -> anyhow::Result<()> {
+    let instance = format!("serve-{}", std::process::id());
+    std::thread::Builder::new()
+        .name("yeyak-processor".into())
+        .spawn(move || {
+            loop {
+                let config = ProcessorConfig::new(&kafka, topics.clone(), &instance);
+                match Processor::start(config, campaign.clone()) {
+                    Ok(mut processor) => {
+                        if let Err(error) =
+                            std::iter::repeat(()).try_for_each(|()| processor.step().map(|_| ()))
+                        {
+                            eprintln!("yeyak serve: the processor stopped ({error}); restarting");
+                        }
+                    }
+                    Err(error) => {
+                        eprintln!("yeyak serve: cannot start the processor ({error}); retrying")
+                    }
+                }
+                std::thread::sleep(RESTART_AFTER);
+            }
+        })?;
+    Ok(())
+}
+
+/// A PostgreSQL projector on a thread of its own, started again after every failure.
+fn spawn_projector(
+    kafka: String,
+    prefix: String,
+    postgres: String,
+    topology: Topology,
+) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("yeyak-projector".into())
+        .spawn(move || {
+            loop {
+                if let Err(error) = project(&kafka, &prefix, &postgres, topology) {
+                    eprintln!("yeyak serve: the projector stopped ({error:#}); restarting");
+                }
+                std::thread::sleep(RESTART_AFTER);
+            }
+        })?;
+    Ok(())
+}
+
+/// Runs a projector until it fails.
+fn project(kafka: &str, prefix: &str, postgres: &str, topology: Topology) -> anyhow::Result<()> {
+    let log = KafkaLog::connect(KafkaConfig {
+        topic_prefix: prefix.to_owned(),
+        ..KafkaConfig::new(kafka, "yeyak-projector")
+    })
+    .context("cannot connect to Kafka")?;
+    let mut projector = PgProjector::connect(postgres, &log, topology, READ_MODELS_PROJECTION)
+        .context("cannot start")?;
+    loop {
+        projector.run_until_caught_up()?;
+        std::thread::sleep(PROJECTOR_IDLE);
+    }
+}
+
+/// Blocks until SIGTERM or Ctrl-C.
+fn wait_for_stop() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(stop_signal());
+    Ok(())
+}
+
+/// Serves HTTP until SIGTERM or Ctrl-C, then drains.
+fn serve_http(front: Front, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let running = yeyak_front::server::start(front, listen)
+            .await
+            .context("cannot listen")?;
+        eprintln!(
+            "yeyak serve: listening on http://{} ({} backend)",
+            running.addr,
+            running.front.backend.name()
+        );
+        stop_signal().await;
+        eprintln!("yeyak serve: stopping");
+        running.stop().await;
+        anyhow::Ok(())
+    })
+}

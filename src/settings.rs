@@ -1,0 +1,99 @@
+//! What every role reads from its flags and environment: the pseudonymisation key, the fsync
+//! policy, instants, and the stop signal.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use clap::ValueEnum;
+
+use yeyak_identity::{Pseudonymiser, SecretKey};
+use yeyak_log::FsyncPolicy;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Fsync {
+    /// Every append is on disk before it is applied (survives power loss).
+    EveryAppend,
+    /// Leave it to the operating system (survives a process crash, not power loss).
+    Never,
+}
+
+impl From<Fsync> for FsyncPolicy {
+    fn from(fsync: Fsync) -> FsyncPolicy {
+        match fsync {
+            Fsync::EveryAppend => FsyncPolicy::EveryAppend,
+            Fsync::Never => FsyncPolicy::Never,
+        }
+    }
+}
+
+/// The pseudonymisation key: `YEYAK_SUBJECT_KEY` (hex, at least 32 bytes), or a fixed demo key
+/// that is announced as such.
+pub fn pseudonymiser() -> anyhow::Result<Pseudonymiser> {
+    match std::env::var("YEYAK_SUBJECT_KEY") {
+        Ok(hex_key) => {
+            let bytes = hex::decode(hex_key.trim()).context("YEYAK_SUBJECT_KEY must be hex")?;
+            Ok(Pseudonymiser::new(
+                SecretKey::new(bytes).context("YEYAK_SUBJECT_KEY")?,
+            ))
+        }
+        Err(_) => {
+            eprintln!(
+                "note: YEYAK_SUBJECT_KEY is not set; using the public demo key (never in production)"
+            );
+            Ok(Pseudonymiser::new(SecretKey::new(
+                b"yeyak demo key - not a secret!!!".to_vec(),
+            )?))
+        }
+    }
+}
+
+pub fn parse_instant(what: &str, text: &str) -> anyhow::Result<i64> {
+    Ok(chrono::DateTime::parse_from_rfc3339(text)
+        .with_context(|| format!("{what} is not RFC 3339"))?
+        .timestamp_millis())
+}
+
+/// The wall clock, for roles whose instant is not given.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Resolves at the first SIGTERM or SIGINT (Ctrl-C).
+pub async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(error) => {
+            eprintln!("yeyak: cannot listen for SIGTERM ({error}); stop with Ctrl-C");
+            if let Err(error) = tokio::signal::ctrl_c().await {
+                eprintln!("yeyak: cannot listen for Ctrl-C ({error})");
+            }
+        }
+    }
+}
+
+/// A flag that turns true at the first SIGTERM or SIGINT: the long-running roles check it
+/// between steps and stop cleanly (a processor between two transactions, a projector between
+/// two batches).
+pub fn stop_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("yeyak-signals".into())
+        .spawn(move || {
+            runtime.block_on(stop_signal());
+            flag.store(true, Ordering::Relaxed);
+        })?;
+    Ok(stop)
+}
