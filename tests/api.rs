@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use api_common::*;
 use yeyak_front::FrontConfig;
-use yeyak_front::backend::{Backend, Embedded};
+use yeyak_front::backend::Backend;
 use yeyak_log::FsyncPolicy;
 
 async fn server() -> (yeyak_front::server::Running, tempfile::TempDir) {
@@ -19,21 +19,13 @@ async fn server_with(
     now: Option<&str>,
 ) -> (yeyak_front::server::Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let backend = Embedded::open_dir(
+    let backend = Backend::embedded_dir(
         dir.path(),
         yeyak_domain::Campaign::default_2021(),
         FsyncPolicy::Never,
     )
     .unwrap();
-    (
-        start_at(
-            Arc::new(backend) as Arc<dyn Backend>,
-            config,
-            now.map(instant),
-        )
-        .await,
-        dir,
-    )
+    (start_at(backend, config, now.map(instant)).await, dir)
 }
 
 /// Verifies `n` people born on digit-9 days and queues them: their session tokens.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use api_common::*;
 use yeyak_domain::Campaign;
-use yeyak_front::backend::{Backend, Kafka};
+use yeyak_front::backend::Backend;
 use yeyak_ledger::Topology;
 use yeyak_ledger::pipeline::Topics;
 use yeyak_ledger::pipeline::admin::{delete_topics, ensure_topics};
@@ -46,14 +46,13 @@ async fn the_api_on_kafka_and_postgres() {
             processor.run(stop).expect("the processor runs")
         })
     };
-    let backend = Kafka::connect(
+    let backend = Backend::kafka(
         &bootstrap,
         topics.clone(),
         Campaign::default_2021(),
         Duration::from_secs(30),
     )
     .unwrap();
-    let backend: Arc<dyn Backend> = Arc::new(backend);
     // Congestion reports on: when the light changes (and hourly, which this test never reaches,
     // so no report lands while the projection is compared at the end).
     let running = start(
@@ -78,15 +77,13 @@ async fn the_api_on_kafka_and_postgres() {
     // A second gateway on the same topics: the 10-minute rules hold across gateways, because
     // the person's partition decides them.
     eprintln!("two gateways");
-    let second: Arc<dyn Backend> = Arc::new(
-        Kafka::connect(
-            &bootstrap,
-            topics.clone(),
-            Campaign::default_2021(),
-            Duration::from_secs(30),
-        )
-        .unwrap(),
-    );
+    let second = Backend::kafka(
+        &bootstrap,
+        topics.clone(),
+        Campaign::default_2021(),
+        Duration::from_secs(30),
+    )
+    .unwrap();
     let running_2 = start(second, config()).await;
     let api_2 = Api::new(&running_2);
     api.set_clock(BOOKING_DAY_9).await;

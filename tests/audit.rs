@@ -153,7 +153,7 @@ fn random_histories_replay_to_the_live_digests_with_every_rule_holding() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let mut checked: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     for case in 0..cases {
-        let script = common::random_scripts::script()
+        let script = common::random::script()
             .new_tree(&mut runner)
             .unwrap()
             .current();
@@ -600,8 +600,9 @@ fn the_command_lines_export_and_replay_with_exit_codes() {
     assert!(out.join(MANIFEST_FILE).exists());
     let json = dir.path().join("report.json");
     let replayed = run(
-        env!("CARGO_BIN_EXE_yeyak-replay"),
+        env!("CARGO_BIN_EXE_yeyak"),
         &[
+            "replay",
             "--from-export",
             out.to_str().unwrap(),
             "--quiet",
@@ -631,8 +632,9 @@ fn the_command_lines_export_and_replay_with_exit_codes() {
     assert!(String::from_utf8_lossy(&replayed.stdout).contains("dropped at yeyak.waiting-room/0"));
     // Bad input: a clear error with its code, exit code 1.
     let missing = run(
-        env!("CARGO_BIN_EXE_yeyak-replay"),
+        env!("CARGO_BIN_EXE_yeyak"),
         &[
+            "replay",
             "--from-export",
             dir.path().join("nowhere").to_str().unwrap(),
         ],

@@ -18,8 +18,9 @@ use yeyak_ledger::pipeline::Topics;
 use yeyak_ledger::pipeline::admin::{delete_topics, ensure_topics};
 use yeyak_ledger::pipeline::client::{EventTail, Submitter};
 use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig};
+use yeyak_ledger::submit::{Kafka, Submit};
 use yeyak_log::{EventLog, FileLog, FileLogConfig, FsyncPolicy, KafkaConfig, KafkaLog};
-use yeyak_ops::{Applied, Policy, apply_kafka, plan};
+use yeyak_ops::{Applied, Observed, Policy, apply, plan};
 use yeyak_read::audit::export;
 use yeyak_read::audit::source::{Range, load};
 use yeyak_read::audit::{AuditOptions, Loaded, audit};
@@ -297,13 +298,23 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
     let planned = plan(&model_now(&log), &campaign, &policy);
     assert_eq!(planned.doses_moved(), 40, "{}", planned.render());
     let timeout = Duration::from_secs(60);
-    let applied = apply_kafka(
-        &submitter,
-        &mut tail,
+    // Through the one submit interface, as `yeyak rebalance --kafka` does.
+    let observed = std::sync::Arc::new(Observed::default());
+    let ledger = Kafka::connect(
+        &bootstrap,
+        topics.clone(),
+        campaign.clone(),
+        timeout,
+        observed.clone(),
+    )
+    .unwrap();
+    ledger.wait_caught_up(Duration::from_millis(300), timeout);
+    let applied = apply(
+        &ledger,
+        &observed,
         &planned,
         policy.at_ms,
         None,
-        timeout,
         &mut Vec::new(),
     )
     .unwrap();
@@ -312,13 +323,12 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
         "{applied:?}"
     );
     // Sent again (a resume from a stale projection): answered from the log, nothing moves.
-    let again = apply_kafka(
-        &submitter,
-        &mut tail,
+    let again = apply(
+        &ledger,
+        &observed,
         &planned,
         policy.at_ms,
         None,
-        timeout,
         &mut Vec::new(),
     )
     .unwrap();
@@ -407,7 +417,7 @@ fn random_histories_on_kafka_replay_to_the_live_digests_and_postgresql() {
         .unwrap_or(3);
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     for case in 0..cases {
-        let script = common::random_scripts::script()
+        let script = common::random::script()
             .new_tree(&mut runner)
             .unwrap()
             .current();

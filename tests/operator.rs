@@ -5,29 +5,23 @@
 
 mod api_common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api_common::*;
 use serde_json::Value;
 use yeyak_front::FrontConfig;
-use yeyak_front::backend::{Backend, Embedded};
+use yeyak_front::backend::Backend;
 use yeyak_log::FsyncPolicy;
 
 async fn server(config: FrontConfig) -> (yeyak_front::server::Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let backend = Embedded::open_dir(
+    let backend = Backend::embedded_dir(
         dir.path(),
         yeyak_domain::Campaign::default_2021(),
         FsyncPolicy::Never,
     )
     .unwrap();
-    let running = start_at(
-        Arc::new(backend) as Arc<dyn Backend>,
-        config,
-        Some(instant(BOOKING_DAY_9)),
-    )
-    .await;
+    let running = start_at(backend, config, Some(instant(BOOKING_DAY_9))).await;
     (running, dir)
 }
 

@@ -546,7 +546,7 @@ fn random_scripts_through_kafka_decide_like_the_pure_system() {
         ..Default::default()
     });
     runner
-        .run(&common::random_scripts::script(), |script| {
+        .run(&common::random::script(), |script| {
             let topics = fresh_topics(2);
             ensure_topics(&bootstrap, &topics, 1).unwrap();
             let processor = InProcess::start(&bootstrap, &topics, "random");

@@ -11,9 +11,10 @@ use yeyak_domain::system::command_id_from;
 use yeyak_domain::{
     AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, SubjectId,
 };
+use yeyak_ledger::submit::Embedded;
 use yeyak_ledger::{Ledger, Topology};
 use yeyak_log::{FileLog, FileLogConfig, FsyncPolicy};
-use yeyak_ops::{Applied, Plan, Policy, apply_embedded, plan};
+use yeyak_ops::{Applied, Observed, Plan, Policy, apply, plan};
 use yeyak_read::audit::source::{Range, load};
 use yeyak_read::audit::{AuditOptions, audit};
 use yeyak_read::projection::ReadModel;
@@ -31,6 +32,24 @@ fn open(dir: &Path) -> Ledger<FileLog> {
     })
     .unwrap();
     Ledger::open(log, Campaign::default_2021(), Topology::default()).unwrap()
+}
+
+/// Applies a plan through the embedded ledger's submit interface, as `yeyak rebalance --data`
+/// does, and gives the ledger back.
+fn apply_embedded(
+    ledger: &mut Ledger<FileLog>,
+    plan: &Plan,
+    at_ms: i64,
+    limit: Option<usize>,
+) -> Vec<(usize, Applied)> {
+    let dir = tempfile::tempdir().unwrap();
+    let placeholder = open(dir.path());
+    let taken = std::mem::replace(ledger, placeholder);
+    let observed = std::sync::Arc::new(Observed::default());
+    let embedded = Embedded::from_ledger(taken, observed.clone()).unwrap();
+    let applied = apply(&embedded, &observed, plan, at_ms, limit, &mut Vec::new()).unwrap();
+    *ledger = embedded.into_ledger().unwrap();
+    applied
 }
 
 fn submit(ledger: &mut Ledger<FileLog>, seed: &str, at_ms: i64, body: CommandBody) -> Vec<Event> {
@@ -198,8 +217,7 @@ fn a_run_moves_the_plan_and_a_second_run_moves_nothing() {
     let before = model_of(&ledger);
     let plan = plan_for(&ledger, &policy());
     assert!(plan.moves.len() >= 4, "{}", plan.render());
-    let applied =
-        apply_embedded(&mut ledger, &plan, policy().at_ms, None, &mut Vec::new()).unwrap();
+    let applied = apply_embedded(&mut ledger, &plan, policy().at_ms, None);
     assert!(
         applied.iter().all(|(_, a)| *a == Applied::Moved),
         "{applied:?}"
@@ -232,7 +250,7 @@ fn a_run_moves_the_plan_and_a_second_run_moves_nothing() {
     let again = plan_for(&ledger, &policy());
     assert!(again.moves.is_empty(), "{}", again.render());
     let events = ledger.events_total();
-    apply_embedded(&mut ledger, &again, policy().at_ms, None, &mut Vec::new()).unwrap();
+    apply_embedded(&mut ledger, &again, policy().at_ms, None);
     assert_eq!(ledger.events_total(), events);
     audited(&ledger);
 }
@@ -243,7 +261,7 @@ fn a_crash_in_the_middle_then_a_resume_conserves_the_volume_and_moves_nothing_tw
     let reference_dir = tempfile::tempdir().unwrap();
     let mut reference = campaign_so_far(reference_dir.path());
     let plan = plan_for(&reference, &policy());
-    apply_embedded(&mut reference, &plan, policy().at_ms, None, &mut Vec::new()).unwrap();
+    apply_embedded(&mut reference, &plan, policy().at_ms, None);
     let expected = model_of(&reference).slot_quota;
 
     // Crash after two moves; the resumed run works from a projection that had not seen them
@@ -252,11 +270,10 @@ fn a_crash_in_the_middle_then_a_resume_conserves_the_volume_and_moves_nothing_tw
     let mut ledger = campaign_so_far(dir.path());
     let total = total_capacity(&model_of(&ledger));
     let plan = plan_for(&ledger, &policy());
-    apply_embedded(&mut ledger, &plan, policy().at_ms, Some(2), &mut Vec::new()).unwrap();
+    apply_embedded(&mut ledger, &plan, policy().at_ms, Some(2));
     drop(ledger);
     let mut ledger = open(dir.path());
-    let resumed =
-        apply_embedded(&mut ledger, &plan, policy().at_ms, None, &mut Vec::new()).unwrap();
+    let resumed = apply_embedded(&mut ledger, &plan, policy().at_ms, None);
     assert_eq!(
         resumed
             .iter()
@@ -283,13 +300,12 @@ fn a_crash_in_the_middle_then_a_resume_conserves_the_volume_and_moves_nothing_tw
     let dir = tempfile::tempdir().unwrap();
     let mut ledger = campaign_so_far(dir.path());
     let plan = plan_for(&ledger, &policy());
-    apply_embedded(&mut ledger, &plan, policy().at_ms, Some(3), &mut Vec::new()).unwrap();
+    apply_embedded(&mut ledger, &plan, policy().at_ms, Some(3));
     drop(ledger);
     let mut ledger = open(dir.path());
     let fresh = plan_for(&ledger, &policy());
     assert!(fresh.moves.len() < plan.moves.len(), "{}", fresh.render());
-    let resumed =
-        apply_embedded(&mut ledger, &fresh, policy().at_ms, None, &mut Vec::new()).unwrap();
+    let resumed = apply_embedded(&mut ledger, &fresh, policy().at_ms, None);
     assert!(
         resumed.iter().all(|(_, a)| *a == Applied::Moved),
         "{resumed:?}"
@@ -330,7 +346,7 @@ fn after_the_booking_days_every_unused_day_share_goes_to_the_pool() {
         .map(|(_, q)| q.remaining())
         .sum();
     assert_eq!(plan.doses_moved() as i64, unused);
-    apply_embedded(&mut ledger, &plan, release.at_ms, None, &mut Vec::new()).unwrap();
+    apply_embedded(&mut ledger, &plan, release.at_ms, None);
     assert_eq!(
         plan.after,
         model_of(&ledger).slot_quota,

@@ -259,7 +259,7 @@ fn for_every_emitted_envelope(visit: impl FnMut(&Envelope)) {
         failure_persistence: None,
         ..Config::default()
     });
-    let result = runner.run(&common::random_scripts::script(), |script| {
+    let result = runner.run(&common::random::script(), |script| {
         let (_, envelopes) = run(&script);
         envelopes.iter().for_each(|e| (visit.borrow_mut())(e));
         Ok(())

@@ -33,16 +33,12 @@ pub fn config() -> FrontConfig {
 }
 
 /// Starts the API on `backend`, on a free loopback port.
-pub async fn start(backend: Arc<dyn Backend>, config: FrontConfig) -> Running {
+pub async fn start(backend: Backend, config: FrontConfig) -> Running {
     start_at(backend, config, None).await
 }
 
 /// Starts the API with its clock at `now_ms`.
-pub async fn start_at(
-    backend: Arc<dyn Backend>,
-    config: FrontConfig,
-    now_ms: Option<i64>,
-) -> Running {
+pub async fn start_at(backend: Backend, config: FrontConfig, now_ms: Option<i64>) -> Running {
     let front = Front::new(config, backend, TokenKey::new(vec![9; 32]), pseudonymiser());
     if let Some(now) = now_ms {
         front.clock.set(now);

@@ -12,6 +12,7 @@ pub mod event;
 pub mod ids;
 pub mod rejection;
 pub mod schema;
+pub mod script;
 pub mod subject;
 pub mod system;
 pub mod waiting_room;

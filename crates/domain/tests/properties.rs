@@ -4,8 +4,6 @@
 //! state. The seed of a failing case is printed by proptest and kept in
 //! `tests/properties.proptest-regressions`.
 
-mod common;
-
 use chrono::{Datelike, NaiveDate};
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -135,7 +133,7 @@ struct World {
 }
 
 fn subject(person: usize) -> SubjectId {
-    common::subject_of(&format!("p{person}"))
+    yeyak_domain::script::subject_of(&format!("p{person}"))
 }
 
 fn birth(person: usize) -> NaiveDate {
@@ -520,7 +518,7 @@ fn the_shares_of_a_clinic_day_are_never_overbooked_in_a_stampede() {
     let device = DeviceId::new("pc").unwrap();
     let mut confirmed = 0;
     for n in 0..200 {
-        let who = common::subject_of(&format!("stampede/{n}"));
+        let who = yeyak_domain::script::subject_of(&format!("stampede/{n}"));
         let born: NaiveDate = "1990-05-09".parse().unwrap();
         let verify = CommandBody::Verify {
             subject: who,

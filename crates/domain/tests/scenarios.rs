@@ -1,14 +1,12 @@
 //! The seed's scenarios, each a short script whose event stream is snapshotted (insta).
 //! A changed decision shows up as a changed snapshot.
 
-mod common;
-
-use common::run_script;
 use yeyak_domain::System;
+use yeyak_domain::script::run_script;
 
 fn check(name: &str) {
-    let mut system = System::new(common::campaign());
-    let transcript = run_script(&mut system, common::scenarios::script(name));
+    let mut system = System::new(yeyak_domain::script::campaign());
+    let transcript = run_script(&mut system, yeyak_domain::script::scenarios::script(name));
     let violations = system.violations();
     assert!(violations.is_empty(), "{name}: {violations:?}");
     insta::assert_snapshot!(name, transcript);
