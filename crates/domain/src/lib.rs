@@ -10,6 +10,7 @@ pub mod clinic;
 pub mod command;
 pub mod event;
 pub mod ids;
+pub mod invariant;
 pub mod rejection;
 pub mod schema;
 pub mod script;
@@ -23,6 +24,7 @@ pub use event::{Envelope, Event};
 pub use ids::{
     AdmissionId, ClinicId, DeviceId, GatewayId, ReservationId, SubjectId, TicketNo, TransferId,
 };
+pub use invariant::{Invariant, Violation};
 pub use rejection::{Rejection, RejectionCode};
 pub use system::System;
 

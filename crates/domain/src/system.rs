@@ -54,9 +54,7 @@ impl Outcome {
     }
 }
 
-/// A broken invariant, found by [`System::violations`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation(pub String);
+pub use crate::invariant::{Invariant, Violation};
 
 impl System {
     pub fn new(campaign: Campaign) -> System {
@@ -228,18 +226,24 @@ impl System {
                     .map(|(d, q)| (Share::Day(d as u8), q));
                 for (share, quota) in shares.chain(std::iter::once((Share::Pool, &supply.pool))) {
                     if quota.booked > quota.capacity {
-                        found.push(Violation(format!(
-                            "{id} {date} {share}: {} booked of {}",
-                            quota.booked, quota.capacity
-                        )));
+                        found.push(Violation::new(
+                            Invariant::ShareNotOverbooked,
+                            format!(
+                                "{id} {date} {share}: {} booked of {}",
+                                quota.booked, quota.capacity
+                            ),
+                        ));
                     }
                 }
                 let booked_here = clinic.held.values().filter(|h| h.date == *date).count() as u64;
                 if booked_here != supply.booked() {
-                    found.push(Violation(format!(
-                        "{id} {date}: {booked_here} held but {} booked",
-                        supply.booked()
-                    )));
+                    found.push(Violation::new(
+                        Invariant::ConsistentWithPartition,
+                        format!(
+                            "{id} {date}: {booked_here} held but {} booked",
+                            supply.booked()
+                        ),
+                    ));
                 }
             }
             for (reservation, held) in &clinic.held {
@@ -252,10 +256,10 @@ impl System {
         }
         for (subject, holdings) in &held_by {
             if holdings.len() > 1 {
-                found.push(Violation(format!(
-                    "{subject} holds {} doses",
-                    holdings.len()
-                )));
+                found.push(Violation::new(
+                    Invariant::OneActiveReservation,
+                    format!("{subject} holds {} doses", holdings.len()),
+                ));
             }
             let recorded = self
                 .subjects
@@ -263,10 +267,13 @@ impl System {
                 .and_then(|s| s.reservation.as_ref())
                 .map(|h| h.reservation);
             if recorded != Some(holdings[0].1) {
-                found.push(Violation(format!(
-                    "{subject}: clinic holds {} but the person records {recorded:?}",
-                    holdings[0].1
-                )));
+                found.push(Violation::new(
+                    Invariant::OneActiveReservation,
+                    format!(
+                        "{subject}: clinic holds {} but the person records {recorded:?}",
+                        holdings[0].1
+                    ),
+                ));
             }
         }
         for (subject, state) in &self.subjects {
@@ -276,24 +283,31 @@ impl System {
                     .get(&h.clinic)
                     .and_then(|c| c.held.get(&h.reservation));
                 if at_clinic.map(|held| held.subject) != Some(*subject) {
-                    found.push(Violation(format!(
-                        "{subject}: reservation {} not held by {}",
-                        h.reservation, h.clinic
-                    )));
+                    found.push(Violation::new(
+                        Invariant::OneActiveReservation,
+                        format!(
+                            "{subject}: reservation {} not held by {}",
+                            h.reservation, h.clinic
+                        ),
+                    ));
                 }
             }
             if state.pending.is_some() {
-                found.push(Violation(format!(
-                    "{subject}: a booking is still in flight"
-                )));
+                found.push(Violation::new(
+                    Invariant::AnsweredOnce,
+                    format!("{subject}: a booking is still in flight"),
+                ));
             }
         }
         let in_transit: u64 = self.totals.in_transit.values().map(|&d| u64::from(d)).sum();
         if held_doses + in_transit != self.totals.registered_doses {
-            found.push(Violation(format!(
-                "doses not conserved: {held_doses} in clinics + {in_transit} in transit != {} registered",
-                self.totals.registered_doses
-            )));
+            found.push(Violation::new(
+                Invariant::DosesConserved,
+                format!(
+                    "{held_doses} in clinics + {in_transit} in transit != {} registered",
+                    self.totals.registered_doses
+                ),
+            ));
         }
         found
     }

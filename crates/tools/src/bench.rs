@@ -454,7 +454,7 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
     let violations = replayed.violations();
     let overbooked = violations
         .iter()
-        .filter(|v| v.0.contains("booked of"))
+        .filter(|v| v.invariant == yeyak_domain::Invariant::ShareNotOverbooked)
         .count() as u64;
     let mut holdings: HashMap<SubjectId, u32> = HashMap::new();
     for clinic in replayed.clinics.values() {

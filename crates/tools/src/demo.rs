@@ -465,7 +465,11 @@ pub fn run(
 
     // Checks: every invariant, then a replay of the log from disk into a fresh state.
     let mut report = std::mem::take(&mut run.report);
-    report.violations = system.violations().into_iter().map(|v| v.0).collect();
+    report.violations = system
+        .violations()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     report.events = run.ledger.events_total();
     report.reservations = system
         .subjects

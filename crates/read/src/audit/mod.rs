@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::projection::postgres::ProjectionError;
 use crate::projection::{ReadModel, RowDiff, diff_models};
-use yeyak_domain::{Campaign, Envelope, System};
+use yeyak_domain::{Campaign, Envelope, Invariant, System};
 use yeyak_log::LogError;
 
 /// The most findings of one kind listed one by one (the rest are counted).
@@ -531,13 +531,16 @@ pub fn audit(
         });
         notes.append(&mut violations);
     }
-    let rule_summaries = rules::RULES
+    let rule_summaries = Invariant::ALL
         .iter()
-        .map(|(code, rule)| RuleSummary {
-            code,
-            rule,
-            checked: rules.checks.get(code).copied().unwrap_or(0),
-            violations: violations.iter().filter(|v| v.code == *code).count() as u64,
+        .map(|invariant| RuleSummary {
+            code: invariant.code(),
+            rule: invariant.rule(),
+            checked: rules.checks.get(invariant).copied().unwrap_or(0),
+            violations: violations
+                .iter()
+                .filter(|v| v.code == invariant.code())
+                .count() as u64,
         })
         .collect();
 

@@ -14,54 +14,9 @@ use uuid::Uuid;
 use super::{Finding, Position};
 use yeyak_domain::command::Slot;
 use yeyak_domain::{
-    AdmissionId, Campaign, ClinicId, DeviceId, Envelope, Event, ReservationId, Share, SubjectId,
-    TransferId,
+    AdmissionId, Campaign, ClinicId, DeviceId, Envelope, Event, Invariant, ReservationId, Share,
+    SubjectId, TransferId,
 };
-
-/// The rules the auditor checks, with the sentence the summary prints for each.
-pub const RULES: &[(&str, &str)] = &[
-    ("overbooked", "no share overbooked"),
-    (
-        "two_active_reservations",
-        "at most one active reservation per person at every instant",
-    ),
-    (
-        "outside_booking_day",
-        "bookings only on the person's booking day, or from the pool in the change window",
-    ),
-    (
-        "not_eligible",
-        "bookings only by people of the campaign's age group",
-    ),
-    (
-        "without_admission",
-        "every booking and change uses a live admission of the waiting room",
-    ),
-    (
-        "verify_too_soon",
-        "no verification within the verify interval (10 minutes) of the last",
-    ),
-    (
-        "second_device_in_lock",
-        "no verification from a second device while the first one holds the lock",
-    ),
-    (
-        "doses_not_conserved",
-        "doses conserved across supply, bookings, releases, rebalances and transfers",
-    ),
-    (
-        "uneven_split",
-        "supply split evenly over the booking days still open",
-    ),
-    (
-        "answered_once",
-        "every command answered exactly once, every follow-up by the right partition",
-    ),
-    (
-        "inconsistent",
-        "every event consistent with what its partition held",
-    ),
-];
 
 #[derive(Debug, Default)]
 struct Person {
@@ -119,7 +74,7 @@ pub struct RuleBook<'c> {
     /// Whether the event being observed is judged (inside the range) or only folded (history
     /// before the range, read so that the range is judged against the true state).
     pub judging: bool,
-    pub checks: BTreeMap<&'static str, u64>,
+    pub checks: BTreeMap<Invariant, u64>,
     pub violations: Vec<Finding>,
     pub notes: Vec<Finding>,
 }
@@ -200,7 +155,7 @@ impl<'c> RuleBook<'c> {
             answered_causes: HashSet::new(),
             every_partition,
             judging: true,
-            checks: RULES.iter().map(|(code, _)| (*code, 0)).collect(),
+            checks: Invariant::ALL.iter().map(|i| (*i, 0)).collect(),
             violations: Vec::new(),
             notes: Vec::new(),
         }
@@ -209,7 +164,7 @@ impl<'c> RuleBook<'c> {
     /// Counts one check of `rule`; records a violation when `ok` is false.
     fn check(
         &mut self,
-        rule: &'static str,
+        rule: Invariant,
         ok: bool,
         position: &Position,
         detail: impl FnOnce() -> String,
@@ -220,7 +175,7 @@ impl<'c> RuleBook<'c> {
         *self.checks.entry(rule).or_default() += 1;
         if !ok {
             self.violations.push(Finding {
-                code: rule,
+                code: rule.code(),
                 position: Some(position.clone()),
                 detail: detail(),
             });
@@ -279,17 +234,22 @@ impl<'c> RuleBook<'c> {
             Event::ChangeFailed(e) => self.failed(position, e.subject, e.reservation),
             Event::ReservationCancelled(e) => {
                 let in_window = self.campaign.change_window.contains(at);
-                self.check("outside_booking_day", in_window, position, || {
-                    format!(
-                        "{} cancelled at {} outside the change window",
-                        e.subject,
-                        self.campaign.local_time(at)
-                    )
-                });
+                self.check(
+                    Invariant::BookingDayOrChangeWindow,
+                    in_window,
+                    position,
+                    || {
+                        format!(
+                            "{} cancelled at {} outside the change window",
+                            e.subject,
+                            self.campaign.local_time(at)
+                        )
+                    },
+                );
                 let person = self.persons.entry(e.subject).or_default();
                 let held = person.holding == Some(e.reservation);
                 person.holding = None;
-                self.check("inconsistent", held, position, || {
+                self.check(Invariant::ConsistentWithPartition, held, position, || {
                     format!(
                         "{} cancelled reservation {} they did not hold",
                         e.subject, e.reservation
@@ -327,7 +287,7 @@ impl<'c> RuleBook<'c> {
             }
             Event::SharesReleased(e) => {
                 let due = at >= self.campaign.release_at_ms();
-                self.check("doses_not_conserved", due, position, || {
+                self.check(Invariant::DosesConserved, due, position, || {
                     format!(
                         "{} released its day shares at {}, before the last booking day closed",
                         e.clinic,
@@ -369,13 +329,18 @@ impl<'c> RuleBook<'c> {
                     })
                     .collect();
                 short.extend(left);
-                self.check("doses_not_conserved", short.is_empty(), position, || {
-                    format!(
-                        "{}: release to the pool does not match the day shares: {}",
-                        e.clinic,
-                        short.join("; ")
-                    )
-                });
+                self.check(
+                    Invariant::DosesConserved,
+                    short.is_empty(),
+                    position,
+                    || {
+                        format!(
+                            "{}: release to the pool does not match the day shares: {}",
+                            e.clinic,
+                            short.join("; ")
+                        )
+                    },
+                );
             }
             Event::DosesMoved(e) => {
                 self.withdraw(position, &e.clinic, &e.from, e.doses);
@@ -384,14 +349,14 @@ impl<'c> RuleBook<'c> {
             Event::DosesWithdrawn(e) => {
                 self.withdraw(position, &e.clinic, &e.from, e.doses);
                 let fresh = self.in_transit.insert(e.transfer, e.doses).is_none();
-                self.check("doses_not_conserved", fresh, position, || {
+                self.check(Invariant::DosesConserved, fresh, position, || {
                     format!("transfer {} withdrawn twice", e.transfer)
                 });
             }
             Event::DosesDeposited(e) => {
                 let carried = self.in_transit.remove(&e.transfer);
                 self.check(
-                    "doses_not_conserved",
+                    Invariant::DosesConserved,
                     carried == Some(e.doses),
                     position,
                     || {
@@ -406,7 +371,7 @@ impl<'c> RuleBook<'c> {
             Event::DosesReturned(e) => {
                 let carried = self.in_transit.remove(&e.transfer);
                 self.check(
-                    "doses_not_conserved",
+                    Invariant::DosesConserved,
                     carried == Some(e.doses),
                     position,
                     || {
@@ -421,7 +386,7 @@ impl<'c> RuleBook<'c> {
             Event::TransferRefused(e) => {
                 let carried = self.in_transit.get(&e.transfer).copied();
                 self.check(
-                    "doses_not_conserved",
+                    Invariant::DosesConserved,
                     carried == Some(e.doses),
                     position,
                     || {
@@ -452,7 +417,7 @@ impl<'c> RuleBook<'c> {
     /// partition), and every follow-up answer matching an open cause.
     fn check_answers(&mut self, position: &Position, envelope: &Envelope) {
         let fresh = self.event_ids.insert(envelope.event_id);
-        self.check("answered_once", fresh, position, || {
+        self.check(Invariant::AnsweredOnce, fresh, position, || {
             format!("event id {} occurs twice", envelope.event_id)
         });
         let topic = self.topic_index(&position.topic);
@@ -461,7 +426,7 @@ impl<'c> RuleBook<'c> {
         if !continues {
             self.current.insert(here, envelope.command_id);
             let first = self.decided.insert(envelope.command_id, here).is_none();
-            self.check("answered_once", first, position, || {
+            self.check(Invariant::AnsweredOnce, first, position, || {
                 format!(
                     "command {} is answered by a second decision",
                     envelope.command_id
@@ -478,7 +443,7 @@ impl<'c> RuleBook<'c> {
                         || cause.reservation == reservation_of(&envelope.event))
                     && (cause.transfer.is_none() || cause.transfer == transfer_of(&envelope.event));
                 self.answered_causes.insert(envelope.command_id);
-                self.check("answered_once", matches, position, || {
+                self.check(Invariant::AnsweredOnce, matches, position, || {
                     format!(
                         "{} does not answer the {} caused at {}",
                         envelope.event.type_name(),
@@ -489,14 +454,14 @@ impl<'c> RuleBook<'c> {
             }
             None if self.answered_causes.contains(&envelope.command_id) && continues => {}
             None if self.answered_causes.contains(&envelope.command_id) => {
-                self.check("answered_once", false, position, || {
+                self.check(Invariant::AnsweredOnce, false, position, || {
                     format!("a second answer to follow-up {}", envelope.command_id)
                 });
             }
             None if !self.judging => {}
             None => {
                 let finding = Finding {
-                    code: "answered_once",
+                    code: Invariant::AnsweredOnce.code(),
                     position: Some(position.clone()),
                     detail: format!(
                         "{} answers follow-up {} whose cause is not in the log{}",
@@ -509,7 +474,7 @@ impl<'c> RuleBook<'c> {
                         }
                     ),
                 };
-                *self.checks.entry("answered_once").or_default() += 1;
+                *self.checks.entry(Invariant::AnsweredOnce).or_default() += 1;
                 if self.every_partition {
                     self.violations.push(finding)
                 } else {
@@ -535,7 +500,7 @@ impl<'c> RuleBook<'c> {
             .and_then(|p| p.last_verify.clone());
         if let Some((last_at, last_device)) = last {
             self.check(
-                "verify_too_soon",
+                Invariant::VerifyInterval,
                 at - last_at >= interval,
                 position,
                 || {
@@ -547,7 +512,7 @@ impl<'c> RuleBook<'c> {
             );
             let other = &last_device != device;
             self.check(
-                "second_device_in_lock",
+                Invariant::DeviceLock,
                 !other || at >= last_at + lock,
                 position,
                 || {
@@ -585,13 +550,13 @@ impl<'c> RuleBook<'c> {
         person.pending = Some(reservation);
         let when = campaign.local_time(at);
         let Some(birth) = birth else {
-            self.check("outside_booking_day", false, position, || {
+            self.check(Invariant::BookingDayOrChangeWindow, false, position, || {
                 format!("{subject} booked at {when} without a verification")
             });
             return;
         };
         self.check(
-            "not_eligible",
+            Invariant::EligibleAgeGroup,
             campaign.is_eligible(birth),
             position,
             || format!("{subject} born {birth} is outside the age group"),
@@ -610,16 +575,19 @@ impl<'c> RuleBook<'c> {
             (Share::Pool, _) => campaign.change_window.contains(at),
             (Share::Day(_), Some(_)) => false,
         };
-        self.check("outside_booking_day", lawful, position, || {
-            format!("{subject} (digit {digit}) booked share {share} at {when}")
-        });
+        self.check(
+            Invariant::BookingDayOrChangeWindow,
+            lawful,
+            position,
+            || format!("{subject} (digit {digit}) booked share {share} at {when}"),
+        );
         let alone =
             pending.is_none() && (holding.is_none() || (replaces.is_some() && holding == replaces));
-        self.check("two_active_reservations", alone, position, || {
+        self.check(Invariant::OneActiveReservation, alone, position, || {
             format!("{subject} asked for {reservation} while holding {holding:?} with {pending:?} in flight")
         });
         let live = matches!(granted, Some((id, expires, false)) if id == admission && at < expires);
-        self.check("without_admission", live, position, || {
+        self.check(Invariant::LiveAdmission, live, position, || {
             format!("{subject} booked at {when} with admission {admission}, which is not theirs, used or expired")
         });
     }
@@ -639,13 +607,13 @@ impl<'c> RuleBook<'c> {
             a.2 = true;
         }
         self.check(
-            "inconsistent",
+            Invariant::ConsistentWithPartition,
             pending == Some(reservation),
             position,
             || format!("{subject} recorded {reservation} that was not in flight ({pending:?})"),
         );
         self.check(
-            "two_active_reservations",
+            Invariant::OneActiveReservation,
             holding == replaces,
             position,
             || format!("{subject} recorded {reservation} while holding {holding:?}"),
@@ -656,7 +624,7 @@ impl<'c> RuleBook<'c> {
         let person = self.persons.entry(subject).or_default();
         let pending = person.pending.take();
         self.check(
-            "inconsistent",
+            Invariant::ConsistentWithPartition,
             pending == Some(reservation),
             position,
             || format!("{subject}: {reservation} failed but {pending:?} was in flight"),
@@ -693,7 +661,7 @@ impl<'c> RuleBook<'c> {
         self.registered_doses += i64::from(doses);
         let sum: u64 = day_shares.iter().map(|&n| u64::from(n)).sum::<u64>() + u64::from(pool);
         self.check(
-            "doses_not_conserved",
+            Invariant::DosesConserved,
             sum == u64::from(doses) && registered,
             position,
             || format!("{clinic_id} {date}: {doses} doses registered as {sum} (clinic registered: {registered})"),
@@ -721,7 +689,7 @@ impl<'c> RuleBook<'c> {
                 && day_shares.len() == campaign.share_count()
                 && (0..day_shares.len()).all(|d| open.contains(&d) || day_shares[d] == 0)
         };
-        self.check("uneven_split", even, position, || {
+        self.check(Invariant::EvenSplit, even, position, || {
             format!("{clinic_id} {date}: {doses} doses split {day_shares:?} + pool {pool}")
         });
     }
@@ -746,7 +714,7 @@ impl<'c> RuleBook<'c> {
         quota.booked += 1;
         clinic.held.insert(reservation, (subject, date, share));
         self.check(
-            "overbooked",
+            Invariant::ShareNotOverbooked,
             before.booked < before.capacity,
             position,
             || {
@@ -762,12 +730,17 @@ impl<'c> RuleBook<'c> {
                 .booking_days
                 .get(usize::from(d))
                 .is_some_and(|day| day.window.contains(at));
-            self.check("outside_booking_day", in_day && !released, position, || {
-                format!(
-                    "{clinic_id} gave a dose of {share} at {} (released: {released})",
-                    campaign.local_time(at)
-                )
-            });
+            self.check(
+                Invariant::BookingDayOrChangeWindow,
+                in_day && !released,
+                position,
+                || {
+                    format!(
+                        "{clinic_id} gave a dose of {share} at {} (released: {released})",
+                        campaign.local_time(at)
+                    )
+                },
+            );
         }
         let holds = self.holders.entry(subject).or_default();
         let alone = match (holds.as_slice(), replaces) {
@@ -777,7 +750,7 @@ impl<'c> RuleBook<'c> {
         };
         let count = holds.len();
         holds.push((clinic_id.clone(), reservation));
-        self.check("two_active_reservations", alone, position, || {
+        self.check(Invariant::OneActiveReservation, alone, position, || {
             format!(
                 "{subject} now holds {} doses ({clinic_id} {reservation})",
                 count + 1
@@ -808,9 +781,12 @@ impl<'c> RuleBook<'c> {
         let matches = held
             .as_ref()
             .is_some_and(|(_, d, s)| *d == date && *s == from);
-        self.check("inconsistent", matches, position, || {
-            format!("{clinic_id} released {reservation} ({date} {from}), holding {held:?}")
-        });
+        self.check(
+            Invariant::ConsistentWithPartition,
+            matches,
+            position,
+            || format!("{clinic_id} released {reservation} ({date} {from}), holding {held:?}"),
+        );
         if let Some((subject, _, _)) = held {
             if let Some(holds) = self.holders.get_mut(&subject) {
                 holds.retain(|(_, r)| *r != reservation);
@@ -824,7 +800,7 @@ impl<'c> RuleBook<'c> {
         let unbooked = quota.capacity - quota.booked;
         quota.capacity -= i64::from(doses);
         self.check(
-            "doses_not_conserved",
+            Invariant::DosesConserved,
             unbooked >= i64::from(doses) && from.clinic == *clinic_id,
             position,
             || {
@@ -855,10 +831,10 @@ impl<'c> RuleBook<'c> {
             .map(|q| q.capacity)
             .sum();
         let in_transit: i64 = self.in_transit.values().map(|&d| i64::from(d)).sum();
-        *self.checks.entry("doses_not_conserved").or_default() += 1;
+        *self.checks.entry(Invariant::DosesConserved).or_default() += 1;
         if in_clinics + in_transit != self.registered_doses {
             let finding = Finding {
-                code: "doses_not_conserved",
+                code: Invariant::DosesConserved.code(),
                 position: None,
                 detail: format!(
                     "{in_clinics} doses in clinics + {in_transit} in transit != {} registered",
