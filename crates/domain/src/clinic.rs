@@ -8,7 +8,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::command::{CommandBody, Target};
+use super::calendar::Campaign;
+use super::command::{CommandBody, Slot, Target};
 use super::event::*;
 use super::ids::derive_uuid;
 use super::subject::Context;
@@ -165,8 +166,6 @@ fn decide_command(
     command: &CommandBody,
     ctx: &Context,
 ) -> Result<Vec<Event>, Rejection> {
-    let campaign = ctx.campaign;
-    let now = ctx.now_ms;
     match command {
         CommandBody::RegisterSupply {
             clinic,
@@ -174,52 +173,8 @@ fn decide_command(
             region,
             date,
             doses,
-        } => {
-            check_doses(*doses)?;
-            if !campaign.is_vaccination_date(*date) {
-                return Err(Rejection::new(RejectionCode::DateOutOfRange));
-            }
-            let mut events: Vec<Event> = Vec::new();
-            match &state.profile {
-                Some(p) if &p.name != name || &p.region != region => {
-                    return Err(Rejection::new(RejectionCode::ClinicConflict));
-                }
-                Some(_) => {}
-                None => events.push(
-                    ClinicRegistered {
-                        clinic: clinic.clone(),
-                        name: name.clone(),
-                        region: region.clone(),
-                        booking_days: campaign.share_count() as u8,
-                    }
-                    .into(),
-                ),
-            }
-            let (day_shares, mut pool) = campaign.split_doses(*doses, *date, now);
-            if state.released {
-                // After the release, everything belongs to the change window.
-                pool = *doses;
-            }
-            let day_shares = if state.released {
-                vec![0; day_shares.len()]
-            } else {
-                day_shares
-            };
-            events.push(
-                SupplyRegistered {
-                    clinic: clinic.clone(),
-                    date: *date,
-                    doses: *doses,
-                    day_shares,
-                    pool,
-                }
-                .into(),
-            );
-            Ok(events)
-        }
-
+        } => register_supply(state, clinic, ctx, (name, region), *date, *doses),
         CommandBody::Tick { .. } => Ok(vec![]),
-
         CommandBody::HoldDose {
             reservation,
             subject,
@@ -228,143 +183,29 @@ fn decide_command(
             replaces,
             ..
         } => {
-            let refuse = |code| -> Result<Vec<Event>, Rejection> {
-                Ok(vec![
-                    BookingRefused {
-                        clinic: clinic.clone(),
-                        reservation: *reservation,
-                        subject: *subject,
-                        code,
-                    }
-                    .into(),
-                ])
+            let hold = Hold {
+                reservation: *reservation,
+                subject: *subject,
+                date: *date,
+                share: *share,
+                replaces: *replaces,
             };
-            if state.held.contains_key(reservation) {
-                return Ok(vec![]); // a redelivered hold: the dose is already held
-            }
-            if state.profile.is_none() {
-                return refuse(RejectionCode::UnknownClinic);
-            }
-            let Some(supply) = state.dates.get(date) else {
-                return refuse(RejectionCode::NoSupply);
-            };
-            // A day share that was already released lives on in the pool.
-            let share = if state.released { Share::Pool } else { *share };
-            match supply.quota(share) {
-                Some(q) if q.remaining() > 0 => Ok(vec![
-                    ReservationConfirmed {
-                        clinic: clinic.clone(),
-                        reservation: *reservation,
-                        subject: *subject,
-                        date: *date,
-                        share,
-                        replaces: *replaces,
-                    }
-                    .into(),
-                ]),
-                Some(_) => refuse(RejectionCode::SoldOut),
-                None => refuse(RejectionCode::NoSupply),
-            }
+            Ok(hold_dose(state, clinic, &hold))
         }
-
-        CommandBody::ReleaseDose { reservation, .. } => match state.held.get(reservation) {
-            Some(held) => Ok(vec![
-                DoseReleased {
-                    clinic: clinic.clone(),
-                    reservation: *reservation,
-                    date: held.date,
-                    from_share: held.share,
-                }
-                .into(),
-            ]),
-            None => Ok(vec![]), // released before: nothing to give back twice
-        },
-
+        CommandBody::ReleaseDose { reservation, .. } => {
+            Ok(release_dose(state, clinic, *reservation))
+        }
         CommandBody::Rebalance { from, to, doses } => {
-            check_doses(*doses)?;
-            if state.profile.is_none() {
-                return Err(Rejection::new(RejectionCode::UnknownClinic));
-            }
-            if !campaign.is_vaccination_date(to.date) {
-                return Err(Rejection::new(RejectionCode::DateOutOfRange));
-            }
-            let available = state
-                .dates
-                .get(&from.date)
-                .and_then(|s| s.quota(from.share))
-                .map(Quota::remaining);
-            match available {
-                None => return Err(Rejection::new(RejectionCode::NoSupply)),
-                Some(a) if a < *doses => {
-                    return Err(Rejection::new(RejectionCode::InsufficientDoses));
-                }
-                Some(_) => {}
-            }
-            if let (Share::Day(d), _) | (_, Share::Day(d)) = (from.share, to.share) {
-                if usize::from(d) >= campaign.share_count() {
-                    return Err(Rejection::new(RejectionCode::NoSupply));
-                }
-            }
-            if to.clinic == *clinic {
-                Ok(vec![
-                    DosesMoved {
-                        clinic: clinic.clone(),
-                        from: from.clone(),
-                        to: to.clone(),
-                        doses: *doses,
-                    }
-                    .into(),
-                ])
-            } else {
-                Ok(vec![
-                    DosesWithdrawn {
-                        clinic: clinic.clone(),
-                        transfer: TransferId(derive_uuid(ctx.command_id, "transfer", now)),
-                        from: from.clone(),
-                        to: to.clone(),
-                        doses: *doses,
-                    }
-                    .into(),
-                ])
-            }
+            rebalance(state, clinic, ctx, from, to, *doses)
         }
-
         CommandBody::DepositDoses {
             transfer,
             from,
             to,
             doses,
-        } => {
-            if state.profile.is_none() {
-                return Ok(vec![
-                    TransferRefused {
-                        clinic: clinic.clone(),
-                        transfer: *transfer,
-                        from: from.clone(),
-                        to: to.clone(),
-                        doses: *doses,
-                        code: RejectionCode::UnknownClinic,
-                    }
-                    .into(),
-                ]);
-            }
-            // Once the day shares are released, a deposit into one lands in the pool instead.
-            let mut to = to.clone();
-            if state.released {
-                to.share = Share::Pool;
-            }
-            Ok(vec![
-                DosesDeposited {
-                    clinic: clinic.clone(),
-                    transfer: *transfer,
-                    from: from.clone(),
-                    to,
-                    doses: *doses,
-                }
-                .into(),
-            ])
-        }
-
+        } => Ok(vec![deposit_doses(
+            state, clinic, *transfer, from, to, *doses,
+        )]),
         CommandBody::ReturnDoses {
             transfer,
             from,
@@ -385,12 +226,230 @@ fn decide_command(
                 .into(),
             ])
         }
-
         other => unreachable!(
             "command {} is not decided by a clinic's partition",
             other.name()
         ),
     }
+}
+
+/// Doses for a date, split evenly over the booking days still open (all to the pool once the
+/// day shares are released); the clinic is registered by its first supply.
+fn register_supply(
+    state: &ClinicState,
+    clinic: &ClinicId,
+    ctx: &Context,
+    (name, region): (&String, &String),
+    date: VaccinationDate,
+    doses: u32,
+) -> Result<Vec<Event>, Rejection> {
+    let campaign = ctx.campaign;
+    check_doses(doses)?;
+    if !campaign.is_vaccination_date(date) {
+        return Err(Rejection::new(RejectionCode::DateOutOfRange));
+    }
+    let mut events: Vec<Event> = Vec::new();
+    match &state.profile {
+        Some(p) if &p.name != name || &p.region != region => {
+            return Err(Rejection::new(RejectionCode::ClinicConflict));
+        }
+        Some(_) => {}
+        None => events.push(
+            ClinicRegistered {
+                clinic: clinic.clone(),
+                name: name.clone(),
+                region: region.clone(),
+                booking_days: campaign.share_count() as u8,
+            }
+            .into(),
+        ),
+    }
+    let (mut day_shares, mut pool) = campaign.split_doses(doses, date, ctx.now_ms);
+    if state.released {
+        // After the release, everything belongs to the change window.
+        pool = doses;
+        day_shares = vec![0; day_shares.len()];
+    }
+    events.push(
+        SupplyRegistered {
+            clinic: clinic.clone(),
+            date,
+            doses,
+            day_shares,
+            pool,
+        }
+        .into(),
+    );
+    Ok(events)
+}
+
+/// What a person's booking or change asks the clinic to hold.
+struct Hold {
+    reservation: ReservationId,
+    subject: SubjectId,
+    date: VaccinationDate,
+    share: Share,
+    replaces: Option<ReservationId>,
+}
+
+/// Holds a dose of the share, or refuses (as an event: the person's partition must hear it).
+fn hold_dose(state: &ClinicState, clinic: &ClinicId, hold: &Hold) -> Vec<Event> {
+    let refuse = |code| -> Vec<Event> {
+        vec![
+            BookingRefused {
+                clinic: clinic.clone(),
+                reservation: hold.reservation,
+                subject: hold.subject,
+                code,
+            }
+            .into(),
+        ]
+    };
+    if state.held.contains_key(&hold.reservation) {
+        return vec![]; // a redelivered hold: the dose is already held
+    }
+    if state.profile.is_none() {
+        return refuse(RejectionCode::UnknownClinic);
+    }
+    let Some(supply) = state.dates.get(&hold.date) else {
+        return refuse(RejectionCode::NoSupply);
+    };
+    // A day share that was already released lives on in the pool.
+    let share = if state.released {
+        Share::Pool
+    } else {
+        hold.share
+    };
+    match supply.quota(share) {
+        Some(q) if q.remaining() > 0 => vec![
+            ReservationConfirmed {
+                clinic: clinic.clone(),
+                reservation: hold.reservation,
+                subject: hold.subject,
+                date: hold.date,
+                share,
+                replaces: hold.replaces,
+            }
+            .into(),
+        ],
+        Some(_) => refuse(RejectionCode::SoldOut),
+        None => refuse(RejectionCode::NoSupply),
+    }
+}
+
+/// Gives a held dose back to its share; a release seen before gives nothing back twice.
+fn release_dose(state: &ClinicState, clinic: &ClinicId, reservation: ReservationId) -> Vec<Event> {
+    match state.held.get(&reservation) {
+        Some(held) => vec![
+            DoseReleased {
+                clinic: clinic.clone(),
+                reservation,
+                date: held.date,
+                from_share: held.share,
+            }
+            .into(),
+        ],
+        None => vec![],
+    }
+}
+
+/// Moves unbooked doses within the clinic, or withdraws them for a transfer to another.
+fn rebalance(
+    state: &ClinicState,
+    clinic: &ClinicId,
+    ctx: &Context,
+    from: &Slot,
+    to: &Slot,
+    doses: u32,
+) -> Result<Vec<Event>, Rejection> {
+    check_rebalance(state, ctx.campaign, from, to, doses)?;
+    let event: Event = if to.clinic == *clinic {
+        DosesMoved {
+            clinic: clinic.clone(),
+            from: from.clone(),
+            to: to.clone(),
+            doses,
+        }
+        .into()
+    } else {
+        DosesWithdrawn {
+            clinic: clinic.clone(),
+            transfer: TransferId(derive_uuid(ctx.command_id, "transfer", ctx.now_ms)),
+            from: from.clone(),
+            to: to.clone(),
+            doses,
+        }
+        .into()
+    };
+    Ok(vec![event])
+}
+
+/// A move needs a known clinic, a campaign date, and that many unbooked doses at its source.
+fn check_rebalance(
+    state: &ClinicState,
+    campaign: &Campaign,
+    from: &Slot,
+    to: &Slot,
+    doses: u32,
+) -> Result<(), Rejection> {
+    check_doses(doses)?;
+    if state.profile.is_none() {
+        return Err(Rejection::new(RejectionCode::UnknownClinic));
+    }
+    if !campaign.is_vaccination_date(to.date) {
+        return Err(Rejection::new(RejectionCode::DateOutOfRange));
+    }
+    let available = state
+        .dates
+        .get(&from.date)
+        .and_then(|s| s.quota(from.share))
+        .map(Quota::remaining);
+    match available {
+        None => return Err(Rejection::new(RejectionCode::NoSupply)),
+        Some(a) if a < doses => return Err(Rejection::new(RejectionCode::InsufficientDoses)),
+        Some(_) => {}
+    }
+    if let (Share::Day(d), _) | (_, Share::Day(d)) = (from.share, to.share) {
+        if usize::from(d) >= campaign.share_count() {
+            return Err(Rejection::new(RejectionCode::NoSupply));
+        }
+    }
+    Ok(())
+}
+
+/// Receives a transfer (into the pool once the day shares are released), or refuses it so the
+/// doses go back.
+fn deposit_doses(
+    state: &ClinicState,
+    clinic: &ClinicId,
+    transfer: TransferId,
+    from: &Slot,
+    to: &Slot,
+    doses: u32,
+) -> Event {
+    if state.profile.is_none() {
+        return TransferRefused {
+            clinic: clinic.clone(),
+            transfer,
+            from: from.clone(),
+            to: to.clone(),
+            doses,
+            code: RejectionCode::UnknownClinic,
+        }
+        .into();
+    }
+    let mut to = to.clone();
+    if state.released {
+        to.share = Share::Pool;
+    }
+    DosesDeposited {
+        clinic: clinic.clone(),
+        transfer,
+        from: from.clone(),
+        to,
+        doses,
+    }
+    .into()
 }
 
 impl ClinicState {

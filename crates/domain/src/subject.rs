@@ -138,48 +138,13 @@ pub fn decide(
     command: &CommandBody,
     ctx: &Context,
 ) -> Result<Vec<Event>, Rejection> {
-    let campaign = ctx.campaign;
-    let now = ctx.now_ms;
     match command {
         CommandBody::Verify {
             subject,
             birth_date,
             method,
             device,
-        } => {
-            if let Some(last) = &state.verification {
-                if &last.device != device && now < last.lock_until_ms {
-                    return Err(Rejection::retry_at(
-                        RejectionCode::DeviceLocked,
-                        last.lock_until_ms,
-                    ));
-                }
-                if now < last.next_verify_at_ms {
-                    return Err(Rejection::retry_at(
-                        RejectionCode::VerifyRateLimited,
-                        last.next_verify_at_ms,
-                    ));
-                }
-            }
-            Ok(vec![
-                SubjectVerified {
-                    subject: *subject,
-                    method: *method,
-                    device: device.clone(),
-                    birth_date: *birth_date,
-                    cohort_digit: Campaign::cohort_digit(*birth_date),
-                    next_verify_at_ms: now + campaign.rules.verify_interval_ms,
-                }
-                .into(),
-                DeviceLocked {
-                    subject: *subject,
-                    device: device.clone(),
-                    until_ms: now + campaign.rules.device_lock_ms,
-                }
-                .into(),
-            ])
-        }
-
+        } => verify(state, ctx, *subject, *birth_date, *method, device),
         CommandBody::Book {
             subject,
             requested_for,
@@ -188,52 +153,22 @@ pub fn decide(
             date,
             admission,
         } => {
-            let birth = state.require_booker(subject, requested_for, device, *date, campaign)?;
-            let phase = campaign.booking_phase(birth, now)?;
-            state.require_idle()?;
-            if state.reservation.is_some() {
-                return Err(Rejection::new(RejectionCode::AlreadyReserved));
-            }
-            state.require_admission(*admission, now)?;
-            Ok(vec![
-                BookingRequested {
-                    subject: *subject,
-                    reservation: ReservationId(derive_uuid(ctx.command_id, "reservation", now)),
-                    clinic: clinic.clone(),
-                    date: *date,
-                    share: Campaign::share_of(phase),
-                    admission: *admission,
-                }
-                .into(),
-            ])
+            let request = Request {
+                subject,
+                requested_for,
+                device,
+                clinic,
+                date,
+                admission,
+            };
+            book(state, ctx, &request)
         }
-
         CommandBody::Cancel {
             subject,
             requested_for,
             device,
             reservation,
-        } => {
-            if requested_for != subject {
-                return Err(Rejection::new(RejectionCode::ProxyForbidden));
-            }
-            state.require_verified(device)?;
-            campaign.change_allowed(now)?;
-            state.require_idle()?;
-            match &state.reservation {
-                Some(held) if held.reservation == *reservation => Ok(vec![
-                    ReservationCancelled {
-                        subject: *subject,
-                        reservation: *reservation,
-                        clinic: held.clinic.clone(),
-                        date: held.date,
-                    }
-                    .into(),
-                ]),
-                _ => Err(Rejection::new(RejectionCode::NoSuchReservation)),
-            }
-        }
-
+        } => cancel(state, ctx, *subject, *requested_for, device, *reservation),
         CommandBody::Rebook {
             subject,
             requested_for,
@@ -243,28 +178,16 @@ pub fn decide(
             date,
             admission,
         } => {
-            state.require_booker(subject, requested_for, device, *date, campaign)?;
-            campaign.change_allowed(now)?;
-            state.require_idle()?;
-            match &state.reservation {
-                Some(held) if held.reservation == *reservation => {}
-                _ => return Err(Rejection::new(RejectionCode::NoSuchReservation)),
-            }
-            state.require_admission(*admission, now)?;
-            Ok(vec![
-                ChangeRequested {
-                    subject: *subject,
-                    reservation: ReservationId(derive_uuid(ctx.command_id, "reservation", now)),
-                    replaces: *reservation,
-                    clinic: clinic.clone(),
-                    date: *date,
-                    share: Share::Pool,
-                    admission: *admission,
-                }
-                .into(),
-            ])
+            let request = Request {
+                subject,
+                requested_for,
+                device,
+                clinic,
+                date,
+                admission,
+            };
+            rebook(state, ctx, &request, *reservation)
         }
-
         CommandBody::GrantAdmission {
             subject,
             admission,
@@ -279,72 +202,213 @@ pub fn decide(
             }
             .into(),
         ]),
-
         CommandBody::SettleBooking {
             subject,
             reservation,
             refused,
-        } => {
-            // A settlement that matches nothing in flight is a redelivery: nothing changes.
-            let Some(pending) = state
-                .pending
-                .as_ref()
-                .filter(|p| p.reservation == *reservation)
-            else {
-                return Ok(vec![]);
-            };
-            let event: Event = match (refused, pending.replaces) {
-                (None, None) => ReservationRecorded {
-                    subject: *subject,
-                    reservation: *reservation,
-                    clinic: pending.clinic.clone(),
-                    date: pending.date,
-                    share: pending.share,
-                }
-                .into(),
-                (None, Some(replaces)) => {
-                    let Some(old) = state
-                        .reservation
-                        .as_ref()
-                        .filter(|h| h.reservation == replaces)
-                    else {
-                        // The pending change blocks cancel, so the old reservation cannot be gone.
-                        unreachable!("a change in flight always has its old reservation")
-                    };
-                    ReservationChanged {
-                        subject: *subject,
-                        reservation: *reservation,
-                        clinic: pending.clinic.clone(),
-                        date: pending.date,
-                        share: pending.share,
-                        replaces,
-                        old_clinic: old.clinic.clone(),
-                        old_date: old.date,
-                    }
-                    .into()
-                }
-                (Some(code), None) => BookingFailed {
-                    subject: *subject,
-                    reservation: *reservation,
-                    code: *code,
-                }
-                .into(),
-                (Some(code), Some(replaces)) => ChangeFailed {
-                    subject: *subject,
-                    reservation: *reservation,
-                    replaces,
-                    code: *code,
-                }
-                .into(),
-            };
-            Ok(vec![event])
-        }
-
+        } => Ok(settle(state, *subject, *reservation, *refused)),
         other => unreachable!(
             "command {} is not decided by a person's partition",
             other.name()
         ),
     }
+}
+
+/// What a booking and a change ask for.
+struct Request<'c> {
+    subject: &'c SubjectId,
+    requested_for: &'c SubjectId,
+    device: &'c DeviceId,
+    clinic: &'c ClinicId,
+    date: &'c VaccinationDate,
+    admission: &'c AdmissionId,
+}
+
+/// A verification: refused while another device holds the lock or within the interval.
+fn verify(
+    state: &SubjectState,
+    ctx: &Context,
+    subject: SubjectId,
+    birth_date: VaccinationDate,
+    method: Method,
+    device: &DeviceId,
+) -> Result<Vec<Event>, Rejection> {
+    let (rules, now) = (&ctx.campaign.rules, ctx.now_ms);
+    if let Some(last) = &state.verification {
+        if &last.device != device && now < last.lock_until_ms {
+            return Err(Rejection::retry_at(
+                RejectionCode::DeviceLocked,
+                last.lock_until_ms,
+            ));
+        }
+        if now < last.next_verify_at_ms {
+            return Err(Rejection::retry_at(
+                RejectionCode::VerifyRateLimited,
+                last.next_verify_at_ms,
+            ));
+        }
+    }
+    Ok(vec![
+        SubjectVerified {
+            subject,
+            method,
+            device: device.clone(),
+            birth_date,
+            cohort_digit: Campaign::cohort_digit(birth_date),
+            next_verify_at_ms: now + rules.verify_interval_ms,
+        }
+        .into(),
+        DeviceLocked {
+            subject,
+            device: device.clone(),
+            until_ms: now + rules.device_lock_ms,
+        }
+        .into(),
+    ])
+}
+
+/// A booking on the person's booking day (or from the pool in the change window).
+fn book(state: &SubjectState, ctx: &Context, r: &Request) -> Result<Vec<Event>, Rejection> {
+    let (campaign, now) = (ctx.campaign, ctx.now_ms);
+    let birth = state.require_booker(r.subject, r.requested_for, r.device, *r.date, campaign)?;
+    let phase = campaign.booking_phase(birth, now)?;
+    state.require_idle()?;
+    if state.reservation.is_some() {
+        return Err(Rejection::new(RejectionCode::AlreadyReserved));
+    }
+    state.require_admission(*r.admission, now)?;
+    Ok(vec![
+        BookingRequested {
+            subject: *r.subject,
+            reservation: ReservationId(derive_uuid(ctx.command_id, "reservation", now)),
+            clinic: r.clinic.clone(),
+            date: *r.date,
+            share: Campaign::share_of(phase),
+            admission: *r.admission,
+        }
+        .into(),
+    ])
+}
+
+/// A cancellation, in the change window, of the reservation the person holds.
+fn cancel(
+    state: &SubjectState,
+    ctx: &Context,
+    subject: SubjectId,
+    requested_for: SubjectId,
+    device: &DeviceId,
+    reservation: ReservationId,
+) -> Result<Vec<Event>, Rejection> {
+    if requested_for != subject {
+        return Err(Rejection::new(RejectionCode::ProxyForbidden));
+    }
+    state.require_verified(device)?;
+    ctx.campaign.change_allowed(ctx.now_ms)?;
+    state.require_idle()?;
+    match &state.reservation {
+        Some(held) if held.reservation == reservation => Ok(vec![
+            ReservationCancelled {
+                subject,
+                reservation,
+                clinic: held.clinic.clone(),
+                date: held.date,
+            }
+            .into(),
+        ]),
+        _ => Err(Rejection::new(RejectionCode::NoSuchReservation)),
+    }
+}
+
+/// A change of the reservation the person holds, in the change window, from the pool.
+fn rebook(
+    state: &SubjectState,
+    ctx: &Context,
+    r: &Request,
+    reservation: ReservationId,
+) -> Result<Vec<Event>, Rejection> {
+    let (campaign, now) = (ctx.campaign, ctx.now_ms);
+    state.require_booker(r.subject, r.requested_for, r.device, *r.date, campaign)?;
+    campaign.change_allowed(now)?;
+    state.require_idle()?;
+    match &state.reservation {
+        Some(held) if held.reservation == reservation => {}
+        _ => return Err(Rejection::new(RejectionCode::NoSuchReservation)),
+    }
+    state.require_admission(*r.admission, now)?;
+    Ok(vec![
+        ChangeRequested {
+            subject: *r.subject,
+            reservation: ReservationId(derive_uuid(ctx.command_id, "reservation", now)),
+            replaces: reservation,
+            clinic: r.clinic.clone(),
+            date: *r.date,
+            share: Share::Pool,
+            admission: *r.admission,
+        }
+        .into(),
+    ])
+}
+
+/// The clinic's answer to the booking or change in flight. A settlement that matches nothing
+/// in flight is a redelivery: nothing changes.
+fn settle(
+    state: &SubjectState,
+    subject: SubjectId,
+    reservation: ReservationId,
+    refused: Option<RejectionCode>,
+) -> Vec<Event> {
+    let Some(pending) = state
+        .pending
+        .as_ref()
+        .filter(|p| p.reservation == reservation)
+    else {
+        return vec![];
+    };
+    let event: Event = match (refused, pending.replaces) {
+        (None, None) => ReservationRecorded {
+            subject,
+            reservation,
+            clinic: pending.clinic.clone(),
+            date: pending.date,
+            share: pending.share,
+        }
+        .into(),
+        (None, Some(replaces)) => {
+            let Some(old) = state
+                .reservation
+                .as_ref()
+                .filter(|h| h.reservation == replaces)
+            else {
+                // The pending change blocks cancel, so the old reservation cannot be gone.
+                unreachable!("a change in flight always has its old reservation")
+            };
+            ReservationChanged {
+                subject,
+                reservation,
+                clinic: pending.clinic.clone(),
+                date: pending.date,
+                share: pending.share,
+                replaces,
+                old_clinic: old.clinic.clone(),
+                old_date: old.date,
+            }
+            .into()
+        }
+        (Some(code), None) => BookingFailed {
+            subject,
+            reservation,
+            code,
+        }
+        .into(),
+        (Some(code), Some(replaces)) => ChangeFailed {
+            subject,
+            reservation,
+            replaces,
+            code,
+        }
+        .into(),
+    };
+    vec![event]
 }
 
 /// Folds one event of the person's partition into the state. Never fails.

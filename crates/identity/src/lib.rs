@@ -1,6 +1,6 @@
 //! The edge where a person's resident registration number enters and leaves as a pseudonym.
 //!
-//! Architecture Invariant: the resident number is parsed here, turned into a [`SubjectId`] with
+//! Architecture invariant: the resident number is parsed here, turned into a [`SubjectId`] with
 //! a keyed hash (HMAC-SHA256) and a birth date, and dropped. It never reaches the domain, the
 //! log, a database, a log line or an error message: [`ResidentNumber`] does not implement
 //! `Display`, its `Debug` is redacted, and [`IdentityError`] never quotes the input.

@@ -22,6 +22,10 @@
 //! its source as planned, so a move re-sent after a crash (planned again from a projection that
 //! had not seen it yet) has the same id and the ledger answers it without deciding it again; a
 //! plan made after the moves landed finds nothing left to move.
+//!
+//! Architecture invariant: a rebalance moves doses only through commands that the clinic writers
+//! decide ([`apply`] over `yeyak_ledger::submit::Submit`); it never writes the log or a read
+//! model itself, so a stale plan can be refused but never be wrong.
 
 pub mod cli;
 

@@ -2,8 +2,9 @@
 //! (`yeyak-bench`), the HTTP load generator (`yeyak loadgen`), and the one workload generator
 //! they share.
 //!
-//! Architecture invariant: no production role depends on this crate; the counting allocator
-//! ([`heap`]) is installed by the benchmark's binary only.
+//! Architecture invariant: the production roles (`process`, `project`, `serve`) use nothing of
+//! this crate, and the counting allocator ([`heap`]) is installed by the benchmark's binary
+//! (`yeyak-bench`) only, so no production allocation pays for counting.
 
 pub mod bench;
 pub mod demo;
