@@ -154,32 +154,72 @@ fn split(total: i64, weights: &[i64]) -> Vec<i64> {
     parts
 }
 
-/// Plans the moves for `policy` from the read model's rows.
+type Quotas = BTreeMap<(ClinicId, VaccinationDate, Share), QuotaRow>;
+
+/// Plans the moves for `policy` from the read model's rows: the release, then the closing
+/// clinics, then demand, each planned against the quotas the ones before left. Pure.
 pub fn plan(model: &ReadModel, campaign: &Campaign, policy: &Policy) -> Plan {
     let regions: BTreeMap<ClinicId, String> = model
         .clinics
         .iter()
         .map(|(id, c)| (id.clone(), c.region.clone()))
         .collect();
-    let region_of = |c: &ClinicId| regions.get(c).cloned().unwrap_or_default();
-    let mut quotas = model.slot_quota.clone();
-    let mut moves = Vec::new();
-    let mut unplaced = Vec::new();
-    let mut take = |quotas: &mut BTreeMap<_, QuotaRow>, m: Move| {
-        let from = quotas
+    let mut planner = Planner {
+        regions,
+        quotas: model.slot_quota.clone(),
+        moves: Vec::new(),
+        unplaced: Vec::new(),
+    };
+    if policy.at_ms >= campaign.release_at_ms() {
+        planner.release();
+    }
+    for closing in &policy.close {
+        planner.close(closing, policy);
+    }
+    if policy.demand {
+        planner.demand(campaign, policy);
+    }
+    Plan {
+        moves: planner.moves,
+        unplaced: planner.unplaced,
+        follow_ups: follow_ups(model, policy),
+        before: model.slot_quota.clone(),
+        after: planner.quotas,
+        regions: planner.regions,
+    }
+}
+
+/// The quotas as the moves planned so far leave them.
+struct Planner {
+    regions: BTreeMap<ClinicId, String>,
+    quotas: Quotas,
+    moves: Vec<Move>,
+    unplaced: Vec<(Slot, u32)>,
+}
+
+impl Planner {
+    fn region_of(&self, clinic: &ClinicId) -> String {
+        self.regions.get(clinic).cloned().unwrap_or_default()
+    }
+
+    /// Plans a move and applies it to the quotas.
+    fn take(&mut self, m: Move) {
+        let from = self
+            .quotas
             .entry((m.from.clinic.clone(), m.from.date, m.from.share))
             .or_default();
         from.capacity -= i64::from(m.doses);
-        quotas
+        self.quotas
             .entry((m.to.clinic.clone(), m.to.date, m.to.share))
             .or_default()
             .capacity += i64::from(m.doses);
-        moves.push(m);
-    };
+        self.moves.push(m);
+    }
 
-    // 1. The booking days are over: day shares to the pool.
-    if policy.at_ms >= campaign.release_at_ms() {
-        let leftovers: Vec<_> = quotas
+    /// 1. The booking days are over: every day share's leftover to the pool.
+    fn release(&mut self) {
+        let leftovers: Vec<_> = self
+            .quotas
             .iter()
             .filter(|((_, _, share), q)| matches!(share, Share::Day(_)) && q.remaining() > 0)
             .map(|(k, q)| (k.clone(), *q))
@@ -187,7 +227,7 @@ pub fn plan(model: &ReadModel, campaign: &Campaign, policy: &Policy) -> Plan {
         for ((clinic, date, share), q) in leftovers {
             let m = Move {
                 policy: "release",
-                region: region_of(&clinic),
+                region: self.region_of(&clinic),
                 from: Slot {
                     clinic: clinic.clone(),
                     date,
@@ -201,22 +241,22 @@ pub fn plan(model: &ReadModel, campaign: &Campaign, policy: &Policy) -> Plan {
                 doses: q.remaining() as u32,
                 from_capacity: q.capacity,
             };
-            take(&mut quotas, m);
+            self.take(m);
         }
     }
 
-    // 2. Closing clinics: unbooked doses to the rest of the region, by demand.
-    let open_in = |region: &str| -> Vec<ClinicId> {
-        regions
+    /// 2. A closing clinic: its unbooked doses to the rest of its region, by demand (bookings
+    /// + 1), same date and share.
+    fn close(&mut self, closing: &ClinicId, policy: &Policy) {
+        let region = self.region_of(closing);
+        let receivers: Vec<ClinicId> = self
+            .regions
             .iter()
-            .filter(|(c, r)| r.as_str() == region && !policy.close.contains(*c))
+            .filter(|(c, r)| **r == region && !policy.close.contains(*c))
             .map(|(c, _)| c.clone())
-            .collect()
-    };
-    for closing in &policy.close {
-        let region = region_of(closing);
-        let receivers = open_in(&region);
-        let slots: Vec<_> = quotas
+            .collect();
+        let slots: Vec<_> = self
+            .quotas
             .iter()
             .filter(|((c, _, _), q)| c == closing && q.remaining() > 0)
             .map(|(k, q)| (k.clone(), *q))
@@ -228,13 +268,13 @@ pub fn plan(model: &ReadModel, campaign: &Campaign, policy: &Policy) -> Plan {
                 share,
             };
             if receivers.is_empty() {
-                unplaced.push((from, q.remaining() as u32));
+                self.unplaced.push((from, q.remaining() as u32));
                 continue;
             }
             let weights: Vec<i64> = receivers
                 .iter()
                 .map(|r| {
-                    quotas
+                    self.quotas
                         .get(&(r.clone(), date, share))
                         .map_or(0, |row| row.booked)
                         + 1
@@ -254,14 +294,15 @@ pub fn plan(model: &ReadModel, campaign: &Campaign, policy: &Policy) -> Plan {
                         doses: doses as u32,
                         from_capacity: q.capacity,
                     };
-                    take(&mut quotas, m);
+                    self.take(m);
                 }
             }
         }
     }
 
-    // 3. Demand: within a region, unbooked doses in proportion to bookings.
-    if policy.demand {
+    /// 3. Demand: within each region, date and live share, unbooked doses in proportion to
+    /// bookings.
+    fn demand(&mut self, campaign: &Campaign, policy: &Policy) {
         let live = |share: Share| match share {
             Share::Pool => true,
             Share::Day(d) => campaign
@@ -273,69 +314,81 @@ pub fn plan(model: &ReadModel, campaign: &Campaign, policy: &Policy) -> Plan {
                 }),
         };
         let mut groups: BTreeMap<(String, VaccinationDate, Share), Vec<ClinicId>> = BTreeMap::new();
-        for (clinic, date, share) in quotas.keys() {
+        for (clinic, date, share) in self.quotas.keys() {
             if !policy.close.contains(clinic) && live(*share) {
                 groups
-                    .entry((region_of(clinic), *date, *share))
+                    .entry((self.region_of(clinic), *date, *share))
                     .or_default()
                     .push(clinic.clone());
             }
         }
         for ((region, date, share), clinics) in groups {
-            let rows: Vec<QuotaRow> = clinics
-                .iter()
-                .map(|c| quotas[&(c.clone(), date, share)])
-                .collect();
-            let unbooked: i64 = rows.iter().map(|r| r.remaining().max(0)).sum();
-            let booked: Vec<i64> = rows.iter().map(|r| r.booked.max(0)).collect();
-            if clinics.len() < 2 || booked.iter().sum::<i64>() == 0 {
-                continue;
-            }
-            let targets = split(unbooked, &booked);
-            let mut surplus: Vec<(usize, i64)> = Vec::new();
-            let mut deficit: Vec<(usize, i64)> = Vec::new();
-            for (i, row) in rows.iter().enumerate() {
-                let d = row.remaining().max(0) - targets[i];
-                if d >= i64::from(policy.min_move.max(1)) {
-                    surplus.push((i, d));
-                } else if -d >= i64::from(policy.min_move.max(1)) {
-                    deficit.push((i, -d));
-                }
-            }
-            let (mut s, mut r) = (0, 0);
-            while s < surplus.len() && r < deficit.len() {
-                let doses = surplus[s].1.min(deficit[r].1);
-                let (from, to) = (surplus[s].0, deficit[r].0);
-                let m = Move {
-                    policy: "demand",
-                    region: region.clone(),
-                    from: Slot {
-                        clinic: clinics[from].clone(),
-                        date,
-                        share,
-                    },
-                    to: Slot {
-                        clinic: clinics[to].clone(),
-                        date,
-                        share,
-                    },
-                    doses: doses as u32,
-                    from_capacity: rows[from].capacity,
-                };
-                take(&mut quotas, m);
-                surplus[s].1 -= doses;
-                deficit[r].1 -= doses;
-                if surplus[s].1 == 0 {
-                    s += 1;
-                }
-                if deficit[r].1 == 0 {
-                    r += 1;
-                }
-            }
+            self.balance(&region, date, share, &clinics, policy.min_move);
         }
     }
 
-    let follow_ups = model
+    /// Moves doses from the clinics above their fair part of a group to those below it.
+    fn balance(
+        &mut self,
+        region: &str,
+        date: VaccinationDate,
+        share: Share,
+        clinics: &[ClinicId],
+        min_move: u32,
+    ) {
+        let rows: Vec<QuotaRow> = clinics
+            .iter()
+            .map(|c| self.quotas[&(c.clone(), date, share)])
+            .collect();
+        let unbooked: i64 = rows.iter().map(|r| r.remaining().max(0)).sum();
+        let booked: Vec<i64> = rows.iter().map(|r| r.booked.max(0)).collect();
+        if clinics.len() < 2 || booked.iter().sum::<i64>() == 0 {
+            return;
+        }
+        let targets = split(unbooked, &booked);
+        let least = i64::from(min_move.max(1));
+        let mut surplus: Vec<(usize, i64)> = Vec::new();
+        let mut deficit: Vec<(usize, i64)> = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            let d = row.remaining().max(0) - targets[i];
+            if d >= least {
+                surplus.push((i, d));
+            } else if -d >= least {
+                deficit.push((i, -d));
+            }
+        }
+        let (mut s, mut r) = (0, 0);
+        while s < surplus.len() && r < deficit.len() {
+            let doses = surplus[s].1.min(deficit[r].1);
+            let (from, to) = (surplus[s].0, deficit[r].0);
+            let slot = |i: usize| Slot {
+                clinic: clinics[i].clone(),
+                date,
+                share,
+            };
+            self.take(Move {
+                policy: "demand",
+                region: region.to_owned(),
+                from: slot(from),
+                to: slot(to),
+                doses: doses as u32,
+                from_capacity: rows[from].capacity,
+            });
+            surplus[s].1 -= doses;
+            deficit[r].1 -= doses;
+            if surplus[s].1 == 0 {
+                s += 1;
+            }
+            if deficit[r].1 == 0 {
+                r += 1;
+            }
+        }
+    }
+}
+
+/// The active reservations at closing clinics: never moved, listed for follow-up.
+fn follow_ups(model: &ReadModel, policy: &Policy) -> Vec<FollowUp> {
+    model
         .reservations
         .iter()
         .filter(|(_, row)| {
@@ -347,15 +400,7 @@ pub fn plan(model: &ReadModel, campaign: &Campaign, policy: &Policy) -> Plan {
             subject: row.subject.to_hex(),
             date: row.date,
         })
-        .collect();
-    Plan {
-        moves,
-        unplaced,
-        follow_ups,
-        before: model.slot_quota.clone(),
-        after: quotas,
-        regions,
-    }
+        .collect()
 }
 
 impl Plan {
