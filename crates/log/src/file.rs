@@ -990,6 +990,8 @@ fn topic_dirs(root: &Path) -> Result<Vec<(String, PathBuf)>, LogError> {
             out.push((name, dir));
         }
     }
+    // Sorted, so that damage is listed in the same order on every machine.
+    out.sort();
     Ok(out)
 }
 
@@ -1152,7 +1154,7 @@ fn readable_segment(
 
 fn torn_header_detail(file_len: u64, is_active: bool) -> String {
     let what = format!(
-        "segment header cut short ({file_len} bytes: a prefix of the header, then zeros only)"
+        "segment header cut short (a file of {file_len} bytes, past a prefix of the header only zeros)"
     );
     if is_active {
         format!("{what}: its creation was interrupted; the writer's open would rewrite it")

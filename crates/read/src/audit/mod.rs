@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::projection::postgres::ProjectionError;
 use crate::projection::{ReadModel, RowDiff, diff_models};
 use yeyak_domain::{Campaign, Envelope, System};
-use yeyak_log::LogError;
+use yeyak_log::{Damage, LogError};
 
 /// The most findings of one kind listed one by one (the rest are counted).
 pub const FINDINGS_LISTED_MAX: usize = 50;
@@ -150,6 +150,12 @@ pub enum AuditError {
     RegistrationNumberShaped { position: Position },
     #[error("cannot encode the report")]
     Json(#[source] serde_json::Error),
+    /// The read-only open of a data directory found damage (`count` in all; `damage` is the
+    /// first), and the operation needs the whole log. Nothing was written.
+    #[error(
+        "refusing to export a damaged log ({count} damage found, `replay --data` lists each; nothing was written): {damage}"
+    )]
+    LogDamaged { damage: Box<Damage>, count: usize },
 }
 
 impl AuditError {
@@ -164,6 +170,7 @@ impl AuditError {
             AuditError::OutputNotEmpty { .. } => "output_not_empty",
             AuditError::RegistrationNumberShaped { .. } => "resident_number_in_export",
             AuditError::Json(_) => "report_failed",
+            AuditError::LogDamaged { .. } => "log_damaged",
         }
     }
 }
