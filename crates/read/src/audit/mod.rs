@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::projection::postgres::ProjectionError;
 use crate::projection::{ReadModel, RowDiff, diff_models};
 use yeyak_domain::{Campaign, Envelope, System};
-use yeyak_log::{Damage, LogError};
+use yeyak_log::LogError;
 
 /// The most findings of one kind listed one by one (the rest are counted).
 pub const FINDINGS_LISTED_MAX: usize = 50;
@@ -155,7 +155,10 @@ pub enum AuditError {
     #[error(
         "refusing to export a damaged log ({count} damage found, `replay --data` lists each; nothing was written): {damage}"
     )]
-    LogDamaged { damage: Box<Damage>, count: usize },
+    LogDamaged {
+        damage: Box<yeyak_log::Damage>,
+        count: usize,
+    },
 }
 
 impl AuditError {
