@@ -1,37 +1,10 @@
 //! `yeyak-replay`, the auditors' binary, from the outside: exit code 0 on a clean log, 2 on a
 //! tampered one, 1 with a stable error code when it cannot run.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-use yeyak_log::FsyncPolicy;
+use common::{demo, replay};
 use yeyak_read::audit::cli::{ExportArgs, LogArgs, export};
-
-/// A small demo campaign's log in `dir`.
-fn demo(dir: &Path) {
-    let key = yeyak_identity::SecretKey::new(b"yeyak test key, not a secret!!!!".to_vec()).unwrap();
-    let config = yeyak_tools::demo::DemoConfig {
-        people: 300,
-        clinics: 4,
-        seed: 7,
-        data_dir: dir.to_path_buf(),
-        fsync: FsyncPolicy::Never,
-    };
-    let report = yeyak_tools::demo::run(
-        &config,
-        &yeyak_identity::Pseudonymiser::new(key),
-        &mut Vec::new(),
-    )
-    .unwrap();
-    assert!(report.ok(), "{:?}", report.violations);
-}
-
-fn replay(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_yeyak-replay"))
-        .args(args)
-        .output()
-        .expect("run yeyak-replay")
-}
 
 #[test]
 fn the_auditors_binary_passes_a_clean_export_and_fails_a_tampered_one() {

@@ -17,7 +17,9 @@
 //! starting at 0: each segment is named after the offset of its first record, and the next
 //! segment starts where the previous one ends. The log never deletes anything. The last
 //! segment of a partition is the *active* one, which receives appends; the others are *sealed*.
-//! Only one `FileLog` may have a given root open at a time (this is not enforced).
+//! Only one writable `FileLog` may have a given root open at a time (this is not enforced, and
+//! no lock file is written); a read-only one (below) may be opened any number of times, but
+//! while a writer appends it can see the append in flight as a torn tail.
 //!
 //! # Segment format (all integers little-endian)
 //!
@@ -52,6 +54,21 @@
 //! Sealed segments are never truncated: any damage there is [`LogError::Corrupt`]. The same
 //! holds for damage found by a read. Note that a damaged byte in the middle of the *active*
 //! segment cannot be told apart from a torn write and truncates everything from that record on.
+//!
+//! # Read-only open, for auditors
+//!
+//! [`FileLog::open_read_only`] never creates, writes, truncates, renames, locks or syncs
+//! anything, whatever it finds: it only lists directories and opens files for reading. It runs
+//! the same scan as the writer's open, but where the writer would repair (truncate a torn
+//! tail, rewrite a torn header, ignore a topic without `topic.json`) or refuse to open
+//! ([`LogError::Corrupt`], [`LogError::CorruptMetadata`]), it records a [`Damage`] and serves
+//! each partition up to its first damage: the complete batches before it, nothing after it,
+//! not even later segments. Every kind of damage is a [`DamageKind`]; each carries the topic,
+//! the partition, the file, the byte where the unread part starts and the offset the first
+//! unread record would have. [`FileLog::damage`] lists them. On a torn tail or a torn header
+//! of the active segment, it serves exactly what the writer's open would keep. Appends and
+//! topic creation fail with [`LogError::ReadOnly`]; I/O errors (a missing root, a file it may
+//! not read) are errors as usual.
 //!
 //! # Reads
 //!
@@ -144,6 +161,91 @@ impl FileLogConfig {
     }
 }
 
+/// What kind of damage a read-only open found; see [`Damage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DamageKind {
+    /// Bytes after the last complete batch of the active segment: an append cut short by a
+    /// crash, or a damaged record there (the two cannot be told apart). The writer's open
+    /// would truncate them.
+    TornTail,
+    /// A segment shorter than its header, or a prefix of the header followed by zeros only:
+    /// its creation was interrupted. The writer's open rewrites it if it is the active segment.
+    TornHeader,
+    /// A segment that does not start with the "yeyak-log v1" header (bad magic or version).
+    BadHeader,
+    /// A sealed segment with a record cut short, with a bad length, checksum, body or offset,
+    /// or ending in an incomplete batch.
+    BadRecord,
+    /// A segment that does not start where the previous one ends (one is missing or renamed),
+    /// or a first segment that does not start at offset 0.
+    Gap,
+    /// A partition counted by `topic.json` without a directory or without any segment.
+    MissingPartition,
+    /// A topic directory without `topic.json`: its creation was interrupted (or the file was
+    /// removed). The writer's open ignores the topic.
+    IncompleteTopic,
+    /// A `topic.json` that is not "yeyak-log v1" topic metadata.
+    BadTopicMetadata,
+}
+
+impl DamageKind {
+    /// A stable machine-readable name, e.g. `torn_tail`.
+    pub fn code(self) -> &'static str {
+        match self {
+            DamageKind::TornTail => "torn_tail",
+            DamageKind::TornHeader => "torn_header",
+            DamageKind::BadHeader => "bad_header",
+            DamageKind::BadRecord => "bad_record",
+            DamageKind::Gap => "gap",
+            DamageKind::MissingPartition => "missing_partition",
+            DamageKind::IncompleteTopic => "incomplete_topic",
+            DamageKind::BadTopicMetadata => "bad_topic_metadata",
+        }
+    }
+}
+
+impl std::fmt::Display for DamageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// One damage found by [`FileLog::open_read_only`]: where the readable part of a partition
+/// (or, with no partition, of a whole topic) ends, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    pub kind: DamageKind,
+    pub topic: String,
+    /// `None` when the topic itself is damaged (its metadata): none of its partitions is read.
+    pub partition: Option<u32>,
+    /// The segment file; the partition directory, the topic directory or `topic.json` when the
+    /// damage is there.
+    pub path: PathBuf,
+    /// The first byte of `path` that was not read; everything before it was read and is sound.
+    pub position: u64,
+    /// The offset the first unread record would have: the partition's end offset as served.
+    pub offset: Offset,
+    /// What was found there, for people.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} in topic {:?}", self.kind, self.topic)?;
+        if let Some(partition) = self.partition {
+            write!(f, " partition {partition}")?;
+        }
+        write!(
+            f,
+            ", {} at byte {} (offset {}): {}",
+            self.path.display(),
+            self.position,
+            self.offset,
+            self.detail
+        )
+    }
+}
+
 /// The embedded file-backed log. See the [module documentation](self) for the format.
 #[derive(Debug)]
 pub struct FileLog {
@@ -152,6 +254,10 @@ pub struct FileLog {
     topics: RwLock<BTreeMap<String, Arc<TopicState>>>,
     /// Serialises topic creation (which does I/O) without blocking lookups.
     create_lock: Mutex<()>,
+    /// Set by [`FileLog::open_read_only`]: every write is refused before it touches anything.
+    read_only: bool,
+    /// What a read-only open found; always empty for a writable log (its open repairs or fails).
+    damage: Vec<Damage>,
 }
 
 #[derive(Debug)]
@@ -164,10 +270,11 @@ struct Partition {
     topic: String,
     partition: u32,
     dir: PathBuf,
-    /// Sorted by base offset; the last one is the active segment. Never empty.
+    /// Sorted by base offset; the last one is the active segment. Never empty in a writable
+    /// log; in a read-only one, the segments before the first damage (possibly none).
     segments: Vec<Segment>,
-    /// Write handle of the active segment.
-    active_file: File,
+    /// Write handle of the active segment; `None` in a read-only log.
+    active_file: Option<File>,
     /// Set when a failed write could not be undone; appends are refused until reopening.
     poisoned: Option<String>,
 }
@@ -774,7 +881,7 @@ fn open_partition(
         partition,
         dir,
         segments,
-        active_file,
+        active_file: Some(active_file),
         poisoned: None,
     })
 }
@@ -867,6 +974,217 @@ fn recover_active_segment(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Read-only open: the same scan, damage recorded instead of repaired
+// ---------------------------------------------------------------------------------------------
+
+/// The valid topic names under `root` that are directories, with their paths.
+fn topic_dirs(root: &Path) -> Result<Vec<(String, PathBuf)>, LogError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(root).map_err(io_error(root))? {
+        let entry = entry.map_err(io_error(root))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let dir = entry.path();
+        if validate_topic_name(&name).is_ok() && dir.is_dir() {
+            out.push((name, dir));
+        }
+    }
+    // Sorted, so that damage is listed in the same order on every machine.
+    out.sort();
+    Ok(out)
+}
+
+/// The partition count of a topic directory; `None`, with the damage recorded, when its
+/// `topic.json` is missing or unreadable as metadata (I/O errors are errors).
+fn topic_meta_or_damage(
+    topic: &str,
+    dir: &Path,
+    damage: &mut Vec<Damage>,
+) -> Result<Option<u32>, LogError> {
+    let path = dir.join(TOPIC_META_FILE);
+    let (kind, path, detail) = match read_topic_meta(topic, &path) {
+        Ok(Some(partitions)) => return Ok(Some(partitions)),
+        Ok(None) => (
+            DamageKind::IncompleteTopic,
+            dir.to_path_buf(),
+            "topic directory without topic.json (its creation was interrupted): not read"
+                .to_owned(),
+        ),
+        Err(LogError::CorruptMetadata { reason, .. }) => (
+            DamageKind::BadTopicMetadata,
+            path,
+            format!("{reason}: the topic is not read"),
+        ),
+        Err(e) => return Err(e),
+    };
+    damage.push(Damage {
+        kind,
+        topic: topic.to_owned(),
+        partition: None,
+        path,
+        position: 0,
+        offset: 0,
+        detail,
+    });
+    Ok(None)
+}
+
+/// Damage that ends a partition, before its topic and partition are attached.
+#[derive(Debug)]
+struct SegmentDamage {
+    kind: DamageKind,
+    path: PathBuf,
+    position: u64,
+    detail: String,
+}
+
+/// Opens one partition directory without writing: its segments up to the first damage, and
+/// that damage.
+fn open_partition_read_only(
+    config: &FileLogConfig,
+    topic: &str,
+    partition: u32,
+    dir: PathBuf,
+) -> Result<(Partition, Option<Damage>), LogError> {
+    let listed = if dir.is_dir() {
+        list_segments(&dir)?
+    } else {
+        Vec::new()
+    };
+    let mut segments = Vec::with_capacity(listed.len());
+    let found = if listed.is_empty() {
+        Some(SegmentDamage {
+            kind: DamageKind::MissingPartition,
+            path: dir.clone(),
+            position: 0,
+            detail: "partition directory is missing or holds no segment".to_owned(),
+        })
+    } else {
+        readable_segments(config, &listed, &mut segments)?
+    };
+    let offset = segments.last().map_or(0, |s: &Segment| s.end_offset);
+    let damage = found.map(|found| Damage {
+        kind: found.kind,
+        topic: topic.to_owned(),
+        partition: Some(partition),
+        path: found.path,
+        position: found.position,
+        offset,
+        detail: found.detail,
+    });
+    let p = Partition {
+        topic: topic.to_owned(),
+        partition,
+        dir,
+        segments,
+        active_file: None,
+        poisoned: None,
+    };
+    Ok((p, damage))
+}
+
+/// Pushes the sound segments of `listed` (not empty, in offset order) to `segments`, up to the
+/// first damage, which it returns; later segments are not read.
+fn readable_segments(
+    config: &FileLogConfig,
+    listed: &[(Offset, PathBuf)],
+    segments: &mut Vec<Segment>,
+) -> Result<Option<SegmentDamage>, LogError> {
+    let last = listed.len() - 1;
+    for (i, (base_offset, path)) in listed.iter().enumerate() {
+        let expected_base = segments.last().map_or(0, |s| s.end_offset);
+        let (segment, found) =
+            readable_segment(config, path, *base_offset, expected_base, i == last)?;
+        segments.extend(segment);
+        if let Some(mut found) = found {
+            if i < last {
+                let later = last - i;
+                found.detail += &format!("; the partition's {later} later segment(s) are not read");
+            }
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+/// What a read-only open makes of one segment: its sound part (none if its place or header
+/// is wrong), and the damage that ends the partition in it, if any.
+fn readable_segment(
+    config: &FileLogConfig,
+    path: &Path,
+    base_offset: Offset,
+    expected_base: Offset,
+    is_active: bool,
+) -> Result<(Option<Segment>, Option<SegmentDamage>), LogError> {
+    let found = |kind, position, detail| SegmentDamage {
+        kind,
+        path: path.to_path_buf(),
+        position,
+        detail,
+    };
+    if base_offset != expected_base {
+        let detail = format!(
+            "segment starts at offset {base_offset}, but the partition continues at {expected_base}"
+        );
+        return Ok((None, Some(found(DamageKind::Gap, 0, detail))));
+    }
+    let scan = scan_segment(path, base_offset, config.record_bytes_max)?;
+    match &scan.header {
+        HeaderState::Ok => {}
+        HeaderState::Torn => {
+            let detail = torn_header_detail(scan.file_len, is_active);
+            return Ok((None, Some(found(DamageKind::TornHeader, 0, detail))));
+        }
+        HeaderState::Bad(reason) => {
+            return Ok((None, Some(found(DamageKind::BadHeader, 0, reason.clone()))));
+        }
+    }
+    let tail =
+        tail_damage(&scan, is_active).map(|(kind, detail)| found(kind, scan.valid_len, detail));
+    let segment = Segment {
+        base_offset,
+        path: path.to_path_buf(),
+        len: scan.valid_len,
+        end_offset: scan.end_offset,
+        index: scan.index,
+    };
+    Ok((Some(segment), tail))
+}
+
+fn torn_header_detail(file_len: u64, is_active: bool) -> String {
+    let what = format!(
+        "segment header cut short (a file of {file_len} bytes, past a prefix of the header only zeros)"
+    );
+    if is_active {
+        format!("{what}: its creation was interrupted; the writer's open would rewrite it")
+    } else {
+        format!("{what} in a sealed segment")
+    }
+}
+
+/// The damage after the last complete batch of a scanned segment with a sound header.
+fn tail_damage(scan: &Scan, is_active: bool) -> Option<(DamageKind, String)> {
+    if scan.damage.is_none() && scan.valid_len == scan.file_len {
+        return None;
+    }
+    let what = match &scan.damage {
+        Some((position, reason)) => format!("{reason} at byte {position}"),
+        None => "incomplete batch (no batch-end record)".to_owned(),
+    };
+    let unread = scan.file_len - scan.valid_len;
+    Some(if is_active {
+        let detail = format!(
+            "{unread} bytes after the last complete batch of the active segment: {what}; the writer's open would truncate them"
+        );
+        (DamageKind::TornTail, detail)
+    } else {
+        let detail = format!("{what}; the last {unread} bytes of this sealed segment are not read");
+        (DamageKind::BadRecord, detail)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // FileLog
 // ---------------------------------------------------------------------------------------------
 
@@ -877,15 +1195,7 @@ impl FileLog {
         let root = config.root.clone();
         fs::create_dir_all(&root).map_err(io_error(&root))?;
         let mut topics = BTreeMap::new();
-        for entry in fs::read_dir(&root).map_err(io_error(&root))? {
-            let entry = entry.map_err(io_error(&root))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                continue;
-            };
-            let dir = entry.path();
-            if validate_topic_name(&name).is_err() || !dir.is_dir() {
-                continue;
-            }
+        for (name, dir) in topic_dirs(&root)? {
             let meta_path = dir.join(TOPIC_META_FILE);
             let Some(partitions) = read_topic_meta(&name, &meta_path)? else {
                 tracing::warn!(
@@ -902,7 +1212,80 @@ impl FileLog {
             config,
             topics: RwLock::new(topics),
             create_lock: Mutex::new(()),
+            read_only: false,
+            damage: Vec::new(),
         })
+    }
+
+    /// Opens the log under `config.root` without changing anything on disk: see "Read-only
+    /// open" in the [module documentation](self). Damage is not an error here: each partition
+    /// is served up to its first damage, and [`FileLog::damage`] lists what was found. Fails
+    /// on I/O errors only, e.g. when `config.root` does not exist (it is not created).
+    pub fn open_read_only(config: FileLogConfig) -> Result<FileLog, LogError> {
+        let mut topics = BTreeMap::new();
+        let mut damage = Vec::new();
+        for (name, dir) in topic_dirs(&config.root)? {
+            let Some(partitions) = topic_meta_or_damage(&name, &dir, &mut damage)? else {
+                continue;
+            };
+            let mut opened = Vec::with_capacity(partitions as usize);
+            for partition in 0..partitions {
+                let partition_dir = dir.join(partition.to_string());
+                let (p, found) =
+                    open_partition_read_only(&config, &name, partition, partition_dir)?;
+                damage.extend(found);
+                opened.push(Mutex::new(p));
+            }
+            let state = TopicState { partitions: opened };
+            topics.insert(name, Arc::new(state));
+        }
+        Ok(FileLog {
+            config,
+            topics: RwLock::new(topics),
+            create_lock: Mutex::new(()),
+            read_only: true,
+            damage,
+        })
+    }
+
+    /// Every damage [`FileLog::open_read_only`] found, in topic and partition order. Empty for
+    /// a log opened with [`FileLog::open`], which repairs a torn tail (with a warning) and fails
+    /// on any other damage.
+    pub fn damage(&self) -> &[Damage] {
+        &self.damage
+    }
+
+    /// Whether the log was opened with [`FileLog::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The error a write to a read-only log gets.
+    fn read_only_error(
+        &self,
+        topic: &str,
+        partition: Option<u32>,
+        operation: &'static str,
+    ) -> LogError {
+        LogError::ReadOnly {
+            root: self.config.root.clone(),
+            topic: topic.to_owned(),
+            partition,
+            operation,
+        }
+    }
+
+    /// Refuses a write to a read-only log, before anything is touched.
+    fn writable(
+        &self,
+        topic: &str,
+        partition: Option<u32>,
+        operation: &'static str,
+    ) -> Result<(), LogError> {
+        if self.read_only {
+            return Err(self.read_only_error(topic, partition, operation));
+        }
+        Ok(())
     }
 
     /// The configuration this log was opened with.
@@ -984,6 +1367,9 @@ impl FileLog {
         }
 
         let sync = self.config.fsync == FsyncPolicy::EveryAppend;
+        let Some(active_file) = p.active_file.as_mut() else {
+            return Err(self.read_only_error(&p.topic, Some(p.partition), "append"));
+        };
         let Some(active) = p.segments.last_mut() else {
             return Err(LogError::Corrupt {
                 topic: p.topic.clone(),
@@ -994,19 +1380,18 @@ impl FileLog {
             });
         };
         let start = active.len;
-        let written = p
-            .active_file
+        let written = active_file
             .seek(SeekFrom::Start(start))
-            .and_then(|_| p.active_file.write_all(&buf));
+            .and_then(|_| active_file.write_all(&buf));
         let synced = match written {
-            Ok(()) if sync => p.active_file.sync_data().map_err(|e| (e, true)),
+            Ok(()) if sync => active_file.sync_data().map_err(|e| (e, true)),
             Ok(()) => Ok(()),
             Err(e) => Err((e, false)),
         };
         if let Err((source, sync_failed)) = synced {
             // Undo the partial batch so it can never become visible. After a failed fsync the
             // state of the page cache is unknown, so the partition is also closed to appends.
-            let undone = p.active_file.set_len(start);
+            let undone = active_file.set_len(start);
             if sync_failed || undone.is_err() {
                 p.poisoned = Some(format!(
                     "a failed write at byte {start} of {} could not be safely undone",
@@ -1030,9 +1415,9 @@ impl FileLog {
     /// Seals the active segment and starts a new one at the partition's end offset.
     fn roll(&self, p: &mut Partition) -> Result<(), LogError> {
         let sync = self.config.fsync == FsyncPolicy::EveryAppend;
-        if let Some(active) = p.segments.last() {
+        if let (Some(active), Some(file)) = (p.segments.last(), &p.active_file) {
             // Always synced, whatever the policy: sealed segments must stay sound.
-            p.active_file.sync_all().map_err(io_error(&active.path))?;
+            file.sync_all().map_err(io_error(&active.path))?;
         }
         let base_offset = p.next_offset();
         let path = p.dir.join(segment_file_name(base_offset));
@@ -1046,7 +1431,7 @@ impl FileLog {
             base_offset,
             "rolled to a new segment"
         );
-        p.active_file = file;
+        p.active_file = Some(file);
         p.segments.push(Segment {
             base_offset,
             path,
@@ -1147,6 +1532,7 @@ impl FileLog {
     }
 
     fn create_topic(&self, topic: &str, partitions: u32) -> Result<(), LogError> {
+        self.writable(topic, None, "create topic")?;
         let _creating = lock(&self.create_lock);
         // Another thread may have created it while we waited.
         if let Ok(existing) = self.topic(topic) {
@@ -1317,6 +1703,7 @@ impl EventLog for FileLog {
     }
 
     fn append(&self, topic: &str, partition: u32, records: &[Record]) -> Result<Offset, LogError> {
+        self.writable(topic, Some(partition), "append")?;
         self.with_partition(topic, partition, |p| self.append_locked(p, records))
     }
 

@@ -10,7 +10,9 @@
 //!   adapter can implement it too.
 //! - [`FileLog`] is the embedded implementation, used when no Kafka broker is configured. Its
 //!   on-disk format ("yeyak-log v1", documented in [`mod@file`]) is also the format of exported
-//!   logs handed to auditors.
+//!   logs handed to auditors. [`FileLog::open`] is the writer's open: it repairs what a crash
+//!   left (truncates a torn tail). [`FileLog::open_read_only`] is the auditors': it repairs
+//!   nothing, reads up to the first damage of each partition and lists every [`Damage`].
 //! - [`partition_for_key`] maps a key to a partition exactly like Kafka's default partitioner.
 
 pub mod codec;
@@ -18,7 +20,7 @@ pub mod file;
 pub mod kafka;
 pub mod partitioner;
 
-pub use file::{FileLog, FileLogConfig, FsyncPolicy};
+pub use file::{Damage, DamageKind, FileLog, FileLogConfig, FsyncPolicy};
 pub use kafka::{KafkaConfig, KafkaLog};
 pub use partitioner::partition_for_key;
 
@@ -133,9 +135,23 @@ pub enum LogError {
         reason: String,
     },
 
+    /// A write (`operation`: "append", "create topic") on a log opened with
+    /// [`FileLog::open_read_only`], refused before touching anything.
+    #[error(
+        "{operation} refused{}: the log at {} is open read-only",
+        coordinates(topic, *partition),
+        root.display()
+    )]
+    ReadOnly {
+        root: PathBuf,
+        topic: String,
+        partition: Option<u32>,
+        operation: &'static str,
+    },
+
     /// A request to the Kafka cluster failed (the cause is librdkafka's error). `topic` is empty
     /// for operations on no particular topic, such as connecting.
-    #[error("Kafka {operation} failed{}", kafka_coordinates(topic, *partition))]
+    #[error("Kafka {operation} failed{}", coordinates(topic, *partition))]
     Broker {
         topic: String,
         partition: Option<u32>,
@@ -146,7 +162,7 @@ pub enum LogError {
     },
 
     /// The Kafka cluster did not answer in time.
-    #[error("Kafka {operation} timed out{}", kafka_coordinates(topic, *partition))]
+    #[error("Kafka {operation} timed out{}", coordinates(topic, *partition))]
     Timeout {
         topic: String,
         partition: Option<u32>,
@@ -154,8 +170,9 @@ pub enum LogError {
     },
 }
 
-/// " on topic \"t\" partition p" for the Kafka variants' messages; nothing for no topic.
-fn kafka_coordinates(topic: &str, partition: Option<u32>) -> String {
+/// " on topic \"t\" partition p" for the messages of variants whose partition is optional;
+/// nothing for no topic.
+fn coordinates(topic: &str, partition: Option<u32>) -> String {
     match (topic.is_empty(), partition) {
         (true, _) => String::new(),
         (false, None) => format!(" on topic {topic:?}"),

@@ -1,20 +1,26 @@
 //! The command lines of `yeyak replay` (also the `yeyak-replay` binary of `replay/`), `yeyak
 //! export` and `yeyak rebalance`: clap arguments and the runs behind them, shared by both
 //! binaries so they cannot drift apart. Exit codes are the binaries' business.
+//!
+//! `--data DIR` is opened read-only ([`FileLog::open_read_only`]): an audit never changes the
+//! log it audits. The replay lists each damage it found as a `damaged` finding (so it fails,
+//! exit code 2); the export refuses a damaged log ([`AuditError::LogDamaged`], code
+//! `log_damaged`) rather than hand over a part of it that looks whole.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use super::export::ExportSummary;
-use super::source::{Range, load};
+use super::source::{Range, damage_finding, load};
 use super::{AuditError, AuditOptions, AuditReport, Loaded};
 use yeyak_domain::Campaign;
-use yeyak_log::{EventLog, FileLog, FileLogConfig, KafkaConfig, KafkaLog};
+use yeyak_log::{Damage, EventLog, FileLog, FileLogConfig, KafkaConfig, KafkaLog};
 
 /// Where the log is: an embedded data directory or a Kafka cluster, and which part of it.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct LogArgs {
-    /// An embedded data directory (the ledger's file log, or an export opened as a plain log).
+    /// An embedded data directory (the ledger's file log, or an export opened as a plain log),
+    /// opened read-only: nothing on disk changes, damage is reported.
     #[arg(long, conflicts_with = "kafka")]
     pub data: Option<PathBuf>,
     /// Kafka bootstrap servers: read the event topics there.
@@ -38,7 +44,7 @@ pub struct LogArgs {
     pub until: Option<String>,
 }
 
-/// An opened log of either kind.
+/// An opened log of either kind. A data directory is always open read-only.
 pub enum OpenLog {
     File(FileLog),
     Kafka(Box<KafkaLog>),
@@ -49,6 +55,25 @@ impl OpenLog {
         match self {
             OpenLog::File(log) => log,
             OpenLog::Kafka(log) => log.as_ref(),
+        }
+    }
+
+    /// The damage the read-only open of a data directory found (none on Kafka).
+    pub fn damage(&self) -> &[Damage] {
+        match self {
+            OpenLog::File(log) => log.damage(),
+            OpenLog::Kafka(_) => &[],
+        }
+    }
+
+    /// Fails with [`AuditError::LogDamaged`] if the open found any damage.
+    pub fn refuse_damage(&self) -> Result<(), AuditError> {
+        match self.damage() {
+            [] => Ok(()),
+            [first, ..] => Err(AuditError::LogDamaged {
+                damage: Box::new(first.clone()),
+                count: self.damage().len(),
+            }),
         }
     }
 }
@@ -81,7 +106,8 @@ impl LogArgs {
         Ok(range)
     }
 
-    /// Opens the log, and says what it is for people.
+    /// Opens the log (a data directory read-only: see [`OpenLog::damage`]), and says what it
+    /// is for people.
     pub fn open(&self, client_id: &str) -> Result<(OpenLog, String), AuditError> {
         match (&self.data, &self.kafka) {
             (Some(dir), None) => {
@@ -95,7 +121,7 @@ impl LogArgs {
                     });
                 }
                 Ok((
-                    OpenLog::File(FileLog::open(FileLogConfig::new(dir))?),
+                    OpenLog::File(FileLog::open_read_only(FileLogConfig::new(dir))?),
                     format!("data {}", dir.display()),
                 ))
             }
@@ -148,7 +174,8 @@ pub struct ReplayArgs {
     pub quiet: bool,
 }
 
-/// Reads the log the arguments name.
+/// Reads the log the arguments name. Damage of a data directory comes first among the
+/// integrity findings.
 pub fn load_log(args: &ReplayArgs) -> Result<Loaded, AuditError> {
     match &args.from_export {
         Some(dir) => {
@@ -161,7 +188,11 @@ pub fn load_log(args: &ReplayArgs) -> Result<Loaded, AuditError> {
         }
         None => {
             let (log, what) = args.log.open("yeyak-replay")?;
-            load(log.as_log(), &args.log.range()?, what, !args.quiet)
+            let mut loaded = load(log.as_log(), &args.log.range()?, what, !args.quiet)?;
+            let mut integrity: Vec<_> = log.damage().iter().map(damage_finding).collect();
+            integrity.append(&mut loaded.integrity);
+            loaded.integrity = integrity;
+            Ok(loaded)
         }
     }
 }
@@ -204,8 +235,11 @@ pub struct ExportArgs {
     pub quiet: bool,
 }
 
+/// Runs an export. A damaged data directory is refused before anything is written: an export
+/// of the part before the damage would look whole to whoever receives it.
 pub fn export(args: &ExportArgs, out: &mut dyn Write) -> Result<ExportSummary, AuditError> {
     let (log, what) = args.log.open("yeyak-export")?;
+    log.refuse_damage()?;
     let summary = super::export::export(
         log.as_log(),
         &args.log.range()?,

@@ -29,6 +29,12 @@
 //!
 //! Only pseudonymised subject ids leave: a record containing text shaped like a resident
 //! registration number (`YYMMDD-NNNNNNN`) stops the export, and nothing is left behind.
+//!
+//! `yeyak export --data DIR` reads the data directory read-only and refuses it if it is
+//! damaged, even by a torn tail a crash left ([`AuditError::LogDamaged`], `[log_damaged]`),
+//! before writing anything: the part before the damage would be an export that looks whole.
+//! Letting the ledger open the directory first repairs what a crash left (it truncates a torn
+//! tail, and says so); other damage is for `replay --data` to list.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

@@ -150,6 +150,15 @@ pub enum AuditError {
     RegistrationNumberShaped { position: Position },
     #[error("cannot encode the report")]
     Json(#[source] serde_json::Error),
+    /// The read-only open of a data directory found damage (`count` in all; `damage` is the
+    /// first), and the operation needs the whole log. Nothing was written.
+    #[error(
+        "refusing to export a damaged log ({count} damage found, `replay --data` lists each; nothing was written): {damage}"
+    )]
+    LogDamaged {
+        damage: Box<yeyak_log::Damage>,
+        count: usize,
+    },
 }
 
 impl AuditError {
@@ -164,6 +173,7 @@ impl AuditError {
             AuditError::OutputNotEmpty { .. } => "output_not_empty",
             AuditError::RegistrationNumberShaped { .. } => "resident_number_in_export",
             AuditError::Json(_) => "report_failed",
+            AuditError::LogDamaged { .. } => "log_damaged",
         }
     }
 }

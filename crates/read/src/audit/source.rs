@@ -1,6 +1,10 @@
 //! Where a replay reads from: any [`EventLog`] (the embedded data directory, a Kafka cluster),
 //! restricted to a range of offsets per partition and of record timestamps.
 //!
+//! A data directory is opened read-only ([`yeyak_log::FileLog::open_read_only`]): each
+//! partition is read up to its first damage, and each damage becomes a `damaged` finding
+//! ([`damage_finding`]) instead of being repaired.
+//!
 //! Exports are read by [`super::export::read_export`], which also checks their integrity.
 
 use std::collections::BTreeMap;
@@ -9,7 +13,7 @@ use super::{AuditError, Finding, Item, Loaded, Position, Progress, Stream};
 use yeyak_log::codec::{
     READ_BATCH_RECORDS_MAX, TOPIC_CLINIC, TOPIC_SUBJECT, TOPIC_WAITING_ROOM, decode,
 };
-use yeyak_log::{EventLog, LogError, Offset, StoredRecord};
+use yeyak_log::{Damage, EventLog, LogError, Offset, StoredRecord};
 
 /// The ledger's event topics, in the order a replay reads them.
 pub const LEDGER_TOPICS: [&str; 3] = [TOPIC_SUBJECT, TOPIC_CLINIC, TOPIC_WAITING_ROOM];
@@ -187,6 +191,32 @@ pub fn load(
     Ok(loaded)
 }
 
+/// The finding for damage a read-only open found: at the partition's first unread offset, with
+/// the file and byte where reading stopped. Damage to a whole topic has no position.
+pub fn damage_finding(damage: &Damage) -> Finding {
+    let position = damage.partition.map(|partition| Position {
+        topic: damage.topic.clone(),
+        partition,
+        offset: damage.offset,
+        index: None,
+    });
+    let read = match damage.partition {
+        Some(_) => format!("read up to offset {}, nothing from there on", damage.offset),
+        None => format!("topic {:?} not read", damage.topic),
+    };
+    Finding {
+        code: "damaged",
+        position,
+        detail: format!(
+            "{} at byte {} of {}: {}; {read}, and nothing on disk changed",
+            damage.kind,
+            damage.position,
+            damage.path.display(),
+            damage.detail
+        ),
+    }
+}
+
 /// An error and its causes on one line.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -197,4 +227,61 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use yeyak_log::DamageKind;
+
+    use super::*;
+
+    fn damage(partition: Option<u32>) -> Damage {
+        Damage {
+            kind: DamageKind::TornTail,
+            topic: "yeyak.clinic".to_owned(),
+            partition,
+            path: PathBuf::from("/d/yeyak.clinic/3/00000000000000000000.log"),
+            position: 4096,
+            offset: 812,
+            detail: "record cut short (20 of 96 bytes) at byte 4096".to_owned(),
+        }
+    }
+
+    #[test]
+    fn damage_is_a_finding_at_the_first_unread_offset_with_its_file_and_byte() {
+        let finding = damage_finding(&damage(Some(3)));
+        assert_eq!(finding.code, "damaged");
+        assert_eq!(
+            finding.to_string(),
+            "damaged at yeyak.clinic/3@812: torn_tail at byte 4096 of \
+             /d/yeyak.clinic/3/00000000000000000000.log: record cut short (20 of 96 bytes) at \
+             byte 4096; read up to offset 812, nothing from there on, and nothing on disk changed"
+        );
+    }
+
+    #[test]
+    fn damage_to_a_whole_topic_has_no_position_and_names_the_topic() {
+        let finding = damage_finding(&damage(None));
+        assert_eq!(finding.position, None);
+        assert!(
+            finding.detail.contains("topic \"yeyak.clinic\" not read"),
+            "{finding}"
+        );
+    }
+
+    #[test]
+    fn a_refused_export_of_a_damaged_log_has_a_stable_code() {
+        let error = AuditError::LogDamaged {
+            damage: Box::new(damage(Some(3))),
+            count: 2,
+        };
+        assert_eq!(error.code(), "log_damaged");
+        assert!(
+            error
+                .to_string()
+                .contains("torn_tail in topic \"yeyak.clinic\" partition 3")
+        );
+    }
 }
