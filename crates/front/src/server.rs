@@ -118,9 +118,12 @@ impl Running {
     /// Stops accepting, lets requests in flight finish, stops the controller.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
+            // It fails only if the server has stopped already: nothing is left to tell.
             let _ = stop.send(());
         }
-        let _ = (&mut self.task).await;
+        if let Err(error) = (&mut self.task).await {
+            tracing::error!(%error, "the HTTP server's task failed");
+        }
     }
 }
 
@@ -135,6 +138,7 @@ pub async fn start(front: Front, addr: SocketAddr) -> std::io::Result<Running> {
     let controller = tokio::spawn(super::controller::run(front.clone()));
     let task = tokio::spawn(async move {
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            // A dropped sender (the `Running` gone) means stop as well.
             let _ = stopped.await;
         });
         if let Err(error) = server.await {
