@@ -72,6 +72,14 @@ async fn forged_expired_replayed_and_other_device_tokens_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn asking_for_a_place_again_keeps_the_ticket_until_its_admission_is_used() {
+    let (running, _dir) = server().await;
+    let api = Api::new(&running);
+    queue_again_after_booking(&api, &api).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_pre_queue_is_ordered_by_a_published_recorded_draw_at_opening() {
     let opens = instant(BOOKING_DAY_9) + 1_500;
     let config = FrontConfig {

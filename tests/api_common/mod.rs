@@ -197,6 +197,12 @@ impl Api {
         }
     }
 
+    /// `POST /v1/queue` with a session token.
+    pub async fn enqueue(&self, session: &str) -> Answer {
+        self.call(HttpMethod::POST, "/v1/queue", Some(session), None)
+            .await
+    }
+
     pub async fn book(&self, admission: &str, clinic: &str, date: &str) -> Answer {
         self.post(
             "/v1/reservations",
@@ -795,6 +801,35 @@ pub async fn race_for_the_last_doses(api: Arc<Api>, people: u32) {
         .find(|((c, _, s), _)| c.as_str() == "race" && s.to_string() == "day0")
         .unwrap();
     assert_eq!((day0.1.capacity, day0.1.booked), (10, 10));
+}
+
+// ---- asking for a place again ------------------------------------------------------------------
+
+/// Asking for a place again is the waiting room's decision, the same on every gateway (`api`
+/// and `other` may be two gateways of one ledger): the ticket held is kept, and once its
+/// admission was used to book, a new ticket is issued at once (to queue for a change).
+pub async fn queue_again_after_booking(api: &Api, other: &Api) {
+    api.set_clock(CHANGE_WINDOW).await;
+    other.set_clock(CHANGE_WINDOW).await;
+    api.supply("again", "2021-09-03", 20).await.expect(201, "");
+    let session = api.session(&rid("1994-02-14", 31), "pc").await;
+    let (ticket, admission) = api.admitted(&session).await;
+    for (gateway, api) in [("first", api), ("other", other)] {
+        let kept = api.enqueue(&session).await;
+        let body = kept.expect(200, "");
+        assert_eq!(body["ticket"], ticket, "{gateway}: the ticket held is kept");
+        assert_eq!(body["state"], "admitted", "{gateway}: {body}");
+    }
+    api.book(&admission, "again", "2021-09-03")
+        .await
+        .expect(201, "");
+    let again = api.enqueue(&session).await;
+    let new_ticket = again.expect(201, "")["ticket"].as_u64().unwrap();
+    assert!(new_ticket > ticket, "a new ticket, at the back: {again:?}");
+    for (gateway, api) in [("first", api), ("other", other)] {
+        let kept = api.enqueue(&session).await;
+        assert_eq!(kept.expect(200, "")["ticket"], new_ticket, "{gateway}");
+    }
 }
 
 // ---- tokens -----------------------------------------------------------------------------------

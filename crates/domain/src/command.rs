@@ -132,6 +132,11 @@ pub enum CommandBody {
         ticket: TicketNo,
         expires_at_ms: TimestampMs,
     },
+    /// (person -> waiting room) An admission was used: its ticket is done.
+    RetireTicket {
+        subject: SubjectId,
+        ticket: TicketNo,
+    },
     /// (person -> clinic) Hold a dose for a requested booking or change.
     HoldDose {
         clinic: ClinicId,
@@ -206,7 +211,8 @@ impl CommandBody {
             | JoinPreQueue { .. }
             | DrawPreQueue { .. }
             | SkipTicket { .. }
-            | ReportCongestion { .. } => Target::WaitingRoom,
+            | ReportCongestion { .. }
+            | RetireTicket { .. } => Target::WaitingRoom,
             RegisterSupply { clinic, .. }
             | Tick { clinic }
             | HoldDose { clinic, .. }
@@ -224,6 +230,7 @@ impl CommandBody {
         matches!(
             self,
             GrantAdmission { .. }
+                | RetireTicket { .. }
                 | HoldDose { .. }
                 | SettleBooking { .. }
                 | ReleaseDose { .. }
@@ -251,6 +258,7 @@ impl CommandBody {
             Rebalance { .. } => "rebalance",
             Tick { .. } => "tick",
             GrantAdmission { .. } => "grant_admission",
+            RetireTicket { .. } => "retire_ticket",
             HoldDose { .. } => "hold_dose",
             SettleBooking { .. } => "settle_booking",
             ReleaseDose { .. } => "release_dose",

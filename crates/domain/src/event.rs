@@ -64,6 +64,16 @@ pub struct AdmissionGranted {
     pub expires_at_ms: TimestampMs,
 }
 
+/// The person's admission was used: a booking or change with it was recorded. Its ticket is done
+/// in the waiting room (`TicketRetired` follows), so the person may queue again at once, for a
+/// change, instead of waiting for the admission to expire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AdmissionUsed {
+    pub subject: SubjectId,
+    pub admission: AdmissionId,
+    pub ticket: TicketNo,
+}
+
 /// A booking passed every rule of the person's partition; the clinic decides the dose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BookingRequested {
@@ -164,6 +174,22 @@ pub struct TicketLeft {
 /// front tier's timeout), so the tickets behind it moved up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TicketSkipped {
+    pub ticket: TicketNo,
+    pub subject: SubjectId,
+}
+
+/// A person who holds a live ticket asked for a place again (a refresh, a second tab, another
+/// gateway): they keep that ticket and its place, and no new ticket is issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TicketKept {
+    pub ticket: TicketNo,
+    pub subject: SubjectId,
+}
+
+/// The admission of this admitted ticket was used to book or change: the ticket is done, and
+/// its holder may take a new one at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TicketRetired {
     pub ticket: TicketNo,
     pub subject: SubjectId,
 }
@@ -370,6 +396,7 @@ events! {
     SubjectVerified = 1,
     DeviceLocked = 1,
     AdmissionGranted = 1,
+    AdmissionUsed = 1,
     BookingRequested = 1,
     ChangeRequested = 1,
     ReservationRecorded = 1,
@@ -381,6 +408,8 @@ events! {
     TicketAdmitted = 1,
     TicketLeft = 1,
     TicketSkipped = 1,
+    TicketKept = 1,
+    TicketRetired = 1,
     PreQueueJoined = 1,
     PreQueueDrawn = 1,
     CongestionReported = 1,

@@ -11,7 +11,7 @@ use super::event::*;
 use super::ids::derive_uuid;
 use super::{
     AdmissionId, ClinicId, DeviceId, Event, Method, Rejection, RejectionCode, ReservationId, Share,
-    SubjectId, TimestampMs, VaccinationDate,
+    SubjectId, TicketNo, TimestampMs, VaccinationDate,
 };
 use uuid::Uuid;
 
@@ -29,6 +29,8 @@ pub struct Verification {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admission {
     pub admission: AdmissionId,
+    /// The waiting room's ticket it was granted for (retired there once the admission is used).
+    pub ticket: TicketNo,
     pub expires_at_ms: TimestampMs,
     pub used: bool,
 }
@@ -408,7 +410,19 @@ fn settle(
         }
         .into(),
     };
-    vec![event]
+    let mut events = vec![event];
+    // A recorded booking or change uses the admission: the waiting room must learn it, or the
+    // person could not queue again (for a change) until the admission expired.
+    if refused.is_none() {
+        events.extend(state.admission.as_ref().map(|a| {
+            Event::from(AdmissionUsed {
+                subject,
+                admission: a.admission,
+                ticket: a.ticket,
+            })
+        }));
+    }
+    events
 }
 
 /// Folds one event of the person's partition into the state. Never fails.
@@ -435,6 +449,7 @@ pub fn apply(state: &mut SubjectState, event: &Event) {
         Event::AdmissionGranted(e) => {
             state.admission = Some(Admission {
                 admission: e.admission,
+                ticket: e.ticket,
                 expires_at_ms: e.expires_at_ms,
                 used: false,
             });
@@ -483,6 +498,9 @@ pub fn apply(state: &mut SubjectState, event: &Event) {
         Event::ReservationCancelled(_) => {
             state.reservation = None;
         }
+        // The recorded booking or change before it marked the admission used already (logs
+        // written before this event existed have only that); it is news for the waiting room.
+        Event::AdmissionUsed(_) => {}
         _ => {}
     }
 }

@@ -48,9 +48,15 @@ pub struct Outcome {
 
 impl Outcome {
     /// The last event of the chain that is not a follow-up's rejection: for a booking, the
-    /// person's final answer (`ReservationRecorded` or `BookingFailed`).
+    /// person's final answer (`ReservationRecorded` or `BookingFailed`). The bookkeeping of a
+    /// used admission that follows a recorded booking (`AdmissionUsed`, `TicketRetired`) is
+    /// not an answer, so it is passed over.
     pub fn last_event(&self) -> Option<&Event> {
-        self.events.last().map(|e| &e.event)
+        self.events
+            .iter()
+            .rev()
+            .map(|e| &e.event)
+            .find(|e| !matches!(e, Event::AdmissionUsed(_) | Event::TicketRetired(_)))
     }
 }
 
@@ -127,6 +133,7 @@ impl System {
             Event::SubjectVerified(e) => self.subject_mut(e.subject, event),
             Event::DeviceLocked(e) => self.subject_mut(e.subject, event),
             Event::AdmissionGranted(e) => self.subject_mut(e.subject, event),
+            Event::AdmissionUsed(e) => self.subject_mut(e.subject, event),
             Event::BookingRequested(e) => self.subject_mut(e.subject, event),
             Event::ChangeRequested(e) => self.subject_mut(e.subject, event),
             Event::ReservationRecorded(e) => self.subject_mut(e.subject, event),
@@ -138,6 +145,8 @@ impl System {
             | Event::TicketAdmitted(_)
             | Event::TicketLeft(_)
             | Event::TicketSkipped(_)
+            | Event::TicketKept(_)
+            | Event::TicketRetired(_)
             | Event::PreQueueJoined(_)
             | Event::PreQueueDrawn(_)
             | Event::CongestionReported(_) => waiting_room::apply(&mut self.waiting_room, event),
@@ -169,7 +178,7 @@ impl System {
     }
 
     fn subject_mut(&mut self, id: SubjectId, event: &Event) {
-        subject::apply(&mut **self.subjects.entry(id).or_default(), event);
+        subject::apply(self.subjects.entry(id).or_default(), event);
     }
 
     fn clinic_mut(&mut self, id: &ClinicId, event: &Event) {
@@ -298,6 +307,15 @@ impl System {
                     format!("{subject}: a booking is still in flight"),
                 ));
             }
+            if let Some(ticket) = self.live_ticket_of_used_admission(subject, state) {
+                found.push(Violation::new(
+                    Invariant::ConsistentWithPartition,
+                    format!(
+                        "{subject}: the admission of ticket {} was used but the ticket is still live",
+                        ticket.0
+                    ),
+                ));
+            }
         }
         let in_transit: u64 = self.totals.in_transit.values().map(|&d| u64::from(d)).sum();
         if held_doses + in_transit != self.totals.registered_doses {
@@ -313,6 +331,26 @@ impl System {
     }
 }
 
+impl System {
+    /// The person's admitted ticket, if the waiting room still counts it live although the
+    /// person's partition says its admission was used (the retirement never arrived).
+    fn live_ticket_of_used_admission(
+        &self,
+        subject: &SubjectId,
+        state: &SubjectState,
+    ) -> Option<super::TicketNo> {
+        let admission = state.admission.as_ref().filter(|a| a.used)?;
+        match self.waiting_room.tickets.get(subject) {
+            Some((ticket, waiting_room::TicketState::Admitted { .. }))
+                if *ticket == admission.ticket =>
+            {
+                Some(*ticket)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The command another partition must decide because of `envelope`, if any. Its id is the
 /// event's id, so a redelivered event yields the same command, which the target answers once.
 pub fn follow_up(envelope: &Envelope) -> Option<Command> {
@@ -322,6 +360,10 @@ pub fn follow_up(envelope: &Envelope) -> Option<Command> {
             admission: e.admission,
             ticket: e.ticket,
             expires_at_ms: e.expires_at_ms,
+        },
+        Event::AdmissionUsed(e) => CommandBody::RetireTicket {
+            subject: e.subject,
+            ticket: e.ticket,
         },
         Event::BookingRequested(e) => CommandBody::HoldDose {
             clinic: e.clinic.clone(),

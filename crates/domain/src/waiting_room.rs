@@ -5,6 +5,11 @@
 //! (`DrawPreQueue`, seeded from outside and recorded) gives them tickets in a random but
 //! reproducible order. A ticket whose holder went silent is skipped (`SkipTicket`).
 //!
+//! Asking for a place again is decided here, from this partition's own state, so that every
+//! gateway gets the same answer: a person holding a live ticket keeps it (`TicketKept`); one
+//! whose ticket was left, skipped, expired or used (`RetireTicket`, after a booking) gets a new
+//! ticket at the back.
+//!
 //! Not here: how fast to admit (the admission controller outside decides `tickets_max`), when
 //! to draw and whom to skip (the front tier's controller decides and records it), and the
 //! signing of admission tokens (the front tier's edge).
@@ -51,6 +56,8 @@ pub enum TicketState {
     Admitted {
         expires_at_ms: TimestampMs,
     },
+    /// Admitted, and the admission was used to book or change: done, no longer live.
+    Used,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,6 +90,26 @@ impl WaitingRoomState {
             _ => None,
         }
     }
+
+    /// The place a person who asks for one already has: their live ticket, kept (`Some`), or
+    /// none, so they may take a new one (`None`). In the pre-queue there is no ticket to give
+    /// back yet: `AlreadyQueued`.
+    fn place_held(
+        &self,
+        subject: &SubjectId,
+        now_ms: TimestampMs,
+    ) -> Result<Option<Event>, Rejection> {
+        if self.pre_queue.contains_key(subject) {
+            return Err(Rejection::new(RejectionCode::AlreadyQueued));
+        }
+        Ok(self.live_ticket(subject, now_ms).map(|ticket| {
+            TicketKept {
+                ticket,
+                subject: *subject,
+            }
+            .into()
+        }))
+    }
 }
 
 pub fn decide(
@@ -93,22 +120,23 @@ pub fn decide(
     let now = ctx.now_ms;
     match command {
         CommandBody::Enqueue { subject, device } => {
-            if state.live_ticket(subject, now).is_some() || state.pre_queue.contains_key(subject) {
-                return Err(Rejection::new(RejectionCode::AlreadyQueued));
-            }
-            Ok(vec![
+            let place = state.place_held(subject, now)?.unwrap_or_else(|| {
                 TicketIssued {
                     ticket: TicketNo(state.next_ticket),
                     subject: *subject,
                     device: device.clone(),
                 }
-                .into(),
-            ])
+                .into()
+            });
+            Ok(vec![place])
         }
         CommandBody::LeaveQueue { subject, ticket } => {
-            // A waiting ticket, or one's admitted ticket: leaving it after booking lets the
-            // person queue again later (for a change) without waiting for the admission to expire.
-            let admitted = matches!(state.tickets.get(subject), Some((t, TicketState::Admitted { .. })) if t == ticket);
+            // A waiting ticket, or one's admitted ticket (used or not): giving an admitted
+            // ticket up lets the person queue again before its admission expires.
+            let admitted = matches!(
+                state.tickets.get(subject),
+                Some((t, TicketState::Admitted { .. } | TicketState::Used)) if t == ticket
+            );
             if state.waiting.get(ticket) != Some(subject) && !admitted {
                 return Err(Rejection::new(RejectionCode::NotQueued));
             }
@@ -146,17 +174,24 @@ pub fn decide(
                 .collect())
         }
         CommandBody::JoinPreQueue { subject, device } => {
-            if state.live_ticket(subject, now).is_some() || state.pre_queue.contains_key(subject) {
-                return Err(Rejection::new(RejectionCode::AlreadyQueued));
-            }
-            Ok(vec![
+            let place = state.place_held(subject, now)?.unwrap_or_else(|| {
                 PreQueueJoined {
                     subject: *subject,
                     device: device.clone(),
                 }
-                .into(),
-            ])
+                .into()
+            });
+            Ok(vec![place])
         }
+        // Always recorded, as the fact it is; it retires the ticket only if that is still the
+        // person's admitted one (they may have left it, or hold a newer one since).
+        CommandBody::RetireTicket { subject, ticket } => Ok(vec![
+            TicketRetired {
+                ticket: *ticket,
+                subject: *subject,
+            }
+            .into(),
+        ]),
         CommandBody::DrawPreQueue { seed } => {
             let order = draw_order(seed, state.pre_queue.keys().copied());
             let mut events: Vec<Event> = vec![
@@ -253,6 +288,15 @@ pub fn apply(state: &mut WaitingRoomState, event: &Event) {
             state.waiting.remove(&e.ticket);
             state.tickets.remove(&e.subject);
         }
+        Event::TicketRetired(e) => {
+            if let Some((ticket, ticket_state)) = state.tickets.get_mut(&e.subject) {
+                if *ticket == e.ticket && matches!(ticket_state, TicketState::Admitted { .. }) {
+                    *ticket_state = TicketState::Used;
+                }
+            }
+        }
+        // The person kept the ticket they had: nothing moves.
+        Event::TicketKept(_) => {}
         Event::PreQueueJoined(e) => {
             state.pre_queue.insert(e.subject, e.device.clone());
         }
@@ -407,6 +451,80 @@ mod tests {
         assert!(serde_json::from_str::<CommandBody>(&json).is_ok());
         let json = json.replace("\"red\"", "\"purple\"");
         assert!(serde_json::from_str::<CommandBody>(&json).is_err());
+    }
+
+    fn enqueue(state: &mut WaitingRoomState, n: u8) -> Event {
+        let events = run(
+            state,
+            CommandBody::Enqueue {
+                subject: subject(n),
+                device: device(),
+            },
+        )
+        .unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        events[0].clone()
+    }
+
+    fn issued(ticket: u64, n: u8) -> Event {
+        Event::from(TicketIssued {
+            ticket: TicketNo(ticket),
+            subject: subject(n),
+            device: device(),
+        })
+    }
+
+    fn kept(ticket: u64, n: u8) -> Event {
+        Event::from(TicketKept {
+            ticket: TicketNo(ticket),
+            subject: subject(n),
+        })
+    }
+
+    #[test]
+    fn asking_again_keeps_a_live_ticket_and_a_done_one_gives_way_to_a_new_one_at_the_back() {
+        let mut state = WaitingRoomState::default();
+        assert_eq!(enqueue(&mut state, 1), issued(0, 1));
+        assert_eq!(
+            enqueue(&mut state, 1),
+            kept(0, 1),
+            "a refresh keeps the place"
+        );
+        assert_eq!(enqueue(&mut state, 2), issued(1, 2));
+        let leave = CommandBody::LeaveQueue {
+            subject: subject(1),
+            ticket: TicketNo(0),
+        };
+        run(&mut state, leave).unwrap();
+        assert_eq!(enqueue(&mut state, 1), issued(2, 1), "left: a new ticket");
+        assert_eq!(state.position(TicketNo(2)), Some(1), "at the back");
+
+        let admit = CommandBody::Admit {
+            tickets_max: 1,
+            ttl_ms: 60_000,
+        };
+        run(&mut state, admit).unwrap();
+        assert_eq!(enqueue(&mut state, 2), kept(1, 2), "admitted, not used");
+        let retire = CommandBody::RetireTicket {
+            subject: subject(2),
+            ticket: TicketNo(1),
+        };
+        run(&mut state, retire.clone()).unwrap();
+        assert_eq!(enqueue(&mut state, 2), issued(3, 2), "used: a new ticket");
+        // A late retirement of the old ticket leaves the new one alone.
+        run(&mut state, retire).unwrap();
+        assert_eq!(enqueue(&mut state, 2), kept(3, 2));
+
+        let expiring = CommandBody::Admit {
+            tickets_max: 1,
+            ttl_ms: 0,
+        };
+        run(&mut state, expiring).unwrap();
+        assert_eq!(
+            enqueue(&mut state, 1),
+            issued(4, 1),
+            "expired: a new ticket"
+        );
     }
 
     #[test]

@@ -77,3 +77,8 @@ fn the_pre_queue_is_drawn_at_opening_and_silent_tickets_are_skipped() {
 fn congestion_reports_are_recorded_by_the_waiting_room() {
     check("congestion_reports");
 }
+
+#[test]
+fn asking_for_a_place_again_keeps_a_live_ticket_and_otherwise_queues_at_the_back() {
+    check("leave_and_enqueue_again");
+}

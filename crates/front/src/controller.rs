@@ -20,10 +20,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::api::AppState;
+use super::api::{AppState, Unexpected};
 use super::congestion::{self, Level};
 use sha2::{Digest, Sha256};
-use yeyak_domain::{ClinicId, CommandBody, Method, Permille, Share, TicketNo};
+use yeyak_domain::waiting_room::ADMIT_TICKETS_MAX;
+use yeyak_domain::{ClinicId, CommandBody, Event, Method, Permille, Share, TicketNo, TimestampMs};
 
 /// How long the controller waits for one of its decisions (see `Backend::submit_within`).
 pub const CONTROLLER_DECISION_TIMEOUT: Duration = Duration::from_secs(2);
@@ -57,7 +58,7 @@ pub async fn run(front: AppState) {
         release_day_shares(&front, &mut ticked);
         report_congestion(&front, &mut reported);
         if let Err(error) = step(&front, elapsed, &mut budget).await {
-            tracing::warn!(code = error.code, message = %error.message, "the admission controller's step failed");
+            tracing::warn!(%error, "the admission controller's step failed");
         }
     }
 }
@@ -103,7 +104,7 @@ fn release_day_shares(front: &AppState, ticked: &mut HashMap<ClinicId, Instant>)
                 .decide_within(CommandBody::Tick { clinic }, CONTROLLER_DECISION_TIMEOUT)
                 .await
             {
-                tracing::warn!(code = error.code, message = %error.message, "a release tick failed");
+                tracing::warn!(%error, "a release tick failed");
             }
         }
     });
@@ -155,30 +156,53 @@ fn report_congestion(front: &AppState, reported: &mut HashMap<Method, (Level, In
                 .decide_within(report, CONTROLLER_DECISION_TIMEOUT)
                 .await
             {
-                tracing::warn!(code = error.code, message = %error.message, "a congestion report failed");
+                tracing::warn!(%error, "a congestion report failed");
             }
         }
     });
 }
 
-async fn step(
-    front: &AppState,
-    elapsed_s: f64,
-    budget: &mut f64,
-) -> Result<(), super::api::ApiError> {
+/// Steps 1 to 3, once per tick.
+async fn step(front: &AppState, elapsed_s: f64, budget: &mut f64) -> Result<(), Unexpected> {
     let now = front.clock.now_ms();
     let opened = front.config.opens_at_ms.is_none_or(|o| now >= o);
-    let (pre_queue, silent, waiting, live) = {
+    let queue = Queue::look(front, now)?;
+    if opened && queue.pre_queue > 0 {
+        draw(front, queue.pre_queue).await?;
+    }
+    skip(front, &queue.silent).await?;
+    let rate = outflow_rate(front);
+    if !opened {
+        *budget = 0.0;
+        return Ok(());
+    }
+    // At most one second's worth at once: no burst after a quiet spell.
+    *budget = (*budget + rate * elapsed_s).min(rate.max(1.0));
+    admit(front, budget, &queue).await
+}
+
+/// What a step needs of the waiting room, read in one look at the view.
+struct Queue {
+    pre_queue: usize,
+    /// Waiting tickets whose owner has not polled this gateway within the heartbeat timeout.
+    silent: Vec<TicketNo>,
+    waiting: usize,
+    /// Admissions granted, not used and not expired.
+    live: usize,
+}
+
+impl Queue {
+    fn look(front: &AppState, now: TimestampMs) -> Result<Queue, Unexpected> {
         let view = front
             .backend
             .view()
             .read()
-            .map_err(|_| super::api::ApiError::bad("unavailable", "view"))?;
+            .map_err(|_| Unexpected::ViewUnavailable)?;
         let timeout = Duration::from_millis(front.config.heartbeat_timeout_ms);
         let mut beats = front
             .heartbeats
             .lock()
-            .map_err(|_| super::api::ApiError::bad("unavailable", "heartbeats"))?;
+            .map_err(|_| Unexpected::HeartbeatsUnavailable)?;
         // Tickets this gateway has not seen yet start their clock now.
         for ticket in view.waiting.keys() {
             beats.entry(*ticket).or_insert_with(Instant::now);
@@ -190,38 +214,44 @@ async fn step(
             .map(|(t, _)| *t)
             .take(SKIPS_PER_TICK_MAX)
             .collect();
-        (
-            view.pre_queue.len(),
+        Ok(Queue {
+            pre_queue: view.pre_queue.len(),
             silent,
-            view.waiting.len(),
-            view.admitted_live(now),
-        )
-    };
-
-    if opened && pre_queue > 0 {
-        let seed = fresh_seed();
-        tracing::info!(%seed, people = pre_queue, "drawing the pre-queue");
-        eprintln!("yeyak serve: pre-queue draw of {pre_queue} people with seed {seed}");
-        front
-            .decide_within(
-                CommandBody::DrawPreQueue { seed },
-                CONTROLLER_DECISION_TIMEOUT,
-            )
-            .await?;
+            waiting: view.waiting.len(),
+            live: view.admitted_live(now),
+        })
     }
-    for ticket in silent {
+}
+
+/// Step 1: the pre-queue's draw, with a fresh seed that is logged and recorded.
+async fn draw(front: &AppState, people: usize) -> Result<(), Unexpected> {
+    let seed = fresh_seed();
+    tracing::info!(%seed, people, "drawing the pre-queue");
+    eprintln!("yeyak serve: pre-queue draw of {people} people with seed {seed}");
+    let draw = CommandBody::DrawPreQueue { seed };
+    front
+        .decide_within(draw, CONTROLLER_DECISION_TIMEOUT)
+        .await?;
+    Ok(())
+}
+
+/// Step 2: skip the silent tickets.
+async fn skip(front: &AppState, silent: &[TicketNo]) -> Result<(), Unexpected> {
+    for &ticket in silent {
+        let skip = CommandBody::SkipTicket { ticket };
         front
-            .decide_within(
-                CommandBody::SkipTicket { ticket },
-                CONTROLLER_DECISION_TIMEOUT,
-            )
+            .decide_within(skip, CONTROLLER_DECISION_TIMEOUT)
             .await?;
         if let Ok(mut beats) = front.heartbeats.lock() {
             beats.remove(&ticket);
         }
     }
+    Ok(())
+}
 
-    // The outflow rate, scaled down while the ledger answers slower than the target.
+/// The outflow rate, scaled down while the ledger answers slower than the target; published
+/// for the ETAs.
+fn outflow_rate(front: &AppState) -> f64 {
     let configured = front.config.admit_per_s;
     let rate = match front.metrics.decision_ewma_ms() {
         Some(ms) if ms > front.config.target_decision_ms => {
@@ -232,19 +262,19 @@ async fn step(
     if let Ok(mut r) = front.admit_rate.lock() {
         *r = rate;
     }
-    if !opened {
-        *budget = 0.0;
-        return Ok(());
-    }
-    // At most one second's worth at once: no burst after a quiet spell.
-    *budget = (*budget + rate * elapsed_s).min(rate.max(1.0));
-    let room = (front.config.admitted_live_max as usize).saturating_sub(live);
-    let admit = (budget.floor() as usize).min(room).min(waiting);
+    rate
+}
+
+/// Step 3: admit as many waiting tickets as the budget and the room for live admissions allow;
+/// the budget pays for those actually admitted.
+async fn admit(front: &AppState, budget: &mut f64, queue: &Queue) -> Result<(), Unexpected> {
+    let room = (front.config.admitted_live_max as usize).saturating_sub(queue.live);
+    let admit = (budget.floor() as usize).min(room).min(queue.waiting);
     if admit == 0 {
         return Ok(());
     }
     let admit_command = CommandBody::Admit {
-        tickets_max: admit.min(yeyak_domain::waiting_room::ADMIT_TICKETS_MAX as usize) as u32,
+        tickets_max: admit.min(ADMIT_TICKETS_MAX as usize) as u32,
         ttl_ms: front.config.admission_ttl_ms,
     };
     let outcome = front
@@ -253,7 +283,7 @@ async fn step(
     let admitted = outcome
         .events
         .iter()
-        .filter(|e| matches!(e.event, yeyak_domain::Event::TicketAdmitted(_)))
+        .filter(|e| matches!(e.event, Event::TicketAdmitted(_)))
         .count();
     *budget -= admitted as f64;
     Ok(())

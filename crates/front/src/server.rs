@@ -11,7 +11,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 
-use super::api::{self, ApiError, AppState, Front};
+use super::api::{ApiError, AppState, Front};
+use super::api::{admin, queue, reservations, slots, status, verify};
 use super::{openapi, web};
 
 async fn measure(State(front): State<AppState>, request: Request, next: Next) -> Response {
@@ -78,26 +79,26 @@ pub fn router(front: AppState) -> Router {
         .route("/operator", get(operator))
         .route("/static/{file}", get(static_file))
         .route("/openapi.json", get(openapi_json))
-        .route("/metrics", get(api::metrics))
-        .route("/v1/verify", post(api::verify))
-        .route("/v1/queue", post(api::queue_enter))
-        .route("/v1/queue/draws", get(api::draws))
+        .route("/metrics", get(status::metrics))
+        .route("/v1/verify", post(verify::verify))
+        .route("/v1/queue", post(queue::enter))
+        .route("/v1/queue/draws", get(queue::draws))
         .route(
             "/v1/queue/{ticket}",
-            get(api::queue_status).delete(api::queue_leave),
+            get(queue::status).delete(queue::leave),
         )
-        .route("/v1/congestion", get(api::congestion))
-        .route("/v1/slots", get(api::slots))
-        .route("/v1/reservations", post(api::book))
-        .route("/v1/reservations/me", get(api::my_reservation))
+        .route("/v1/congestion", get(status::congestion))
+        .route("/v1/slots", get(slots::slots))
+        .route("/v1/reservations", post(reservations::book))
+        .route("/v1/reservations/me", get(reservations::mine))
         .route(
             "/v1/reservations/{id}",
-            put(api::change).delete(api::cancel),
+            put(reservations::change).delete(reservations::cancel),
         )
-        .route("/admin/supply", post(api::admin_supply))
-        .route("/admin/clock", post(api::admin_clock))
-        .route("/admin/providers", post(api::admin_provider))
-        .route("/admin/status", get(api::admin_status))
+        .route("/admin/supply", post(admin::supply))
+        .route("/admin/clock", post(admin::clock))
+        .route("/admin/providers", post(admin::provider))
+        .route("/admin/status", get(status::admin_status))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(front.clone(), measure))
@@ -117,9 +118,12 @@ impl Running {
     /// Stops accepting, lets requests in flight finish, stops the controller.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
+            // It fails only if the server has stopped already: nothing is left to tell.
             let _ = stop.send(());
         }
-        let _ = (&mut self.task).await;
+        if let Err(error) = (&mut self.task).await {
+            tracing::error!(%error, "the HTTP server's task failed");
+        }
     }
 }
 
@@ -134,6 +138,7 @@ pub async fn start(front: Front, addr: SocketAddr) -> std::io::Result<Running> {
     let controller = tokio::spawn(super::controller::run(front.clone()));
     let task = tokio::spawn(async move {
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            // A dropped sender (the `Running` gone) means stop as well.
             let _ = stopped.await;
         });
         if let Err(error) = server.await {

@@ -117,16 +117,12 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
                 date: date(&args),
                 doses: args["doses"].parse().unwrap(),
             },
-            "verify" => {
-                let dev = device(person, &args);
-                let body = CommandBody::Verify {
-                    subject,
-                    birth_date: args["born"].parse().unwrap(),
-                    method: Method::parse(args.get("method").unwrap_or(&"kakao")).unwrap(),
-                    device: dev.clone(),
-                };
-                body
-            }
+            "verify" => CommandBody::Verify {
+                subject,
+                birth_date: args["born"].parse().unwrap(),
+                method: Method::parse(args.get("method").unwrap_or(&"kakao")).unwrap(),
+                device: device(person, &args),
+            },
             "enqueue" => CommandBody::Enqueue {
                 subject,
                 device: device(person, &args),

@@ -191,6 +191,34 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         leave a
         ",
     ),
+    // Asking for a place again: the waiting room's own state decides. A live ticket is kept
+    // (a refresh); a ticket left, used to book, skipped or expired gives way to a new one at
+    // the back.
+    (
+        "leave_and_enqueue_again",
+        r"
+        at 2021-08-01T09:00+09:00
+        supply c1 clinic=c1 date=2021-08-30 doses=10
+        at 2021-08-09T20:00+09:00
+        verify a born=1990-05-09 device=pc
+        verify b born=1991-06-19 device=pc
+        enqueue a
+        enqueue a
+        enqueue b
+        leave a
+        enqueue a
+        admit 1
+        enqueue b
+        book b clinic=c1 date=2021-08-30
+        enqueue b
+        skip a
+        enqueue a
+        admit 1 ttl_min=1
+        at 2021-08-09T20:02+09:00
+        enqueue b
+        enqueue a
+        ",
+    ),
     (
         "congestion_reports",
         r"

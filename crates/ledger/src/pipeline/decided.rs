@@ -2,7 +2,7 @@
 //! sent again) is not decided twice, in memory bounded by time rather than by people.
 //!
 //! What needs remembering, and for how long:
-//! - Follow-ups (hold, settle, grant, release, deposit, return) never: each is produced in the
+//! - Follow-ups (hold, settle, grant, retire, release, deposit, return) never: each is produced in the
 //!   same Kafka transaction as the event that causes it and consumed with the offsets committed
 //!   in the transaction of its decision, so it is delivered exactly once (or decided in the very
 //!   transaction that produced it, see `Processor`).
@@ -76,6 +76,8 @@ impl Decided {
             | Event::DosesMoved(_)
             | Event::DosesWithdrawn(_) => Some(true),
             Event::AdmissionGranted(_)
+            | Event::AdmissionUsed(_)
+            | Event::TicketRetired(_)
             | Event::ReservationConfirmed(_)
             | Event::BookingRefused(_)
             | Event::ReservationRecorded(_)
@@ -88,8 +90,8 @@ impl Decided {
             | Event::DosesReturned(_) => None,
             Event::CommandRejected(e) => match e.command.as_str() {
                 "register_supply" | "rebalance" => Some(true),
-                "grant_admission" | "hold_dose" | "settle_booking" | "release_dose"
-                | "deposit_doses" | "return_doses" => None,
+                "grant_admission" | "retire_ticket" | "hold_dose" | "settle_booking"
+                | "release_dose" | "deposit_doses" | "return_doses" => None,
                 _ => Some(false),
             },
             _ => Some(false),

@@ -437,11 +437,15 @@ impl ReadModel {
             Event::BookingRefused(e) => self.reject("BookingRefused", "hold_dose", e.code),
             Event::TransferRefused(e) => self.reject("TransferRefused", "deposit_doses", e.code),
 
+            // A used admission's ticket stays `admitted` in `queue_tickets`: that is what it was.
             Event::SubjectVerified(_)
             | Event::DeviceLocked(_)
             | Event::AdmissionGranted(_)
+            | Event::AdmissionUsed(_)
             | Event::BookingRequested(_)
             | Event::ChangeRequested(_)
+            | Event::TicketKept(_)
+            | Event::TicketRetired(_)
             | Event::PreQueueJoined(_)
             | Event::PreQueueDrawn(_) => {}
         }

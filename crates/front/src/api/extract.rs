@@ -1,0 +1,138 @@
+//! Reading a request: the strict JSON body, path and query parameters, and the formats of the
+//! fields (clinic id, date, reservation id, ticket, resident number). Anything wrong is a 400
+//! with a code, never a 500, and the message never quotes what was sent.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, Path, Query, Request};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+use yeyak_domain::{ClinicId, ReservationId, TicketNo, VaccinationDate};
+use yeyak_identity::IdentityError;
+
+use super::error::{ApiError, answered_as_api_error};
+
+/// What is wrong with a request as sent.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("the request body is too large or could not be read")]
+    BodyTooLarge,
+    #[error("the body has a field this request does not take")]
+    UnknownField,
+    #[error("the body lacks the field `{0}`")]
+    MissingField(String),
+    #[error("a field of the body has the wrong type or value")]
+    InvalidField,
+    #[error("the body is not a JSON object")]
+    InvalidJson,
+    #[error("a path parameter could not be read")]
+    InvalidPath,
+    #[error("{0}")]
+    InvalidQuery(String),
+    #[error("a clinic id is 1 to 64 of [A-Za-z0-9._:-]")]
+    InvalidClinicId,
+    #[error("a date is YYYY-MM-DD")]
+    InvalidDate,
+    #[error("a reservation id is a UUID")]
+    InvalidReservationId,
+    #[error("a ticket is a number, or `me`")]
+    InvalidTicket,
+    #[error("{0}")]
+    InvalidResidentId(IdentityError),
+}
+
+impl RequestError {
+    fn code(&self) -> &'static str {
+        match self {
+            RequestError::BodyTooLarge => "body_too_large",
+            RequestError::UnknownField => "unknown_field",
+            RequestError::MissingField(_) => "missing_field",
+            RequestError::InvalidField => "invalid_field",
+            RequestError::InvalidJson => "invalid_json",
+            RequestError::InvalidPath => "invalid_path",
+            RequestError::InvalidQuery(_) => "invalid_query",
+            RequestError::InvalidClinicId => "invalid_clinic_id",
+            RequestError::InvalidDate => "invalid_date",
+            RequestError::InvalidReservationId => "invalid_reservation_id",
+            RequestError::InvalidTicket => "invalid_ticket",
+            RequestError::InvalidResidentId(_) => "invalid_resident_id",
+        }
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> ApiError {
+        ApiError::bad(error.code(), error.to_string())
+    }
+}
+
+answered_as_api_error!(RequestError);
+
+/// A JSON body that answers 400 with a code for anything wrong: too large, not JSON, unknown
+/// fields, wrong types, missing fields.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = RequestError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, RequestError> {
+        let bytes = body_bytes(Bytes::from_request(req, state).await)?;
+        json_body(&bytes).map(JsonBody)
+    }
+}
+
+/// The body's bytes, read to their end (within the configured limit).
+pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, RequestError> {
+    body.map_err(|_| RequestError::BodyTooLarge)
+}
+
+/// Parses a JSON body. The error never quotes the body (a resident number sent with the wrong
+/// type would otherwise be echoed): only our own field names appear.
+pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RequestError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let text = e.to_string();
+        if text.starts_with("unknown field") {
+            RequestError::UnknownField
+        } else if text.starts_with("missing field") {
+            RequestError::MissingField(text.split('`').nth(1).unwrap_or("?").to_owned())
+        } else if e.is_data() {
+            RequestError::InvalidField
+        } else {
+            RequestError::InvalidJson
+        }
+    })
+}
+
+/// The one path parameter of a route.
+pub fn path_param(path: Result<Path<String>, PathRejection>) -> Result<String, RequestError> {
+    path.map(|Path(text)| text)
+        .map_err(|_| RequestError::InvalidPath)
+}
+
+/// The query string, read into `T`.
+pub fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, RequestError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| RequestError::InvalidQuery(e.body_text()))
+}
+
+pub fn clinic_id(text: &str) -> Result<ClinicId, RequestError> {
+    ClinicId::new(text).ok_or(RequestError::InvalidClinicId)
+}
+
+pub fn date(text: &str) -> Result<VaccinationDate, RequestError> {
+    text.parse().map_err(|_| RequestError::InvalidDate)
+}
+
+pub fn reservation_id(text: &str) -> Result<ReservationId, RequestError> {
+    Uuid::parse_str(text)
+        .map(ReservationId)
+        .map_err(|_| RequestError::InvalidReservationId)
+}
+
+/// A ticket number (`me` is the caller's own ticket, resolved by the route).
+pub fn ticket(text: &str) -> Result<TicketNo, RequestError> {
+    text.parse::<u64>()
+        .map(TicketNo)
+        .map_err(|_| RequestError::InvalidTicket)
+}

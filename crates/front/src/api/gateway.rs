@@ -1,0 +1,124 @@
+//! The gateway's state: configuration, the backend (the ledger and this gateway's view of it),
+//! the clock, the token key, the identity providers and what this process measures; and the
+//! one way a request has a command decided ([`Front::decide`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLockReadGuard};
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+use yeyak_domain::system::Outcome;
+use yeyak_domain::{Command, CommandBody, Method, TicketNo, TimestampMs};
+use yeyak_identity::Pseudonymiser;
+
+use super::error::Unexpected;
+use crate::FrontConfig;
+use crate::backend::Backend;
+use crate::clock::Clock;
+use crate::congestion::Thresholds;
+use crate::metrics::Metrics;
+use crate::providers::{IdentityProvider, SimulatedProvider};
+use crate::tokens::TokenKey;
+use crate::view::FrontView;
+
+/// The gateway: configuration, the backend, and what this process measures.
+pub struct Front {
+    pub config: FrontConfig,
+    pub backend: Backend,
+    pub clock: Clock,
+    pub keys: TokenKey,
+    pub pseudonymiser: Pseudonymiser,
+    pub providers: BTreeMap<Method, Arc<dyn IdentityProvider>>,
+    pub metrics: Metrics,
+    /// Last sign of life of each waiting ticket's owner (this process's polls).
+    pub heartbeats: Mutex<HashMap<TicketNo, Instant>>,
+    /// The outflow rate the controller currently uses (tickets/s).
+    pub admit_rate: Mutex<f64>,
+}
+
+pub type AppState = Arc<Front>;
+
+impl Front {
+    pub fn new(
+        config: FrontConfig,
+        backend: Backend,
+        keys: TokenKey,
+        pseudonymiser: Pseudonymiser,
+    ) -> Front {
+        let seed = Uuid::now_v7().as_u128() as u64;
+        let providers = config
+            .providers
+            .iter()
+            .map(|(m, c)| {
+                let provider = SimulatedProvider::new(*m, c.clone(), seed);
+                (*m, Arc::new(provider) as Arc<dyn IdentityProvider>)
+            })
+            .collect();
+        let rate = config.admit_per_s;
+        Front {
+            config,
+            backend,
+            clock: Clock::default(),
+            keys,
+            pseudonymiser,
+            providers,
+            metrics: Metrics::default(),
+            heartbeats: Mutex::new(HashMap::new()),
+            admit_rate: Mutex::new(rate),
+        }
+    }
+
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            yellow_wait_ms: self.config.yellow_wait_ms,
+            red_wait_ms: self.config.red_wait_ms,
+            grey_failure_ratio: self.config.grey_failure_ratio,
+        }
+    }
+
+    /// Decides one command on the backend (off the async threads) and measures the decision.
+    pub async fn decide(&self, body: CommandBody) -> Result<Outcome, Unexpected> {
+        self.decide_within(body, self.config.decision_timeout).await
+    }
+
+    /// [`Front::decide`], waiting at most `timeout` for the decision.
+    pub async fn decide_within(
+        &self,
+        body: CommandBody,
+        timeout: Duration,
+    ) -> Result<Outcome, Unexpected> {
+        let command = Command {
+            command_id: Uuid::now_v7(),
+            at_ms: self.clock.now_ms(),
+            body,
+        };
+        let backend = self.backend.clone();
+        let started = Instant::now();
+        let result =
+            tokio::task::spawn_blocking(move || backend.submit_within(command, timeout)).await;
+        self.metrics.decision(started.elapsed());
+        result
+            .map_err(|_| Unexpected::Cancelled)?
+            .map_err(Unexpected::from)
+    }
+
+    /// The gateway's view of the ledger, for reading.
+    pub fn view(&self) -> Result<RwLockReadGuard<'_, FrontView>, Unexpected> {
+        self.backend
+            .view()
+            .read()
+            .map_err(|_| Unexpected::ViewUnavailable)
+    }
+
+    /// The ticket's owner is still there (a poll of theirs reached this gateway).
+    pub fn heartbeat(&self, ticket: TicketNo) {
+        if let Ok(mut h) = self.heartbeats.lock() {
+            h.insert(ticket, Instant::now());
+        }
+    }
+
+    /// Whether arrivals now wait in the pre-queue for the draw at opening.
+    pub fn pre_queue_open(&self, now_ms: TimestampMs) -> bool {
+        self.config.pre_queue_draw && self.config.opens_at_ms.is_some_and(|o| now_ms < o)
+    }
+}
