@@ -9,3 +9,4 @@ pub mod bench;
 pub mod demo;
 pub mod heap;
 pub mod loadgen;
+pub mod workload;
