@@ -11,7 +11,7 @@ use crate::settings::{Fsync, pseudonymiser};
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// How many people (about 10% fall outside the 18-49 group).
+    /// How many people (about a fifth fall outside the 18-49 group).
     #[arg(long, default_value_t = 5000)]
     people: u32,
     /// How many clinics.

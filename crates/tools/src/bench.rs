@@ -1,32 +1,61 @@
 //! `yeyak bench`: the pipeline's throughput and latency on a real Kafka broker, against the raw
 //! append rate of the same broker measured in the same run.
 //!
-//! Workload: the seed's stampede. N people of one booking day verify, take a ticket, are
-//! admitted in order, and book the moment their admission arrives, across 50 clinics with enough
-//! doses for everyone. Measured: completed reservations per second from the first command sent to
-//! the last reservation recorded; events per second; latency from a booking sent to its
-//! reservation recorded (the whole person -> clinic -> person chain); and the raw ceiling:
-//! rdkafka producing as many records of the average event size, as fast as it can.
+//! Workload: the shared generator's crowd of the first booking day ([`crate::workload`]): N
+//! eligible people born on a day ending in its digit, 50 clinics with five vaccination dates and
+//! doses for everyone, each person's verification method and (skewed) choice of clinic and date.
+//! They arrive all at once at the opening (the stampede) or paced at `rate` a second; each
+//! verifies, takes a ticket, is admitted in order (every 20 ms, whoever waits), and books the
+//! moment the admission arrives.
+//!
+//! Request path: as the front tier has it ([`front`]): every command goes through
+//! `yeyak_ledger::submit::Submit` on the Kafka pipeline (send, then wait for its whole causal
+//! chain on the event tail), from a bounded pool of blocking threads as large as the gateway's.
+//!
+//! Measured: completed reservations per second from the first command sent (the supply) to the
+//! last reservation's outcome; events per second; latency from a person pressing "book" (the
+//! admission seen) to the booking's outcome with its reservation (the whole person -> clinic ->
+//! person chain, and the wait for a free thread); and the raw ceiling: rdkafka producing as many
+//! records of the average event size, as fast as it can.
 
-use std::collections::HashMap;
+pub mod front;
+
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use uuid::Uuid;
 
-use yeyak_domain::system::command_id_from;
-use yeyak_domain::{
-    Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, SubjectId, System,
-};
+use yeyak_domain::{Campaign, SubjectId, System};
 use yeyak_ledger::Topology;
 use yeyak_ledger::pipeline::Topics;
 use yeyak_ledger::pipeline::admin::{delete_topics, ensure_topics};
-use yeyak_ledger::pipeline::client::{EventTail, Submitter};
-use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig, ProcessorError};
+use yeyak_ledger::pipeline::client::EventTail;
+use yeyak_ledger::pipeline::processor::{
+    Processor, ProcessorConfig, ProcessorError, ProcessorStats,
+};
+use yeyak_ledger::submit::{Kafka, Submit, SubmitError};
+
+use crate::workload::{Arrival, Workload, WorkloadConfig, WorkloadError};
+use front::{BenchSink, Crowd, Front};
+
+/// Clinics of the benchmark's workload.
+pub const CLINICS: u32 = 50;
+/// The seed of the benchmark's people and their choices.
+pub const SEED: u64 = 2021;
+/// How often the run hands work to the pool.
+const DISPATCH_EVERY: Duration = Duration::from_millis(1);
+/// How often a progress line is printed.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+/// Longest wait for the run's events to be read back from the event topics.
+const READ_BACK_MAX: Duration = Duration::from_secs(120);
+/// Longest wait for the projector to write the last reservation's row.
+const PROJECTION_WAIT_MAX: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
@@ -42,8 +71,8 @@ pub struct BenchConfig {
     /// When given, a PostgreSQL projector follows the run (in a fresh schema) and the latency
     /// from a reservation's decision to its row is measured.
     pub postgres: Option<String>,
-    /// People arriving per second (verify + enqueue paced, admissions every 20 ms); `None`:
-    /// everyone at once (the stampede).
+    /// People arriving per second (verify + enqueue paced); `None`: everyone at once (the
+    /// stampede). Either way whoever waits is admitted every 20 ms.
     pub rate: Option<u32>,
 }
 
@@ -58,9 +87,23 @@ pub enum BenchError {
     #[error("the projector cannot read the event log")]
     Log(#[source] yeyak_log::LogError),
     #[error("the projector failed")]
-    Projection(#[from] yeyak_read::projection::postgres::ProjectionError),
+    Projection(#[source] Box<yeyak_read::projection::postgres::ProjectionError>),
     #[error("the benchmark's database setup failed")]
     Database(#[from] postgres::Error),
+    #[error("a request failed on its way through the Kafka pipeline")]
+    Submit(#[from] SubmitError),
+    #[error("the workload cannot be generated")]
+    Workload(#[from] WorkloadError),
+    #[error("a made-up person did not pass the identity edge")]
+    Identity(#[from] yeyak_identity::IdentityError),
+    #[error("the ledger refused the benchmark's supply: {0}")]
+    Refused(String),
+}
+
+impl From<yeyak_read::projection::postgres::ProjectionError> for BenchError {
+    fn from(error: yeyak_read::projection::postgres::ProjectionError) -> Self {
+        BenchError::Projection(Box::new(error))
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -137,25 +180,22 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, BenchError> {
-    let campaign = Campaign::default_2021();
-    let prefix = format!("bench{}.", &Uuid::now_v7().simple().to_string()[20..]);
-    let topics = Topics::new(
-        &prefix,
-        Topology {
-            subject_partitions: config.partitions,
-            clinic_partitions: config.partitions,
-        },
-    );
-    ensure_topics(&config.bootstrap, &topics, 1)?;
-    writeln!(
-        out,
-        "yeyak bench: {} people, {} processor(s), {} partitions, broker {}",
-        config.people, config.processors, config.partitions, config.bootstrap
-    )?;
+/// The projector's offsets, each with the instant they were committed.
+type Snapshots = Arc<Mutex<Vec<(Instant, BTreeMap<(String, u32), u64>)>>>;
 
-    let rss_before = rss_bytes();
-    let stop = Arc::new(AtomicBool::new(false));
+/// A PostgreSQL projector following the run in a schema of its own.
+struct Projector {
+    thread: JoinHandle<Result<(), BenchError>>,
+    admin: postgres::Client,
+    schema: String,
+}
+
+fn start_processors(
+    config: &BenchConfig,
+    topics: &Topics,
+    campaign: &Campaign,
+    stop: &Arc<AtomicBool>,
+) -> Result<Vec<JoinHandle<Result<ProcessorStats, ProcessorError>>>, BenchError> {
     let mut workers = Vec::new();
     for i in 0..config.processors {
         let mut processor_config =
@@ -163,229 +203,152 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         processor_config.session_timeout_ms = 10_000;
         processor_config.batch_linger_ms = config.batch_linger_ms;
         processor_config.batch_commands_max = config.batch_commands_max;
-        let processor = Processor::start(processor_config, campaign.clone())?;
+        let mut processor = Processor::start(processor_config, campaign.clone())?;
         let stop = stop.clone();
-        workers.push(std::thread::spawn(move || {
-            let mut processor = processor;
-            processor.run(stop)
-        }));
+        workers.push(std::thread::spawn(move || processor.run(stop)));
     }
+    Ok(workers)
+}
 
-    // The projector, on its own thread: snapshots of its offsets with the instant they were
-    // committed, to time each reservation's row.
-    type Snapshots =
-        Arc<std::sync::Mutex<Vec<(Instant, std::collections::BTreeMap<(String, u32), u64>)>>>;
-    let snapshots: Snapshots = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let projector = match &config.postgres {
-        None => None,
-        Some(url) => {
-            let schema = format!("bench_{}", &Uuid::now_v7().simple().to_string()[20..]);
-            let mut admin = postgres::Client::connect(url, postgres::NoTls)?;
-            admin.batch_execute(&format!("CREATE SCHEMA {schema}"))?;
-            let url = format!("{url}?options=-c%20search_path%3D{schema}");
-            let (stop, snapshots, prefix, topology, bootstrap) = (
-                stop.clone(),
-                snapshots.clone(),
-                topics.prefix.clone(),
-                topics.topology,
-                config.bootstrap.clone(),
-            );
-            let thread = std::thread::spawn(move || -> Result<(), BenchError> {
-                let log = yeyak_log::KafkaLog::connect(yeyak_log::KafkaConfig {
-                    topic_prefix: prefix,
-                    ..yeyak_log::KafkaConfig::new(bootstrap, "yeyak-bench-projector")
-                })
-                .map_err(BenchError::Log)?;
-                let mut projector = yeyak_read::projection::postgres::PgProjector::connect(
-                    &url,
-                    &log,
-                    topology,
-                    yeyak_read::projection::postgres::READ_MODELS_PROJECTION,
-                )?;
-                while !stop.load(Ordering::Relaxed) {
-                    projector.run_until_caught_up()?;
-                    let offsets = projector.offsets()?;
-                    if let Ok(mut s) = snapshots.lock() {
-                        s.push((Instant::now(), offsets));
-                    }
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Ok(())
-            });
-            Some((thread, admin, schema))
+/// The projector, on its own thread: snapshots of its offsets with the instant they were
+/// committed, to time each reservation's row.
+fn start_projector(
+    url: &str,
+    config: &BenchConfig,
+    topics: &Topics,
+    stop: &Arc<AtomicBool>,
+    snapshots: &Snapshots,
+) -> Result<Projector, BenchError> {
+    let schema = format!("bench_{}", &Uuid::now_v7().simple().to_string()[20..]);
+    let mut admin = postgres::Client::connect(url, postgres::NoTls)?;
+    admin.batch_execute(&format!("CREATE SCHEMA {schema}"))?;
+    let url = format!("{url}?options=-c%20search_path%3D{schema}");
+    let (stop, snapshots, prefix, topology, bootstrap) = (
+        stop.clone(),
+        snapshots.clone(),
+        topics.prefix.clone(),
+        topics.topology,
+        config.bootstrap.clone(),
+    );
+    let thread = std::thread::spawn(move || -> Result<(), BenchError> {
+        let log = yeyak_log::KafkaLog::connect(yeyak_log::KafkaConfig {
+            topic_prefix: prefix,
+            ..yeyak_log::KafkaConfig::new(bootstrap, "yeyak-bench-projector")
+        })
+        .map_err(BenchError::Log)?;
+        let mut projector = yeyak_read::projection::postgres::PgProjector::connect(
+            &url,
+            &log,
+            topology,
+            yeyak_read::projection::postgres::READ_MODELS_PROJECTION,
+        )?;
+        while !stop.load(Ordering::Relaxed) {
+            projector.run_until_caught_up()?;
+            let offsets = projector.offsets()?;
+            if let Ok(mut s) = snapshots.lock() {
+                s.push((Instant::now(), offsets));
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
-    };
-
-    let submitter = Submitter::connect(&config.bootstrap, topics.clone())?;
-    let mut tail = EventTail::open(&config.bootstrap, &topics)?;
-    let at = campaign.booking_days[0].window.opens_at_ms;
-    let clinics: Vec<ClinicId> = (0..50)
-        .filter_map(|c| ClinicId::new(&format!("clinic-{c:02}")))
-        .collect();
-    let date = campaign.vaccination.first_date;
-    let doses_per_clinic = (config.people / 50 + 1) * 10 + 10;
-    let device = DeviceId::new("phone").unwrap_or_else(|| unreachable!());
-    let subject = |n: u32| SubjectId(*command_id_from(&format!("bench/person/{n}")).as_bytes());
-    let birth_date = chrono::NaiveDate::from_ymd_opt(1990, 5, 9).unwrap_or_default();
-
-    let started = Instant::now();
-    for (c, clinic) in clinics.iter().enumerate() {
-        let body = CommandBody::RegisterSupply {
-            clinic: clinic.clone(),
-            name: format!("Clinic {c}"),
-            region: "seoul".into(),
-            date,
-            doses: doses_per_clinic,
-        };
-        submitter.send(&Command {
-            command_id: command_id_from(&format!("bench/supply/{c}")),
-            at_ms: at - 1,
-            body,
-        })?;
-    }
-    let arrive = |n: u32| -> Result<(), BenchError> {
-        let who = subject(n);
-        let verify = CommandBody::Verify {
-            subject: who,
-            birth_date,
-            method: Method::Kakao,
-            device: device.clone(),
-        };
-        submitter.send(&Command {
-            command_id: command_id_from(&format!("bench/verify/{n}")),
-            at_ms: at,
-            body: verify,
-        })?;
-        let enqueue = CommandBody::Enqueue {
-            subject: who,
-            device: device.clone(),
-        };
-        submitter.send(&Command {
-            command_id: command_id_from(&format!("bench/enqueue/{n}")),
-            at_ms: at,
-            body: enqueue,
-        })?;
         Ok(())
-    };
-    let admit = |k: u32| -> Result<(), BenchError> {
-        let body = CommandBody::Admit {
-            tickets_max: 10_000,
-            ttl_ms: 3_600_000,
-        };
-        submitter.send(&Command {
-            command_id: command_id_from(&format!("bench/admit/{k}")),
-            at_ms: at + 1,
-            body,
-        })?;
-        Ok(())
-    };
-    let mut arrived = 0u32;
-    let mut admits_sent = 0u32;
-    if config.rate.is_none() {
-        for n in 0..config.people {
-            arrive(n)?;
-        }
-        arrived = config.people;
-        for k in 0..config.people.div_ceil(10_000) {
-            admit(k)?;
-        }
-        admits_sent = config.people.div_ceil(10_000);
-    }
+    });
+    Ok(Projector {
+        thread,
+        admin,
+        schema,
+    })
+}
 
-    // Book the moment an admission arrives; measure each booking to its recorded reservation.
-    let person_of: HashMap<SubjectId, u32> = (0..config.people).map(|n| (subject(n), n)).collect();
-    let mut booked_at: HashMap<SubjectId, Instant> = HashMap::new();
-    let mut latencies_ms: Vec<f64> = Vec::with_capacity(config.people as usize);
-    let mut decided_seen: Vec<(usize, Instant)> = Vec::with_capacity(config.people as usize);
-    let mut seen = 0usize;
-    let mut finished = 0u64;
-    let mut last_progress = Instant::now();
+fn stop_projector(projector: Projector) {
+    let Projector {
+        thread,
+        mut admin,
+        schema,
+    } = projector;
+    match thread.join() {
+        Ok(Err(e)) => tracing::warn!(error = %e, "the projector ended with an error"),
+        Err(_) => tracing::warn!("the projector thread panicked"),
+        Ok(Ok(())) => {}
+    }
+    if let Err(e) = admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")) {
+        tracing::warn!(error = %e, schema, "cannot drop the benchmark's schema");
+    }
+}
+
+/// The crowd of the first booking day, arriving all at once or at `rate` a second.
+fn crowd(config: &BenchConfig, campaign: &Campaign) -> Result<Crowd, BenchError> {
+    let arrival = config.rate.map_or(Arrival::Stampede, Arrival::paced);
+    let workload = Workload::generate(
+        &WorkloadConfig::booking_day(SEED, config.people, CLINICS, arrival),
+        campaign,
+    )?;
+    Crowd::new(workload, campaign.booking_days[0].window.opens_at_ms)
+}
+
+/// Hands people to the pool as they arrive and are admitted, until every one is done.
+fn drive(
+    front: &mut Front,
+    config: &BenchConfig,
+    started: Instant,
+    out: &mut dyn Write,
+) -> Result<(), BenchError> {
     let deadline = started + Duration::from_secs(config.timeout_s);
-    while finished < u64::from(config.people) {
+    let people = u64::from(config.people);
+    let mut last_progress = Instant::now();
+    loop {
+        let finished = front.tally.finished.load(Ordering::Relaxed);
+        if finished >= people {
+            return Ok(());
+        }
         if Instant::now() > deadline {
-            stop.store(true, Ordering::Relaxed);
             return Err(BenchError::Timeout(config.timeout_s));
         }
-        if let Some(rate) = config.rate {
-            // Paced arrivals: person n arrives n / rate seconds in; the waiting room admits
-            // whoever waits every 20 ms.
-            let due = ((started.elapsed().as_secs_f64() * f64::from(rate)) as u64)
-                .min(u64::from(config.people)) as u32;
-            while arrived < due {
-                arrive(arrived)?;
-                arrived += 1;
-            }
-            let admits_due = (started.elapsed().as_millis() / 20) as u32;
-            if admits_sent < admits_due {
-                admit(admits_sent)?;
-                admits_sent = admits_due;
-            }
+        if let Some(error) = front.tally.failure() {
+            return Err(error.into());
         }
-        tail.poll(Duration::from_millis(if config.rate.is_some() {
-            1
-        } else {
-            5
-        }))?;
-        for envelope in &tail.events[seen..] {
-            match &envelope.event {
-                Event::AdmissionGranted(g) => {
-                    let Some(&n) = person_of.get(&g.subject) else {
-                        continue;
-                    };
-                    let clinic = clinics[(n % 50) as usize].clone();
-                    let body = CommandBody::Book {
-                        subject: g.subject,
-                        requested_for: g.subject,
-                        device: device.clone(),
-                        clinic,
-                        date,
-                        admission: g.admission,
-                    };
-                    submitter.send(&Command {
-                        command_id: command_id_from(&format!("bench/book/{n}")),
-                        at_ms: at + 2,
-                        body,
-                    })?;
-                    booked_at.insert(g.subject, Instant::now());
-                }
-                Event::ReservationRecorded(r) => {
-                    if let Some(t) = booked_at.get(&r.subject) {
-                        latencies_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-                    }
-                    finished += 1;
-                }
-                Event::BookingFailed(_) => finished += 1,
-                _ => {}
-            }
-        }
-        let now = Instant::now();
-        for index in seen..tail.events.len() {
-            if matches!(tail.events[index].event, Event::ReservationRecorded(_)) {
-                decided_seen.push((index, now));
-            }
-        }
-        seen = tail.events.len();
-        if last_progress.elapsed() > Duration::from_secs(2) {
+        front.dispatch(started.elapsed());
+        if last_progress.elapsed() > PROGRESS_EVERY {
             writeln!(
                 out,
                 "  {:>6.1} s: {} events, {} of {} reservations",
                 started.elapsed().as_secs_f64(),
-                seen,
+                front.ledger.events_seen(),
                 finished,
                 config.people
             )?;
             last_progress = Instant::now();
         }
+        std::thread::sleep(DISPATCH_EVERY);
     }
-    let pipeline_s = started.elapsed().as_secs_f64();
-    let rss_after = rss_bytes();
-    let projected = |snapshots: &Snapshots,
-                     (topic, partition, offset): &(String, u32, u64)|
-     -> Option<Instant> {
-        let name = topic
-            .strip_prefix(topics.prefix.as_str())
-            .unwrap_or(topic)
-            .to_owned();
+}
+
+/// Reads the run's events back from the event topics, with where each one is.
+fn read_back(config: &BenchConfig, topics: &Topics, events: u64) -> Result<EventTail, BenchError> {
+    let mut tail = EventTail::open(&config.bootstrap, topics)?;
+    let until = Instant::now() + READ_BACK_MAX;
+    while (tail.events.len() as u64) < events && Instant::now() < until {
+        tail.poll(Duration::from_millis(50))?;
+    }
+    Ok(tail)
+}
+
+/// From each reservation seen decided to its row in PostgreSQL, sorted; waits (a while) for
+/// the projector to write the last one.
+fn projection_latencies(
+    tail: &EventTail,
+    seen: &[(Uuid, Instant)],
+    snapshots: &Snapshots,
+    prefix: &str,
+) -> Vec<f64> {
+    let index_of: HashMap<Uuid, usize> = tail
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.event_id, i))
+        .collect();
+    let projected_at = |event_id: &Uuid| -> Option<Instant> {
+        let (topic, partition, offset) = &tail.positions[*index_of.get(event_id)?];
+        let name = topic.strip_prefix(prefix).unwrap_or(topic).to_owned();
         let snapshots = snapshots.lock().ok()?;
         snapshots
             .iter()
@@ -395,64 +358,66 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
             })
             .map(|(t, _)| *t)
     };
-    let mut projection_ms: Vec<f64> = Vec::new();
-    if projector.is_some() {
-        let until = Instant::now() + Duration::from_secs(120);
-        while let Some((index, _)) = decided_seen.last() {
-            if projected(&snapshots, &tail.positions[*index]).is_some() || Instant::now() > until {
-                break;
-            }
+    let until = Instant::now() + PROJECTION_WAIT_MAX;
+    if let Some((last, _)) = seen.iter().max_by_key(|(_, at)| *at) {
+        while projected_at(last).is_none() && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(20));
         }
-        for (index, seen_at) in &decided_seen {
-            if let Some(at) = projected(&snapshots, &tail.positions[*index]) {
-                projection_ms.push(at.saturating_duration_since(*seen_at).as_secs_f64() * 1000.0);
-            }
-        }
-        projection_ms.sort_by(|a, b| a.total_cmp(b));
     }
-    stop.store(true, Ordering::Relaxed);
-    if let Some((thread, mut admin, schema)) = projector {
-        match thread.join() {
-            Ok(Err(e)) => tracing::warn!(error = %e, "the projector ended with an error"),
-            Err(_) => tracing::warn!("the projector thread panicked"),
-            Ok(Ok(())) => {}
-        }
-        let _ = admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
-    }
-    let (mut transactions, mut commands, mut follow_ups_local) = (0u64, 0u64, 0u64);
-    let (mut poll_ms, mut decide_ms, mut commit_ms) = (0u64, 0u64, 0u64);
+    let mut latencies: Vec<f64> = seen
+        .iter()
+        .filter_map(|(event_id, seen_at)| {
+            let at = projected_at(event_id)?;
+            Some(at.saturating_duration_since(*seen_at).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    latencies
+}
+
+fn join_processors(
+    workers: Vec<JoinHandle<Result<ProcessorStats, ProcessorError>>>,
+) -> ProcessorStats {
+    let mut total = ProcessorStats::default();
     for worker in workers {
         match worker.join() {
             Ok(Ok(stats)) => {
-                transactions += stats.transactions;
-                commands += stats.commands;
-                follow_ups_local += stats.follow_ups_local;
-                poll_ms += stats.poll_ms;
-                decide_ms += stats.decide_ms;
-                commit_ms += stats.commit_ms;
+                total.transactions += stats.transactions;
+                total.commands += stats.commands;
+                total.follow_ups_local += stats.follow_ups_local;
+                total.poll_ms += stats.poll_ms;
+                total.decide_ms += stats.decide_ms;
+                total.commit_ms += stats.commit_ms;
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "processor ended with an error"),
             Err(_) => tracing::warn!("a processor thread panicked"),
         }
     }
-    // Count the follow-up events still in flight after the last reservation (none expected).
-    tail.poll(Duration::from_millis(500))?;
+    total
+}
 
-    let events = tail.events.len() as u64;
-    let bytes: usize = tail
-        .events
+/// What the run's events show once replayed.
+struct Checks {
+    events: u64,
+    avg_event_bytes: f64,
+    writer: Option<(usize, usize)>,
+    overbooked: u64,
+    double_reserved: u64,
+    reservations: u64,
+}
+
+fn check(events: &[yeyak_domain::Envelope], campaign: &Campaign) -> Checks {
+    let bytes: usize = events
         .iter()
         .map(|e| serde_json::to_vec(e).map(|v| v.len()).unwrap_or(0))
         .sum();
-    let avg_event_bytes = bytes as f64 / events.max(1) as f64;
-    let writer = writer_memory(&tail.events, &campaign);
-    let mut replayed = System::new(campaign);
-    for envelope in &tail.events {
+    let writer = writer_memory(events, campaign);
+    let mut replayed = System::new(campaign.clone());
+    for envelope in events {
         replayed.apply(envelope);
     }
-    let violations = replayed.violations();
-    let overbooked = violations
+    let overbooked = replayed
+        .violations()
         .iter()
         .filter(|v| v.invariant == yeyak_domain::Invariant::ShareNotOverbooked)
         .count() as u64;
@@ -462,14 +427,28 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
             *holdings.entry(held.subject).or_default() += 1;
         }
     }
-    let double_reserved = holdings.values().filter(|&&n| n > 1).count() as u64;
-    let reservations = replayed
-        .subjects
-        .values()
-        .filter(|s| s.reservation.is_some())
-        .count() as u64;
+    Checks {
+        events: events.len() as u64,
+        avg_event_bytes: bytes as f64 / events.len().max(1) as f64,
+        writer,
+        overbooked,
+        double_reserved: holdings.values().filter(|&&n| n > 1).count() as u64,
+        reservations: replayed
+            .subjects
+            .values()
+            .filter(|s| s.reservation.is_some())
+            .count() as u64,
+    }
+}
 
-    // The raw ceiling on the same broker: as many records of the average event size.
+/// The raw ceiling on the same broker: `events` records of `bytes` each, as fast as rdkafka
+/// produces them; appends per second, on topics of their own (returned, to be deleted).
+fn raw_append_rate(
+    config: &BenchConfig,
+    prefix: &str,
+    events: u64,
+    bytes: usize,
+) -> Result<(f64, Topics), BenchError> {
     let raw_topics = Topics::new(
         &format!("{prefix}raw."),
         Topology {
@@ -492,32 +471,14 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
             role: "raw producer",
             cause,
         })?;
-    let payload = vec![b'x'; avg_event_bytes.round() as usize];
+    let payload = vec![b'x'; bytes];
     let raw_started = Instant::now();
     for i in 0..events {
         let key = format!("k{}", i % 100_000);
-        let mut record = BaseRecord::to(&raw_target).key(&key).payload(&payload);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    r,
-                )) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err((cause, _)) => {
-                    return Err(ProcessorError::Broker {
-                        operation: "raw produce",
-                        cause,
-                    }
-                    .into());
-                }
-            }
-        }
+        produce(
+            &producer,
+            BaseRecord::to(&raw_target).key(&key).payload(&payload),
+        )?;
     }
     producer
         .flush(Duration::from_secs(120))
@@ -525,40 +486,181 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
             operation: "raw flush",
             cause,
         })?;
-    let raw_s = raw_started.elapsed().as_secs_f64();
+    Ok((
+        events as f64 / raw_started.elapsed().as_secs_f64(),
+        raw_topics,
+    ))
+}
 
-    latencies_ms.sort_by(|a, b| a.total_cmp(b));
-    let report = BenchReport {
-        people: config.people,
-        processors: config.processors,
-        reservations,
-        reservations_per_s: reservations as f64 / pipeline_s,
-        events,
-        events_per_s: events as f64 / pipeline_s,
-        avg_event_bytes,
-        raw_append_per_s: events as f64 / raw_s,
-        ratio: (events as f64 / pipeline_s) / (events as f64 / raw_s),
-        p50_decision_ms: percentile(&latencies_ms, 50.0),
-        p99_decision_ms: percentile(&latencies_ms, 99.0),
-        p99_projection_ms: (!projection_ms.is_empty()).then(|| percentile(&projection_ms, 99.0)),
-        overbooked,
-        double_reserved,
-        rss_bytes_per_person: rss_after.saturating_sub(rss_before) as f64
-            / f64::from(config.people.max(1)),
-        writer_state_bytes_per_person: writer
-            .map(|(state, _)| state as f64 / f64::from(config.people.max(1))),
-        dedup_bytes_per_person: writer
-            .map(|(_, dedup)| dedup as f64 / f64::from(config.people.max(1))),
-        follow_ups_local,
-        transactions,
-        commands_per_transaction: commands as f64 / transactions.max(1) as f64,
-        processor_poll_ms: poll_ms,
-        processor_decide_ms: decide_ms,
-        processor_commit_ms: commit_ms,
+/// Produces one record, waiting while the producer's queue is full.
+fn produce(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    mut record: BaseRecord<'_, String, Vec<u8>>,
+) -> Result<(), BenchError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                r,
+            )) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((cause, _)) => {
+                return Err(ProcessorError::Broker {
+                    operation: "raw produce",
+                    cause,
+                }
+                .into());
+            }
+        }
+    }
+}
+
+fn delete(config: &BenchConfig, topics: &Topics) {
+    if let Err(e) = delete_topics(&config.bootstrap, topics) {
+        tracing::warn!(error = %e, prefix = topics.prefix, "cannot delete the benchmark's topics");
+    }
+}
+
+/// Runs the benchmark and writes its report to `out`: progress, a table, then one JSON line.
+pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, BenchError> {
+    let campaign = Campaign::default_2021();
+    let prefix = format!("bench{}.", &Uuid::now_v7().simple().to_string()[20..]);
+    let topology = Topology {
+        subject_partitions: config.partitions,
+        clinic_partitions: config.partitions,
     };
-    let _ = delete_topics(&config.bootstrap, &topics);
-    let _ = delete_topics(&config.bootstrap, &raw_topics);
+    let topics = Topics::new(&prefix, topology);
+    ensure_topics(&config.bootstrap, &topics, 1)?;
+    writeln!(
+        out,
+        "yeyak bench: {} people, {} processor(s), {} partitions, broker {}",
+        config.people, config.processors, config.partitions, config.bootstrap
+    )?;
+    let crowd = Arc::new(crowd(config, &campaign)?);
 
+    let rss_before = rss_bytes();
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers = start_processors(config, &topics, &campaign, &stop)?;
+    let snapshots: Snapshots = Arc::new(Mutex::new(Vec::new()));
+    let projector = match &config.postgres {
+        None => None,
+        Some(url) => Some(start_projector(url, config, &topics, &stop, &snapshots)?),
+    };
+    let sink = Arc::new(BenchSink::new(&crowd));
+    let timeout = Duration::from_secs(config.timeout_s);
+    let ledger = Kafka::connect(
+        &config.bootstrap,
+        topics.clone(),
+        campaign.clone(),
+        timeout,
+        sink.clone(),
+    )?;
+    let mut front = Front::start(Arc::new(ledger), sink.clone(), crowd);
+
+    let started = Instant::now();
+    let driven = front.register_supply().and_then(|()| {
+        front.open_doors();
+        drive(&mut front, config, started, out)
+    });
+    if let Err(error) = driven {
+        stop.store(true, Ordering::Relaxed);
+        return Err(error);
+    }
+    let pipeline_s = started.elapsed().as_secs_f64();
+    let rss_after = rss_bytes();
+    let events_seen = front.ledger.events_seen();
+    let latencies_ms = front.tally.latencies_ms();
+    front.finish();
+
+    let mut tail = read_back(config, &topics, events_seen)?;
+    let projection_ms = if projector.is_some() {
+        projection_latencies(&tail, &sink.reservations_seen(), &snapshots, &prefix)
+    } else {
+        Vec::new()
+    };
+    stop.store(true, Ordering::Relaxed);
+    if let Some(projector) = projector {
+        stop_projector(projector);
+    }
+    let stats = join_processors(workers);
+    // Count the follow-up events still in flight after the last reservation (none expected).
+    tail.poll(Duration::from_millis(500))?;
+    let checks = check(&tail.events, &campaign);
+    let (raw_append_per_s, raw_topics) = raw_append_rate(
+        config,
+        &prefix,
+        checks.events,
+        checks.avg_event_bytes.round() as usize,
+    )?;
+
+    let report = BenchReport::new(
+        config,
+        &checks,
+        Measured {
+            pipeline_s,
+            raw_append_per_s,
+            latencies_ms,
+            projection_ms,
+            rss_growth: rss_after.saturating_sub(rss_before),
+            stats,
+        },
+    );
+    delete(config, &topics);
+    delete(config, &raw_topics);
+    print_report(out, &report)?;
+    Ok(report)
+}
+
+/// The run's timings and the processors' figures.
+struct Measured {
+    pipeline_s: f64,
+    raw_append_per_s: f64,
+    latencies_ms: Vec<f64>,
+    projection_ms: Vec<f64>,
+    rss_growth: u64,
+    stats: ProcessorStats,
+}
+
+impl BenchReport {
+    fn new(config: &BenchConfig, checks: &Checks, measured: Measured) -> BenchReport {
+        let per_person = |bytes: f64| bytes / f64::from(config.people.max(1));
+        let events = checks.events as f64;
+        let stats = &measured.stats;
+        BenchReport {
+            people: config.people,
+            processors: config.processors,
+            reservations: checks.reservations,
+            reservations_per_s: checks.reservations as f64 / measured.pipeline_s,
+            events: checks.events,
+            events_per_s: events / measured.pipeline_s,
+            avg_event_bytes: checks.avg_event_bytes,
+            raw_append_per_s: measured.raw_append_per_s,
+            ratio: (events / measured.pipeline_s) / measured.raw_append_per_s,
+            p50_decision_ms: percentile(&measured.latencies_ms, 50.0),
+            p99_decision_ms: percentile(&measured.latencies_ms, 99.0),
+            p99_projection_ms: (!measured.projection_ms.is_empty())
+                .then(|| percentile(&measured.projection_ms, 99.0)),
+            overbooked: checks.overbooked,
+            double_reserved: checks.double_reserved,
+            rss_bytes_per_person: per_person(measured.rss_growth as f64),
+            writer_state_bytes_per_person: checks.writer.map(|(state, _)| per_person(state as f64)),
+            dedup_bytes_per_person: checks.writer.map(|(_, dedup)| per_person(dedup as f64)),
+            follow_ups_local: stats.follow_ups_local,
+            transactions: stats.transactions,
+            commands_per_transaction: stats.commands as f64 / stats.transactions.max(1) as f64,
+            processor_poll_ms: stats.poll_ms,
+            processor_decide_ms: stats.decide_ms,
+            processor_commit_ms: stats.commit_ms,
+        }
+    }
+}
+
+fn print_report(out: &mut dyn Write, report: &BenchReport) -> std::io::Result<()> {
     writeln!(out, "\n  {:<34} {:>14}", "measure", "value")?;
     let rows = [
         ("completed reservations", format!("{}", report.reservations)),
@@ -632,10 +734,5 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
     for (name, value) in rows {
         writeln!(out, "  {name:<34} {value:>14}")?;
     }
-    writeln!(
-        out,
-        "{}",
-        serde_json::to_string(&report).unwrap_or_default()
-    )?;
-    Ok(report)
+    writeln!(out, "{}", serde_json::to_string(report).unwrap_or_default())
 }

@@ -3,21 +3,27 @@
 //! all ten booking days, the release to the pool, and the change window's bookings, cancels and
 //! changes. It prints what a health agency would look at, and checks every invariant, including
 //! that a replay of the log from disk rebuilds exactly the live state.
+//!
+//! The people, the clinics and their supply, the arrivals and every choice come from the shared
+//! generator ([`crate::workload`], [`WorkloadConfig::campaign`]); the demo draws the choices in
+//! the order people act, so a seed gives the same report on every machine.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 
 use yeyak_domain::{
-    AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Event, Method, ReservationId,
-    Share, SubjectId, System,
+    AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Event, ReservationId, Share,
+    SubjectId, System,
 };
-use yeyak_identity::{Pseudonymiser, ResidentNumber};
+use yeyak_identity::Pseudonymiser;
 use yeyak_ledger::{Ledger, LedgerError, Topology, replay};
 use yeyak_log::{FileLog, FileLogConfig, FsyncPolicy, LogError};
+
+use crate::workload::{Arrival, CLINICS_MAX, Choices, Workload, WorkloadConfig, WorkloadError};
 
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
@@ -38,6 +44,8 @@ pub enum DemoError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Config(String),
+    #[error("the workload cannot be generated")]
+    Workload(#[from] WorkloadError),
 }
 
 /// What the demo found; `ok()` when every check passed.
@@ -56,25 +64,6 @@ impl DemoReport {
     }
 }
 
-/// SplitMix64: a small, stable generator, so a seed gives the same campaign on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
 struct Person {
     subject: SubjectId,
     birth_date: NaiveDate,
@@ -83,14 +72,13 @@ struct Person {
     reservation: Option<ReservationId>,
 }
 
-const REGIONS: [&str; 4] = ["seoul", "busan", "daegu", "gwangju"];
 /// Admissions per batch and how long one lasts.
 const ADMIT_BATCH_TICKETS: u32 = 500;
 const ADMISSION_TTL_MS: i64 = 20 * 60_000;
 
 struct Run {
     ledger: Ledger<FileLog>,
-    rng: Rng,
+    choices: Choices,
     seq: u64,
     report: DemoReport,
     people: Vec<Person>,
@@ -159,7 +147,8 @@ impl Run {
     fn arrive(&mut self, person: usize, at_ms: i64) -> Result<(), DemoError> {
         let p = &self.people[person];
         let (subject, birth_date, device) = (p.subject, p.birth_date, p.device.clone());
-        let method = Method::ALL[self.rng.below(7) as usize];
+        let visit = self.choices.visit();
+        let method = visit.method;
         self.submit(
             at_ms,
             CommandBody::Verify {
@@ -169,7 +158,7 @@ impl Run {
                 device: device.clone(),
             },
         )?;
-        if self.rng.chance(8) {
+        if visit.second_device {
             // The same person on a phone at the same time: refused for 10 minutes.
             let phone = DeviceId::new("second-phone").unwrap_or(device.clone());
             self.submit(
@@ -182,7 +171,7 @@ impl Run {
                 },
             )?;
         }
-        if self.rng.chance(4) {
+        if visit.retries {
             self.submit(
                 at_ms + 60_000,
                 CommandBody::Verify {
@@ -226,17 +215,8 @@ impl Run {
     /// Most people want the nearest clinic and an early date: a skewed choice, so some shares
     /// sell out and others do not.
     fn choose(&mut self) -> (ClinicId, NaiveDate) {
-        let clinic = if self.rng.chance(40) {
-            0
-        } else {
-            self.rng.below(self.clinics.len() as u64) as usize
-        };
-        let date = if self.rng.chance(50) {
-            0
-        } else {
-            self.rng.below(self.dates.len() as u64) as usize
-        };
-        (self.clinics[clinic].clone(), self.dates[date])
+        let pick = self.choices.pick();
+        (self.clinics[pick.clinic].clone(), self.dates[pick.date])
     }
 
     fn book(&mut self, person: usize, at_ms: i64) -> Result<(), DemoError> {
@@ -274,217 +254,302 @@ pub fn run(
     pseudonymiser: &Pseudonymiser,
     out: &mut dyn Write,
 ) -> Result<DemoReport, DemoError> {
-    if config.people == 0 || config.clinics == 0 || config.clinics > 1000 {
+    if config.people == 0 || config.clinics == 0 || config.clinics > CLINICS_MAX {
         return Err(DemoError::Config(
             "people must be > 0 and clinics 1 to 1000".into(),
         ));
     }
     let started = Instant::now();
     let campaign = Campaign::default_2021();
+    let ledger = open_empty(config, &campaign)?;
+    let workload = Workload::generate(
+        &WorkloadConfig::campaign(config.seed, config.people, config.clinics),
+        &campaign,
+    )?;
+    writeln!(
+        out,
+        "yeyak demo: {} ({} people, {} eligible, {} clinics)",
+        campaign.name, config.people, workload.eligible, config.clinics
+    )?;
+    writeln!(out, "log: {}", config.data_dir.display())?;
+    let mut run = Run::start(ledger, &workload, pseudonymiser)?;
+    run.register_supply(&campaign, &workload)?;
+    run.booking_days(&campaign, &workload, out)?;
+    run.release(&campaign)?;
+    run.change_window(&campaign, out)?;
+    let elapsed = started.elapsed();
+    print_summary(out, &campaign, run.ledger.system(), &run.clinics)?;
+    let (report, replayed) = run.check(&campaign)?;
+    print_checks(out, &report, &replayed)?;
+    writeln!(
+        out,
+        "\n{} reservations, {} events in {:.2} s ({:.0} events/s on the embedded log, fsync {:?})",
+        report.reservations,
+        report.events,
+        elapsed.as_secs_f64(),
+        report.events as f64 / elapsed.as_secs_f64().max(1e-9),
+        config.fsync
+    )?;
+    Ok(report)
+}
+
+/// The demo's ledger on a new, empty log in the data directory.
+fn open_empty(config: &DemoConfig, campaign: &Campaign) -> Result<Ledger<FileLog>, DemoError> {
     let mut log_config = FileLogConfig::new(&config.data_dir);
     log_config.fsync = config.fsync;
     let log = FileLog::open(log_config)?;
-    let topology = Topology::default();
-    let ledger = Ledger::open(log, campaign.clone(), topology)?;
+    let ledger = Ledger::open(log, campaign.clone(), Topology::default())?;
     if ledger.events_total() > 0 {
         return Err(DemoError::Config(format!(
             "{} already holds a log; give the demo an empty --data directory",
             config.data_dir.display()
         )));
     }
-    let mut rng = Rng(config.seed);
+    Ok(ledger)
+}
 
-    // People: resident numbers made up, checked and pseudonymised at the edge like real ones.
-    let mut people = Vec::with_capacity(config.people as usize);
-    let first = NaiveDate::from_ymd_opt(1965, 1, 1).unwrap_or_default();
-    for n in 0..config.people {
-        let birth_date = first + chrono::Duration::days(rng.below(40 * 365) as i64);
-        let text = ResidentNumber::synthesize(birth_date, rng.chance(50), n);
-        let number = ResidentNumber::parse(&text).map_err(|e| DemoError::Config(e.to_string()))?;
-        people.push(Person {
-            subject: pseudonymiser.subject(&number),
-            birth_date: number.birth_date(),
-            device: DeviceId::new(&format!("device-{n}")).unwrap_or_else(|| unreachable!()),
-            admission: None,
-            reservation: None,
-        });
-    }
-    let eligible = people
-        .iter()
-        .filter(|p| campaign.is_eligible(p.birth_date))
-        .count() as u64;
-    let clinics: Vec<ClinicId> = (0..config.clinics)
-        .filter_map(|c| ClinicId::new(&format!("clinic-{:03}", c + 1)))
-        .collect();
-    let dates: Vec<NaiveDate> = (0..5)
-        .map(|d| campaign.vaccination.first_date + chrono::Duration::days(d * 3))
-        .collect();
-    let mut run = Run {
-        ledger,
-        rng,
-        seq: 0,
-        report: DemoReport::default(),
-        people,
-        clinics,
-        dates,
-    };
+/// In the change window, whoever comes back arrives one a second over an hour.
+const CHANGE_WINDOW_ARRIVAL: Arrival = Arrival::Paced {
+    per_s: 1,
+    window_s: 3600,
+};
 
-    writeln!(
-        out,
-        "yeyak demo: {} ({} people, {} eligible, {} clinics)",
-        campaign.name, config.people, eligible, config.clinics
-    )?;
-    writeln!(out, "log: {}", config.data_dir.display())?;
-
-    // Supply: doses for about 90% of the eligible, spread over clinics and dates.
-    let before = campaign.booking_days[0].window.opens_at_ms - 3_600_000;
-    let slots = (run.clinics.len() * run.dates.len()) as u64;
-    let per_slot = (eligible * 9 / 10 / slots).max(1) as u32;
-    for (c, clinic) in run.clinics.clone().iter().enumerate() {
-        for date in run.dates.clone() {
-            let body = CommandBody::RegisterSupply {
-                clinic: clinic.clone(),
-                name: format!("Clinic {}", c + 1),
-                region: REGIONS[c % REGIONS.len()].to_owned(),
-                date,
-                doses: per_slot,
-            };
-            run.submit(before, body)?;
+impl Run {
+    /// The workload's people, their resident numbers pseudonymised at the edge like real ones.
+    fn start(
+        ledger: Ledger<FileLog>,
+        workload: &Workload,
+        pseudonymiser: &Pseudonymiser,
+    ) -> Result<Run, DemoError> {
+        let mut people = Vec::with_capacity(workload.people.len());
+        for person in &workload.people {
+            let (subject, birth_date) = pseudonymiser
+                .subject_of(&person.resident_number)
+                .map_err(|e| DemoError::Config(e.to_string()))?;
+            people.push(Person {
+                subject,
+                birth_date,
+                device: person.device.clone(),
+                admission: None,
+                reservation: None,
+            });
         }
+        Ok(Run {
+            ledger,
+            choices: workload.choices.clone(),
+            seq: 0,
+            report: DemoReport::default(),
+            people,
+            clinics: workload.clinics.iter().map(|c| c.id.clone()).collect(),
+            dates: workload.dates.clone(),
+        })
     }
 
-    // The ten booking days.
-    for (day, booking_day) in campaign.booking_days.iter().enumerate() {
-        let opens = booking_day.window.opens_at_ms;
-        let cohort: Vec<usize> = (0..run.people.len())
-            .filter(|&i| Campaign::cohort_digit(run.people[i].birth_date) == booking_day.digit)
-            .collect();
-        for (k, &person) in cohort.iter().enumerate() {
-            run.arrive(person, opens + (k as i64 % 600) * 1_000)?;
+    /// Every clinic's doses for every date, an hour before the first booking day opens.
+    fn register_supply(
+        &mut self,
+        campaign: &Campaign,
+        workload: &Workload,
+    ) -> Result<(), DemoError> {
+        let before = campaign.booking_days[0].window.opens_at_ms - 3_600_000;
+        for clinic in &workload.clinics {
+            for supply in &clinic.supply {
+                let body = CommandBody::RegisterSupply {
+                    clinic: clinic.id.clone(),
+                    name: clinic.name.clone(),
+                    region: clinic.region.clone(),
+                    date: supply.date,
+                    doses: supply.doses,
+                };
+                self.submit(before, body)?;
+            }
         }
-        let admitted_by = run.admit_all(opens + 11 * 60_000)?;
-        for &person in &cohort {
-            run.book(person, admitted_by)?;
+        Ok(())
+    }
+
+    /// The ten booking days: each day's people arrive, are admitted and book; someone of
+    /// another day tries too.
+    fn booking_days(
+        &mut self,
+        campaign: &Campaign,
+        workload: &Workload,
+        out: &mut dyn Write,
+    ) -> Result<(), DemoError> {
+        for (day, booking_day) in campaign.booking_days.iter().enumerate() {
+            let opens = booking_day.window.opens_at_ms;
+            let cohort = workload.cohort(campaign, day);
+            for (k, &person) in cohort.iter().enumerate() {
+                self.arrive(person, opens + workload.arrival.offset_ms(k))?;
+            }
+            let admitted_by = self.admit_all(opens + 11 * 60_000)?;
+            for &person in &cohort {
+                self.book(person, admitted_by)?;
+            }
+            self.someone_early(booking_day.digit, admitted_by)?;
+            writeln!(
+                out,
+                "  booking day {:>2} (digit {}, {}): {:>6} people arrived, {:>8} events so far",
+                day + 1,
+                booking_day.digit,
+                campaign.local_time(opens),
+                cohort.len(),
+                self.ledger.events_total()
+            )?;
         }
-        // Someone of the next digit tries a day early.
-        if let Some(&early) = (0..run.people.len())
-            .filter(|&i| Campaign::cohort_digit(run.people[i].birth_date) != booking_day.digit)
-            .collect::<Vec<_>>()
-            .first()
-        {
-            run.arrive(early, admitted_by + 20 * 60_000)?;
-            run.admit_all(admitted_by + 21 * 60_000)?;
-            run.book(early, admitted_by + 22 * 60_000)?;
+        Ok(())
+    }
+
+    /// The first person of another booking day tries on this one.
+    fn someone_early(&mut self, digit: u8, admitted_by: i64) -> Result<(), DemoError> {
+        let early = (0..self.people.len())
+            .find(|&i| Campaign::cohort_digit(self.people[i].birth_date) != digit);
+        if let Some(early) = early {
+            self.arrive(early, admitted_by + 20 * 60_000)?;
+            self.admit_all(admitted_by + 21 * 60_000)?;
+            self.book(early, admitted_by + 22 * 60_000)?;
+        }
+        Ok(())
+    }
+
+    /// The last booking day closes: every clinic releases its leftovers to the pool.
+    fn release(&mut self, campaign: &Campaign) -> Result<(), DemoError> {
+        let release = campaign.release_at_ms();
+        for clinic in self.clinics.clone() {
+            self.submit(release, CommandBody::Tick { clinic })?;
+        }
+        Ok(())
+    }
+
+    /// The change window: the late book from the pool, some holders cancel, some change.
+    fn change_window(&mut self, campaign: &Campaign, out: &mut dyn Write) -> Result<(), DemoError> {
+        let window = campaign.change_window.opens_at_ms + 3_600_000;
+        for person in 0..self.people.len() {
+            // Admissions of the booking days have expired; only who comes back gets a new one.
+            self.people[person].admission = None;
+            let holds = self.people[person].reservation;
+            if holds.is_some() && !self.choices.holder_returns() {
+                continue;
+            }
+            self.arrive(person, window + CHANGE_WINDOW_ARRIVAL.offset_ms(person))?;
+        }
+        let admitted_by = self.admit_all(window + 3_601_000)?;
+        let (mut changed, mut cancelled) = (0, 0);
+        for person in 0..self.people.len() {
+            let p = &self.people[person];
+            match (p.reservation, p.admission) {
+                (None, Some(_)) => self.book(person, admitted_by)?,
+                (Some(reservation), Some(admission)) if self.choices.changes() => {
+                    changed +=
+                        u32::from(self.change(person, reservation, admission, admitted_by)?);
+                }
+                (Some(reservation), Some(_)) => {
+                    cancelled += u32::from(self.cancel(person, reservation, admitted_by)?);
+                }
+                _ => {}
+            }
         }
         writeln!(
             out,
-            "  booking day {:>2} (digit {}, {}): {:>6} people arrived, {:>8} events so far",
-            day + 1,
-            booking_day.digit,
-            campaign.local_time(opens),
-            cohort.len(),
-            run.ledger.events_total()
+            "  change window ({}): {changed} changed, {cancelled} cancelled",
+            campaign.local_time(window)
         )?;
+        Ok(())
     }
 
-    // The last booking day closes: every clinic releases its leftovers to the pool.
-    let release = campaign.release_at_ms();
-    for clinic in run.clinics.clone() {
-        run.submit(release, CommandBody::Tick { clinic })?;
+    /// A holder moves their reservation to a new choice; whether it changed.
+    fn change(
+        &mut self,
+        person: usize,
+        reservation: ReservationId,
+        admission: AdmissionId,
+        at_ms: i64,
+    ) -> Result<bool, DemoError> {
+        let (subject, device) = (
+            self.people[person].subject,
+            self.people[person].device.clone(),
+        );
+        let (clinic, date) = self.choose();
+        let body = CommandBody::Rebook {
+            subject,
+            requested_for: subject,
+            device,
+            reservation,
+            clinic,
+            date,
+            admission,
+        };
+        let outcome = self.submit(at_ms, body)?;
+        self.learn(person, &outcome);
+        Ok(outcome
+            .events
+            .iter()
+            .any(|e| matches!(e.event, Event::ReservationChanged(_))))
     }
 
-    // The change window: the late book from the pool, some cancel, some change.
-    let window = campaign.change_window.opens_at_ms + 3_600_000;
-    let mut changed = 0;
-    let mut cancelled = 0;
-    for person in 0..run.people.len() {
-        // Admissions of the booking days have expired; only who comes back gets a new one.
-        run.people[person].admission = None;
-        let holds = run.people[person].reservation;
-        if holds.is_some() && !run.rng.chance(15) {
-            continue;
-        }
-        run.arrive(person, window + (person as i64 % 3600) * 1_000)?;
+    /// A holder cancels; whether it was accepted.
+    fn cancel(
+        &mut self,
+        person: usize,
+        reservation: ReservationId,
+        at_ms: i64,
+    ) -> Result<bool, DemoError> {
+        let (subject, device) = (
+            self.people[person].subject,
+            self.people[person].device.clone(),
+        );
+        let body = CommandBody::Cancel {
+            subject,
+            requested_for: subject,
+            device,
+            reservation,
+        };
+        let outcome = self.submit(at_ms, body)?;
+        self.learn(person, &outcome);
+        Ok(outcome.rejection.is_none())
     }
-    let admitted_by = run.admit_all(window + 3_601_000)?;
-    for person in 0..run.people.len() {
-        let p = &run.people[person];
-        let (subject, device) = (p.subject, p.device.clone());
-        match (p.reservation, p.admission) {
-            (None, Some(_)) => run.book(person, admitted_by)?,
-            (Some(reservation), Some(admission)) if run.rng.chance(50) => {
-                let (clinic, date) = run.choose();
-                let outcome = run.submit(
-                    admitted_by,
-                    CommandBody::Rebook {
-                        subject,
-                        requested_for: subject,
-                        device,
-                        reservation,
-                        clinic,
-                        date,
-                        admission,
-                    },
-                )?;
-                if outcome
-                    .events
-                    .iter()
-                    .any(|e| matches!(e.event, Event::ReservationChanged(_)))
-                {
-                    changed += 1;
-                }
-                run.learn(person, &outcome);
-            }
-            (Some(reservation), Some(_)) => {
-                let outcome = run.submit(
-                    admitted_by,
-                    CommandBody::Cancel {
-                        subject,
-                        requested_for: subject,
-                        device,
-                        reservation,
-                    },
-                )?;
-                if outcome.rejection.is_none() {
-                    cancelled += 1;
-                }
-                run.learn(person, &outcome);
-            }
-            _ => {}
-        }
+
+    /// Every invariant, then a replay of the log from disk into a fresh state.
+    fn check(&mut self, campaign: &Campaign) -> Result<(DemoReport, Replayed), DemoError> {
+        let system = self.ledger.system();
+        let mut report = std::mem::take(&mut self.report);
+        report.violations = system
+            .violations()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        report.events = self.ledger.events_total();
+        report.reservations = system
+            .subjects
+            .values()
+            .filter(|s| s.reservation.is_some())
+            .count() as u64;
+        let replay_started = Instant::now();
+        let topology = self.ledger.topology();
+        let (replayed, replayed_events) = replay(self.ledger.log(), campaign.clone(), &topology)?;
+        report.replay_matches = replayed_events == report.events
+            && replayed.subjects == system.subjects
+            && replayed.clinics == system.clinics
+            && replayed.waiting_room == system.waiting_room
+            && replayed.totals == system.totals;
+        let replay = Replayed {
+            events: replayed_events,
+            took: replay_started.elapsed(),
+        };
+        Ok((report, replay))
     }
-    writeln!(
-        out,
-        "  change window ({}): {changed} changed, {cancelled} cancelled",
-        campaign.local_time(window)
-    )?;
+}
 
-    let elapsed = started.elapsed();
-    let system = run.ledger.system();
-    print_summary(out, &campaign, system, &run.clinics)?;
+/// The replay of the log from disk: how many events, and how long it took.
+struct Replayed {
+    events: u64,
+    took: Duration,
+}
 
-    // Checks: every invariant, then a replay of the log from disk into a fresh state.
-    let mut report = std::mem::take(&mut run.report);
-    report.violations = system
-        .violations()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    report.events = run.ledger.events_total();
-    report.reservations = system
-        .subjects
-        .values()
-        .filter(|s| s.reservation.is_some())
-        .count() as u64;
-    let replay_started = Instant::now();
-    let (replayed, replayed_events) = replay(run.ledger.log(), campaign.clone(), &topology)?;
-    report.replay_matches = replayed_events == report.events
-        && replayed.subjects == system.subjects
-        && replayed.clinics == system.clinics
-        && replayed.waiting_room == system.waiting_room
-        && replayed.totals == system.totals;
-    let replay_elapsed = replay_started.elapsed();
-
+fn print_checks(
+    out: &mut dyn Write,
+    report: &DemoReport,
+    replayed: &Replayed,
+) -> std::io::Result<()> {
     writeln!(out, "\nRejections by code")?;
     for (code, count) in &report.rejections {
         writeln!(out, "  {code:<22} {count:>8}")?;
@@ -509,19 +574,9 @@ pub fn run(
         out,
         "  [{}] replay of {} events from disk rebuilds the live state ({:.2} s)",
         mark(report.replay_matches),
-        replayed_events,
-        replay_elapsed.as_secs_f64()
-    )?;
-    writeln!(
-        out,
-        "\n{} reservations, {} events in {:.2} s ({:.0} events/s on the embedded log, fsync {:?})",
-        report.reservations,
-        report.events,
-        elapsed.as_secs_f64(),
-        report.events as f64 / elapsed.as_secs_f64().max(1e-9),
-        config.fsync
-    )?;
-    Ok(report)
+        replayed.events,
+        replayed.took.as_secs_f64()
+    )
 }
 
 fn print_summary(

@@ -10,3 +10,4 @@ pub mod bench;
 pub mod demo;
 pub mod heap;
 pub mod loadgen;
+pub mod workload;

@@ -4,6 +4,12 @@
 //! waiting page makes (the light, its ticket). It reports requests per second and latency
 //! percentiles per phase, and one JSON line last.
 //!
+//! Workload: the shared generator's crowd of the first booking day ([`crate::workload`]): made-up
+//! resident numbers of eligible people born on a day ending in its digit, their devices, each
+//! person's verification method and choice of clinic and date, and clinics with doses for all of
+//! them. The server's clock is set just after that day opens; people come as fast as the
+//! connections allow (a stampede). Each person verifies once (no second device, no retry).
+//!
 //! Measure the API, not the simulated providers: start the server with `--instant-providers`
 //! and an outflow rate above the load (`--admit-per-s 100000`).
 
@@ -14,6 +20,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+
+use yeyak_domain::Campaign;
+
+use crate::workload::{Arrival, Person, Plan, Workload, WorkloadConfig, WorkloadError};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -29,6 +39,12 @@ pub struct LoadConfig {
 pub const CONNECTIONS_MAX: u32 = 512;
 /// Longest a person polls for an admission before the run is given up.
 pub const ADMISSION_WAIT_MAX: Duration = Duration::from_secs(120);
+/// The seed of the generated people and their choices.
+pub const SEED: u64 = 2021;
+/// Clinics the load books at.
+pub const CLINICS: u32 = 10;
+/// How long after the booking day's opening the server's clock is set.
+const CLOCK_AFTER_OPENING_MS: i64 = 5 * 60_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -44,6 +60,8 @@ pub enum LoadError {
     },
     #[error("the server's answer could not be read: {0}")]
     Protocol(String),
+    #[error("the workload cannot be generated")]
+    Workload(#[from] WorkloadError),
 }
 
 /// One keep-alive HTTP/1.1 connection.
@@ -143,16 +161,18 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 /// One person's whole flow; every request is timed.
-async fn person(c: &mut Connection, n: u32, tally: &mut Tally) -> Result<bool, LoadError> {
-    let born = chrono::NaiveDate::from_ymd_opt(
-        1980 + (n % 20) as i32,
-        1 + n % 12,
-        [9, 19, 29][(n % 3) as usize],
-    )
-    .ok_or_else(|| LoadError::Protocol("birth date".into()))?;
-    let resident_id = yeyak_identity::synthetic_number(born, n % 2 == 1, n);
+async fn person(
+    c: &mut Connection,
+    who: &Person,
+    plan: &Plan,
+    workload: &Workload,
+    tally: &mut Tally,
+) -> Result<bool, LoadError> {
     let t = Instant::now();
-    let verify = json!({"method": "kakao", "resident_id": resident_id, "name": "load", "device_id": format!("load-{n}")});
+    let verify = json!({
+        "method": plan.visit.method.as_str(), "resident_id": who.resident_number,
+        "name": "load", "device_id": who.device.as_str(),
+    });
     let session = expect(
         "verify",
         c.call("POST", "/v1/verify", None, Some(&verify)).await?,
@@ -192,7 +212,10 @@ async fn person(c: &mut Connection, n: u32, tally: &mut Tally) -> Result<bool, L
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     let t = Instant::now();
-    let book = json!({"clinic_id": "load", "date": "2021-08-31"});
+    let book = json!({
+        "clinic_id": workload.clinics[plan.pick.clinic].id.as_str(),
+        "date": workload.dates[plan.pick.date].to_string(),
+    });
     let (status, body) = c
         .call("POST", "/v1/reservations", Some(&admission), Some(&book))
         .await?;
@@ -219,59 +242,80 @@ fn phase_line(name: &str, tally: &mut Tally, took: Duration) -> (String, f64, f6
     )
 }
 
-pub async fn run(config: &LoadConfig) -> Result<String, LoadError> {
-    let addr = config
-        .url
-        .strip_prefix("http://")
-        .map(|a| a.trim_end_matches('/').to_owned())
-        .ok_or_else(|| LoadError::Url(config.url.clone()))?;
-    let connections = config.connections.clamp(1, CONNECTIONS_MAX);
-    let mut admin = Connection::open(&addr).await?;
-    let token = Some(config.admin_token.as_str());
-    expect(
-        "clock",
-        admin
-            .call(
-                "POST",
-                "/admin/clock",
-                token,
-                Some(&json!({"now": "2021-08-09T20:05:00+09:00"})),
-            )
-            .await?,
-        &[200],
-    )?;
-    let doses = config.people.saturating_mul(10).max(10);
-    let supply = json!({"clinic_id": "load", "name": "Load Clinic", "region": "seoul", "date": "2021-08-31", "doses": doses});
-    expect(
-        "supply",
-        admin
-            .call("POST", "/admin/supply", token, Some(&supply))
-            .await?,
-        &[201, 409],
-    )?;
+/// The first booking day's crowd, and what each person will do.
+struct Crowd {
+    workload: Workload,
+    plans: Vec<Plan>,
+}
 
-    eprintln!(
-        "loadgen: {} people over {connections} connections",
-        config.people
-    );
+impl Crowd {
+    fn generate(campaign: &Campaign, people: u32) -> Result<Crowd, LoadError> {
+        let config = WorkloadConfig::booking_day(SEED, people, CLINICS, Arrival::Stampede);
+        let mut workload = Workload::generate(&config, campaign)?;
+        let plans = workload.choices.plans(workload.people.len());
+        Ok(Crowd { workload, plans })
+    }
+}
+
+/// Sets the server's clock just after the first booking day opens, and registers the crowd's
+/// clinics and their doses.
+async fn prepare(
+    admin: &mut Connection,
+    token: &str,
+    campaign: &Campaign,
+    workload: &Workload,
+) -> Result<(), LoadError> {
+    let opening = campaign.booking_days[0].window.opens_at_ms + CLOCK_AFTER_OPENING_MS;
+    let now = chrono::DateTime::from_timestamp_millis(opening)
+        .ok_or_else(|| LoadError::Protocol("the campaign's opening".into()))?
+        .with_timezone(&campaign.utc_offset)
+        .to_rfc3339();
+    let clock = admin
+        .call(
+            "POST",
+            "/admin/clock",
+            Some(token),
+            Some(&json!({ "now": now })),
+        )
+        .await?;
+    expect("clock", clock, &[200])?;
+    for clinic in &workload.clinics {
+        for supply in &clinic.supply {
+            let body = json!({
+                "clinic_id": clinic.id.as_str(), "name": clinic.name, "region": clinic.region,
+                "date": supply.date.to_string(), "doses": supply.doses,
+            });
+            let answer = admin
+                .call("POST", "/admin/supply", Some(token), Some(&body))
+                .await?;
+            expect("supply", answer, &[201, 409])?;
+        }
+    }
+    Ok(())
+}
+
+/// Phase 1: every person's flow, over `connections` connections; the requests' latencies and
+/// how many people booked.
+async fn flows(addr: &str, connections: u32, crowd: Arc<Crowd>) -> Result<(Tally, u32), LoadError> {
     let next = Arc::new(AtomicU32::new(0));
-    let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..connections {
-        let (addr, next, people) = (addr.clone(), next.clone(), config.people);
+        let (addr, next, crowd) = (addr.to_owned(), next.clone(), crowd.clone());
         workers.spawn(async move {
             let mut c = Connection::open(&addr).await?;
             let mut tally = Tally::default();
             let mut booked = 0u32;
             loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= people {
+                let n = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let (Some(who), Some(plan)) = (crowd.workload.people.get(n), crowd.plans.get(n))
+                else {
                     return Ok::<_, LoadError>((tally, booked));
-                }
+                };
                 if n % 1000 == 0 {
                     eprintln!("loadgen: person {n}");
                 }
-                booked += u32::from(person(&mut c, n, &mut tally).await?);
+                let done = person(&mut c, who, plan, &crowd.workload, &mut tally).await?;
+                booked += u32::from(done);
             }
         });
     }
@@ -282,13 +326,15 @@ pub async fn run(config: &LoadConfig) -> Result<String, LoadError> {
         flows.latencies_us.extend(tally.latencies_us);
         booked += b;
     }
-    let flows_took = started.elapsed();
+    Ok((flows, booked))
+}
 
-    eprintln!("loadgen: {} s of reads", config.read_s);
-    let read_until = Instant::now() + Duration::from_secs(config.read_s);
-    let started = Instant::now();
+/// Phase 2: `read_s` seconds of the reads a waiting page makes.
+async fn reads(addr: &str, connections: u32, read_s: u64) -> Result<Tally, LoadError> {
+    let read_until = Instant::now() + Duration::from_secs(read_s);
+    let mut workers = tokio::task::JoinSet::new();
     for w in 0..connections {
-        let addr = addr.clone();
+        let addr = addr.to_owned();
         workers.spawn(async move {
             let mut c = Connection::open(&addr).await?;
             let mut tally = Tally::default();
@@ -311,14 +357,40 @@ pub async fn run(config: &LoadConfig) -> Result<String, LoadError> {
                 tally.add(t);
                 i += 1;
             }
-            Ok((tally, 0))
+            Ok(tally)
         });
     }
     let mut reads = Tally::default();
     while let Some(done) = workers.join_next().await {
-        let (tally, _) = done.map_err(|e| LoadError::Protocol(e.to_string()))??;
+        let tally = done.map_err(|e| LoadError::Protocol(e.to_string()))??;
         reads.latencies_us.extend(tally.latencies_us);
     }
+    Ok(reads)
+}
+
+pub async fn run(config: &LoadConfig) -> Result<String, LoadError> {
+    let addr = config
+        .url
+        .strip_prefix("http://")
+        .map(|a| a.trim_end_matches('/').to_owned())
+        .ok_or_else(|| LoadError::Url(config.url.clone()))?;
+    let connections = config.connections.clamp(1, CONNECTIONS_MAX);
+    let campaign = Campaign::default_2021();
+    let crowd = Arc::new(Crowd::generate(&campaign, config.people)?);
+    let mut admin = Connection::open(&addr).await?;
+    prepare(&mut admin, &config.admin_token, &campaign, &crowd.workload).await?;
+
+    eprintln!(
+        "loadgen: {} people over {connections} connections",
+        config.people
+    );
+    let started = Instant::now();
+    let (mut flows, booked) = flows(&addr, connections, crowd).await?;
+    let flows_took = started.elapsed();
+
+    eprintln!("loadgen: {} s of reads", config.read_s);
+    let started = Instant::now();
+    let mut reads = reads(&addr, connections, config.read_s).await?;
     let reads_took = started.elapsed();
 
     let (flow_line, flow_rps, flow_p50, flow_p99) = phase_line("flows", &mut flows, flows_took);

@@ -1,0 +1,434 @@
+//! The benchmark's request path, as the front tier has it: every command that needs its
+//! outcome goes through [`Submit`] on the Kafka pipeline (send, then wait for the whole causal
+//! chain on the event tail), from a bounded pool of blocking threads like the gateway's; an
+//! admission loop admits whoever waits, like the gateway's controller; an [`EventSink`] sees
+//! the admissions (the waiting page's news) and when each reservation was decided.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use uuid::Uuid;
+
+use yeyak_domain::system::{Outcome, command_id_from};
+use yeyak_domain::{AdmissionId, Command, CommandBody, Envelope, Event, SubjectId};
+use yeyak_identity::{Pseudonymiser, SecretKey};
+use yeyak_ledger::submit::{EventSink, Kafka, Submit, SubmitError};
+
+use super::BenchError;
+use crate::workload::{Arrival, Plan, Workload};
+
+/// Threads submitting and waiting at once: as many as the gateway's blocking pool (tokio's
+/// default), so the benchmark has the front tier's concurrency, not more.
+pub const FRONT_THREADS: usize = 512;
+/// Work handed to the pool and not yet taken.
+pub const WORK_QUEUE_MAX: usize = 2 * FRONT_THREADS;
+/// Threads registering the clinics' supply before the crowd arrives.
+pub const SUPPLY_THREADS: usize = 32;
+/// How often the admission loop admits whoever waits, and how long it waits for the decision
+/// (an admission of nobody has no event: it is never answered).
+pub const ADMIT_EVERY: Duration = Duration::from_millis(20);
+/// Tickets one admission may grant.
+pub const ADMIT_TICKETS_MAX: u32 = 10_000;
+/// How long an admission lasts (longer than any benchmark).
+pub const ADMISSION_TTL_MS: i64 = 3_600_000;
+/// The key the made-up people's resident numbers are pseudonymised with (never a real key).
+const BENCH_SUBJECT_KEY: &[u8; 32] = b"yeyak-bench: made-up people only";
+
+/// The people of the run, pseudonymised, with their plans.
+pub struct Crowd {
+    pub workload: Workload,
+    pub plans: Vec<Plan>,
+    pub subjects: Vec<SubjectId>,
+    pub birth_dates: Vec<NaiveDate>,
+    pub person_of: HashMap<SubjectId, usize>,
+    /// The simulated instant of the run: the booking day's opening.
+    pub at_ms: i64,
+}
+
+impl Crowd {
+    /// The workload's people through the identity edge, each with a plan.
+    pub fn new(mut workload: Workload, at_ms: i64) -> Result<Crowd, BenchError> {
+        let edge = Pseudonymiser::new(SecretKey::new(BENCH_SUBJECT_KEY.to_vec())?);
+        let mut subjects = Vec::with_capacity(workload.people.len());
+        let mut birth_dates = Vec::with_capacity(workload.people.len());
+        for person in &workload.people {
+            let (subject, birth_date) = edge.subject_of(&person.resident_number)?;
+            subjects.push(subject);
+            birth_dates.push(birth_date);
+        }
+        let plans = workload.choices.plans(workload.people.len());
+        let person_of = subjects.iter().enumerate().map(|(n, s)| (*s, n)).collect();
+        Ok(Crowd {
+            workload,
+            plans,
+            subjects,
+            birth_dates,
+            person_of,
+            at_ms,
+        })
+    }
+
+    /// How many people.
+    pub fn people(&self) -> usize {
+        self.subjects.len()
+    }
+
+    fn command(&self, name: &str, n: usize, at_ms: i64, body: CommandBody) -> Command {
+        Command {
+            command_id: command_id_from(&format!("bench/{name}/{n}")),
+            at_ms,
+            body,
+        }
+    }
+}
+
+/// What the event tail showed: admissions not yet handed to the pool, and each reservation with
+/// the instant it was seen decided. Bounded by the crowd: at most one of each per person.
+#[derive(Default)]
+struct Seen {
+    admitted: VecDeque<(usize, AdmissionId)>,
+    reservations: Vec<(Uuid, Instant)>,
+}
+
+/// Sees every event the pipeline decided, on the Kafka backend's tail thread; never blocks.
+pub struct BenchSink {
+    person_of: HashMap<SubjectId, usize>,
+    seen: Mutex<Seen>,
+}
+
+impl BenchSink {
+    pub fn new(crowd: &Crowd) -> BenchSink {
+        BenchSink {
+            person_of: crowd.person_of.clone(),
+            seen: Mutex::new(Seen::default()),
+        }
+    }
+
+    /// Every reservation's event id and the instant it was seen decided.
+    pub fn reservations_seen(&self) -> Vec<(Uuid, Instant)> {
+        self.seen
+            .lock()
+            .map(|s| s.reservations.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl EventSink for BenchSink {
+    fn record(&self, events: &[Envelope]) {
+        let now = Instant::now();
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        for envelope in events {
+            match &envelope.event {
+                Event::AdmissionGranted(g) => {
+                    if let Some(&n) = self.person_of.get(&g.subject) {
+                        seen.admitted.push_back((n, g.admission));
+                    }
+                }
+                Event::ReservationRecorded(_) => seen.reservations.push((envelope.event_id, now)),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// One person's next request.
+enum Work {
+    /// Verify, then take a ticket.
+    Arrive(usize),
+    /// Book with the admission; `handed` is when the person pressed "book".
+    Book {
+        person: usize,
+        admission: AdmissionId,
+        handed: Instant,
+    },
+}
+
+/// What the pool did: people done (booked, refused or sold out), booking latencies, and the
+/// first failure of the request path.
+#[derive(Default)]
+pub struct Tally {
+    pub finished: AtomicU64,
+    latencies_ms: Mutex<Vec<f64>>,
+    failure: Mutex<Option<SubmitError>>,
+}
+
+impl Tally {
+    fn fail(&self, error: SubmitError) {
+        if let Ok(mut failure) = self.failure.lock() {
+            failure.get_or_insert(error);
+        }
+    }
+
+    /// The first failure, if any.
+    pub fn failure(&self) -> Option<SubmitError> {
+        self.failure.lock().ok()?.take()
+    }
+
+    /// Booking -> reservation latencies, sorted.
+    pub fn latencies_ms(&self) -> Vec<f64> {
+        let mut latencies = self
+            .latencies_ms
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default();
+        latencies.sort_by(|a, b| a.total_cmp(b));
+        latencies
+    }
+}
+
+/// The front tier of the benchmark: the pool, the admission loop, and the work queue to them.
+pub struct Front {
+    pub ledger: Arc<Kafka>,
+    pub sink: Arc<BenchSink>,
+    pub tally: Arc<Tally>,
+    crowd: Arc<Crowd>,
+    work: Option<SyncSender<Work>>,
+    threads: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    arrived: usize,
+}
+
+impl Front {
+    /// Starts the pool; the admission loop starts with [`Front::open_doors`].
+    pub fn start(ledger: Arc<Kafka>, sink: Arc<BenchSink>, crowd: Arc<Crowd>) -> Front {
+        let (work, queue) = sync_channel(WORK_QUEUE_MAX);
+        let queue = Arc::new(Mutex::new(queue));
+        let tally = Arc::new(Tally::default());
+        let threads = (0..FRONT_THREADS)
+            .map(|_| {
+                let (ledger, queue, crowd, tally) =
+                    (ledger.clone(), queue.clone(), crowd.clone(), tally.clone());
+                std::thread::spawn(move || serve(&ledger, &queue, &crowd, &tally))
+            })
+            .collect();
+        Front {
+            ledger,
+            sink,
+            tally,
+            crowd,
+            work: Some(work),
+            threads,
+            stop: Arc::new(AtomicBool::new(false)),
+            arrived: 0,
+        }
+    }
+
+    /// Registers every clinic's doses for every date, and waits until they are decided.
+    pub fn register_supply(&self) -> Result<(), BenchError> {
+        let mut commands = Vec::new();
+        for (c, clinic) in self.crowd.workload.clinics.iter().enumerate() {
+            for (d, supply) in clinic.supply.iter().enumerate() {
+                let body = CommandBody::RegisterSupply {
+                    clinic: clinic.id.clone(),
+                    name: clinic.name.clone(),
+                    region: clinic.region.clone(),
+                    date: supply.date,
+                    doses: supply.doses,
+                };
+                let n = c * clinic.supply.len() + d;
+                commands.push(self.crowd.command("supply", n, self.crowd.at_ms - 1, body));
+            }
+        }
+        let ledger = &*self.ledger;
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..SUPPLY_THREADS)
+                .map(|t| {
+                    let mine: Vec<Command> = commands
+                        .iter()
+                        .skip(t)
+                        .step_by(SUPPLY_THREADS)
+                        .cloned()
+                        .collect();
+                    scope.spawn(move || register(ledger, mine))
+                })
+                .collect();
+            threads.into_iter().try_for_each(|t| {
+                t.join()
+                    .unwrap_or(Err(BenchError::Refused("panicked".into())))
+            })
+        })
+    }
+
+    /// Starts the admission loop: every [`ADMIT_EVERY`], whoever waits is admitted.
+    pub fn open_doors(&mut self) {
+        let (ledger, stop, tally, at_ms) = (
+            self.ledger.clone(),
+            self.stop.clone(),
+            self.tally.clone(),
+            self.crowd.at_ms,
+        );
+        self.threads.push(std::thread::spawn(move || {
+            admit_every(&ledger, at_ms, &stop, &tally)
+        }));
+    }
+
+    /// Hands the pool whoever was admitted, then whoever is due to arrive `elapsed` into the
+    /// run, as far as the work queue takes them.
+    pub fn dispatch(&mut self, elapsed: Duration) {
+        let Some(work) = &self.work else { return };
+        if let Ok(mut seen) = self.sink.seen.lock() {
+            while let Some((person, admission)) = seen.admitted.pop_front() {
+                let handed = Instant::now();
+                let book = Work::Book {
+                    person,
+                    admission,
+                    handed,
+                };
+                if let Err(TrySendError::Full(_)) = work.try_send(book) {
+                    seen.admitted.push_front((person, admission));
+                    return;
+                }
+            }
+        }
+        let arrival: Arrival = self.crowd.workload.arrival;
+        while self.arrived < self.crowd.people()
+            && arrival.offset_ms(self.arrived) <= elapsed.as_millis() as i64
+        {
+            if work.try_send(Work::Arrive(self.arrived)).is_err() {
+                return;
+            }
+            self.arrived += 1;
+        }
+    }
+
+    /// Stops the admission loop and the pool, and waits for them.
+    pub fn finish(mut self) {
+        self.close();
+        for thread in self.threads.drain(..) {
+            if thread.join().is_err() {
+                tracing::warn!("a benchmark front thread panicked");
+            }
+        }
+    }
+
+    /// Stops the admission loop and closes the work queue (the pool ends once it is empty).
+    fn close(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.work = None;
+    }
+}
+
+impl Drop for Front {
+    /// A run given up (timeout, failure) stops its front without waiting for requests in flight.
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn register(ledger: &Kafka, commands: Vec<Command>) -> Result<(), BenchError> {
+    for command in commands {
+        if let Some(r) = ledger.submit(command)?.rejection {
+            return Err(BenchError::Refused(r.code.as_str().to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// A pool thread: takes work until the queue is closed.
+fn serve(ledger: &Kafka, queue: &Mutex<Receiver<Work>>, crowd: &Crowd, tally: &Tally) {
+    loop {
+        let next = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        let Ok(work) = next else { return };
+        let done = match work {
+            Work::Arrive(n) => arrive(ledger, crowd, n),
+            Work::Book {
+                person,
+                admission,
+                handed,
+            } => book(ledger, crowd, person, admission).map(|outcome| {
+                let reserved = outcome
+                    .events
+                    .iter()
+                    .any(|e| matches!(e.event, Event::ReservationRecorded(_)));
+                if reserved {
+                    if let Ok(mut latencies) = tally.latencies_ms.lock() {
+                        latencies.push(handed.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+                true
+            }),
+        };
+        match done {
+            Ok(true) => {
+                tally.finished.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(false) => {}
+            Err(error) => tally.fail(error),
+        }
+    }
+}
+
+/// Verify, then take a ticket; whether the person is done (refused on the way).
+fn arrive(ledger: &Kafka, crowd: &Crowd, n: usize) -> Result<bool, SubmitError> {
+    let person = &crowd.workload.people[n];
+    let verify = CommandBody::Verify {
+        subject: crowd.subjects[n],
+        birth_date: crowd.birth_dates[n],
+        method: crowd.plans[n].visit.method,
+        device: person.device.clone(),
+    };
+    let verified = ledger.submit(crowd.command("verify", n, crowd.at_ms, verify))?;
+    if verified.rejection.is_some() {
+        return Ok(true);
+    }
+    let enqueue = CommandBody::Enqueue {
+        subject: crowd.subjects[n],
+        device: person.device.clone(),
+    };
+    let queued = ledger.submit(crowd.command("enqueue", n, crowd.at_ms, enqueue))?;
+    Ok(queued.rejection.is_some())
+}
+
+/// Book the person's pick with the admission.
+fn book(
+    ledger: &Kafka,
+    crowd: &Crowd,
+    n: usize,
+    admission: AdmissionId,
+) -> Result<Outcome, SubmitError> {
+    let pick = crowd.plans[n].pick;
+    let body = CommandBody::Book {
+        subject: crowd.subjects[n],
+        requested_for: crowd.subjects[n],
+        device: crowd.workload.people[n].device.clone(),
+        clinic: crowd.workload.clinics[pick.clinic].id.clone(),
+        date: crowd.workload.dates[pick.date],
+        admission,
+    };
+    ledger.submit(crowd.command("book", n, crowd.at_ms + 2, body))
+}
+
+/// The admission loop, until stopped. An admission that found nobody is never answered: its
+/// wait times out, as the gateway's controller expects.
+fn admit_every(ledger: &Kafka, at_ms: i64, stop: &AtomicBool, tally: &Tally) {
+    let started = Instant::now();
+    let mut k = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        let body = CommandBody::Admit {
+            tickets_max: ADMIT_TICKETS_MAX,
+            ttl_ms: ADMISSION_TTL_MS,
+        };
+        let admit = Command {
+            command_id: command_id_from(&format!("bench/admit/{k}")),
+            at_ms: at_ms + 1,
+            body,
+        };
+        match ledger.submit_within(admit, ADMIT_EVERY) {
+            Ok(_) | Err(SubmitError::Timeout(_)) => {}
+            Err(error) => return tally.fail(error),
+        }
+        k += 1;
+        let next = started + ADMIT_EVERY * k;
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+}
