@@ -446,75 +446,131 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
     };
     let mut meter = Progress::new("verify", manifest.records_total, progress);
     for expected in &manifest.partitions {
-        let (topic, partition) = (expected.topic.as_str(), expected.partition);
-        let at = |offset: u64, index: Option<u64>| Position {
-            topic: topic.to_owned(),
-            partition,
-            offset,
-            index,
+        // The checks run in this order, and each pushes its findings in the order it finds
+        // them: reports and tests read the findings in that order.
+        let mut exported = ExportedPartition::scan(dir, expected, &mut meter)?;
+        exported.altered_content();
+        exported.duplicated();
+        exported.reordered();
+        exported.dropped_offsets();
+        exported.appended_offsets();
+        let last_link = exported.chain_in_offset_order();
+        exported.end_against_manifest(last_link);
+        exported.first_source_offset();
+        loaded.integrity.append(&mut exported.findings);
+        let stream = exported.decode(&mut loaded.integrity);
+        loaded.streams.push(stream);
+    }
+    loaded
+        .integrity
+        .extend(unlisted_partitions(dir, &manifest)?);
+    meter.finish();
+    Ok(loaded)
+}
+
+/// One partition of an export as found on disk, checked against its manifest entry.
+struct ExportedPartition<'m> {
+    expected: &'m ManifestPartition,
+    /// Every record that decoded, in slot order.
+    found: Vec<Found>,
+    /// Slots whose bytes are not a record (already reported as altered).
+    damaged: BTreeSet<u64>,
+    /// The first copy of each export offset (an index into `found`), in offset order: the
+    /// records the partition holds, once each. Filled by [`Self::duplicated`].
+    first_copy: BTreeMap<u64, usize>,
+    /// Signs of tampering in this partition, in the order they were found.
+    findings: Vec<Finding>,
+}
+
+impl<'m> ExportedPartition<'m> {
+    /// Reads the partition's records without opening the log; a slot that does not decode is
+    /// found altered, and a partition the manifest counts records for but that is not on disk
+    /// is found dropped whole.
+    fn scan(
+        dir: &Path,
+        expected: &'m ManifestPartition,
+        meter: &mut Progress,
+    ) -> Result<Self, AuditError> {
+        let mut exported = ExportedPartition {
+            expected,
+            found: Vec::new(),
+            damaged: BTreeSet::new(),
+            first_copy: BTreeMap::new(),
+            findings: Vec::new(),
         };
-        let mut findings: Vec<Finding> = Vec::new();
-        let partition_dir = dir.join(topic).join(partition.to_string());
-        let mut found: Vec<Found> = Vec::new();
-        let mut damaged: BTreeSet<u64> = BTreeSet::new();
+        let partition_dir = dir
+            .join(&expected.topic)
+            .join(expected.partition.to_string());
         if partition_dir.is_dir() {
             scan_partition_readonly(
                 &partition_dir,
                 FileLogConfig::DEFAULT_RECORD_BYTES_MAX,
                 |scanned: ScannedRecord| {
                     meter.add(1);
-                    match scanned.decoded {
-                        Ok((offset, _, record)) => {
-                            found.push(parse_found(scanned.index, offset, record))
-                        }
-                        Err(reason) => {
-                            damaged.insert(scanned.index);
-                            push(
-                                &mut findings,
-                                "altered",
-                                Some(at(scanned.index, Some(scanned.index))),
-                                format!(
-                                    "record slot {} at byte {} of {}: {reason}",
-                                    scanned.index,
-                                    scanned.position,
-                                    scanned.path.display()
-                                ),
-                            );
-                        }
-                    }
+                    exported.take(scanned);
                 },
             )?;
         } else if expected.records > 0 {
+            let position = exported.at(expected.first_offset.unwrap_or(0), Some(0));
             push(
-                &mut findings,
+                &mut exported.findings,
                 "dropped",
-                Some(at(expected.first_offset.unwrap_or(0), Some(0))),
+                Some(position),
                 "the whole partition is missing".to_owned(),
             );
         }
+        Ok(exported)
+    }
 
-        // Altered: content that does not match its own link (edited, checksum recomputed).
-        for f in &found {
+    /// Keeps one scanned slot: a record, or damage at its place.
+    fn take(&mut self, scanned: ScannedRecord) {
+        match scanned.decoded {
+            Ok((offset, _, record)) => self.found.push(parse_found(scanned.index, offset, record)),
+            Err(reason) => {
+                self.damaged.insert(scanned.index);
+                let position = self.at(scanned.index, Some(scanned.index));
+                push(
+                    &mut self.findings,
+                    "altered",
+                    Some(position),
+                    format!(
+                        "record slot {} at byte {} of {}: {reason}",
+                        scanned.index,
+                        scanned.position,
+                        scanned.path.display()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Altered: content that does not match its own link (edited, checksum recomputed).
+    fn altered_content(&mut self) {
+        for f in &self.found {
             if !f.consistent() {
                 let what = if f.chain.is_none() {
                     "has no chain link"
                 } else {
                     "does not match its chain link: its content was changed"
                 };
+                let position = self.position_of(f);
                 push(
-                    &mut findings,
+                    &mut self.findings,
                     "altered",
-                    Some(f.position(topic, partition)),
+                    Some(position),
                     format!("export record {} {what}", f.export_offset),
                 );
             }
         }
-        // Duplicated: an offset or a link seen before.
-        let mut first_of: HashMap<u64, usize> = HashMap::new();
+    }
+
+    /// Duplicated: an offset seen before, or a link seen before on a record that matches it
+    /// (an inconsistent record's link proves nothing). Every other record is a first copy.
+    fn duplicated(&mut self) {
         let mut links: HashMap<[u8; LINK_BYTES], u64> = HashMap::new();
-        let mut unique: Vec<usize> = Vec::new();
-        for (i, f) in found.iter().enumerate() {
-            let copy_of = first_of
+        for (i, f) in self.found.iter().enumerate() {
+            let copy_of = self
+                .first_copy
                 .get(&f.export_offset)
                 .map(|_| f.export_offset)
                 .or_else(|| {
@@ -523,10 +579,11 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
                         .filter(|_| f.consistent())
                 });
             if let Some(original) = copy_of {
+                let position = self.position_of(f);
                 push(
-                    &mut findings,
+                    &mut self.findings,
                     "duplicated",
-                    Some(f.position(topic, partition)),
+                    Some(position),
                     format!(
                         "record slot {} is a second copy of export record {original}",
                         f.slot
@@ -534,21 +591,26 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
                 );
                 continue;
             }
-            first_of.insert(f.export_offset, i);
+            self.first_copy.insert(f.export_offset, i);
             if let Some((_, l)) = f.chain {
                 links.insert(l, f.export_offset);
             }
-            unique.push(i);
         }
-        // Reordered: a record found after one with a higher offset.
+    }
+
+    /// Reordered: a record found after one with a higher offset.
+    fn reordered(&mut self) {
         let mut highest: Option<u64> = None;
-        for &i in &unique {
-            let f = &found[i];
+        for (i, f) in self.found.iter().enumerate() {
+            if self.first_copy.get(&f.export_offset) != Some(&i) {
+                continue; // a second copy, already reported
+            }
             if let Some(h) = highest.filter(|&h| f.export_offset < h) {
+                let position = self.position_of(f);
                 push(
-                    &mut findings,
+                    &mut self.findings,
                     "reordered",
-                    Some(f.position(topic, partition)),
+                    Some(position),
                     format!(
                         "export record {} is stored at slot {}, after export record {h}",
                         f.export_offset, f.slot
@@ -557,13 +619,14 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
             }
             highest = highest.max(Some(f.export_offset));
         }
-        // Dropped: offsets the manifest counts that are nowhere (a damaged slot accounts for
-        // the offset of its place); extra offsets beyond the manifest: appended.
-        let present: BTreeSet<u64> = unique.iter().map(|&i| found[i].export_offset).collect();
-        let mut missing: Vec<u64> = (0..expected.records)
-            .filter(|o| !present.contains(o) && !damaged.contains(o))
+    }
+
+    /// Dropped: offsets the manifest counts that are nowhere, one finding per run of them (a
+    /// damaged slot accounts for the offset of its place).
+    fn dropped_offsets(&mut self) {
+        let missing: Vec<u64> = (0..self.expected.records)
+            .filter(|o| !self.first_copy.contains_key(o) && !self.damaged.contains(o))
             .collect();
-        missing.sort_unstable();
         for run in runs(&missing) {
             let (a, b) = (run[0], run[run.len() - 1]);
             let detail = if a == b {
@@ -571,38 +634,46 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
             } else {
                 format!("export records {a}..={b} are missing")
             };
-            push(&mut findings, "dropped", Some(at(a, Some(a))), detail);
+            let position = self.at(a, Some(a));
+            push(&mut self.findings, "dropped", Some(position), detail);
         }
-        for &o in present.iter().filter(|&&o| o >= expected.records) {
-            let f = &found[first_of[&o]];
+    }
+
+    /// Appended: offsets beyond the count the manifest lists.
+    fn appended_offsets(&mut self) {
+        let records = self.expected.records;
+        for (&o, &i) in self.first_copy.range(records..) {
+            let position = self.position_of(&self.found[i]);
             push(
-                &mut findings,
+                &mut self.findings,
                 "appended",
-                Some(f.position(topic, partition)),
-                format!(
-                    "export record {o} is beyond the {} the manifest lists",
-                    expected.records
-                ),
+                Some(position),
+                format!("export record {o} is beyond the {records} the manifest lists"),
             );
         }
-        // The chain, in offset order: each record must follow the one before it.
-        let mut ordered: Vec<&Found> = unique.iter().map(|&i| &found[i]).collect();
-        ordered.sort_by_key(|f| f.export_offset);
+    }
+
+    /// The chain, in offset order: each record must follow the one before it. Returns the last
+    /// link on the chain (the partition's head), if any record has one.
+    fn chain_in_offset_order(&mut self) -> Option<[u8; LINK_BYTES]> {
+        let genesis = genesis(&self.expected.topic, self.expected.partition);
         let mut prev: Option<(u64, [u8; LINK_BYTES])> = None;
-        for f in &ordered {
+        for &i in self.first_copy.values() {
+            let f = &self.found[i];
             let Some((stored_prev, stored_link)) = f.chain else {
                 continue;
             };
             let expected_prev = match prev {
-                None if f.export_offset == 0 => Some(genesis(topic, partition)),
+                None if f.export_offset == 0 => Some(genesis),
                 Some((o, l)) if o + 1 == f.export_offset => Some(l),
                 _ => None, // a gap, already reported
             };
             if expected_prev.is_some_and(|p| p != stored_prev) && f.consistent() {
+                let position = self.position_of(f);
                 push(
-                    &mut findings,
+                    &mut self.findings,
                     "dropped",
-                    Some(f.position(topic, partition)),
+                    Some(position),
                     format!(
                         "the chain breaks before export record {}: a record was removed or replaced and the offsets renumbered",
                         f.export_offset
@@ -611,51 +682,71 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
             }
             prev = Some((f.export_offset, stored_link));
         }
-        let head = prev.map_or_else(
-            || hex::encode(genesis(topic, partition)),
-            |(_, l)| hex::encode(l),
-        );
-        if findings.is_empty()
-            && (head != expected.head || ordered.len() as u64 != expected.records)
-        {
+        prev.map(|(_, l)| l)
+    }
+
+    /// The partition's end against the manifest's count and head: records cut off at the end
+    /// leave a chain that holds but ends early. Only judged when nothing else was found, which
+    /// would already explain the difference.
+    fn end_against_manifest(&mut self, last_link: Option<[u8; LINK_BYTES]>) {
+        let expected = self.expected;
+        let head =
+            hex::encode(last_link.unwrap_or_else(|| genesis(&expected.topic, expected.partition)));
+        let held = self.first_copy.len() as u64;
+        if self.findings.is_empty() && (head != expected.head || held != expected.records) {
+            let position = self.at(
+                expected.last_offset.unwrap_or(0),
+                Some(expected.records.saturating_sub(1)),
+            );
             push(
-                &mut findings,
+                &mut self.findings,
                 "dropped",
-                Some(at(
-                    expected.last_offset.unwrap_or(0),
-                    Some(expected.records.saturating_sub(1)),
-                )),
+                Some(position),
                 format!(
-                    "the partition ends differently than the manifest says ({} of {} records, head differs)",
-                    ordered.len(),
+                    "the partition ends differently than the manifest says ({held} of {} records, head differs)",
                     expected.records
                 ),
             );
         }
-        if let (Some(first), Some(f)) = (expected.first_offset, ordered.first()) {
-            if f.export_offset == 0 && f.source_offset != Some(first) {
-                push(
-                    &mut findings,
-                    "altered",
-                    Some(f.position(topic, partition)),
-                    format!(
-                        "source offset {:?}, the manifest says {first}",
-                        f.source_offset
-                    ),
-                );
-            }
-        }
-        loaded.integrity.append(&mut findings);
+    }
 
-        let mut stream = Stream {
-            topic: topic.to_owned(),
-            partition,
-            items: Vec::with_capacity(ordered.len()),
+    /// The first record's source offset against the manifest's: the chain does not cover
+    /// where the range started in the source log.
+    fn first_source_offset(&mut self) {
+        let Some(first) = self.expected.first_offset else {
+            return;
         };
-        for f in ordered {
-            let position = f.position(topic, partition);
+        let Some(f) = self.first_copy.values().next().map(|&i| &self.found[i]) else {
+            return;
+        };
+        if f.export_offset == 0 && f.source_offset != Some(first) {
+            let position = self.position_of(f);
+            push(
+                &mut self.findings,
+                "altered",
+                Some(position),
+                format!(
+                    "source offset {:?}, the manifest says {first}",
+                    f.source_offset
+                ),
+            );
+        }
+    }
+
+    /// The partition's events in offset order, one copy of each; a record that is not an
+    /// event is left out and found undecodable.
+    fn decode(&self, integrity: &mut Vec<Finding>) -> Stream {
+        let (topic, partition) = (&self.expected.topic, self.expected.partition);
+        let mut stream = Stream {
+            topic: topic.clone(),
+            partition,
+            items: Vec::with_capacity(self.first_copy.len()),
+        };
+        for &i in self.first_copy.values() {
+            let f = &self.found[i];
+            let position = self.position_of(f);
             let stored = StoredRecord {
-                topic: topic.to_owned(),
+                topic: topic.clone(),
                 partition,
                 offset: position.offset,
                 record: f.record.clone(),
@@ -666,47 +757,65 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
                     envelope,
                     context: false,
                 }),
-                Err(e) => loaded.integrity.push(Finding {
+                Err(e) => integrity.push(Finding {
                     code: "undecodable",
                     position: Some(position),
                     detail: super::source::error_chain(&e),
                 }),
             }
         }
-        loaded.streams.push(stream);
+        stream
     }
-    // Partitions on disk that the manifest does not list.
+
+    /// A position in this partition.
+    fn at(&self, offset: u64, index: Option<u64>) -> Position {
+        Position {
+            topic: self.expected.topic.clone(),
+            partition: self.expected.partition,
+            offset,
+            index,
+        }
+    }
+
+    fn position_of(&self, f: &Found) -> Position {
+        f.position(&self.expected.topic, self.expected.partition)
+    }
+}
+
+/// Appended: records in partitions of the exported topics that the manifest does not list.
+fn unlisted_partitions(dir: &Path, manifest: &Manifest) -> Result<Vec<Finding>, AuditError> {
+    let mut findings = Vec::new();
     for (topic, count) in &manifest.topics {
         for p in 0..*count {
             let listed = manifest
                 .partitions
                 .iter()
                 .any(|e| &e.topic == topic && e.partition == p);
-            let dir = dir.join(topic).join(p.to_string());
-            if !listed && dir.is_dir() {
-                let mut extra = 0;
-                scan_partition_readonly(&dir, FileLogConfig::DEFAULT_RECORD_BYTES_MAX, |_| {
-                    extra += 1
-                })?;
-                if extra > 0 {
-                    loaded.integrity.push(Finding {
-                        code: "appended",
-                        position: Some(Position {
-                            topic: topic.clone(),
-                            partition: p,
-                            offset: 0,
-                            index: Some(0),
-                        }),
-                        detail: format!(
-                            "{extra} records in a partition the manifest does not list"
-                        ),
-                    });
-                }
+            let partition_dir = dir.join(topic).join(p.to_string());
+            if listed || !partition_dir.is_dir() {
+                continue;
+            }
+            let mut extra = 0;
+            scan_partition_readonly(
+                &partition_dir,
+                FileLogConfig::DEFAULT_RECORD_BYTES_MAX,
+                |_| extra += 1,
+            )?;
+            if extra > 0 {
+                findings.push(Finding {
+                    code: "appended",
+                    position: Some(Position {
+                        topic: topic.clone(),
+                        partition: p,
+                        offset: 0,
+                        index: Some(0),
+                    }),
+                    detail: format!("{extra} records in a partition the manifest does not list"),
+                });
             }
         }
     }
-    meter.finish();
-    Ok(loaded)
+    Ok(findings)
 }
 
 fn push(

@@ -13,6 +13,9 @@ use uuid::Uuid;
 
 use super::{Finding, Position};
 use yeyak_domain::command::Slot;
+use yeyak_domain::event::{
+    BookingRequested, ChangeRequested, ReservationConfirmed, ShareRelease, SupplyRegistered,
+};
 use yeyak_domain::{
     AdmissionId, Campaign, ClinicId, DeviceId, Envelope, Event, Invariant, ReservationId, Share,
     SubjectId, TransferId,
@@ -40,6 +43,75 @@ struct Clinic {
     released: bool,
     quotas: BTreeMap<(NaiveDate, Share), Quota>,
     held: HashMap<ReservationId, (SubjectId, NaiveDate, Share)>,
+}
+
+impl Clinic {
+    /// Moves each released day share to the pool of its date; returns the releases that gave
+    /// away more than their day share had unbooked.
+    fn release_to_pool(&mut self, releases: &[ShareRelease]) -> Vec<String> {
+        let mut short = Vec::new();
+        for r in releases {
+            let day = self.quotas.entry((r.date, Share::Day(r.day))).or_default();
+            if day.capacity - day.booked < i64::from(r.doses) {
+                short.push(format!(
+                    "{} day{} released {} of {} unbooked",
+                    r.date,
+                    r.day,
+                    r.doses,
+                    day.capacity - day.booked
+                ));
+            }
+            day.capacity -= i64::from(r.doses);
+            self.quotas
+                .entry((r.date, Share::Pool))
+                .or_default()
+                .capacity += i64::from(r.doses);
+        }
+        short
+    }
+
+    /// The day shares that still keep unbooked doses (none should, after the release).
+    fn day_shares_kept(&self) -> Vec<String> {
+        self.quotas
+            .iter()
+            .filter(|((_, share), q)| matches!(share, Share::Day(_)) && q.capacity > q.booked)
+            .map(|((date, share), q)| format!("{date} {share} kept {}", q.capacity - q.booked))
+            .collect()
+    }
+}
+
+/// A booking or a change asked for, as the rules read it (a booking replaces nothing).
+#[derive(Debug, Clone, Copy)]
+struct Request {
+    subject: SubjectId,
+    reservation: ReservationId,
+    replaces: Option<ReservationId>,
+    share: Share,
+    admission: AdmissionId,
+}
+
+impl From<&BookingRequested> for Request {
+    fn from(e: &BookingRequested) -> Request {
+        Request {
+            subject: e.subject,
+            reservation: e.reservation,
+            replaces: None,
+            share: e.share,
+            admission: e.admission,
+        }
+    }
+}
+
+impl From<&ChangeRequested> for Request {
+    fn from(e: &ChangeRequested) -> Request {
+        Request {
+            subject: e.subject,
+            reservation: e.reservation,
+            replaces: Some(e.replaces),
+            share: e.share,
+            admission: e.admission,
+        }
+    }
 }
 
 /// What a follow-up cause expects as its answer.
@@ -204,28 +276,8 @@ impl<'c> RuleBook<'c> {
                 self.persons.entry(e.subject).or_default().admission =
                     Some((e.admission, e.expires_at_ms, false));
             }
-            Event::BookingRequested(e) => {
-                self.requested(
-                    position,
-                    e.subject,
-                    e.reservation,
-                    None,
-                    e.share,
-                    e.admission,
-                    at,
-                );
-            }
-            Event::ChangeRequested(e) => {
-                self.requested(
-                    position,
-                    e.subject,
-                    e.reservation,
-                    Some(e.replaces),
-                    e.share,
-                    e.admission,
-                    at,
-                );
-            }
+            Event::BookingRequested(e) => self.requested(position, e.into(), at),
+            Event::ChangeRequested(e) => self.requested(position, e.into(), at),
             Event::ReservationRecorded(e) => self.settled(position, e.subject, e.reservation, None),
             Event::ReservationChanged(e) => {
                 self.settled(position, e.subject, e.reservation, Some(e.replaces))
@@ -233,169 +285,32 @@ impl<'c> RuleBook<'c> {
             Event::BookingFailed(e) => self.failed(position, e.subject, e.reservation),
             Event::ChangeFailed(e) => self.failed(position, e.subject, e.reservation),
             Event::ReservationCancelled(e) => {
-                let in_window = self.campaign.change_window.contains(at);
-                self.check(
-                    Invariant::BookingDayOrChangeWindow,
-                    in_window,
-                    position,
-                    || {
-                        format!(
-                            "{} cancelled at {} outside the change window",
-                            e.subject,
-                            self.campaign.local_time(at)
-                        )
-                    },
-                );
-                let person = self.persons.entry(e.subject).or_default();
-                let held = person.holding == Some(e.reservation);
-                person.holding = None;
-                self.check(Invariant::ConsistentWithPartition, held, position, || {
-                    format!(
-                        "{} cancelled reservation {} they did not hold",
-                        e.subject, e.reservation
-                    )
-                });
+                self.cancelled(position, e.subject, e.reservation, at)
             }
             Event::ClinicRegistered(e) => {
                 self.clinics.entry(e.clinic.clone()).or_default().registered = true
             }
-            Event::SupplyRegistered(e) => {
-                self.supplied(
-                    position,
-                    &e.clinic,
-                    e.date,
-                    e.doses,
-                    &e.day_shares,
-                    e.pool,
-                    at,
-                );
-            }
-            Event::ReservationConfirmed(e) => {
-                self.confirmed(
-                    position,
-                    &e.clinic,
-                    e.reservation,
-                    e.subject,
-                    e.date,
-                    e.share,
-                    e.replaces,
-                    at,
-                );
-            }
+            Event::SupplyRegistered(e) => self.supplied(position, e, at),
+            Event::ReservationConfirmed(e) => self.confirmed(position, e, at),
             Event::DoseReleased(e) => {
                 self.dose_released(position, &e.clinic, e.reservation, e.date, e.from_share)
             }
-            Event::SharesReleased(e) => {
-                let due = at >= self.campaign.release_at_ms();
-                self.check(Invariant::DosesConserved, due, position, || {
-                    format!(
-                        "{} released its day shares at {}, before the last booking day closed",
-                        e.clinic,
-                        self.campaign.local_time(at)
-                    )
-                });
-                let clinic = self.clinics.entry(e.clinic.clone()).or_default();
-                clinic.released = true;
-                let mut short = Vec::new();
-                for r in &e.releases {
-                    let day = clinic
-                        .quotas
-                        .entry((r.date, Share::Day(r.day)))
-                        .or_default();
-                    if day.capacity - day.booked < i64::from(r.doses) {
-                        short.push(format!(
-                            "{} day{} released {} of {} unbooked",
-                            r.date,
-                            r.day,
-                            r.doses,
-                            day.capacity - day.booked
-                        ));
-                    }
-                    day.capacity -= i64::from(r.doses);
-                    clinic
-                        .quotas
-                        .entry((r.date, Share::Pool))
-                        .or_default()
-                        .capacity += i64::from(r.doses);
-                }
-                let left: Vec<String> = clinic
-                    .quotas
-                    .iter()
-                    .filter(|((_, share), q)| {
-                        matches!(share, Share::Day(_)) && q.capacity > q.booked
-                    })
-                    .map(|((date, share), q)| {
-                        format!("{date} {share} kept {}", q.capacity - q.booked)
-                    })
-                    .collect();
-                short.extend(left);
-                self.check(
-                    Invariant::DosesConserved,
-                    short.is_empty(),
-                    position,
-                    || {
-                        format!(
-                            "{}: release to the pool does not match the day shares: {}",
-                            e.clinic,
-                            short.join("; ")
-                        )
-                    },
-                );
-            }
+            Event::SharesReleased(e) => self.shares_released(position, &e.clinic, &e.releases, at),
             Event::DosesMoved(e) => {
                 self.withdraw(position, &e.clinic, &e.from, e.doses);
                 self.deposit(&e.clinic, &e.to, e.doses);
             }
             Event::DosesWithdrawn(e) => {
-                self.withdraw(position, &e.clinic, &e.from, e.doses);
-                let fresh = self.in_transit.insert(e.transfer, e.doses).is_none();
-                self.check(Invariant::DosesConserved, fresh, position, || {
-                    format!("transfer {} withdrawn twice", e.transfer)
-                });
+                self.withdrawn(position, &e.clinic, e.transfer, &e.from, e.doses)
             }
             Event::DosesDeposited(e) => {
-                let carried = self.in_transit.remove(&e.transfer);
-                self.check(
-                    Invariant::DosesConserved,
-                    carried == Some(e.doses),
-                    position,
-                    || {
-                        format!(
-                            "{} deposited {} doses of transfer {} carrying {carried:?}",
-                            e.clinic, e.doses, e.transfer
-                        )
-                    },
-                );
-                self.deposit(&e.clinic, &e.to, e.doses);
+                self.deposited(position, &e.clinic, e.transfer, &e.to, e.doses)
             }
             Event::DosesReturned(e) => {
-                let carried = self.in_transit.remove(&e.transfer);
-                self.check(
-                    Invariant::DosesConserved,
-                    carried == Some(e.doses),
-                    position,
-                    || {
-                        format!(
-                            "{} got {} doses of transfer {} back, carrying {carried:?}",
-                            e.clinic, e.doses, e.transfer
-                        )
-                    },
-                );
-                self.deposit(&e.clinic, &e.to, e.doses);
+                self.returned(position, &e.clinic, e.transfer, &e.to, e.doses)
             }
             Event::TransferRefused(e) => {
-                let carried = self.in_transit.get(&e.transfer).copied();
-                self.check(
-                    Invariant::DosesConserved,
-                    carried == Some(e.doses),
-                    position,
-                    || {
-                        format!(
-                            "{} refused transfer {} of {} doses, carrying {carried:?}",
-                            e.clinic, e.transfer, e.doses
-                        )
-                    },
-                );
+                self.transfer_refused(position, &e.clinic, e.transfer, e.doses)
             }
             Event::DeviceLocked(_)
             | Event::TicketIssued(_)
@@ -531,17 +446,14 @@ impl<'c> RuleBook<'c> {
         person.last_verify = Some((at, device.clone()));
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn requested(
-        &mut self,
-        position: &Position,
-        subject: SubjectId,
-        reservation: ReservationId,
-        replaces: Option<ReservationId>,
-        share: Share,
-        admission: AdmissionId,
-        at: i64,
-    ) {
+    fn requested(&mut self, position: &Position, request: Request, at: i64) {
+        let Request {
+            subject,
+            reservation,
+            replaces,
+            share,
+            admission,
+        } = request;
         let campaign = self.campaign;
         let person = self.persons.entry(subject).or_default();
         let (birth, holding, pending, granted) = (
@@ -634,17 +546,14 @@ impl<'c> RuleBook<'c> {
         );
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn supplied(
-        &mut self,
-        position: &Position,
-        clinic_id: &ClinicId,
-        date: NaiveDate,
-        doses: u32,
-        day_shares: &[u32],
-        pool: u32,
-        at: i64,
-    ) {
+    fn supplied(&mut self, position: &Position, supply: &SupplyRegistered, at: i64) {
+        let SupplyRegistered {
+            clinic: ref clinic_id,
+            date,
+            doses,
+            ref day_shares,
+            pool,
+        } = *supply;
         let campaign = self.campaign;
         let clinic = self.clinics.entry(clinic_id.clone()).or_default();
         let registered = clinic.registered;
@@ -697,18 +606,15 @@ impl<'c> RuleBook<'c> {
         });
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn confirmed(
-        &mut self,
-        position: &Position,
-        clinic_id: &ClinicId,
-        reservation: ReservationId,
-        subject: SubjectId,
-        date: NaiveDate,
-        share: Share,
-        replaces: Option<ReservationId>,
-        at: i64,
-    ) {
+    fn confirmed(&mut self, position: &Position, confirmed: &ReservationConfirmed, at: i64) {
+        let ReservationConfirmed {
+            clinic: ref clinic_id,
+            reservation,
+            subject,
+            date,
+            share,
+            replaces,
+        } = *confirmed;
         let campaign = self.campaign;
         let clinic = self.clinics.entry(clinic_id.clone()).or_default();
         let released = clinic.released;
@@ -795,6 +701,151 @@ impl<'c> RuleBook<'c> {
                 holds.retain(|(_, r)| *r != reservation);
             }
         }
+    }
+
+    /// A cancellation is lawful in the change window only, and only of what the person holds.
+    fn cancelled(
+        &mut self,
+        position: &Position,
+        subject: SubjectId,
+        reservation: ReservationId,
+        at: i64,
+    ) {
+        let in_window = self.campaign.change_window.contains(at);
+        self.check(
+            Invariant::BookingDayOrChangeWindow,
+            in_window,
+            position,
+            || {
+                format!(
+                    "{subject} cancelled at {} outside the change window",
+                    self.campaign.local_time(at)
+                )
+            },
+        );
+        let person = self.persons.entry(subject).or_default();
+        let held = person.holding == Some(reservation);
+        person.holding = None;
+        self.check(Invariant::ConsistentWithPartition, held, position, || {
+            format!("{subject} cancelled reservation {reservation} they did not hold")
+        });
+    }
+
+    /// The day shares left unbooked go to the pool once the last booking day has closed: not
+    /// before, and exactly what each day share kept, no more and no less.
+    fn shares_released(
+        &mut self,
+        position: &Position,
+        clinic_id: &ClinicId,
+        releases: &[ShareRelease],
+        at: i64,
+    ) {
+        let due = at >= self.campaign.release_at_ms();
+        self.check(Invariant::DosesConserved, due, position, || {
+            format!(
+                "{clinic_id} released its day shares at {}, before the last booking day closed",
+                self.campaign.local_time(at)
+            )
+        });
+        let clinic = self.clinics.entry(clinic_id.clone()).or_default();
+        clinic.released = true;
+        let mut short = clinic.release_to_pool(releases);
+        short.extend(clinic.day_shares_kept());
+        self.check(
+            Invariant::DosesConserved,
+            short.is_empty(),
+            position,
+            || {
+                format!(
+                    "{clinic_id}: release to the pool does not match the day shares: {}",
+                    short.join("; ")
+                )
+            },
+        );
+    }
+
+    /// Doses leave a clinic for another: they are in transit until deposited or returned.
+    fn withdrawn(
+        &mut self,
+        position: &Position,
+        clinic_id: &ClinicId,
+        transfer: TransferId,
+        from: &Slot,
+        doses: u32,
+    ) {
+        self.withdraw(position, clinic_id, from, doses);
+        let fresh = self.in_transit.insert(transfer, doses).is_none();
+        self.check(Invariant::DosesConserved, fresh, position, || {
+            format!("transfer {transfer} withdrawn twice")
+        });
+    }
+
+    /// A transfer arrives: the doses deposited are the ones it carried.
+    fn deposited(
+        &mut self,
+        position: &Position,
+        clinic_id: &ClinicId,
+        transfer: TransferId,
+        to: &Slot,
+        doses: u32,
+    ) {
+        let carried = self.in_transit.remove(&transfer);
+        self.check(
+            Invariant::DosesConserved,
+            carried == Some(doses),
+            position,
+            || {
+                format!(
+                    "{clinic_id} deposited {doses} doses of transfer {transfer} carrying {carried:?}"
+                )
+            },
+        );
+        self.deposit(clinic_id, to, doses);
+    }
+
+    /// A refused transfer comes back: the doses returned are the ones it carried.
+    fn returned(
+        &mut self,
+        position: &Position,
+        clinic_id: &ClinicId,
+        transfer: TransferId,
+        to: &Slot,
+        doses: u32,
+    ) {
+        let carried = self.in_transit.remove(&transfer);
+        self.check(
+            Invariant::DosesConserved,
+            carried == Some(doses),
+            position,
+            || {
+                format!(
+                    "{clinic_id} got {doses} doses of transfer {transfer} back, carrying {carried:?}"
+                )
+            },
+        );
+        self.deposit(clinic_id, to, doses);
+    }
+
+    /// A transfer refused by its receiver must name what it carries; the doses stay in transit
+    /// until they are returned.
+    fn transfer_refused(
+        &mut self,
+        position: &Position,
+        clinic_id: &ClinicId,
+        transfer: TransferId,
+        doses: u32,
+    ) {
+        let carried = self.in_transit.get(&transfer).copied();
+        self.check(
+            Invariant::DosesConserved,
+            carried == Some(doses),
+            position,
+            || {
+                format!(
+                    "{clinic_id} refused transfer {transfer} of {doses} doses, carrying {carried:?}"
+                )
+            },
+        );
     }
 
     fn withdraw(&mut self, position: &Position, clinic_id: &ClinicId, from: &Slot, doses: u32) {
