@@ -41,17 +41,10 @@ pub enum SubmitError {
 }
 
 /// Sees every event the ledger decides, in log order per partition, before the submitter of
-/// its command is answered. The gateway's view is one; [`NoSink`] is for callers that only need
-/// the outcomes.
+/// its command is answered: the gateway's view, the rebalance's slot quotas, the benchmark's
+/// clock.
 pub trait EventSink: Send + Sync + 'static {
     fn record(&self, events: &[Envelope]);
-}
-
-/// Sees nothing.
-pub struct NoSink;
-
-impl EventSink for NoSink {
-    fn record(&self, _events: &[Envelope]) {}
 }
 
 /// Decides commands. Blocking: the HTTP tier calls it from `spawn_blocking`.
@@ -61,8 +54,7 @@ pub trait Submit: Send + Sync + 'static {
     /// Like `submit`, waiting at most `timeout` for the decision. A decision with no event at
     /// all (an `Admit` that found nobody waiting) is never seen on the event tail: the
     /// admission controller uses a short timeout so that such a decision cannot stall it.
-    fn submit_within(&self, command: Command, timeout: Duration) -> Result<Outcome, SubmitError> {
-        let _ = timeout;
+    fn submit_within(&self, command: Command, _timeout: Duration) -> Result<Outcome, SubmitError> {
         self.submit(command)
     }
     /// Events handed to the sink so far (replayed ones included).
@@ -137,23 +129,21 @@ impl<L: EventLog + Send + 'static> Embedded<L> {
     pub fn into_ledger(self) -> Result<Ledger<L>, SubmitError> {
         self.ledger.into_inner().map_err(|_| SubmitError::Stopped)
     }
-
-    /// The ledger itself, for callers that need its state (the demo's checks, rebalancing's
-    /// reads). Decide through [`Submit::submit`], never through this.
-    pub fn with_ledger<T>(&self, read: impl FnOnce(&Ledger<L>) -> T) -> Result<T, SubmitError> {
-        let ledger = self.ledger.lock().map_err(|_| SubmitError::Stopped)?;
-        Ok(read(&ledger))
-    }
 }
 
 impl<L: EventLog + Send + 'static> Submit for Embedded<L> {
     fn submit(&self, command: Command) -> Result<Outcome, SubmitError> {
         let mut ledger = self.ledger.lock().map_err(|_| SubmitError::Stopped)?;
+        let before = ledger.events_total();
         let outcome = ledger.submit(command)?;
-        // Still under the ledger's lock: the sink sees events in the order they were appended.
-        self.sink.record(&outcome.events);
-        self.events_seen
-            .fetch_add(outcome.events.len() as u64, Ordering::Relaxed);
+        // A retry answered from the log appended nothing: the sink saw those events already,
+        // and sees each event once, as on Kafka. Still under the ledger's lock, so the sink
+        // sees events in the order they were appended.
+        if ledger.events_total() > before {
+            self.sink.record(&outcome.events);
+            self.events_seen
+                .fetch_add(outcome.events.len() as u64, Ordering::Relaxed);
+        }
         Ok(outcome)
     }
 
