@@ -102,6 +102,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let keys = token_key(&args)?;
     let pseudonymiser = pseudonymiser()?;
     let kafka = args.kafka.clone().filter(|k| !k.trim().is_empty());
+    anyhow::ensure!(
+        kafka.is_none() || args.data.is_none(),
+        "--data (the embedded log) and --kafka or YEYAK_KAFKA exclude each other"
+    );
     let mut temporary = None;
     let backend = match &kafka {
         None => embedded(&args, campaign, &mut temporary)?,

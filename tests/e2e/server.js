@@ -29,7 +29,12 @@ async function startServer({ clock, logFile, extraArgs = [] }) {
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const log = fs.openSync(logFile, "w");
   const args = ["serve", "--listen", `127.0.0.1:${port}`, "--clock", clock, "--admin-token", ADMIN_TOKEN, "--data", data, ...extraArgs];
-  const child = spawn(bin, args, { stdio: ["ignore", log, log], env: { ...process.env, YEYAK_LOG: process.env.YEYAK_LOG || "info" } });
+  // The embedded log only: scripts/test exports the services' addresses, which would put this
+  // server on the shared Kafka topics (and a second run on the first one's people).
+  const env = { ...process.env, YEYAK_LOG: process.env.YEYAK_LOG || "info" };
+  delete env.YEYAK_KAFKA;
+  delete env.YEYAK_POSTGRES;
+  const child = spawn(bin, args, { stdio: ["ignore", log, log], env });
   const pidFile = path.join(path.dirname(logFile), "server.pid");
   fs.writeFileSync(pidFile, String(child.pid));
   let exited = null;

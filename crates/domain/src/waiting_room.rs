@@ -130,49 +130,11 @@ pub fn decide(
             });
             Ok(vec![place])
         }
-        CommandBody::LeaveQueue { subject, ticket } => {
-            // A waiting ticket, or one's admitted ticket (used or not): giving an admitted
-            // ticket up lets the person queue again before its admission expires.
-            let admitted = matches!(
-                state.tickets.get(subject),
-                Some((t, TicketState::Admitted { .. } | TicketState::Used)) if t == ticket
-            );
-            if state.waiting.get(ticket) != Some(subject) && !admitted {
-                return Err(Rejection::new(RejectionCode::NotQueued));
-            }
-            Ok(vec![
-                TicketLeft {
-                    ticket: *ticket,
-                    subject: *subject,
-                }
-                .into(),
-            ])
-        }
+        CommandBody::LeaveQueue { subject, ticket } => leave(state, *subject, *ticket),
         CommandBody::Admit {
             tickets_max,
             ttl_ms,
-        } => {
-            let count = (*tickets_max).min(ADMIT_TICKETS_MAX) as usize;
-            let ttl = (*ttl_ms).max(0);
-            Ok(state
-                .waiting
-                .iter()
-                .take(count)
-                .map(|(ticket, subject)| {
-                    TicketAdmitted {
-                        ticket: *ticket,
-                        subject: *subject,
-                        admission: AdmissionId(derive_uuid(
-                            ctx.command_id,
-                            &format!("admission/{}", ticket.0),
-                            now,
-                        )),
-                        expires_at_ms: now + ttl,
-                    }
-                    .into()
-                })
-                .collect())
-        }
+        } => Ok(admit(state, ctx, *tickets_max, *ttl_ms)),
         CommandBody::JoinPreQueue { subject, device } => {
             let place = state.place_held(subject, now)?.unwrap_or_else(|| {
                 PreQueueJoined {
@@ -192,28 +154,7 @@ pub fn decide(
             }
             .into(),
         ]),
-        CommandBody::DrawPreQueue { seed } => {
-            let order = draw_order(seed, state.pre_queue.keys().copied());
-            let mut events: Vec<Event> = vec![
-                PreQueueDrawn {
-                    seed: seed.clone(),
-                    drawn: order.len() as u32,
-                }
-                .into(),
-            ];
-            for (i, subject) in order.iter().enumerate() {
-                let device = state.pre_queue[subject].clone();
-                events.push(
-                    TicketIssued {
-                        ticket: TicketNo(state.next_ticket + i as u64),
-                        subject: *subject,
-                        device,
-                    }
-                    .into(),
-                );
-            }
-            Ok(events)
-        }
+        CommandBody::DrawPreQueue { seed } => Ok(draw(state, seed)),
         CommandBody::SkipTicket { ticket } => match state.waiting.get(ticket) {
             Some(subject) => Ok(vec![
                 TicketSkipped {
@@ -254,6 +195,71 @@ pub fn decide(
             other.name()
         ),
     }
+}
+
+/// Leaves the queue: a waiting ticket, or one's admitted ticket (used or not); giving an
+/// admitted ticket up lets the person queue again before its admission expires.
+fn leave(
+    state: &WaitingRoomState,
+    subject: SubjectId,
+    ticket: TicketNo,
+) -> Result<Vec<Event>, Rejection> {
+    let admitted = matches!(
+        state.tickets.get(&subject),
+        Some((t, TicketState::Admitted { .. } | TicketState::Used)) if *t == ticket
+    );
+    if state.waiting.get(&ticket) != Some(&subject) && !admitted {
+        return Err(Rejection::new(RejectionCode::NotQueued));
+    }
+    Ok(vec![TicketLeft { ticket, subject }.into()])
+}
+
+/// Admits the first waiting tickets, at most `tickets_max` (and [`ADMIT_TICKETS_MAX`]), each
+/// with an admission valid for `ttl_ms`.
+fn admit(state: &WaitingRoomState, ctx: &Context, tickets_max: u32, ttl_ms: i64) -> Vec<Event> {
+    let count = tickets_max.min(ADMIT_TICKETS_MAX) as usize;
+    let (now, ttl) = (ctx.now_ms, ttl_ms.max(0));
+    state
+        .waiting
+        .iter()
+        .take(count)
+        .map(|(ticket, subject)| {
+            TicketAdmitted {
+                ticket: *ticket,
+                subject: *subject,
+                admission: AdmissionId(derive_uuid(
+                    ctx.command_id,
+                    &format!("admission/{}", ticket.0),
+                    now,
+                )),
+                expires_at_ms: now + ttl,
+            }
+            .into()
+        })
+        .collect()
+}
+
+/// The opening draw: the seed is recorded and the pre-queue gets tickets in the drawn order.
+fn draw(state: &WaitingRoomState, seed: &str) -> Vec<Event> {
+    let order = draw_order(seed, state.pre_queue.keys().copied());
+    let mut events: Vec<Event> = vec![
+        PreQueueDrawn {
+            seed: seed.to_owned(),
+            drawn: order.len() as u32,
+        }
+        .into(),
+    ];
+    for (i, subject) in order.iter().enumerate() {
+        events.push(
+            TicketIssued {
+                ticket: TicketNo(state.next_ticket + i as u64),
+                subject: *subject,
+                device: state.pre_queue[subject].clone(),
+            }
+            .into(),
+        );
+    }
+    events
 }
 
 pub fn apply(state: &mut WaitingRoomState, event: &Event) {
