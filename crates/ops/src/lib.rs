@@ -216,7 +216,7 @@ impl Planner {
         self.moves.push(m);
     }
 
-    /// 1. The booking days are over: every day share's leftover to the pool.
+    /// Policy 1, release: the booking days are over, every day share's leftover to the pool.
     fn release(&mut self) {
         let leftovers: Vec<_> = self
             .quotas
@@ -245,8 +245,8 @@ impl Planner {
         }
     }
 
-    /// 2. A closing clinic: its unbooked doses to the rest of its region, by demand (bookings
-    /// + 1), same date and share.
+    /// Policy 2, close: a closing clinic's unbooked doses to the rest of its region, by demand
+    /// (bookings plus one), same date and share.
     fn close(&mut self, closing: &ClinicId, policy: &Policy) {
         let region = self.region_of(closing);
         let receivers: Vec<ClinicId> = self
@@ -300,8 +300,8 @@ impl Planner {
         }
     }
 
-    /// 3. Demand: within each region, date and live share, unbooked doses in proportion to
-    /// bookings.
+    /// Policy 3, demand: within each region, date and live share, unbooked doses in
+    /// proportion to bookings.
     fn demand(&mut self, campaign: &Campaign, policy: &Policy) {
         let live = |share: Share| match share {
             Share::Pool => true,

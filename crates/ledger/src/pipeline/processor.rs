@@ -128,9 +128,12 @@ pub struct ProcessorStats {
     pub commit_ms: u64,
 }
 
+/// One rebalance callback: assigned (true) or revoked, and which (topic, partition)s.
+type AssignmentChange = (bool, Vec<(String, u32)>);
+
 /// Rebalance callbacks only record what changed; the loop acts on it between polls.
 struct Assignments {
-    changes: Mutex<Vec<(bool, Vec<(String, u32)>)>>,
+    changes: Mutex<Vec<AssignmentChange>>,
 }
 
 impl ClientContext for Assignments {}
