@@ -1,7 +1,7 @@
 //! `yeyak project`: the PostgreSQL projector, until SIGTERM or Ctrl-C.
 
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -33,24 +33,57 @@ pub struct ProjectArgs {
 }
 
 pub fn run(args: ProjectArgs) -> anyhow::Result<ExitCode> {
-    let topology = Topology {
-        subject_partitions: args.subject_partitions,
-        clinic_partitions: args.clinic_partitions,
+    let source = Source {
+        kafka: &args.kafka,
+        topic_prefix: &args.topic_prefix,
+        postgres: &args.postgres,
+        topology: Topology {
+            subject_partitions: args.subject_partitions,
+            clinic_partitions: args.clinic_partitions,
+        },
     };
+    let stop = stop_on_signal()?;
+    follow(&source, args.rebuild, &stop, || {
+        eprintln!("yeyak project: running")
+    })?;
+    eprintln!("yeyak project: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a projector follows (the event topics) and where it writes (PostgreSQL).
+pub struct Source<'a> {
+    pub kafka: &'a str,
+    pub topic_prefix: &'a str,
+    pub postgres: &'a str,
+    pub topology: Topology,
+}
+
+/// Projects the event topics into PostgreSQL until `stop` turns true (or an error): the loop
+/// of `yeyak project` and of the projector thread of `yeyak serve`. `ready` is called once
+/// connected (and rebuilt, with `rebuild`).
+pub fn follow(
+    source: &Source,
+    rebuild: bool,
+    stop: &AtomicBool,
+    ready: impl FnOnce(),
+) -> anyhow::Result<()> {
     let log = KafkaLog::connect(KafkaConfig {
-        topic_prefix: args.topic_prefix,
-        ..KafkaConfig::new(args.kafka, "yeyak-projector")
+        topic_prefix: source.topic_prefix.to_owned(),
+        ..KafkaConfig::new(source.kafka, "yeyak-projector")
     })
     .context("cannot connect to Kafka")?;
-    let mut projector =
-        PgProjector::connect(&args.postgres, &log, topology, READ_MODELS_PROJECTION)
-            .context("cannot start the projector")?;
-    if args.rebuild {
+    let mut projector = PgProjector::connect(
+        source.postgres,
+        &log,
+        source.topology,
+        READ_MODELS_PROJECTION,
+    )
+    .context("cannot start the projector")?;
+    if rebuild {
         let counts = projector.rebuild().context("the rebuild failed")?;
         eprintln!("yeyak project: rebuilt: {counts:?}");
     }
-    let stop = stop_on_signal()?;
-    eprintln!("yeyak project: running");
+    ready();
     while !stop.load(Ordering::Relaxed) {
         let counts = projector
             .run_until_caught_up()
@@ -58,6 +91,5 @@ pub fn run(args: ProjectArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(?counts, "caught up");
         std::thread::sleep(IDLE);
     }
-    eprintln!("yeyak project: stopped");
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,15 +16,12 @@ use yeyak_front::{FrontConfig, api::Front};
 use yeyak_ledger::Topology;
 use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig};
 use yeyak_ledger::pipeline::{Topics, admin};
-use yeyak_log::{KafkaConfig, KafkaLog};
-use yeyak_read::projection::postgres::{PgProjector, READ_MODELS_PROJECTION};
 
+use crate::roles::project::{Source, follow};
 use crate::settings::{Fsync, parse_instant, pseudonymiser, stop_signal};
 
 /// How long a role thread waits before it starts again after a failure.
 const RESTART_AFTER: Duration = Duration::from_secs(1);
-/// How long a caught-up projector waits before it looks for new events.
-const PROJECTOR_IDLE: Duration = Duration::from_millis(200);
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -231,13 +229,12 @@ fn spawn_processor(kafka: String, topics: Topics, campaign: Campaign) -> anyhow:
             loop {
                 let config = ProcessorConfig::new(&kafka, topics.clone(), &instance);
                 match Processor::start(config, campaign.clone()) {
-                    Ok(mut processor) => {
-                        if let Err(error) =
-                            std::iter::repeat(()).try_for_each(|()| processor.step().map(|_| ()))
-                        {
+                    Ok(mut processor) => loop {
+                        if let Err(error) = processor.step() {
                             eprintln!("yeyak serve: the processor stopped ({error}); restarting");
+                            break;
                         }
-                    }
+                    },
                     Err(error) => {
                         eprintln!("yeyak serve: cannot start the processor ({error}); retrying")
                     }
@@ -258,29 +255,22 @@ fn spawn_projector(
     std::thread::Builder::new()
         .name("yeyak-projector".into())
         .spawn(move || {
+            let source = Source {
+                kafka: &kafka,
+                topic_prefix: &prefix,
+                postgres: &postgres,
+                topology,
+            };
+            // Runs as long as the process: only a failure ends `follow`.
+            let never = AtomicBool::new(false);
             loop {
-                if let Err(error) = project(&kafka, &prefix, &postgres, topology) {
+                if let Err(error) = follow(&source, false, &never, || {}) {
                     eprintln!("yeyak serve: the projector stopped ({error:#}); restarting");
                 }
                 std::thread::sleep(RESTART_AFTER);
             }
         })?;
     Ok(())
-}
-
-/// Runs a projector until it fails.
-fn project(kafka: &str, prefix: &str, postgres: &str, topology: Topology) -> anyhow::Result<()> {
-    let log = KafkaLog::connect(KafkaConfig {
-        topic_prefix: prefix.to_owned(),
-        ..KafkaConfig::new(kafka, "yeyak-projector")
-    })
-    .context("cannot connect to Kafka")?;
-    let mut projector = PgProjector::connect(postgres, &log, topology, READ_MODELS_PROJECTION)
-        .context("cannot start")?;
-    loop {
-        projector.run_until_caught_up()?;
-        std::thread::sleep(PROJECTOR_IDLE);
-    }
 }
 
 /// Blocks until SIGTERM or Ctrl-C.
