@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use yeyak_read::audit::source::error_chain;
 use yeyak_tools::bench::{self, BenchConfig};
 
 /// Counts live heap bytes, for the writer's memory per person.
@@ -63,20 +64,8 @@ fn main() -> ExitCode {
     match bench::run(&config, &mut std::io::stdout().lock()) {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("yeyak-bench: the benchmark failed: {}", chain(&error));
+            eprintln!("yeyak-bench: the benchmark failed: {}", error_chain(&error));
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes, on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
 }
