@@ -45,11 +45,6 @@ fn kafka_log(bootstrap: &str, prefix: &str) -> KafkaLog {
     .expect("connect to the broker")
 }
 
-fn url_of(postgres: &str, schema: &common::pg::TestSchema) -> String {
-    let sep = if postgres.contains('?') { '&' } else { '?' };
-    format!("{postgres}{sep}options=-c%20search_path%3D{}", schema.name)
-}
-
 #[test]
 fn the_same_log_on_kafka_and_on_the_file_log_gives_the_same_digests_and_equals_postgresql() {
     let Some(bootstrap) = common::services::kafka_bootstrap() else {
@@ -120,7 +115,7 @@ fn the_same_log_on_kafka_and_on_the_file_log_gives_the_same_digests_and_equals_p
     )
     .unwrap();
     projector.run_until_caught_up().unwrap();
-    let url = url_of(&postgres, &schema);
+    let url = schema.url();
     let compared = replay(&loaded, Some(url.clone()));
     let pg = compared.postgres.as_ref().unwrap();
     assert!(pg.equal && compared.ok(), "{pg:#?}");
@@ -369,7 +364,7 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
     assert!(plan(&from_pg, &campaign, &policy).moves.is_empty());
     let report = replay(
         &load(&log, &Range::default(), "kafka".into(), false).unwrap(),
-        Some(url_of(&postgres, &schema)),
+        Some(schema.url()),
     );
     assert!(report.ok(), "{:#?}", (&report.violations, &report.postgres));
     assert!(report.notes.is_empty(), "{:#?}", report.notes);
@@ -445,7 +440,7 @@ fn random_histories_on_kafka_replay_to_the_live_digests_and_postgresql() {
         projector.run_until_caught_up().unwrap();
         let report = replay(
             &load(&log, &Range::default(), "kafka".into(), false).unwrap(),
-            Some(url_of(&postgres, &schema)),
+            Some(schema.url()),
         );
         assert!(
             report.ok(),

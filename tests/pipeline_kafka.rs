@@ -436,7 +436,7 @@ fn a_processor_killed_mid_stream_loses_nothing_and_decides_nothing_twice() {
     // the in-memory read model of the same events.
     if let Some(postgres) = common::pg::postgres_url() {
         let schema = common::pg::TestSchema::create(&postgres);
-        let url = format!("{postgres}?options=-c%20search_path%3D{}", schema.name);
+        let url = schema.url();
         let mut model = yeyak_read::projection::ReadModel::new();
         for envelope in &tail.events {
             model.apply(envelope);

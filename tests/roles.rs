@@ -113,8 +113,7 @@ fn a_projector_stops_cleanly_on_sigterm() {
         return;
     };
     let schema = common::pg::TestSchema::create(&postgres);
-    let sep = if postgres.contains('?') { '&' } else { '?' };
-    let url = format!("{postgres}{sep}options=-c%20search_path%3D{}", schema.name);
+    let url = schema.url();
     let dir = tempfile::tempdir().unwrap();
     let prefix = common::services::unique_prefix("roles");
     // The topics must exist before a projector follows them: a processor creates them.

@@ -39,6 +39,13 @@ impl TestSchema {
         }
     }
 
+    /// The database URL with this schema as the search_path, for a process (or a projector)
+    /// that connects on its own.
+    pub fn url(&self) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-c%20search_path%3D{}", self.url, self.name)
+    }
+
     /// A new connection whose search_path is this schema only.
     pub fn client(&self) -> Client {
         let mut client = Client::connect(&self.url, NoTls).expect("connect to PostgreSQL");
