@@ -353,14 +353,7 @@ impl Run {
     ) -> Result<(), DemoError> {
         let before = campaign.booking_days[0].window.opens_at_ms - 3_600_000;
         for clinic in &workload.clinics {
-            for supply in &clinic.supply {
-                let body = CommandBody::RegisterSupply {
-                    clinic: clinic.id.clone(),
-                    name: clinic.name.clone(),
-                    region: clinic.region.clone(),
-                    date: supply.date,
-                    doses: supply.doses,
-                };
+            for body in clinic.supply_commands() {
                 self.submit(before, body)?;
             }
         }

@@ -27,7 +27,7 @@ use std::collections::HashSet;
 use chrono::{Datelike, NaiveDate};
 
 use yeyak_domain::clinic::DOSES_PER_COMMAND_MAX;
-use yeyak_domain::{Campaign, ClinicId, DeviceId, Method};
+use yeyak_domain::{Campaign, ClinicId, CommandBody, DeviceId, Method};
 use yeyak_identity::synthetic_number;
 
 /// The most people in one workload.
@@ -285,6 +285,19 @@ pub struct Clinic {
     pub region: String,
     /// One entry per offered vaccination date, in date order.
     pub supply: Vec<DateSupply>,
+}
+
+impl Clinic {
+    /// The operator's commands that register this clinic's doses, one per date, in date order.
+    pub fn supply_commands(&self) -> impl Iterator<Item = CommandBody> + '_ {
+        self.supply.iter().map(|s| CommandBody::RegisterSupply {
+            clinic: self.id.clone(),
+            name: self.name.clone(),
+            region: self.region.clone(),
+            date: s.date,
+            doses: s.doses,
+        })
+    }
 }
 
 /// One visit: how the person verifies, and what goes wrong on the way.

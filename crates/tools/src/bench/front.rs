@@ -224,14 +224,7 @@ impl Front {
     pub fn register_supply(&self) -> Result<(), BenchError> {
         let mut commands = Vec::new();
         for (c, clinic) in self.crowd.workload.clinics.iter().enumerate() {
-            for (d, supply) in clinic.supply.iter().enumerate() {
-                let body = CommandBody::RegisterSupply {
-                    clinic: clinic.id.clone(),
-                    name: clinic.name.clone(),
-                    region: clinic.region.clone(),
-                    date: supply.date,
-                    doses: supply.doses,
-                };
+            for (d, body) in clinic.supply_commands().enumerate() {
                 let n = c * clinic.supply.len() + d;
                 commands.push(self.crowd.command("supply", n, self.crowd.at_ms - 1, body));
             }
