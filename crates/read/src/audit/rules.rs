@@ -114,6 +114,13 @@ impl From<&ChangeRequested> for Request {
     }
 }
 
+/// Where a transfer's doses land, and whether they came back to their sender.
+struct Landing<'a> {
+    clinic: &'a ClinicId,
+    transfer: TransferId,
+    returned: bool,
+}
+
 /// What a follow-up cause expects as its answer.
 #[derive(Debug, Clone)]
 struct Cause {
@@ -304,10 +311,20 @@ impl<'c> RuleBook<'c> {
                 self.withdrawn(position, &e.clinic, e.transfer, &e.from, e.doses)
             }
             Event::DosesDeposited(e) => {
-                self.deposited(position, &e.clinic, e.transfer, &e.to, e.doses)
+                let landing = Landing {
+                    clinic: &e.clinic,
+                    transfer: e.transfer,
+                    returned: false,
+                };
+                self.landed(position, landing, &e.to, e.doses)
             }
             Event::DosesReturned(e) => {
-                self.returned(position, &e.clinic, e.transfer, &e.to, e.doses)
+                let landing = Landing {
+                    clinic: &e.clinic,
+                    transfer: e.transfer,
+                    returned: true,
+                };
+                self.landed(position, landing, &e.to, e.doses)
             }
             Event::TransferRefused(e) => {
                 self.transfer_refused(position, &e.clinic, e.transfer, e.doses)
@@ -780,46 +797,27 @@ impl<'c> RuleBook<'c> {
         });
     }
 
-    /// A transfer arrives: the doses deposited are the ones it carried.
-    fn deposited(
-        &mut self,
-        position: &Position,
-        clinic_id: &ClinicId,
-        transfer: TransferId,
-        to: &Slot,
-        doses: u32,
-    ) {
+    /// Doses of a transfer land at `clinic_id`: deposited at the receiver, or returned to the
+    /// sender after a refusal. Either way they are the ones the transfer carried.
+    fn landed(&mut self, position: &Position, landing: Landing, to: &Slot, doses: u32) {
+        let Landing {
+            clinic: clinic_id,
+            transfer,
+            returned,
+        } = landing;
         let carried = self.in_transit.remove(&transfer);
+        let (verb, back) = if returned {
+            ("got", " back,")
+        } else {
+            ("deposited", "")
+        };
         self.check(
             Invariant::DosesConserved,
             carried == Some(doses),
             position,
             || {
                 format!(
-                    "{clinic_id} deposited {doses} doses of transfer {transfer} carrying {carried:?}"
-                )
-            },
-        );
-        self.deposit(clinic_id, to, doses);
-    }
-
-    /// A refused transfer comes back: the doses returned are the ones it carried.
-    fn returned(
-        &mut self,
-        position: &Position,
-        clinic_id: &ClinicId,
-        transfer: TransferId,
-        to: &Slot,
-        doses: u32,
-    ) {
-        let carried = self.in_transit.remove(&transfer);
-        self.check(
-            Invariant::DosesConserved,
-            carried == Some(doses),
-            position,
-            || {
-                format!(
-                    "{clinic_id} got {doses} doses of transfer {transfer} back, carrying {carried:?}"
+                    "{clinic_id} {verb} {doses} doses of transfer {transfer}{back} carrying {carried:?}"
                 )
             },
         );
