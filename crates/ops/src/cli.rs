@@ -12,6 +12,7 @@ use yeyak_ledger::submit::{Embedded, Kafka, Submit};
 use yeyak_log::codec::{TOPIC_CLINIC, TOPIC_SUBJECT, Topology};
 use yeyak_log::{EventLog, FsyncPolicy, KafkaConfig, KafkaLog};
 use yeyak_read::audit::AuditError;
+use yeyak_read::audit::cli::parse_instant;
 
 use crate::{Applied, Observed, Plan, Policy, RebalanceError, apply, plan};
 
@@ -65,9 +66,7 @@ fn bad(text: String) -> RebalanceError {
 
 fn policy(args: &RebalanceArgs, now_ms: i64) -> Result<Policy, RebalanceError> {
     let at_ms = match &args.at {
-        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
-            .map_err(|e| bad(format!("--at `{text}` is not RFC 3339: {e}")))?
-            .timestamp_millis(),
+        Some(text) => parse_instant("at", text)?,
         None => now_ms,
     };
     let mut close = BTreeSet::new();
@@ -129,15 +128,19 @@ pub fn rebalance(
 ) -> Result<RebalanceRun, RebalanceError> {
     let campaign = Campaign::default_2021();
     let policy = policy(args, now_ms)?;
-    let observed = Arc::new(Observed::default());
+    let observed = Arc::new(match args.postgres {
+        Some(_) => Observed::decided_only(),
+        None => Observed::default(),
+    });
     let (ledger, what) = open_ledger(args, campaign.clone(), observed.clone())?;
-    let model = match &args.postgres {
-        Some(url) => {
+    let model = match (&args.postgres, observed.model()) {
+        (Some(url), _) => {
             let mut client = ::postgres::Client::connect(url, ::postgres::NoTls)
                 .map_err(AuditError::PostgresConnect)?;
             yeyak_read::projection::postgres::read_model(&mut client).map_err(AuditError::from)?
         }
-        None => observed.model(),
+        (None, Some(model)) => model,
+        (None, None) => return Err(bad("no slot quotas: neither folded nor --postgres".into())),
     };
     for clinic in &policy.close {
         if !model.clinics.contains_key(clinic) {

@@ -544,21 +544,38 @@ pub fn commands(plan: &Plan, at_ms: TimestampMs) -> Vec<(usize, Command)> {
 }
 
 /// What the ledger has decided so far, as the rebalance needs it: the slot quotas (to plan
-/// from) and the command ids answered (a move decided before is not sent again). Fed by the
-/// [`Submit`] the moves go through, so plan and apply see the same log.
-#[derive(Default)]
+/// from, unless they come from PostgreSQL) and the command ids answered (a move decided before
+/// is not sent again). Fed by the [`Submit`] the moves go through, so plan and apply see the
+/// same log.
 pub struct Observed {
-    model: Mutex<ReadModel>,
+    /// `None` when the quotas are read elsewhere: then no event is folded for nothing.
+    model: Option<Mutex<ReadModel>>,
     decided: Mutex<HashSet<Uuid>>,
 }
 
+impl Default for Observed {
+    /// Folds the slot quotas and keeps the decided command ids.
+    fn default() -> Observed {
+        Observed {
+            model: Some(Mutex::new(ReadModel::new())),
+            decided: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
 impl Observed {
-    /// The slot quotas as folded so far.
-    pub fn model(&self) -> ReadModel {
-        self.model
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// Keeps the decided command ids only (the quotas come from PostgreSQL).
+    pub fn decided_only() -> Observed {
+        Observed {
+            model: None,
+            decided: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The slot quotas as folded so far; `None` for [`Observed::decided_only`].
+    pub fn model(&self) -> Option<ReadModel> {
+        let model = self.model.as_ref()?;
+        Some(model.lock().unwrap_or_else(PoisonError::into_inner).clone())
     }
 
     pub fn decided(&self, command_id: Uuid) -> bool {
@@ -571,12 +588,12 @@ impl Observed {
 
 impl EventSink for Observed {
     fn record(&self, events: &[Envelope]) {
-        let mut model = self.model.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut decided = self.decided.lock().unwrap_or_else(PoisonError::into_inner);
-        for envelope in events {
-            model.apply(envelope);
-            decided.insert(envelope.command_id);
+        if let Some(model) = &self.model {
+            let mut model = model.lock().unwrap_or_else(PoisonError::into_inner);
+            events.iter().for_each(|e| model.apply(e));
         }
+        let mut decided = self.decided.lock().unwrap_or_else(PoisonError::into_inner);
+        decided.extend(events.iter().map(|e| e.command_id));
     }
 }
 

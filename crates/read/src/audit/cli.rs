@@ -78,7 +78,8 @@ impl OpenLog {
     }
 }
 
-fn parse_instant(field: &str, text: &str) -> Result<i64, AuditError> {
+/// An instant given as `--{field}` in RFC 3339, or a `BadRange` error that names the flag.
+pub fn parse_instant(field: &str, text: &str) -> Result<i64, AuditError> {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.timestamp_millis())
         .map_err(|e| AuditError::BadRange(format!("--{field} `{text}` is not RFC 3339: {e}")))
