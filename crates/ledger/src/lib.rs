@@ -11,6 +11,6 @@ pub mod submit;
 
 pub use embedded::{Ledger, LedgerError, replay};
 pub use yeyak_log::codec::{
-    HEADER_COMMAND_ID, HEADER_SCHEMA_VERSION, HEADER_TYPE, READ_BATCH_RECORDS_MAX, TOPIC_CLINIC,
-    TOPIC_SUBJECT, TOPIC_WAITING_ROOM, Topology, decode, encode, read_all,
+    HEADER_COMMAND_ID, HEADER_SCHEMA_VERSION, HEADER_TYPE, TOPIC_CLINIC, TOPIC_SUBJECT,
+    TOPIC_WAITING_ROOM, Topology, decode, encode, read_all,
 };
