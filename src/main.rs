@@ -48,6 +48,11 @@ enum Commands {
     /// booking days, a closing clinic's doses to its region, toward demand. Decided by the
     /// clinic writers; idempotent and resumable.
     Rebalance(yeyak_ops::cli::RebalanceArgs),
+    /// Run the seeded simulator of the writers under faults (aborts, crashes, zombies,
+    /// rebalances, stalls, lost and repeated deliveries) and check that every command is
+    /// answered exactly once. Prints seeds per second and the faults injected per kind; exit
+    /// code 2 with the seed and its trace when a promise is broken.
+    ChaosSim(yeyak_sim::cli::ChaosSimArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
         Commands::Replay(args) => roles::audit::replay(args),
         Commands::Export(args) => roles::audit::export(args),
         Commands::Rebalance(args) => roles::audit::rebalance(args),
+        Commands::ChaosSim(args) => roles::chaos_sim::run(args),
     };
     match result {
         Ok(code) => code,

@@ -41,6 +41,7 @@ const DRAWING: &[(&str, &[&str])] = &[
         ],
     ),
     ("yeyak-replay", &["yeyak-log", "yeyak-read"]),
+    ("yeyak-sim", &["yeyak-domain", "yeyak-ledger", "yeyak-read"]),
     (
         "yeyak",
         &[
@@ -52,6 +53,7 @@ const DRAWING: &[(&str, &[&str])] = &[
             "yeyak-front",
             "yeyak-ops",
             "yeyak-tools",
+            "yeyak-sim",
         ],
     ),
 ];

@@ -686,3 +686,98 @@ fn the_benchmark_runs_end_to_end_and_counts_no_overbooking() {
         assert!(parsed.get(key).is_some(), "no {key} in {json}");
     }
 }
+
+/// Reads the whole dead-letter topic (read_committed).
+fn dead_letters(
+    bootstrap: &str,
+    topics: &Topics,
+    expected: usize,
+) -> Vec<yeyak_ledger::pipeline::writer::DeadLetter> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "dead-letter-reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    assignment
+        .add_partition_offset(&topics.dead_letters(), 0, rdkafka::Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let mut letters = Vec::new();
+    let until = Instant::now() + Duration::from_secs(60);
+    while letters.len() < expected && Instant::now() < until {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+            letters.push(serde_json::from_slice(message.payload().unwrap()).unwrap());
+        }
+    }
+    letters
+}
+
+#[test]
+fn records_that_are_not_commands_for_their_partition_are_dead_lettered_not_skipped() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let Some(bootstrap) = kafka() else { return };
+    let topics = fresh_topics(2);
+    ensure_topics(&bootstrap, &topics, 1).unwrap();
+    let processor = InProcess::start(&bootstrap, &topics, "dead-letters");
+    let raw: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    let verify = Command {
+        command_id: command_id_from("dead-letter/verify"),
+        at_ms: Campaign::default_2021().booking_days[0].window.opens_at_ms,
+        body: CommandBody::Verify {
+            subject: common::subject_of("dl"),
+            birth_date: chrono::NaiveDate::from_ymd_opt(1990, 5, 9).unwrap(),
+            method: Method::Kakao,
+            device: DeviceId::new("pc").unwrap(),
+        },
+    };
+    let (topic, right) = topics.command_partition(&verify.body.target());
+    let wrong = 1 - right;
+    let misrouted = serde_json::to_vec(&Command {
+        command_id: command_id_from("dead-letter/misrouted"),
+        ..verify.clone()
+    })
+    .unwrap();
+    raw.send(
+        BaseRecord::<(), [u8]>::to(&topic)
+            .partition(right as i32)
+            .payload(&b"{\"not\": a command"[..]),
+    )
+    .map_err(|(e, _)| e)
+    .unwrap();
+    raw.send(
+        BaseRecord::<(), [u8]>::to(&topic)
+            .partition(wrong as i32)
+            .payload(&misrouted[..]),
+    )
+    .map_err(|(e, _)| e)
+    .unwrap();
+    raw.flush(Duration::from_secs(30)).unwrap();
+    let mut on_kafka = OnKafka::new(&bootstrap, &topics);
+    let outcome = common::Runner::run(&mut on_kafka, verify);
+    assert!(
+        outcome.rejection.is_none(),
+        "the command after the garbage is decided: {outcome:?}"
+    );
+    let mut letters = dead_letters(&bootstrap, &topics, 2);
+    letters.sort_by_key(|l| l.partition == wrong);
+    let codes: Vec<(u32, &str)> = letters
+        .iter()
+        .map(|l| (l.partition, l.code.as_str()))
+        .collect();
+    assert_eq!(
+        codes,
+        [(right, "undecodable_command"), (wrong, "misrouted_command")]
+    );
+    assert!(letters.iter().all(|l| l.topic == topic && l.offset == 0));
+    let stats = processor.stop();
+    assert_eq!(stats.dead_letters, 2, "{stats:?}");
+    delete_topics(&bootstrap, &topics).unwrap();
+}

@@ -1,6 +1,7 @@
 //! One module per role of the `yeyak` binary: its arguments and the function that runs it.
 
 pub mod audit;
+pub mod chaos_sim;
 pub mod demo;
 pub mod loadgen;
 pub mod process;

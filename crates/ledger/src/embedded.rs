@@ -10,14 +10,12 @@
 //! interrupted (follow-up ids are the ids of the events that caused them, so nothing is decided
 //! twice).
 
-use std::collections::{HashMap, HashSet};
-
-use uuid::Uuid;
-
 use yeyak_domain::system::{Outcome, follow_up};
-use yeyak_domain::{Campaign, Command, Event, System};
+use yeyak_domain::{Campaign, Command, System};
+
+use crate::pipeline::client::Answers;
 use yeyak_log::codec::{CodecError, Topology, encode, read_all};
-use yeyak_log::{EventLog, LogError};
+use yeyak_log::{EventLog, LogError, Record};
 
 /// What can go wrong in the embedded ledger: the log, a record, or a command from outside that
 /// only the ledger may issue.
@@ -31,6 +29,10 @@ pub enum LedgerError {
         "command {command} is a follow-up the ledger derives itself; it is not accepted from outside"
     )]
     FollowUpFromOutside { command: &'static str },
+    #[error(
+        "the ledger stopped after a write failed half-way through a decision; reopen it (it finishes the decision from its log)"
+    )]
+    Stopped,
 }
 
 /// The embedded ledger: every partition's writer in one process, on any [`EventLog`].
@@ -38,11 +40,14 @@ pub struct Ledger<L: EventLog> {
     log: L,
     topology: Topology,
     system: System,
-    /// Every command id that produced events: a redelivered follow-up is not decided again.
-    decided: HashSet<Uuid>,
-    /// Outcomes of commands submitted from outside, for retries with the same id.
-    answered: HashMap<Uuid, Outcome>,
+    /// Every decision of the log, by command id: a redelivered follow-up is not decided again,
+    /// and a retry of an outside command is answered with its whole chain, as the first time
+    /// (also after a reopen, which the chains of the log answer).
+    answers: Answers,
     events_total: u64,
+    /// Set when a write failed after part of a decision's chain was written: the memory may
+    /// differ from the log, so nothing more is decided until the ledger is reopened.
+    stopped: bool,
 }
 
 impl<L: EventLog> Ledger<L> {
@@ -53,37 +58,24 @@ impl<L: EventLog> Ledger<L> {
             log.ensure_topic(topic, partitions)?;
         }
         let mut system = System::new(campaign);
-        let mut decided = HashSet::new();
-        let mut answered: HashMap<Uuid, Outcome> = HashMap::new();
+        let mut answers = Answers::default();
         let mut causes = Vec::new();
         let events_total = read_all(&log, &topology, |_, envelope| {
             system.apply(&envelope);
-            decided.insert(envelope.command_id);
             if let Some(next) = follow_up(&envelope) {
                 causes.push(next);
             }
-            let outcome = answered.entry(envelope.command_id).or_insert(Outcome {
-                rejection: None,
-                events: vec![],
-            });
-            if let Event::CommandRejected(r) = &envelope.event {
-                outcome.rejection = Some(r.rejection);
-            }
-            outcome.events.push(envelope);
+            answers.record(envelope, None);
         })?;
-        // Follow-ups are not answers to outside commands.
-        for cause in &causes {
-            answered.remove(&cause.command_id);
-        }
         let mut ledger = Ledger {
             log,
             topology,
             system,
-            decided,
-            answered,
+            answers,
             events_total,
+            stopped: false,
         };
-        causes.retain(|c| !ledger.decided.contains(&c.command_id));
+        causes.retain(|c| !ledger.answers.has_events(c.command_id));
         causes.sort_by_key(|c| (c.at_ms, c.command_id));
         for command in causes {
             ledger.run(command)?;
@@ -99,13 +91,13 @@ impl<L: EventLog> Ledger<L> {
                 command: command.body.name(),
             });
         }
-        if let Some(previous) = self.answered.get(&command.command_id) {
-            return Ok(previous.clone());
+        if let Some(previous) = self.answers.chain(command.command_id) {
+            return Ok(previous);
         }
-        let id = command.command_id;
-        let outcome = self.run(command)?;
-        self.answered.insert(id, outcome.clone());
-        Ok(outcome)
+        if self.stopped {
+            return Err(LedgerError::Stopped);
+        }
+        self.run(command)
     }
 
     /// decide -> append -> apply, for a command and its follow-ups, breadth first.
@@ -117,7 +109,7 @@ impl<L: EventLog> Ledger<L> {
         };
         let mut first = true;
         while let Some(command) = queue.pop_front() {
-            if self.decided.contains(&command.command_id) {
+            if self.answers.has_events(command.command_id) {
                 continue;
             }
             let (result, envelopes) = self.system.decide(&command);
@@ -133,8 +125,14 @@ impl<L: EventLog> Ledger<L> {
                 .iter()
                 .map(encode)
                 .collect::<Result<Vec<_>, _>>()?;
-            self.log.append(topic, partition, &records)?;
-            self.decided.insert(command.command_id);
+            if let Err(error) = self.append(topic, partition, &records) {
+                // Something of this chain is in the log already: stop until reopened.
+                self.stopped |= !outcome.events.is_empty();
+                return Err(error);
+            }
+            for envelope in &envelopes {
+                self.answers.record(envelope.clone(), None);
+            }
             self.events_total += envelopes.len() as u64;
             for envelope in &envelopes {
                 self.system.apply(envelope);
@@ -145,6 +143,51 @@ impl<L: EventLog> Ledger<L> {
             outcome.events.extend(envelopes);
         }
         Ok(outcome)
+    }
+
+    /// Appends a decision's records. A log that reports a failure may have written them all the
+    /// same (an fsync that failed after the write): then they are the decision, and deciding it
+    /// again would write it twice. Written partly, or unknowable: the ledger stops.
+    fn append(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+    ) -> Result<(), LedgerError> {
+        let before = self.log.end_offset(topic, partition)?;
+        let error = match self.log.append(topic, partition, records) {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        match self.log.end_offset(topic, partition) {
+            Ok(end) if end == before => Err(error.into()),
+            Ok(end)
+                if end == before + records.len() as u64
+                    && self.holds(topic, partition, before, records) =>
+            {
+                tracing::warn!(%error, topic, partition, "the log reported a failed append that it had written: the decision stands");
+                Ok(())
+            }
+            _ => {
+                tracing::error!(%error, topic, partition, "an append failed half-way: the ledger stops until reopened");
+                self.stopped = true;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Whether the log holds exactly `records` from offset `from`.
+    fn holds(&self, topic: &str, partition: u32, from: u64, records: &[Record]) -> bool {
+        match self.log.read(topic, partition, from, records.len()) {
+            Ok(stored) => {
+                stored.len() == records.len()
+                    && stored
+                        .iter()
+                        .zip(records)
+                        .all(|(s, r)| s.record.value == r.value && s.record.key == r.key)
+            }
+            Err(_) => false,
+        }
     }
 
     pub fn system(&self) -> &System {

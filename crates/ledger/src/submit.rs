@@ -19,6 +19,7 @@ use yeyak_log::{EventLog, FileLog, FileLogConfig, FsyncPolicy};
 use crate::pipeline::Topics;
 use crate::pipeline::client::{EventTail, Submitter};
 use crate::pipeline::processor::ProcessorError;
+use crate::pipeline::submission::{Failure, Next, Submission};
 use crate::{Ledger, LedgerError, Topology};
 
 /// How long the event tail waits for new events in one poll.
@@ -34,6 +35,10 @@ pub enum SubmitError {
     Pipeline(#[from] ProcessorError),
     #[error("no decision within {0:?}")]
     Timeout(Duration),
+    #[error("the log did not take the command ({sends} sends failed)")]
+    NotDelivered { sends: u32 },
+    #[error("the event log is damaged: {0}")]
+    Damaged(String),
     #[error("too many requests are waiting for a decision")]
     Overloaded,
     #[error("the backend stopped")]
@@ -160,7 +165,12 @@ impl<L: EventLog + Send + 'static> Submit for Embedded<L> {
     }
 }
 
-type Waiters = Mutex<HashMap<Uuid, Sender<Outcome>>>;
+/// Requests waiting for their command's outcome (several when a caller asks again with the same
+/// id while the first request still waits).
+type Waiters = Mutex<HashMap<Uuid, Vec<(u64, Sender<Outcome>)>>>;
+
+/// How often a waiting request looks at its deliveries.
+const DELIVERY_CHECK: Duration = Duration::from_millis(100);
 
 /// The Kafka pipeline: commands go to the command topics (decided by the processors, in this
 /// process or others); one tail thread follows the event topics, feeds the view, and hands
@@ -172,6 +182,11 @@ pub struct Kafka {
     campaign: Campaign,
     timeout: Duration,
     stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Set when the tail met an event it cannot decode: nothing is answered any more.
+    damaged: Arc<Mutex<Option<String>>>,
+    started: Instant,
+    /// Numbers the waiting requests.
+    tokens: AtomicU64,
 }
 
 impl Kafka {
@@ -187,36 +202,16 @@ impl Kafka {
         let events_seen = Arc::new(AtomicU64::new(0));
         let waiters: Arc<Waiters> = Arc::new(Mutex::new(HashMap::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (thread_seen, thread_waiters, thread_stop) =
-            (events_seen.clone(), waiters.clone(), stop.clone());
+        let damaged = Arc::new(Mutex::new(None));
+        let follow = Follow {
+            seen: events_seen.clone(),
+            waiters: waiters.clone(),
+            stop: stop.clone(),
+            damaged: damaged.clone(),
+        };
         std::thread::Builder::new()
             .name("yeyak-event-tail".into())
-            .spawn(move || {
-                let mut applied = 0usize;
-                while !thread_stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    if let Err(error) = tail.poll(Duration::from_millis(TAIL_POLL_MS)) {
-                        tracing::warn!(%error, "the event tail failed; retrying");
-                        std::thread::sleep(Duration::from_millis(200));
-                        continue;
-                    }
-                    if applied < tail.events.len() {
-                        sink.record(&tail.events[applied..]);
-                        thread_seen
-                            .fetch_add((tail.events.len() - applied) as u64, Ordering::Relaxed);
-                        applied = tail.events.len();
-                    }
-                    let Ok(mut waiting) = thread_waiters.lock() else {
-                        return;
-                    };
-                    waiting.retain(|id, reply| match tail.chain(*id) {
-                        Some(outcome) => {
-                            let _ = reply.send(outcome);
-                            false
-                        }
-                        None => true,
-                    });
-                }
-            })
+            .spawn(move || follow.run(&mut tail, sink.as_ref()))
             .map_err(|_| SubmitError::Stopped)?;
         Ok(Kafka {
             submitter,
@@ -225,7 +220,83 @@ impl Kafka {
             campaign,
             timeout,
             stop,
+            damaged,
+            started: Instant::now(),
+            tokens: AtomicU64::new(0),
         })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn damaged(&self) -> Option<SubmitError> {
+        let damaged = self.damaged.lock().unwrap_or_else(|p| p.into_inner());
+        damaged.clone().map(SubmitError::Damaged)
+    }
+
+    /// Stops waiting for `id` in the request `token` (others may wait for it too).
+    fn forget(&self, id: Uuid, token: u64) {
+        let mut waiting = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(replies) = waiting.get_mut(&id) {
+            replies.retain(|(t, _)| *t != token);
+            if replies.is_empty() {
+                waiting.remove(&id);
+            }
+        }
+    }
+}
+
+/// The tail thread: feeds the sink and answers the waiting requests.
+struct Follow {
+    seen: Arc<AtomicU64>,
+    waiters: Arc<Waiters>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    damaged: Arc<Mutex<Option<String>>>,
+}
+
+impl Follow {
+    fn run(self, tail: &mut EventTail, sink: &dyn EventSink) {
+        let mut applied = 0usize;
+        while !self.stop.load(Ordering::Relaxed) {
+            match tail.poll(Duration::from_millis(TAIL_POLL_MS)) {
+                Ok(_) => {}
+                Err(error @ ProcessorError::Damaged { .. }) => {
+                    // Stepping over it would answer requests from a log with a hole in it.
+                    tracing::error!(%error, "the event tail stops: nothing is answered until the log is repaired");
+                    let mut damaged = self.damaged.lock().unwrap_or_else(|p| p.into_inner());
+                    *damaged = Some(error.to_string());
+                    drop(damaged);
+                    self.waiters
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clear();
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the event tail failed; retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                    continue;
+                }
+            }
+            if applied < tail.events.len() {
+                sink.record(&tail.events[applied..]);
+                self.seen
+                    .fetch_add((tail.events.len() - applied) as u64, Ordering::Relaxed);
+                applied = tail.events.len();
+            }
+            let mut waiting = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            waiting.retain(|id, replies| match tail.chain(*id) {
+                Some(outcome) => {
+                    for (_, reply) in replies.drain(..) {
+                        // A caller that gave up has dropped its receiver: nothing to tell.
+                        reply.send(outcome.clone()).ok();
+                    }
+                    false
+                }
+                None => true,
+            });
+        }
     }
 }
 
@@ -240,30 +311,59 @@ impl Submit for Kafka {
         self.submit_within(command, self.timeout)
     }
 
+    /// Sends the command, then waits for its whole outcome; a failed delivery is sent again with
+    /// the same id ([`Submission`]), and a caller is always told what happened.
     fn submit_within(&self, command: Command, timeout: Duration) -> Result<Outcome, SubmitError> {
+        if let Some(damaged) = self.damaged() {
+            return Err(damaged);
+        }
         let id = command.command_id;
+        let token = self.tokens.fetch_add(1, Ordering::Relaxed);
         let (reply, answer): (Sender<Outcome>, Receiver<Outcome>) = channel();
         {
             let mut waiting = self.waiters.lock().map_err(|_| SubmitError::Stopped)?;
             if waiting.len() >= WAITERS_MAX {
                 return Err(SubmitError::Overloaded);
             }
-            waiting.insert(id, reply);
+            waiting.entry(id).or_default().push((token, reply));
         }
-        if let Err(error) = self.submitter.send(&command) {
-            self.waiters
-                .lock()
-                .map_err(|_| SubmitError::Stopped)?
-                .remove(&id);
+        let deadline = self.now_ms() + timeout.as_millis() as u64;
+        let mut submission = Submission::sent(command, deadline);
+        if let Err(error) = self.submitter.send(submission.command()) {
+            self.forget(id, token);
             return Err(error.into());
         }
-        match answer.recv_timeout(timeout) {
-            Ok(outcome) => Ok(outcome),
-            Err(_) => {
-                if let Ok(mut waiting) = self.waiters.lock() {
-                    waiting.remove(&id);
+        loop {
+            match answer.recv_timeout(DELIVERY_CHECK) {
+                Ok(outcome) => return Ok(outcome),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(self.damaged().unwrap_or(SubmitError::Stopped));
                 }
-                Err(SubmitError::Timeout(timeout))
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if self.submitter.landed(id).is_some() {
+                submission.delivered();
+            }
+            let mut next = submission.tick(self.now_ms());
+            for _ in 0..self.submitter.take_failures(id) {
+                match submission.delivery_failed(self.now_ms()) {
+                    Next::Resend => {
+                        tracing::info!(command_id = %id, sends = submission.sends(), "sending a command again");
+                        self.submitter.send(submission.command())?;
+                    }
+                    Next::Wait => {}
+                    failed @ Next::Fail(_) => {
+                        next = failed;
+                        break;
+                    }
+                }
+            }
+            if let Next::Fail(failure) = next {
+                self.forget(id, token);
+                return Err(match failure {
+                    Failure::NotDelivered { sends } => SubmitError::NotDelivered { sends },
+                    Failure::NoAnswer => SubmitError::Timeout(timeout),
+                });
             }
         }
     }

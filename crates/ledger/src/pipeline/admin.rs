@@ -27,11 +27,12 @@ pub fn ensure_topics(
             role: "admin",
             cause,
         })?;
-    let names: Vec<(String, u32)> = topics
+    let mut names: Vec<(String, u32)> = topics
         .pairs()
         .into_iter()
         .flat_map(|(command, event, partitions)| [(command, partitions), (event, partitions)])
         .collect();
+    names.push((topics.dead_letters(), 1));
     let new: Vec<NewTopic> = names
         .iter()
         .map(|(name, partitions)| log_topic(name, *partitions, replication))
@@ -67,11 +68,12 @@ pub fn delete_topics(bootstrap: &str, topics: &Topics) -> Result<(), ProcessorEr
             role: "admin",
             cause,
         })?;
-    let names: Vec<String> = topics
+    let mut names: Vec<String> = topics
         .pairs()
         .into_iter()
         .flat_map(|(c, e, _)| [c, e])
         .collect();
+    names.push(topics.dead_letters());
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     block_on(admin.delete_topics(&refs, &options)).map_err(|cause| ProcessorError::Broker {

@@ -21,10 +21,12 @@ use yeyak_domain::system::{Outcome, follow_up};
 use yeyak_domain::{Command, Envelope, Event};
 use yeyak_log::kafka::stored_record;
 
-/// Where each sent command landed: `(topic, partition, offset)` by command id.
+/// Where each sent command landed: `(topic, partition, offset)` by command id, and how many
+/// sends of each failed (not yet taken by its submitter).
 #[derive(Default)]
 pub struct Deliveries {
     landed: Mutex<HashMap<Uuid, (String, i32, i64)>>,
+    failed: Mutex<HashMap<Uuid, u32>>,
 }
 
 impl ClientContext for Deliveries {}
@@ -47,7 +49,9 @@ impl ProducerContext for Deliveries {
                 }
             }
             Err((error, _)) => {
-                tracing::warn!(command_id = %command_id, %error, "a command was not delivered")
+                tracing::warn!(command_id = %command_id, %error, "a command was not delivered");
+                let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+                *failed.entry(*command_id).or_default() += 1;
             }
         }
     }
@@ -66,6 +70,9 @@ impl Submitter {
             .set("bootstrap.servers", bootstrap)
             .set("client.id", "yeyak-submitter")
             .set("enable.idempotence", "true")
+            // A send the broker has not taken in this time is reported failed, and the request
+            // waiting for it sends it again or tells its caller (`submission`).
+            .set("message.timeout.ms", "30000")
             .set("acks", "all")
             .set("linger.ms", "2")
             .set("queue.buffering.max.messages", "1000000")
@@ -94,6 +101,13 @@ impl Submitter {
                 operation: "flush",
                 cause,
             })
+    }
+
+    /// How many sends of `command_id` failed since the last call.
+    pub fn take_failures(&self, command_id: Uuid) -> u32 {
+        let failed = &self.producer.context().failed;
+        let mut failed = failed.lock().unwrap_or_else(|p| p.into_inner());
+        failed.remove(&command_id).unwrap_or(0)
     }
 
     /// Where a sent command landed, once the broker acknowledged it.
@@ -141,107 +155,29 @@ pub fn decided_past(
         .any(|e| matches!(e.offset(), Offset::Offset(o) if o > offset)))
 }
 
-/// Follows every event partition of a deployment from the start, read_committed.
-pub struct EventTail {
-    consumer: BaseConsumer,
+/// Every decision read so far, by the command it answers: enough to give a caller the whole
+/// outcome of its command once every link of the causal chain is there. Pure: the Kafka tail and
+/// the simulator's gateway both fill one.
+#[derive(Debug, Default)]
+pub struct Answers {
     pub events: Vec<Envelope>,
-    /// Where each of `events` was read: `(topic, partition, offset)`.
-    pub positions: Vec<(String, u32, u64)>,
     /// Envelopes by the command id they answer.
     by_command: HashMap<Uuid, Vec<usize>>,
     /// How many events each decision has (from the `decision_events` header).
     decision_sizes: HashMap<Uuid, usize>,
 }
 
-impl EventTail {
-    pub fn open(bootstrap: &str, topics: &Topics) -> Result<EventTail, ProcessorError> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("client.id", "yeyak-tail")
-            .set("group.id", "yeyak-tail-unused")
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .set("fetch.wait.max.ms", "10")
-            .create()
-            .map_err(|cause| ProcessorError::Client {
-                role: "tail",
-                cause,
-            })?;
-        let mut assignment = TopicPartitionList::new();
-        for (_, event_topic, partitions) in topics.pairs() {
-            for p in 0..partitions {
-                assignment
-                    .add_partition_offset(&event_topic, p as i32, Offset::Beginning)
-                    .map_err(|cause| ProcessorError::Broker {
-                        operation: "assign",
-                        cause,
-                    })?;
-            }
+impl Answers {
+    /// One event read, with the size of its decision when the record says it.
+    pub fn record(&mut self, envelope: Envelope, decision_size: Option<usize>) {
+        if let Some(size) = decision_size {
+            self.decision_sizes.insert(envelope.command_id, size);
         }
-        consumer
-            .assign(&assignment)
-            .map_err(|cause| ProcessorError::Broker {
-                operation: "assign",
-                cause,
-            })?;
-        Ok(EventTail {
-            consumer,
-            events: Vec::new(),
-            positions: Vec::new(),
-            by_command: HashMap::new(),
-            decision_sizes: HashMap::new(),
-        })
-    }
-
-    /// Reads what has arrived, for up to `wait`.
-    pub fn poll(&mut self, wait: Duration) -> Result<usize, ProcessorError> {
-        let until = Instant::now() + wait;
-        let mut read = 0;
-        loop {
-            let now = Instant::now();
-            if now >= until {
-                return Ok(read);
-            }
-            match self.consumer.poll(until - now) {
-                None => return Ok(read),
-                Some(Err(KafkaError::PartitionEOF(_))) => {}
-                Some(Err(cause)) => {
-                    return Err(ProcessorError::Broker {
-                        operation: "tail",
-                        cause,
-                    });
-                }
-                Some(Ok(message)) => {
-                    let size = message.headers().and_then(|h| {
-                        h.iter()
-                            .find(|header| header.key == HEADER_DECISION_EVENTS)
-                            .and_then(|header| {
-                                std::str::from_utf8(header.value?)
-                                    .ok()?
-                                    .parse::<usize>()
-                                    .ok()
-                            })
-                    });
-                    let stored = stored_record(&message);
-                    let envelope = decode(&stored).map_err(|cause| ProcessorError::Rebuild {
-                        topic: stored.topic.clone(),
-                        partition: stored.partition,
-                        cause,
-                    })?;
-                    if let Some(size) = size {
-                        self.decision_sizes.insert(envelope.command_id, size);
-                    }
-                    self.by_command
-                        .entry(envelope.command_id)
-                        .or_default()
-                        .push(self.events.len());
-                    self.events.push(envelope);
-                    self.positions
-                        .push((stored.topic, stored.partition, stored.offset));
-                    read += 1;
-                }
-            }
-        }
+        self.by_command
+            .entry(envelope.command_id)
+            .or_default()
+            .push(self.events.len());
+        self.events.push(envelope);
     }
 
     /// The whole causal chain of `command_id` (its events, then its follow-ups' events, breadth
@@ -279,24 +215,6 @@ impl EventTail {
         Some(outcome)
     }
 
-    /// Waits until the chain of `command_id` is complete.
-    pub fn wait_for(
-        &mut self,
-        command_id: Uuid,
-        timeout: Duration,
-    ) -> Result<Option<Outcome>, ProcessorError> {
-        let until = Instant::now() + timeout;
-        loop {
-            if let Some(outcome) = self.chain(command_id) {
-                return Ok(Some(outcome));
-            }
-            if Instant::now() >= until {
-                return Ok(None);
-            }
-            self.poll(Duration::from_millis(50))?;
-        }
-    }
-
     /// Whether any event answers `command_id` yet.
     pub fn has_events(&self, command_id: Uuid) -> bool {
         self.by_command.contains_key(&command_id)
@@ -316,5 +234,123 @@ impl EventTail {
             .filter(|e| !seen.insert(e.event_id))
             .map(|e| e.event_id)
             .collect()
+    }
+}
+
+/// Follows every event partition of a deployment from the start, read_committed.
+pub struct EventTail {
+    consumer: BaseConsumer,
+    pub answers: Answers,
+    /// Where each of `answers.events` was read: `(topic, partition, offset)`.
+    pub positions: Vec<(String, u32, u64)>,
+}
+
+impl std::ops::Deref for EventTail {
+    type Target = Answers;
+
+    fn deref(&self) -> &Answers {
+        &self.answers
+    }
+}
+
+impl EventTail {
+    pub fn open(bootstrap: &str, topics: &Topics) -> Result<EventTail, ProcessorError> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("client.id", "yeyak-tail")
+            .set("group.id", "yeyak-tail-unused")
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .map_err(|cause| ProcessorError::Client {
+                role: "tail",
+                cause,
+            })?;
+        let mut assignment = TopicPartitionList::new();
+        for (_, event_topic, partitions) in topics.pairs() {
+            for p in 0..partitions {
+                assignment
+                    .add_partition_offset(&event_topic, p as i32, Offset::Beginning)
+                    .map_err(|cause| ProcessorError::Broker {
+                        operation: "assign",
+                        cause,
+                    })?;
+            }
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(|cause| ProcessorError::Broker {
+                operation: "assign",
+                cause,
+            })?;
+        Ok(EventTail {
+            consumer,
+            answers: Answers::default(),
+            positions: Vec::new(),
+        })
+    }
+
+    /// Reads what has arrived, for up to `wait`.
+    pub fn poll(&mut self, wait: Duration) -> Result<usize, ProcessorError> {
+        let until = Instant::now() + wait;
+        let mut read = 0;
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                return Ok(read);
+            }
+            match self.consumer.poll(until - now) {
+                None => return Ok(read),
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(cause)) => {
+                    return Err(ProcessorError::Broker {
+                        operation: "tail",
+                        cause,
+                    });
+                }
+                Some(Ok(message)) => {
+                    let size = message.headers().and_then(|h| {
+                        h.iter()
+                            .find(|header| header.key == HEADER_DECISION_EVENTS)
+                            .and_then(|header| {
+                                std::str::from_utf8(header.value?)
+                                    .ok()?
+                                    .parse::<usize>()
+                                    .ok()
+                            })
+                    });
+                    let stored = stored_record(&message);
+                    let envelope = decode(&stored).map_err(|cause| ProcessorError::Damaged {
+                        topic: stored.topic.clone(),
+                        partition: stored.partition,
+                        offset: stored.offset,
+                        cause: Box::new(cause),
+                    })?;
+                    self.answers.record(envelope, size);
+                    self.positions
+                        .push((stored.topic, stored.partition, stored.offset));
+                    read += 1;
+                }
+            }
+        }
+    }
+
+    /// Waits until the chain of `command_id` is complete.
+    pub fn wait_for(
+        &mut self,
+        command_id: Uuid,
+        timeout: Duration,
+    ) -> Result<Option<Outcome>, ProcessorError> {
+        let until = Instant::now() + timeout;
+        loop {
+            if let Some(outcome) = self.chain(command_id) {
+                return Ok(Some(outcome));
+            }
+            if Instant::now() >= until {
+                return Ok(None);
+            }
+            self.poll(Duration::from_millis(50))?;
+        }
     }
 }

@@ -12,6 +12,10 @@
 //!   `window_ms` of command time after the newest command seen. Clients retry within seconds;
 //!   a retry older than the window is decided again, as a new command, and the partition's rules
 //!   (already reserved, already queued, the verification rate limit) answer it.
+//!
+//! Ids answered inside a Kafka transaction are only *pending* until it commits: an abort forgets
+//! them ([`Decided::forget_pending`]), so the redelivered commands are decided again rather than
+//! skipped as duplicates of decisions that never became visible.
 
 use std::collections::HashSet;
 
@@ -32,6 +36,9 @@ pub struct Decided {
     current: HashSet<Uuid>,
     previous: HashSet<Uuid>,
     current_from_ms: TimestampMs,
+    /// Answered in the open transaction: `(id, command time, lasting)`.
+    pending: Vec<(Uuid, TimestampMs, bool)>,
+    pending_ids: HashSet<Uuid>,
 }
 
 impl Decided {
@@ -42,6 +49,8 @@ impl Decided {
             current: HashSet::new(),
             previous: HashSet::new(),
             current_from_ms: TimestampMs::MIN,
+            pending: Vec::new(),
+            pending_ids: HashSet::new(),
         }
     }
 
@@ -51,19 +60,36 @@ impl Decided {
         !command.body.is_follow_up()
             && (self.current.contains(id)
                 || self.previous.contains(id)
-                || self.lasting.contains(id))
+                || self.lasting.contains(id)
+                || self.pending_ids.contains(id))
     }
 
-    /// Records that `command` was answered (decided with at least one event).
+    /// Records that `command` was answered (decided with at least one event) in the open
+    /// transaction: pending until [`Decided::settle`] or [`Decided::forget_pending`].
     pub fn remember(&mut self, command: &Command) {
-        if command.body.is_follow_up() {
+        if command.body.is_follow_up() || !self.pending_ids.insert(command.command_id) {
             return;
         }
         let lasting = matches!(
             command.body,
             CommandBody::RegisterSupply { .. } | CommandBody::Rebalance { .. }
         );
-        self.insert(command.command_id, command.at_ms, lasting);
+        self.pending
+            .push((command.command_id, command.at_ms, lasting));
+    }
+
+    /// The open transaction committed: its answers are remembered.
+    pub fn settle(&mut self) {
+        for (id, at_ms, lasting) in std::mem::take(&mut self.pending) {
+            self.insert(id, at_ms, lasting);
+        }
+        self.pending_ids.clear();
+    }
+
+    /// The open transaction aborted: none of its answers happened.
+    pub fn forget_pending(&mut self) {
+        self.pending.clear();
+        self.pending_ids.clear();
     }
 
     /// Records the command an event of the log answers (when a partition's state is rebuilt).
@@ -125,7 +151,7 @@ impl Decided {
 
     /// How many ids are held (for stats and the memory measurement).
     pub fn len(&self) -> usize {
-        self.current.len() + self.previous.len() + self.lasting.len()
+        self.current.len() + self.previous.len() + self.lasting.len() + self.pending.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -154,18 +180,22 @@ mod tests {
         let mut decided = Decided::new(10 * 60_000);
         let first = enqueue(1, 0);
         decided.remember(&first);
+        decided.settle();
         assert!(decided.answered(&first));
         decided.remember(&enqueue(2, 10 * 60_000));
+        decided.settle();
         assert!(
             decided.answered(&first),
             "a window after it, it is still remembered"
         );
         decided.remember(&enqueue(3, 19 * 60_000));
+        decided.settle();
         assert!(
             decided.answered(&first),
             "less than two windows after it, it may still be remembered"
         );
         decided.remember(&enqueue(4, 20 * 60_000));
+        decided.settle();
         assert!(
             !decided.answered(&first),
             "two windows after it, it is forgotten"
@@ -193,6 +223,7 @@ mod tests {
             },
         };
         decided.remember(&supply);
+        decided.settle();
         let release = Command {
             command_id: Uuid::from_u128(8),
             at_ms: 0,
@@ -202,9 +233,32 @@ mod tests {
             },
         };
         decided.remember(&release);
+        decided.settle();
         decided.remember(&enqueue(2, 3_600_000));
+        decided.settle();
         assert!(decided.answered(&supply));
         assert!(!decided.answered(&release));
         assert_eq!(decided.len(), 2);
+    }
+
+    #[test]
+    fn an_aborted_transaction_answered_nothing() {
+        let mut decided = Decided::new(60_000);
+        let kept = enqueue(1, 0);
+        decided.remember(&kept);
+        decided.settle();
+        let lost = enqueue(2, 10);
+        decided.remember(&lost);
+        assert!(
+            decided.answered(&lost),
+            "inside its transaction it is answered"
+        );
+        decided.forget_pending();
+        assert!(
+            !decided.answered(&lost),
+            "after the abort it must be decided again"
+        );
+        assert!(decided.answered(&kept));
+        assert_eq!(decided.len(), 1);
     }
 }

@@ -12,9 +12,12 @@
 //! Not here: the embedded runtime (`crate`), the read models (`yeyak_read::projection`).
 
 pub mod admin;
+pub mod batch;
 pub mod client;
 pub mod decided;
 pub mod processor;
+pub mod submission;
+pub mod writer;
 
 use crate::{TOPIC_CLINIC, TOPIC_SUBJECT, TOPIC_WAITING_ROOM, Topology};
 use yeyak_domain::Target;
@@ -25,6 +28,9 @@ use yeyak_log::partition_for_key;
 pub const COMMANDS_SUBJECT: &str = "yeyak.commands.subject";
 pub const COMMANDS_CLINIC: &str = "yeyak.commands.clinic";
 pub const COMMANDS_WAITING_ROOM: &str = "yeyak.commands.waiting-room";
+/// Command records no event answers (undecodable, misrouted), one [`writer::DeadLetter`] each,
+/// written in the transaction that consumed them: operators watch it, auditors count it.
+pub const DEAD_LETTERS: &str = "yeyak.commands.dead-letter";
 
 /// Topic names of one deployment: the fixed names behind an optional prefix (tests and
 /// benchmarks isolate themselves with a unique prefix on a shared broker).
@@ -65,6 +71,11 @@ impl Topics {
                 1,
             ),
         ]
+    }
+
+    /// The dead-letter topic (one partition).
+    pub fn dead_letters(&self) -> String {
+        self.named(DEAD_LETTERS)
     }
 
     /// The command topic and partition that decide a target.

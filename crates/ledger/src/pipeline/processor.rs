@@ -1,14 +1,14 @@
-//! One ledger processor: a consumer-group member that decides the commands of the partitions it
-//! is assigned and writes their outcome with exactly-once transactions.
+//! One ledger processor on Apache Kafka: a consumer-group member that decides the commands of
+//! the partitions it is assigned and writes their outcome with exactly-once transactions.
 //!
-//! The loop, per batch: poll commands (bounded by `batch_commands_max` and `batch_linger_ms`) ->
-//! for each command not decided before: `System::decide`, produce the events to the event
-//! partition of the same number, produce follow-ups to their command partitions, apply ->
-//! `send_offsets_to_transaction` -> `commit_transaction`. On any failure the transaction is
-//! aborted, the in-memory state of the owned partitions is rebuilt from the event log, and the
-//! consumer goes back to the committed offsets.
+//! A thin adapter: the decisions are the [`Writer`]'s (pure), the loop is [`batch::step`] (the
+//! same the simulator runs); this file only speaks rdkafka ([`KafkaCommandLog`]): poll with
+//! `batch_linger_ms`, produce events with their headers, `send_offsets_to_transaction`,
+//! `commit_transaction`, abort, rewind. A broker that fails or stalls makes a batch fail; the
+//! processor aborts, rewinds, waits a little and goes on (a producer in a fatal state is made
+//! again); only a fenced processor stops.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,11 +24,12 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use uuid::Uuid;
 
 use super::Topics;
-use super::decided::{DEDUP_WINDOW_MS_DEFAULT, Decided};
+use super::batch::{self, CommandLog};
+use super::decided::DEDUP_WINDOW_MS_DEFAULT;
+pub use super::writer::ProcessorStats;
+use super::writer::{CommandRecord, Transaction, Writer};
 use crate::{HEADER_COMMAND_ID, HEADER_SCHEMA_VERSION, HEADER_TYPE, decode};
-use yeyak_domain::system::follow_up;
-use yeyak_domain::{Campaign, Command, Envelope, System, Target};
-use yeyak_log::StoredRecord;
+use yeyak_domain::{Campaign, Command, Envelope};
 use yeyak_log::codec::CodecError;
 use yeyak_log::kafka::stored_record;
 
@@ -100,6 +101,14 @@ pub enum ProcessorError {
         #[source]
         cause: CodecError,
     },
+    #[error("the event at {topic}/{partition}@{offset} cannot be decoded: the log is damaged")]
+    Damaged {
+        topic: String,
+        partition: u32,
+        offset: u64,
+        #[source]
+        cause: Box<CodecError>,
+    },
     #[error("the consumer has no group metadata yet (not a group member)")]
     NoGroup,
     #[error("cannot encode a record of command {command_id}")]
@@ -108,25 +117,26 @@ pub enum ProcessorError {
         #[source]
         cause: serde_json::Error,
     },
+    #[error("cannot encode a dead letter")]
+    DeadLetter(#[source] serde_json::Error),
 }
 
-/// What one processor has done, for logs and tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProcessorStats {
-    pub transactions: u64,
-    pub commands: u64,
-    /// Follow-ups whose partition this processor owns, decided in the transaction that caused them.
-    pub follow_ups_local: u64,
-    pub duplicates_skipped: u64,
-    pub undecodable_skipped: u64,
-    pub events: u64,
-    pub aborts: u64,
-    pub rebuilds: u64,
-    /// Where the time went: waiting for commands, deciding and producing, committing.
-    pub poll_ms: u64,
-    pub decide_ms: u64,
-    pub commit_ms: u64,
+impl ProcessorError {
+    /// Whether the producer can no longer be used (librdkafka's fatal errors): it is made again.
+    fn producer_is_fatal(&self) -> bool {
+        let cause = match self {
+            ProcessorError::Broker { cause, .. } => cause,
+            _ => return false,
+        };
+        match cause {
+            KafkaError::Transaction(e) => e.is_fatal(),
+            _ => cause.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::Fatal),
+        }
+    }
 }
+
+/// How long a processor waits after a failed batch before it tries again.
+pub const RETRY_AFTER: Duration = Duration::from_millis(250);
 
 /// One rebalance callback: assigned (true) or revoked, and which (topic, partition)s.
 type AssignmentChange = (bool, Vec<(String, u32)>);
@@ -153,24 +163,33 @@ impl ConsumerContext for Assignments {
             .iter()
             .map(|e| (e.topic().to_owned(), e.partition() as u32))
             .collect();
-        if let Ok(mut changes) = self.changes.lock() {
-            changes.push((assigned, partitions));
+        match self.changes.lock() {
+            Ok(mut changes) => changes.push((assigned, partitions)),
+            Err(poisoned) => poisoned.into_inner().push((assigned, partitions)),
         }
     }
 }
 
-pub struct Processor {
+/// The processor's consumer and transactional producer: [`CommandLog`] on rdkafka.
+pub struct KafkaCommandLog {
     config: ProcessorConfig,
-    campaign: Campaign,
     consumer: BaseConsumer<Assignments>,
     producer: ThreadedProducer<DefaultProducerContext>,
-    system: System,
-    /// The outside commands answered recently (a retry is not decided twice).
-    decided: Decided,
-    /// Command partitions owned now, and whether their state is current.
-    owned: BTreeMap<(String, u32), bool>,
+    in_transaction: bool,
+}
+
+pub struct Processor {
+    campaign: Campaign,
+    writer: Writer,
+    log: KafkaCommandLog,
+    /// Batches that failed since the last one that did not.
+    failures_in_a_row: u32,
     pub stats: ProcessorStats,
 }
+
+/// Failed batches in a row after which the producer is made again, whatever librdkafka says of
+/// its state (a transaction stuck half-committed after a timeout, for instance).
+pub const FAILURES_BEFORE_NEW_PRODUCER: u32 = 3;
 
 fn broker(operation: &'static str) -> impl Fn(KafkaError) -> ProcessorError + Copy {
     move |cause| {
@@ -195,64 +214,75 @@ fn is_fenced(error: &KafkaError) -> bool {
     )
 }
 
+fn consumer(config: &ProcessorConfig) -> Result<BaseConsumer<Assignments>, ProcessorError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap)
+        .set("client.id", &config.transactional_id)
+        .set("group.id", &config.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("partition.assignment.strategy", "range")
+        .set("session.timeout.ms", config.session_timeout_ms.to_string())
+        .set(
+            "heartbeat.interval.ms",
+            (config.session_timeout_ms / 4).max(100).to_string(),
+        )
+        .set("max.poll.interval.ms", "300000")
+        .set("fetch.wait.max.ms", "5")
+        .create_with_context(Assignments {
+            changes: Mutex::new(Vec::new()),
+        })
+        .map_err(|cause| ProcessorError::Client {
+            role: "consumer",
+            cause,
+        })
+}
+
+/// The transactional producer, initialised (which fences any earlier incarnation with the same
+/// transactional id).
+fn producer(
+    config: &ProcessorConfig,
+) -> Result<ThreadedProducer<DefaultProducerContext>, ProcessorError> {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap)
+        .set("client.id", &config.transactional_id)
+        .set("transactional.id", &config.transactional_id)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        // A transaction that begins while the broker still writes the previous one's markers
+        // is answered CONCURRENT_TRANSACTIONS and retried after this backoff (default 100 ms,
+        // which made every commit cost ~100 ms).
+        .set("retry.backoff.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("compression.type", "none")
+        .set(
+            "transaction.timeout.ms",
+            config.transaction_timeout_ms.to_string(),
+        )
+        .set(
+            "message.timeout.ms",
+            config.transaction_timeout_ms.to_string(),
+        )
+        .create()
+        .map_err(|cause| ProcessorError::Client {
+            role: "producer",
+            cause,
+        })?;
+    producer
+        .init_transactions(Duration::from_millis(config.request_timeout_ms))
+        .map_err(broker("init_transactions"))?;
+    Ok(producer)
+}
+
 impl Processor {
-    /// Connects, joins the group and initialises the transactional producer (which fences any
-    /// earlier incarnation with the same transactional id).
+    /// Connects, joins the group and initialises the transactional producer.
     pub fn start(config: ProcessorConfig, campaign: Campaign) -> Result<Processor, ProcessorError> {
-        let consumer: BaseConsumer<Assignments> = ClientConfig::new()
-            .set("bootstrap.servers", &config.bootstrap)
-            .set("client.id", &config.transactional_id)
-            .set("group.id", &config.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("isolation.level", "read_committed")
-            .set("partition.assignment.strategy", "range")
-            .set("session.timeout.ms", config.session_timeout_ms.to_string())
-            .set(
-                "heartbeat.interval.ms",
-                (config.session_timeout_ms / 4).max(100).to_string(),
-            )
-            .set("max.poll.interval.ms", "300000")
-            .set("fetch.wait.max.ms", "5")
-            .create_with_context(Assignments {
-                changes: Mutex::new(Vec::new()),
-            })
-            .map_err(|cause| ProcessorError::Client {
-                role: "consumer",
-                cause,
-            })?;
-        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-            .set("bootstrap.servers", &config.bootstrap)
-            .set("client.id", &config.transactional_id)
-            .set("transactional.id", &config.transactional_id)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "2")
-            // A transaction that begins while the broker still writes the previous one's markers
-            // is answered CONCURRENT_TRANSACTIONS and retried after this backoff (default 100 ms,
-            // which made every commit cost ~100 ms).
-            .set("retry.backoff.ms", "5")
-            .set("batch.num.messages", "10000")
-            .set("queue.buffering.max.messages", "1000000")
-            .set("compression.type", "none")
-            .set(
-                "transaction.timeout.ms",
-                config.transaction_timeout_ms.to_string(),
-            )
-            .set(
-                "message.timeout.ms",
-                config.transaction_timeout_ms.to_string(),
-            )
-            .create()
-            .map_err(|cause| ProcessorError::Client {
-                role: "producer",
-                cause,
-            })?;
-        let timeout = Duration::from_millis(config.request_timeout_ms);
-        producer
-            .init_transactions(timeout)
-            .map_err(broker("init_transactions"))?;
+        let consumer = consumer(&config)?;
+        let producer = producer(&config)?;
         let topics: Vec<String> = config
             .topics
             .pairs()
@@ -263,15 +293,22 @@ impl Processor {
         consumer
             .subscribe(&topic_refs)
             .map_err(broker("subscribe"))?;
+        let writer = Writer::new(
+            config.topics.clone(),
+            campaign.clone(),
+            config.dedup_window_ms,
+        );
         Ok(Processor {
-            system: System::new(campaign.clone()),
             campaign,
-            consumer,
-            producer,
-            decided: Decided::new(config.dedup_window_ms),
-            owned: BTreeMap::new(),
+            writer,
+            log: KafkaCommandLog {
+                config,
+                consumer,
+                producer,
+                in_transaction: false,
+            },
+            failures_in_a_row: 0,
             stats: ProcessorStats::default(),
-            config,
         })
     }
 
@@ -284,59 +321,64 @@ impl Processor {
         Ok(self.stats.clone())
     }
 
-    /// One batch: poll, decide, write in one transaction.
+    /// One batch. A failed batch (broker error, timeout, stall) was aborted and will be decided
+    /// again: it answers `Ok(0)` after a pause. Only a fenced processor gets an error.
     pub fn step(&mut self) -> Result<usize, ProcessorError> {
-        let polling = Instant::now();
-        let batch = self.poll_batch()?;
-        self.stats.poll_ms += polling.elapsed().as_millis() as u64;
-        self.take_rebalances();
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        let partitions: BTreeSet<(String, u32)> = batch
-            .iter()
-            .map(|r| (r.topic.clone(), r.partition))
-            .collect();
-        for tp in &partitions {
-            if self.owned.get(tp) != Some(&true) {
-                self.rebuild(tp)?;
+        let batch_max = self.log.config.batch_commands_max;
+        let result = batch::step(&mut self.writer, &mut self.log, batch_max);
+        self.stats = self.writer.stats.clone();
+        match result {
+            Ok(n) => {
+                self.failures_in_a_row = 0;
+                Ok(n)
             }
-        }
-        match self.transact(&batch) {
-            Ok(()) => {
-                self.stats.transactions += 1;
-                Ok(batch.len())
-            }
-            Err(ProcessorError::Fenced { cause }) => Err(ProcessorError::Fenced { cause }),
+            Err(error) if KafkaCommandLog::is_fenced(&error) => Err(error),
             Err(error) => {
-                tracing::warn!(error = %error, "transaction failed; aborting and rebuilding");
-                self.stats.aborts += 1;
-                let timeout = Duration::from_millis(self.config.request_timeout_ms);
-                if let Err(cause) = self.producer.abort_transaction(timeout) {
-                    if is_fenced(&cause) {
-                        return Err(ProcessorError::Fenced { cause });
+                self.failures_in_a_row += 1;
+                if error.producer_is_fatal()
+                    || self.failures_in_a_row >= FAILURES_BEFORE_NEW_PRODUCER
+                {
+                    tracing::warn!(%error, failures = self.failures_in_a_row, "making the producer again");
+                    match producer(&self.log.config) {
+                        Ok(made) => {
+                            self.log.producer = made;
+                            self.log.in_transaction = false;
+                            self.failures_in_a_row = 0;
+                        }
+                        Err(fenced @ ProcessorError::Fenced { .. }) => return Err(fenced),
+                        Err(error) => tracing::warn!(%error, "cannot make the producer yet"),
                     }
                 }
-                for owned in self.owned.values_mut() {
-                    *owned = false;
-                }
-                self.rewind()?;
+                std::thread::sleep(RETRY_AFTER);
                 Ok(0)
             }
         }
     }
 
-    fn poll_batch(&mut self) -> Result<Vec<StoredRecord>, ProcessorError> {
+    pub fn campaign(&self) -> &Campaign {
+        &self.campaign
+    }
+
+    pub fn owned_partitions(&self) -> Vec<(String, u32)> {
+        self.writer.owned_partitions()
+    }
+}
+
+impl CommandLog for KafkaCommandLog {
+    type Error = ProcessorError;
+
+    fn is_fenced(error: &ProcessorError) -> bool {
+        matches!(error, ProcessorError::Fenced { .. })
+    }
+
+    fn poll(&mut self, max: usize) -> Result<Vec<CommandRecord>, ProcessorError> {
         let mut batch = Vec::new();
         let linger = Duration::from_millis(self.config.batch_linger_ms);
         let deadline = Instant::now() + Duration::from_millis(100);
         let mut first_at: Option<Instant> = None;
-        while batch.len() < self.config.batch_commands_max {
+        while batch.len() < max {
             let now = Instant::now();
-            let until = match first_at {
-                Some(t) => t + linger,
-                None => deadline,
-            };
+            let until = first_at.map_or(deadline, |t| t + linger);
             if now >= until {
                 break;
             }
@@ -348,70 +390,114 @@ impl Processor {
                 }
                 Some(Ok(message)) => {
                     first_at.get_or_insert_with(Instant::now);
-                    batch.push(stored_record(&message));
+                    let stored = stored_record(&message);
+                    batch.push(CommandRecord {
+                        topic: stored.topic,
+                        partition: stored.partition,
+                        offset: stored.offset,
+                        value: stored.record.value,
+                    });
                 }
             }
         }
         Ok(batch)
     }
 
-    fn take_rebalances(&mut self) {
-        let changes = match self.consumer.context().changes.lock() {
-            Ok(mut changes) => std::mem::take(&mut *changes),
-            Err(_) => return,
-        };
-        for (assigned, partitions) in changes {
-            if assigned && !partitions.is_empty() {
+    fn assignment_changes(&mut self) -> Vec<AssignmentChange> {
+        let changes = &self.consumer.context().changes;
+        let mut changes = changes.lock().unwrap_or_else(|p| p.into_inner());
+        let changes = std::mem::take(&mut *changes);
+        for (assigned, partitions) in &changes {
+            if *assigned && !partitions.is_empty() {
                 let names: Vec<String> =
                     partitions.iter().map(|(t, p)| format!("{t}/{p}")).collect();
                 tracing::info!(partitions = %names.join(","), "partitions assigned");
             }
-            for tp in partitions {
-                if assigned {
-                    self.owned.insert(tp, false);
-                } else {
-                    self.owned.remove(&tp);
-                }
-            }
         }
+        changes
     }
 
-    /// Rebuilds the state of one command partition from its event partition (read_committed,
-    /// from the start): forgets what it knew of that partition's keys first.
-    fn rebuild(&mut self, (topic, partition): &(String, u32)) -> Result<(), ProcessorError> {
-        let Some(event_topic) = self.config.topics.event_topic_of(topic) else {
-            return Ok(());
-        };
-        let topics = self.config.topics.clone();
-        let partition = *partition;
-        let in_partition =
-            |target: &Target| topics.command_partition(target) == (topic.clone(), partition);
-        self.system
-            .subjects
-            .retain(|s, _| !in_partition(&Target::Subject(*s)));
-        self.system
-            .clinics
-            .retain(|c, _| !in_partition(&Target::Clinic(c.clone())));
-        if in_partition(&Target::WaitingRoom) {
-            self.system.waiting_room = Default::default();
-        }
+    fn read_events(
+        &mut self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Vec<Envelope>, ProcessorError> {
         let events = read_partition(
             &self.config.bootstrap,
-            &event_topic,
+            topic,
             partition,
             self.config.request_timeout_ms,
         )?;
-        for envelope in &events {
-            self.system.apply(envelope);
-            self.decided.remember_event(envelope);
-        }
-        tracing::info!(topic = %event_topic, partition, events = events.len(), "state rebuilt");
-        self.owned.insert((topic.clone(), partition), true);
-        self.stats.rebuilds += 1;
+        tracing::info!(%topic, partition, events = events.len(), "state rebuilt");
+        Ok(events)
+    }
+
+    fn begin(&mut self) -> Result<(), ProcessorError> {
+        self.producer
+            .begin_transaction()
+            .map_err(broker("begin_transaction"))?;
+        self.in_transaction = true;
         Ok(())
     }
 
-    /// After an abort: go back to the committed offsets of every owned partition.
+    fn produce(&mut self, tx: &Transaction) -> Result<(), ProcessorError> {
+        for event in &tx.events {
+            send_event(&self.producer, event)?;
+        }
+        for command in &tx.commands {
+            send_command(&self.producer, &self.config.topics, command, ())?;
+        }
+        for letter in &tx.dead_letters {
+            let value = serde_json::to_vec(letter).map_err(ProcessorError::DeadLetter)?;
+            let topic = self.config.topics.dead_letters();
+            let record = BaseRecord::<(), [u8]>::to(&topic)
+                .partition(0)
+                .payload(&value);
+            self.producer
+                .send(record)
+                .map_err(|(cause, _)| broker("produce dead letter")(cause))?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, offsets: &BTreeMap<(String, u32), u64>) -> Result<(), ProcessorError> {
+        let timeout = Duration::from_millis(self.config.request_timeout_ms);
+        let list = offset_list(offsets)?;
+        let metadata = self
+            .consumer
+            .group_metadata()
+            .ok_or(ProcessorError::NoGroup)?;
+        self.producer
+            .send_offsets_to_transaction(&list, &metadata, timeout)
+            .map_err(broker("send_offsets"))?;
+        yeyak_log::kafka::settle(&self.producer, timeout);
+        self.producer
+            .commit_transaction(timeout)
+            .map_err(broker("commit_transaction"))?;
+        self.in_transaction = false;
+        Ok(())
+    }
+
+    fn commit_offsets_directly(
+        &mut self,
+        offsets: &BTreeMap<(String, u32), u64>,
+    ) -> Result<(), ProcessorError> {
+        let list = offset_list(offsets)?;
+        self.consumer
+            .commit(&list, rdkafka::consumer::CommitMode::Sync)
+            .map_err(broker("commit offsets"))
+    }
+
+    fn abort(&mut self) -> Result<(), ProcessorError> {
+        if !std::mem::take(&mut self.in_transaction) {
+            return Ok(());
+        }
+        let timeout = Duration::from_millis(self.config.request_timeout_ms);
+        self.producer
+            .abort_transaction(timeout)
+            .map_err(broker("abort_transaction"))
+    }
+
     fn rewind(&mut self) -> Result<(), ProcessorError> {
         let timeout = Duration::from_millis(self.config.request_timeout_ms);
         let committed = self
@@ -424,153 +510,64 @@ impl Processor {
                 Offset::Offset(o) => Offset::Offset(o),
                 _ => Offset::Beginning,
             };
-            let _ = seek.add_partition_offset(element.topic(), element.partition(), offset);
+            seek.add_partition_offset(element.topic(), element.partition(), offset)
+                .map_err(broker("seek"))?;
         }
         self.consumer
             .seek_partitions(seek, timeout)
             .map_err(broker("seek"))?;
         Ok(())
     }
+}
 
-    fn transact(&mut self, batch: &[StoredRecord]) -> Result<(), ProcessorError> {
-        let timeout = Duration::from_millis(self.config.request_timeout_ms);
-        let deciding = Instant::now();
-        self.producer
-            .begin_transaction()
-            .map_err(broker("begin_transaction"))?;
-        let mut next_offsets: BTreeMap<(String, u32), u64> = BTreeMap::new();
-        for stored in batch {
-            next_offsets.insert((stored.topic.clone(), stored.partition), stored.offset + 1);
-            let command: Command = match serde_json::from_slice(&stored.record.value) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(topic = %stored.topic, partition = stored.partition, offset = stored.offset, error = %e,
-                        "undecodable command skipped");
-                    self.stats.undecodable_skipped += 1;
-                    continue;
-                }
-            };
-            self.decide(command, &stored.topic, stored.partition)?;
-        }
-        let committing = Instant::now();
-        self.stats.decide_ms += committing.duration_since(deciding).as_millis() as u64;
-        let mut offsets = TopicPartitionList::new();
-        for ((topic, partition), next) in &next_offsets {
-            offsets
-                .add_partition_offset(topic, *partition as i32, Offset::Offset(*next as i64))
-                .map_err(broker("offsets"))?;
-        }
-        let metadata = self
-            .consumer
-            .group_metadata()
-            .ok_or(ProcessorError::NoGroup)?;
-        self.producer
-            .send_offsets_to_transaction(&offsets, &metadata, timeout)
-            .map_err(broker("send_offsets"))?;
-        yeyak_log::kafka::settle(&self.producer, timeout);
-        self.producer
-            .commit_transaction(timeout)
-            .map_err(broker("commit_transaction"))?;
-        self.stats.commit_ms += committing.elapsed().as_millis() as u64;
-        Ok(())
+fn offset_list(
+    offsets: &BTreeMap<(String, u32), u64>,
+) -> Result<TopicPartitionList, ProcessorError> {
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), next) in offsets {
+        list.add_partition_offset(topic, *partition as i32, Offset::Offset(*next as i64))
+            .map_err(broker("offsets"))?;
     }
+    Ok(list)
+}
 
-    /// Decides one command and, in the same transaction, every follow-up it causes in a
-    /// partition this processor owns (and has rebuilt); follow-ups for partitions owned by
-    /// another processor go to their command topic. Deciding a follow-up here, right after its
-    /// cause, is one of the orders the command topic could have delivered it in, and it commits
-    /// or aborts with its cause; it saves a transaction per hop of a booking.
-    fn decide(
-        &mut self,
-        command: Command,
-        topic: &str,
-        partition: u32,
-    ) -> Result<(), ProcessorError> {
-        let mut queue = VecDeque::from([(command, topic.to_owned(), partition)]);
-        while let Some((command, topic, partition)) = queue.pop_front() {
-            if self.decided.answered(&command) {
-                self.stats.duplicates_skipped += 1;
-                continue;
-            }
-            self.stats.commands += 1;
-            let (_, envelopes) = self.system.decide(&command);
-            let Some(event_topic) = self.config.topics.event_topic_of(&topic) else {
-                continue;
-            };
-            for envelope in &envelopes {
-                self.send_event(&event_topic, partition, envelope, envelopes.len())?;
-                self.system.apply(envelope);
-                if let Some(next) = follow_up(envelope) {
-                    let (next_topic, next_partition) =
-                        self.config.topics.command_partition(&next.body.target());
-                    if self.owned.get(&(next_topic.clone(), next_partition)) == Some(&true) {
-                        self.stats.follow_ups_local += 1;
-                        queue.push_back((next, next_topic, next_partition));
-                    } else {
-                        self.send_command(&next)?;
-                    }
-                }
-            }
-            if !envelopes.is_empty() {
-                self.decided.remember(&command);
-            }
-            self.stats.events += envelopes.len() as u64;
-        }
-        Ok(())
-    }
-
-    /// Produces one event of a decision of `decision_events` events (the count lets a reader
-    /// know when it has seen the whole decision).
-    fn send_event(
-        &self,
-        topic: &str,
-        partition: u32,
-        envelope: &Envelope,
-        decision_events: usize,
-    ) -> Result<(), ProcessorError> {
-        let value = serde_json::to_vec(envelope).map_err(|cause| ProcessorError::Encode {
-            command_id: envelope.command_id,
-            cause,
-        })?;
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: HEADER_TYPE,
-                value: Some(envelope.event.type_name()),
-            })
-            .insert(Header {
-                key: HEADER_COMMAND_ID,
-                value: Some(&envelope.command_id.to_string()),
-            })
-            .insert(Header {
-                key: HEADER_SCHEMA_VERSION,
-                value: Some(&envelope.schema_version.to_string()),
-            })
-            .insert(Header {
-                key: HEADER_DECISION_EVENTS,
-                value: Some(&decision_events.to_string()),
-            });
-        let record = BaseRecord::to(topic)
-            .partition(partition as i32)
-            .key(envelope.partition_key.as_bytes())
-            .payload(&value)
-            .timestamp(envelope.occurred_at_ms)
-            .headers(headers);
-        self.producer
-            .send(record)
-            .map_err(|(cause, _)| broker("produce event")(cause))
-    }
-
-    fn send_command(&self, command: &Command) -> Result<(), ProcessorError> {
-        send_command(&self.producer, &self.config.topics, command, ())
-    }
-
-    pub fn campaign(&self) -> &Campaign {
-        &self.campaign
-    }
-
-    pub fn owned_partitions(&self) -> Vec<(String, u32)> {
-        self.owned.keys().cloned().collect()
-    }
+/// Produces one event of a decision of `decision_events` events (the count lets a reader know
+/// when it has seen the whole decision).
+fn send_event(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    event: &super::writer::EventRecord,
+) -> Result<(), ProcessorError> {
+    let envelope = &event.envelope;
+    let value = serde_json::to_vec(envelope).map_err(|cause| ProcessorError::Encode {
+        command_id: envelope.command_id,
+        cause,
+    })?;
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: HEADER_TYPE,
+            value: Some(envelope.event.type_name()),
+        })
+        .insert(Header {
+            key: HEADER_COMMAND_ID,
+            value: Some(&envelope.command_id.to_string()),
+        })
+        .insert(Header {
+            key: HEADER_SCHEMA_VERSION,
+            value: Some(&envelope.schema_version.to_string()),
+        })
+        .insert(Header {
+            key: HEADER_DECISION_EVENTS,
+            value: Some(&event.decision_events.to_string()),
+        });
+    let record = BaseRecord::to(&event.topic)
+        .partition(event.partition as i32)
+        .key(envelope.partition_key.as_bytes())
+        .payload(&value)
+        .timestamp(envelope.occurred_at_ms)
+        .headers(headers);
+    producer
+        .send(record)
+        .map_err(|(cause, _)| broker("produce event")(cause))
 }
 
 /// Produces a command to the partition that decides it.

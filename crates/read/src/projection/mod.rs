@@ -11,6 +11,34 @@
 
 pub mod postgres;
 
+/// What a projector does with a batch of one partition's records (increasing offsets), given the
+/// `next_offset` its store holds: the one rule that makes a projection exactly once, whatever
+/// was read twice or by whom (the PostgreSQL projector and the simulator's both follow it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchPlan {
+    /// Every record is below the stored offset: applied before.
+    AlreadyApplied,
+    /// The batch starts beyond the stored offset on a log without gaps: records were missed.
+    Gap,
+    /// Apply the records after the first `skip` (those were applied before).
+    Apply { skip: usize },
+}
+
+pub fn plan_batch(stored: u64, offsets: &[u64], dense: bool) -> BatchPlan {
+    let (Some(&first), Some(&last)) = (offsets.first(), offsets.last()) else {
+        return BatchPlan::AlreadyApplied;
+    };
+    if stored > last {
+        return BatchPlan::AlreadyApplied;
+    }
+    if stored < first && dense {
+        return BatchPlan::Gap;
+    }
+    BatchPlan::Apply {
+        skip: offsets.iter().take_while(|&&o| o < stored).count(),
+    }
+}
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 

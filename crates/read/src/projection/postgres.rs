@@ -632,21 +632,24 @@ impl<'a> PgProjector<'a> {
             table: "projection_offsets",
             reason: format!("next_offset {stored} for {topic}/{partition}"),
         })?;
-        if stored >= end {
-            return Ok(BatchOutcome::AlreadyApplied {
-                next_offset: stored,
-            }); // the drop rolls back
-        }
-        if stored < first.offset && dense {
-            return Err(ProjectionError::OffsetGap {
-                projection: self.name.clone(),
-                topic: topic.to_owned(),
-                partition,
-                stored,
-                first: first.offset,
-            });
-        }
-        let skip = records.iter().take_while(|r| r.offset < stored).count();
+        let offsets: Vec<u64> = records.iter().map(|r| r.offset).collect();
+        let skip = match super::plan_batch(stored, &offsets, dense) {
+            super::BatchPlan::AlreadyApplied => {
+                return Ok(BatchOutcome::AlreadyApplied {
+                    next_offset: stored,
+                }); // the drop rolls back
+            }
+            super::BatchPlan::Gap => {
+                return Err(ProjectionError::OffsetGap {
+                    projection: self.name.clone(),
+                    topic: topic.to_owned(),
+                    partition,
+                    stored,
+                    first: first.offset,
+                });
+            }
+            super::BatchPlan::Apply { skip } => skip,
+        };
         let envelopes = &envelopes[skip..];
 
         let mut touched = Touched::default();

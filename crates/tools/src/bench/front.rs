@@ -361,6 +361,26 @@ fn serve(ledger: &Kafka, queue: &Mutex<Receiver<Work>>, crowd: &Crowd, tally: &T
     }
 }
 
+/// Times a person asks again, with the same command id, when the log did not take a command.
+const PATIENCE: u32 = 10;
+
+/// Submits; when the log did not take the command (a broker that stalls long enough for every
+/// resend to fail), asks again with the same id a little later, as a person pressing the button
+/// again would.
+fn patiently(ledger: &Kafka, command: Command) -> Result<Outcome, SubmitError> {
+    let mut tries = 1;
+    loop {
+        match ledger.submit(command.clone()) {
+            Err(SubmitError::NotDelivered { sends }) if tries < PATIENCE => {
+                tracing::info!(command_id = %command.command_id, sends, "not delivered; asking again");
+                tries += 1;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Verify, then take a ticket; whether the person is done (refused on the way).
 fn arrive(ledger: &Kafka, crowd: &Crowd, n: usize) -> Result<bool, SubmitError> {
     let person = &crowd.workload.people[n];
@@ -370,7 +390,7 @@ fn arrive(ledger: &Kafka, crowd: &Crowd, n: usize) -> Result<bool, SubmitError> 
         method: crowd.plans[n].visit.method,
         device: person.device.clone(),
     };
-    let verified = ledger.submit(crowd.command("verify", n, crowd.at_ms, verify))?;
+    let verified = patiently(ledger, crowd.command("verify", n, crowd.at_ms, verify))?;
     if verified.rejection.is_some() {
         return Ok(true);
     }
@@ -378,7 +398,7 @@ fn arrive(ledger: &Kafka, crowd: &Crowd, n: usize) -> Result<bool, SubmitError> 
         subject: crowd.subjects[n],
         device: person.device.clone(),
     };
-    let queued = ledger.submit(crowd.command("enqueue", n, crowd.at_ms, enqueue))?;
+    let queued = patiently(ledger, crowd.command("enqueue", n, crowd.at_ms, enqueue))?;
     Ok(queued.rejection.is_some())
 }
 
@@ -398,7 +418,7 @@ fn book(
         date: crowd.workload.dates[pick.date],
         admission,
     };
-    ledger.submit(crowd.command("book", n, crowd.at_ms + 2, body))
+    patiently(ledger, crowd.command("book", n, crowd.at_ms + 2, body))
 }
 
 /// The admission loop, until stopped. An admission that found nobody is never answered: its
@@ -417,7 +437,7 @@ fn admit_every(ledger: &Kafka, at_ms: i64, stop: &AtomicBool, tally: &Tally) {
             body,
         };
         match ledger.submit_within(admit, ADMIT_EVERY) {
-            Ok(_) | Err(SubmitError::Timeout(_)) => {}
+            Ok(_) | Err(SubmitError::Timeout(_) | SubmitError::NotDelivered { .. }) => {}
             Err(error) => return tally.fail(error),
         }
         k += 1;
