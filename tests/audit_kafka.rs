@@ -340,6 +340,36 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
         plan(&model, &campaign, &policy).moves.is_empty(),
         "a second run moves nothing"
     );
+    // A record that is not a command: the processor dead-letters it, the auditor counts it.
+    {
+        use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+        let raw: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()
+            .unwrap();
+        let topic = format!("{prefix}{}", yeyak_log::codec::COMMANDS_CLINIC);
+        raw.send(
+            BaseRecord::<(), [u8]>::to(&topic)
+                .partition(0)
+                .payload(&b"not a command"[..]),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+        raw.flush(Duration::from_secs(30)).unwrap();
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        while yeyak_read::audit::commands::load(&log)
+            .unwrap()
+            .unwrap()
+            .dead_letters
+            .is_empty()
+        {
+            assert!(
+                std::time::Instant::now() < until,
+                "no dead letter for the garbage"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
     processor.stop();
 
     // The auditor: every rule holds; the digest is the live read model's (folded from the
@@ -362,11 +392,25 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
     let from_pg = yeyak_read::projection::postgres::read_model(&mut schema.client()).unwrap();
     assert_eq!(from_pg.slot_quota, model.slot_quota);
     assert!(plan(&from_pg, &campaign, &policy).moves.is_empty());
-    let report = replay(
-        &load(&log, &Range::default(), "kafka".into(), false).unwrap(),
-        Some(schema.url()),
-    );
+    let mut loaded = load(&log, &Range::default(), "kafka".into(), false).unwrap();
+    loaded.commands = yeyak_read::audit::commands::load(&log).unwrap();
+    let report = replay(&loaded, Some(schema.url()));
     assert!(report.ok(), "{:#?}", (&report.violations, &report.postgres));
+    let counts = report
+        .commands
+        .clone()
+        .expect("the command topics were read");
+    assert!(counts.submitted > 0 && counts.answered > 0, "{counts:?}");
+    assert_eq!(
+        (
+            counts.unanswered,
+            counts.pending,
+            counts.doubly_answered,
+            counts.dead_lettered
+        ),
+        (0, 0, 0, 1),
+        "{counts:?}"
+    );
     assert!(report.notes.is_empty(), "{:#?}", report.notes);
     assert_eq!(report.digests["read_model"], live.digest());
     let transfers = report

@@ -31,10 +31,13 @@ pub enum Invariant {
     AnsweredOnce,
     /// Every event is consistent with what its partition held.
     ConsistentWithPartition,
+    /// Every command record the log accepted (the command topics, on Kafka) is answered, and
+    /// every record that is not a command has a dead letter.
+    CommandRecordAnswered,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 11] = [
+    pub const ALL: [Invariant; 12] = [
         Invariant::ShareNotOverbooked,
         Invariant::OneActiveReservation,
         Invariant::BookingDayOrChangeWindow,
@@ -46,6 +49,7 @@ impl Invariant {
         Invariant::EvenSplit,
         Invariant::AnsweredOnce,
         Invariant::ConsistentWithPartition,
+        Invariant::CommandRecordAnswered,
     ];
 
     /// The stable code of a breach of this invariant, as reports carry it.
@@ -63,6 +67,7 @@ impl Invariant {
             Invariant::EvenSplit => "uneven_split",
             Invariant::AnsweredOnce => "answered_once",
             Invariant::ConsistentWithPartition => "inconsistent",
+            Invariant::CommandRecordAnswered => "command_unanswered",
         }
     }
 
@@ -95,6 +100,9 @@ impl Invariant {
             }
             Invariant::ConsistentWithPartition => {
                 "every event consistent with what its partition held"
+            }
+            Invariant::CommandRecordAnswered => {
+                "every command the log accepted answered, every other record dead-lettered"
             }
         }
     }

@@ -20,6 +20,25 @@ pub const TOPIC_CLINIC: &str = "yeyak.clinic";
 /// Topic of the waiting room: one partition, one key.
 pub const TOPIC_WAITING_ROOM: &str = "yeyak.waiting-room";
 
+/// Command topics of the Kafka pipeline, co-partitioned with the event topic of their kind.
+pub const COMMANDS_SUBJECT: &str = "yeyak.commands.subject";
+pub const COMMANDS_CLINIC: &str = "yeyak.commands.clinic";
+pub const COMMANDS_WAITING_ROOM: &str = "yeyak.commands.waiting-room";
+/// Command records no event answers (undecodable, misrouted), one [`DeadLetter`] each.
+pub const DEAD_LETTERS: &str = "yeyak.commands.dead-letter";
+
+/// The answer to a command record that could not be decided as it stands: written by the
+/// processor in the transaction that consumed the record, read by operators and auditors. It
+/// names the record by position only (its bytes stay where they are).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeadLetter {
+    pub topic: String,
+    pub partition: u32,
+    pub offset: u64,
+    pub code: String,
+    pub detail: String,
+}
+
 /// How many records one read of the log asks for.
 pub const READ_BATCH_RECORDS_MAX: usize = 4096;
 

@@ -23,14 +23,12 @@ use crate::{TOPIC_CLINIC, TOPIC_SUBJECT, TOPIC_WAITING_ROOM, Topology};
 use yeyak_domain::Target;
 use yeyak_log::partition_for_key;
 
-/// Command topics, co-partitioned with the event topics: command partition p of a kind is
-/// decided by the writer of event partition p of that kind (same key, same count, same hash).
-pub const COMMANDS_SUBJECT: &str = "yeyak.commands.subject";
-pub const COMMANDS_CLINIC: &str = "yeyak.commands.clinic";
-pub const COMMANDS_WAITING_ROOM: &str = "yeyak.commands.waiting-room";
 /// Command records no event answers (undecodable, misrouted), one [`writer::DeadLetter`] each,
 /// written in the transaction that consumed them: operators watch it, auditors count it.
-pub const DEAD_LETTERS: &str = "yeyak.commands.dead-letter";
+pub use yeyak_log::codec::DEAD_LETTERS;
+/// Command topics, co-partitioned with the event topics: command partition p of a kind is
+/// decided by the writer of event partition p of that kind (same key, same count, same hash).
+pub use yeyak_log::codec::{COMMANDS_CLINIC, COMMANDS_SUBJECT, COMMANDS_WAITING_ROOM};
 
 /// Topic names of one deployment: the fixed names behind an optional prefix (tests and
 /// benchmarks isolate themselves with a unique prefix on a shared broker).

@@ -43,16 +43,8 @@ pub struct EventRecord {
 }
 
 /// A command record answered by no event: written to the dead-letter topic in the same
-/// transaction, for operators and auditors, never skipped in silence. It names the record by
-/// position only (its bytes stay where they are).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct DeadLetter {
-    pub topic: String,
-    pub partition: u32,
-    pub offset: u64,
-    pub code: String,
-    pub detail: String,
-}
+/// transaction, for operators and auditors, never skipped in silence.
+pub use yeyak_log::codec::DeadLetter;
 
 /// Everything one batch writes, atomically.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

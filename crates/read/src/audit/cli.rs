@@ -190,6 +190,9 @@ pub fn load_log(args: &ReplayArgs) -> Result<Loaded, AuditError> {
         None => {
             let (log, what) = args.log.open("yeyak-replay")?;
             let mut loaded = load(log.as_log(), &args.log.range()?, what, !args.quiet)?;
+            if loaded.whole_log {
+                loaded.commands = super::commands::load(log.as_log())?;
+            }
             let mut integrity: Vec<_> = log.damage().iter().map(damage_finding).collect();
             integrity.append(&mut loaded.integrity);
             loaded.integrity = integrity;

@@ -12,6 +12,7 @@
 //! Not here: deciding anything. The auditor never calls a `decide` function.
 
 pub mod cli;
+pub mod commands;
 pub mod export;
 pub mod rules;
 pub mod source;
@@ -108,6 +109,8 @@ pub struct Loaded {
     pub every_partition: bool,
     /// Damage and tampering found while reading.
     pub integrity: Vec<Finding>,
+    /// The command topics (Kafka only, whole-log audits only).
+    pub commands: Option<commands::CommandRecords>,
 }
 
 impl Loaded {
@@ -310,6 +313,8 @@ pub struct AuditReport {
     pub notes: Vec<Finding>,
     /// Doses in clinics, in transit, registered, at the end of the range.
     pub doses: DoseTotals,
+    /// How the command records were answered (Kafka, whole log).
+    pub commands: Option<commands::CommandCounts>,
     pub postgres: Option<PostgresComparison>,
     pub elapsed_ms: u64,
     pub events_per_s: f64,
@@ -399,6 +404,21 @@ impl AuditReport {
             "  doses: {} in clinics + {} in transit = {} registered",
             self.doses.in_clinics, self.doses.in_transit, self.doses.registered
         )?;
+        if let Some(c) = &self.commands {
+            writeln!(
+                out,
+                "  commands: {} records, {} submitted, {} answered, {} with no change, {} unanswered, {} pending, {} answered twice, {} resent, {} dead-lettered",
+                c.records,
+                c.submitted,
+                c.answered,
+                c.no_change,
+                c.unanswered,
+                c.pending,
+                c.doubly_answered,
+                c.resent,
+                c.dead_lettered
+            )?;
+        }
         let listed =
             |out: &mut dyn Write, title: &str, findings: &[Finding]| -> std::io::Result<()> {
                 if findings.is_empty() {
@@ -529,6 +549,18 @@ pub fn audit(
     }
     let mut violations = order_findings;
     violations.extend(rules.violations.iter().cloned());
+    let mut checks = rules.checks.clone();
+    let command_counts = loaded.commands.as_ref().map(|records| {
+        let events = loaded
+            .streams
+            .iter()
+            .flat_map(|s| s.items.iter().map(|i| &i.envelope));
+        let (counts, found, noted) = commands::check(records, events);
+        violations.extend(found);
+        notes.extend(noted);
+        checks.insert(Invariant::CommandRecordAnswered, counts.records);
+        counts
+    });
     if !loaded.from_start {
         // Without the history before the range, a rule that depends on it cannot be judged.
         notes.push(Finding {
@@ -541,12 +573,15 @@ pub fn audit(
         });
         notes.append(&mut violations);
     }
-    let rule_summaries = Invariant::ALL
-        .iter()
+    // The command topics exist on Kafka only: elsewhere that rule is not listed at all.
+    let judged_rules = Invariant::ALL.iter().filter(|invariant| {
+        **invariant != Invariant::CommandRecordAnswered || command_counts.is_some()
+    });
+    let rule_summaries = judged_rules
         .map(|invariant| RuleSummary {
             code: invariant.code(),
             rule: invariant.rule(),
-            checked: rules.checks.get(invariant).copied().unwrap_or(0),
+            checked: checks.get(invariant).copied().unwrap_or(0),
             violations: violations
                 .iter()
                 .filter(|v| v.code == invariant.code())
@@ -592,6 +627,7 @@ pub fn audit(
             in_transit,
             registered,
         },
+        commands: command_counts,
         postgres,
         elapsed_ms: elapsed.as_millis() as u64,
         events_per_s: events as f64 / elapsed.as_secs_f64().max(1e-9),
