@@ -259,6 +259,38 @@ async fn admin_endpoints_are_off_without_a_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_clock_cannot_be_moved_on_real_time_and_no_header_opens_admin() {
+    let (running, _dir) = server_with(
+        FrontConfig {
+            simulated_clock: false,
+            ..config()
+        },
+        None,
+    )
+    .await;
+    let api = Api::new(&running);
+    let before = running.front.clock.now_ms();
+    api.post(
+        "/admin/clock",
+        Some(ADMIN),
+        serde_json::json!({"now": BOOKING_DAY_9}),
+    )
+    .await
+    .expect(404, "not_found");
+    assert!(
+        running.front.clock.now_ms() - before < 60_000,
+        "the clock moved"
+    );
+    let supply = serde_json::json!({"clinic_id": "c9", "name": "Nine", "region": "seoul",
+        "date": "2021-08-30", "doses": 99_999});
+    for token in [None, Some(""), Some(&ADMIN[..31])] {
+        let answer = api.post("/admin/supply", token, supply.clone()).await;
+        answer.expect(401, "invalid_token");
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_change_windows_pool_opens_by_itself() {
     let (running, _dir) = server().await;
     the_pool_opens_when_the_booking_days_are_over(&Api::new(&running)).await;

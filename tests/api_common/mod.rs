@@ -12,12 +12,14 @@ use serde_json::{Value, json};
 
 use yeyak_domain::{DeviceId, SubjectId};
 use yeyak_front::api::Front;
+use yeyak_front::api::auth::AdminToken;
 use yeyak_front::server::Running;
 use yeyak_front::tokens::{Claims, TokenKey, TokenKind};
 use yeyak_front::{FrontConfig, backend::Backend};
 use yeyak_identity::{Pseudonymiser, ResidentNumber, SecretKey};
 
-pub const ADMIN: &str = "test-admin-token";
+/// The operators' token of the tests (32 bytes, the least a server accepts).
+pub const ADMIN: &str = "test-admin-token-0123456789abcde";
 pub const BOOKING_DAY_9: &str = "2021-08-09T20:05:00+09:00";
 pub const CHANGE_WINDOW: &str = "2021-08-19T20:05:00+09:00";
 
@@ -27,7 +29,8 @@ pub fn pseudonymiser() -> Pseudonymiser {
 
 pub fn config() -> FrontConfig {
     FrontConfig {
-        admin_token: Some(ADMIN.to_owned()),
+        admin_token: Some(AdminToken::new(ADMIN).unwrap()),
+        simulated_clock: true,
         ..FrontConfig::fast()
     }
 }

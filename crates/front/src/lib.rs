@@ -62,7 +62,10 @@ pub struct FrontConfig {
     /// Largest accepted request body.
     pub body_bytes_max: usize,
     /// Admin endpoints are off without a token.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<api::auth::AdminToken>,
+    /// The clock was set on purpose (`--clock`, a rehearsal): only then does
+    /// `POST /admin/clock` exist. A server on real time answers it 404.
+    pub simulated_clock: bool,
     /// The controller reports each method's congestion light to the ledger when it changes and
     /// at least this often (`CongestionReported`, the `congestion` read model); 0 = never.
     pub congestion_report_ms: u64,
@@ -94,6 +97,7 @@ impl Default for FrontConfig {
             providers: providers::default_providers(),
             body_bytes_max: 16 * 1024,
             admin_token: None,
+            simulated_clock: false,
             congestion_report_ms: 10_000,
             gateway: default_gateway(),
         }

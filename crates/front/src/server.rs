@@ -74,7 +74,7 @@ async fn openapi_json() -> Response {
 /// Every route of the API and the page.
 pub fn router(front: AppState) -> Router {
     let body_limit = front.config.body_bytes_max;
-    Router::new()
+    let mut routes = Router::new()
         .route("/", get(index))
         .route("/operator", get(operator))
         .route("/static/{file}", get(static_file))
@@ -96,9 +96,13 @@ pub fn router(front: AppState) -> Router {
             put(reservations::change).delete(reservations::cancel),
         )
         .route("/admin/supply", post(admin::supply))
-        .route("/admin/clock", post(admin::clock))
         .route("/admin/providers", post(admin::provider))
-        .route("/admin/status", get(status::admin_status))
+        .route("/admin/status", get(status::admin_status));
+    // Moving time opens booking days early: only a rehearsal on a simulated clock has it.
+    if front.config.simulated_clock {
+        routes = routes.route("/admin/clock", post(admin::clock));
+    }
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(front.clone(), measure))

@@ -54,6 +54,11 @@ pub enum TokenError {
     OtherDevice,
 }
 
+/// The operating system's random source could not be read (no key is made without it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read the operating system's random source")]
+pub struct NoRandomness;
+
 /// The server's signing key, never printed.
 #[derive(Clone)]
 pub struct TokenKey(Vec<u8>);
@@ -69,12 +74,12 @@ impl TokenKey {
         TokenKey(bytes)
     }
 
-    /// A key for this process only (tokens do not verify in another gateway process).
-    pub fn ephemeral() -> TokenKey {
-        let mut bytes = Vec::with_capacity(32);
-        bytes.extend_from_slice(uuid::Uuid::now_v7().as_bytes());
-        bytes.extend_from_slice(uuid::Uuid::now_v7().as_bytes());
-        TokenKey(bytes)
+    /// A key for this process only (tokens do not verify in another gateway process): 32
+    /// bytes from the operating system's random source.
+    pub fn ephemeral() -> Result<TokenKey, NoRandomness> {
+        let mut bytes = vec![0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|_| NoRandomness)?;
+        Ok(TokenKey(bytes))
     }
 
     fn mac(&self, payload: &[u8]) -> Vec<u8> {
@@ -156,6 +161,19 @@ mod tests {
             adm: None,
             tkt: None,
         }
+    }
+
+    #[test]
+    fn ephemeral_keys_are_random() {
+        let (a, b) = (
+            TokenKey::ephemeral().unwrap(),
+            TokenKey::ephemeral().unwrap(),
+        );
+        assert_eq!(a.0.len(), 32);
+        assert_ne!(a.0, b.0);
+        // Not two time-ordered UUIDs: their version nibble (7) would sit at byte 6 and 22.
+        let v7 = |k: &TokenKey| k.0[6] >> 4 == 7 && k.0[22] >> 4 == 7;
+        assert!(!(0..8).all(|_| v7(&TokenKey::ephemeral().unwrap())));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `/admin/*` for operators (admin token): register supply, set the clock, switch a
-//! provider's outage. A body is read only after the admin check, so a caller without the token
+//! `/admin/*` for operators (admin token): register supply, set the clock (only on a simulated
+//! clock: `FrontConfig::simulated_clock`), switch a provider's outage. A body is read only after the admin check, so a caller without the token
 //! learns nothing from its errors. (`/admin/status` is with the other figures in `status`.)
 
 use axum::body::Bytes;
