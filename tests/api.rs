@@ -291,6 +291,43 @@ async fn the_clock_cannot_be_moved_on_real_time_and_no_header_opens_admin() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resident_number_planted_in_any_field_that_reaches_the_log_is_refused() {
+    let (running, _dir) = server_with(config(), Some(BOOKING_DAY_9)).await;
+    let api = Api::new(&running);
+    let supply = || {
+        serde_json::json!({"clinic_id": "c1", "name": "Clinic", "region": "seoul",
+            "date": "2021-08-30", "doses": 10})
+    };
+    for planted in ["900509-1234567", "9005091234567", "900509 1234567"] {
+        for field in ["clinic_id", "name", "region"] {
+            let mut body = supply();
+            body[field] = format!("x {planted} y").into();
+            if field == "clinic_id" {
+                body[field] = planted.into();
+            }
+            let answer = api.post("/admin/supply", Some(ADMIN), body).await;
+            answer.expect(400, "resident_number_in_text");
+            assert!(
+                !answer.body.to_string().contains(&planted[..6]),
+                "{answer:?}"
+            );
+        }
+        let answer = api.verify("kakao", &rid("1990-05-19", 1), planted).await;
+        answer.expect(400, "resident_number_in_text");
+    }
+    let status = api.get("/admin/status", Some(ADMIN)).await;
+    assert_eq!(
+        status.expect(200, "")["fill"],
+        serde_json::json!([]),
+        "nothing changed"
+    );
+    api.post("/admin/supply", Some(ADMIN), supply())
+        .await
+        .expect(201, "");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_change_windows_pool_opens_by_itself() {
     let (running, _dir) = server().await;
     the_pool_opens_when_the_booking_days_are_over(&Api::new(&running)).await;

@@ -11,6 +11,7 @@ pub mod command;
 pub mod event;
 pub mod ids;
 pub mod invariant;
+pub mod pii;
 pub mod rejection;
 pub mod schema;
 pub mod script;

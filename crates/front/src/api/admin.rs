@@ -92,6 +92,7 @@ pub async fn supply(
         if text.trim().is_empty() || text.chars().count() > 100 {
             return Err(AdminError::InvalidText(field));
         }
+        extract::no_resident_number(field, text)?;
     }
     let outcome = front
         .decide(CommandBody::RegisterSupply {

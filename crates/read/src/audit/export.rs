@@ -28,7 +28,8 @@
 //! printed by the export, to be handed over apart from the files.
 //!
 //! Only pseudonymised subject ids leave: a record containing text shaped like a resident
-//! registration number (`YYMMDD-NNNNNNN`) stops the export, and nothing is left behind.
+//! registration number in any form (`yeyak_domain::pii`: with or without the dash, with
+//! spaces) stops the export, and nothing is left behind.
 //!
 //! `yeyak export --data DIR` reads the data directory read-only and refuses it if it is
 //! damaged, even by a torn tail a crash left ([`AuditError::LogDamaged`], `[log_damaged]`),
@@ -41,6 +42,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use yeyak_domain::pii;
 
 use super::source::{Range, ledger_partitions, read_partition};
 use super::{AuditError, Finding, Item, Loaded, Position, Progress, Stream, io_error};
@@ -128,39 +130,33 @@ fn link(prev: &[u8; LINK_BYTES], record: &Record) -> [u8; LINK_BYTES] {
     hash.finalize().into()
 }
 
-/// Whether `bytes` holds text shaped like a resident registration number: six digits that
-/// read as a date (`YYMMDD`), a dash, seven digits, with no digit on either side. Returns the
-/// byte position of the match, never the text.
-pub fn resident_number_at(bytes: &[u8]) -> Option<usize> {
-    let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
-    let value = |i: usize| u32::from(bytes[i] - b'0') * 10 + u32::from(bytes[i + 1] - b'0');
-    for (dash, &byte) in bytes
-        .iter()
-        .enumerate()
-        .take(bytes.len().saturating_sub(7))
-        .skip(6)
-    {
-        if byte != b'-' {
-            continue;
+/// Whether a record holds text shaped like a resident number (`yeyak_domain::pii`, the one
+/// detector the edge uses too): in its key, its headers, and every string (and field name) of
+/// its JSON value. JSON numbers are not text (an instant in milliseconds has thirteen digits
+/// too); a value that is not JSON is scanned whole.
+fn record_has_resident_number(record: &Record) -> bool {
+    let raw = |bytes: &[u8]| pii::resident_number_at(bytes).is_some();
+    raw(&record.key)
+        || record
+            .headers
+            .iter()
+            .any(|(name, value)| raw(name.as_bytes()) || raw(value))
+        || match serde_json::from_slice::<serde_json::Value>(&record.value) {
+            Ok(value) => json_holds_resident_number(&value),
+            Err(_) => raw(&record.value),
         }
-        let start = dash - 6;
-        let shaped = (start..dash).all(digit)
-            && (dash + 1..dash + 8).all(digit)
-            && (start == 0 || !digit(start - 1))
-            && !digit(dash + 8);
-        if shaped && (1..=12).contains(&value(start + 2)) && (1..=31).contains(&value(start + 4)) {
-            return Some(start);
-        }
-    }
-    None
 }
 
-fn record_has_resident_number(record: &Record) -> bool {
-    resident_number_at(&record.key).is_some()
-        || resident_number_at(&record.value).is_some()
-        || record.headers.iter().any(|(name, value)| {
-            resident_number_at(name.as_bytes()).is_some() || resident_number_at(value).is_some()
-        })
+fn json_holds_resident_number(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => pii::holds_resident_number(text),
+        Value::Array(items) => items.iter().any(json_holds_resident_number),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(name, v)| pii::holds_resident_number(name) || json_holds_resident_number(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
 }
 
 fn describe_range(range: &Range) -> String {
@@ -851,22 +847,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resident_number_shapes_are_found_and_nothing_else() {
-        assert_eq!(resident_number_at(b"{\"x\":\"900509-1234567\"}"), Some(6));
-        assert_eq!(resident_number_at(b"900509-1234567"), Some(0));
-        assert!(resident_number_at(b"2021-08-30").is_none());
-        assert!(resident_number_at(b"901309-1234567").is_none(), "month 13");
-        assert!(resident_number_at(b"900500-1234567").is_none(), "day 0");
-        assert!(
-            resident_number_at(b"1900509-1234567").is_none(),
-            "seven digits before"
+    fn the_guard_reads_keys_headers_and_json_strings_but_not_json_numbers() {
+        let record = |key: &[u8], value: &[u8], header: &[u8]| Record {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            timestamp_ms: 0,
+            headers: vec![("h".to_owned(), header.to_vec())],
+        };
+        let planted = [
+            record(b"9005091234567", b"{}", b""),
+            record(b"k", b"{\"a\":[\"x 900509 1234567\"]}", b""),
+            record(b"k", b"{\"900509-1234567\":1}", b""),
+            record(b"k", b"not json 900509-1234567", b""),
+            record(b"k", b"{}", b"900509 - 1234567"),
+        ];
+        for r in &planted {
+            assert!(record_has_resident_number(r), "{r:?}");
+        }
+        let clean = record(
+            b"k",
+            b"{\"at_ms\":1610120000000,\"d\":\"2021-08-30\"}",
+            b"1",
         );
-        assert!(
-            resident_number_at(b"900509-12345678").is_none(),
-            "eight digits after"
-        );
-        assert!(resident_number_at(b"018f3c2a-9b1e-7cde-8f00-123456789abc").is_none());
-        assert!(resident_number_at(b"").is_none());
+        assert!(!record_has_resident_number(&clean));
     }
 
     #[test]
