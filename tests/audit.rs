@@ -892,3 +892,74 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
         report.violations
     );
 }
+
+/// A copy of `export` whose manifest `edit` changed, read back.
+fn with_manifest(
+    export: &Path,
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Result<yeyak_read::audit::Loaded, yeyak_read::audit::AuditError> {
+    let copy = export.parent().unwrap().join(name);
+    copy_dir(export, &copy);
+    let path = copy.join(export::MANIFEST_FILE);
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut manifest);
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    export::read_export(&copy, false)
+}
+
+#[test]
+fn a_hostile_manifest_is_refused_or_costs_only_what_is_on_disk() {
+    let (result, dir) = export_one_clinic("Clinic", "seoul");
+    result.unwrap();
+    let out = dir.path().join("export");
+    let refused: [(&str, Box<dyn FnOnce(&mut serde_json::Value)>); 5] = [
+        (
+            "path",
+            Box::new(|m| {
+                m["topics"]["../outside"] = 1.into();
+                let mut entry = m["partitions"][0].clone();
+                entry["topic"] = "../outside".into();
+                m["partitions"].as_array_mut().unwrap().push(entry);
+            }),
+        ),
+        (
+            "partitions",
+            Box::new(|m| m["topics"][TOPIC_CLINIC] = u32::MAX.into()),
+        ),
+        (
+            "twice",
+            Box::new(|m| {
+                let entry = m["partitions"][0].clone();
+                m["partitions"].as_array_mut().unwrap().push(entry);
+            }),
+        ),
+        ("total", Box::new(|m| m["records_total"] = u64::MAX.into())),
+        (
+            "unlisted",
+            Box::new(|m| m["partitions"][0]["topic"] = "yeyak.other".into()),
+        ),
+    ];
+    for (name, edit) in refused {
+        let error = with_manifest(&out, name, edit).expect_err(name);
+        assert_eq!(error.code(), "not_an_export", "{name}: {error}");
+    }
+    // A count of 2^64 - 1 records: read in the time and memory of the one record on disk,
+    // and found dropped.
+    let partition = partition_for_key(b"c1", 8);
+    let loaded = with_manifest(&out, "count", |m| {
+        for entry in m["partitions"].as_array_mut().unwrap() {
+            if entry["topic"] == TOPIC_CLINIC && entry["partition"] == partition {
+                entry["records"] = u64::MAX.into();
+            }
+        }
+        m["records_total"] = u64::MAX.into();
+    })
+    .unwrap();
+    assert!(
+        loaded.integrity.iter().any(|f| f.code == "dropped"),
+        "{:#?}",
+        loaded.integrity
+    );
+}

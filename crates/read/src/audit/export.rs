@@ -351,25 +351,88 @@ fn sync_tree(dir: &Path) -> Result<(), AuditError> {
     Ok(())
 }
 
-/// Reads the manifest of an export.
+/// The largest manifest read (a manifest lists partitions, not records: megabytes at most).
+pub const MANIFEST_BYTES_MAX: u64 = 16 * 1024 * 1024;
+/// Topics an export may list, at most (the ledger has three).
+pub const TOPICS_MAX: usize = 64;
+/// Partitions of one exported topic, at most.
+pub const TOPIC_PARTITIONS_MAX: u32 = 4096;
+
+/// Reads the manifest of an export and checks it before anything is allocated or opened on its
+/// word: its size, its topic names (Kafka's rules: no path separator, neither `.` nor `..`, so
+/// nothing is joined into a path outside the export), its counts, and that every partition it
+/// lists is one of its topics', once. A manifest is hostile input until it has passed these.
 pub fn read_manifest(dir: &Path) -> Result<(Manifest, String), AuditError> {
-    let path = dir.join(MANIFEST_FILE);
-    let text = std::fs::read(&path).map_err(|e| AuditError::NotAnExport {
+    let not_an_export = |reason: String| AuditError::NotAnExport {
         path: dir.to_path_buf(),
-        reason: format!("no readable {MANIFEST_FILE} ({e})"),
-    })?;
-    let manifest: Manifest =
-        serde_json::from_slice(&text).map_err(|e| AuditError::NotAnExport {
-            path: dir.to_path_buf(),
-            reason: format!("{MANIFEST_FILE} is not a manifest: {e}"),
-        })?;
-    if manifest.format != EXPORT_FORMAT {
-        return Err(AuditError::NotAnExport {
-            path: dir.to_path_buf(),
-            reason: format!("format {:?}, expected {EXPORT_FORMAT:?}", manifest.format),
-        });
+        reason,
+    };
+    let path = dir.join(MANIFEST_FILE);
+    let size = std::fs::metadata(&path)
+        .map_err(|e| not_an_export(format!("no readable {MANIFEST_FILE} ({e})")))?
+        .len();
+    if size > MANIFEST_BYTES_MAX {
+        return Err(not_an_export(format!(
+            "{MANIFEST_FILE} has {size} bytes, more than {MANIFEST_BYTES_MAX}"
+        )));
     }
+    let text = std::fs::read(&path)
+        .map_err(|e| not_an_export(format!("no readable {MANIFEST_FILE} ({e})")))?;
+    let manifest: Manifest = serde_json::from_slice(&text)
+        .map_err(|e| not_an_export(format!("{MANIFEST_FILE} is not a manifest: {e}")))?;
+    if manifest.format != EXPORT_FORMAT {
+        return Err(not_an_export(format!(
+            "format {:?}, expected {EXPORT_FORMAT:?}",
+            manifest.format
+        )));
+    }
+    manifest.check().map_err(not_an_export)?;
     Ok((manifest, hex::encode(Sha256::digest(&text))))
+}
+
+impl Manifest {
+    /// What must hold before an export is read on the manifest's word (see [`read_manifest`]).
+    fn check(&self) -> Result<(), String> {
+        if self.topics.len() > TOPICS_MAX {
+            return Err(format!(
+                "{} topics, more than {TOPICS_MAX}",
+                self.topics.len()
+            ));
+        }
+        for (topic, &count) in &self.topics {
+            yeyak_log::file::validate_topic_name(topic)
+                .map_err(|_| "a topic name is not a topic name (Kafka's rules)".to_owned())?;
+            if count > TOPIC_PARTITIONS_MAX {
+                return Err(format!(
+                    "a topic has {count} partitions, more than {TOPIC_PARTITIONS_MAX}"
+                ));
+            }
+        }
+        let mut listed = BTreeSet::new();
+        let mut total: u64 = 0;
+        for entry in &self.partitions {
+            let count = self
+                .topics
+                .get(&entry.topic)
+                .ok_or_else(|| "a partition of a topic the manifest does not list".to_owned())?;
+            if entry.partition >= *count || !listed.insert((&entry.topic, entry.partition)) {
+                return Err(format!(
+                    "{}/{} is out of range or listed twice",
+                    entry.topic, entry.partition
+                ));
+            }
+            total = total
+                .checked_add(entry.records)
+                .ok_or_else(|| "the record counts overflow".to_owned())?;
+        }
+        if total != self.records_total {
+            return Err(format!(
+                "records_total is {}, the partitions add up to {total}",
+                self.records_total
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One record found in an exported partition.
@@ -618,13 +681,16 @@ impl<'m> ExportedPartition<'m> {
     }
 
     /// Dropped: offsets the manifest counts that are nowhere, one finding per run of them (a
-    /// damaged slot accounts for the offset of its place).
+    /// damaged slot accounts for the offset of its place). The runs are the gaps between the
+    /// offsets found, so the work is bounded by what is on disk, not by the manifest's count.
     fn dropped_offsets(&mut self) {
-        let missing: Vec<u64> = (0..self.expected.records)
-            .filter(|o| !self.first_copy.contains_key(o) && !self.damaged.contains(o))
+        let present: BTreeSet<u64> = self
+            .first_copy
+            .keys()
+            .chain(&self.damaged)
+            .copied()
             .collect();
-        for run in runs(&missing) {
-            let (a, b) = (run[0], run[run.len() - 1]);
+        for (a, b) in gaps(&present, self.expected.records) {
             let detail = if a == b {
                 format!("export record {a} is missing")
             } else {
@@ -827,17 +893,16 @@ fn push(
     });
 }
 
-/// Runs of consecutive numbers.
-fn runs(sorted: &[u64]) -> Vec<&[u64]> {
+/// The runs of `0..records` that `present` does not hold, as inclusive `(first, last)` pairs:
+/// as many steps as `present` has members, whatever `records` says.
+fn gaps(present: &BTreeSet<u64>, records: u64) -> Vec<(u64, u64)> {
+    let mut next = 0u64;
     let mut out = Vec::new();
-    let mut start = 0;
-    for i in 1..=sorted.len() {
-        if i == sorted.len() || sorted[i] != sorted[i - 1] + 1 {
-            if start < i {
-                out.push(&sorted[start..i]);
-            }
-            start = i;
+    for &o in present.range(..records).chain(std::iter::once(&records)) {
+        if o > next {
+            out.push((next, o - 1));
         }
+        next = o.saturating_add(1);
     }
     out
 }
@@ -873,11 +938,12 @@ mod tests {
     }
 
     #[test]
-    fn runs_split_at_gaps() {
-        assert_eq!(
-            runs(&[1, 2, 3, 7, 9, 10]),
-            vec![&[1, 2, 3][..], &[7][..], &[9, 10][..]]
-        );
-        assert!(runs(&[]).is_empty());
+    fn gaps_are_the_runs_not_present_and_cost_what_is_present() {
+        let present: BTreeSet<u64> = [1, 2, 3, 7, 9, 10].into();
+        assert_eq!(gaps(&present, 12), vec![(0, 0), (4, 6), (8, 8), (11, 11)]);
+        assert_eq!(gaps(&present, 3), vec![(0, 0)]);
+        assert_eq!(gaps(&BTreeSet::new(), 0), vec![]);
+        // A manifest's count of u64::MAX costs one gap, not 2^64 steps.
+        assert_eq!(gaps(&present, u64::MAX).last(), Some(&(11, u64::MAX - 1)));
     }
 }
