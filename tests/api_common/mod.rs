@@ -316,7 +316,7 @@ pub async fn every_path_and_code(api: &Api) {
         .post(format!("{}/admin/supply", api.base))
         .bearer_auth(ADMIN)
         .body(vec![b' '; 64 * 1024]);
-    api.send(big).await.expect(400, "body_too_large");
+    api.send(big).await.expect(413, "body_too_large");
     api.get("/v1/queue/%FF%FE", None)
         .await
         .expect(400, "invalid_path");
@@ -376,7 +376,7 @@ pub async fn every_path_and_code(api: &Api) {
         .expect(400, "invalid_json");
     api.raw_post("/v1/verify", &[b' '; 64 * 1024])
         .await
-        .expect(400, "body_too_large");
+        .expect(413, "body_too_large");
     api.post(
         "/v1/verify",
         None,

@@ -61,6 +61,8 @@ pub struct FrontConfig {
     pub providers: Vec<(Method, ProviderConfig)>,
     /// Largest accepted request body.
     pub body_bytes_max: usize,
+    /// The HTTP server's bounds on connections, heads, bodies and requests in flight.
+    pub http: server::HttpLimits,
     /// Admin endpoints are off without a token.
     pub admin_token: Option<api::auth::AdminToken>,
     /// The clock was set on purpose (`--clock`, a rehearsal): only then does
@@ -96,6 +98,7 @@ impl Default for FrontConfig {
             grey_failure_ratio: 0.5,
             providers: providers::default_providers(),
             body_bytes_max: 16 * 1024,
+            http: server::HttpLimits::default(),
             admin_token: None,
             simulated_clock: false,
             congestion_report_ms: 10_000,

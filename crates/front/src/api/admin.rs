@@ -1,6 +1,8 @@
 //! `/admin/*` for operators (admin token): register supply, set the clock (only on a simulated
-//! clock: `FrontConfig::simulated_clock`), switch a provider's outage. A body is read only after the admin check, so a caller without the token
-//! learns nothing from its errors. (`/admin/status` is with the other figures in `status`.)
+//! clock: `FrontConfig::simulated_clock`), switch a provider's outage. A body is parsed only
+//! after the admin check, so a caller without the token learns nothing from its errors but the
+//! server's bounds on every body (`413`, `408`). (`/admin/status` is with the other figures in
+//! `status`.)
 
 use axum::body::Bytes;
 use axum::extract::State;

@@ -69,7 +69,11 @@ impl RequestError {
 
 impl From<RequestError> for ApiError {
     fn from(error: RequestError) -> ApiError {
-        ApiError::bad(error.code(), error.to_string())
+        let status = match error {
+            RequestError::BodyTooLarge => axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            _ => axum::http::StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, error.code(), error.to_string())
     }
 }
 
