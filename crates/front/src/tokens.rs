@@ -4,6 +4,10 @@
 //!
 //! A token only proves what the gateway saw; the ledger still decides: an admission is
 //! single-use and a device is the verified one only as long as the person's partition says so.
+//!
+//! The claims are readable by whoever holds the token (base64), so they hold no personal data:
+//! a pseudonymous subject id, a random device id, ids and instants. The birth date a booking
+//! day depends on stays on the server, keyed by the subject (`FrontView::birth_dates`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,7 +15,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use yeyak_domain::{AdmissionId, DeviceId, SubjectId, TicketNo, TimestampMs, VaccinationDate};
+use yeyak_domain::{AdmissionId, DeviceId, SubjectId, TicketNo, TimestampMs};
 
 const CONTEXT: &[u8] = b"yeyak-token-v1.";
 
@@ -31,8 +35,6 @@ pub struct Claims {
     pub kind: TokenKind,
     pub sub: SubjectId,
     pub dev: DeviceId,
-    /// Birth date (derived from the resident number; says which booking day is the person's).
-    pub bd: VaccinationDate,
     pub exp: TimestampMs,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adm: Option<AdmissionId>,
@@ -156,7 +158,6 @@ mod tests {
             kind,
             sub: SubjectId([1; 16]),
             dev: DeviceId::new("pc").unwrap(),
-            bd: "1990-05-19".parse().unwrap(),
             exp: 10_000,
             adm: None,
             tkt: None,

@@ -139,7 +139,6 @@ pub async fn verify(
         kind: TokenKind::Session,
         sub: v.subject,
         dev: v.device,
-        bd: v.birth_date,
         exp: expires_at_ms,
         adm: None,
         tkt: None,
