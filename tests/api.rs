@@ -328,6 +328,59 @@ async fn a_resident_number_planted_in_any_field_that_reaches_the_log_is_refused(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operators_actions_are_recorded_in_the_log_with_their_names() {
+    let alice = "alice-token-0123456789abcdef01234";
+    let bob = "bob-token-0123456789abcdef0123456";
+    let tokens = format!("alice:{alice},bob:{bob}");
+    let (running, dir) = server_with(
+        FrontConfig {
+            admin_token: Some(yeyak_front::api::auth::AdminToken::new(&tokens).unwrap()),
+            ..config()
+        },
+        Some(BOOKING_DAY_9),
+    )
+    .await;
+    let api = Api::new(&running);
+    let supply = serde_json::json!({"clinic_id": "c1", "name": "Clinic", "region": "seoul",
+        "date": "2021-08-30", "doses": 10});
+    api.post("/admin/supply", Some(alice), supply)
+        .await
+        .expect(201, "");
+    let switched = api
+        .post(
+            "/admin/providers",
+            Some(bob),
+            serde_json::json!({"method": "kakao", "outage": true}),
+        )
+        .await;
+    assert_eq!(switched.expect(200, "")["operator"], "bob");
+    api.get("/admin/status", Some(ADMIN))
+        .await
+        .expect(401, "invalid_token");
+    running.stop().await;
+
+    let log =
+        yeyak_log::FileLog::open_read_only(yeyak_log::FileLogConfig::new(dir.path())).unwrap();
+    let mut operators = Vec::new();
+    yeyak_ledger::read_all(&log, &yeyak_ledger::Topology::default(), |_, e| {
+        match e.event {
+            yeyak_domain::Event::SupplyRegistered(s) => operators.push(("supply", s.operator)),
+            yeyak_domain::Event::ProviderSwitched(p) => {
+                assert!(p.outage);
+                operators.push(("switch", Some(p.operator)))
+            }
+            _ => {}
+        }
+    })
+    .unwrap();
+    let named = |name: &str| Some(yeyak_domain::OperatorId::new(name).unwrap());
+    assert_eq!(
+        operators,
+        vec![("supply", named("alice")), ("switch", named("bob"))]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_change_windows_pool_opens_by_itself() {
     let (running, _dir) = server().await;
     the_pool_opens_when_the_booking_days_are_over(&Api::new(&running)).await;

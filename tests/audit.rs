@@ -703,6 +703,7 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
             region: "seoul".into(),
             date,
             doses: 20,
+            operator: None,
         };
         submit(0, opens - 3_600_000, supply);
         let device = DeviceId::new("pc").unwrap();
@@ -824,6 +825,7 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
                         share: Share::Pool,
                     },
                     doses: 5,
+                    operator: None,
                 }),
             ),
         ),
@@ -840,6 +842,7 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
                     doses: 10,
                     day_shares: vec![10, 0, 0, 0, 0, 0, 0, 0, 0, 0],
                     pool: 0,
+                    operator: None,
                 }),
             ),
         ),
@@ -914,7 +917,8 @@ fn a_hostile_manifest_is_refused_or_costs_only_what_is_on_disk() {
     let (result, dir) = export_one_clinic("Clinic", "seoul");
     result.unwrap();
     let out = dir.path().join("export");
-    let refused: [(&str, Box<dyn FnOnce(&mut serde_json::Value)>); 5] = [
+    type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
+    let refused: [(&str, Edit); 5] = [
         (
             "path",
             Box::new(|m| {

@@ -143,6 +143,12 @@ name_id!(
     GatewayId,
     "gateway id"
 );
+name_id!(
+    /// An operator who changes the campaign (supply, rebalance, provider outages): the name
+    /// their admin token is bound to, recorded with what they did.
+    OperatorId,
+    "operator id"
+);
 
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {

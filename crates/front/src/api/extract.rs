@@ -44,7 +44,7 @@ pub enum RequestError {
     #[error(
         "{0} holds something shaped like a resident registration number, which never goes into the log"
     )]
-    ResidentNumberInText(&'static str),
+    RegistrationNumberInText(&'static str),
 }
 
 impl RequestError {
@@ -62,7 +62,7 @@ impl RequestError {
             RequestError::InvalidReservationId => "invalid_reservation_id",
             RequestError::InvalidTicket => "invalid_ticket",
             RequestError::InvalidResidentId(_) => "invalid_resident_id",
-            RequestError::ResidentNumberInText(_) => "resident_number_in_text",
+            RequestError::RegistrationNumberInText(_) => "resident_number_in_text",
         }
     }
 }
@@ -136,7 +136,7 @@ pub fn clinic_id(text: &str) -> Result<ClinicId, RequestError> {
 /// (`yeyak_domain::pii`, the same detector as the export guard's).
 pub fn no_resident_number(field: &'static str, text: &str) -> Result<(), RequestError> {
     if pii::holds_resident_number(text) {
-        return Err(RequestError::ResidentNumberInText(field));
+        return Err(RequestError::RegistrationNumberInText(field));
     }
     Ok(())
 }
