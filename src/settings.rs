@@ -27,15 +27,33 @@ impl From<Fsync> for FsyncPolicy {
     }
 }
 
-/// The pseudonymisation key: `YEYAK_SUBJECT_KEY` (hex, at least 32 bytes), or a fixed demo key
-/// that is announced as such.
-pub fn pseudonymiser() -> anyhow::Result<Pseudonymiser> {
+/// How to make both keys, in the words of every error that asks for them. The subject key must
+/// stay the same for the whole campaign: a new one makes every person a new subject.
+pub const MAKE_KEYS: &str = "make them once per deployment with \
+`export YEYAK_SUBJECT_KEY=$(openssl rand -hex 32) YEYAK_TOKEN_KEY=$(openssl rand -hex 32)` \
+and keep them (a new subject key makes every person a new subject)";
+
+/// Whether a role may fall back to the public demo key when `YEYAK_SUBJECT_KEY` is missing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    /// `yeyak demo` and rehearsals on a simulated clock: the public demo key, announced.
+    DemoAllowed,
+    /// Anything that writes what real people do to a log that outlives it: no key, no start.
+    Required,
+}
+
+/// The pseudonymisation key: `YEYAK_SUBJECT_KEY` (hex, at least 32 bytes); without it, the
+/// public demo key (announced as such) where `keys` allows it, else an error.
+pub fn pseudonymiser(keys: Keys) -> anyhow::Result<Pseudonymiser> {
     match std::env::var("YEYAK_SUBJECT_KEY") {
         Ok(hex_key) => {
             let bytes = hex::decode(hex_key.trim()).context("YEYAK_SUBJECT_KEY must be hex")?;
             Ok(Pseudonymiser::new(
                 SecretKey::new(bytes).context("YEYAK_SUBJECT_KEY")?,
             ))
+        }
+        Err(_) if keys == Keys::Required => {
+            anyhow::bail!("YEYAK_SUBJECT_KEY is not set: {MAKE_KEYS}")
         }
         Err(_) => {
             eprintln!(

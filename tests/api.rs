@@ -259,6 +259,128 @@ async fn admin_endpoints_are_off_without_a_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_clock_cannot_be_moved_on_real_time_and_no_header_opens_admin() {
+    let (running, _dir) = server_with(
+        FrontConfig {
+            simulated_clock: false,
+            ..config()
+        },
+        None,
+    )
+    .await;
+    let api = Api::new(&running);
+    let before = running.front.clock.now_ms();
+    api.post(
+        "/admin/clock",
+        Some(ADMIN),
+        serde_json::json!({"now": BOOKING_DAY_9}),
+    )
+    .await
+    .expect(404, "not_found");
+    assert!(
+        running.front.clock.now_ms() - before < 60_000,
+        "the clock moved"
+    );
+    let supply = serde_json::json!({"clinic_id": "c9", "name": "Nine", "region": "seoul",
+        "date": "2021-08-30", "doses": 99_999});
+    for token in [None, Some(""), Some(&ADMIN[..31])] {
+        let answer = api.post("/admin/supply", token, supply.clone()).await;
+        answer.expect(401, "invalid_token");
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resident_number_planted_in_any_field_that_reaches_the_log_is_refused() {
+    let (running, _dir) = server_with(config(), Some(BOOKING_DAY_9)).await;
+    let api = Api::new(&running);
+    let supply = || {
+        serde_json::json!({"clinic_id": "c1", "name": "Clinic", "region": "seoul",
+            "date": "2021-08-30", "doses": 10})
+    };
+    for planted in ["900509-1234567", "9005091234567", "900509 1234567"] {
+        for field in ["clinic_id", "name", "region"] {
+            let mut body = supply();
+            body[field] = format!("x {planted} y").into();
+            if field == "clinic_id" {
+                body[field] = planted.into();
+            }
+            let answer = api.post("/admin/supply", Some(ADMIN), body).await;
+            answer.expect(400, "resident_number_in_text");
+            assert!(
+                !answer.body.to_string().contains(&planted[..6]),
+                "{answer:?}"
+            );
+        }
+        let answer = api.verify("kakao", &rid("1990-05-19", 1), planted).await;
+        answer.expect(400, "resident_number_in_text");
+    }
+    let status = api.get("/admin/status", Some(ADMIN)).await;
+    assert_eq!(
+        status.expect(200, "")["fill"],
+        serde_json::json!([]),
+        "nothing changed"
+    );
+    api.post("/admin/supply", Some(ADMIN), supply())
+        .await
+        .expect(201, "");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operators_actions_are_recorded_in_the_log_with_their_names() {
+    let alice = "alice-token-0123456789abcdef01234";
+    let bob = "bob-token-0123456789abcdef0123456";
+    let tokens = format!("alice:{alice},bob:{bob}");
+    let (running, dir) = server_with(
+        FrontConfig {
+            admin_token: Some(yeyak_front::api::auth::AdminToken::new(&tokens).unwrap()),
+            ..config()
+        },
+        Some(BOOKING_DAY_9),
+    )
+    .await;
+    let api = Api::new(&running);
+    let supply = serde_json::json!({"clinic_id": "c1", "name": "Clinic", "region": "seoul",
+        "date": "2021-08-30", "doses": 10});
+    api.post("/admin/supply", Some(alice), supply)
+        .await
+        .expect(201, "");
+    let switched = api
+        .post(
+            "/admin/providers",
+            Some(bob),
+            serde_json::json!({"method": "kakao", "outage": true}),
+        )
+        .await;
+    assert_eq!(switched.expect(200, "")["operator"], "bob");
+    api.get("/admin/status", Some(ADMIN))
+        .await
+        .expect(401, "invalid_token");
+    running.stop().await;
+
+    let log =
+        yeyak_log::FileLog::open_read_only(yeyak_log::FileLogConfig::new(dir.path())).unwrap();
+    let mut operators = Vec::new();
+    yeyak_ledger::read_all(&log, &yeyak_ledger::Topology::default(), |_, e| {
+        match e.event {
+            yeyak_domain::Event::SupplyRegistered(s) => operators.push(("supply", s.operator)),
+            yeyak_domain::Event::ProviderSwitched(p) => {
+                assert!(p.outage);
+                operators.push(("switch", Some(p.operator)))
+            }
+            _ => {}
+        }
+    })
+    .unwrap();
+    let named = |name: &str| Some(yeyak_domain::OperatorId::new(name).unwrap());
+    assert_eq!(
+        operators,
+        vec![("supply", named("alice")), ("switch", named("bob"))]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_change_windows_pool_opens_by_itself() {
     let (running, _dir) = server().await;
     the_pool_opens_when_the_booking_days_are_over(&Api::new(&running)).await;

@@ -461,8 +461,8 @@ fn a_forged_overbooking_appended_by_hand_is_reported_as_a_violation() {
     assert_eq!(report.digests["domain_state"], "unavailable");
 }
 
-#[test]
-fn an_export_refuses_anything_shaped_like_a_resident_registration_number() {
+/// Exports a log holding one clinic named `name` in `region`.
+fn export_one_clinic(name: &str, region: &str) -> (Result<(), String>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let log = FileLog::open(FileLogConfig::new(&data)).unwrap();
@@ -474,12 +474,12 @@ fn an_export_refuses_anything_shaped_like_a_resident_registration_number() {
         event_id: Uuid::from_u128(1),
         command_id: Uuid::from_u128(2),
         schema_version: 1,
-        occurred_at_ms: 0,
+        occurred_at_ms: 1_610_120_000_000,
         partition_key: "c1".into(),
         event: Event::ClinicRegistered(ClinicRegistered {
             clinic: clinic.clone(),
-            name: "call 900509-1234567".into(),
-            region: "seoul".into(),
+            name: name.into(),
+            region: region.into(),
             booking_days: 10,
         }),
     };
@@ -487,18 +487,44 @@ fn an_export_refuses_anything_shaped_like_a_resident_registration_number() {
     log.append(TOPIC_CLINIC, partition, &[encode(&leaked).unwrap()])
         .unwrap();
     let out = dir.path().join("export");
-    let error = export::export(&log, &Range::default(), &out, "test".into(), false).unwrap_err();
-    assert_eq!(error.code(), "resident_number_in_export");
-    let text = yeyak_read::audit::source::error_chain(&error);
-    assert!(
-        text.contains(&format!("{TOPIC_CLINIC}/{partition}@0")),
-        "{text}"
-    );
-    assert!(
-        !text.contains("900509"),
-        "the error never quotes it: {text}"
-    );
-    assert!(!out.exists(), "nothing is left behind");
+    let result = export::export(&log, &Range::default(), &out, "test".into(), false);
+    let result = match result {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            assert_eq!(error.code(), "resident_number_in_export");
+            let text = yeyak_read::audit::source::error_chain(&error);
+            assert!(
+                text.contains(&format!("{TOPIC_CLINIC}/{partition}@0")),
+                "{text}"
+            );
+            assert!(!out.exists(), "nothing is left behind");
+            Err(text)
+        }
+    };
+    (result, dir)
+}
+
+#[test]
+fn an_export_refuses_anything_shaped_like_a_resident_registration_number() {
+    for planted in [
+        "900509-1234567",
+        "9005091234567",
+        "900509 1234567",
+        "900509 - 1234567",
+    ] {
+        let text = format!("call {planted}");
+        for (name, region) in [(&text[..], "seoul"), ("Clinic", &text[..])] {
+            let (result, _dir) = export_one_clinic(name, region);
+            let error = result.expect_err(&text);
+            assert!(
+                !error.contains("900509"),
+                "the error never quotes it: {error}"
+            );
+        }
+    }
+    // An instant in milliseconds (13 digits, a valid YYMMDD) is a number, not text.
+    let (result, _dir) = export_one_clinic("Clinic", "seoul");
+    result.expect("a clean log exports");
 }
 
 #[test]
@@ -677,6 +703,7 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
             region: "seoul".into(),
             date,
             doses: 20,
+            operator: None,
         };
         submit(0, opens - 3_600_000, supply);
         let device = DeviceId::new("pc").unwrap();
@@ -798,6 +825,7 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
                         share: Share::Pool,
                     },
                     doses: 5,
+                    operator: None,
                 }),
             ),
         ),
@@ -814,6 +842,7 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
                     doses: 10,
                     day_shares: vec![10, 0, 0, 0, 0, 0, 0, 0, 0, 0],
                     pool: 0,
+                    operator: None,
                 }),
             ),
         ),
@@ -865,4 +894,104 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
         "{:#?}",
         report.violations
     );
+}
+
+/// A copy of `export` whose manifest `edit` changed, read back.
+fn with_manifest(
+    export: &Path,
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Result<yeyak_read::audit::Loaded, yeyak_read::audit::AuditError> {
+    let copy = export.parent().unwrap().join(name);
+    copy_dir(export, &copy);
+    let path = copy.join(export::MANIFEST_FILE);
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut manifest);
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    export::read_export(&copy, false)
+}
+
+#[test]
+fn a_hostile_manifest_is_refused_or_costs_only_what_is_on_disk() {
+    let (result, dir) = export_one_clinic("Clinic", "seoul");
+    result.unwrap();
+    let out = dir.path().join("export");
+    type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
+    let refused: [(&str, Edit); 5] = [
+        (
+            "path",
+            Box::new(|m| {
+                m["topics"]["../outside"] = 1.into();
+                let mut entry = m["partitions"][0].clone();
+                entry["topic"] = "../outside".into();
+                m["partitions"].as_array_mut().unwrap().push(entry);
+            }),
+        ),
+        (
+            "partitions",
+            Box::new(|m| m["topics"][TOPIC_CLINIC] = u32::MAX.into()),
+        ),
+        (
+            "twice",
+            Box::new(|m| {
+                let entry = m["partitions"][0].clone();
+                m["partitions"].as_array_mut().unwrap().push(entry);
+            }),
+        ),
+        ("total", Box::new(|m| m["records_total"] = u64::MAX.into())),
+        (
+            "unlisted",
+            Box::new(|m| m["partitions"][0]["topic"] = "yeyak.other".into()),
+        ),
+    ];
+    for (name, edit) in refused {
+        let error = with_manifest(&out, name, edit).expect_err(name);
+        assert_eq!(error.code(), "not_an_export", "{name}: {error}");
+    }
+    // A count of 2^64 - 1 records: read in the time and memory of the one record on disk,
+    // and found dropped.
+    let partition = partition_for_key(b"c1", 8);
+    let loaded = with_manifest(&out, "count", |m| {
+        for entry in m["partitions"].as_array_mut().unwrap() {
+            if entry["topic"] == TOPIC_CLINIC && entry["partition"] == partition {
+                entry["records"] = u64::MAX.into();
+            }
+        }
+        m["records_total"] = u64::MAX.into();
+    })
+    .unwrap();
+    assert!(
+        loaded.integrity.iter().any(|f| f.code == "dropped"),
+        "{:#?}",
+        loaded.integrity
+    );
+}
+
+/// A log written by the build before the operators' schema versions (`SupplyRegistered` and
+/// `DosesWithdrawn` v1: `yeyak demo --people 12 --clinics 6 --seed 7`, then `yeyak rebalance
+/// --demand`), committed in `tests/fixtures/v1-log` with that build's own audit report, replays
+/// and audits identically with this build: same digests, rules, findings and doses.
+#[test]
+fn a_v1_log_replays_and_audits_as_it_did_when_it_was_written() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-log");
+    let log = FileLog::open_read_only(FileLogConfig::new(&dir)).unwrap();
+    let loaded = load(&log, &Range::default(), "fixture".into(), false).unwrap();
+    let old: Vec<&str> = loaded
+        .streams
+        .iter()
+        .flat_map(|s| &s.items)
+        .filter(|i| i.envelope.schema_version < i.envelope.event.schema_version())
+        .map(|i| i.envelope.event.type_name())
+        .collect();
+    assert!(
+        old.contains(&"SupplyRegistered") && old.contains(&"DosesWithdrawn"),
+        "{old:?}"
+    );
+    let report = serde_json::to_value(replay(&loaded).report).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.with_extension("report.json")).unwrap()).unwrap();
+    for (key, value) in expected.as_object().unwrap() {
+        assert_eq!(&report[key], value, "{key}");
+    }
 }

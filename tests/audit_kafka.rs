@@ -259,6 +259,7 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
                 region: "seoul".into(),
                 date: "2021-08-30".parse().unwrap(),
                 doses: 40,
+                operator: None,
             },
         };
         submitter.send(&command).unwrap();
@@ -308,7 +309,7 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
         &ledger,
         &observed,
         &planned,
-        policy.at_ms,
+        (policy.at_ms, None),
         None,
         &mut Vec::new(),
     )
@@ -322,7 +323,7 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
         &ledger,
         &observed,
         &planned,
-        policy.at_ms,
+        (policy.at_ms, None),
         None,
         &mut Vec::new(),
     )

@@ -275,6 +275,7 @@ impl Workload {
                     region: "seoul".into(),
                     date,
                     doses: 2000,
+                    operator: None,
                 };
                 self.send(
                     submitter,

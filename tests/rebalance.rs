@@ -47,7 +47,16 @@ fn apply_embedded(
     let taken = std::mem::replace(ledger, placeholder);
     let observed = std::sync::Arc::new(Observed::default());
     let embedded = Embedded::from_ledger(taken, observed.clone()).unwrap();
-    let applied = apply(&embedded, &observed, plan, at_ms, limit, &mut Vec::new()).unwrap();
+    let operator = yeyak_domain::OperatorId::new("planner").unwrap();
+    let applied = apply(
+        &embedded,
+        &observed,
+        plan,
+        (at_ms, Some(&operator)),
+        limit,
+        &mut Vec::new(),
+    )
+    .unwrap();
     *ledger = embedded.into_ledger().unwrap();
     applied
 }
@@ -86,6 +95,7 @@ fn campaign_so_far(dir: &Path) -> Ledger<FileLog> {
                 region: region.into(),
                 date: date.parse().unwrap(),
                 doses: 100,
+                operator: None,
             };
             submit(
                 &mut ledger,
@@ -383,6 +393,18 @@ fn the_command_line_dry_run_moves_nothing() {
         text.contains("dry run: nothing moved") && text.contains("region seoul"),
         "{text}"
     );
+    let log = FileLog::open(FileLogConfig::new(dir.path())).unwrap();
+    assert_eq!(common::end_offsets(&log), ends);
+    drop(log);
+    // Moving doses needs to say who does it (recorded with every move).
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_yeyak"))
+        .args(["rebalance", "--data", dir.path().to_str().unwrap()])
+        .args(["--close-clinic", "s3"])
+        .env_remove("YEYAK_OPERATOR")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--operator"));
     let log = FileLog::open(FileLogConfig::new(dir.path())).unwrap();
     assert_eq!(common::end_offsets(&log), ends);
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_yeyak"))

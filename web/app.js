@@ -5,10 +5,12 @@
 // them and never trusts its own clock. The admission token exists only because the server
 // issued it, and every booking call sends it back for the server to check.
 //
-// What the page keeps in localStorage: the device id (so a refresh or a second tab is the same
-// device), the language, and the tokens and ticket of the flow in progress (so a refresh does
-// not lose the place in the queue). The resident registration number is never stored: it goes
-// to POST /v1/verify once and the input fields are cleared.
+// What the page keeps: in localStorage, the device id (so a refresh or a second tab is the same
+// device) and the language; in this tab's sessionStorage only, the tokens, ticket and
+// reservation of the flow in progress (so a refresh does not lose the place in the queue, and
+// closing the tab forgets them). "Finish" (끝내기) forgets all of it at once, for the next
+// person at a shared computer. The resident registration number and the birth date are never
+// stored: the number goes to POST /v1/verify once and the input fields are cleared.
 "use strict";
 
 (() => {
@@ -120,6 +122,8 @@
       footer1: "yeyak — 대규모 예방접종 예약을 위한 이벤트 기반 예약 원장의 재현 프로젝트입니다.",
       footer2: "대기 순서, 입장, 예약 가능 여부는 모두 서버가 결정합니다.",
       startOver: "처음부터 다시",
+      finish: "끝내기",
+      finished: "이 기기에 남은 예약 정보와 인증 정보를 모두 지웠습니다.",
       errorCode: "오류 코드",
       sessionExpired: "본인인증이 만료되었습니다. 다시 인증해 주세요.",
       admissionGone: "입장 시간이 지났거나 이미 사용되었습니다. 다시 줄을 서 주세요.",
@@ -261,6 +265,8 @@
       footer1: "yeyak — a re-creation of an event-sourced reservation ledger for mass vaccination.",
       footer2: "Queue order, admission and availability are all decided by the server.",
       startOver: "Start over",
+      finish: "Finish",
+      finished: "Everything this page kept about you on this device has been forgotten.",
       errorCode: "Error code",
       sessionExpired: "Your verification has expired. Please verify again.",
       admissionGone: "Your admission has expired or was already used. Please join the queue again.",
@@ -427,8 +433,11 @@
   let state = load();
 
   function load() {
+    // Older versions kept the flow in localStorage, where the next person at the computer
+    // would find it: gone.
+    localStorage.removeItem(STATE_KEY);
     try {
-      const s = JSON.parse(localStorage.getItem(STATE_KEY) || "null");
+      const s = JSON.parse(sessionStorage.getItem(STATE_KEY) || "null");
       return s && typeof s === "object" ? { ...blank(), ...s } : blank();
     } catch {
       return blank();
@@ -436,7 +445,7 @@
   }
 
   function save() {
-    localStorage.setItem(STATE_KEY, JSON.stringify(state));
+    sessionStorage.setItem(STATE_KEY, JSON.stringify(state));
   }
 
   // ---------------------------------------------------------------- API
@@ -1253,6 +1262,21 @@
     show("method");
   }
 
+  // Finish: leave the queue if waiting, then forget the tokens, the ticket, the reservation and
+  // the device id this page kept; only the language stays.
+  function finish() {
+    const ticket = state.ticket;
+    if (ticket) api("DELETE", "/v1/queue/" + encodeURIComponent(ticket), { token: sessionToken() }).catch(() => {});
+    stopPolling();
+    state = blank();
+    sessionStorage.clear();
+    localStorage.removeItem(STATE_KEY);
+    localStorage.removeItem(DEVICE_KEY);
+    for (const id of ["rid-front", "rid-back"]) $(id).value = "";
+    show("method");
+    showAlert(t("finished"), { info: true });
+  }
+
   function wire() {
     $("lang-toggle").addEventListener("click", () => {
       lang = lang === "ko" ? "en" : "ko";
@@ -1313,12 +1337,13 @@
     $("cancel-no").addEventListener("click", () => { $("cancel-confirm").hidden = true; $("manage-cancel").focus(); });
     $("cancel-yes").addEventListener("click", () => { state.goal = "cancel"; save(); cancelReservation(); });
     $("start-over").addEventListener("click", startOver);
+    $("finish").addEventListener("click", finish);
   }
 
   function start() {
     applyText();
     wire();
-    // Resume where the person was: a ticket keeps its place across a refresh or a second tab.
+    // Resume where the person was: a ticket keeps its place across a refresh of this tab.
     let view = state.view;
     if (view === "queue" && !state.ticket) view = "method";
     if ((view === "choose" || view === "confirm") && !freshAdmission()) view = "method";

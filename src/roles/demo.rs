@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use yeyak_tools::demo::{self, DemoConfig};
 
-use crate::settings::{Fsync, pseudonymiser};
+use crate::settings::{Fsync, Keys, pseudonymiser};
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -44,7 +44,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         data_dir: data_dir.clone(),
         fsync: args.fsync.into(),
     };
-    let result = demo::run(&config, &pseudonymiser()?, &mut std::io::stdout().lock());
+    let result = demo::run(
+        &config,
+        &pseudonymiser(Keys::DemoAllowed)?,
+        &mut std::io::stdout().lock(),
+    );
     if temporary {
         if let Err(error) = std::fs::remove_dir_all(&data_dir) {
             eprintln!("yeyak demo: cannot remove {}: {error}", data_dir.display());

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use yeyak_domain::{Campaign, Method};
+use yeyak_front::api::auth::AdminToken;
 use yeyak_front::backend::Backend;
 use yeyak_front::providers::ProviderConfig;
 use yeyak_front::tokens::TokenKey;
@@ -18,7 +19,7 @@ use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig};
 use yeyak_ledger::pipeline::{Topics, admin};
 
 use crate::roles::project::{Source, follow};
-use crate::settings::{Fsync, parse_instant, pseudonymiser, stop_signal};
+use crate::settings::{Fsync, Keys, MAKE_KEYS, parse_instant, pseudonymiser, stop_signal};
 
 /// How long a role thread waits before it starts again after a failure.
 const RESTART_AFTER: Duration = Duration::from_secs(1);
@@ -28,11 +29,13 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
-    /// Start the server's clock at this instant (RFC 3339); it then runs in real time.
+    /// A rehearsal: start a simulated clock at this instant (RFC 3339); it then runs in real
+    /// time, and operators may move it (`POST /admin/clock`, which exists only then).
     #[arg(long)]
     clock: Option<String>,
-    /// Turns the admin endpoints on, guarded by this bearer token.
-    #[arg(long, env = "YEYAK_ADMIN_TOKEN")]
+    /// Turns the admin endpoints on, guarded by this bearer token (at least 32 bytes, e.g.
+    /// `openssl rand -hex 32`).
+    #[arg(long, env = "YEYAK_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// Keep the embedded log here (created if missing; reopened and replayed if not empty).
     /// Without it, and without --kafka, a temporary directory that is removed at exit.
@@ -82,7 +85,8 @@ pub struct ServeArgs {
     #[arg(long)]
     instant_providers: bool,
     /// Token signing key (hex, at least 32 bytes); every gateway of a deployment needs the same.
-    /// Without it, a key for this process only.
+    /// Required (with YEYAK_SUBJECT_KEY) unless this is a rehearsal: the embedded log with
+    /// --clock, which then uses a random key for this process only.
     #[arg(long, env = "YEYAK_TOKEN_KEY", hide_env_values = true)]
     token_key: Option<String>,
 }
@@ -97,9 +101,14 @@ enum Role {
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let campaign = Campaign::default_2021();
     let config = front_config(&args)?;
-    let keys = token_key(&args)?;
-    let pseudonymiser = pseudonymiser()?;
     let kafka = args.kafka.clone().filter(|k| !k.trim().is_empty());
+    // Only a rehearsal on the embedded log and a simulated clock may run on demo keys.
+    let key_policy = match (&kafka, &args.clock) {
+        (None, Some(_)) => Keys::DemoAllowed,
+        _ => Keys::Required,
+    };
+    let keys = token_key(&args, key_policy)?;
+    let pseudonymiser = pseudonymiser(key_policy)?;
     anyhow::ensure!(
         kafka.is_none() || args.data.is_none(),
         "--data (the embedded log) and --kafka or YEYAK_KAFKA exclude each other"
@@ -127,8 +136,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn front_config(args: &ServeArgs) -> anyhow::Result<FrontConfig> {
+    let admin_token = args
+        .admin_token
+        .as_deref()
+        .map(AdminToken::new)
+        .transpose()
+        .context("--admin-token / YEYAK_ADMIN_TOKEN")?;
     let mut config = FrontConfig {
-        admin_token: args.admin_token.clone(),
+        admin_token,
+        simulated_clock: args.clock.is_some(),
         ..FrontConfig::default()
     };
     config.opens_at_ms = args
@@ -151,14 +167,17 @@ fn front_config(args: &ServeArgs) -> anyhow::Result<FrontConfig> {
     Ok(config)
 }
 
-fn token_key(args: &ServeArgs) -> anyhow::Result<TokenKey> {
+fn token_key(args: &ServeArgs, keys: Keys) -> anyhow::Result<TokenKey> {
     Ok(match &args.token_key {
         Some(hex_key) => {
             let bytes = hex::decode(hex_key.trim()).context("--token-key must be hex")?;
             anyhow::ensure!(bytes.len() >= 32, "--token-key must be at least 32 bytes");
             TokenKey::new(bytes)
         }
-        None => TokenKey::ephemeral(),
+        None if keys == Keys::Required => {
+            anyhow::bail!("YEYAK_TOKEN_KEY (or --token-key) is not set: {MAKE_KEYS}")
+        }
+        None => TokenKey::ephemeral()?,
     })
 }
 

@@ -83,7 +83,7 @@ test.describe.serial("the citizen's page", () => {
   }
 
   async function serverReservation(page) {
-    const state = await page.evaluate(() => JSON.parse(localStorage.getItem("yeyak.state.v1")));
+    const state = await page.evaluate(() => JSON.parse(sessionStorage.getItem("yeyak.state.v1")));
     for (const token of [state.session && state.session.token, state.admission]) {
       if (!token) continue;
       const res = await fetch(server.base + "/v1/reservations/me", { headers: { Authorization: `Bearer ${token}` } });
@@ -165,9 +165,16 @@ test.describe.serial("the citizen's page", () => {
 
     // 4. Admitted: clinic and date from the slots.
     await throughQueue(page);
-    const stored = await page.evaluate(() => JSON.stringify(localStorage));
-    expect(stored).not.toContain(rid.replace("-", ""));
-    expect(stored).not.toContain(rid.split("-")[1]);
+    // The tokens live in this tab's sessionStorage only; no resident number, no birth date.
+    const [local, session] = await page.evaluate(() => [JSON.stringify(localStorage), JSON.stringify(sessionStorage)]);
+    expect(local).not.toContain("yeyak.state");
+    expect(session).toContain("yeyak.state.v1");
+    for (const stored of [local, session]) {
+      expect(stored).not.toContain(rid.replace("-", ""));
+      expect(stored).not.toContain(rid.split("-")[1]);
+      expect(stored).not.toContain("1990-05-19");
+      expect(stored).not.toContain(rid.split("-")[0]);
+    }
     await page.locator('label[data-clinic="seoul-jongno-01"]').click();
     await page.locator('label[data-date="2021-08-30"]').click();
     await shot(page, "phone-04-choose");
@@ -224,6 +231,31 @@ test.describe.serial("the citizen's page", () => {
     const changed = await serverReservation(page);
     expect(JSON.stringify(changed)).toContain("busan-haeundae-01");
     expect(JSON.stringify(changed)).toContain("2021-09-01");
+
+    // Finish (끝내기): the next person at this phone finds nothing, not even after a reload.
+    await page.locator("#finish").click();
+    await expect(page.locator("#view-method")).toBeVisible();
+    await expect(page.locator("#alert")).toContainText("모두 지웠습니다");
+    await shot(page, "phone-10-finished");
+    await accessible(page, "finished");
+    // What is left: the language, and at most a blank flow (no token, ticket or reservation).
+    const kept = async () => page.evaluate(() => ({
+      flow: JSON.parse(sessionStorage.getItem("yeyak.state.v1") || "{}"),
+      local: [localStorage.getItem("yeyak.state.v1"), localStorage.getItem("yeyak.device")],
+      all: JSON.stringify(localStorage) + JSON.stringify(sessionStorage),
+    }));
+    for (const when of ["finished", "reloaded"]) {
+      if (when === "reloaded") {
+        await page.reload();
+        await expect(page.locator("#view-method")).toBeVisible();
+      }
+      const { flow, local, all } = await kept();
+      for (const key of ["session", "admission", "ticket", "reservation", "choice"]) expect(flow[key] ?? null, `${when}: ${key}`).toBeNull();
+      expect(local[0], when).toBeNull();
+      if (when === "finished") expect(local[1]).toBeNull();
+      expect(all).not.toContain("busan");
+      expect(all).not.toContain("seoul");
+    }
 
     expect(pageErrors).toEqual([]);
     await context.close();

@@ -6,7 +6,8 @@ const net = require("net");
 const os = require("os");
 const path = require("path");
 
-const ADMIN_TOKEN = "e2e-admin-" + process.pid;
+// 32 random bytes as hex: a server refuses an admin token shorter than 32 bytes.
+const ADMIN_TOKEN = require("crypto").randomBytes(32).toString("hex");
 
 function freePort() {
   return new Promise((resolve, reject) => {

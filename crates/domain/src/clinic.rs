@@ -14,8 +14,8 @@ use super::event::*;
 use super::ids::derive_uuid;
 use super::subject::Context;
 use super::{
-    ClinicId, Event, Rejection, RejectionCode, ReservationId, Share, SubjectId, TransferId,
-    VaccinationDate,
+    ClinicId, Event, OperatorId, Rejection, RejectionCode, ReservationId, Share, SubjectId,
+    TransferId, VaccinationDate,
 };
 
 /// The most doses one registration or move may carry: a bound against typos.
@@ -160,6 +160,19 @@ fn check_doses(doses: u32) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// The operator's name on the events that record what they did (supply and moves of doses).
+fn signed(mut events: Vec<Event>, operator: &Option<OperatorId>) -> Vec<Event> {
+    for event in &mut events {
+        match event {
+            Event::SupplyRegistered(e) => e.operator.clone_from(operator),
+            Event::DosesMoved(e) => e.operator.clone_from(operator),
+            Event::DosesWithdrawn(e) => e.operator.clone_from(operator),
+            _ => {}
+        }
+    }
+    events
+}
+
 fn decide_command(
     state: &ClinicState,
     clinic: &ClinicId,
@@ -173,7 +186,9 @@ fn decide_command(
             region,
             date,
             doses,
-        } => register_supply(state, clinic, ctx, (name, region), *date, *doses),
+            operator,
+        } => register_supply(state, clinic, ctx, (name, region), *date, *doses)
+            .map(|events| signed(events, operator)),
         CommandBody::Tick { .. } => Ok(vec![]),
         CommandBody::HoldDose {
             reservation,
@@ -195,9 +210,12 @@ fn decide_command(
         CommandBody::ReleaseDose { reservation, .. } => {
             Ok(release_dose(state, clinic, *reservation))
         }
-        CommandBody::Rebalance { from, to, doses } => {
-            rebalance(state, clinic, ctx, from, to, *doses)
-        }
+        CommandBody::Rebalance {
+            from,
+            to,
+            doses,
+            operator,
+        } => rebalance(state, clinic, ctx, from, to, *doses).map(|events| signed(events, operator)),
         CommandBody::DepositDoses {
             transfer,
             from,
@@ -277,6 +295,7 @@ fn register_supply(
             doses,
             day_shares,
             pool,
+            operator: None,
         }
         .into(),
     );
@@ -369,6 +388,7 @@ fn rebalance(
             from: from.clone(),
             to: to.clone(),
             doses,
+            operator: None,
         }
         .into()
     } else {
@@ -378,6 +398,7 @@ fn rebalance(
             from: from.clone(),
             to: to.clone(),
             doses,
+            operator: None,
         }
         .into()
     };

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    AdmissionId, ClinicId, CongestionLevel, DeviceId, GatewayId, Method, Permille, RejectionCode,
-    ReservationId, Share, SubjectId, TicketNo, TimestampMs, TransferId, VaccinationDate,
+    AdmissionId, ClinicId, CongestionLevel, DeviceId, GatewayId, Method, OperatorId, Permille,
+    RejectionCode, ReservationId, Share, SubjectId, TicketNo, TimestampMs, TransferId,
+    VaccinationDate,
 };
 
 /// One command, with the facts that make its decision deterministic: its id (idempotency: a
@@ -108,6 +109,13 @@ pub enum CommandBody {
         /// False while the provider is out.
         provider_up: bool,
     },
+    /// An operator switched a verification method's provider out (or back in); recorded by
+    /// the waiting room with who did it (it changes nothing there).
+    SwitchProvider {
+        method: Method,
+        outage: bool,
+        operator: OperatorId,
+    },
 
     // ---- a clinic's partition (operators) ----------------------------------------------------
     /// Register doses of a clinic for one vaccination date; the first registration names the
@@ -118,9 +126,19 @@ pub enum CommandBody {
         region: String,
         date: VaccinationDate,
         doses: u32,
+        /// Who registered it (absent from tools and from commands of older versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<OperatorId>,
     },
     /// Move unbooked doses from one slot to another (the source clinic decides).
-    Rebalance { from: Slot, to: Slot, doses: u32 },
+    Rebalance {
+        from: Slot,
+        to: Slot,
+        doses: u32,
+        /// Who moved them (absent from commands of older versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<OperatorId>,
+    },
     /// Time passes at a clinic: releases the day shares to the pool once the last booking day is over.
     Tick { clinic: ClinicId },
 
@@ -212,6 +230,7 @@ impl CommandBody {
             | DrawPreQueue { .. }
             | SkipTicket { .. }
             | ReportCongestion { .. }
+            | SwitchProvider { .. }
             | RetireTicket { .. } => Target::WaitingRoom,
             RegisterSupply { clinic, .. }
             | Tick { clinic }
@@ -254,6 +273,7 @@ impl CommandBody {
             DrawPreQueue { .. } => "draw_pre_queue",
             SkipTicket { .. } => "skip_ticket",
             ReportCongestion { .. } => "report_congestion",
+            SwitchProvider { .. } => "switch_provider",
             RegisterSupply { .. } => "register_supply",
             Rebalance { .. } => "rebalance",
             Tick { .. } => "tick",

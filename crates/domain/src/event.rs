@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use super::command::Slot;
 use super::{
-    AdmissionId, ClinicId, CongestionLevel, DeviceId, GatewayId, Method, Permille, Rejection,
-    RejectionCode, ReservationId, Share, SubjectId, TicketNo, TimestampMs, TransferId,
+    AdmissionId, ClinicId, CongestionLevel, DeviceId, GatewayId, Method, OperatorId, Permille,
+    Rejection, RejectionCode, ReservationId, Share, SubjectId, TicketNo, TimestampMs, TransferId,
     VaccinationDate,
 };
 
@@ -226,6 +226,14 @@ pub struct CongestionReported {
     pub provider_up: bool,
 }
 
+/// An operator switched a verification method's provider out (`outage`) or back in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProviderSwitched {
+    pub method: Method,
+    pub outage: bool,
+    pub operator: OperatorId,
+}
+
 // ---- a clinic's partition ---------------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -246,6 +254,9 @@ pub struct SupplyRegistered {
     pub doses: u32,
     pub day_shares: Vec<u32>,
     pub pool: u32,
+    /// The operator who registered the doses (v2; absent in v1 records and from tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<OperatorId>,
 }
 
 /// The clinic holds a dose for this reservation: the booking (or change) is decided.
@@ -300,6 +311,9 @@ pub struct DosesMoved {
     pub from: Slot,
     pub to: Slot,
     pub doses: u32,
+    /// The operator who moved them (v2; absent in v1 records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<OperatorId>,
 }
 
 /// Doses left this clinic on their way to another.
@@ -310,6 +324,9 @@ pub struct DosesWithdrawn {
     pub from: Slot,
     pub to: Slot,
     pub doses: u32,
+    /// The operator who moved them (v2; absent in v1 records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<OperatorId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -413,16 +430,41 @@ events! {
     PreQueueJoined = 1,
     PreQueueDrawn = 1,
     CongestionReported = 1,
+    ProviderSwitched = 1,
     ClinicRegistered = 1,
-    SupplyRegistered = 1,
+    SupplyRegistered = 2,
     ReservationConfirmed = 1,
     BookingRefused = 1,
     DoseReleased = 1,
     SharesReleased = 1,
-    DosesMoved = 1,
-    DosesWithdrawn = 1,
+    DosesMoved = 2,
+    DosesWithdrawn = 2,
     DosesDeposited = 1,
     TransferRefused = 1,
     DosesReturned = 1,
     CommandRejected = 1,
+}
+
+/// The oldest schema version still read of each event type that has older ones. A record of
+/// such a version is read by its upcaster; for these types that is serde's: their v2 only added
+/// an optional field (the operator), which a v1 record leaves absent (`None`). The envelope
+/// keeps the version it was written with, so a v1 log replays, audits and re-encodes exactly as
+/// before.
+const READ_FROM_VERSION: &[(&str, u16)] = &[
+    ("SupplyRegistered", 1),
+    ("DosesMoved", 1),
+    ("DosesWithdrawn", 1),
+];
+
+impl Event {
+    /// Whether a record of this event's type written under schema `version` is read (the
+    /// current version, or an older one with an upcaster).
+    pub fn reads_version(&self, version: u16) -> bool {
+        let current = self.schema_version();
+        let oldest = READ_FROM_VERSION
+            .iter()
+            .find(|(name, _)| *name == self.type_name())
+            .map_or(current, |(_, v)| *v);
+        (oldest..=current).contains(&version)
+    }
 }

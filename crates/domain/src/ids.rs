@@ -68,13 +68,15 @@ impl JsonSchema for SubjectId {
     }
 }
 
-/// A bounded, printable identifier text: `[A-Za-z0-9._:-]`, 1 to 64 characters.
+/// A bounded, printable identifier text: `[A-Za-z0-9._:-]`, 1 to 64 characters, and nothing
+/// shaped like a resident number (an id reaches the log and every read model in plain text).
 fn valid_name(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 64
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        && !crate::pii::holds_resident_number(text)
 }
 
 macro_rules! name_id {
@@ -84,7 +86,8 @@ macro_rules! name_id {
         pub struct $name(String);
 
         impl $name {
-            /// Validates `text`; `None` when it is empty, longer than 64 or has other characters.
+            /// Validates `text`; `None` when it is empty, longer than 64, has other characters
+            /// or holds something shaped like a resident number.
             pub fn new(text: &str) -> Option<$name> {
                 valid_name(text).then(|| $name(text.to_owned()))
             }
@@ -103,7 +106,10 @@ macro_rules! name_id {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let text = Cow::<str>::deserialize(deserializer)?;
                 $name::new(&text).ok_or_else(|| {
-                    serde::de::Error::custom(concat!($what, " must be 1 to 64 of [A-Za-z0-9._:-]"))
+                    serde::de::Error::custom(concat!(
+                        $what,
+                        " must be 1 to 64 of [A-Za-z0-9._:-], no resident number"
+                    ))
                 })
             }
         }
@@ -136,6 +142,12 @@ name_id!(
     /// A gateway (one `yeyak serve` process) that reports what it measures.
     GatewayId,
     "gateway id"
+);
+name_id!(
+    /// An operator who changes the campaign (supply, rebalance, provider outages): the name
+    /// their admin token is bound to, recorded with what they did.
+    OperatorId,
+    "operator id"
 );
 
 macro_rules! uuid_id {

@@ -11,6 +11,7 @@ pub mod command;
 pub mod event;
 pub mod ids;
 pub mod invariant;
+pub mod pii;
 pub mod rejection;
 pub mod schema;
 pub mod script;
@@ -22,7 +23,8 @@ pub use calendar::{Campaign, CampaignError, Phase};
 pub use command::{Command, CommandBody, Target};
 pub use event::{Envelope, Event};
 pub use ids::{
-    AdmissionId, ClinicId, DeviceId, GatewayId, ReservationId, SubjectId, TicketNo, TransferId,
+    AdmissionId, ClinicId, DeviceId, GatewayId, OperatorId, ReservationId, SubjectId, TicketNo,
+    TransferId,
 };
 pub use invariant::{Invariant, Violation};
 pub use rejection::{Rejection, RejectionCode};

@@ -149,7 +149,8 @@ impl System {
             | Event::TicketRetired(_)
             | Event::PreQueueJoined(_)
             | Event::PreQueueDrawn(_)
-            | Event::CongestionReported(_) => waiting_room::apply(&mut self.waiting_room, event),
+            | Event::CongestionReported(_)
+            | Event::ProviderSwitched(_) => waiting_room::apply(&mut self.waiting_room, event),
             Event::ClinicRegistered(e) => self.clinic_mut(&e.clinic, event),
             Event::SupplyRegistered(e) => {
                 self.totals.registered_doses += u64::from(e.doses);

@@ -190,6 +190,18 @@ pub fn decide(
             }
             .into(),
         ]),
+        CommandBody::SwitchProvider {
+            method,
+            outage,
+            operator,
+        } => Ok(vec![
+            ProviderSwitched {
+                method: *method,
+                outage: *outage,
+                operator: operator.clone(),
+            }
+            .into(),
+        ]),
         other => unreachable!(
             "command {} is not decided by the waiting room",
             other.name()
@@ -307,7 +319,7 @@ pub fn apply(state: &mut WaitingRoomState, event: &Event) {
             state.pre_queue.insert(e.subject, e.device.clone());
         }
         // A congestion report is recorded for the read models; the queue is as it was.
-        Event::CongestionReported(_) => {}
+        Event::CongestionReported(_) | Event::ProviderSwitched(_) => {}
         _ => {}
     }
 }

@@ -237,6 +237,7 @@ impl World {
                 region: "seoul".into(),
                 date: date(d),
                 doses,
+                operator: None,
             },
             Op::Tick { clinic: c } => CommandBody::Tick { clinic: clinic(c) },
             Op::Rebalance {
@@ -259,6 +260,7 @@ impl World {
                         share,
                     },
                     doses,
+                    operator: None,
                 }
             }
         }
@@ -509,6 +511,7 @@ fn the_shares_of_a_clinic_day_are_never_overbooked_in_a_stampede() {
         region: "seoul".into(),
         date: date(0),
         doses: 10,
+        operator: None,
     };
     system.execute(Command {
         command_id: id("supply"),

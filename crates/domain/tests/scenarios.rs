@@ -82,3 +82,8 @@ fn congestion_reports_are_recorded_by_the_waiting_room() {
 fn asking_for_a_place_again_keeps_a_live_ticket_and_otherwise_queues_at_the_back() {
     check("leave_and_enqueue_again");
 }
+
+#[test]
+fn operators_are_recorded_with_what_they_change() {
+    check("operators_are_recorded");
+}

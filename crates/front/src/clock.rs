@@ -1,4 +1,4 @@
-//! The server's clock: real time, shifted. `--clock` and `POST /admin/clock` move it; it then
+//! The server's clock: real time, shifted. `--clock` (a rehearsal) and then `POST /admin/clock` move it; it then
 //! runs on in real time. Every command takes its instant from here (the domain reads no clock).
 
 use std::sync::atomic::{AtomicI64, Ordering};

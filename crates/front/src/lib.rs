@@ -61,8 +61,13 @@ pub struct FrontConfig {
     pub providers: Vec<(Method, ProviderConfig)>,
     /// Largest accepted request body.
     pub body_bytes_max: usize,
+    /// The HTTP server's bounds on connections, heads, bodies and requests in flight.
+    pub http: server::HttpLimits,
     /// Admin endpoints are off without a token.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<api::auth::AdminToken>,
+    /// The clock was set on purpose (`--clock`, a rehearsal): only then does
+    /// `POST /admin/clock` exist. A server on real time answers it 404.
+    pub simulated_clock: bool,
     /// The controller reports each method's congestion light to the ledger when it changes and
     /// at least this often (`CongestionReported`, the `congestion` read model); 0 = never.
     pub congestion_report_ms: u64,
@@ -93,7 +98,9 @@ impl Default for FrontConfig {
             grey_failure_ratio: 0.5,
             providers: providers::default_providers(),
             body_bytes_max: 16 * 1024,
+            http: server::HttpLimits::default(),
             admin_token: None,
+            simulated_clock: false,
             congestion_report_ms: 10_000,
             gateway: default_gateway(),
         }

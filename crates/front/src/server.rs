@@ -1,19 +1,80 @@
-//! The HTTP server: the router, the request metrics, the static page, and `run` (listener in,
-//! graceful stop on a signal). The admission controller runs beside it.
+//! The HTTP server: the router, the request metrics, the static page, and `start` (listener
+//! in, graceful stop). The admission controller runs beside it.
+//!
+//! Held against slow, greedy and many clients ([`HttpLimits`]): connections at most
+//! `connections_max` (one more is answered `503` with `Retry-After` and closed), request heads
+//! within `header_bytes_max` and `header_read_timeout` (a slow-loris client, or an idle
+//! keep-alive connection, is cut off), bodies within `body_bytes_max` and `body_read_timeout`
+//! (`413 body_too_large` once the rest, up to `drain_bytes_max`, was read, so the client is
+//! done sending and reads the answer; `408 body_timeout`), requests in flight at most
+//! `requests_in_flight_max` (`503 overloaded` with `Retry-After`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use http_body_util::BodyExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 use super::api::{ApiError, AppState, Front};
 use super::api::{admin, queue, reservations, slots, status, verify};
 use super::{openapi, web};
+
+/// Bounds of the HTTP server. `Default` is what `yeyak serve` runs with.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Open connections at most; one more is answered `503` and closed.
+    pub connections_max: usize,
+    /// Requests being answered at once at most; one more is answered `503 overloaded`.
+    pub requests_in_flight_max: usize,
+    /// A request's start line and headers, in bytes, at most (else `431`).
+    pub header_bytes_max: usize,
+    /// A request head (and the next one on a keep-alive connection) must arrive within this.
+    pub header_read_timeout: Duration,
+    /// A body must arrive within this (else `408 body_timeout`).
+    pub body_read_timeout: Duration,
+    /// Of a body over the limit, this much more is read and dropped before answering `413`,
+    /// so that the client has finished sending and reads the answer; beyond it, the
+    /// connection is closed after the answer.
+    pub drain_bytes_max: usize,
+    /// What `503` answers tell the client to wait.
+    pub retry_after_s: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            connections_max: 4096,
+            requests_in_flight_max: 2048,
+            header_bytes_max: 16 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            drain_bytes_max: 1024 * 1024,
+            retry_after_s: 1,
+        }
+    }
+}
+
+/// Connections over the limit being answered `503` at once, at most; beyond, they are closed.
+const REFUSALS_IN_FLIGHT_MAX: usize = 256;
+/// How long a refused connection is given to send its request head and read the `503`.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
+/// After an `accept` error (e.g. out of file descriptors), wait this long before the next.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+/// Requests in flight at a stop get this long to finish.
+const STOP_GRACE: Duration = Duration::from_secs(30);
 
 async fn measure(State(front): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
@@ -26,6 +87,102 @@ async fn measure(State(front): State<AppState>, request: Request, next: Next) ->
     front
         .metrics
         .request(&method, &route, response.status().as_u16());
+    response
+}
+
+/// `503 overloaded` with `Retry-After`: too many requests in flight.
+async fn admit(State(front): State<AppState>, request: Request, next: Next) -> Response {
+    let Ok(_in_flight) = front.in_flight.try_acquire() else {
+        let retry_after_s = front.config.http.retry_after_s;
+        return ApiError {
+            retry_after_s: Some(retry_after_s as i64),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the server is answering as many requests as it can; retry after the time given",
+            )
+        }
+        .into_response();
+    };
+    next.run(request).await
+}
+
+/// Why a body was not taken.
+enum BodyRefused {
+    /// Over the limit; `drained`: read to its end, so the connection can carry on.
+    TooLarge {
+        drained: bool,
+    },
+    Unreadable,
+}
+
+/// Reads a body to its end, keeping at most `limit` bytes and reading at most `drain` more.
+async fn read_bounded(mut body: Body, limit: usize, drain: usize) -> Result<Bytes, BodyRefused> {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyRefused::Unreadable)?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        } else if seen > limit.saturating_add(drain) {
+            return Err(BodyRefused::TooLarge { drained: false });
+        }
+    }
+    if seen > limit {
+        return Err(BodyRefused::TooLarge { drained: true });
+    }
+    Ok(Bytes::from(kept))
+}
+
+/// Every body is read here, bounded in size and time, before a handler sees it.
+async fn read_body(State(front): State<AppState>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let limits = &front.config.http;
+    let read = read_bounded(body, front.config.body_bytes_max, limits.drain_bytes_max);
+    let (error, keep_alive) = match tokio::time::timeout(limits.body_read_timeout, read).await {
+        Ok(Ok(bytes)) => {
+            return next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+        }
+        Ok(Err(BodyRefused::TooLarge { drained })) => (
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "a request body is at most {} bytes",
+                    front.config.body_bytes_max
+                ),
+            ),
+            drained,
+        ),
+        Ok(Err(BodyRefused::Unreadable)) => (
+            ApiError::bad("body_unreadable", "the request body could not be read"),
+            false,
+        ),
+        Err(_) => (
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "a request body must arrive within {:?}",
+                    limits.body_read_timeout
+                ),
+            ),
+            false,
+        ),
+    };
+    let mut response = error.into_response();
+    if !keep_alive {
+        // The body was not read to its end: this connection cannot carry another request.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 
@@ -74,7 +231,7 @@ async fn openapi_json() -> Response {
 /// Every route of the API and the page.
 pub fn router(front: AppState) -> Router {
     let body_limit = front.config.body_bytes_max;
-    Router::new()
+    let mut routes = Router::new()
         .route("/", get(index))
         .route("/operator", get(operator))
         .route("/static/{file}", get(static_file))
@@ -96,13 +253,21 @@ pub fn router(front: AppState) -> Router {
             put(reservations::change).delete(reservations::cancel),
         )
         .route("/admin/supply", post(admin::supply))
-        .route("/admin/clock", post(admin::clock))
         .route("/admin/providers", post(admin::provider))
-        .route("/admin/status", get(status::admin_status))
+        .route("/admin/status", get(status::admin_status));
+    // Moving time opens booking days early: only a rehearsal on a simulated clock has it.
+    if front.config.simulated_clock {
+        routes = routes.route("/admin/clock", post(admin::clock));
+    }
+    // The last layer is the outermost: measure every answer, then the in-flight bound, then the
+    // body's bounds.
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(front.clone(), measure))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(front.clone(), read_body))
+        .layer(middleware::from_fn_with_state(front.clone(), admit))
+        .layer(middleware::from_fn_with_state(front.clone(), measure))
         .with_state(front)
 }
 
@@ -131,19 +296,18 @@ impl Running {
 /// current tokio runtime.
 pub async fn start(front: Front, addr: SocketAddr) -> std::io::Result<Running> {
     let front = Arc::new(front);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let app = router(front.clone());
     let controller = tokio::spawn(super::controller::run(front.clone()));
+    let limits = front.config.http.clone();
     let task = tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            // A dropped sender (the `Running` gone) means stop as well.
+        // A dropped sender (the `Running` gone) means stop as well.
+        serve(listener, app, &limits, async move {
             let _ = stopped.await;
-        });
-        if let Err(error) = server.await {
-            tracing::error!(%error, "the HTTP server stopped");
-        }
+        })
+        .await;
         controller.abort();
     });
     Ok(Running {
@@ -152,4 +316,86 @@ pub async fn start(front: Front, addr: SocketAddr) -> std::io::Result<Running> {
         stop: Some(stop),
         task,
     })
+}
+
+/// Accepts connections until `stopped`, then lets the requests in flight finish.
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: &HttpLimits,
+    stopped: impl std::future::Future<Output = ()>,
+) {
+    let connections = Arc::new(Semaphore::new(limits.connections_max));
+    let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT_MAX));
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(limits.header_bytes_max)
+        .max_buf_size(limits.header_bytes_max.max(8192));
+    tokio::pin!(stopped);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    continue;
+                }
+            },
+            () = &mut stopped => break,
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            // Over the limit: a short 503 while few are being refused, else just closed.
+            if let Ok(refusing) = refusals.clone().try_acquire_owned() {
+                let retry_after_s = limits.retry_after_s;
+                tokio::spawn(async move {
+                    refuse_overloaded(stream, retry_after_s).await;
+                    drop(refusing);
+                });
+            }
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "a connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(STOP_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight {STOP_GRACE:?} after the stop");
+    }
+}
+
+/// Answers a connection over the limit `503` with `Retry-After`, after reading its request
+/// head (so that the client is not reset while sending), and closes it.
+async fn refuse_overloaded(mut stream: TcpStream, retry_after_s: u64) {
+    let body = serde_json::json!({
+        "error": "overloaded",
+        "message": "the server is at its connection limit; retry after the time given",
+        "retry_after_s": retry_after_s,
+    })
+    .to_string();
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         retry-after: {retry_after_s}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let exchange = async {
+        let mut head = [0u8; 4096];
+        let _read = stream.read(&mut head).await?;
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    if let Ok(Err(error)) = tokio::time::timeout(REFUSAL_TIMEOUT, exchange).await {
+        tracing::debug!(%error, "a refused connection ended with an error");
+    }
 }

@@ -4,6 +4,10 @@
 //!
 //! A token only proves what the gateway saw; the ledger still decides: an admission is
 //! single-use and a device is the verified one only as long as the person's partition says so.
+//!
+//! The claims are readable by whoever holds the token (base64), so they hold no personal data:
+//! a pseudonymous subject id, a random device id, ids and instants. The birth date a booking
+//! day depends on stays on the server, keyed by the subject (`FrontView::birth_dates`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,7 +15,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use yeyak_domain::{AdmissionId, DeviceId, SubjectId, TicketNo, TimestampMs, VaccinationDate};
+use yeyak_domain::{AdmissionId, DeviceId, SubjectId, TicketNo, TimestampMs};
 
 const CONTEXT: &[u8] = b"yeyak-token-v1.";
 
@@ -31,8 +35,6 @@ pub struct Claims {
     pub kind: TokenKind,
     pub sub: SubjectId,
     pub dev: DeviceId,
-    /// Birth date (derived from the resident number; says which booking day is the person's).
-    pub bd: VaccinationDate,
     pub exp: TimestampMs,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adm: Option<AdmissionId>,
@@ -54,6 +56,11 @@ pub enum TokenError {
     OtherDevice,
 }
 
+/// The operating system's random source could not be read (no key is made without it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read the operating system's random source")]
+pub struct NoRandomness;
+
 /// The server's signing key, never printed.
 #[derive(Clone)]
 pub struct TokenKey(Vec<u8>);
@@ -69,12 +76,12 @@ impl TokenKey {
         TokenKey(bytes)
     }
 
-    /// A key for this process only (tokens do not verify in another gateway process).
-    pub fn ephemeral() -> TokenKey {
-        let mut bytes = Vec::with_capacity(32);
-        bytes.extend_from_slice(uuid::Uuid::now_v7().as_bytes());
-        bytes.extend_from_slice(uuid::Uuid::now_v7().as_bytes());
-        TokenKey(bytes)
+    /// A key for this process only (tokens do not verify in another gateway process): 32
+    /// bytes from the operating system's random source.
+    pub fn ephemeral() -> Result<TokenKey, NoRandomness> {
+        let mut bytes = vec![0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|_| NoRandomness)?;
+        Ok(TokenKey(bytes))
     }
 
     fn mac(&self, payload: &[u8]) -> Vec<u8> {
@@ -151,11 +158,23 @@ mod tests {
             kind,
             sub: SubjectId([1; 16]),
             dev: DeviceId::new("pc").unwrap(),
-            bd: "1990-05-19".parse().unwrap(),
             exp: 10_000,
             adm: None,
             tkt: None,
         }
+    }
+
+    #[test]
+    fn ephemeral_keys_are_random() {
+        let (a, b) = (
+            TokenKey::ephemeral().unwrap(),
+            TokenKey::ephemeral().unwrap(),
+        );
+        assert_eq!(a.0.len(), 32);
+        assert_ne!(a.0, b.0);
+        // Not two time-ordered UUIDs: their version nibble (7) would sit at byte 6 and 22.
+        let v7 = |k: &TokenKey| k.0[6] >> 4 == 7 && k.0[22] >> 4 == 7;
+        assert!(!(0..8).all(|_| v7(&TokenKey::ephemeral().unwrap())));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use yeyak_domain::{AdmissionId, DeviceId, Envelope, Event, SubjectId, TicketNo, TimestampMs};
+use yeyak_domain::{
+    AdmissionId, DeviceId, Envelope, Event, SubjectId, TicketNo, TimestampMs, VaccinationDate,
+};
 use yeyak_read::projection::ReadModel;
 
 /// The window over which the admission rate is measured.
@@ -56,6 +58,9 @@ pub struct FrontView {
     /// Each person's latest ticket.
     pub ticket_of: HashMap<SubjectId, TicketNo>,
     pub pre_queue: BTreeMap<SubjectId, DeviceId>,
+    /// Each verified person's birth date (their booking day depends on it), kept here rather
+    /// than in their tokens, which anyone holding them can read.
+    pub birth_dates: HashMap<SubjectId, VaccinationDate>,
     /// Each person's latest admission, as the person's partition recorded it.
     pub admissions: HashMap<SubjectId, AdmissionView>,
     /// Instants of recent admissions (for the measured rate).
@@ -129,6 +134,9 @@ impl FrontView {
                         used: false,
                     },
                 );
+            }
+            Event::SubjectVerified(e) => {
+                self.birth_dates.insert(e.subject, e.birth_date);
             }
             Event::ReservationRecorded(e) => self.use_admission(e.subject),
             Event::ReservationChanged(e) => self.use_admission(e.subject),

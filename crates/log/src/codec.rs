@@ -148,7 +148,8 @@ pub fn encode(envelope: &Envelope) -> Result<Record, CodecError> {
     })
 }
 
-/// Decodes a log record into an envelope, refusing schema versions this build does not know.
+/// Decodes a log record into an envelope, refusing schema versions this build does not know
+/// (an older version is read through its upcaster: `Event::reads_version`).
 pub fn decode(stored: &StoredRecord) -> Result<Envelope, CodecError> {
     let envelope: Envelope =
         serde_json::from_slice(&stored.record.value).map_err(|cause| CodecError::Decode {
@@ -157,7 +158,7 @@ pub fn decode(stored: &StoredRecord) -> Result<Envelope, CodecError> {
             offset: stored.offset,
             cause,
         })?;
-    if envelope.schema_version != envelope.event.schema_version() {
+    if !envelope.event.reads_version(envelope.schema_version) {
         return Err(CodecError::SchemaVersion {
             topic: stored.topic.clone(),
             partition: stored.partition,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use yeyak_domain::{Campaign, ClinicId};
+use yeyak_domain::{Campaign, ClinicId, OperatorId};
 use yeyak_ledger::pipeline::Topics;
 use yeyak_ledger::submit::{Embedded, Kafka, Submit};
 use yeyak_log::codec::{TOPIC_CLINIC, TOPIC_SUBJECT, Topology};
@@ -45,6 +45,9 @@ pub struct RebalanceArgs {
     /// Print the plan and the table per region; move nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Who runs this (recorded with every move in the log); needed unless --dry-run.
+    #[arg(long, env = "YEYAK_OPERATOR", required_unless_present = "dry_run")]
+    pub operator: Option<String>,
     /// Apply only the first N moves (the rest on a later run).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -171,7 +174,19 @@ pub fn rebalance(
         });
     }
     writeln!(out, "\napplying").map_err(io)?;
-    let applied = apply(&*ledger, &observed, &plan, policy.at_ms, args.limit, out)?;
+    let operator = args
+        .operator
+        .as_deref()
+        .map(|name| OperatorId::new(name).ok_or(RebalanceError::InvalidOperator))
+        .transpose()?;
+    let applied = apply(
+        &*ledger,
+        &observed,
+        &plan,
+        (policy.at_ms, operator.as_ref()),
+        args.limit,
+        out,
+    )?;
     let moved = applied.iter().filter(|(_, a)| *a == Applied::Moved).count();
     let again = applied
         .iter()

@@ -39,7 +39,8 @@ use uuid::Uuid;
 use yeyak_domain::command::Slot;
 use yeyak_domain::system::{Outcome, command_id_from};
 use yeyak_domain::{
-    Campaign, ClinicId, Command, CommandBody, Envelope, Event, Share, TimestampMs, VaccinationDate,
+    Campaign, ClinicId, Command, CommandBody, Envelope, Event, OperatorId, Share, TimestampMs,
+    VaccinationDate,
 };
 use yeyak_ledger::submit::{EventSink, Submit, SubmitError};
 use yeyak_read::projection::{QuotaRow, ReadModel, ReservationState};
@@ -75,7 +76,9 @@ fn slot_text(slot: &Slot) -> String {
 impl Move {
     /// The command that carries this move out. Its id depends only on the move and the state
     /// it was planned against: re-sent, it is deduplicated by the ledger.
-    pub fn command(&self, at_ms: TimestampMs) -> Command {
+    /// The operator is recorded with the move, not part of its id: a run finished by another
+    /// operator re-sends the same command.
+    pub fn command(&self, at_ms: TimestampMs, operator: Option<&OperatorId>) -> Command {
         let (seed, body) = if self.policy == "release" {
             // One release per clinic, ever: the ledger's own `SharesReleased`.
             (
@@ -98,6 +101,7 @@ impl Move {
                     from: self.from.clone(),
                     to: self.to.clone(),
                     doses: self.doses,
+                    operator: operator.cloned(),
                 },
             )
         };
@@ -528,14 +532,20 @@ pub enum RebalanceError {
     Submit(#[from] SubmitError),
     #[error("cannot write the report")]
     Output(#[source] std::io::Error),
+    #[error("--operator is 1 to 64 of [A-Za-z0-9._:-], no resident number")]
+    InvalidOperator,
 }
 
 /// The commands of a plan, in order, one per move (one `Tick` per clinic for the release).
-pub fn commands(plan: &Plan, at_ms: TimestampMs) -> Vec<(usize, Command)> {
+pub fn commands(
+    plan: &Plan,
+    at_ms: TimestampMs,
+    operator: Option<&OperatorId>,
+) -> Vec<(usize, Command)> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for (i, m) in plan.moves.iter().enumerate() {
-        let command = m.command(at_ms);
+        let command = m.command(at_ms, operator);
         if seen.insert(command.command_id) {
             out.push((i, command));
         }
@@ -600,17 +610,17 @@ impl EventSink for Observed {
 /// Applies the first `limit` commands of a plan through `ledger` (the embedded ledger, or the
 /// Kafka pipeline with processors running), one at a time, each awaited before the next.
 /// `observed` must be the sink `ledger` feeds, caught up: a move it has seen decided is
-/// reported `AlreadyApplied` and not sent.
+/// reported `AlreadyApplied` and not sent. `operator` is recorded with every move.
 pub fn apply(
     ledger: &dyn Submit,
     observed: &Observed,
     plan: &Plan,
-    at_ms: TimestampMs,
+    (at_ms, operator): (TimestampMs, Option<&OperatorId>),
     limit: Option<usize>,
     out: &mut dyn Write,
 ) -> Result<Vec<(usize, Applied)>, RebalanceError> {
     let mut results = Vec::new();
-    for (i, command) in commands(plan, at_ms)
+    for (i, command) in commands(plan, at_ms, operator)
         .into_iter()
         .take(limit.unwrap_or(usize::MAX))
     {
@@ -646,5 +656,30 @@ mod tests {
         for total in 0..50 {
             assert_eq!(split(total, &[3, 5, 7]).iter().sum::<i64>(), total);
         }
+    }
+
+    #[test]
+    fn a_move_carries_its_operator_and_keeps_its_id_whoever_sends_it() {
+        let slot = |share| Slot {
+            clinic: ClinicId::new("c1").unwrap(),
+            date: "2021-08-30".parse().unwrap(),
+            share,
+        };
+        let m = Move {
+            policy: "demand",
+            region: "seoul".into(),
+            from: slot(Share::Pool),
+            to: slot(Share::Day(0)),
+            doses: 3,
+            from_capacity: 10,
+        };
+        let alice = OperatorId::new("alice").unwrap();
+        let by_alice = m.command(0, Some(&alice));
+        let by_nobody = m.command(0, None);
+        assert_eq!(by_alice.command_id, by_nobody.command_id);
+        assert!(matches!(
+            by_alice.body,
+            CommandBody::Rebalance { operator: Some(ref o), .. } if *o == alice
+        ));
     }
 }

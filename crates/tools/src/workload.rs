@@ -296,6 +296,7 @@ impl Clinic {
             region: self.region.clone(),
             date: s.date,
             doses: s.doses,
+            operator: None,
         })
     }
 }

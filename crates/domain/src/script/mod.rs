@@ -11,6 +11,8 @@
 //! admit   10
 //! prequeue s9        (before opening)   draw seed=abc   skip s9 (a silent ticket)
 //! book    s9 clinic=c1 date=2021-08-30
+//! supply  clinic=c1 date=2021-08-30 doses=10 by=alice   (also rebalance: the operator)
+//! switch  kakao outage=true by=alice                     (a provider's outage switch)
 //! ```
 //! Names of people (`s9`) stand for pseudonymous subject ids; ids in the output are replaced
 //! by short aliases (`r1`, `a1`, ...) in order of appearance, and instants by Korea time.
@@ -29,7 +31,7 @@ use crate::command::Slot;
 use crate::system::Outcome;
 use crate::{
     AdmissionId, Campaign, ClinicId, Command, CommandBody, CongestionLevel, DeviceId, Envelope,
-    Event, GatewayId, Method, Permille, ReservationId, Share, SubjectId, TicketNo,
+    Event, GatewayId, Method, OperatorId, Permille, ReservationId, Share, SubjectId, TicketNo,
 };
 
 /// Runs commands somewhere (the pure system, or a ledger on a real log) and gives the outcome.
@@ -109,6 +111,8 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
             Some(&"none") => AdmissionId(Uuid::nil()),
             _ => person.admission.unwrap_or(AdmissionId(Uuid::nil())),
         };
+        let operator =
+            |args: &HashMap<&str, &str>| args.get("by").map(|n| OperatorId::new(n).unwrap());
         let body = match verb {
             "supply" => CommandBody::RegisterSupply {
                 clinic: clinic(&args),
@@ -116,6 +120,7 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
                 region: args.get("region").unwrap_or(&"seoul").to_string(),
                 date: date(&args),
                 doses: args["doses"].parse().unwrap(),
+                operator: operator(&args),
             },
             "verify" => CommandBody::Verify {
                 subject,
@@ -189,6 +194,11 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
                 date: date(&args),
                 admission: admission(person, &args),
             },
+            "switch" => CommandBody::SwitchProvider {
+                method: Method::parse(&name).unwrap(),
+                outage: args.get("outage") != Some(&"false"),
+                operator: operator(&args).unwrap_or_else(|| OperatorId::new("admin").unwrap()),
+            },
             "tick" => CommandBody::Tick {
                 clinic: ClinicId::new(&name).unwrap(),
             },
@@ -196,6 +206,7 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
                 from: parse_slot(args["from"]),
                 to: parse_slot(args["to"]),
                 doses: args["doses"].parse().unwrap(),
+                operator: operator(&args),
             },
             other => panic!("line {}: unknown verb {other}", number + 1),
         };

@@ -233,6 +233,21 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         congest ipin level=grey wait_ms=0 in_flight=0 capacity=50 failure=1000 up=false
         ",
     ),
+    // Not in the seed: what an operator changes is recorded with the operator's name (and
+    // without one when a tool registers supply).
+    (
+        "operators_are_recorded",
+        r"
+        at 2021-08-01T09:00+09:00
+        supply c1 clinic=c1 date=2021-08-30 doses=10 by=alice
+        supply c2 clinic=c2 date=2021-08-30 doses=10 name=Other
+        at 2021-08-20T09:00+09:00
+        rebalance c1 from=c1/2021-08-30/pool to=c1/2021-08-31/pool doses=1 by=bob
+        rebalance c1 from=c1/2021-08-30/pool to=c2/2021-08-30/pool doses=1 by=bob
+        switch kakao outage=true by=alice
+        switch kakao outage=false by=bob
+        ",
+    ),
     (
         "pre_queue_draw_and_skip",
         r"

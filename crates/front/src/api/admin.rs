@@ -1,6 +1,8 @@
-//! `/admin/*` for operators (admin token): register supply, set the clock, switch a
-//! provider's outage. A body is read only after the admin check, so a caller without the token
-//! learns nothing from its errors. (`/admin/status` is with the other figures in `status`.)
+//! `/admin/*` for operators (admin token): register supply, set the clock (only on a simulated
+//! clock: `FrontConfig::simulated_clock`), switch a provider's outage. A body is parsed only
+//! after the admin check, so a caller without the token learns nothing from its errors but the
+//! server's bounds on every body (`413`, `408`). (`/admin/status` is with the other figures in
+//! `status`.)
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -10,7 +12,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use yeyak_domain::{CommandBody, Event, Method};
+use yeyak_domain::{CommandBody, Event, Method, OperatorId};
 
 use super::auth::AuthError;
 use super::error::{ApiError, Unexpected, answered_as_api_error};
@@ -58,15 +60,15 @@ answered_as_api_error!(AdminError);
 
 type Answer = Result<Response, AdminError>;
 
-/// The admin check, then the body.
+/// The admin check (which operator), then the body.
 fn admin_body<T: DeserializeOwned>(
     front: &Front,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<T, AdminError> {
-    front.admin(headers)?;
+) -> Result<(OperatorId, T), AdminError> {
+    let operator = front.admin(headers)?;
     let bytes = extract::body_bytes(body)?;
-    Ok(extract::json_body(&bytes)?)
+    Ok((operator, extract::json_body(&bytes)?))
 }
 
 #[derive(Deserialize)]
@@ -85,13 +87,14 @@ pub async fn supply(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let req: SupplyRequest = admin_body(&front, &headers, body)?;
+    let (operator, req): (_, SupplyRequest) = admin_body(&front, &headers, body)?;
     let clinic = extract::clinic_id(&req.clinic_id)?;
     let date = extract::date(&req.date)?;
     for (field, text) in [("name", &req.name), ("region", &req.region)] {
         if text.trim().is_empty() || text.chars().count() > 100 {
             return Err(AdminError::InvalidText(field));
         }
+        extract::no_resident_number(field, text)?;
     }
     let outcome = front
         .decide(CommandBody::RegisterSupply {
@@ -100,6 +103,7 @@ pub async fn supply(
             region: req.region,
             date,
             doses: req.doses,
+            operator: Some(operator),
         })
         .await?;
     Refusal::of(&outcome, front.clock.now_ms())?;
@@ -129,7 +133,7 @@ pub async fn clock(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let req: ClockRequest = admin_body(&front, &headers, body)?;
+    let (_, req): (_, ClockRequest) = admin_body(&front, &headers, body)?;
     let now =
         chrono::DateTime::parse_from_rfc3339(&req.now).map_err(|_| AdminError::InvalidTime)?;
     front.clock.set(now.timestamp_millis());
@@ -143,18 +147,31 @@ pub struct ProviderRequest {
     outage: bool,
 }
 
-/// `POST /admin/providers`: switch a simulated provider's outage on or off.
+/// `POST /admin/providers`: switch a simulated provider's outage on or off; recorded in the log
+/// with the operator (`ProviderSwitched`) before it takes effect.
 pub async fn provider(
     State(front): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let req: ProviderRequest = admin_body(&front, &headers, body)?;
+    let (operator, req): (_, ProviderRequest) = admin_body(&front, &headers, body)?;
     let method = Method::parse(&req.method).ok_or(AdminError::UnknownMethod)?;
     let provider = front
         .providers
         .get(&method)
         .ok_or(AdminError::UnknownMethod)?;
+    let outcome = front
+        .decide(CommandBody::SwitchProvider {
+            method,
+            outage: req.outage,
+            operator: operator.clone(),
+        })
+        .await?;
+    Refusal::of(&outcome, front.clock.now_ms())?;
     provider.set_outage(req.outage);
-    Ok(ok(json!({"method": method.as_str(), "outage": req.outage})))
+    Ok(ok(json!({
+        "method": method.as_str(),
+        "outage": req.outage,
+        "operator": operator.as_str(),
+    })))
 }

@@ -53,13 +53,6 @@ impl IntoResponse for ApiError {
             body["reason"] = json!(r);
         }
         let mut response = (self.status, Json(body)).into_response();
-        if self.code == "body_too_large" {
-            // The body was not read to its end, so this connection cannot carry another request:
-            // say so, or a keep-alive client sends its next request into a closed socket.
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
         if let Some(s) = self.retry_after_s {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);

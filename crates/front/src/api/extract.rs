@@ -7,7 +7,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
-use yeyak_domain::{ClinicId, ReservationId, TicketNo, VaccinationDate};
+use yeyak_domain::{ClinicId, ReservationId, TicketNo, VaccinationDate, pii};
 use yeyak_identity::IdentityError;
 
 use super::error::{ApiError, answered_as_api_error};
@@ -39,6 +39,12 @@ pub enum RequestError {
     InvalidTicket,
     #[error("{0}")]
     InvalidResidentId(IdentityError),
+    /// `400 resident_number_in_text`: a field that would reach the log holds something shaped
+    /// like a resident number (names the field, never quotes it).
+    #[error(
+        "{0} holds something shaped like a resident registration number, which never goes into the log"
+    )]
+    RegistrationNumberInText(&'static str),
 }
 
 impl RequestError {
@@ -56,13 +62,18 @@ impl RequestError {
             RequestError::InvalidReservationId => "invalid_reservation_id",
             RequestError::InvalidTicket => "invalid_ticket",
             RequestError::InvalidResidentId(_) => "invalid_resident_id",
+            RequestError::RegistrationNumberInText(_) => "resident_number_in_text",
         }
     }
 }
 
 impl From<RequestError> for ApiError {
     fn from(error: RequestError) -> ApiError {
-        ApiError::bad(error.code(), error.to_string())
+        let status = match error {
+            RequestError::BodyTooLarge => axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            _ => axum::http::StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, error.code(), error.to_string())
     }
 }
 
@@ -117,7 +128,17 @@ pub fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, RequestErr
 }
 
 pub fn clinic_id(text: &str) -> Result<ClinicId, RequestError> {
+    no_resident_number("clinic_id", text)?;
     ClinicId::new(text).ok_or(RequestError::InvalidClinicId)
+}
+
+/// Refuses a field that would reach the log holding anything shaped like a resident number
+/// (`yeyak_domain::pii`, the same detector as the export guard's).
+pub fn no_resident_number(field: &'static str, text: &str) -> Result<(), RequestError> {
+    if pii::holds_resident_number(text) {
+        return Err(RequestError::RegistrationNumberInText(field));
+    }
+    Ok(())
 }
 
 pub fn date(text: &str) -> Result<VaccinationDate, RequestError> {

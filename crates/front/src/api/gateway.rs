@@ -34,6 +34,8 @@ pub struct Front {
     pub heartbeats: Mutex<HashMap<TicketNo, Instant>>,
     /// The outflow rate the controller currently uses (tickets/s).
     pub admit_rate: Mutex<f64>,
+    /// Requests being answered (bounded by `config.http.requests_in_flight_max`).
+    pub in_flight: tokio::sync::Semaphore,
 }
 
 pub type AppState = Arc<Front>;
@@ -55,6 +57,7 @@ impl Front {
             })
             .collect();
         let rate = config.admit_per_s;
+        let in_flight = tokio::sync::Semaphore::new(config.http.requests_in_flight_max);
         Front {
             config,
             backend,
@@ -65,6 +68,7 @@ impl Front {
             metrics: Metrics::default(),
             heartbeats: Mutex::new(HashMap::new()),
             admit_rate: Mutex::new(rate),
+            in_flight,
         }
     }
 

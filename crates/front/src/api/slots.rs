@@ -16,6 +16,7 @@ use super::gateway::Front;
 use super::refusal::Refusal;
 use super::{AppState, ok};
 use crate::tokens::{Claims, TokenKind};
+use crate::view::FrontView;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,17 +51,29 @@ impl From<SlotsError> for ApiError {
 
 answered_as_api_error!(SlotsError);
 
-/// The share the person books from now: their booking day's, or the change window's pool.
-fn share_now(front: &Front, claims: &Claims, now: TimestampMs) -> Result<Share, Refusal> {
+/// The share the person books from now: their booking day's, or the change window's pool. The
+/// birth date is the view's (the ledger's record of the verification), never the token's.
+fn share_now(
+    front: &Front,
+    view: &FrontView,
+    claims: &Claims,
+    now: TimestampMs,
+) -> Result<Share, Refusal> {
     let campaign = front.backend.campaign();
-    if !campaign.is_eligible(claims.bd) {
+    let Some(&birth_date) = view.birth_dates.get(&claims.sub) else {
+        return Err(Refusal::new(
+            Rejection::new(RejectionCode::NotVerified),
+            now,
+        ));
+    };
+    if !campaign.is_eligible(birth_date) {
         return Err(Refusal::new(
             Rejection::new(RejectionCode::NotEligible),
             now,
         ));
     }
     let phase = campaign
-        .booking_phase(claims.bd, now)
+        .booking_phase(birth_date, now)
         .map_err(|r| Refusal::new(r, now))?;
     Ok(Campaign::share_of(phase))
 }
@@ -73,9 +86,9 @@ pub async fn slots(
     let query = extract::query(query)?;
     let claims = front.claims(&headers, Some(TokenKind::Admission))?;
     let now = front.clock.now_ms();
-    let share = share_now(&front, &claims, now)?;
     let date = query.date.as_deref().map(extract::date).transpose()?;
     let view = front.view()?;
+    let share = share_now(&front, &view, &claims, now)?;
     let mut slots = Vec::new();
     for ((clinic, d, s), row) in &view.model.slot_quota {
         if *s != share || date.is_some_and(|want| want != *d) {

@@ -132,7 +132,6 @@ impl Admitted {
             kind: TokenKind::Admission,
             sub: session.sub,
             dev: session.dev.clone(),
-            bd: session.bd,
             exp: self.expires_at_ms,
             adm: Some(self.admission),
             tkt: Some(self.ticket),

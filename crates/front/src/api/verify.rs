@@ -10,7 +10,7 @@ use serde_json::json;
 use yeyak_domain::{CommandBody, DeviceId, Method, SubjectId, VaccinationDate};
 
 use super::error::{ApiError, Unexpected, answered_as_api_error};
-use super::extract::{JsonBody, RequestError};
+use super::extract::{self, JsonBody, RequestError};
 use super::gateway::Front;
 use super::refusal::Refusal;
 use super::{AppState, ok};
@@ -103,6 +103,7 @@ impl Verification {
         if req.name.trim().is_empty() || req.name.chars().count() > 64 {
             return Err(VerifyError::InvalidName);
         }
+        extract::no_resident_number("device_id", &req.device_id)?;
         let device = DeviceId::new(&req.device_id).ok_or(VerifyError::InvalidDeviceId)?;
         Ok(Verification {
             method,
@@ -138,7 +139,6 @@ pub async fn verify(
         kind: TokenKind::Session,
         sub: v.subject,
         dev: v.device,
-        bd: v.birth_date,
         exp: expires_at_ms,
         adm: None,
         tkt: None,

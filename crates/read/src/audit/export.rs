@@ -28,7 +28,8 @@
 //! printed by the export, to be handed over apart from the files.
 //!
 //! Only pseudonymised subject ids leave: a record containing text shaped like a resident
-//! registration number (`YYMMDD-NNNNNNN`) stops the export, and nothing is left behind.
+//! registration number in any form (`yeyak_domain::pii`: with or without the dash, with
+//! spaces) stops the export, and nothing is left behind.
 //!
 //! `yeyak export --data DIR` reads the data directory read-only and refuses it if it is
 //! damaged, even by a torn tail a crash left ([`AuditError::LogDamaged`], `[log_damaged]`),
@@ -41,6 +42,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use yeyak_domain::pii;
 
 use super::source::{Range, ledger_partitions, read_partition};
 use super::{AuditError, Finding, Item, Loaded, Position, Progress, Stream, io_error};
@@ -128,39 +130,33 @@ fn link(prev: &[u8; LINK_BYTES], record: &Record) -> [u8; LINK_BYTES] {
     hash.finalize().into()
 }
 
-/// Whether `bytes` holds text shaped like a resident registration number: six digits that
-/// read as a date (`YYMMDD`), a dash, seven digits, with no digit on either side. Returns the
-/// byte position of the match, never the text.
-pub fn resident_number_at(bytes: &[u8]) -> Option<usize> {
-    let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
-    let value = |i: usize| u32::from(bytes[i] - b'0') * 10 + u32::from(bytes[i + 1] - b'0');
-    for (dash, &byte) in bytes
-        .iter()
-        .enumerate()
-        .take(bytes.len().saturating_sub(7))
-        .skip(6)
-    {
-        if byte != b'-' {
-            continue;
+/// Whether a record holds text shaped like a resident number (`yeyak_domain::pii`, the one
+/// detector the edge uses too): in its key, its headers, and every string (and field name) of
+/// its JSON value. JSON numbers are not text (an instant in milliseconds has thirteen digits
+/// too); a value that is not JSON is scanned whole.
+fn record_has_resident_number(record: &Record) -> bool {
+    let raw = |bytes: &[u8]| pii::resident_number_at(bytes).is_some();
+    raw(&record.key)
+        || record
+            .headers
+            .iter()
+            .any(|(name, value)| raw(name.as_bytes()) || raw(value))
+        || match serde_json::from_slice::<serde_json::Value>(&record.value) {
+            Ok(value) => json_holds_resident_number(&value),
+            Err(_) => raw(&record.value),
         }
-        let start = dash - 6;
-        let shaped = (start..dash).all(digit)
-            && (dash + 1..dash + 8).all(digit)
-            && (start == 0 || !digit(start - 1))
-            && !digit(dash + 8);
-        if shaped && (1..=12).contains(&value(start + 2)) && (1..=31).contains(&value(start + 4)) {
-            return Some(start);
-        }
-    }
-    None
 }
 
-fn record_has_resident_number(record: &Record) -> bool {
-    resident_number_at(&record.key).is_some()
-        || resident_number_at(&record.value).is_some()
-        || record.headers.iter().any(|(name, value)| {
-            resident_number_at(name.as_bytes()).is_some() || resident_number_at(value).is_some()
-        })
+fn json_holds_resident_number(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => pii::holds_resident_number(text),
+        Value::Array(items) => items.iter().any(json_holds_resident_number),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(name, v)| pii::holds_resident_number(name) || json_holds_resident_number(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
 }
 
 fn describe_range(range: &Range) -> String {
@@ -355,25 +351,88 @@ fn sync_tree(dir: &Path) -> Result<(), AuditError> {
     Ok(())
 }
 
-/// Reads the manifest of an export.
+/// The largest manifest read (a manifest lists partitions, not records: megabytes at most).
+pub const MANIFEST_BYTES_MAX: u64 = 16 * 1024 * 1024;
+/// Topics an export may list, at most (the ledger has three).
+pub const TOPICS_MAX: usize = 64;
+/// Partitions of one exported topic, at most.
+pub const TOPIC_PARTITIONS_MAX: u32 = 4096;
+
+/// Reads the manifest of an export and checks it before anything is allocated or opened on its
+/// word: its size, its topic names (Kafka's rules: no path separator, neither `.` nor `..`, so
+/// nothing is joined into a path outside the export), its counts, and that every partition it
+/// lists is one of its topics', once. A manifest is hostile input until it has passed these.
 pub fn read_manifest(dir: &Path) -> Result<(Manifest, String), AuditError> {
-    let path = dir.join(MANIFEST_FILE);
-    let text = std::fs::read(&path).map_err(|e| AuditError::NotAnExport {
+    let not_an_export = |reason: String| AuditError::NotAnExport {
         path: dir.to_path_buf(),
-        reason: format!("no readable {MANIFEST_FILE} ({e})"),
-    })?;
-    let manifest: Manifest =
-        serde_json::from_slice(&text).map_err(|e| AuditError::NotAnExport {
-            path: dir.to_path_buf(),
-            reason: format!("{MANIFEST_FILE} is not a manifest: {e}"),
-        })?;
-    if manifest.format != EXPORT_FORMAT {
-        return Err(AuditError::NotAnExport {
-            path: dir.to_path_buf(),
-            reason: format!("format {:?}, expected {EXPORT_FORMAT:?}", manifest.format),
-        });
+        reason,
+    };
+    let path = dir.join(MANIFEST_FILE);
+    let size = std::fs::metadata(&path)
+        .map_err(|e| not_an_export(format!("no readable {MANIFEST_FILE} ({e})")))?
+        .len();
+    if size > MANIFEST_BYTES_MAX {
+        return Err(not_an_export(format!(
+            "{MANIFEST_FILE} has {size} bytes, more than {MANIFEST_BYTES_MAX}"
+        )));
     }
+    let text = std::fs::read(&path)
+        .map_err(|e| not_an_export(format!("no readable {MANIFEST_FILE} ({e})")))?;
+    let manifest: Manifest = serde_json::from_slice(&text)
+        .map_err(|e| not_an_export(format!("{MANIFEST_FILE} is not a manifest: {e}")))?;
+    if manifest.format != EXPORT_FORMAT {
+        return Err(not_an_export(format!(
+            "format {:?}, expected {EXPORT_FORMAT:?}",
+            manifest.format
+        )));
+    }
+    manifest.check().map_err(not_an_export)?;
     Ok((manifest, hex::encode(Sha256::digest(&text))))
+}
+
+impl Manifest {
+    /// What must hold before an export is read on the manifest's word (see [`read_manifest`]).
+    fn check(&self) -> Result<(), String> {
+        if self.topics.len() > TOPICS_MAX {
+            return Err(format!(
+                "{} topics, more than {TOPICS_MAX}",
+                self.topics.len()
+            ));
+        }
+        for (topic, &count) in &self.topics {
+            yeyak_log::file::validate_topic_name(topic)
+                .map_err(|_| "a topic name is not a topic name (Kafka's rules)".to_owned())?;
+            if count > TOPIC_PARTITIONS_MAX {
+                return Err(format!(
+                    "a topic has {count} partitions, more than {TOPIC_PARTITIONS_MAX}"
+                ));
+            }
+        }
+        let mut listed = BTreeSet::new();
+        let mut total: u64 = 0;
+        for entry in &self.partitions {
+            let count = self
+                .topics
+                .get(&entry.topic)
+                .ok_or_else(|| "a partition of a topic the manifest does not list".to_owned())?;
+            if entry.partition >= *count || !listed.insert((&entry.topic, entry.partition)) {
+                return Err(format!(
+                    "{}/{} is out of range or listed twice",
+                    entry.topic, entry.partition
+                ));
+            }
+            total = total
+                .checked_add(entry.records)
+                .ok_or_else(|| "the record counts overflow".to_owned())?;
+        }
+        if total != self.records_total {
+            return Err(format!(
+                "records_total is {}, the partitions add up to {total}",
+                self.records_total
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One record found in an exported partition.
@@ -622,13 +681,16 @@ impl<'m> ExportedPartition<'m> {
     }
 
     /// Dropped: offsets the manifest counts that are nowhere, one finding per run of them (a
-    /// damaged slot accounts for the offset of its place).
+    /// damaged slot accounts for the offset of its place). The runs are the gaps between the
+    /// offsets found, so the work is bounded by what is on disk, not by the manifest's count.
     fn dropped_offsets(&mut self) {
-        let missing: Vec<u64> = (0..self.expected.records)
-            .filter(|o| !self.first_copy.contains_key(o) && !self.damaged.contains(o))
+        let present: BTreeSet<u64> = self
+            .first_copy
+            .keys()
+            .chain(&self.damaged)
+            .copied()
             .collect();
-        for run in runs(&missing) {
-            let (a, b) = (run[0], run[run.len() - 1]);
+        for (a, b) in gaps(&present, self.expected.records) {
             let detail = if a == b {
                 format!("export record {a} is missing")
             } else {
@@ -831,17 +893,16 @@ fn push(
     });
 }
 
-/// Runs of consecutive numbers.
-fn runs(sorted: &[u64]) -> Vec<&[u64]> {
+/// The runs of `0..records` that `present` does not hold, as inclusive `(first, last)` pairs:
+/// as many steps as `present` has members, whatever `records` says.
+fn gaps(present: &BTreeSet<u64>, records: u64) -> Vec<(u64, u64)> {
+    let mut next = 0u64;
     let mut out = Vec::new();
-    let mut start = 0;
-    for i in 1..=sorted.len() {
-        if i == sorted.len() || sorted[i] != sorted[i - 1] + 1 {
-            if start < i {
-                out.push(&sorted[start..i]);
-            }
-            start = i;
+    for &o in present.range(..records).chain(std::iter::once(&records)) {
+        if o > next {
+            out.push((next, o - 1));
         }
+        next = o.saturating_add(1);
     }
     out
 }
@@ -851,30 +912,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resident_number_shapes_are_found_and_nothing_else() {
-        assert_eq!(resident_number_at(b"{\"x\":\"900509-1234567\"}"), Some(6));
-        assert_eq!(resident_number_at(b"900509-1234567"), Some(0));
-        assert!(resident_number_at(b"2021-08-30").is_none());
-        assert!(resident_number_at(b"901309-1234567").is_none(), "month 13");
-        assert!(resident_number_at(b"900500-1234567").is_none(), "day 0");
-        assert!(
-            resident_number_at(b"1900509-1234567").is_none(),
-            "seven digits before"
+    fn the_guard_reads_keys_headers_and_json_strings_but_not_json_numbers() {
+        let record = |key: &[u8], value: &[u8], header: &[u8]| Record {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            timestamp_ms: 0,
+            headers: vec![("h".to_owned(), header.to_vec())],
+        };
+        let planted = [
+            record(b"9005091234567", b"{}", b""),
+            record(b"k", b"{\"a\":[\"x 900509 1234567\"]}", b""),
+            record(b"k", b"{\"900509-1234567\":1}", b""),
+            record(b"k", b"not json 900509-1234567", b""),
+            record(b"k", b"{}", b"900509 - 1234567"),
+        ];
+        for r in &planted {
+            assert!(record_has_resident_number(r), "{r:?}");
+        }
+        let clean = record(
+            b"k",
+            b"{\"at_ms\":1610120000000,\"d\":\"2021-08-30\"}",
+            b"1",
         );
-        assert!(
-            resident_number_at(b"900509-12345678").is_none(),
-            "eight digits after"
-        );
-        assert!(resident_number_at(b"018f3c2a-9b1e-7cde-8f00-123456789abc").is_none());
-        assert!(resident_number_at(b"").is_none());
+        assert!(!record_has_resident_number(&clean));
     }
 
     #[test]
-    fn runs_split_at_gaps() {
-        assert_eq!(
-            runs(&[1, 2, 3, 7, 9, 10]),
-            vec![&[1, 2, 3][..], &[7][..], &[9, 10][..]]
-        );
-        assert!(runs(&[]).is_empty());
+    fn gaps_are_the_runs_not_present_and_cost_what_is_present() {
+        let present: BTreeSet<u64> = [1, 2, 3, 7, 9, 10].into();
+        assert_eq!(gaps(&present, 12), vec![(0, 0), (4, 6), (8, 8), (11, 11)]);
+        assert_eq!(gaps(&present, 3), vec![(0, 0)]);
+        assert_eq!(gaps(&BTreeSet::new(), 0), vec![]);
+        // A manifest's count of u64::MAX costs one gap, not 2^64 steps.
+        assert_eq!(gaps(&present, u64::MAX).last(), Some(&(11, u64::MAX - 1)));
     }
 }

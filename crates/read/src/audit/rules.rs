@@ -340,6 +340,7 @@ impl<'c> RuleBook<'c> {
             | Event::PreQueueJoined(_)
             | Event::PreQueueDrawn(_)
             | Event::CongestionReported(_)
+            | Event::ProviderSwitched(_)
             | Event::BookingRefused(_)
             | Event::CommandRejected(_) => {}
         }
@@ -570,6 +571,7 @@ impl<'c> RuleBook<'c> {
             doses,
             ref day_shares,
             pool,
+            operator: _,
         } = *supply;
         let campaign = self.campaign;
         let clinic = self.clinics.entry(clinic_id.clone()).or_default();

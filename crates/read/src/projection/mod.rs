@@ -475,7 +475,8 @@ impl ReadModel {
             | Event::TicketKept(_)
             | Event::TicketRetired(_)
             | Event::PreQueueJoined(_)
-            | Event::PreQueueDrawn(_) => {}
+            | Event::PreQueueDrawn(_)
+            | Event::ProviderSwitched(_) => {}
         }
     }
 
