@@ -171,6 +171,7 @@ fn a_chain_broken_half_way_stops_the_ledger_until_it_is_reopened_and_finishes_it
             region: "seoul".into(),
             date: day,
             doses: 20,
+            operator: None,
         };
         let command = Command {
             command_id: Uuid::from_u128(10 + n as u128),
@@ -191,6 +192,7 @@ fn a_chain_broken_half_way_stops_the_ledger_until_it_is_reopened_and_finishes_it
             from: slot("c1"),
             to: slot("c2"),
             doses: 1,
+            operator: None,
         },
     };
     ledger.log().fail(1, Failing::NotWritten);

@@ -8,8 +8,8 @@ use uuid::Uuid;
 use yeyak_domain::command::Slot;
 use yeyak_domain::system::Outcome;
 use yeyak_domain::{
-    ClinicId, Command, CommandBody, DeviceId, Event, Method, Share, SubjectId, TimestampMs,
-    VaccinationDate,
+    ClinicId, Command, CommandBody, DeviceId, Event, Method, OperatorId, Share, SubjectId,
+    TimestampMs, VaccinationDate,
 };
 
 use crate::gateway::Heard;
@@ -226,6 +226,7 @@ impl Operator {
                     region: "seoul".to_owned(),
                     date: date(d),
                     doses,
+                    operator: OperatorId::new("sim-operator"),
                 };
                 errands.push(Asking::new(
                     Command {
@@ -249,6 +250,7 @@ impl Operator {
                 share: Share::Day(0),
             },
             doses: 1,
+            operator: OperatorId::new("sim-operator"),
         };
         errands.push(Asking::new(
             Command {
