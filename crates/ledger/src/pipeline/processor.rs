@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -28,9 +27,9 @@ use super::decided::{DEDUP_WINDOW_MS_DEFAULT, Decided};
 use crate::{HEADER_COMMAND_ID, HEADER_SCHEMA_VERSION, HEADER_TYPE, decode};
 use yeyak_domain::system::follow_up;
 use yeyak_domain::{Campaign, Command, Envelope, System, Target};
-use yeyak_log::StoredRecord;
 use yeyak_log::codec::CodecError;
 use yeyak_log::kafka::stored_record;
+use yeyak_log::{StoredRecord, client_config};
 
 /// Header on every event the pipeline writes: how many events the decision it belongs to has.
 pub const HEADER_DECISION_EVENTS: &str = "decision_events";
@@ -199,8 +198,7 @@ impl Processor {
     /// Connects, joins the group and initialises the transactional producer (which fences any
     /// earlier incarnation with the same transactional id).
     pub fn start(config: ProcessorConfig, campaign: Campaign) -> Result<Processor, ProcessorError> {
-        let consumer: BaseConsumer<Assignments> = ClientConfig::new()
-            .set("bootstrap.servers", &config.bootstrap)
+        let consumer: BaseConsumer<Assignments> = client_config(&config.bootstrap)
             .set("client.id", &config.transactional_id)
             .set("group.id", &config.group_id)
             .set("enable.auto.commit", "false")
@@ -222,8 +220,7 @@ impl Processor {
                 role: "consumer",
                 cause,
             })?;
-        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-            .set("bootstrap.servers", &config.bootstrap)
+        let producer: ThreadedProducer<DefaultProducerContext> = client_config(&config.bootstrap)
             .set("client.id", &config.transactional_id)
             .set("transactional.id", &config.transactional_id)
             .set("enable.idempotence", "true")
@@ -615,8 +612,7 @@ pub fn read_partition(
     timeout_ms: u64,
 ) -> Result<Vec<Envelope>, ProcessorError> {
     let kafka = broker("read events");
-    let consumer: BaseConsumer<yeyak_log::kafka::ReaderContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let consumer: BaseConsumer<yeyak_log::kafka::ReaderContext> = client_config(bootstrap)
         .set("group.id", "yeyak-rebuild-unused")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
