@@ -9,9 +9,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use yeyak_ledger::Topology;
 use yeyak_ledger::pipeline::{Topics, admin};
@@ -147,24 +146,16 @@ fn yeyak_process_runs_over_sasl_ssl_with_passed_through_properties() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start yeyak process");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut seen = String::new();
-    while !seen.contains(": running") && Instant::now() < deadline {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
-            break;
-        }
-        seen.push_str(&line);
-    }
-    let running = seen.contains(": running");
+    let mut stderr = common::lines::Lines::follow(child.stderr.take().unwrap());
+    let running = stderr
+        .wait_for(": running", Duration::from_secs(90))
+        .is_some();
     let stop = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let status = child.wait().expect("wait for yeyak process");
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap_or(0);
-    seen.push_str(&rest);
+    stderr.drain(Duration::from_secs(10));
+    let seen = stderr.seen;
 
     yeyak_log::client_properties::set_process_properties(properties(&tls, &[]));
     let topics = Topics::new(
