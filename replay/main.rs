@@ -24,7 +24,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(error) = yeyak_log::client_properties::install(&cli.kafka_properties) {
-        eprintln!("yeyak-replay: [bad_arguments] {error}");
+        eprintln!("yeyak-replay: [{}] {error}", error.code());
         return ExitCode::FAILURE;
     }
     match yeyak_read::audit::cli::replay(&cli.args, &mut std::io::stdout().lock()) {

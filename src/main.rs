@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         }
         Ok(_) => {}
         Err(error) => {
-            eprintln!("yeyak: {error}");
+            eprintln!("yeyak: [{}] {error}", error.code());
             return ExitCode::FAILURE;
         }
     }

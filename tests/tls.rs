@@ -250,3 +250,20 @@ fn postgres_refuses_a_wrong_password_over_tls() {
         "a wrong password was accepted"
     );
 }
+
+/// Needs no service: the binary refuses a property yeyak sets itself before connecting.
+#[test]
+fn a_property_yeyak_sets_itself_is_refused_with_its_code() {
+    let output = Command::new(env!("CARGO_BIN_EXE_yeyak"))
+        .args(["process", "--kafka", "127.0.0.1:1"])
+        .args(["--kafka-property", "isolation.level=read_uncommitted"])
+        .env_remove("YEYAK_KAFKA_PROPERTIES")
+        .output()
+        .expect("run yeyak process");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("[reserved_kafka_property]") && stderr.contains("isolation.level"),
+        "{stderr}"
+    );
+}

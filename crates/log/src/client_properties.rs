@@ -60,6 +60,17 @@ pub enum PropertyError {
     Invalid { key: String, reason: String },
 }
 
+impl PropertyError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PropertyError::Malformed { .. } => "malformed_kafka_property",
+            PropertyError::Reserved { .. } => "reserved_kafka_property",
+            PropertyError::Invalid { .. } => "invalid_kafka_property",
+        }
+    }
+}
+
 /// librdkafka properties passed through to every client, by key (a later value of a key wins).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ClientProperties {

@@ -55,7 +55,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(error) = yeyak_log::client_properties::install(&cli.kafka_properties) {
-        eprintln!("yeyak-bench: {error}");
+        eprintln!("yeyak-bench: [{}] {error}", error.code());
         return ExitCode::FAILURE;
     }
     let config = BenchConfig {
