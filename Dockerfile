@@ -2,11 +2,11 @@
 #
 #   docker build -t yeyak .
 #
-# Build stage: the bundled librdkafka needs cmake and curl's headers (as on a bare machine,
-# see scripts/services deps).
+# Build stage: the Kafka client builds librdkafka, OpenSSL, libcurl and zlib from source and links
+# them statically (Cargo.toml); it needs cmake besides the image's compiler, perl and make.
 FROM rust:1-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends cmake libcurl4-openssl-dev \
+ && apt-get install -y --no-install-recommends cmake \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -15,7 +15,7 @@ RUN cargo build --release --locked --bin yeyak \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates libcurl4 \
+ && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/yeyak --create-home yeyak
 COPY --from=build /usr/local/bin/yeyak /usr/local/bin/yeyak

@@ -15,10 +15,18 @@ use clap::Parser;
 struct Cli {
     #[command(flatten)]
     args: yeyak_read::audit::cli::ReplayArgs,
+    /// A librdkafka property for every Kafka client (TLS, SASL), on top of
+    /// YEYAK_KAFKA_PROPERTIES; repeatable. Secret values are never shown.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
+    kafka_properties: Vec<String>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(error) = yeyak_log::client_properties::install(&cli.kafka_properties) {
+        eprintln!("yeyak-replay: [{}] {error}", error.code());
+        return ExitCode::FAILURE;
+    }
     match yeyak_read::audit::cli::replay(&cli.args, &mut std::io::stdout().lock()) {
         Ok(report) if report.ok() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(2),

@@ -15,6 +15,11 @@ use clap::{Parser, Subcommand};
     about = "An event-sourced reservation ledger for mass vaccination booking"
 )]
 struct Cli {
+    /// A librdkafka property for every Kafka client of any role (TLS, SASL, tuning), e.g.
+    /// `security.protocol=SASL_SSL`; repeatable, on top of YEYAK_KAFKA_PROPERTIES (entries
+    /// separated by newlines, or by commas). Secret values are never shown.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", global = true)]
+    kafka_properties: Vec<String>,
     #[command(subcommand)]
     command: Commands,
 }
@@ -63,7 +68,18 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    match yeyak_log::client_properties::install(&cli.kafka_properties) {
+        Ok(properties) if !properties.is_empty() => {
+            tracing::info!(properties = %properties.masked(), "Kafka client properties")
+        }
+        Ok(_) => {}
+        Err(error) => {
+            eprintln!("yeyak: [{}] {error}", error.code());
+            return ExitCode::FAILURE;
+        }
+    }
+    let result = match cli.command {
         Commands::Demo(args) => roles::demo::run(args),
         Commands::Process(args) => roles::process::run(args),
         Commands::Project(args) => roles::project::run(args),

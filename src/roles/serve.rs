@@ -12,6 +12,7 @@ use yeyak_domain::{Campaign, Method};
 use yeyak_front::api::auth::AdminToken;
 use yeyak_front::backend::Backend;
 use yeyak_front::providers::ProviderConfig;
+use yeyak_front::server::TlsFiles;
 use yeyak_front::tokens::TokenKey;
 use yeyak_front::{FrontConfig, api::Front};
 use yeyak_ledger::Topology;
@@ -89,6 +90,13 @@ pub struct ServeArgs {
     /// --clock, which then uses a random key for this process only.
     #[arg(long, env = "YEYAK_TOKEN_KEY", hide_env_values = true)]
     token_key: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first), for
+    /// deployments without a TLS-terminating proxy; needs --tls-key.
+    #[arg(long, env = "YEYAK_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "YEYAK_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -125,7 +133,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(clock) = &args.clock {
         front.clock.set(parse_instant("--clock", clock)?);
     }
-    let served = serve_http(front, args.listen);
+    let tls = args
+        .tls_cert
+        .clone()
+        .zip(args.tls_key.clone())
+        .map(|(cert, key)| TlsFiles { cert, key });
+    let served = serve_http(front, args.listen, tls);
     if let Some(dir) = temporary {
         if let Err(error) = std::fs::remove_dir_all(&dir) {
             eprintln!("yeyak serve: cannot remove {}: {error}", dir.display());
@@ -301,17 +314,33 @@ fn wait_for_stop() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves HTTP until SIGTERM or Ctrl-C, then drains.
-fn serve_http(front: Front, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+/// Serves HTTP (HTTPS with `tls`) until SIGTERM or Ctrl-C, then drains.
+fn serve_http(
+    front: Front,
+    listen: std::net::SocketAddr,
+    tls: Option<TlsFiles>,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let running = yeyak_front::server::start(front, listen)
-            .await
-            .context("cannot listen")?;
+        let (running, scheme) = match &tls {
+            None => (yeyak_front::server::start(front, listen).await, "http"),
+            Some(tls) => (
+                yeyak_front::server::start_https(front, listen, tls).await,
+                "https",
+            ),
+        };
+        let running = running.with_context(|| match &tls {
+            None => "cannot listen".to_owned(),
+            Some(tls) => format!(
+                "cannot listen with HTTPS ({}, {})",
+                tls.cert.display(),
+                tls.key.display()
+            ),
+        })?;
         eprintln!(
-            "yeyak serve: listening on http://{} ({} backend)",
+            "yeyak serve: listening on {scheme}://{} ({} backend)",
             running.addr,
             running.front.backend.name()
         );

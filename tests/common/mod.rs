@@ -2,6 +2,7 @@
 //! services, and PostgreSQL schemas of their own.
 #![allow(dead_code)]
 
+pub mod lines;
 pub mod pg;
 pub mod services;
 

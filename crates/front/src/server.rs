@@ -399,3 +399,49 @@ async fn refuse_overloaded(mut stream: TcpStream, retry_after_s: u64) {
         tracing::debug!(%error, "a refused connection ended with an error");
     }
 }
+
+/// The certificate chain and private key (PEM files) the server answers HTTPS with.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// Like [`start`], over HTTPS (OpenSSL; HTTP/1.1, or HTTP/2 by ALPN) with the certificate
+/// chain and key of `tls`: for deployments without a TLS-terminating proxy.
+pub async fn start_https(
+    front: Front,
+    addr: SocketAddr,
+    tls: &TlsFiles,
+) -> std::io::Result<Running> {
+    let config = axum_server::tls_openssl::OpenSSLConfig::from_pem_chain_file(&tls.cert, &tls.key)
+        .map_err(std::io::Error::other)?;
+    let listener = std::net::TcpListener::bind(addr)?;
+    let addr = listener.local_addr()?;
+    let front = Arc::new(front);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = router(front.clone());
+    let controller = tokio::spawn(super::controller::run(front.clone()));
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp(listener)?
+        .acceptor(axum_server::tls_openssl::OpenSSLAcceptor::new(config))
+        .handle(handle.clone());
+    let task = tokio::spawn(async move {
+        let drain = tokio::spawn(async move {
+            // A dropped sender (the `Running` gone) means stop as well.
+            let _ = stopped.await;
+            handle.graceful_shutdown(None);
+        });
+        if let Err(error) = server.serve(app.into_make_service()).await {
+            tracing::error!(%error, "the HTTPS server stopped");
+        }
+        drain.abort();
+        controller.abort();
+    });
+    Ok(Running {
+        addr,
+        front,
+        stop: Some(stop),
+        task,
+    })
+}

@@ -48,13 +48,13 @@ use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::topic_partition_list::{Offset as KafkaOffset, TopicPartitionList};
 
+use super::client_properties::ClientProperties;
 use super::file::validate_topic_name;
 use super::{EventLog, LogError, Offset, Record, StoredRecord};
 
@@ -96,11 +96,13 @@ pub struct KafkaConfig {
     pub transaction_timeout_ms: u32,
     /// `linger.ms` of the producer: how long it waits to fill a produce request.
     pub linger_ms: u32,
+    /// librdkafka properties passed through to every client (TLS, SASL), before yeyak's own.
+    pub properties: ClientProperties,
 }
 
 impl KafkaConfig {
     /// A random transactional id, no prefix, replication factor 1, 30 s requests, 60 s
-    /// transactions, 1 ms linger.
+    /// transactions, 1 ms linger, and this process's pass-through properties.
     pub fn new(bootstrap: impl Into<String>, client_id: impl Into<String>) -> KafkaConfig {
         KafkaConfig {
             bootstrap: bootstrap.into(),
@@ -111,6 +113,7 @@ impl KafkaConfig {
             request_timeout_ms: 30_000,
             transaction_timeout_ms: 60_000,
             linger_ms: 1,
+            properties: crate::client_properties::process_properties(),
         }
     }
 
@@ -310,8 +313,9 @@ impl KafkaLog {
             .clone()
             .unwrap_or_else(|| format!("{}-{}", config.client_id, uuid::Uuid::now_v7()));
 
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &config.bootstrap)
+        let producer: FutureProducer = config
+            .properties
+            .client_config(&config.bootstrap)
             .set("client.id", &config.client_id)
             .set("transactional.id", &transactional_id)
             .set("transaction.timeout.ms", &transaction_timeout_ms)
@@ -333,16 +337,18 @@ impl KafkaLog {
             .create()
             .map_err(broker_error("", None, "create producer"))?;
 
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &config.bootstrap)
+        let admin: AdminClient<DefaultClientContext> = config
+            .properties
+            .client_config(&config.bootstrap)
             .set("client.id", format!("{}-admin", config.client_id))
             .set("socket.timeout.ms", &request_timeout_ms)
             .create()
             .map_err(broker_error("", None, "create admin client"))?;
 
         let offsets_client = |isolation_level: &str| -> Result<BaseConsumer, LogError> {
-            ClientConfig::new()
-                .set("bootstrap.servers", &config.bootstrap)
+            config
+                .properties
+                .client_config(&config.bootstrap)
                 .set("client.id", format!("{}-offsets", config.client_id))
                 .set(
                     "group.id",
@@ -527,8 +533,10 @@ impl KafkaLog {
 
     fn new_reader(&self, topic: &str, partition: u32) -> Result<Reader, LogError> {
         let request_timeout_ms = self.config.request_timeout_ms.to_string();
-        let consumer: BaseConsumer<ReaderContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.config.bootstrap)
+        let consumer: BaseConsumer<ReaderContext> = self
+            .config
+            .properties
+            .client_config(&self.config.bootstrap)
             .set("client.id", format!("{}-reader", self.config.client_id))
             // Needed by librdkafka's assign(); the group is never joined and nothing is committed.
             .set(

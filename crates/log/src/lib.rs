@@ -15,11 +15,13 @@
 //!   nothing, reads up to the first damage of each partition and lists every [`Damage`].
 //! - [`partition_for_key`] maps a key to a partition exactly like Kafka's default partitioner.
 
+pub mod client_properties;
 pub mod codec;
 pub mod file;
 pub mod kafka;
 pub mod partitioner;
 
+pub use client_properties::{ClientProperties, PropertyError, client_config};
 pub use file::{Damage, DamageKind, FileLog, FileLogConfig, FsyncPolicy};
 pub use kafka::{KafkaConfig, KafkaLog};
 pub use partitioner::partition_for_key;

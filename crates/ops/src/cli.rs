@@ -138,8 +138,7 @@ pub fn rebalance(
     let (ledger, what) = open_ledger(args, campaign.clone(), observed.clone())?;
     let model = match (&args.postgres, observed.model()) {
         (Some(url), _) => {
-            let mut client = ::postgres::Client::connect(url, ::postgres::NoTls)
-                .map_err(AuditError::PostgresConnect)?;
+            let mut client = yeyak_read::pg::connect(url).map_err(AuditError::PostgresConnect)?;
             yeyak_read::projection::postgres::read_model(&mut client).map_err(AuditError::from)?
         }
         (None, Some(model)) => model,

@@ -7,4 +7,5 @@
 //! read-only.
 
 pub mod audit;
+pub mod pg;
 pub mod projection;

@@ -27,7 +27,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use uuid::Uuid;
 
@@ -40,6 +39,8 @@ use yeyak_ledger::pipeline::processor::{
     Processor, ProcessorConfig, ProcessorError, ProcessorStats,
 };
 use yeyak_ledger::submit::{Kafka, Submit, SubmitError};
+use yeyak_log::client_config;
+use yeyak_read::projection::postgres::ProjectionError;
 
 use crate::workload::{Arrival, Workload, WorkloadConfig, WorkloadError};
 use front::{BenchSink, Crowd, Front};
@@ -100,8 +101,8 @@ pub enum BenchError {
     Refused(String),
 }
 
-impl From<yeyak_read::projection::postgres::ProjectionError> for BenchError {
-    fn from(error: yeyak_read::projection::postgres::ProjectionError) -> Self {
+impl From<ProjectionError> for BenchError {
+    fn from(error: ProjectionError) -> Self {
         BenchError::Projection(Box::new(error))
     }
 }
@@ -220,7 +221,8 @@ fn start_projector(
     snapshots: &Snapshots,
 ) -> Result<Projector, BenchError> {
     let schema = format!("bench_{}", &Uuid::now_v7().simple().to_string()[20..]);
-    let mut admin = postgres::Client::connect(url, postgres::NoTls)?;
+    let mut admin = yeyak_read::pg::connect(url)
+        .map_err(|cause| BenchError::Projection(Box::new(ProjectionError::Connect(cause))))?;
     admin.batch_execute(&format!("CREATE SCHEMA {schema}"))?;
     let url = format!("{url}?options=-c%20search_path%3D{schema}");
     let (stop, snapshots, prefix, topology, bootstrap) = (
@@ -458,8 +460,7 @@ fn raw_append_rate(
     );
     ensure_topics(&config.bootstrap, &raw_topics, 1)?;
     let raw_target = raw_topics.pairs()[0].1.clone();
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &config.bootstrap)
+    let producer: ThreadedProducer<DefaultProducerContext> = client_config(&config.bootstrap)
         .set("client.id", "yeyak-bench-raw")
         .set("enable.idempotence", "true")
         .set("acks", "all")

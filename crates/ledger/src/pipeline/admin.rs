@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::Topics;
 use super::processor::ProcessorError;
+use yeyak_log::client_config;
 use yeyak_log::kafka::{block_on, log_topic};
 
 /// Creates every command and event topic that is missing (replication factor 1: the loopback
@@ -19,8 +19,7 @@ pub fn ensure_topics(
     topics: &Topics,
     replication: u16,
 ) -> Result<(), ProcessorError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
         .set("client.id", "yeyak-admin")
         .create()
         .map_err(|cause| ProcessorError::Client {
@@ -60,8 +59,7 @@ pub fn ensure_topics(
 
 /// Deletes every topic of a deployment (tests and benchmarks clean up after themselves).
 pub fn delete_topics(bootstrap: &str, topics: &Topics) -> Result<(), ProcessorError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
         .set("client.id", "yeyak-admin")
         .create()
         .map_err(|cause| ProcessorError::Client {

@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Headers;
@@ -19,6 +18,7 @@ use super::processor::{HEADER_DECISION_EVENTS, ProcessorError, send_command};
 use crate::decode;
 use yeyak_domain::system::{Outcome, follow_up};
 use yeyak_domain::{Command, Envelope, Event};
+use yeyak_log::client_config;
 use yeyak_log::kafka::stored_record;
 
 /// Where each sent command landed: `(topic, partition, offset)` by command id, and how many
@@ -66,8 +66,7 @@ pub struct Submitter {
 
 impl Submitter {
     pub fn connect(bootstrap: &str, topics: Topics) -> Result<Submitter, ProcessorError> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
+        let producer = client_config(bootstrap)
             .set("client.id", "yeyak-submitter")
             .set("enable.idempotence", "true")
             // A send the broker has not taken in this time is reported failed, and the request
@@ -131,8 +130,7 @@ pub fn decided_past(
     partition: i32,
     offset: i64,
 ) -> Result<bool, ProcessorError> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let consumer: BaseConsumer = client_config(bootstrap)
         .set("group.id", group_id)
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
@@ -255,8 +253,7 @@ impl std::ops::Deref for EventTail {
 
 impl EventTail {
     pub fn open(bootstrap: &str, topics: &Topics) -> Result<EventTail, ProcessorError> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
+        let consumer: BaseConsumer = client_config(bootstrap)
             .set("client.id", "yeyak-tail")
             .set("group.id", "yeyak-tail-unused")
             .set("enable.auto.commit", "false")

@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -30,6 +29,7 @@ pub use super::writer::ProcessorStats;
 use super::writer::{CommandRecord, Transaction, Writer};
 use crate::{HEADER_COMMAND_ID, HEADER_SCHEMA_VERSION, HEADER_TYPE, decode};
 use yeyak_domain::{Campaign, Command, Envelope};
+use yeyak_log::client_config;
 use yeyak_log::codec::CodecError;
 use yeyak_log::kafka::stored_record;
 
@@ -215,8 +215,7 @@ fn is_fenced(error: &KafkaError) -> bool {
 }
 
 fn consumer(config: &ProcessorConfig) -> Result<BaseConsumer<Assignments>, ProcessorError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", &config.bootstrap)
+    client_config(&config.bootstrap)
         .set("client.id", &config.transactional_id)
         .set("group.id", &config.group_id)
         .set("enable.auto.commit", "false")
@@ -245,8 +244,7 @@ fn consumer(config: &ProcessorConfig) -> Result<BaseConsumer<Assignments>, Proce
 fn producer(
     config: &ProcessorConfig,
 ) -> Result<ThreadedProducer<DefaultProducerContext>, ProcessorError> {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &config.bootstrap)
+    let producer: ThreadedProducer<DefaultProducerContext> = client_config(&config.bootstrap)
         .set("client.id", &config.transactional_id)
         .set("transactional.id", &config.transactional_id)
         .set("enable.idempotence", "true")
@@ -612,8 +610,7 @@ pub fn read_partition(
     timeout_ms: u64,
 ) -> Result<Vec<Envelope>, ProcessorError> {
     let kafka = broker("read events");
-    let consumer: BaseConsumer<yeyak_log::kafka::ReaderContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let consumer: BaseConsumer<yeyak_log::kafka::ReaderContext> = client_config(bootstrap)
         .set("group.id", "yeyak-rebuild-unused")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")

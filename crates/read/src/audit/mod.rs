@@ -134,7 +134,7 @@ pub enum AuditError {
     #[error("PostgreSQL failed")]
     Postgres(#[source] Box<ProjectionError>),
     #[error("cannot connect to PostgreSQL")]
-    PostgresConnect(#[source] ::postgres::Error),
+    PostgresConnect(#[source] crate::pg::PgConnectError),
     #[error("I/O error on {}", path.display())]
     Io {
         path: PathBuf,
@@ -640,8 +640,7 @@ pub fn audit(
 }
 
 fn compare_with_postgres(model: &ReadModel, url: &str) -> Result<PostgresComparison, AuditError> {
-    let mut client =
-        ::postgres::Client::connect(url, ::postgres::NoTls).map_err(AuditError::PostgresConnect)?;
+    let mut client = crate::pg::connect(url).map_err(AuditError::PostgresConnect)?;
     let live = crate::projection::postgres::read_model(&mut client)?;
     let differences: Vec<RowDiff> = diff_models(model, &live);
     Ok(PostgresComparison {

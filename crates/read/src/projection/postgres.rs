@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
-use ::postgres::{Client, NoTls, Row, Statement, Transaction};
+use ::postgres::{Client, Row, Statement, Transaction};
 
 use super::{
     ClinicRow, CongestionRow, QuotaRow, ReadModel, ReservationRow, ReservationState, RowDiff,
@@ -71,7 +71,7 @@ const BOOTSTRAP_SQL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
     #[error("cannot connect to PostgreSQL")]
-    Connect(#[source] ::postgres::Error),
+    Connect(#[source] crate::pg::PgConnectError),
 
     #[error("migration {version} ({name}) failed")]
     Migration {
@@ -417,14 +417,15 @@ impl<'a> PgProjector<'a> {
         })
     }
 
-    /// Connects to `url` (without TLS; put `options=-c search_path=...` in it to pick a schema).
+    /// Connects to `url` (TLS as its `sslmode` asks: `crate::pg`; put
+    /// `options=-c search_path=...` in it to pick a schema).
     pub fn connect(
         url: &str,
         log: &'a dyn EventLog,
         topology: Topology,
         name: &str,
     ) -> Result<PgProjector<'a>, ProjectionError> {
-        let client = Client::connect(url, NoTls).map_err(ProjectionError::Connect)?;
+        let client = crate::pg::connect(url).map_err(ProjectionError::Connect)?;
         PgProjector::new(client, log, topology, name)
     }
 

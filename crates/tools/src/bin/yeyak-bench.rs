@@ -46,10 +46,18 @@ struct Cli {
     /// arrives at once (the stampede: throughput).
     #[arg(long)]
     rate: Option<u32>,
+    /// A librdkafka property for every Kafka client (TLS, SASL), on top of
+    /// YEYAK_KAFKA_PROPERTIES; repeatable. Secret values are never shown.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
+    kafka_properties: Vec<String>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(error) = yeyak_log::client_properties::install(&cli.kafka_properties) {
+        eprintln!("yeyak-bench: [{}] {error}", error.code());
+        return ExitCode::FAILURE;
+    }
     let config = BenchConfig {
         bootstrap: cli.kafka,
         people: cli.people,

@@ -1,0 +1,56 @@
+//! A child process's output, line by line, read on a thread of its own until the child closes
+//! it, so that a test waiting for a line gives up after a timeout instead of blocking on a
+//! silent child.
+
+use std::io::{BufRead, BufReader, Read};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+pub struct Lines {
+    lines: Receiver<String>,
+    /// Every line read so far, for failure messages.
+    pub seen: String,
+}
+
+impl Lines {
+    /// Follows `output` (a child's stderr or stdout) until it closes.
+    pub fn follow(output: impl Read + Send + 'static) -> Lines {
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(output).lines() {
+                let Ok(line) = line else { break };
+                // Nobody listening any more: keep reading, so the child never writes into a
+                // closed pipe.
+                send.send(line).ok();
+            }
+        });
+        Lines {
+            lines,
+            seen: String::new(),
+        }
+    }
+
+    /// The first line containing `needle`, or `None` when the output closes or `timeout`
+    /// passes first.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push_str(&line);
+                    self.seen.push('\n');
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// Everything until the output closes (or `timeout` passes), appended to `seen`.
+    pub fn drain(&mut self, timeout: Duration) {
+        self.wait_for("\u{0}never\u{0}", timeout);
+    }
+}
