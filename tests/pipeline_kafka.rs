@@ -105,7 +105,12 @@ impl common::Runner for OnKafka {
                     .expect("the command was delivered");
                 if decided_past(&self.bootstrap, &self.group_id, &topic, partition, offset).unwrap()
                 {
-                    self.tail.poll(Duration::from_millis(200)).unwrap();
+                    // Decided: its events, if any, are committed; give the tail time to read
+                    // them (a fixed 200 ms was once too short, right after the group formed).
+                    let reading = Instant::now();
+                    while !self.tail.has_events(id) && reading.elapsed() < Duration::from_secs(3) {
+                        self.tail.poll(Duration::from_millis(100)).unwrap();
+                    }
                     if !self.tail.has_events(id) {
                         return Outcome {
                             rejection: None,
