@@ -53,6 +53,13 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("YEYAK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     if let Err(error) = yeyak_log::client_properties::install(&cli.kafka_properties) {
         eprintln!("yeyak-bench: [{}] {error}", error.code());
