@@ -54,10 +54,10 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     while !stop.load(Ordering::Relaxed) {
         processor.step().context("the processor stopped")?;
         if last_report.elapsed() > REPORT_EVERY {
-            eprintln!("yeyak process {instance}: {:?}", processor.stats);
+            eprintln!("yeyak process {instance}: {:?}", processor.stats());
             last_report = Instant::now();
         }
     }
-    eprintln!("yeyak process {instance}: stopped: {:?}", processor.stats);
+    eprintln!("yeyak process {instance}: stopped: {:?}", processor.stats());
     Ok(ExitCode::SUCCESS)
 }

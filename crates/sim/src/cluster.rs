@@ -281,12 +281,18 @@ impl SimLog {
         self.open.is_some()
     }
 
-    /// The broker call fails if the broker stalls or `fault` strikes.
-    fn call(&self, fault: Fault) -> Result<(), SimError> {
-        let mut c = self.cluster.borrow_mut();
-        if c.stalled() {
+    /// A broker call fails while the broker stalls.
+    fn answering(&self) -> Result<(), SimError> {
+        if self.cluster.borrow().stalled() {
             return Err(SimError::Failed("the broker does not answer (stalled)"));
         }
+        Ok(())
+    }
+
+    /// The broker call fails if the broker stalls or `fault` strikes.
+    fn call(&self, fault: Fault) -> Result<(), SimError> {
+        self.answering()?;
+        let mut c = self.cluster.borrow_mut();
         if c.strikes(fault) {
             let line = format!("{}: {fault}", self.transactional_id);
             c.note(line);
@@ -343,9 +349,7 @@ impl CommandLog for SimLog {
 
     /// Records of the owned partitions, interleaved across partitions at random.
     fn poll(&mut self, max: usize) -> Result<Vec<CommandRecord>, SimError> {
-        if self.cluster.borrow().stalled() {
-            return Err(SimError::Failed("the broker does not answer (stalled)"));
-        }
+        self.answering()?;
         self.follow_group();
         let mut c = self.cluster.borrow_mut();
         let want = 1 + c.rng.below(max as u64) as usize;
@@ -472,10 +476,7 @@ impl CommandLog for SimLog {
 
     fn abort(&mut self) -> Result<(), SimError> {
         self.open = None;
-        if self.cluster.borrow().stalled() {
-            return Err(SimError::Failed("the broker does not answer (stalled)"));
-        }
-        Ok(())
+        self.answering()
     }
 
     fn rewind(&mut self) -> Result<(), SimError> {

@@ -184,7 +184,6 @@ pub struct Processor {
     log: KafkaCommandLog,
     /// Batches that failed since the last one that did not.
     failures_in_a_row: u32,
-    pub stats: ProcessorStats,
 }
 
 /// Failed batches in a row after which the producer is made again, whatever librdkafka says of
@@ -306,7 +305,6 @@ impl Processor {
                 in_transaction: false,
             },
             failures_in_a_row: 0,
-            stats: ProcessorStats::default(),
         })
     }
 
@@ -316,7 +314,7 @@ impl Processor {
         while !stop.load(Ordering::Relaxed) {
             self.step()?;
         }
-        Ok(self.stats.clone())
+        Ok(self.stats().clone())
     }
 
     /// One batch. A failed batch (broker error, timeout, stall) was aborted and will be decided
@@ -324,7 +322,6 @@ impl Processor {
     pub fn step(&mut self) -> Result<usize, ProcessorError> {
         let batch_max = self.log.config.batch_commands_max;
         let result = batch::step(&mut self.writer, &mut self.log, batch_max);
-        self.stats = self.writer.stats.clone();
         match result {
             Ok(n) => {
                 self.failures_in_a_row = 0;
@@ -351,6 +348,11 @@ impl Processor {
                 Ok(0)
             }
         }
+    }
+
+    /// What this processor has done (its writer's counts).
+    pub fn stats(&self) -> &ProcessorStats {
+        &self.writer.stats
     }
 
     pub fn campaign(&self) -> &Campaign {
