@@ -115,3 +115,24 @@ pub fn stop_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
         })?;
     Ok(stop)
 }
+
+/// The durability of the topics a role creates, and checks when they already exist
+/// (`yeyak_log::topic_settings`): by default it follows the cluster.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TopicArgs {
+    /// Copies of each partition of every topic (default: the broker count, at most 3).
+    #[arg(long, env = "YEYAK_TOPIC_REPLICATION")]
+    topic_replication: Option<u16>,
+    /// `min.insync.replicas` of every topic (default: 2 with 3 or more copies, else 1).
+    #[arg(long, env = "YEYAK_TOPIC_MIN_INSYNC")]
+    topic_min_insync: Option<u16>,
+}
+
+impl TopicArgs {
+    pub fn settings(&self) -> yeyak_log::TopicSettings {
+        yeyak_log::TopicSettings {
+            replication: self.topic_replication,
+            min_insync: self.topic_min_insync,
+        }
+    }
+}

@@ -32,7 +32,7 @@ async fn the_api_on_kafka_and_postgres() {
     };
     let topology = Topology::default();
     let topics = Topics::new(&common::services::unique_prefix("api"), topology);
-    ensure_topics(&bootstrap, &topics, 1).unwrap();
+    ensure_topics(&bootstrap, &topics, yeyak_log::TopicSettings::default()).unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
     let processor = {

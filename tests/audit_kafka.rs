@@ -240,7 +240,7 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
             clinic_partitions: 2,
         },
     );
-    ensure_topics(&bootstrap, &topics, 1).unwrap();
+    ensure_topics(&bootstrap, &topics, yeyak_log::TopicSettings::default()).unwrap();
     let processor = InProcess::start(&bootstrap, &topics);
     let submitter = Submitter::connect(&bootstrap, topics.clone()).unwrap();
     let mut tail = EventTail::open(&bootstrap, &topics).unwrap();

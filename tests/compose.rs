@@ -122,3 +122,50 @@ fn every_yeyak_container_runs_a_real_command() {
         "processors, projector and gateway are in the compose file"
     );
 }
+
+/// `docker-compose.cluster.yml` publishes the three brokers where `scripts/services up
+/// --brokers 3` listens, with three voters and every yeyak role given all three.
+#[test]
+fn the_three_broker_option_matches_scripts_services() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docker-compose.cluster.yml"
+    ))
+    .unwrap();
+    let mut cluster: Value = serde_yaml::from_str(&text).unwrap();
+    cluster.apply_merge().unwrap();
+    let output = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/services"))
+        .arg("env")
+        .env("YEYAK_KAFKA_BROKERS", "3")
+        .output()
+        .unwrap();
+    let env = String::from_utf8(output.stdout).unwrap();
+    let bootstrap = "127.0.0.1:19092,127.0.0.1:19102,127.0.0.1:19112";
+    assert!(
+        env.contains(&format!("export YEYAK_KAFKA={bootstrap}\n")),
+        "{env}"
+    );
+    let services = &cluster["services"];
+    for (node, port) in [("kafka-2", 19102), ("kafka-3", 19112)] {
+        assert_eq!(
+            strings(&services[node]["ports"]),
+            [format!("127.0.0.1:{port}:{port}")]
+        );
+    }
+    for node in ["kafka", "kafka-2", "kafka-3"] {
+        let env = &services[node]["environment"];
+        let voters = env["KAFKA_CONTROLLER_QUORUM_VOTERS"].as_str().unwrap();
+        assert_eq!(voters.split(',').count(), 3, "{node}: {voters}");
+        assert_eq!(env["KAFKA_MIN_INSYNC_REPLICAS"].as_u64(), Some(2), "{node}");
+    }
+    for role in ["processor-a", "processor-b", "projector", "gateway"] {
+        let kafka = services[role]["environment"]["YEYAK_KAFKA"]
+            .as_str()
+            .unwrap();
+        assert_eq!(kafka.split(',').count(), 3, "{role}: {kafka}");
+        assert!(
+            compose()["services"][role].is_mapping(),
+            "{role} is in the base file"
+        );
+    }
+}

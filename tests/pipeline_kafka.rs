@@ -136,7 +136,7 @@ fn scenarios_through_kafka_decide_exactly_like_the_pure_system() {
         "rebalance",
     ] {
         let topics = fresh_topics(3);
-        ensure_topics(&bootstrap, &topics, 1).unwrap();
+        ensure_topics(&bootstrap, &topics, yeyak_log::TopicSettings::default()).unwrap();
         let processor = InProcess::start(&bootstrap, &topics, "in-process");
         let mut on_kafka = OnKafka::new(&bootstrap, &topics);
         let mut system = System::new(Campaign::default_2021());
@@ -402,7 +402,7 @@ fn a_processor_killed_mid_stream_loses_nothing_and_decides_nothing_twice() {
     let Some(bootstrap) = kafka() else { return };
     let dir = tempfile::tempdir().unwrap();
     let topics = fresh_topics(4);
-    ensure_topics(&bootstrap, &topics, 1).unwrap();
+    ensure_topics(&bootstrap, &topics, yeyak_log::TopicSettings::default()).unwrap();
     let submitter = Submitter::connect(&bootstrap, topics.clone()).unwrap();
     let mut tail = EventTail::open(&bootstrap, &topics).unwrap();
     let mut workload = Workload::new();
@@ -500,7 +500,7 @@ fn two_processors_share_the_partitions_and_a_paused_zombie_cannot_write() {
     let Some(bootstrap) = kafka() else { return };
     let dir = tempfile::tempdir().unwrap();
     let topics = fresh_topics(4);
-    ensure_topics(&bootstrap, &topics, 1).unwrap();
+    ensure_topics(&bootstrap, &topics, yeyak_log::TopicSettings::default()).unwrap();
     let submitter = Submitter::connect(&bootstrap, topics.clone()).unwrap();
     let mut tail = EventTail::open(&bootstrap, &topics).unwrap();
     let mut workload = Workload::new();
@@ -554,7 +554,7 @@ fn random_scripts_through_kafka_decide_like_the_pure_system() {
     runner
         .run(&common::random::script(), |script| {
             let topics = fresh_topics(2);
-            ensure_topics(&bootstrap, &topics, 1).unwrap();
+            ensure_topics(&bootstrap, &topics, yeyak_log::TopicSettings::default()).unwrap();
             let processor = InProcess::start(&bootstrap, &topics, "random");
             let mut on_kafka = OnKafka::new(&bootstrap, &topics);
             let mut system = System::new(Campaign::default_2021());
@@ -591,7 +591,7 @@ fn book_cancel_and_change_through_kafka_into_postgresql_equal_the_embedded_run()
         return;
     };
     let topics = fresh_topics(3);
-    ensure_topics(&bootstrap, &topics, 1).unwrap();
+    ensure_topics(&bootstrap, &topics, yeyak_log::TopicSettings::default()).unwrap();
     let processor = InProcess::start(&bootstrap, &topics, "to-postgres");
     let script = common::scenarios::script("cancel_and_change");
     let mut on_kafka = OnKafka::new(&bootstrap, &topics);
@@ -728,7 +728,7 @@ fn records_that_are_not_commands_for_their_partition_are_dead_lettered_not_skipp
     use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
     let Some(bootstrap) = kafka() else { return };
     let topics = fresh_topics(2);
-    ensure_topics(&bootstrap, &topics, 1).unwrap();
+    ensure_topics(&bootstrap, &topics, yeyak_log::TopicSettings::default()).unwrap();
     let processor = InProcess::start(&bootstrap, &topics, "dead-letters");
     let raw: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
@@ -785,5 +785,56 @@ fn records_that_are_not_commands_for_their_partition_are_dead_lettered_not_skipp
     assert!(letters.iter().all(|l| l.topic == topic && l.offset == 0));
     let stats = processor.stop();
     assert_eq!(stats.dead_letters, 2, "{stats:?}");
+    delete_topics(&bootstrap, &topics).unwrap();
+}
+
+/// The topics' durability follows the cluster, and a topic that exists with other settings
+/// (partitions, min.insync.replicas) is refused at start, naming the topic and the setting.
+#[test]
+fn topics_with_other_settings_are_refused_at_start() {
+    use yeyak_ledger::pipeline::processor::ProcessorError;
+    use yeyak_log::{TopicSettings, TopicSettingsError};
+    let Some(bootstrap) = kafka() else { return };
+    let topics = fresh_topics(4);
+    let durability = ensure_topics(&bootstrap, &topics, TopicSettings::default()).unwrap();
+    assert_eq!(
+        (durability.replication, durability.min_insync),
+        (1, 1),
+        "one broker"
+    );
+    // Again with the same settings: the existing topics pass the check.
+    ensure_topics(&bootstrap, &topics, TopicSettings::default()).unwrap();
+
+    let other_partitions = Topics::new(
+        &topics.prefix,
+        Topology {
+            subject_partitions: 2,
+            clinic_partitions: 4,
+        },
+    );
+    let refused = ensure_topics(&bootstrap, &other_partitions, TopicSettings::default());
+    let Err(ProcessorError::TopicSettings(TopicSettingsError::Mismatch { topic, setting, .. })) =
+        refused
+    else {
+        panic!("another partition count must be refused, got {refused:?}");
+    };
+    assert_eq!(setting, "partitions");
+    assert!(topic.ends_with("yeyak.commands.subject"), "{topic}");
+
+    let stricter = TopicSettings {
+        replication: Some(1),
+        min_insync: Some(1),
+    };
+    ensure_topics(&bootstrap, &topics, stricter).unwrap();
+    let too_many = TopicSettings {
+        replication: Some(3),
+        min_insync: None,
+    };
+    assert!(matches!(
+        ensure_topics(&bootstrap, &topics, too_many),
+        Err(ProcessorError::TopicSettings(
+            TopicSettingsError::TooFewBrokers { .. }
+        ))
+    ));
     delete_topics(&bootstrap, &topics).unwrap();
 }

@@ -11,7 +11,7 @@ use yeyak_ledger::Topology;
 use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig};
 use yeyak_ledger::pipeline::{Topics, admin};
 
-use crate::settings::stop_on_signal;
+use crate::settings::{TopicArgs, stop_on_signal};
 
 /// How often a running processor prints its counters.
 const REPORT_EVERY: Duration = Duration::from_secs(5);
@@ -34,6 +34,8 @@ pub struct ProcessArgs {
     /// Consumer-group session timeout: how soon a dead processor's partitions move.
     #[arg(long, default_value_t = 10_000)]
     session_timeout_ms: u32,
+    #[command(flatten)]
+    durability: TopicArgs,
 }
 
 pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
@@ -42,7 +44,12 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         clinic_partitions: args.clinic_partitions,
     };
     let topics = Topics::new(&args.topic_prefix, topology);
-    admin::ensure_topics(&args.kafka, &topics, 1).context("cannot create the topics")?;
+    let durability = admin::ensure_topics(&args.kafka, &topics, args.durability.settings())
+        .context("cannot create the topics")?;
+    eprintln!(
+        "yeyak process {}: topics with {} replica(s), min.insync.replicas {}",
+        args.instance, durability.replication, durability.min_insync
+    );
     let mut config = ProcessorConfig::new(&args.kafka, topics, &args.instance);
     config.session_timeout_ms = args.session_timeout_ms;
     let stop = stop_on_signal()?;

@@ -20,7 +20,9 @@ use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig};
 use yeyak_ledger::pipeline::{Topics, admin};
 
 use crate::roles::project::{Source, follow};
-use crate::settings::{Fsync, Keys, MAKE_KEYS, parse_instant, pseudonymiser, stop_signal};
+use crate::settings::{
+    Fsync, Keys, MAKE_KEYS, TopicArgs, parse_instant, pseudonymiser, stop_signal,
+};
 
 /// How long a role thread waits before it starts again after a failure.
 const RESTART_AFTER: Duration = Duration::from_secs(1);
@@ -57,6 +59,8 @@ pub struct ServeArgs {
     roles: Vec<Role>,
     #[arg(long, default_value = "")]
     topic_prefix: String,
+    #[command(flatten)]
+    durability: TopicArgs,
     /// The waiting room opens at this instant (RFC 3339); earlier arrivals wait in the pre-queue.
     #[arg(long)]
     opens_at: Option<String>,
@@ -228,7 +232,12 @@ fn kafka_roles(
     let runs = |role: Role| args.roles.contains(&role);
     let topology = Topology::default();
     let topics = Topics::new(&args.topic_prefix, topology);
-    admin::ensure_topics(kafka, &topics, 1).context("cannot create the topics")?;
+    let durability = admin::ensure_topics(kafka, &topics, args.durability.settings())
+        .context("cannot create the topics")?;
+    eprintln!(
+        "yeyak serve: topics with {} replica(s), min.insync.replicas {}",
+        durability.replication, durability.min_insync
+    );
     if runs(Role::Processor) {
         spawn_processor(kafka.to_owned(), topics.clone(), campaign.clone())?;
     }

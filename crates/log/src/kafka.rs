@@ -8,8 +8,10 @@
 //!   Kafka's internal `__` topics). Topics are created with time and size retention off
 //!   (`retention.ms=-1`, `retention.bytes=-1`), `CreateTime` timestamps and no limit on how old
 //!   or how far ahead a timestamp may be: an event log must not lose its 2021 events after
-//!   seven days. A topic that already exists is used as it is (its configuration is not
-//!   checked).
+//!   seven days. Their replication and `min.insync.replicas` are the deployment's
+//!   ([`KafkaConfig::topic_settings`], by default following the cluster). A topic that already
+//!   exists must have the partition count asked for; its other settings are checked by the
+//!   pipeline's `ensure_topics`, not here.
 //! - **Append** is one Kafka transaction per call (a transactional, idempotent producer with
 //!   `acks=all`): begin, produce every record to the given partition, wait for every delivery,
 //!   commit; any failure aborts. Readers use `isolation.level=read_committed`, so an append is
@@ -39,6 +41,8 @@
 //! here panics on a broker's answer.
 
 use std::collections::HashMap;
+
+use crate::topic_settings::{Durability, TopicSettings};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -86,8 +90,8 @@ pub struct KafkaConfig {
     /// Prepended to every topic name, invisible to callers; empty for none. Lets several
     /// ledgers (or tests) share one cluster.
     pub topic_prefix: String,
-    /// Replication factor of created topics (1 on a single broker).
-    pub replication_factor: u16,
+    /// Replication and `min.insync.replicas` of created topics (default: follow the cluster).
+    pub topic_settings: TopicSettings,
     /// Bound on every request to the broker, on a read that gets no answer, and on waiting for
     /// a created topic to appear.
     pub request_timeout_ms: u32,
@@ -101,7 +105,7 @@ pub struct KafkaConfig {
 }
 
 impl KafkaConfig {
-    /// A random transactional id, no prefix, replication factor 1, 30 s requests, 60 s
+    /// A random transactional id, no prefix, the cluster's replication, 30 s requests, 60 s
     /// transactions, 1 ms linger, and this process's pass-through properties.
     pub fn new(bootstrap: impl Into<String>, client_id: impl Into<String>) -> KafkaConfig {
         KafkaConfig {
@@ -109,7 +113,7 @@ impl KafkaConfig {
             client_id: client_id.into(),
             transactional_id: None,
             topic_prefix: String::new(),
-            replication_factor: 1,
+            topic_settings: TopicSettings::default(),
             request_timeout_ms: 30_000,
             transaction_timeout_ms: 60_000,
             linger_ms: 1,
@@ -220,19 +224,42 @@ pub fn watermarks<X: rdkafka::consumer::ConsumerContext, C: Consumer<X>>(
 }
 
 /// How every yeyak topic is created: an event log keeps everything (no time or size retention)
-/// and takes any timestamp, since events carry the campaign's own instants (2021).
-pub fn log_topic(name: &str, partitions: u32, replication_factor: u16) -> NewTopic<'_> {
+/// and takes any timestamp, since events carry the campaign's own instants (2021); its
+/// durability is the deployment's (`min_insync` is kept in `durability`, which must outlive the
+/// returned value).
+pub fn log_topic<'a>(
+    name: &'a str,
+    partitions: u32,
+    durability: &'a DurabilityText,
+) -> NewTopic<'a> {
     NewTopic::new(
         name,
         partitions as i32,
-        TopicReplication::Fixed(i32::from(replication_factor)),
+        TopicReplication::Fixed(i32::from(durability.replication)),
     )
+    .set("min.insync.replicas", &durability.min_insync)
     .set("cleanup.policy", "delete")
     .set("retention.ms", "-1")
     .set("retention.bytes", "-1")
     .set("message.timestamp.type", "CreateTime")
     .set("message.timestamp.before.max.ms", "9223372036854775807")
     .set("message.timestamp.after.max.ms", "9223372036854775807")
+}
+
+/// [`Durability`] with `min.insync.replicas` as the text a topic configuration holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurabilityText {
+    pub replication: u16,
+    pub min_insync: String,
+}
+
+impl From<Durability> for DurabilityText {
+    fn from(durability: Durability) -> DurabilityText {
+        DurabilityText {
+            replication: durability.replication,
+            min_insync: durability.min_insync.to_string(),
+        }
+    }
 }
 
 /// A poisoned lock guards nothing half-updated here (clients and plain values), so it is used as is.
@@ -819,7 +846,16 @@ impl EventLog for KafkaLog {
             lock(&self.partition_counts).insert(full.clone(), existing);
             return compare(existing);
         }
-        let new_topic = log_topic(&full, partitions, self.config.replication_factor);
+        let durability = self
+            .config
+            .topic_settings
+            .resolve_on(self.admin.inner(), self.config.request_timeout())
+            .map_err(|cause| LogError::TopicSettings {
+                topic: topic.to_owned(),
+                cause,
+            })?;
+        let durability = DurabilityText::from(durability);
+        let new_topic = log_topic(&full, partitions, &durability);
         let results = block_on(
             self.admin
                 .create_topics([&new_topic], &self.admin_options()),

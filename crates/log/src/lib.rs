@@ -20,11 +20,13 @@ pub mod codec;
 pub mod file;
 pub mod kafka;
 pub mod partitioner;
+pub mod topic_settings;
 
 pub use client_properties::{ClientProperties, PropertyError, client_config};
 pub use file::{Damage, DamageKind, FileLog, FileLogConfig, FsyncPolicy};
 pub use kafka::{KafkaConfig, KafkaLog};
 pub use partitioner::partition_for_key;
+pub use topic_settings::{Durability, TopicSettings, TopicSettingsError};
 
 use std::path::PathBuf;
 
@@ -81,6 +83,14 @@ pub enum LogError {
         topic: String,
         existing: u32,
         requested: u32,
+    },
+
+    /// The topic settings cannot be met by the cluster, or an existing topic differs from them.
+    #[error("the settings of topic {topic:?} are refused")]
+    TopicSettings {
+        topic: String,
+        #[source]
+        cause: TopicSettingsError,
     },
 
     /// A topic must have at least one partition.

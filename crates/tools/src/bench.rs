@@ -39,7 +39,7 @@ use yeyak_ledger::pipeline::processor::{
     Processor, ProcessorConfig, ProcessorError, ProcessorStats,
 };
 use yeyak_ledger::submit::{Kafka, Submit, SubmitError};
-use yeyak_log::client_config;
+use yeyak_log::{TopicSettings, client_config};
 use yeyak_read::projection::postgres::ProjectionError;
 
 use crate::workload::{Arrival, Workload, WorkloadConfig, WorkloadError};
@@ -458,7 +458,7 @@ fn raw_append_rate(
             clinic_partitions: config.partitions,
         },
     );
-    ensure_topics(&config.bootstrap, &raw_topics, 1)?;
+    ensure_topics(&config.bootstrap, &raw_topics, TopicSettings::default())?;
     let raw_target = raw_topics.pairs()[0].1.clone();
     let producer: ThreadedProducer<DefaultProducerContext> = client_config(&config.bootstrap)
         .set("client.id", "yeyak-bench-raw")
@@ -536,7 +536,7 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
         clinic_partitions: config.partitions,
     };
     let topics = Topics::new(&prefix, topology);
-    ensure_topics(&config.bootstrap, &topics, 1)?;
+    ensure_topics(&config.bootstrap, &topics, TopicSettings::default())?;
     writeln!(
         out,
         "yeyak bench: {} people, {} processor(s), {} partitions, broker {}",

@@ -1,5 +1,5 @@
 //! Creating and deleting the pipeline's topics (configured like every yeyak topic: see
-//! `log::kafka::log_topic`).
+//! `log::kafka::log_topic`), with the durability of `log::topic_settings`.
 
 use std::time::Duration;
 
@@ -10,15 +10,18 @@ use rdkafka::types::RDKafkaErrorCode;
 use super::Topics;
 use super::processor::ProcessorError;
 use yeyak_log::client_config;
-use yeyak_log::kafka::{block_on, log_topic};
+use yeyak_log::kafka::{DurabilityText, block_on, log_topic};
+use yeyak_log::topic_settings::{Durability, TopicSettings, check_topic};
 
-/// Creates every command and event topic that is missing (replication factor 1: the loopback
-/// broker of the scripts; a cluster sets its own default with `replication`).
+/// Creates every command and event topic that is missing, with the deployment's durability
+/// (`settings` resolved on the cluster: see `yeyak_log::topic_settings`), and checks every topic
+/// that already existed against it: partitions, replication and `min.insync.replicas`. A topic
+/// that differs is an error, never silently used. Returns the durability in force.
 pub fn ensure_topics(
     bootstrap: &str,
     topics: &Topics,
-    replication: u16,
-) -> Result<(), ProcessorError> {
+    settings: TopicSettings,
+) -> Result<Durability, ProcessorError> {
     let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
         .set("client.id", "yeyak-admin")
         .create()
@@ -26,6 +29,11 @@ pub fn ensure_topics(
             role: "admin",
             cause,
         })?;
+    let timeout = Duration::from_secs(30);
+    let durability = settings
+        .resolve_on(admin.inner(), timeout)
+        .map_err(ProcessorError::TopicSettings)?;
+    let text = DurabilityText::from(durability);
     let mut names: Vec<(String, u32)> = topics
         .pairs()
         .into_iter()
@@ -34,25 +42,52 @@ pub fn ensure_topics(
     names.push((topics.dead_letters(), 1));
     let new: Vec<NewTopic> = names
         .iter()
-        .map(|(name, partitions)| log_topic(name, *partitions, replication))
+        .map(|(name, partitions)| log_topic(name, *partitions, &text))
         .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let options = AdminOptions::new().operation_timeout(Some(timeout));
     let results =
         block_on(admin.create_topics(&new, &options)).map_err(|cause| ProcessorError::Broker {
             operation: "create_topics",
             cause,
         })?;
+    let mut existing = Vec::new();
     for result in results {
         match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Ok(_) => {}
+            Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => existing.push(topic),
             Err((topic, code)) => {
+                tracing::error!(%topic, "cannot create topic");
                 return Err(ProcessorError::Broker {
                     operation: "create_topics",
                     cause: rdkafka::error::KafkaError::AdminOp(code),
-                })
-                .inspect_err(|_| tracing::error!(%topic, "cannot create topic"));
+                });
             }
         }
+    }
+    check_existing(&admin, &names, &existing, durability, timeout)?;
+    Ok(durability)
+}
+
+fn check_existing(
+    admin: &AdminClient<DefaultClientContext>,
+    names: &[(String, u32)],
+    existing: &[String],
+    durability: Durability,
+    timeout: Duration,
+) -> Result<(), ProcessorError> {
+    if existing.is_empty() {
+        return Ok(());
+    }
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, timeout)
+        .map_err(|cause| ProcessorError::Broker {
+            operation: "metadata",
+            cause,
+        })?;
+    for (name, partitions) in names.iter().filter(|(n, _)| existing.contains(n)) {
+        check_topic(admin, &metadata, name, *partitions, durability, timeout)
+            .map_err(ProcessorError::TopicSettings)?;
     }
     Ok(())
 }
