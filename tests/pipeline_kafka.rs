@@ -813,10 +813,11 @@ fn topics_with_other_settings_are_refused_at_start() {
         },
     );
     let refused = ensure_topics(&bootstrap, &other_partitions, TopicSettings::default());
-    let Err(ProcessorError::TopicSettings(TopicSettingsError::Mismatch { topic, setting, .. })) =
-        refused
-    else {
+    let Err(ProcessorError::TopicSettings(refusal)) = refused else {
         panic!("another partition count must be refused, got {refused:?}");
+    };
+    let TopicSettingsError::Mismatch { topic, setting, .. } = *refusal else {
+        panic!("a mismatch, not {refusal:?}");
     };
     assert_eq!(setting, "partitions");
     assert!(topic.ends_with("yeyak.commands.subject"), "{topic}");
@@ -830,11 +831,10 @@ fn topics_with_other_settings_are_refused_at_start() {
         replication: Some(3),
         min_insync: None,
     };
-    assert!(matches!(
-        ensure_topics(&bootstrap, &topics, too_many),
-        Err(ProcessorError::TopicSettings(
-            TopicSettingsError::TooFewBrokers { .. }
-        ))
-    ));
+    let refused = ensure_topics(&bootstrap, &topics, too_many);
+    let Err(ProcessorError::TopicSettings(refusal)) = refused else {
+        panic!("three replicas on one broker must be refused, got {refused:?}");
+    };
+    assert!(matches!(*refusal, TopicSettingsError::TooFewBrokers { .. }));
     delete_topics(&bootstrap, &topics).unwrap();
 }

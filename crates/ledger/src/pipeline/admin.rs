@@ -32,7 +32,7 @@ pub fn ensure_topics(
     let timeout = Duration::from_secs(30);
     let durability = settings
         .resolve_on(admin.inner(), timeout)
-        .map_err(ProcessorError::TopicSettings)?;
+        .map_err(|e| ProcessorError::TopicSettings(Box::new(e)))?;
     let text = DurabilityText::from(durability);
     let mut names: Vec<(String, u32)> = topics
         .pairs()
@@ -87,7 +87,7 @@ fn check_existing(
         })?;
     for (name, partitions) in names.iter().filter(|(n, _)| existing.contains(n)) {
         check_topic(admin, &metadata, name, *partitions, durability, timeout)
-            .map_err(ProcessorError::TopicSettings)?;
+            .map_err(|e| ProcessorError::TopicSettings(Box::new(e)))?;
     }
     Ok(())
 }

@@ -110,7 +110,7 @@ pub enum ProcessorError {
         cause: Box<CodecError>,
     },
     #[error("the topics' settings are refused")]
-    TopicSettings(#[source] yeyak_log::TopicSettingsError),
+    TopicSettings(#[source] Box<yeyak_log::TopicSettingsError>),
     #[error("the consumer has no group metadata yet (not a group member)")]
     NoGroup,
     #[error("cannot encode a record of command {command_id}")]
