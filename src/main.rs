@@ -1,6 +1,7 @@
 //! The `yeyak` binary: clap, the settings, and one function per role (`src/roles/`). `anyhow`
 //! lives here and nowhere else.
 
+mod metrics;
 mod roles;
 mod settings;
 

@@ -658,6 +658,7 @@ fn the_benchmark_runs_end_to_end_and_counts_no_overbooking() {
         batch_commands_max: 2_000,
         postgres: common::pg::postgres_url(),
         rate: Some(3_000),
+        topic_prefix: None,
     };
     let mut out = Vec::new();
     let report = yeyak_tools::bench::run(&config, &mut out).unwrap();
@@ -837,4 +838,114 @@ fn topics_with_other_settings_are_refused_at_start() {
     };
     assert!(matches!(*refusal, TopicSettingsError::TooFewBrokers { .. }));
     delete_topics(&bootstrap, &topics).unwrap();
+}
+
+/// `yeyak process --metrics-listen` serves Prometheus metrics: after a workload, the lag of its
+/// command partitions (back to 0 once decided), transactions and commands are there.
+#[test]
+fn a_processor_serves_its_metrics() {
+    let Some(bootstrap) = kafka() else { return };
+    let topics = fresh_topics(2);
+    ensure_topics(&bootstrap, &topics, yeyak_log::TopicSettings::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("processor.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_yeyak"))
+        .args([
+            "process",
+            "--kafka",
+            &bootstrap,
+            "--topic-prefix",
+            &topics.prefix,
+        ])
+        .args(["--subject-partitions", "2", "--clinic-partitions", "2"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let address = wait_for_line(&log, "metrics on http://", Duration::from_secs(60));
+    let url = address
+        .split("metrics on ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let submitter = Submitter::connect(&bootstrap, topics.clone()).unwrap();
+    let mut tail = EventTail::open(&bootstrap, &topics).unwrap();
+    let mut workload = Workload::new();
+    workload.arrive(&submitter);
+    submitter.flush(Duration::from_secs(30)).unwrap();
+    wait_settled(&mut tail, &workload.submitted, Duration::from_secs(120));
+
+    let value = |text: &str, name: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = http_get(&url);
+        let lags: Vec<f64> = text
+            .lines()
+            .filter(|l| l.starts_with("yeyak_processor_lag_records{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        let settled = lags.len() == 5 && lags.iter().all(|lag| *lag <= 1.0);
+        if settled || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("yeyak_processor_lag_records{"))
+            .count(),
+        5,
+        "one lag per owned command partition (2 + 2 + 1):\n{text}"
+    );
+    let commands = value(&text, "yeyak_processor_commands_total").unwrap();
+    assert!(
+        commands >= workload.submitted.len() as f64,
+        "{commands} commands decided:\n{text}"
+    );
+    assert!(value(&text, "yeyak_processor_transactions_total").unwrap() >= 1.0);
+    assert!(value(&text, "yeyak_processor_last_decision_timestamp_seconds").unwrap() > 0.0);
+    delete_topics(&bootstrap, &topics).unwrap();
+}
+
+/// The body of a plain `GET` of `url` (http://HOST:PORT/PATH).
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    body.to_owned()
+}
+
+/// The first line of `log` that contains `needle`, waiting for it up to `timeout`.
+fn wait_for_line(log: &std::path::Path, needle: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+            return line.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} in {}:\n{text}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -11,10 +11,13 @@ use yeyak_ledger::Topology;
 use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig};
 use yeyak_ledger::pipeline::{Topics, admin};
 
+use crate::metrics::{self, Sample, counter, gauge};
 use crate::settings::{TopicArgs, stop_on_signal};
 
 /// How often a running processor prints its counters.
 const REPORT_EVERY: Duration = Duration::from_secs(5);
+/// How often it publishes its metrics for the next scrape.
+const PUBLISH_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(clap::Args)]
 pub struct ProcessArgs {
@@ -36,6 +39,10 @@ pub struct ProcessArgs {
     session_timeout_ms: u32,
     #[command(flatten)]
     durability: TopicArgs,
+    /// Serve Prometheus metrics at http://ADDR/metrics (consumer lag per partition,
+    /// transactions, aborts, rebuilds, time committing, the last decision).
+    #[arg(long, env = "YEYAK_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
@@ -56,10 +63,24 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let mut processor =
         Processor::start(config, Campaign::default_2021()).context("cannot start the processor")?;
     let instance = &args.instance;
+    let snapshot = metrics::Snapshot::default();
+    if let Some(listen) = args.metrics_listen {
+        let bound = metrics::serve(listen, snapshot.clone())?;
+        eprintln!("yeyak process {instance}: metrics on http://{bound}/metrics");
+    }
     eprintln!("yeyak process {instance}: running");
     let mut last_report = Instant::now();
+    let mut last_published = Instant::now();
+    let mut last_decision_s = 0.0;
     while !stop.load(Ordering::Relaxed) {
-        processor.step().context("the processor stopped")?;
+        if processor.step().context("the processor stopped")? > 0 {
+            last_decision_s = metrics::unix_now_s();
+        }
+        if args.metrics_listen.is_some() && last_published.elapsed() > PUBLISH_EVERY {
+            *snapshot.lock().unwrap_or_else(|p| p.into_inner()) =
+                samples(&processor, last_decision_s);
+            last_published = Instant::now();
+        }
         if last_report.elapsed() > REPORT_EVERY {
             eprintln!("yeyak process {instance}: {:?}", processor.stats());
             last_report = Instant::now();
@@ -67,4 +88,88 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     }
     eprintln!("yeyak process {instance}: stopped: {:?}", processor.stats());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The processor's metrics now.
+fn samples(processor: &Processor, last_decision_s: f64) -> Vec<Sample> {
+    let stats = processor.stats();
+    let lag = processor
+        .lag()
+        .into_iter()
+        .filter_map(|(topic, partition, lag)| {
+            let labels = vec![
+                ("topic".to_owned(), topic),
+                ("partition".to_owned(), partition.to_string()),
+            ];
+            Some((labels, lag? as f64))
+        })
+        .collect();
+    vec![
+        Sample::Gauge {
+            name: "yeyak_processor_lag_records",
+            help: "Records of an owned command partition not decided yet (end of the partition minus the consumer's position; a transaction marker counts as one)",
+            series: lag,
+        },
+        gauge(
+            "yeyak_processor_owned_partitions",
+            "Command partitions this processor owns",
+            processor.owned_partitions().len() as f64,
+        ),
+        gauge(
+            "yeyak_processor_last_decision_timestamp_seconds",
+            "When this processor last committed a batch (0: not yet)",
+            last_decision_s,
+        ),
+        counter(
+            "yeyak_processor_transactions",
+            "Transactions committed",
+            stats.transactions,
+        ),
+        counter(
+            "yeyak_processor_commands",
+            "Command records decided",
+            stats.commands,
+        ),
+        counter("yeyak_processor_events", "Events written", stats.events),
+        counter(
+            "yeyak_processor_follow_ups_local",
+            "Follow-ups decided in the transaction of their cause",
+            stats.follow_ups_local,
+        ),
+        counter(
+            "yeyak_processor_aborts",
+            "Transactions aborted",
+            stats.aborts,
+        ),
+        counter(
+            "yeyak_processor_rebuilds",
+            "Partition states rebuilt from the event log",
+            stats.rebuilds,
+        ),
+        counter(
+            "yeyak_processor_broker_errors",
+            "Batches that failed on the broker (aborted and decided again)",
+            stats.broker_errors,
+        ),
+        counter(
+            "yeyak_processor_dead_letters",
+            "Records answered by a dead letter",
+            stats.dead_letters,
+        ),
+        counter(
+            "yeyak_processor_duplicates_skipped",
+            "Commands recognised as answered before",
+            stats.duplicates_skipped,
+        ),
+        counter(
+            "yeyak_processor_commit_milliseconds",
+            "Time spent producing and committing transactions",
+            stats.commit_ms,
+        ),
+        counter(
+            "yeyak_processor_decide_milliseconds",
+            "Time spent deciding",
+            stats.decide_ms,
+        ),
+    ]
 }

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use yeyak_ledger::Topology;
 use yeyak_log::{KafkaConfig, KafkaLog};
-use yeyak_read::projection::postgres::{PgProjector, READ_MODELS_PROJECTION};
+use yeyak_read::projection::postgres::{PgProjector, ProjectionError, READ_MODELS_PROJECTION};
 
 use crate::settings::stop_on_signal;
 
@@ -58,36 +58,70 @@ pub struct Source<'a> {
     pub topology: Topology,
 }
 
-/// Projects the event topics into PostgreSQL until `stop` turns true (or an error): the loop
-/// of `yeyak project` and of the projector thread of `yeyak serve`. `ready` is called once
-/// connected (and rebuilt, with `rebuild`).
+/// How long the projector waits before it connects again after the broker or the database
+/// failed.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Projects the event topics into PostgreSQL until `stop` turns true (or an error that needs a
+/// person): the loop of `yeyak project` and of the projector thread of `yeyak serve`. `ready` is
+/// called once connected (and rebuilt, with `rebuild`). When the broker or PostgreSQL fails or
+/// restarts, it connects again and goes on from the offsets its last committed batch stored
+/// (exactly once: rows and offsets commit together).
 pub fn follow(
     source: &Source,
     rebuild: bool,
     stop: &AtomicBool,
     ready: impl FnOnce(),
 ) -> anyhow::Result<()> {
+    let mut ready = Some(ready);
+    let mut rebuild = rebuild;
+    while !stop.load(Ordering::Relaxed) {
+        match project(source, &mut rebuild, stop, &mut ready) {
+            Ok(()) => return Ok(()),
+            Err(error) if error.is_transient() => {
+                let error = anyhow::Error::new(error);
+                tracing::warn!(error = format!("{error:#}"), "the projector connects again");
+                std::thread::sleep(RETRY_AFTER);
+            }
+            Err(error) => return Err(error).context("the projector stopped"),
+        }
+    }
+    Ok(())
+}
+
+/// One connection's run of the projector, until `stop` or an error.
+fn project(
+    source: &Source,
+    rebuild: &mut bool,
+    stop: &AtomicBool,
+    ready: &mut Option<impl FnOnce()>,
+) -> Result<(), ProjectionError> {
     let log = KafkaLog::connect(KafkaConfig {
         topic_prefix: source.topic_prefix.to_owned(),
         ..KafkaConfig::new(source.kafka, "yeyak-projector")
     })
-    .context("cannot connect to Kafka")?;
+    .map_err(|source| ProjectionError::Log {
+        topic: String::new(),
+        partition: 0,
+        offset: 0,
+        source,
+    })?;
     let mut projector = PgProjector::connect(
         source.postgres,
         &log,
         source.topology,
         READ_MODELS_PROJECTION,
-    )
-    .context("cannot start the projector")?;
-    if rebuild {
-        let counts = projector.rebuild().context("the rebuild failed")?;
+    )?;
+    if *rebuild {
+        let counts = projector.rebuild()?;
         eprintln!("yeyak project: rebuilt: {counts:?}");
+        *rebuild = false;
     }
-    ready();
+    if let Some(ready) = ready.take() {
+        ready();
+    }
     while !stop.load(Ordering::Relaxed) {
-        let counts = projector
-            .run_until_caught_up()
-            .context("the projector stopped")?;
+        let counts = projector.run_until_caught_up()?;
         tracing::info!(?counts, "caught up");
         std::thread::sleep(IDLE);
     }

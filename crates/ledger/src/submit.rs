@@ -4,7 +4,7 @@
 //! Either way every event is handed to an [`EventSink`] (the gateway's view) in log order per
 //! partition, before the submitter gets its answer: what a caller was told is already readable.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,11 @@ use crate::{Ledger, LedgerError, Topology};
 
 /// How long the event tail waits for new events in one poll.
 pub const TAIL_POLL_MS: u64 = 5;
+/// Events the gateway's tail keeps after their requests were answered, so that a caller who
+/// asks again with the same id soon after is answered from the log; older answered chains are
+/// forgotten (`Answers::forget_answered`): the tail's memory is bounded by this and by the
+/// requests waiting, not by the campaign.
+pub const TAIL_KEEP_EVENTS: usize = 50_000;
 /// Requests waiting for a decision at once on the Kafka backend, at most.
 pub const WAITERS_MAX: usize = 100_000;
 
@@ -286,6 +291,12 @@ impl Follow {
                 applied = tail.events.len();
             }
             let mut waiting = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            if applied >= TAIL_KEEP_EVENTS * 2 {
+                let waited: HashSet<Uuid> = waiting.keys().copied().collect();
+                if tail.forget_answered(TAIL_KEEP_EVENTS, &waited) {
+                    applied = tail.events.len(); // every event held was fed to the sink
+                }
+            }
             waiting.retain(|id, replies| match tail.chain(*id) {
                 Some(outcome) => {
                     for (_, reply) in replies.drain(..) {
@@ -335,7 +346,10 @@ impl Submit for Kafka {
         }
         loop {
             match answer.recv_timeout(DELIVERY_CHECK) {
-                Ok(outcome) => return Ok(outcome),
+                Ok(outcome) => {
+                    self.submitter.forget(id);
+                    return Ok(outcome);
+                }
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     return Err(self.damaged().unwrap_or(SubmitError::Stopped));
                 }
@@ -360,6 +374,7 @@ impl Submit for Kafka {
             }
             if let Next::Fail(failure) = next {
                 self.forget(id, token);
+                self.submitter.forget(id);
                 return Err(match failure {
                     Failure::NotDelivered { sends } => SubmitError::NotDelivered { sends },
                     Failure::NoAnswer => SubmitError::Timeout(timeout),

@@ -52,7 +52,7 @@ pub const SEED: u64 = 2021;
 /// How often the run hands work to the pool.
 const DISPATCH_EVERY: Duration = Duration::from_millis(1);
 /// How often a progress line is printed.
-const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// Longest wait for the run's events to be read back from the event topics.
 const READ_BACK_MAX: Duration = Duration::from_secs(120);
 /// Longest wait for the projector to write the last reservation's row.
@@ -75,6 +75,10 @@ pub struct BenchConfig {
     /// People arriving per second (verify + enqueue paced); `None`: everyone at once (the
     /// stampede). Either way whoever waits is admitted every 20 ms.
     pub rate: Option<u32>,
+    /// The deployment's topic prefix, when the run goes through processors (and a projector)
+    /// started by someone else (`processors: 0`, `scripts/chaos`): its topics are then kept
+    /// for the auditors. `None`: a fresh prefix, deleted after the run.
+    pub topic_prefix: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -310,9 +314,14 @@ fn drive(
         }
         front.dispatch(started.elapsed());
         if last_progress.elapsed() > PROGRESS_EVERY {
+            // The wall-clock instant lets a fault injector (scripts/chaos) find the first
+            // decision after its fault.
+            let unix_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
             writeln!(
                 out,
-                "  {:>6.1} s: {} events, {} of {} reservations",
+                "  {:>6.1} s: {} events, {} of {} reservations (unix_ms {unix_ms})",
                 started.elapsed().as_secs_f64(),
                 front.ledger.events_seen(),
                 finished,
@@ -530,7 +539,10 @@ fn delete(config: &BenchConfig, topics: &Topics) {
 /// Runs the benchmark and writes its report to `out`: progress, a table, then one JSON line.
 pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, BenchError> {
     let campaign = Campaign::default_2021();
-    let prefix = format!("bench{}.", &Uuid::now_v7().simple().to_string()[20..]);
+    let prefix = config
+        .topic_prefix
+        .clone()
+        .unwrap_or_else(|| format!("bench{}.", &Uuid::now_v7().simple().to_string()[20..]));
     let topology = Topology {
         subject_partitions: config.partitions,
         clinic_partitions: config.partitions,
@@ -611,7 +623,9 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, Ben
             stats,
         },
     );
-    delete(config, &topics);
+    if config.topic_prefix.is_none() {
+        delete(config, &topics);
+    }
     delete(config, &raw_topics);
     print_report(out, &report)?;
     Ok(report)

@@ -1,7 +1,9 @@
 //! Creating and deleting the pipeline's topics (configured like every yeyak topic: see
 //! `log::kafka::log_topic`), with the durability of `log::topic_settings`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use rdkafka::metadata::Metadata;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic};
 use rdkafka::client::DefaultClientContext;
@@ -78,18 +80,41 @@ fn check_existing(
     if existing.is_empty() {
         return Ok(());
     }
-    let metadata = admin
-        .inner()
-        .fetch_metadata(None, timeout)
-        .map_err(|cause| ProcessorError::Broker {
-            operation: "metadata",
-            cause,
-        })?;
+    let metadata = metadata_showing(admin, existing, timeout)?;
     for (name, partitions) in names.iter().filter(|(n, _)| existing.contains(n)) {
         check_topic(admin, &metadata, name, *partitions, durability, timeout)
             .map_err(|e| ProcessorError::TopicSettings(Box::new(e)))?;
     }
     Ok(())
+}
+
+/// The cluster's metadata once it lists every topic of `names` with its partitions: a topic
+/// another role has just created may not be in every broker's metadata yet.
+fn metadata_showing(
+    admin: &AdminClient<DefaultClientContext>,
+    names: &[String],
+    timeout: Duration,
+) -> Result<Metadata, ProcessorError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let metadata = admin
+            .inner()
+            .fetch_metadata(None, timeout)
+            .map_err(|cause| ProcessorError::Broker {
+                operation: "metadata",
+                cause,
+            })?;
+        let shown = |name: &String| {
+            metadata
+                .topics()
+                .iter()
+                .any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty())
+        };
+        if names.iter().all(shown) || Instant::now() >= deadline {
+            return Ok(metadata);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Deletes every topic of a deployment (tests and benchmarks clean up after themselves).

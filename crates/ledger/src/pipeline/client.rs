@@ -109,6 +109,21 @@ impl Submitter {
         failed.remove(&command_id).unwrap_or(0)
     }
 
+    /// Forgets where `command_id` landed and its failed sends (its request is over).
+    pub fn forget(&self, command_id: Uuid) {
+        let context = self.producer.context();
+        context
+            .landed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&command_id);
+        context
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&command_id);
+    }
+
     /// Where a sent command landed, once the broker acknowledged it.
     pub fn landed(&self, command_id: Uuid) -> Option<(String, i32, i64)> {
         self.producer
@@ -211,6 +226,50 @@ impl Answers {
             first = false;
         }
         Some(outcome)
+    }
+
+    /// Forgets the decisions that no waiting request needs: once more than `2 * keep` events
+    /// are held, every event but the last `keep` read is dropped unless it belongs to the
+    /// (possibly partial) chain of a command in `waited`. Memory is then bounded by `keep` and
+    /// the chains still waited for, not by the log. A caller who asks again with the same id
+    /// after its answer was forgotten is not answered from the tail (it times out; the read
+    /// models hold the outcome). Returns which of the events held before were kept, in order.
+    pub fn forget_answered(&mut self, keep: usize, waited: &HashSet<Uuid>) -> Option<Vec<bool>> {
+        if self.events.len() <= keep.saturating_mul(2) {
+            return None;
+        }
+        let pinned = self.chain_ids(waited);
+        let cutoff = self.events.len() - keep;
+        let kept: Vec<bool> = self
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| i >= cutoff || pinned.contains(&e.command_id))
+            .collect();
+        let events = std::mem::take(&mut self.events);
+        self.by_command.clear();
+        let sizes = std::mem::take(&mut self.decision_sizes);
+        for (envelope, _) in events.into_iter().zip(&kept).filter(|(_, k)| **k) {
+            let size = sizes.get(&envelope.command_id).copied();
+            self.record(envelope, size);
+        }
+        Some(kept)
+    }
+
+    /// Every command id of the chains of `roots` that has been read so far (the roots included).
+    fn chain_ids(&self, roots: &HashSet<Uuid>) -> HashSet<Uuid> {
+        let mut ids: HashSet<Uuid> = roots.clone();
+        let mut queue: VecDeque<Uuid> = roots.iter().copied().collect();
+        while let Some(id) = queue.pop_front() {
+            for &i in self.by_command.get(&id).into_iter().flatten() {
+                if let Some(next) = follow_up(&self.events[i])
+                    && ids.insert(next.command_id)
+                {
+                    queue.push_back(next.command_id);
+                }
+            }
+        }
+        ids
     }
 
     /// Whether any event answers `command_id` yet.
@@ -333,6 +392,20 @@ impl EventTail {
         }
     }
 
+    /// [`Answers::forget_answered`], with the positions of the events kept alongside.
+    pub fn forget_answered(&mut self, keep: usize, waited: &HashSet<Uuid>) -> bool {
+        let Some(kept) = self.answers.forget_answered(keep, waited) else {
+            return false;
+        };
+        let positions = std::mem::take(&mut self.positions);
+        self.positions = positions
+            .into_iter()
+            .zip(kept)
+            .filter_map(|(position, keep)| keep.then_some(position))
+            .collect();
+        true
+    }
+
     /// Waits until the chain of `command_id` is complete.
     pub fn wait_for(
         &mut self,
@@ -349,5 +422,58 @@ impl EventTail {
             }
             self.poll(Duration::from_millis(50))?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yeyak_domain::{Campaign, Command, CommandBody, SubjectId, System, TicketNo};
+
+    /// The events of `n` people leaving a queue they are not in (one refusal each, no follow-up).
+    fn verified(n: u128) -> Vec<Envelope> {
+        let system = System::new(Campaign::default_2021());
+        (0..n)
+            .flat_map(|i| {
+                let command = Command {
+                    command_id: Uuid::from_u128(i + 1),
+                    at_ms: 1_628_000_000_000,
+                    body: CommandBody::LeaveQueue {
+                        subject: SubjectId([i as u8; 16]),
+                        ticket: TicketNo(i as u64),
+                    },
+                };
+                system.decide(&command).1
+            })
+            .collect()
+    }
+
+    #[test]
+    fn answered_chains_are_forgotten_and_waited_ones_kept() {
+        let events = verified(100);
+        assert_eq!(events.len(), 100, "one event per decision");
+        let mut answers = Answers::default();
+        for e in &events {
+            answers.record(e.clone(), Some(1));
+        }
+        let waited: HashSet<Uuid> = [events[3].command_id].into();
+        assert!(
+            answers.forget_answered(60, &waited).is_none(),
+            "under twice the bound"
+        );
+        let kept = answers
+            .forget_answered(10, &waited)
+            .expect("over the bound");
+        assert_eq!(kept.iter().filter(|k| **k).count(), 11);
+        assert_eq!(answers.events.len(), 11, "the last 10 and the waited one");
+        assert!(
+            answers.chain(events[3].command_id).is_some(),
+            "still answerable"
+        );
+        assert!(answers.chain(events[50].command_id).is_none(), "forgotten");
+        assert!(
+            answers.chain(events[95].command_id).is_some(),
+            "recent, kept"
+        );
     }
 }

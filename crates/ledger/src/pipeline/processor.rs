@@ -143,12 +143,44 @@ pub const RETRY_AFTER: Duration = Duration::from_millis(250);
 /// One rebalance callback: assigned (true) or revoked, and which (topic, partition)s.
 type AssignmentChange = (bool, Vec<(String, u32)>);
 
-/// Rebalance callbacks only record what changed; the loop acts on it between polls.
+/// Rebalance callbacks only record what changed; the loop acts on it between polls. The
+/// consumer's statistics (every [`LAG_EVERY_MS`]) leave the lag of each partition here.
 struct Assignments {
     changes: Mutex<Vec<AssignmentChange>>,
+    lag: Mutex<BTreeMap<(String, u32), i64>>,
 }
 
-impl ClientContext for Assignments {}
+/// How often the consumer reports its lag per partition (librdkafka's statistics).
+pub const LAG_EVERY_MS: u32 = 2_000;
+
+impl ClientContext for Assignments {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut lag = BTreeMap::new();
+        for (name, topic) in &statistics.topics {
+            for partition in topic.partitions.values() {
+                // The last stable offset (read_committed) minus what was handed to the
+                // processor; before the first record, minus the committed offset (or the start
+                // of the partition when nothing was committed). -1: unknown;
+                // partition -1 is librdkafka's internal one.
+                let position = [
+                    partition.app_offset,
+                    partition.committed_offset,
+                    partition.lo_offset,
+                ]
+                .into_iter()
+                .find(|o| *o >= 0)
+                .unwrap_or(-1);
+                if partition.partition >= 0 && partition.ls_offset >= 0 && position >= 0 {
+                    lag.insert(
+                        (name.clone(), partition.partition as u32),
+                        (partition.ls_offset - position).max(0),
+                    );
+                }
+            }
+        }
+        *self.lag.lock().unwrap_or_else(|p| p.into_inner()) = lag;
+    }
+}
 
 impl ConsumerContext for Assignments {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -231,8 +263,10 @@ fn consumer(config: &ProcessorConfig) -> Result<BaseConsumer<Assignments>, Proce
         )
         .set("max.poll.interval.ms", "300000")
         .set("fetch.wait.max.ms", "5")
+        .set("statistics.interval.ms", LAG_EVERY_MS.to_string())
         .create_with_context(Assignments {
             changes: Mutex::new(Vec::new()),
+            lag: Mutex::new(BTreeMap::new()),
         })
         .map_err(|cause| ProcessorError::Client {
             role: "consumer",
@@ -355,6 +389,28 @@ impl Processor {
     /// What this processor has done (its writer's counts).
     pub fn stats(&self) -> &ProcessorStats {
         &self.writer.stats
+    }
+
+    /// Consumer lag of every command partition this processor owns, as librdkafka last
+    /// reported it (every [`LAG_EVERY_MS`]: the partition's end minus the consumer's position;
+    /// `None` before the first report or fetch).
+    pub fn lag(&self) -> Vec<(String, u32, Option<i64>)> {
+        let reported = self
+            .log
+            .consumer
+            .context()
+            .lag
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        self.writer
+            .owned_partitions()
+            .into_iter()
+            .map(|key| {
+                let lag = reported.get(&key).copied();
+                (key.0, key.1, lag)
+            })
+            .collect()
     }
 
     pub fn campaign(&self) -> &Campaign {

@@ -170,6 +170,23 @@ pub enum ProjectionError {
     },
 }
 
+impl ProjectionError {
+    /// Whether the projector may connect again and go on: the broker or the database failed or
+    /// went away (its batch was rolled back, its offsets with it). Anything else (a damaged log,
+    /// a gap, another log than the projection's) is a stop that needs a person.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ProjectionError::Connect(_)
+            | ProjectionError::Db { .. }
+            | ProjectionError::BatchDb { .. } => true,
+            ProjectionError::Log { source, .. } => {
+                matches!(source, LogError::Broker { .. } | LogError::Timeout { .. })
+            }
+            _ => false,
+        }
+    }
+}
+
 fn db(action: &'static str) -> impl FnOnce(::postgres::Error) -> ProjectionError {
     move |source| ProjectionError::Db { action, source }
 }

@@ -46,6 +46,10 @@ struct Cli {
     /// arrives at once (the stampede: throughput).
     #[arg(long)]
     rate: Option<u32>,
+    /// The topic prefix of a deployment whose processors (and projector) run elsewhere (with
+    /// `--processors 0`); its topics are kept after the run. Default: a fresh prefix, deleted.
+    #[arg(long)]
+    topic_prefix: Option<String>,
     /// A librdkafka property for every Kafka client (TLS, SASL), on top of
     /// YEYAK_KAFKA_PROPERTIES; repeatable. Secret values are never shown.
     #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
         batch_commands_max: cli.batch_max,
         postgres: cli.postgres,
         rate: cli.rate,
+        topic_prefix: cli.topic_prefix,
     };
     match bench::run(&config, &mut std::io::stdout().lock()) {
         Ok(_) => ExitCode::SUCCESS,
