@@ -1,6 +1,7 @@
 //! `yeyak project`: the PostgreSQL projector, until SIGTERM or Ctrl-C.
 
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -8,8 +9,11 @@ use anyhow::Context;
 
 use yeyak_ledger::Topology;
 use yeyak_log::{KafkaConfig, KafkaLog};
-use yeyak_read::projection::postgres::{PgProjector, ProjectionError, READ_MODELS_PROJECTION};
+use yeyak_read::projection::postgres::{
+    PgProjector, ProjectionCounts, ProjectionError, READ_MODELS_PROJECTION,
+};
 
+use crate::metrics;
 use crate::settings::stop_on_signal;
 
 /// How long a caught-up projector waits before it looks for new events.
@@ -30,6 +34,10 @@ pub struct ProjectArgs {
     /// Drop the read models and project again from offset zero first.
     #[arg(long)]
     rebuild: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (batches and events written, reconnects,
+    /// the last batch).
+    #[arg(long, env = "YEYAK_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 pub fn run(args: ProjectArgs) -> anyhow::Result<ExitCode> {
@@ -43,7 +51,12 @@ pub fn run(args: ProjectArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let stop = stop_on_signal()?;
-    follow(&source, args.rebuild, &stop, || {
+    let progress = Progress::default();
+    if let Some(listen) = args.metrics_listen {
+        let bound = metrics::serve(listen, progress.snapshot.clone())?;
+        eprintln!("yeyak project: metrics on http://{bound}/metrics");
+    }
+    follow(&source, args.rebuild, &stop, &progress, || {
         eprintln!("yeyak project: running")
     })?;
     eprintln!("yeyak project: stopped");
@@ -71,14 +84,16 @@ pub fn follow(
     source: &Source,
     rebuild: bool,
     stop: &AtomicBool,
+    progress: &Progress,
     ready: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let mut ready = Some(ready);
     let mut rebuild = rebuild;
     while !stop.load(Ordering::Relaxed) {
-        match project(source, &mut rebuild, stop, &mut ready) {
+        match project(source, &mut rebuild, stop, progress, &mut ready) {
             Ok(()) => return Ok(()),
             Err(error) if error.is_transient() => {
+                progress.reconnected();
                 let error = anyhow::Error::new(error);
                 tracing::warn!(error = format!("{error:#}"), "the projector connects again");
                 std::thread::sleep(RETRY_AFTER);
@@ -94,6 +109,7 @@ fn project(
     source: &Source,
     rebuild: &mut bool,
     stop: &AtomicBool,
+    progress: &Progress,
     ready: &mut Option<impl FnOnce()>,
 ) -> Result<(), ProjectionError> {
     let log = KafkaLog::connect(KafkaConfig {
@@ -123,7 +139,61 @@ fn project(
     while !stop.load(Ordering::Relaxed) {
         let counts = projector.run_until_caught_up()?;
         tracing::info!(?counts, "caught up");
+        progress.caught_up(&counts);
         std::thread::sleep(IDLE);
     }
     Ok(())
+}
+
+/// What the projector has done, published for `/metrics` after every pass.
+#[derive(Default)]
+pub struct Progress {
+    totals: Mutex<(ProjectionCounts, u64, f64)>,
+    snapshot: metrics::Snapshot,
+}
+
+impl Progress {
+    fn caught_up(&self, counts: &ProjectionCounts) {
+        let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+        totals.0.batches += counts.batches;
+        totals.0.events += counts.events;
+        totals.0.skipped += counts.skipped;
+        if counts.batches > 0 {
+            totals.2 = metrics::unix_now_s();
+        }
+        self.publish(&totals);
+    }
+
+    fn reconnected(&self) {
+        let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+        totals.1 += 1;
+        self.publish(&totals);
+    }
+
+    fn publish(&self, (counts, reconnects, last_batch_s): &(ProjectionCounts, u64, f64)) {
+        let samples = vec![
+            metrics::counter(
+                "yeyak_projector_batches",
+                "Batches committed to PostgreSQL (rows and offsets in one transaction)",
+                counts.batches,
+            ),
+            metrics::counter("yeyak_projector_events", "Events applied", counts.events),
+            metrics::counter(
+                "yeyak_projector_skipped",
+                "Events read but found applied already",
+                counts.skipped,
+            ),
+            metrics::counter(
+                "yeyak_projector_reconnects",
+                "Times the projector connected again after a broker or database failure",
+                *reconnects,
+            ),
+            metrics::gauge(
+                "yeyak_projector_last_batch_timestamp_seconds",
+                "When the projector last committed a batch (0: not yet)",
+                *last_batch_s,
+            ),
+        ];
+        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = samples;
+    }
 }

@@ -19,7 +19,7 @@ use yeyak_ledger::Topology;
 use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig};
 use yeyak_ledger::pipeline::{Topics, admin};
 
-use crate::roles::project::{Source, follow};
+use crate::roles::project::{Progress, Source, follow};
 use crate::settings::{
     Fsync, Keys, MAKE_KEYS, TopicArgs, parse_instant, pseudonymiser, stop_signal,
 };
@@ -305,7 +305,7 @@ fn spawn_projector(
             // Runs as long as the process: only a failure ends `follow`.
             let never = AtomicBool::new(false);
             loop {
-                if let Err(error) = follow(&source, false, &never, || {}) {
+                if let Err(error) = follow(&source, false, &never, &Progress::default(), || {}) {
                     eprintln!("yeyak serve: the projector stopped ({error:#}); restarting");
                 }
                 std::thread::sleep(RESTART_AFTER);
