@@ -11,11 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
 use uuid::Uuid;
 
 use yeyak_domain::system::{Outcome, command_id_from};
-use yeyak_domain::{AdmissionId, Command, CommandBody, Envelope, Event, SubjectId};
+use yeyak_domain::{AdmissionId, BirthFacts, Command, CommandBody, Envelope, Event, SubjectId};
 use yeyak_identity::{Pseudonymiser, SecretKey};
 use yeyak_ledger::submit::{EventSink, Kafka, Submit, SubmitError};
 
@@ -44,7 +43,7 @@ pub struct Crowd {
     pub workload: Workload,
     pub plans: Vec<Plan>,
     pub subjects: Vec<SubjectId>,
-    pub birth_dates: Vec<NaiveDate>,
+    pub births: Vec<BirthFacts>,
     pub person_of: HashMap<SubjectId, usize>,
     /// The simulated instant of the run: the booking day's opening.
     pub at_ms: i64,
@@ -55,11 +54,11 @@ impl Crowd {
     pub fn new(mut workload: Workload, at_ms: i64) -> Result<Crowd, BenchError> {
         let edge = Pseudonymiser::new(SecretKey::new(BENCH_SUBJECT_KEY.to_vec())?);
         let mut subjects = Vec::with_capacity(workload.people.len());
-        let mut birth_dates = Vec::with_capacity(workload.people.len());
+        let mut births = Vec::with_capacity(workload.people.len());
         for person in &workload.people {
-            let (subject, birth_date) = edge.subject_of(&person.resident_number)?;
+            let (subject, birth) = edge.subject_of(&person.resident_number)?;
             subjects.push(subject);
-            birth_dates.push(birth_date);
+            births.push(birth);
         }
         let plans = workload.choices.plans(workload.people.len());
         let person_of = subjects.iter().enumerate().map(|(n, s)| (*s, n)).collect();
@@ -67,7 +66,7 @@ impl Crowd {
             workload,
             plans,
             subjects,
-            birth_dates,
+            births,
             person_of,
             at_ms,
         })
@@ -386,7 +385,8 @@ fn arrive(ledger: &Kafka, crowd: &Crowd, n: usize) -> Result<bool, SubmitError> 
     let person = &crowd.workload.people[n];
     let verify = CommandBody::Verify {
         subject: crowd.subjects[n],
-        birth_date: crowd.birth_dates[n],
+        birth_year: crowd.births[n].year,
+        cohort_digit: crowd.births[n].cohort_digit,
         method: crowd.plans[n].visit.method,
         device: person.device.clone(),
     };
@@ -445,3 +445,4 @@ fn admit_every(ledger: &Kafka, at_ms: i64, stop: &AtomicBool, tally: &Tally) {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
 }
+
