@@ -26,13 +26,15 @@ pub enum IdentityError {
     CheckDigit,
     #[error("the pseudonymisation key must be at least 32 bytes")]
     KeyTooShort,
+    #[error("the operating system's random source failed")]
+    NoRandomness,
 }
 
 impl IdentityError {
     /// The stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            IdentityError::KeyTooShort => "invalid_configuration",
+            IdentityError::KeyTooShort | IdentityError::NoRandomness => "invalid_configuration",
             _ => "invalid_resident_id",
         }
     }
@@ -151,6 +153,15 @@ impl SecretKey {
         if bytes.len() < 32 {
             return Err(IdentityError::KeyTooShort);
         }
+        Ok(SecretKey(bytes))
+    }
+
+    /// 32 bytes from the operating system's random source, for one run whose subjects nobody
+    /// needs to recognise afterwards (made-up people): nobody knows this key, not even a
+    /// public document.
+    pub fn random() -> Result<SecretKey, IdentityError> {
+        let mut bytes = vec![0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|_| IdentityError::NoRandomness)?;
         Ok(SecretKey(bytes))
     }
 }

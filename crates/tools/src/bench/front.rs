@@ -35,8 +35,6 @@ pub const ADMIT_EVERY: Duration = Duration::from_millis(20);
 pub const ADMIT_TICKETS_MAX: u32 = 10_000;
 /// How long an admission lasts (longer than any benchmark).
 pub const ADMISSION_TTL_MS: i64 = 3_600_000;
-/// The key the made-up people's resident numbers are pseudonymised with (never a real key).
-const BENCH_SUBJECT_KEY: &[u8; 32] = b"yeyak-bench: made-up people only";
 
 /// The people of the run, pseudonymised, with their plans.
 pub struct Crowd {
@@ -50,9 +48,12 @@ pub struct Crowd {
 }
 
 impl Crowd {
-    /// The workload's people through the identity edge, each with a plan.
+    /// The workload's people through the identity edge, each with a plan. Their resident
+    /// numbers are made up but valid, so they are pseudonymised under a random key of this run
+    /// (never a public one): what the benchmark writes to Kafka cannot be traced back to a
+    /// number, not even to a made-up one.
     pub fn new(mut workload: Workload, at_ms: i64) -> Result<Crowd, BenchError> {
-        let edge = Pseudonymiser::new(SecretKey::new(BENCH_SUBJECT_KEY.to_vec())?);
+        let edge = Pseudonymiser::new(SecretKey::random()?);
         let mut subjects = Vec::with_capacity(workload.people.len());
         let mut births = Vec::with_capacity(workload.people.len());
         for person in &workload.people {
@@ -446,3 +447,23 @@ fn admit_every(ledger: &Kafka, at_ms: i64, stop: &AtomicBool, tally: &Tally) {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::WorkloadConfig;
+
+    /// Each run pseudonymises its made-up people under a key of its own: the same people get
+    /// other subject ids in another run (a public key would give the same ones).
+    #[test]
+    fn each_run_pseudonymises_under_a_key_of_its_own() {
+        let campaign = yeyak_domain::Campaign::default_2021();
+        let crowd = || {
+            let config = WorkloadConfig::booking_day(7, 20, 2, Arrival::Stampede);
+            let workload = Workload::generate(&config, &campaign).unwrap();
+            Crowd::new(workload, 0).unwrap()
+        };
+        let (first, second) = (crowd(), crowd());
+        assert_eq!(first.births, second.births);
+        assert!(first.subjects.iter().all(|s| !second.subjects.contains(s)));
+    }
+}
