@@ -615,4 +615,7 @@ fn a_v1_verification_with_its_birth_date_is_read_and_v2_carries_only_year_and_di
     let mut mislabelled = v2.clone();
     mislabelled["schema_version"] = 1.into();
     assert!(decode(&stored(&mislabelled)).is_err(), "a v2 shape as v1");
+    let mut beyond = v2.clone();
+    beyond["event"]["cohort_digit"] = 10.into();
+    assert!(decode(&stored(&beyond)).is_err(), "a cohort digit of 10");
 }

@@ -25,6 +25,17 @@ impl BirthFacts {
     }
 }
 
+/// Reads a cohort digit off the wire: 0 to 9, anything else is refused (a `Verify` command
+/// or a v2 record with another value is not one this system wrote).
+pub fn deserialize_cohort_digit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let digit = <u8 as serde::Deserialize>::deserialize(d)?;
+    if digit <= 9 {
+        Ok(digit)
+    } else {
+        Err(serde::de::Error::custom("a cohort digit is 0 to 9"))
+    }
+}
+
 /// What a verification recorded of a person's birth date.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum BirthDate {

@@ -40,6 +40,7 @@ pub enum CommandBody {
     Verify {
         subject: SubjectId,
         birth_year: u16,
+        #[serde(deserialize_with = "crate::birth::deserialize_cohort_digit")]
         cohort_digit: u8,
         method: Method,
         device: DeviceId,

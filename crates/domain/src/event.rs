@@ -72,6 +72,7 @@ mod wire {
         pub birth_year: u16,
         /// The last digit of the day of month of the birth date (0 to 9).
         #[schemars(range(max = 9))]
+        #[serde(deserialize_with = "crate::birth::deserialize_cohort_digit")]
         pub cohort_digit: u8,
         /// Another verification of this person is refused before this instant.
         pub next_verify_at_ms: TimestampMs,
