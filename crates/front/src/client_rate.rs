@@ -42,8 +42,14 @@ impl ClientRate {
 
     /// How long a bucket takes to refill from empty: idle that long, it is forgotten.
     fn refill_time(&self) -> Duration {
-        Duration::from_secs_f64(f64::from(self.burst) / self.per_s)
+        seconds(f64::from(self.burst) / self.per_s)
     }
+}
+
+/// A number of seconds as a `Duration`, saturating (a rate near zero gives a wait beyond any
+/// `Duration`), never a panic.
+fn seconds(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
 }
 
 /// The address a client is counted under: an IPv4 address, or the /64 network of an IPv6 one
@@ -119,7 +125,7 @@ impl ClientBuckets {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate.per_s))
+            Err(seconds((1.0 - bucket.tokens) / rate.per_s))
         }
     }
 
@@ -191,6 +197,14 @@ mod tests {
         let later = t0 + Duration::from_secs(3);
         assert_eq!(buckets.take(client(42), later), Ok(()));
         assert_eq!(buckets.tracked(), 1);
+    }
+
+    #[test]
+    fn a_rate_near_zero_waits_long_and_never_panics() {
+        let buckets = ClientBuckets::new(ClientRate::new(1e-300, 1));
+        let t0 = Instant::now();
+        assert_eq!(buckets.take(client(1), t0), Ok(()));
+        assert_eq!(buckets.take(client(1), t0), Err(Duration::MAX));
     }
 
     #[test]
