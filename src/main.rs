@@ -29,6 +29,9 @@ struct Cli {
 enum Commands {
     /// Run a scaled-down 2021 campaign end to end on the embedded log and check every invariant.
     Demo(roles::demo::DemoArgs),
+    /// Make a deployment's keys (YEYAK_SUBJECT_KEY, YEYAK_TOKEN_KEY) from the operating
+    /// system's random source, printed as `export` lines: `eval "$(yeyak keygen)"`.
+    Keygen(roles::keygen::KeygenArgs),
     /// Run a ledger processor: a consumer-group member over the command topics that decides and
     /// writes events with exactly-once Kafka transactions. Runs until SIGTERM or Ctrl-C (a kill
     /// is safe too).
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Commands::Demo(args) => roles::demo::run(args),
+        Commands::Keygen(args) => roles::keygen::run(args),
         Commands::Process(args) => roles::process::run(args),
         Commands::Project(args) => roles::project::run(args),
         Commands::Serve(args) => roles::serve::run(*args),

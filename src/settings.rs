@@ -27,10 +27,15 @@ impl From<Fsync> for FsyncPolicy {
     }
 }
 
+/// The pseudonymisation key's variable (hex, at least 32 bytes).
+pub const SUBJECT_KEY_ENV: &str = "YEYAK_SUBJECT_KEY";
+/// The token signing key's variable (hex, at least 32 bytes).
+pub const TOKEN_KEY_ENV: &str = "YEYAK_TOKEN_KEY";
+
 /// How to make both keys, in the words of every error that asks for them. The subject key must
 /// stay the same for the whole campaign: a new one makes every person a new subject.
-pub const MAKE_KEYS: &str = "make them once per deployment with \
-`export YEYAK_SUBJECT_KEY=$(openssl rand -hex 32) YEYAK_TOKEN_KEY=$(openssl rand -hex 32)` \
+pub const MAKE_KEYS: &str = "make them once per deployment with `eval \"$(yeyak keygen)\"` \
+(or `export YEYAK_SUBJECT_KEY=$(openssl rand -hex 32) YEYAK_TOKEN_KEY=$(openssl rand -hex 32)`) \
 and keep them (a new subject key makes every person a new subject)";
 
 /// Whether a role may fall back to the public demo key when `YEYAK_SUBJECT_KEY` is missing.

@@ -675,7 +675,7 @@ fn the_command_lines_export_and_replay_with_exit_codes() {
 fn each_forged_event_is_reported_under_the_rule_it_breaks() {
     use yeyak_domain::command::Slot;
     use yeyak_domain::event::{BookingRequested, DosesMoved, SubjectVerified, SupplyRegistered};
-    use yeyak_domain::{AdmissionId, CommandBody, DeviceId, Method};
+    use yeyak_domain::{AdmissionId, BirthDate, BirthFacts, CommandBody, DeviceId, Method};
     use yeyak_ledger::TOPIC_SUBJECT;
 
     let campaign = Campaign::default_2021();
@@ -707,13 +707,13 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
         };
         submit(0, opens - 3_600_000, supply);
         let device = DeviceId::new("pc").unwrap();
-        let born = "1990-05-09".parse().unwrap();
         submit(
             1,
             opens,
             CommandBody::Verify {
                 subject,
-                birth_date: born,
+                birth_year: 1990,
+                cohort_digit: 9,
                 method: Method::Kakao,
                 device: device.clone(),
             },
@@ -762,7 +762,7 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
     let forge = |n: u128, at_ms: i64, key: &str, event: Event| Envelope {
         event_id: Uuid::from_u128(0xfeed_0000 + n),
         command_id: Uuid::from_u128(0xc0de_0000 + n),
-        schema_version: 1,
+        schema_version: event.schema_version(),
         occurred_at_ms: at_ms,
         partition_key: key.to_owned(),
         event,
@@ -772,8 +772,10 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
             subject,
             method: Method::Naver,
             device: DeviceId::new(device).unwrap(),
-            birth_date: "1990-05-09".parse().unwrap(),
-            cohort_digit: 9,
+            birth: BirthDate::Minimal(BirthFacts {
+                year: 1990,
+                cohort_digit: 9,
+            }),
             next_verify_at_ms: opens + 60_000 + campaign.rules.verify_interval_ms,
         })
     };
@@ -968,9 +970,9 @@ fn a_hostile_manifest_is_refused_or_costs_only_what_is_on_disk() {
     );
 }
 
-/// A log written by the build before the operators' schema versions (`SupplyRegistered` and
-/// `DosesWithdrawn` v1: `yeyak demo --people 12 --clinics 6 --seed 7`, then `yeyak rebalance
-/// --demand`), committed in `tests/fixtures/v1-log` with that build's own audit report, replays
+/// A log written by the build before the operators' schema versions and data minimisation
+/// (`SupplyRegistered`, `DosesWithdrawn` and `SubjectVerified` v1, the last with birth dates:
+/// `yeyak demo --people 12 --clinics 6 --seed 7`, then `yeyak rebalance --demand`), committed in `tests/fixtures/v1-log` with that build's own audit report, replays
 /// and audits identically with this build: same digests, rules, findings and doses.
 #[test]
 fn a_v1_log_replays_and_audits_as_it_did_when_it_was_written() {
@@ -985,7 +987,9 @@ fn a_v1_log_replays_and_audits_as_it_did_when_it_was_written() {
         .map(|i| i.envelope.event.type_name())
         .collect();
     assert!(
-        old.contains(&"SupplyRegistered") && old.contains(&"DosesWithdrawn"),
+        ["SupplyRegistered", "DosesWithdrawn", "SubjectVerified"]
+            .iter()
+            .all(|t| old.contains(t)),
         "{old:?}"
     );
     let report = serde_json::to_value(replay(&loaded).report).unwrap();

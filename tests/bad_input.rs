@@ -79,8 +79,10 @@ fn malformed_commands_do_not_deserialize() {
         r#"{"command_id":"00000000-0000-0000-0000-000000000000","at_ms":0,"body":{"type":"tick","clinic":"c 1"}}"#,
         r#"{"command_id":"00000000-0000-0000-0000-000000000000","at_ms":0,"body":{"type":"fly"}}"#,
         r#"{"command_id":"00000000-0000-0000-0000-000000000000","at_ms":"soon","body":{"type":"tick","clinic":"c1"}}"#,
-        r#"{"command_id":"00000000-0000-0000-0000-000000000000","at_ms":0,"body":{"type":"verify","subject":"zz","birth_date":"1990-05-09","method":"kakao","device":"pc"}}"#,
-        r#"{"command_id":"00000000-0000-0000-0000-000000000000","at_ms":0,"body":{"type":"verify","subject":"00000000000000000000000000000000","birth_date":"1990-05-09","method":"fax","device":"pc"}}"#,
+        r#"{"command_id":"00000000-0000-0000-0000-000000000000","at_ms":0,"body":{"type":"verify","subject":"zz","birth_year":1990,"cohort_digit":9,"method":"kakao","device":"pc"}}"#,
+        r#"{"command_id":"00000000-0000-0000-0000-000000000000","at_ms":0,"body":{"type":"verify","subject":"00000000000000000000000000000000","birth_year":1990,"cohort_digit":9,"method":"fax","device":"pc"}}"#,
+        r#"{"command_id":"00000000-0000-0000-0000-000000000000","at_ms":0,"body":{"type":"verify","subject":"00000000000000000000000000000000","birth_year":1990,"cohort_digit":10,"method":"kakao","device":"pc"}}"#,
+        r#"{"command_id":"00000000-0000-0000-0000-000000000000","at_ms":0,"body":{"type":"verify","subject":"00000000000000000000000000000000","birth_date":"1990-05-09","method":"kakao","device":"pc"}}"#,
     ] {
         assert!(serde_json::from_str::<Command>(json).is_err(), "{json}");
     }

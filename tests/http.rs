@@ -1,7 +1,8 @@
 //! The HTTP server's bounds, from a raw socket as a hostile or careless client meets them: a
 //! body over the limit gets a `413` the client can read, a slow-loris client is cut off, a
 //! connection over the limit and a request over the in-flight bound get `503` with
-//! `Retry-After`.
+//! `Retry-After`, and one address sending verifications over its rate gets `429` with
+//! `Retry-After` while another address is served.
 
 mod api_common;
 
@@ -12,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use yeyak_front::FrontConfig;
 use yeyak_front::backend::Backend;
+use yeyak_front::client_rate::ClientRate;
 use yeyak_front::server::{HttpLimits, Running};
 use yeyak_log::FsyncPolicy;
 
@@ -152,5 +154,58 @@ async fn over_the_connection_or_in_flight_bound_the_answer_is_503_with_retry_aft
         .unwrap();
     assert_eq!(answer.status(), 503);
     assert_eq!(answer.headers()["retry-after"], "1");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verifications_over_an_addresss_rate_get_429_and_other_addresses_go_on() {
+    let (running, _dir) = server(HttpLimits {
+        verify_per_client: Some(ClientRate::new(0.1, 3)),
+        ..HttpLimits::default()
+    })
+    .await;
+    let api = Api::new(&running);
+    // The burst: three people verify from one address (a shared computer, a NAT).
+    for n in 0..3 {
+        let answer = api.verify("kakao", &rid("1990-05-19", n), "pc").await;
+        answer.expect(200, "");
+    }
+    let flood = api.verify("kakao", &rid("1990-05-19", 3), "pc").await;
+    flood.expect(429, "client_rate_limited");
+    let wait = flood.body["retry_after_s"].as_i64().unwrap();
+    assert!(
+        (5..=10).contains(&wait),
+        "one more in 10 s: {:?}",
+        flood.body
+    );
+    let raw = api
+        .client
+        .post(format!("{}/v1/verify", api.base))
+        .json(
+            &serde_json::json!({"method": "kakao", "resident_id": rid("1990-05-19", 4),
+                                 "name": "x", "device_id": "pc"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 429);
+    let header: i64 = raw.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((5..=10).contains(&header), "{header}");
+    // Only verification is limited; another address verifies at once.
+    api.get("/v1/congestion", None).await.expect(200, "");
+    let elsewhere = Api {
+        client: reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+            .build()
+            .unwrap(),
+        base: api.base.clone(),
+        front: api.front.clone(),
+    };
+    let answer = elsewhere.verify("kakao", &rid("1990-05-19", 5), "pc").await;
+    answer.expect(200, "");
     running.stop().await;
 }

@@ -157,7 +157,8 @@ fn a_retried_command_gets_the_first_answer_and_appends_nothing() {
         at_ms: at,
         body: CommandBody::Verify {
             subject: common::subject_of("a"),
-            birth_date: "1990-05-09".parse().unwrap(),
+            birth_year: 1990,
+            cohort_digit: 9,
             method: Method::Pass,
             device: DeviceId::new("pc").unwrap(),
         },

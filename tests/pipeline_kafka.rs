@@ -293,10 +293,10 @@ impl Workload {
         let device = DeviceId::new("pc").unwrap();
         for n in 0..PEOPLE {
             let subject = Workload::person(n);
-            let birth_date = "1990-05-09".parse().unwrap();
             let verify = CommandBody::Verify {
                 subject,
-                birth_date,
+                birth_year: 1990,
+                cohort_digit: 9,
                 method: Method::Naver,
                 device: device.clone(),
             };
@@ -740,7 +740,8 @@ fn records_that_are_not_commands_for_their_partition_are_dead_lettered_not_skipp
         at_ms: Campaign::default_2021().booking_days[0].window.opens_at_ms,
         body: CommandBody::Verify {
             subject: common::subject_of("dl"),
-            birth_date: chrono::NaiveDate::from_ymd_opt(1990, 5, 9).unwrap(),
+            birth_year: 1990,
+            cohort_digit: 9,
             method: Method::Kakao,
             device: DeviceId::new("pc").unwrap(),
         },

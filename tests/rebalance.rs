@@ -113,7 +113,8 @@ fn campaign_so_far(dir: &Path) -> Ledger<FileLog> {
     for (n, subject) in people.iter().enumerate() {
         let verify = CommandBody::Verify {
             subject: *subject,
-            birth_date: "1990-05-09".parse().unwrap(),
+            birth_year: 1990,
+            cohort_digit: 9,
             method: Method::Kakao,
             device: device.clone(),
         };

@@ -379,7 +379,7 @@ fn emitted(scenario: &str, type_name: &str) -> Value {
 fn schemas_reject_broken_events() {
     let mut validators = Validators::default();
     let verified = emitted("digit_nine_books_on_its_day", "SubjectVerified");
-    let schema = "SubjectVerified.v1.json";
+    let schema = "SubjectVerified.v2.json";
     assert_eq!(
         validators.errors(schema, &verified),
         Vec::<String>::new(),
@@ -387,7 +387,7 @@ fn schemas_reject_broken_events() {
     );
 
     type Mutation = fn(&mut Value);
-    let broken: [(&str, Mutation); 16] = [
+    let broken: [(&str, Mutation); 18] = [
         ("another type", |v| {
             v["event"]["type"] = json!("DeviceLocked")
         }),
@@ -412,15 +412,21 @@ fn schemas_reject_broken_events() {
         ("a subject that is not hex", |v| {
             v["event"]["subject"] = json!("0123456789abcdef0123456789abcdeg")
         }),
-        ("schema version 2", |v| v["schema_version"] = json!(2)),
+        ("schema version 1", |v| v["schema_version"] = json!(1)),
         ("schema version as text", |v| {
-            v["schema_version"] = json!("1")
+            v["schema_version"] = json!("2")
         }),
         ("an event id that is not a uuid", |v| {
             v["event_id"] = json!("not-a-uuid")
         }),
-        ("a birth date that is not a date", |v| {
-            v["event"]["birth_date"] = json!("1990-13-45")
+        ("a birth year as text", |v| {
+            v["event"]["birth_year"] = json!("1990")
+        }),
+        ("no birth year", |v| {
+            drop(v["event"].as_object_mut().unwrap().remove("birth_year"))
+        }),
+        ("a cohort digit of 10", |v| {
+            v["event"]["cohort_digit"] = json!(10)
         }),
         ("an unknown method", |v| v["event"]["method"] = json!("fax")),
         ("a cohort digit beyond u8", |v| {
@@ -471,7 +477,7 @@ fn schemas_reject_broken_events() {
     extended["trace_id"] = json!("abc");
     extended["event"]["assurance_level"] = json!(2);
     assert_eq!(
-        validators.errors("SubjectVerified.v1.json", &extended),
+        validators.errors("SubjectVerified.v2.json", &extended),
         Vec::<String>::new(),
         "an added optional field must stay valid"
     );
@@ -527,4 +533,89 @@ fn older_released_versions_are_read_through_their_upcasters() {
         json!({"type": "TicketLeft", "ticket": 1, "subject": "00000000000000000000000000000001"});
     older["schema_version"] = 0.into();
     assert!(decode(&stored(&older)).is_err());
+}
+
+/// `SubjectVerified` v2 records the birth year and cohort digit, not the birth date (data
+/// minimisation). A v1 record (with the date) is read through its upcaster: the rules get the
+/// same year and digit from it, and it re-encodes as written; a record whose shape is not its
+/// version's is refused, and the v2 schema has no birth date.
+#[test]
+fn a_v1_verification_with_its_birth_date_is_read_and_v2_carries_only_year_and_digit() {
+    use yeyak_domain::BirthFacts;
+    use yeyak_log::codec::{decode, encode};
+    use yeyak_log::{Record, StoredRecord};
+    let subject = "0123456789abcdef0123456789abcdef";
+    let v1 = json!({
+        "event_id": "00000000-0000-0000-0000-000000000001",
+        "command_id": "00000000-0000-0000-0000-000000000002",
+        "schema_version": 1,
+        "occurred_at_ms": 1_628_506_800_000i64,
+        "partition_key": subject,
+        "event": {"type": "SubjectVerified", "subject": subject, "method": "kakao",
+                  "device": "pc", "birth_date": "1990-05-19", "cohort_digit": 9,
+                  "next_verify_at_ms": 1_628_507_400_000i64},
+    });
+    let stored = |value: &Value| StoredRecord {
+        topic: "yeyak.subject".into(),
+        partition: 0,
+        offset: 0,
+        record: Record {
+            key: subject.as_bytes().to_vec(),
+            value: serde_json::to_vec(value).unwrap(),
+            headers: vec![],
+            timestamp_ms: 0,
+        },
+    };
+    let mut validators = Validators::default();
+    assert_eq!(
+        validators.errors("SubjectVerified.v1.json", &v1),
+        Vec::<String>::new()
+    );
+    let envelope = decode(&stored(&v1)).expect("a v1 record is read");
+    let Event::SubjectVerified(verified) = &envelope.event else {
+        panic!("{envelope:?}")
+    };
+    assert_eq!(
+        (verified.birth.facts(), envelope.schema_version),
+        (
+            BirthFacts {
+                year: 1990,
+                cohort_digit: 9
+            },
+            1
+        )
+    );
+    let again: Value = serde_json::from_slice(&encode(&envelope).unwrap().value).unwrap();
+    assert_eq!(again, v1, "re-encoded as written");
+
+    let v2 = emitted("digit_nine_books_on_its_day", "SubjectVerified");
+    assert_eq!(v2["schema_version"], json!(2));
+    let fields: BTreeSet<&String> = v2["event"].as_object().unwrap().keys().collect();
+    let expected = [
+        "birth_year",
+        "cohort_digit",
+        "device",
+        "method",
+        "next_verify_at_ms",
+    ];
+    assert_eq!(
+        fields.into_iter().map(String::as_str).collect::<Vec<_>>(),
+        [&expected[..], &["subject", "type"]].concat()
+    );
+    let properties =
+        schema_from_disk("SubjectVerified.v2.json")["properties"]["event"]["properties"]
+            .as_object()
+            .unwrap()
+            .clone();
+    assert!(!properties.contains_key("birth_date"), "{properties:?}");
+
+    let mut mislabelled = v1.clone();
+    mislabelled["schema_version"] = 2.into();
+    assert!(decode(&stored(&mislabelled)).is_err(), "a v1 shape as v2");
+    let mut mislabelled = v2.clone();
+    mislabelled["schema_version"] = 1.into();
+    assert!(decode(&stored(&mislabelled)).is_err(), "a v2 shape as v1");
+    let mut beyond = v2.clone();
+    beyond["event"]["cohort_digit"] = 10.into();
+    assert!(decode(&stored(&beyond)).is_err(), "a cohort digit of 10");
 }

@@ -1,5 +1,6 @@
 //! What `yeyak serve` refuses at start, from the outside (the binary, no services): a short or
-//! empty admin token, and missing keys where a run is not a rehearsal.
+//! empty admin token, and missing keys where a run is not a rehearsal; and `yeyak keygen`, the
+//! one-line way to make the keys that the refusals point to.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -79,6 +80,43 @@ fn a_server_on_real_time_or_on_kafka_needs_both_keys() {
             let text = refused(args, &env);
             assert!(text.contains(missing), "{args:?} {env:?}: {text}");
             assert!(text.contains("openssl rand -hex 32"), "{text}");
+            assert!(text.contains("eval \"$(yeyak keygen)\""), "{text}");
         }
     }
+}
+
+/// `yeyak keygen` prints both keys as `export` lines, fresh every time, and a server given
+/// them gets past the keys (here to the next refusal, `--data` with `--kafka`).
+#[test]
+fn keygen_makes_keys_that_serve_accepts() {
+    let keygen = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_yeyak"))
+            .arg("keygen")
+            .output()
+            .expect("run yeyak keygen");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = keygen();
+    let keys: Vec<(&str, &str)> = text
+        .lines()
+        .map(|line| {
+            let (name, key) = line
+                .strip_prefix("export ")
+                .unwrap()
+                .split_once('=')
+                .unwrap();
+            assert_eq!(key.len(), 64, "{line}");
+            assert!(key.bytes().all(|b| b.is_ascii_hexdigit()), "{line}");
+            (name, key)
+        })
+        .collect();
+    let names: Vec<&str> = keys.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["YEYAK_SUBJECT_KEY", "YEYAK_TOKEN_KEY"]);
+    assert_ne!(keys[0].1, keys[1].1);
+    assert!(!keygen().contains(keys[0].1), "the same key twice");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let text = refused(&["--kafka", "127.0.0.1:1", "--data", data], &keys);
+    assert!(text.contains("exclude each other"), "{text}");
 }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod chaos_sim;
 pub mod demo;
+pub mod keygen;
 pub mod loadgen;
 pub mod process;
 pub mod project;

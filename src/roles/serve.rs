@@ -11,6 +11,7 @@ use anyhow::Context;
 use yeyak_domain::{Campaign, Method};
 use yeyak_front::api::auth::AdminToken;
 use yeyak_front::backend::Backend;
+use yeyak_front::client_rate::ClientRate;
 use yeyak_front::providers::ProviderConfig;
 use yeyak_front::server::TlsFiles;
 use yeyak_front::tokens::TokenKey;
@@ -89,6 +90,19 @@ pub struct ServeArgs {
     /// Identity providers answer at once (for load measurements), instead of the simulated latencies.
     #[arg(long)]
     instant_providers: bool,
+    /// `POST /v1/verify` per client address (IPv4, or IPv6 /64) and second at most, on average
+    /// (429 client_rate_limited); off by default: behind a proxy or a carrier's NAT many people
+    /// share one address.
+    #[arg(long, value_name = "N")]
+    verify_rate_per_ip: Option<f64>,
+    /// How many verifications one address may send at once under --verify-rate-per-ip.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 20,
+        requires = "verify_rate_per_ip"
+    )]
+    verify_burst_per_ip: u32,
     /// Token signing key (hex, at least 32 bytes); every gateway of a deployment needs the same.
     /// Required (with YEYAK_SUBJECT_KEY) unless this is a rehearsal: the embedded log with
     /// --clock, which then uses a random key for this process only.
@@ -175,6 +189,13 @@ fn front_config(args: &ServeArgs) -> anyhow::Result<FrontConfig> {
     config.heartbeat_timeout_ms = args.heartbeat_timeout_s * 1000;
     config.controller_tick_ms = args.controller_tick_ms;
     config.congestion_report_ms = args.congestion_report_s.saturating_mul(1000);
+    if let Some(per_s) = args.verify_rate_per_ip {
+        anyhow::ensure!(
+            per_s.is_finite() && per_s > 0.0,
+            "--verify-rate-per-ip must be a positive number of requests a second"
+        );
+        config.http.verify_per_client = Some(ClientRate::new(per_s, args.verify_burst_per_ip));
+    }
     if args.instant_providers {
         config.providers = Method::ALL
             .iter()

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
 use serde::Deserialize;
 
-use super::{Rejection, RejectionCode, Share, TimestampMs};
+use super::{BirthFacts, Rejection, RejectionCode, Share, TimestampMs};
 
 /// The 2021 18-49 campaign of the seed, shipped as the default.
 pub const DEFAULT_CAMPAIGN_TOML: &str = include_str!("../../../campaigns/2021-18-49.toml");
@@ -35,11 +35,13 @@ struct CampaignFile {
     change_window: WindowFile,
 }
 
+/// The age group, by birth year (as Korea counted it in 2021): the rules need no more of a
+/// birth date than its year (`BirthFacts`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Eligibility {
-    pub born_from: NaiveDate,
-    pub born_to: NaiveDate,
+    pub born_from_year: u16,
+    pub born_to_year: u16,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -202,9 +204,9 @@ impl Campaign {
                 "the change window opens before the last booking day closes".into(),
             ));
         }
-        if file.eligibility.born_from > file.eligibility.born_to {
+        if file.eligibility.born_from_year > file.eligibility.born_to_year {
             return Err(CampaignError::Inconsistent(
-                "eligibility born_from is after born_to".into(),
+                "eligibility born_from_year is after born_to_year".into(),
             ));
         }
         if file.vaccination.first_date > file.vaccination.last_date {
@@ -242,41 +244,32 @@ impl Campaign {
             .unwrap_or(self.change_window.opens_at_ms)
     }
 
-    /// The cohort digit of a birth date: the last digit of its day of month.
-    pub fn cohort_digit(birth_date: NaiveDate) -> u8 {
-        (birth_date.day() % 10) as u8
-    }
-
     /// The booking day (index) of a person, by their cohort digit.
-    pub fn booking_day_of(&self, birth_date: NaiveDate) -> Option<u8> {
-        let digit = Campaign::cohort_digit(birth_date);
+    pub fn booking_day_of(&self, birth: BirthFacts) -> Option<u8> {
         self.booking_days
             .iter()
-            .position(|d| d.digit == digit)
+            .position(|d| d.digit == birth.cohort_digit)
             .map(|i| i as u8)
     }
 
-    pub fn is_eligible(&self, birth_date: NaiveDate) -> bool {
-        self.eligibility.born_from <= birth_date && birth_date <= self.eligibility.born_to
+    /// Whether a person is in the age group: by birth year only.
+    pub fn is_eligible(&self, birth: BirthFacts) -> bool {
+        (self.eligibility.born_from_year..=self.eligibility.born_to_year).contains(&birth.year)
     }
 
     pub fn is_vaccination_date(&self, date: NaiveDate) -> bool {
         self.vaccination.first_date <= date && date <= self.vaccination.last_date
     }
 
-    /// May a person born on `birth_date` book at `at_ms`, and from which share?
-    pub fn booking_phase(
-        &self,
-        birth_date: NaiveDate,
-        at_ms: TimestampMs,
-    ) -> Result<Phase, Rejection> {
+    /// May a person of `birth`'s cohort book at `at_ms`, and from which share?
+    pub fn booking_phase(&self, birth: BirthFacts, at_ms: TimestampMs) -> Result<Phase, Rejection> {
         if at_ms >= self.change_window.closes_at_ms {
             return Err(Rejection::new(RejectionCode::CampaignClosed));
         }
         if self.change_window.contains(at_ms) {
             return Ok(Phase::ChangeWindow);
         }
-        let own = self.booking_day_of(birth_date);
+        let own = self.booking_day_of(birth);
         if let Some(index) = own {
             let window = self.booking_days[usize::from(index)].window;
             if window.contains(at_ms) {
@@ -379,14 +372,15 @@ mod tests {
         assert_eq!(c.booking_days[1].digit, 0);
         assert_eq!(c.booking_days[9].digit, 8);
         assert_eq!(c.release_at_ms(), at("2021-08-19T18:00:00+09:00"));
-        assert!(c.is_eligible(date("1972-01-01")) && c.is_eligible(date("2003-12-31")));
-        assert!(!c.is_eligible(date("1971-12-31")) && !c.is_eligible(date("2004-01-01")));
+        let born = |text| BirthFacts::of_date(date(text));
+        assert!(c.is_eligible(born("1972-01-01")) && c.is_eligible(born("2003-12-31")));
+        assert!(!c.is_eligible(born("1971-12-31")) && !c.is_eligible(born("2004-01-01")));
     }
 
     #[test]
     fn digit_nine_books_on_the_ninth_until_six_the_next_evening() {
         let c = Campaign::default_2021();
-        let born = date("1990-05-19");
+        let born = BirthFacts::of_date(date("1990-05-19"));
         assert_eq!(
             c.booking_phase(born, at("2021-08-09T20:00:00+09:00")),
             Ok(Phase::BookingDay(0))

@@ -34,11 +34,14 @@ pub struct Slot {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CommandBody {
     // ---- the person's partition ------------------------------------------------------------
-    /// A verification completed by an identity provider. `birth_date` was derived at the edge
-    /// from the resident number, which itself never travels further.
+    /// A verification completed by an identity provider. `birth_year` and `cohort_digit` (the
+    /// last digit of the birth day) were derived at the edge from the resident number, which
+    /// itself never travels further, nor does the birth date.
     Verify {
         subject: SubjectId,
-        birth_date: VaccinationDate,
+        birth_year: u16,
+        #[serde(deserialize_with = "crate::birth::deserialize_cohort_digit")]
+        cohort_digit: u8,
         method: Method,
         device: DeviceId,
     },

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::command::Slot;
 use super::{
-    AdmissionId, ClinicId, CongestionLevel, DeviceId, GatewayId, Method, OperatorId, Permille,
-    Rejection, RejectionCode, ReservationId, Share, SubjectId, TicketNo, TimestampMs, TransferId,
-    VaccinationDate,
+    AdmissionId, BirthDate, BirthFacts, ClinicId, CongestionLevel, DeviceId, GatewayId, Method,
+    OperatorId, Permille, Rejection, RejectionCode, ReservationId, Share, SubjectId, TicketNo,
+    TimestampMs, TransferId, VaccinationDate,
 };
 
 /// An event with its coordinates: which command it answers, when, and which partition it
@@ -34,17 +34,117 @@ pub struct Envelope {
 
 // ---- the person's partition ------------------------------------------------------------------
 
-/// A person completed identity verification. The birth date (and its cohort digit) is derived
-/// from the resident number at the edge; the number itself is never recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// A person completed identity verification (see `wire::SubjectVerified` for what v2 records).
+/// In memory, `birth` is what the record holds: the facts the rules need (v2), or the whole
+/// date of a v1 record, which re-encodes as it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "wire::SubjectVerifiedAny", into = "wire::SubjectVerifiedAny")]
 pub struct SubjectVerified {
     pub subject: SubjectId,
     pub method: Method,
     pub device: DeviceId,
-    pub birth_date: VaccinationDate,
-    pub cohort_digit: u8,
+    pub birth: BirthDate,
     /// Another verification of this person is refused before this instant.
     pub next_verify_at_ms: TimestampMs,
+}
+
+impl JsonSchema for SubjectVerified {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SubjectVerified".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        wire::SubjectVerified::json_schema(generator)
+    }
+}
+
+/// The shapes `SubjectVerified` has had on the wire, and its upcaster from v1.
+mod wire {
+    use super::*;
+
+    /// A person completed identity verification. The resident number is never recorded, nor
+    /// the birth date: only the two facts the rules need, derived from the number at the edge
+    /// (the birth year for the age group, the cohort digit for the booking day).
+    #[derive(Serialize, Deserialize, JsonSchema)]
+    pub struct SubjectVerified {
+        pub subject: SubjectId,
+        pub method: Method,
+        pub device: DeviceId,
+        pub birth_year: u16,
+        /// The last digit of the day of month of the birth date (0 to 9).
+        #[schemars(range(max = 9))]
+        #[serde(deserialize_with = "crate::birth::deserialize_cohort_digit")]
+        pub cohort_digit: u8,
+        /// Another verification of this person is refused before this instant.
+        pub next_verify_at_ms: TimestampMs,
+    }
+
+    /// Version 1 (schemas/SubjectVerified.v1.json): the whole birth date.
+    #[derive(Serialize, Deserialize)]
+    pub struct SubjectVerifiedV1 {
+        pub subject: SubjectId,
+        pub method: Method,
+        pub device: DeviceId,
+        pub birth_date: VaccinationDate,
+        pub cohort_digit: u8,
+        pub next_verify_at_ms: TimestampMs,
+    }
+
+    /// Either version, told apart by its fields (`birth_year` or `birth_date`); the envelope's
+    /// `schema_version` must agree (`Event::reads_version`).
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    pub enum SubjectVerifiedAny {
+        V2(SubjectVerified),
+        V1(SubjectVerifiedV1),
+    }
+
+    impl From<SubjectVerifiedAny> for super::SubjectVerified {
+        fn from(any: SubjectVerifiedAny) -> Self {
+            match any {
+                SubjectVerifiedAny::V2(e) => super::SubjectVerified {
+                    subject: e.subject,
+                    method: e.method,
+                    device: e.device,
+                    birth: BirthDate::Minimal(BirthFacts {
+                        year: e.birth_year,
+                        cohort_digit: e.cohort_digit,
+                    }),
+                    next_verify_at_ms: e.next_verify_at_ms,
+                },
+                SubjectVerifiedAny::V1(e) => super::SubjectVerified {
+                    subject: e.subject,
+                    method: e.method,
+                    device: e.device,
+                    birth: BirthDate::Whole(e.birth_date),
+                    next_verify_at_ms: e.next_verify_at_ms,
+                },
+            }
+        }
+    }
+
+    impl From<super::SubjectVerified> for SubjectVerifiedAny {
+        fn from(e: super::SubjectVerified) -> Self {
+            let facts = e.birth.facts();
+            match e.birth {
+                BirthDate::Minimal(_) => SubjectVerifiedAny::V2(SubjectVerified {
+                    subject: e.subject,
+                    method: e.method,
+                    device: e.device,
+                    birth_year: facts.year,
+                    cohort_digit: facts.cohort_digit,
+                    next_verify_at_ms: e.next_verify_at_ms,
+                }),
+                BirthDate::Whole(birth_date) => SubjectVerifiedAny::V1(SubjectVerifiedV1 {
+                    subject: e.subject,
+                    method: e.method,
+                    device: e.device,
+                    birth_date,
+                    cohort_digit: facts.cohort_digit,
+                    next_verify_at_ms: e.next_verify_at_ms,
+                }),
+            }
+        }
+    }
 }
 
 /// The verifying device holds the person: other devices are refused until `until_ms`.
@@ -410,7 +510,7 @@ macro_rules! events {
 }
 
 events! {
-    SubjectVerified = 1,
+    SubjectVerified = 2,
     DeviceLocked = 1,
     AdmissionGranted = 1,
     AdmissionUsed = 1,
@@ -446,11 +546,14 @@ events! {
 }
 
 /// The oldest schema version still read of each event type that has older ones. A record of
-/// such a version is read by its upcaster; for these types that is serde's: their v2 only added
-/// an optional field (the operator), which a v1 record leaves absent (`None`). The envelope
-/// keeps the version it was written with, so a v1 log replays, audits and re-encodes exactly as
-/// before.
+/// such a version is read by its upcaster. For `SupplyRegistered`, `DosesMoved` and
+/// `DosesWithdrawn` that is serde's: their v2 only added an optional field (the operator), which
+/// a v1 record leaves absent (`None`). `SubjectVerified` v2 records the birth year instead of
+/// the birth date (data minimisation); a v1 record is read with its date (`BirthDate::Whole`),
+/// which the rules use only through the same two facts. The envelope keeps the version it was
+/// written with, so a v1 log replays, audits and re-encodes exactly as before.
 const READ_FROM_VERSION: &[(&str, u16)] = &[
+    ("SubjectVerified", 1),
     ("SupplyRegistered", 1),
     ("DosesMoved", 1),
     ("DosesWithdrawn", 1),
@@ -458,13 +561,18 @@ const READ_FROM_VERSION: &[(&str, u16)] = &[
 
 impl Event {
     /// Whether a record of this event's type written under schema `version` is read (the
-    /// current version, or an older one with an upcaster).
+    /// current version, or an older one with an upcaster), and its payload has that version's
+    /// shape where versions differ in shape.
     pub fn reads_version(&self, version: u16) -> bool {
         let current = self.schema_version();
         let oldest = READ_FROM_VERSION
             .iter()
             .find(|(name, _)| *name == self.type_name())
             .map_or(current, |(_, v)| *v);
-        (oldest..=current).contains(&version)
+        let shape_agrees = match self {
+            Event::SubjectVerified(e) => e.birth.schema_version() == version,
+            _ => true,
+        };
+        (oldest..=current).contains(&version) && shape_agrees
     }
 }

@@ -5,6 +5,7 @@
 //! fail on infrastructure. Time, ids and looked-up facts come in with the command; the same
 //! inputs always give the same events, which is what makes a replay of the log exact.
 
+pub mod birth;
 pub mod calendar;
 pub mod clinic;
 pub mod command;
@@ -19,6 +20,7 @@ pub mod subject;
 pub mod system;
 pub mod waiting_room;
 
+pub use birth::{BirthDate, BirthFacts};
 pub use calendar::{Campaign, CampaignError, Phase};
 pub use command::{Command, CommandBody, Target};
 pub use event::{Envelope, Event};

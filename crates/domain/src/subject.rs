@@ -10,8 +10,8 @@ use super::command::CommandBody;
 use super::event::*;
 use super::ids::derive_uuid;
 use super::{
-    AdmissionId, ClinicId, DeviceId, Event, Method, Rejection, RejectionCode, ReservationId, Share,
-    SubjectId, TicketNo, TimestampMs, VaccinationDate,
+    AdmissionId, BirthDate, BirthFacts, ClinicId, DeviceId, Event, Method, Rejection,
+    RejectionCode, ReservationId, Share, SubjectId, TicketNo, TimestampMs, VaccinationDate,
 };
 use uuid::Uuid;
 
@@ -58,7 +58,8 @@ pub struct Pending {
 /// Everything one person's partition knows about them. In memory only; never serialized.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubjectState {
-    pub birth_date: Option<VaccinationDate>,
+    /// What the last verification recorded of the birth date (since v2: year and cohort digit).
+    pub birth_date: Option<BirthDate>,
     pub verification: Option<Verification>,
     pub admission: Option<Admission>,
     pub reservation: Option<Holding>,
@@ -76,12 +77,9 @@ pub struct Context<'a> {
 
 impl SubjectState {
     /// The device that may act for this person: the one that verified last.
-    fn require_verified(
-        &self,
-        device: &DeviceId,
-    ) -> Result<(Verification, VaccinationDate), Rejection> {
+    fn require_verified(&self, device: &DeviceId) -> Result<(Verification, BirthFacts), Rejection> {
         match (&self.verification, self.birth_date) {
-            (Some(v), Some(birth)) if &v.device == device => Ok((v.clone(), birth)),
+            (Some(v), Some(birth)) if &v.device == device => Ok((v.clone(), birth.facts())),
             _ => Err(Rejection::new(RejectionCode::NotVerified)),
         }
     }
@@ -95,7 +93,7 @@ impl SubjectState {
         device: &DeviceId,
         date: VaccinationDate,
         campaign: &Campaign,
-    ) -> Result<VaccinationDate, Rejection> {
+    ) -> Result<BirthFacts, Rejection> {
         if requested_for != subject {
             return Err(Rejection::new(RejectionCode::ProxyForbidden));
         }
@@ -143,10 +141,17 @@ pub fn decide(
     match command {
         CommandBody::Verify {
             subject,
-            birth_date,
+            birth_year,
+            cohort_digit,
             method,
             device,
-        } => verify(state, ctx, *subject, *birth_date, *method, device),
+        } => {
+            let birth = BirthFacts {
+                year: *birth_year,
+                cohort_digit: *cohort_digit,
+            };
+            verify(state, ctx, *subject, birth, *method, device)
+        }
         CommandBody::Book {
             subject,
             requested_for,
@@ -231,7 +236,7 @@ fn verify(
     state: &SubjectState,
     ctx: &Context,
     subject: SubjectId,
-    birth_date: VaccinationDate,
+    birth: BirthFacts,
     method: Method,
     device: &DeviceId,
 ) -> Result<Vec<Event>, Rejection> {
@@ -255,8 +260,7 @@ fn verify(
             subject,
             method,
             device: device.clone(),
-            birth_date,
-            cohort_digit: Campaign::cohort_digit(birth_date),
+            birth: BirthDate::Minimal(birth),
             next_verify_at_ms: now + rules.verify_interval_ms,
         }
         .into(),
@@ -429,7 +433,7 @@ fn settle(
 pub fn apply(state: &mut SubjectState, event: &Event) {
     match event {
         Event::SubjectVerified(e) => {
-            state.birth_date = Some(e.birth_date);
+            state.birth_date = Some(e.birth);
             state.verification = Some(Verification {
                 device: e.device.clone(),
                 method: e.method,

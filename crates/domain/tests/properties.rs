@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use yeyak_domain::command::Slot;
 use yeyak_domain::{
-    AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Envelope, Event, Method,
-    RejectionCode, ReservationId, Share, SubjectId, System, TicketNo,
+    AdmissionId, BirthFacts, Campaign, ClinicId, Command, CommandBody, DeviceId, Envelope, Event,
+    Method, RejectionCode, ReservationId, Share, SubjectId, System, TicketNo,
 };
 
 const PEOPLE: [&str; 6] = [
@@ -174,7 +174,8 @@ impl World {
                 method,
             } => CommandBody::Verify {
                 subject: subject(person),
-                birth_date: birth(person),
+                birth_year: BirthFacts::of_date(birth(person)).year,
+                cohort_digit: BirthFacts::of_date(birth(person)).cohort_digit,
                 method: Method::ALL[method],
                 device: DeviceId::new(DEVICES[device]).unwrap(),
             },
@@ -369,7 +370,7 @@ impl World {
             let person = (0..PEOPLE.len()).find(|&p| subject(p) == who).unwrap();
             let born = birth(person);
             prop_assert!(
-                self.campaign.is_eligible(born),
+                self.campaign.is_eligible(BirthFacts::of_date(born)),
                 "an ineligible person holds a reservation"
             );
             if let CommandBody::Book {
@@ -522,10 +523,10 @@ fn the_shares_of_a_clinic_day_are_never_overbooked_in_a_stampede() {
     let mut confirmed = 0;
     for n in 0..200 {
         let who = yeyak_domain::script::subject_of(&format!("stampede/{n}"));
-        let born: NaiveDate = "1990-05-09".parse().unwrap();
         let verify = CommandBody::Verify {
             subject: who,
-            birth_date: born,
+            birth_year: 1990,
+            cohort_digit: 9,
             method: Method::Kakao,
             device: device.clone(),
         };

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod backend;
+pub mod client_rate;
 pub mod clock;
 pub mod congestion;
 pub mod controller;

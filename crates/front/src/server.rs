@@ -7,7 +7,10 @@
 //! keep-alive connection, is cut off), bodies within `body_bytes_max` and `body_read_timeout`
 //! (`413 body_too_large` once the rest, up to `drain_bytes_max`, was read, so the client is
 //! done sending and reads the answer; `408 body_timeout`), requests in flight at most
-//! `requests_in_flight_max` (`503 overloaded` with `Retry-After`).
+//! `requests_in_flight_max` (`503 overloaded` with `Retry-After`), and, where asked for,
+//! verifications per client address (`verify_per_client`: `429 client_rate_limited` with
+//! `Retry-After`; the address is the connection's peer, handed to the router as
+//! `ConnectInfo<SocketAddr>`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +33,7 @@ use tokio::sync::Semaphore;
 
 use super::api::{ApiError, AppState, Front};
 use super::api::{admin, queue, reservations, slots, status, verify};
+use super::client_rate::{ClientKey, ClientRate};
 use super::{openapi, web};
 
 /// Bounds of the HTTP server. `Default` is what `yeyak serve` runs with.
@@ -51,6 +55,9 @@ pub struct HttpLimits {
     pub drain_bytes_max: usize,
     /// What `503` answers tell the client to wait.
     pub retry_after_s: u64,
+    /// `POST /v1/verify` per client address (IPv4, or IPv6 /64) at most, or no such limit
+    /// (the default: see `client_rate`).
+    pub verify_per_client: Option<ClientRate>,
 }
 
 impl Default for HttpLimits {
@@ -63,6 +70,7 @@ impl Default for HttpLimits {
             body_read_timeout: Duration::from_secs(10),
             drain_bytes_max: 1024 * 1024,
             retry_after_s: 1,
+            verify_per_client: None,
         }
     }
 }
@@ -104,6 +112,26 @@ async fn admit(State(front): State<AppState>, request: Request, next: Next) -> R
         }
         .into_response();
     };
+    next.run(request).await
+}
+
+/// `429 client_rate_limited` with `Retry-After`: this client address asks for verifications
+/// faster than `HttpLimits::verify_per_client` allows.
+async fn limit_per_client(State(front): State<AppState>, request: Request, next: Next) -> Response {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>();
+    if let (Some(buckets), Some(ConnectInfo(peer))) = (&front.verify_clients, peer) {
+        if let Err(wait) = buckets.take(ClientKey::of(peer.ip()), std::time::Instant::now()) {
+            return ApiError {
+                retry_after_s: Some(wait.as_secs_f64().ceil().max(1.0) as i64),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "client_rate_limited",
+                    "too many verifications from this address; retry after the time given",
+                )
+            }
+            .into_response();
+        }
+    }
     next.run(request).await
 }
 
@@ -237,7 +265,13 @@ pub fn router(front: AppState) -> Router {
         .route("/static/{file}", get(static_file))
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(status::metrics))
-        .route("/v1/verify", post(verify::verify))
+        .route(
+            "/v1/verify",
+            post(verify::verify).route_layer(middleware::from_fn_with_state(
+                front.clone(),
+                limit_per_client,
+            )),
+        )
         .route("/v1/queue", post(queue::enter))
         .route("/v1/queue/draws", get(queue::draws))
         .route(
@@ -335,9 +369,9 @@ async fn serve(
         .max_buf_size(limits.header_bytes_max.max(8192));
     tokio::pin!(stopped);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!(%error, "cannot accept a connection");
                     tokio::time::sleep(ACCEPT_RETRY).await;
@@ -357,7 +391,11 @@ async fn serve(
             }
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
+        let router = TowerToHyperService::new(app.clone());
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            hyper::service::Service::call(&router, request)
+        });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -432,7 +470,8 @@ pub async fn start_https(
             let _ = stopped.await;
             handle.graceful_shutdown(None);
         });
-        if let Err(error) = server.serve(app.into_make_service()).await {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(error) = server.serve(app).await {
             tracing::error!(%error, "the HTTPS server stopped");
         }
         drain.abort();

@@ -6,8 +6,9 @@
 //! single-use and a device is the verified one only as long as the person's partition says so.
 //!
 //! The claims are readable by whoever holds the token (base64), so they hold no personal data:
-//! a pseudonymous subject id, a random device id, ids and instants. The birth date a booking
-//! day depends on stays on the server, keyed by the subject (`FrontView::birth_dates`).
+//! a pseudonymous subject id, a random device id, ids and instants. The birth year and cohort
+//! digit a booking day depends on stay on the server, keyed by the subject
+//! (`FrontView::births`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use yeyak_domain::{
-    AdmissionId, DeviceId, Envelope, Event, SubjectId, TicketNo, TimestampMs, VaccinationDate,
+    AdmissionId, BirthFacts, DeviceId, Envelope, Event, SubjectId, TicketNo, TimestampMs,
 };
 use yeyak_read::projection::ReadModel;
 
@@ -58,9 +58,10 @@ pub struct FrontView {
     /// Each person's latest ticket.
     pub ticket_of: HashMap<SubjectId, TicketNo>,
     pub pre_queue: BTreeMap<SubjectId, DeviceId>,
-    /// Each verified person's birth date (their booking day depends on it), kept here rather
-    /// than in their tokens, which anyone holding them can read.
-    pub birth_dates: HashMap<SubjectId, VaccinationDate>,
+    /// What each verified person's booking day and eligibility depend on (their birth year and
+    /// cohort digit, never the date, even from a v1 record), kept here rather than in their
+    /// tokens, which anyone holding them can read.
+    pub births: HashMap<SubjectId, BirthFacts>,
     /// Each person's latest admission, as the person's partition recorded it.
     pub admissions: HashMap<SubjectId, AdmissionView>,
     /// Instants of recent admissions (for the measured rate).
@@ -136,7 +137,7 @@ impl FrontView {
                 );
             }
             Event::SubjectVerified(e) => {
-                self.birth_dates.insert(e.subject, e.birth_date);
+                self.births.insert(e.subject, e.birth.facts());
             }
             Event::ReservationRecorded(e) => self.use_admission(e.subject),
             Event::ReservationChanged(e) => self.use_admission(e.subject),

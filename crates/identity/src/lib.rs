@@ -1,7 +1,8 @@
 //! The edge where a person's resident registration number enters and leaves as a pseudonym.
 //!
 //! Architecture invariant: the resident number is parsed here, turned into a [`SubjectId`] with
-//! a keyed hash (HMAC-SHA256) and a birth date, and dropped. It never reaches the domain, the
+//! a keyed hash (HMAC-SHA256) and the two facts of its birth date the rules need
+//! ([`BirthFacts`]: the year and the last digit of the day), and dropped. It never reaches the domain, the
 //! log, a database, a log line or an error message: [`ResidentNumber`] does not implement
 //! `Display`, its `Debug` is redacted, and [`IdentityError`] never quotes the input.
 
@@ -9,7 +10,7 @@ use chrono::NaiveDate;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use yeyak_domain::SubjectId;
+use yeyak_domain::{BirthFacts, SubjectId};
 
 /// Why a resident number was refused. The stable code is `invalid_resident_id` for all of them;
 /// the variant says which rule failed, without repeating the number.
@@ -25,13 +26,15 @@ pub enum IdentityError {
     CheckDigit,
     #[error("the pseudonymisation key must be at least 32 bytes")]
     KeyTooShort,
+    #[error("the operating system's random source failed")]
+    NoRandomness,
 }
 
 impl IdentityError {
     /// The stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            IdentityError::KeyTooShort => "invalid_configuration",
+            IdentityError::KeyTooShort | IdentityError::NoRandomness => "invalid_configuration",
             _ => "invalid_resident_id",
         }
     }
@@ -152,6 +155,15 @@ impl SecretKey {
         }
         Ok(SecretKey(bytes))
     }
+
+    /// 32 bytes from the operating system's random source, for one run whose subjects nobody
+    /// needs to recognise afterwards (made-up people): nobody knows this key, not even a
+    /// public document.
+    pub fn random() -> Result<SecretKey, IdentityError> {
+        let mut bytes = vec![0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|_| IdentityError::NoRandomness)?;
+        Ok(SecretKey(bytes))
+    }
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -173,11 +185,15 @@ impl Pseudonymiser {
         Pseudonymiser { key }
     }
 
-    /// Parses a resident number as typed at the edge and returns its subject id and birth date;
-    /// the number itself goes no further.
-    pub fn subject_of(&self, text: &str) -> Result<(SubjectId, NaiveDate), IdentityError> {
+    /// Parses a resident number as typed at the edge and returns its subject id and the facts
+    /// of its birth date the rules need (year, cohort digit); the number and the date go no
+    /// further.
+    pub fn subject_of(&self, text: &str) -> Result<(SubjectId, BirthFacts), IdentityError> {
         let number = ResidentNumber::parse(text)?;
-        Ok((self.subject(&number), number.birth_date()))
+        Ok((
+            self.subject(&number),
+            BirthFacts::of_date(number.birth_date()),
+        ))
     }
 
     pub fn subject(&self, number: &ResidentNumber) -> SubjectId {
@@ -215,6 +231,32 @@ mod tests {
             assert_eq!(number.birth_date(), date, "{text}");
             assert!(ResidentNumber::parse(&text.replace('-', "")).is_ok());
         }
+    }
+
+    #[test]
+    fn the_edge_hands_on_the_birth_year_and_the_cohort_digit_only() {
+        let text = ResidentNumber::synthesize("1990-05-19".parse().unwrap(), false, 1);
+        let (subject, birth) = key().subject_of(&text).unwrap();
+        assert_eq!(
+            birth,
+            BirthFacts {
+                year: 1990,
+                cohort_digit: 9
+            }
+        );
+        assert_eq!(
+            subject,
+            key().subject(&ResidentNumber::parse(&text).unwrap())
+        );
+        let text = ResidentNumber::synthesize("2001-12-30".parse().unwrap(), true, 1);
+        let (_, birth) = key().subject_of(&text).unwrap();
+        assert_eq!(
+            birth,
+            BirthFacts {
+                year: 2001,
+                cohort_digit: 0
+            }
+        );
     }
 
     #[test]

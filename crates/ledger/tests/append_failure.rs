@@ -114,7 +114,8 @@ fn verify(id: u128) -> Command {
         at_ms: opens(),
         body: CommandBody::Verify {
             subject: SubjectId([7; 16]),
-            birth_date: date(1990, 5, 9),
+            birth_year: 1990,
+            cohort_digit: 9,
             method: Method::Kakao,
             device: DeviceId::new("pc").unwrap(),
         },

@@ -8,8 +8,8 @@ use uuid::Uuid;
 use yeyak_domain::command::Slot;
 use yeyak_domain::system::Outcome;
 use yeyak_domain::{
-    ClinicId, Command, CommandBody, DeviceId, Event, Method, OperatorId, Share, SubjectId,
-    TimestampMs, VaccinationDate,
+    BirthFacts, ClinicId, Command, CommandBody, DeviceId, Event, Method, OperatorId, Share,
+    SubjectId, TimestampMs, VaccinationDate,
 };
 
 use crate::gateway::Heard;
@@ -83,7 +83,7 @@ impl Asking {
 
 pub struct Citizen {
     pub subject: SubjectId,
-    birth: VaccinationDate,
+    birth: BirthFacts,
     device: DeviceId,
     pub stage: Stage,
     pub asking: Option<Asking>,
@@ -101,7 +101,7 @@ impl Citizen {
         subject[8..].copy_from_slice(&(n as u64).to_le_bytes());
         Citizen {
             subject: SubjectId(subject),
-            birth: date(birth),
+            birth: BirthFacts::of_date(date(birth)),
             device: DeviceId::new(&format!("device-{n}")).expect("a valid device"),
             stage: Stage::Verify,
             asking: None,
@@ -149,7 +149,8 @@ impl Citizen {
         Some(match self.stage {
             Stage::Verify => CommandBody::Verify {
                 subject,
-                birth_date: self.birth,
+                birth_year: self.birth.year,
+                cohort_digit: self.birth.cohort_digit,
                 method: *rng.pick(&[Method::Kakao, Method::Naver, Method::Pass]),
                 device,
             },

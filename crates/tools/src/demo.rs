@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 
 use yeyak_domain::{
-    AdmissionId, Campaign, ClinicId, Command, CommandBody, DeviceId, Event, ReservationId, Share,
-    SubjectId, System,
+    AdmissionId, BirthFacts, Campaign, ClinicId, Command, CommandBody, DeviceId, Event,
+    ReservationId, Share, SubjectId, System,
 };
 use yeyak_identity::Pseudonymiser;
 use yeyak_ledger::{Ledger, LedgerError, Topology, replay};
@@ -66,7 +66,7 @@ impl DemoReport {
 
 struct Person {
     subject: SubjectId,
-    birth_date: NaiveDate,
+    birth: BirthFacts,
     device: DeviceId,
     admission: Option<AdmissionId>,
     reservation: Option<ReservationId>,
@@ -146,14 +146,15 @@ impl Run {
     /// Verify (with the odd second device and impatient retry), then take a ticket.
     fn arrive(&mut self, person: usize, at_ms: i64) -> Result<(), DemoError> {
         let p = &self.people[person];
-        let (subject, birth_date, device) = (p.subject, p.birth_date, p.device.clone());
+        let (subject, birth, device) = (p.subject, p.birth, p.device.clone());
         let visit = self.choices.visit();
         let method = visit.method;
         self.submit(
             at_ms,
             CommandBody::Verify {
                 subject,
-                birth_date,
+                birth_year: birth.year,
+                cohort_digit: birth.cohort_digit,
                 method,
                 device: device.clone(),
             },
@@ -165,7 +166,8 @@ impl Run {
                 at_ms + 30_000,
                 CommandBody::Verify {
                     subject,
-                    birth_date,
+                    birth_year: birth.year,
+                    cohort_digit: birth.cohort_digit,
                     method,
                     device: phone,
                 },
@@ -176,7 +178,8 @@ impl Run {
                 at_ms + 60_000,
                 CommandBody::Verify {
                     subject,
-                    birth_date,
+                    birth_year: birth.year,
+                    cohort_digit: birth.cohort_digit,
                     method,
                     device: device.clone(),
                 },
@@ -323,12 +326,12 @@ impl Run {
     ) -> Result<Run, DemoError> {
         let mut people = Vec::with_capacity(workload.people.len());
         for person in &workload.people {
-            let (subject, birth_date) = pseudonymiser
+            let (subject, birth) = pseudonymiser
                 .subject_of(&person.resident_number)
                 .map_err(|e| DemoError::Config(e.to_string()))?;
             people.push(Person {
                 subject,
-                birth_date,
+                birth,
                 device: person.device.clone(),
                 admission: None,
                 reservation: None,
@@ -394,8 +397,7 @@ impl Run {
 
     /// The first person of another booking day tries on this one.
     fn someone_early(&mut self, digit: u8, admitted_by: i64) -> Result<(), DemoError> {
-        let early = (0..self.people.len())
-            .find(|&i| Campaign::cohort_digit(self.people[i].birth_date) != digit);
+        let early = (0..self.people.len()).find(|&i| self.people[i].birth.cohort_digit != digit);
         if let Some(early) = early {
             self.arrive(early, admitted_by + 20 * 60_000)?;
             self.admit_all(admitted_by + 21 * 60_000)?;

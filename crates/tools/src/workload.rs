@@ -27,7 +27,7 @@ use std::collections::HashSet;
 use chrono::{Datelike, NaiveDate};
 
 use yeyak_domain::clinic::DOSES_PER_COMMAND_MAX;
-use yeyak_domain::{Campaign, ClinicId, CommandBody, DeviceId, Method};
+use yeyak_domain::{BirthFacts, Campaign, ClinicId, CommandBody, DeviceId, Method};
 use yeyak_identity::synthetic_number;
 
 /// The most people in one workload.
@@ -260,6 +260,13 @@ pub struct Person {
     pub device: DeviceId,
 }
 
+impl Person {
+    /// What the edge derives from the resident number for the rules.
+    pub fn birth(&self) -> BirthFacts {
+        BirthFacts::of_date(self.birth_date)
+    }
+}
+
 impl std::fmt::Debug for Person {
     /// Without the resident number: made up, but treated like a real one.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -407,7 +414,7 @@ impl Workload {
         let people = population(&mut rng, config, campaign)?;
         let eligible = people
             .iter()
-            .filter(|p| campaign.is_eligible(p.birth_date))
+            .filter(|p| campaign.is_eligible(p.birth()))
             .count() as u64;
         let dates = offered_dates(campaign, config.dates)?;
         let doses = doses_per_date(config, campaign, &people, eligible);
@@ -430,7 +437,7 @@ impl Workload {
     pub fn cohort(&self, campaign: &Campaign, day: usize) -> Vec<usize> {
         let digit = campaign.booking_days.get(day).map(|d| d.digit);
         (0..self.people.len())
-            .filter(|&i| Some(Campaign::cohort_digit(self.people[i].birth_date)) == digit)
+            .filter(|&i| Some(self.people[i].birth().cohort_digit) == digit)
             .collect()
     }
 }
@@ -478,16 +485,25 @@ fn birth(rng: &mut Rng, births: Births, campaign: &Campaign) -> Option<NaiveDate
 /// An eligible birth date whose day of month ends in `digit`: a month of the eligible years,
 /// then one of that month's days with the digit. `None` when that month has no such eligible day.
 fn birth_on_digit(rng: &mut Rng, campaign: &Campaign, digit: u8) -> Option<NaiveDate> {
-    let (from, to) = (campaign.eligibility.born_from, campaign.eligibility.born_to);
+    let (from, to) = eligible_dates(campaign)?;
     let month_of = |d: NaiveDate| i64::from(d.year()) * 12 + i64::from(d.month0());
     let months = (month_of(to) - month_of(from) + 1).max(1) as u64;
     let month = month_of(from) + rng.below(months) as i64;
     let (year, month0) = (month.div_euclid(12) as i32, month.rem_euclid(12) as u32);
     let days: Vec<NaiveDate> = (0..=3)
         .filter_map(|tens| NaiveDate::from_ymd_opt(year, month0 + 1, tens * 10 + u32::from(digit)))
-        .filter(|d| campaign.is_eligible(*d))
+        .filter(|d| campaign.is_eligible(BirthFacts::of_date(*d)))
         .collect();
     (!days.is_empty()).then(|| days[rng.below(days.len() as u64) as usize])
+}
+
+/// The first and last birth dates of the age group.
+fn eligible_dates(campaign: &Campaign) -> Option<(NaiveDate, NaiveDate)> {
+    let years = &campaign.eligibility;
+    Some((
+        NaiveDate::from_ymd_opt(i32::from(years.born_from_year), 1, 1)?,
+        NaiveDate::from_ymd_opt(i32::from(years.born_to_year), 12, 31)?,
+    ))
 }
 
 fn offered_dates(campaign: &Campaign, count: u32) -> Result<Vec<NaiveDate>, WorkloadError> {
@@ -516,8 +532,8 @@ fn doses_per_date(
                     let digit = campaign.booking_days[day].digit;
                     people
                         .iter()
-                        .filter(|p| Campaign::cohort_digit(p.birth_date) == digit)
-                        .filter(|p| campaign.is_eligible(p.birth_date))
+                        .filter(|p| p.birth().cohort_digit == digit)
+                        .filter(|p| campaign.is_eligible(p.birth()))
                         .count() as u64
                 })
                 .max()
@@ -584,11 +600,7 @@ mod tests {
         let outside = 20_000 - w.eligible;
         // Born 1965-2004 against an eligibility of 1972-2003: 8 years of 40 are outside.
         assert!((3_600..4_400).contains(&outside), "{outside} outside");
-        let digits: HashSet<u8> = w
-            .people
-            .iter()
-            .map(|p| Campaign::cohort_digit(p.birth_date))
-            .collect();
+        let digits: HashSet<u8> = w.people.iter().map(|p| p.birth().cohort_digit).collect();
         assert_eq!(digits.len(), 10, "every booking day has people");
     }
 
@@ -615,7 +627,7 @@ mod tests {
         let mut subjects = HashSet::new();
         for p in &w.people {
             let (subject, born) = edge.subject_of(&p.resident_number).unwrap();
-            assert_eq!(born, p.birth_date);
+            assert_eq!(born, p.birth());
             assert!(subjects.insert(subject));
         }
         assert!(!format!("{:?}", w.people[0]).contains(&w.people[0].resident_number));

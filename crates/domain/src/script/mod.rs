@@ -30,8 +30,9 @@ use uuid::Uuid;
 use crate::command::Slot;
 use crate::system::Outcome;
 use crate::{
-    AdmissionId, Campaign, ClinicId, Command, CommandBody, CongestionLevel, DeviceId, Envelope,
-    Event, GatewayId, Method, OperatorId, Permille, ReservationId, Share, SubjectId, TicketNo,
+    AdmissionId, BirthFacts, Campaign, ClinicId, Command, CommandBody, CongestionLevel, DeviceId,
+    Envelope, Event, GatewayId, Method, OperatorId, Permille, ReservationId, Share, SubjectId,
+    TicketNo,
 };
 
 /// Runs commands somewhere (the pure system, or a ledger on a real log) and gives the outcome.
@@ -122,12 +123,16 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
                 doses: args["doses"].parse().unwrap(),
                 operator: operator(&args),
             },
-            "verify" => CommandBody::Verify {
-                subject,
-                birth_date: args["born"].parse().unwrap(),
-                method: Method::parse(args.get("method").unwrap_or(&"kakao")).unwrap(),
-                device: device(person, &args),
-            },
+            "verify" => {
+                let birth = BirthFacts::of_date(args["born"].parse().unwrap());
+                CommandBody::Verify {
+                    subject,
+                    birth_year: birth.year,
+                    cohort_digit: birth.cohort_digit,
+                    method: Method::parse(args.get("method").unwrap_or(&"kakao")).unwrap(),
+                    device: device(person, &args),
+                }
+            }
             "enqueue" => CommandBody::Enqueue {
                 subject,
                 device: device(person, &args),

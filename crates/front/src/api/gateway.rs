@@ -14,6 +14,7 @@ use yeyak_identity::Pseudonymiser;
 use super::error::Unexpected;
 use crate::FrontConfig;
 use crate::backend::Backend;
+use crate::client_rate::ClientBuckets;
 use crate::clock::Clock;
 use crate::congestion::Thresholds;
 use crate::metrics::Metrics;
@@ -36,6 +37,8 @@ pub struct Front {
     pub admit_rate: Mutex<f64>,
     /// Requests being answered (bounded by `config.http.requests_in_flight_max`).
     pub in_flight: tokio::sync::Semaphore,
+    /// Verifications per client address, where `config.http.verify_per_client` asks for it.
+    pub verify_clients: Option<ClientBuckets>,
 }
 
 pub type AppState = Arc<Front>;
@@ -58,6 +61,7 @@ impl Front {
             .collect();
         let rate = config.admit_per_s;
         let in_flight = tokio::sync::Semaphore::new(config.http.requests_in_flight_max);
+        let verify_clients = config.http.verify_per_client.map(ClientBuckets::new);
         Front {
             config,
             backend,
@@ -69,6 +73,7 @@ impl Front {
             heartbeats: Mutex::new(HashMap::new()),
             admit_rate: Mutex::new(rate),
             in_flight,
+            verify_clients,
         }
     }
 

@@ -52,7 +52,8 @@ impl From<SlotsError> for ApiError {
 answered_as_api_error!(SlotsError);
 
 /// The share the person books from now: their booking day's, or the change window's pool. The
-/// birth date is the view's (the ledger's record of the verification), never the token's.
+/// birth year and cohort digit are the view's (the ledger's record of the verification), never
+/// the token's.
 fn share_now(
     front: &Front,
     view: &FrontView,
@@ -60,20 +61,20 @@ fn share_now(
     now: TimestampMs,
 ) -> Result<Share, Refusal> {
     let campaign = front.backend.campaign();
-    let Some(&birth_date) = view.birth_dates.get(&claims.sub) else {
+    let Some(&birth) = view.births.get(&claims.sub) else {
         return Err(Refusal::new(
             Rejection::new(RejectionCode::NotVerified),
             now,
         ));
     };
-    if !campaign.is_eligible(birth_date) {
+    if !campaign.is_eligible(birth) {
         return Err(Refusal::new(
             Rejection::new(RejectionCode::NotEligible),
             now,
         ));
     }
     let phase = campaign
-        .booking_phase(birth_date, now)
+        .booking_phase(birth, now)
         .map_err(|r| Refusal::new(r, now))?;
     Ok(Campaign::share_of(phase))
 }

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
-use yeyak_domain::{CommandBody, DeviceId, Method, SubjectId, VaccinationDate};
+use yeyak_domain::{BirthFacts, CommandBody, DeviceId, Method, SubjectId};
 
 use super::error::{ApiError, Unexpected, answered_as_api_error};
 use super::extract::{self, JsonBody, RequestError};
@@ -89,14 +89,14 @@ answered_as_api_error!(VerifyError);
 struct Verification {
     method: Method,
     subject: SubjectId,
-    birth_date: VaccinationDate,
+    birth: BirthFacts,
     device: DeviceId,
 }
 
 impl Verification {
     fn read(front: &Front, req: &VerifyRequest) -> Result<Verification, VerifyError> {
         let method = Method::parse(&req.method).ok_or(VerifyError::UnknownMethod)?;
-        let (subject, birth_date) = front
+        let (subject, birth) = front
             .pseudonymiser
             .subject_of(&req.resident_id)
             .map_err(RequestError::InvalidResidentId)?;
@@ -108,7 +108,7 @@ impl Verification {
         Ok(Verification {
             method,
             subject,
-            birth_date,
+            birth,
             device,
         })
     }
@@ -127,7 +127,8 @@ pub async fn verify(
     let outcome = front
         .decide(CommandBody::Verify {
             subject: v.subject,
-            birth_date: v.birth_date,
+            birth_year: v.birth.year,
+            cohort_digit: v.birth.cohort_digit,
             method: v.method,
             device: v.device.clone(),
         })
@@ -146,6 +147,6 @@ pub async fn verify(
     Ok(ok(json!({
         "session_token": front.keys.sign(&session),
         "expires_at": rfc3339(expires_at_ms),
-        "booking_day": front.backend.campaign().booking_day_of(v.birth_date),
+        "booking_day": front.backend.campaign().booking_day_of(v.birth),
     })))
 }

@@ -17,13 +17,14 @@ use yeyak_domain::event::{
     BookingRequested, ChangeRequested, ReservationConfirmed, ShareRelease, SupplyRegistered,
 };
 use yeyak_domain::{
-    AdmissionId, Campaign, ClinicId, DeviceId, Envelope, Event, Invariant, ReservationId, Share,
-    SubjectId, TransferId,
+    AdmissionId, BirthFacts, Campaign, ClinicId, DeviceId, Envelope, Event, Invariant,
+    ReservationId, Share, SubjectId, TransferId,
 };
 
 #[derive(Debug, Default)]
 struct Person {
-    birth: Option<NaiveDate>,
+    /// What the verification recorded of the birth date: its year and cohort digit.
+    birth: Option<BirthFacts>,
     /// The instant and device of the last verification.
     last_verify: Option<(i64, DeviceId)>,
     admission: Option<(AdmissionId, i64, bool)>,
@@ -277,7 +278,7 @@ impl<'c> RuleBook<'c> {
         let at = envelope.occurred_at_ms;
         match &envelope.event {
             Event::SubjectVerified(e) => {
-                self.verified(position, e.subject, e.birth_date, &e.device, at)
+                self.verified(position, e.subject, e.birth.facts(), &e.device, at)
             }
             Event::AdmissionGranted(e) => {
                 self.persons.entry(e.subject).or_default().admission =
@@ -424,7 +425,7 @@ impl<'c> RuleBook<'c> {
         &mut self,
         position: &Position,
         subject: SubjectId,
-        birth: NaiveDate,
+        birth: BirthFacts,
         device: &DeviceId,
         at: i64,
     ) {
@@ -488,15 +489,15 @@ impl<'c> RuleBook<'c> {
             });
             return;
         };
+        let years = &campaign.eligibility;
         self.check(
             Invariant::EligibleAgeGroup,
-            campaign.is_eligible(birth),
+            years.born_from_year <= birth.year && birth.year <= years.born_to_year,
             position,
-            || format!("{subject} born {birth} is outside the age group"),
+            || format!("{subject} born in {} is outside the age group", birth.year),
         );
         // The person's own booking day, from the last digit of their birth day of month.
-        let digit = (chrono::Datelike::day(&birth) % 10) as u8;
-        let own_day = campaign.booking_days.iter().position(|d| d.digit == digit);
+        let own_day = (campaign.booking_days.iter()).position(|d| d.digit == birth.cohort_digit);
         let lawful = match (share, replaces) {
             (Share::Day(d), None) => {
                 own_day == Some(usize::from(d))
@@ -512,7 +513,12 @@ impl<'c> RuleBook<'c> {
             Invariant::BookingDayOrChangeWindow,
             lawful,
             position,
-            || format!("{subject} (digit {digit}) booked share {share} at {when}"),
+            || {
+                format!(
+                    "{subject} (digit {}) booked share {share} at {when}",
+                    birth.cohort_digit
+                )
+            },
         );
         let alone =
             pending.is_none() && (holding.is_none() || (replaces.is_some() && holding == replaces));

@@ -11,11 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
 use uuid::Uuid;
 
 use yeyak_domain::system::{Outcome, command_id_from};
-use yeyak_domain::{AdmissionId, Command, CommandBody, Envelope, Event, SubjectId};
+use yeyak_domain::{AdmissionId, BirthFacts, Command, CommandBody, Envelope, Event, SubjectId};
 use yeyak_identity::{Pseudonymiser, SecretKey};
 use yeyak_ledger::submit::{EventSink, Kafka, Submit, SubmitError};
 
@@ -36,30 +35,31 @@ pub const ADMIT_EVERY: Duration = Duration::from_millis(20);
 pub const ADMIT_TICKETS_MAX: u32 = 10_000;
 /// How long an admission lasts (longer than any benchmark).
 pub const ADMISSION_TTL_MS: i64 = 3_600_000;
-/// The key the made-up people's resident numbers are pseudonymised with (never a real key).
-const BENCH_SUBJECT_KEY: &[u8; 32] = b"yeyak-bench: made-up people only";
 
 /// The people of the run, pseudonymised, with their plans.
 pub struct Crowd {
     pub workload: Workload,
     pub plans: Vec<Plan>,
     pub subjects: Vec<SubjectId>,
-    pub birth_dates: Vec<NaiveDate>,
+    pub births: Vec<BirthFacts>,
     pub person_of: HashMap<SubjectId, usize>,
     /// The simulated instant of the run: the booking day's opening.
     pub at_ms: i64,
 }
 
 impl Crowd {
-    /// The workload's people through the identity edge, each with a plan.
+    /// The workload's people through the identity edge, each with a plan. Their resident
+    /// numbers are made up but valid, so they are pseudonymised under a random key of this run
+    /// (never a public one): what the benchmark writes to Kafka cannot be traced back to a
+    /// number, not even to a made-up one.
     pub fn new(mut workload: Workload, at_ms: i64) -> Result<Crowd, BenchError> {
-        let edge = Pseudonymiser::new(SecretKey::new(BENCH_SUBJECT_KEY.to_vec())?);
+        let edge = Pseudonymiser::new(SecretKey::random()?);
         let mut subjects = Vec::with_capacity(workload.people.len());
-        let mut birth_dates = Vec::with_capacity(workload.people.len());
+        let mut births = Vec::with_capacity(workload.people.len());
         for person in &workload.people {
-            let (subject, birth_date) = edge.subject_of(&person.resident_number)?;
+            let (subject, birth) = edge.subject_of(&person.resident_number)?;
             subjects.push(subject);
-            birth_dates.push(birth_date);
+            births.push(birth);
         }
         let plans = workload.choices.plans(workload.people.len());
         let person_of = subjects.iter().enumerate().map(|(n, s)| (*s, n)).collect();
@@ -67,7 +67,7 @@ impl Crowd {
             workload,
             plans,
             subjects,
-            birth_dates,
+            births,
             person_of,
             at_ms,
         })
@@ -386,7 +386,8 @@ fn arrive(ledger: &Kafka, crowd: &Crowd, n: usize) -> Result<bool, SubmitError> 
     let person = &crowd.workload.people[n];
     let verify = CommandBody::Verify {
         subject: crowd.subjects[n],
-        birth_date: crowd.birth_dates[n],
+        birth_year: crowd.births[n].year,
+        cohort_digit: crowd.births[n].cohort_digit,
         method: crowd.plans[n].visit.method,
         device: person.device.clone(),
     };
@@ -443,5 +444,26 @@ fn admit_every(ledger: &Kafka, at_ms: i64, stop: &AtomicBool, tally: &Tally) {
         k += 1;
         let next = started + ADMIT_EVERY * k;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::WorkloadConfig;
+
+    /// Each run pseudonymises its made-up people under a key of its own: the same people get
+    /// other subject ids in another run (a public key would give the same ones).
+    #[test]
+    fn each_run_pseudonymises_under_a_key_of_its_own() {
+        let campaign = yeyak_domain::Campaign::default_2021();
+        let crowd = || {
+            let config = WorkloadConfig::booking_day(7, 20, 2, Arrival::Stampede);
+            let workload = Workload::generate(&config, &campaign).unwrap();
+            Crowd::new(workload, 0).unwrap()
+        };
+        let (first, second) = (crowd(), crowd());
+        assert_eq!(first.births, second.births);
+        assert!(first.subjects.iter().all(|s| !second.subjects.contains(s)));
     }
 }
