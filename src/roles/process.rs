@@ -152,6 +152,11 @@ fn samples(processor: &Processor, last_decision_s: f64) -> Vec<Sample> {
             stats.broker_errors,
         ),
         counter(
+            "yeyak_processor_batches_dropped_at_rebalance",
+            "Polled batches dropped (and polled again) because the group revoked partitions meanwhile",
+            stats.batches_dropped_at_rebalance,
+        ),
+        counter(
             "yeyak_processor_dead_letters",
             "Records answered by a dead letter",
             stats.dead_letters,

@@ -58,16 +58,27 @@ pub fn step<L: CommandLog>(
     let polling = Instant::now();
     let batch = log.poll(batch_max)?;
     writer.stats.poll_ms += polling.elapsed().as_millis() as u64;
+    let mut revoked = false;
     for (assigned, partitions) in log.assignment_changes() {
         for partition in partitions {
             if assigned {
                 writer.assign(partition);
             } else {
+                revoked = true;
                 writer.revoke(&partition);
             }
         }
     }
     if batch.is_empty() {
+        return Ok(0);
+    }
+    if revoked || batch.iter().any(|r| !writer.owns(&(r.topic.clone(), r.partition))) {
+        // Records polled before a revocation may be of a partition another member decides
+        // now (its group generation accepts this one's offsets all the same): deciding them
+        // would answer them twice. Drop the batch; the consumer rewinds to the committed
+        // offsets of what it owns now.
+        writer.stats.batches_dropped_at_rebalance += 1;
+        writer.needs_rewind = true;
         return Ok(0);
     }
     match write(writer, log, &batch) {

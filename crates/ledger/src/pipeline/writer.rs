@@ -86,6 +86,9 @@ pub struct ProcessorStats {
     pub rebuilds: u64,
     /// Broker calls that failed and were retried.
     pub broker_errors: u64,
+    /// Polled batches dropped because the group revoked partitions while they were polled
+    /// (or held records of partitions not owned): the consumer rewinds instead.
+    pub batches_dropped_at_rebalance: u64,
     /// Where the time went: waiting for commands, deciding and producing, committing.
     pub poll_ms: u64,
     pub decide_ms: u64,
@@ -149,6 +152,11 @@ impl Writer {
 
     pub fn revoke(&mut self, partition: &(String, u32)) {
         self.owned.remove(partition);
+    }
+
+    /// Whether the group assigned `partition` to this writer (current or not).
+    pub fn owns(&self, partition: &(String, u32)) -> bool {
+        self.owned.contains_key(partition)
     }
 
     pub fn owned_partitions(&self) -> Vec<(String, u32)> {
