@@ -4,6 +4,7 @@
 
 use yeyak_campaign::cli::write_outputs;
 use yeyak_campaign::ledger::{InMemory, open_file_ledger};
+use yeyak_campaign::observe::Observer;
 use yeyak_campaign::report::RunFacts;
 use yeyak_campaign::world::Quiet;
 use yeyak_campaign::{Simulation, simulate};
@@ -70,6 +71,26 @@ fn with_a_data_directory_the_log_passes_the_auditors_replay() {
     assert_eq!(report.events, on_file.summary.ledger.events, "{text}");
 }
 
+/// The marks (lines, points, bars) of each plot of a page, by plot.
+fn marks(html: &str) -> Vec<(&'static str, usize)> {
+    PLOTS
+        .iter()
+        .map(|plot| {
+            let start = html
+                .find(&format!("<figure id=\"plot-{plot}\">"))
+                .unwrap_or_else(|| panic!("no plot {plot}"));
+            let figure = &html[start..start + html[start..].find("</figure>").unwrap()];
+            let count = ["<polyline", "<circle", "<rect", "<path", "<line"]
+                .iter()
+                .map(|m| figure.matches(m).count())
+                .sum();
+            (*plot, count)
+        })
+        .collect()
+}
+
+const PLOTS: [&str; 6] = ["queue", "waits", "eta", "verifications", "lights", "fill"];
+
 #[test]
 fn the_report_is_one_page_whose_every_plot_has_data() {
     let simulation = in_memory(7);
@@ -83,16 +104,18 @@ fn the_report_is_one_page_whose_every_plot_has_data() {
     for outside in ["<script", "<link", "src=", "url("] {
         assert!(!html.contains(outside), "not self-contained: {outside}");
     }
-    for plot in ["queue", "waits", "eta", "verifications", "lights", "fill"] {
-        let start = html
-            .find(&format!("<figure id=\"plot-{plot}\">"))
-            .unwrap_or_else(|| panic!("no plot {plot}"));
-        let figure = &html[start..start + html[start..].find("</figure>").unwrap()];
-        let marks = figure.matches("<polyline").count()
-            + figure.matches("<circle").count()
-            + figure.matches("<rect").count();
-        // The background and the legend's box are rectangles too: data makes more.
-        assert!(marks > 3, "plot {plot} has no data: {marks} marks");
+    // The same page drawn from no event at all has the axes, the legends and the reference
+    // lines: each plot of the run must draw more than that.
+    let nothing = Simulation {
+        summary: simulation.summary.clone(),
+        observer: Observer::new(&Campaign::default_2021(), 1.0, 1),
+    };
+    let empty = yeyak_campaign::report::html(&nothing, &facts).unwrap();
+    for ((plot, drawn), (_, frame)) in marks(&html).into_iter().zip(marks(&empty)) {
+        assert!(
+            drawn > frame,
+            "plot {plot} has no data: {drawn} marks, {frame} without data"
+        );
     }
     let summary = std::fs::read_to_string(dir.path().join("summary.json")).unwrap();
     assert!(summary.contains("\"published_2021\""));
