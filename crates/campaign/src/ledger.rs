@@ -17,6 +17,9 @@ use crate::SimulateError;
 pub trait Decide {
     fn submit(&mut self, command: Command) -> Result<Outcome, SimulateError>;
     fn system(&self) -> &System;
+    /// Makes room for `people` people at once, where the state allows it, so that the largest
+    /// tables are not grown (and briefly held twice) in the middle of the run.
+    fn reserve(&mut self, people: usize);
 }
 
 /// The pure domain in memory: nothing is kept but the state.
@@ -35,6 +38,11 @@ impl Decide for InMemory {
 
     fn system(&self) -> &System {
         &self.0
+    }
+
+    fn reserve(&mut self, people: usize) {
+        self.0.subjects.reserve(people);
+        self.0.waiting_room.tickets.reserve(people);
     }
 }
 
@@ -60,4 +68,7 @@ impl Decide for Ledger<FileLog> {
     fn system(&self) -> &System {
         Ledger::system(self)
     }
+
+    /// The embedded ledger's state is its own: it grows as it goes.
+    fn reserve(&mut self, _people: usize) {}
 }

@@ -15,6 +15,9 @@ pub const ETA_SAMPLES_MAX: u64 = 2_000;
 /// The first night's window of the 2021 figure (701,824 booked within about 4 hours).
 pub const FIRST_NIGHT_MS: i64 = 4 * 3600 * 1000;
 
+/// The window over which the admission rate shown in ETAs is measured.
+pub const RATE_WINDOW_MS: i64 = 60_000;
+
 /// Korea's offset from UTC (no daylight saving time).
 pub const KST_OFFSET_MS: i64 = 9 * 3_600_000;
 
@@ -94,8 +97,12 @@ struct Ticket {
 pub struct Observer {
     origin_ms: TimestampMs,
     day_windows: Vec<(TimestampMs, TimestampMs)>,
-    /// The admission rate the front tier publishes for ETAs (a second).
+    /// The admission rate configured (a second): the ETA's rate until one is measured.
     admit_per_s: f64,
+    /// Admissions of the last [`RATE_WINDOW_MS`], by instant: the measured rate, as the front
+    /// tier publishes it for ETAs.
+    admissions_recent: VecDeque<(TimestampMs, u64)>,
+    admissions_recent_total: u64,
     eta_stride: u64,
     tickets: Vec<Ticket>,
     pub waiting: u64,
@@ -148,6 +155,8 @@ impl Observer {
                 .map(|d| (d.window.opens_at_ms, d.window.closes_at_ms))
                 .collect(),
             admit_per_s,
+            admissions_recent: VecDeque::new(),
+            admissions_recent_total: 0,
             eta_stride: (expected_tickets / ETA_SAMPLES_MAX).max(1),
             tickets: Vec::new(),
             waiting: 0,
@@ -306,13 +315,32 @@ impl Observer {
         self.clinics.get_mut(clinic).expect("inserted above")
     }
 
+    /// The admission rate an ETA shown at `at` divides by: measured over the last minute, or
+    /// the configured one while nothing was admitted in it (`(position + 1) / rate`, the front
+    /// tier's rule).
+    fn eta_rate_per_s(&mut self, at: TimestampMs) -> f64 {
+        while let Some(&(t, n)) = self.admissions_recent.front() {
+            if t > at - RATE_WINDOW_MS {
+                break;
+            }
+            self.admissions_recent.pop_front();
+            self.admissions_recent_total -= n;
+        }
+        if self.admissions_recent_total == 0 {
+            self.admit_per_s
+        } else {
+            self.admissions_recent_total as f64 * 1000.0 / RATE_WINDOW_MS as f64
+        }
+    }
+
     fn issued(&mut self, ticket: u64, at: TimestampMs) {
         debug_assert_eq!(
             ticket,
             self.tickets.len() as u64,
             "tickets are numbered in order"
         );
-        let eta_s = ((self.waiting + 1) as f64 / self.admit_per_s).ceil() as u32;
+        let rate = self.eta_rate_per_s(at);
+        let eta_s = ((self.waiting + 1) as f64 / rate).ceil() as u32;
         self.tickets.push(Ticket {
             issued_s: self.since_origin_s(at),
             eta_s,
@@ -330,6 +358,11 @@ impl Observer {
         let (issued_s, eta_s) = (t.issued_s, t.eta_s);
         self.waiting -= 1;
         self.admitted += 1;
+        match self.admissions_recent.back_mut() {
+            Some((last, n)) if *last == at => *n += 1,
+            _ => self.admissions_recent.push_back((at, 1)),
+        }
+        self.admissions_recent_total += 1;
         let wait_s = now_s.saturating_sub(issued_s);
         self.waits.add(u64::from(wait_s));
         self.eta_errors.add(u64::from(wait_s.abs_diff(eta_s)));

@@ -257,15 +257,32 @@ fn lights_plot(o: &Observer) -> Result<String, SimulateError> {
             .draw()?;
         for (row, (_, reports)) in methods.iter().enumerate() {
             let y = row as f64;
-            let spans = reports.iter().enumerate().map(|(i, (t, level))| {
-                let next = reports.get(i + 1).map_or(x_max, |n| n.0);
-                let color = LIGHTS[usize::from(*level).min(3)];
-                Rectangle::new([(*t, y + 0.1), (next.min(x_max), y + 0.9)], color.filled())
-            });
+            let spans = light_spans(reports, x_max)
+                .into_iter()
+                .map(|(from, to, level)| {
+                    let color = LIGHTS[usize::from(level).min(3)];
+                    Rectangle::new([(from, y + 0.1), (to, y + 0.9)], color.filled())
+                });
             chart.draw_series(spans)?;
         }
         Ok(())
     })
+}
+
+/// A method's reports as spans of one light, `(from, to, level)`, up to `x_max` hours.
+fn light_spans(reports: &[(f64, u8)], x_max: f64) -> Vec<(f64, f64, u8)> {
+    let mut spans: Vec<(f64, f64, u8)> = Vec::new();
+    for (t, level) in reports.iter().copied().filter(|(t, _)| *t < x_max) {
+        match spans.last_mut() {
+            Some(last) if last.2 == level => {}
+            Some(last) => {
+                last.1 = t;
+                spans.push((t, x_max, level));
+            }
+            None => spans.push((t.max(0.0), x_max, level)),
+        }
+    }
+    spans
 }
 
 fn fill_plot(o: &Observer, s: &Summary) -> Result<String, SimulateError> {
