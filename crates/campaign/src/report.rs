@@ -22,6 +22,9 @@ pub struct RunFacts {
     pub peak_rss_bytes: Option<u64>,
 }
 
+/// How much of the first night the lights' plot shows.
+const LIGHTS_FIRST_NIGHT_H: f64 = 3.0;
+
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 
 /// Draws one plot into an SVG string.
@@ -51,14 +54,15 @@ fn queue_plot(o: &Observer) -> Result<String, SimulateError> {
         .max()
         .unwrap_or(0)
         .max(1);
+    // Up to where every day's queue has fallen under 1% of the highest it reached.
     let busy_h = o
         .queue_series
         .iter()
         .flatten()
-        .filter(|p| p.1 > 0)
+        .filter(|p| p.1 * 100 > max)
         .map(|p| p.0)
         .fold(0.0f64, f64::max);
-    let x_max = (busy_h + 0.5).clamp(1.0, 22.0);
+    let x_max = (busy_h * 1.2).clamp(0.5, 22.0);
     svg("queue", |root| {
         let mut chart = ChartBuilder::on(root)
             .caption("Tickets waiting, per booking day", ("sans-serif", 18))
@@ -221,19 +225,14 @@ fn verifications_plot(o: &Observer, s: &Summary) -> Result<String, SimulateError
 }
 
 fn lights_plot(o: &Observer) -> Result<String, SimulateError> {
-    let end = o
-        .lights
-        .values()
-        .flatten()
-        .map(|p| p.0)
-        .fold(1.0f64, f64::max);
-    let x_max = end.min(24.0 * 10.0);
+    // The first night's stampede: the lights change within its first hours.
+    let x_max = LIGHTS_FIRST_NIGHT_H;
     let methods: Vec<(&str, &Vec<(f64, u8)>)> = o.lights.iter().map(|(m, l)| (*m, l)).collect();
     let rows = methods.len().max(1) as f64;
     svg("lights", |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(
-                "Each method's light as reported (rows: methods)",
+                "Each method's light as reported, the first night (rows: methods)",
                 ("sans-serif", 18),
             )
             .margin(10)
@@ -243,7 +242,7 @@ fn lights_plot(o: &Observer) -> Result<String, SimulateError> {
         let names: Vec<String> = methods.iter().map(|(m, _)| m.to_string()).collect();
         chart
             .configure_mesh()
-            .x_desc("hours since the first opening")
+            .x_desc("hours since the first opening (9 Aug 20:00)")
             .y_labels(methods.len() * 2 + 1)
             .y_label_formatter(&|y: &f64| {
                 let row = (*y - 0.5).round();
