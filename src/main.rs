@@ -62,6 +62,10 @@ enum Commands {
     /// answered exactly once. Prints seeds per second and the faults injected per kind; exit
     /// code 2 with the seed and its trace when a promise is broken.
     ChaosSim(yeyak_sim::cli::ChaosSimArgs),
+    /// Simulate the whole campaign (16.21 million people by default) through the real domain in
+    /// simulated time, deterministic by seed, and write summary.json and report.html. Exit
+    /// code 2 when an invariant was broken.
+    Simulate(yeyak_campaign::cli::SimulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
         Commands::Export(args) => roles::audit::export(args),
         Commands::Rebalance(args) => roles::audit::rebalance(args),
         Commands::ChaosSim(args) => roles::chaos_sim::run(args),
+        Commands::Simulate(args) => roles::simulate::run(args),
     };
     match result {
         Ok(code) => code,

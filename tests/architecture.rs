@@ -43,6 +43,10 @@ const DRAWING: &[(&str, &[&str])] = &[
     ("yeyak-replay", &["yeyak-log", "yeyak-read"]),
     ("yeyak-sim", &["yeyak-domain", "yeyak-ledger", "yeyak-read"]),
     (
+        "yeyak-campaign",
+        &["yeyak-domain", "yeyak-log", "yeyak-ledger"],
+    ),
+    (
         "yeyak",
         &[
             "yeyak-domain",
@@ -54,6 +58,7 @@ const DRAWING: &[(&str, &[&str])] = &[
             "yeyak-ops",
             "yeyak-tools",
             "yeyak-sim",
+            "yeyak-campaign",
         ],
     ),
 ];
@@ -73,7 +78,13 @@ const IO_CRATES: &[&str] = &[
     "tracing",
 ];
 /// The crates that can append to the log.
-const WRITERS: &[&str] = &["yeyak-ledger", "yeyak-ops", "yeyak-front", "yeyak-tools"];
+const WRITERS: &[&str] = &[
+    "yeyak-ledger",
+    "yeyak-ops",
+    "yeyak-front",
+    "yeyak-tools",
+    "yeyak-campaign",
+];
 /// The edges: the only crates that may see a resident number.
 const EDGES: &[&str] = &["yeyak-front", "yeyak-tools", "yeyak"];
 

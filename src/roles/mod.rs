@@ -8,3 +8,4 @@ pub mod loadgen;
 pub mod process;
 pub mod project;
 pub mod serve;
+pub mod simulate;
