@@ -168,6 +168,16 @@ pub fn decided_past(
         .any(|e| matches!(e.offset(), Offset::Offset(o) if o > offset)))
 }
 
+/// Whether a consumer error only says that a broker connection was lost (the client
+/// reconnects by itself; nothing read is lost).
+fn connection_lost(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(Code::BrokerTransportFailure | Code::AllBrokersDown | Code::NetworkException)
+    )
+}
+
 /// Every decision read so far, by the command it answers: enough to give a caller the whole
 /// outcome of its command once every link of the causal chain is there. Pure: the Kafka tail and
 /// the simulator's gateway both fill one.
@@ -359,6 +369,11 @@ impl EventTail {
             match self.consumer.poll(until - now) {
                 None => return Ok(read),
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
+                // A broker that went away: librdkafka reconnects (or moves to the new leader)
+                // by itself and the tail reads on from where it was.
+                Some(Err(cause)) if connection_lost(&cause) => {
+                    tracing::debug!(error = %cause, "the tail lost a broker; reading on");
+                }
                 Some(Err(cause)) => {
                     return Err(ProcessorError::Broker {
                         operation: "tail",
