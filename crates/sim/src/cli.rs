@@ -28,7 +28,7 @@ pub struct ChaosSimArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Re-introduce a known bug, to see the simulator catch it: keep-memory-on-abort,
-    /// offsets-outside-transaction or follow-up-twice.
+    /// offsets-outside-transaction, follow-up-twice or decide-across-revocation.
     #[arg(long, value_parser = parse_mutation, hide = true)]
     pub mutation: Option<Mutation>,
 }
@@ -38,6 +38,7 @@ fn parse_mutation(text: &str) -> Result<Mutation, String> {
         "keep-memory-on-abort" => Ok(Mutation::KeepMemoryOnAbort),
         "offsets-outside-transaction" => Ok(Mutation::OffsetsOutsideTransaction),
         "follow-up-twice" => Ok(Mutation::FollowUpTwice),
+        "decide-across-revocation" => Ok(Mutation::DecideAcrossRevocation),
         other => Err(format!("unknown mutation {other}")),
     }
 }

@@ -373,6 +373,21 @@ impl CommandLog for SimLog {
             });
             self.positions.insert(partition, offset + 1);
         }
+        let mid_poll = !batch.is_empty() && c.strikes(Fault::RebalanceMidPoll);
+        if mid_poll {
+            let member = c.join();
+            c.joined.push(member);
+            c.note(format!(
+                "member {member} joins while {} polls: its batch straddles a revocation",
+                self.transactional_id
+            ));
+        }
+        drop(c);
+        if mid_poll {
+            // The revocation (and the new generation) arrive with the batch, as librdkafka's
+            // rebalance callback can fire between two polls of one batch.
+            self.follow_group();
+        }
         Ok(batch)
     }
 

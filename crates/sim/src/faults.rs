@@ -44,9 +44,12 @@ pub enum Fault {
     ProjectorAbort,
     /// The projector dies (its memory is lost).
     ProjectorCrash,
+    /// Another processor joins while a poll is under way: records already polled belong to
+    /// partitions the group now gives the newcomer (the revocation arrives with the batch).
+    RebalanceMidPoll,
 }
 
-pub const ALL: [Fault; 17] = [
+pub const ALL: [Fault; 18] = [
     Fault::AbortAtBegin,
     Fault::AbortAtProduce,
     Fault::AbortAtOffsets,
@@ -64,6 +67,7 @@ pub const ALL: [Fault; 17] = [
     Fault::RebuildFailed,
     Fault::ProjectorAbort,
     Fault::ProjectorCrash,
+    Fault::RebalanceMidPoll,
 ];
 
 impl Fault {
@@ -86,6 +90,7 @@ impl Fault {
             Fault::RebuildFailed => "rebuild_failed",
             Fault::ProjectorAbort => "projector_abort",
             Fault::ProjectorCrash => "projector_crash",
+            Fault::RebalanceMidPoll => "rebalance_mid_poll",
         }
     }
 }
@@ -108,7 +113,7 @@ impl Rates {
         for fault in ALL {
             let base = match fault {
                 Fault::Stall | Fault::Crash | Fault::Zombie | Fault::ProjectorCrash => 4,
-                Fault::RebalanceMidBatch | Fault::Garbage => 6,
+                Fault::RebalanceMidBatch | Fault::RebalanceMidPoll | Fault::Garbage => 6,
                 _ => 25,
             };
             let rate = if rng.chance(150) { 0 } else { base * level / 2 };

@@ -95,3 +95,13 @@ fn a_follow_up_decided_twice_is_caught() {
     eprintln!("FollowUpTwice caught: {caught:?}");
     assert!(caught.is_some(), "no seed caught a follow-up decided twice");
 }
+
+#[test]
+fn a_batch_decided_across_a_revocation_is_caught() {
+    let caught = first_catch(Mutation::DecideAcrossRevocation, 400);
+    eprintln!("DecideAcrossRevocation caught: {caught:?}");
+    assert!(
+        caught.is_some(),
+        "no seed caught a batch decided after its partitions were revoked"
+    );
+}

@@ -72,11 +72,11 @@ pub fn step<L: CommandLog>(
     if batch.is_empty() {
         return Ok(0);
     }
-    if revoked
+    let across_revocation = revoked
         || batch
             .iter()
-            .any(|r| !writer.owns(&(r.topic.clone(), r.partition)))
-    {
+            .any(|r| !writer.owns(&(r.topic.clone(), r.partition)));
+    if across_revocation && writer.mutation() != Mutation::DecideAcrossRevocation {
         // Records polled before a revocation may be of a partition another member decides
         // now (its group generation accepts this one's offsets all the same): deciding them
         // would answer them twice. Drop the batch; the consumer rewinds to the committed

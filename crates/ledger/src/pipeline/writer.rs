@@ -69,6 +69,9 @@ pub enum Mutation {
     FollowUpTwice,
     /// The offsets are committed outside the transaction, before it (the adapter's protocol).
     OffsetsOutsideTransaction,
+    /// A batch polled across a revocation is decided (its partitions rebuilt and taken back)
+    /// instead of dropped.
+    DecideAcrossRevocation,
 }
 
 /// What one processor has done, for logs and tests.
