@@ -248,6 +248,13 @@ impl<'a, D: Decide> World<'a, D> {
         subject_of(self.seed, person)
     }
 
+    /// The reservation `person` holds now, in the ledger's state.
+    fn holding(&self, person: u32) -> Option<yeyak_domain::subject::Holding> {
+        let subject = self.subject(person);
+        let state = self.ledger.system().subjects.get(&subject)?;
+        state.reservation.clone()
+    }
+
     fn act(&mut self, action: Action) -> Result<(), SimulateError> {
         match action {
             Action::PrepareDay(d) => self.prepare_day(d),
@@ -338,13 +345,7 @@ impl<'a, D: Decide> World<'a, D> {
     fn prepare_change_window(&mut self) {
         let window = self.campaign.change_window;
         for person in 0..self.population.len() as u32 {
-            let subject = self.subject(person);
-            let holds = self
-                .ledger
-                .system()
-                .subjects
-                .get(&subject)
-                .is_some_and(|s| s.reservation.is_some());
+            let holds = self.holding(person).is_some();
             let intent = if holds {
                 if !self.rng.chance(HOLDER_RETURNS_PER_MILLE) {
                     continue;
@@ -431,13 +432,7 @@ impl<'a, D: Decide> World<'a, D> {
 
     fn cancel(&mut self, person: u32) -> Result<(), SimulateError> {
         let subject = self.subject(person);
-        let held = self
-            .ledger
-            .system()
-            .subjects
-            .get(&subject)
-            .and_then(|s| s.reservation.clone());
-        if let Some(held) = held {
+        if let Some(held) = self.holding(person) {
             self.submit(CommandBody::Cancel {
                 subject,
                 requested_for: subject,
@@ -565,12 +560,7 @@ impl<'a, D: Decide> World<'a, D> {
         let subject = self.subject(person);
         let blind = tries == 0 && self.rng.chance(BLIND_PICK_PER_MILLE);
         let (clinic, date) = self.pick(person, blind);
-        let held = self
-            .ledger
-            .system()
-            .subjects
-            .get(&subject)
-            .and_then(|s| s.reservation.clone());
+        let held = self.holding(person);
         let device = device_of(person, false);
         let body = match held {
             Some(held) if self.intent[person as usize] == Intent::Change as u8 => {
