@@ -8,7 +8,8 @@ use anyhow::Context;
 
 use yeyak_domain::Campaign;
 use yeyak_ledger::Topology;
-use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig};
+use yeyak_ledger::pipeline::incarnation::Incarnations;
+use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig, ProcessorError};
 use yeyak_ledger::pipeline::{Topics, admin};
 
 use crate::metrics::{self, Sample, counter, gauge};
@@ -60,8 +61,9 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let mut config = ProcessorConfig::new(&args.kafka, topics, &args.instance);
     config.session_timeout_ms = args.session_timeout_ms;
     let stop = stop_on_signal()?;
-    let mut processor =
-        Processor::start(config, Campaign::default_2021()).context("cannot start the processor")?;
+    let mut processor = Processor::start(config.clone(), Campaign::default_2021())
+        .context("cannot start the processor")?;
+    let mut incarnations = Incarnations::default();
     let instance = &args.instance;
     let snapshot = metrics::Snapshot::default();
     if let Some(listen) = args.metrics_listen {
@@ -73,12 +75,31 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let mut last_published = Instant::now();
     let mut last_decision_s = 0.0;
     while !stop.load(Ordering::Relaxed) {
-        if processor.step().context("the processor stopped")? > 0 {
-            last_decision_s = metrics::unix_now_s();
+        match processor.step() {
+            Ok(0) => {}
+            Ok(_) => last_decision_s = metrics::unix_now_s(),
+            Err(fenced @ ProcessorError::Fenced { .. }) => {
+                if !incarnations.start_again((metrics::unix_now_s() * 1000.0) as u64) {
+                    return Err(fenced).context(
+                        "the processor stopped: fenced again and again (does a second process \
+                         run with this instance name?)",
+                    );
+                }
+                eprintln!(
+                    "yeyak process {}: fenced ({fenced}); starting a new incarnation \
+                     (stopped: {:?})",
+                    args.instance,
+                    processor.stats()
+                );
+                drop(processor);
+                processor = Processor::start(config.clone(), Campaign::default_2021())
+                    .context("cannot start a new incarnation of the processor")?;
+            }
+            Err(error) => return Err(error).context("the processor stopped"),
         }
         if args.metrics_listen.is_some() && last_published.elapsed() > PUBLISH_EVERY {
             *snapshot.lock().unwrap_or_else(|p| p.into_inner()) =
-                samples(&processor, last_decision_s);
+                samples(&processor, last_decision_s, incarnations.started());
             last_published = Instant::now();
         }
         if last_report.elapsed() > REPORT_EVERY {
@@ -91,7 +112,7 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The processor's metrics now.
-fn samples(processor: &Processor, last_decision_s: f64) -> Vec<Sample> {
+fn samples(processor: &Processor, last_decision_s: f64, incarnations: u64) -> Vec<Sample> {
     let stats = processor.stats();
     let lag = processor
         .lag()
@@ -114,6 +135,11 @@ fn samples(processor: &Processor, last_decision_s: f64) -> Vec<Sample> {
             "yeyak_processor_owned_partitions",
             "Command partitions this processor owns",
             processor.owned_partitions().len() as f64,
+        ),
+        counter(
+            "yeyak_processor_new_incarnations",
+            "New incarnations this process started after being fenced (the counters below restart with each)",
+            incarnations,
         ),
         gauge(
             "yeyak_processor_last_decision_timestamp_seconds",

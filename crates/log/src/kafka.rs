@@ -58,6 +58,7 @@ use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::topic_partition_list::{Offset as KafkaOffset, TopicPartitionList};
 
+use super::broker_recovery::{BrokerRecovery, Recovering, STATISTICS_INTERVAL_MS};
 use super::client_properties::ClientProperties;
 use super::file::validate_topic_name;
 use super::{EventLog, LogError, Offset, Record, StoredRecord};
@@ -130,12 +131,12 @@ impl KafkaConfig {
 pub struct KafkaLog {
     config: KafkaConfig,
     /// The transactional producer; the lock makes one append one transaction.
-    producer: Mutex<FutureProducer>,
+    producer: Mutex<FutureProducer<Recovering>>,
     admin: AdminClient<DefaultClientContext>,
     /// Metadata and high watermarks (`read_uncommitted`, so its "latest" is the high watermark).
-    meta: BaseConsumer,
+    meta: BaseConsumer<Recovering>,
     /// Last stable offsets (`read_committed`, so its "latest" is the last stable offset).
-    stable: BaseConsumer,
+    stable: BaseConsumer<Recovering>,
     /// Partition counts by full topic name, filled on first use.
     partition_counts: Mutex<HashMap<String, u32>>,
     /// One consumer per (full topic name, partition), created on first read.
@@ -154,9 +155,25 @@ impl std::fmt::Debug for KafkaLog {
 /// a reader knows it is caught up (`enable.partition.eof`), not a fault; but librdkafka also
 /// reports it as a "global" error, which rdkafka's default context logs at ERROR level, a false
 /// alarm in an operator's log. It is logged at DEBUG here; every other error stays an ERROR.
-pub struct ReaderContext;
+/// It also brings a reader back to a cluster it lost ([`BrokerRecovery`]).
+pub struct ReaderContext(BrokerRecovery);
+
+impl ReaderContext {
+    /// The context of a reader of the cluster at `bootstrap`; attach it once the client exists.
+    pub fn new(bootstrap: &str) -> ReaderContext {
+        ReaderContext(BrokerRecovery::new(bootstrap))
+    }
+
+    pub fn attach<C: rdkafka::ClientContext>(&self, client: &rdkafka::client::Client<C>) {
+        self.0.attach(client);
+    }
+}
 
 impl rdkafka::ClientContext for ReaderContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.0.observe_raw(statistics);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         match error {
             KafkaError::Global(RDKafkaErrorCode::PartitionEOF) | KafkaError::PartitionEOF(_) => {
@@ -340,9 +357,12 @@ impl KafkaLog {
             .clone()
             .unwrap_or_else(|| format!("{}-{}", config.client_id, uuid::Uuid::now_v7()));
 
-        let producer: FutureProducer = config
+        let recovering = Recovering::new(&config.bootstrap);
+        let recovery = Arc::clone(&recovering.0);
+        let producer: FutureProducer<Recovering> = config
             .properties
             .client_config(&config.bootstrap)
+            .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string())
             .set("client.id", &config.client_id)
             .set("transactional.id", &transactional_id)
             .set("transaction.timeout.ms", &transaction_timeout_ms)
@@ -361,8 +381,9 @@ impl KafkaLog {
             // one, and is Kafka's (Java) default, which `partition_for_key` reproduces.
             .set("partitioner", "murmur2_random")
             .set("allow.auto.create.topics", "false")
-            .create()
+            .create_with_context(recovering)
             .map_err(broker_error("", None, "create producer"))?;
+        recovery.attach(producer.client());
 
         let admin: AdminClient<DefaultClientContext> = config
             .properties
@@ -372,10 +393,11 @@ impl KafkaLog {
             .create()
             .map_err(broker_error("", None, "create admin client"))?;
 
-        let offsets_client = |isolation_level: &str| -> Result<BaseConsumer, LogError> {
-            config
+        let offsets_client = |isolation_level: &str| -> Result<BaseConsumer<Recovering>, LogError> {
+            let consumer: BaseConsumer<Recovering> = config
                 .properties
                 .client_config(&config.bootstrap)
+                .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string())
                 .set("client.id", format!("{}-offsets", config.client_id))
                 .set(
                     "group.id",
@@ -386,8 +408,10 @@ impl KafkaLog {
                 .set("isolation.level", isolation_level)
                 .set("allow.auto.create.topics", "false")
                 .set("socket.timeout.ms", &request_timeout_ms)
-                .create()
-                .map_err(broker_error("", None, "create metadata client"))
+                .create_with_context(Recovering::new(&config.bootstrap))
+                .map_err(broker_error("", None, "create metadata client"))?;
+            consumer.context().0.attach(consumer.client());
+            Ok(consumer)
         };
         let meta = offsets_client("read_uncommitted")?;
         let stable = offsets_client("read_committed")?;
@@ -581,8 +605,10 @@ impl KafkaLog {
             .set("check.crcs", "true")
             .set("allow.auto.create.topics", "false")
             .set("socket.timeout.ms", &request_timeout_ms)
-            .create_with_context(ReaderContext)
+            .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string())
+            .create_with_context(ReaderContext::new(&self.config.bootstrap))
             .map_err(broker_error(topic, Some(partition), "create consumer"))?;
+        consumer.context().attach(consumer.client());
         Ok(Reader {
             consumer,
             streaming: false,
@@ -606,7 +632,7 @@ impl KafkaLog {
     /// offset of the first.
     fn produce_all(
         &self,
-        producer: &FutureProducer,
+        producer: &FutureProducer<Recovering>,
         topic: &str,
         full: &str,
         partition: u32,
@@ -675,7 +701,7 @@ impl KafkaLog {
     /// Commits the open transaction, retrying while librdkafka says the error is retriable.
     fn commit(
         &self,
-        producer: &FutureProducer,
+        producer: &FutureProducer<Recovering>,
         topic: &str,
         partition: u32,
     ) -> Result<(), LogError> {
@@ -741,7 +767,7 @@ impl KafkaLog {
         }
     }
 
-    fn abort(&self, producer: &FutureProducer, topic: &str, partition: u32) {
+    fn abort(&self, producer: &FutureProducer<Recovering>, topic: &str, partition: u32) {
         if let Err(e) = producer.abort_transaction(self.config.request_timeout()) {
             // The producer may be unusable now (e.g. fenced); the next append reports it.
             tracing::error!(topic, partition, error = %e, "aborting a Kafka transaction failed");

@@ -15,6 +15,7 @@
 //!   nothing, reads up to the first damage of each partition and lists every [`Damage`].
 //! - [`partition_for_key`] maps a key to a partition exactly like Kafka's default partitioner.
 
+pub mod broker_recovery;
 pub mod client_properties;
 pub mod codec;
 pub mod file;
@@ -22,6 +23,7 @@ pub mod kafka;
 pub mod partitioner;
 pub mod topic_settings;
 
+pub use broker_recovery::{BrokerRecovery, Recovering};
 pub use client_properties::{ClientProperties, PropertyError, client_config};
 pub use file::{Damage, DamageKind, FileLog, FileLogConfig, FsyncPolicy};
 pub use kafka::{KafkaConfig, KafkaLog};

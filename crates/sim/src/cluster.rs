@@ -426,6 +426,13 @@ impl CommandLog for SimLog {
             } else if c.strikes(Fault::RebalanceMidBatch) {
                 let member = c.join();
                 c.joined.push(member);
+            } else if c.strikes(Fault::TransactionTimedOut) {
+                let line = format!(
+                    "{}: the coordinator times the transaction out and bumps the epoch",
+                    self.transactional_id
+                );
+                c.note(line);
+                *c.epochs.entry(self.transactional_id.clone()).or_default() += 1;
             }
         }
         let open = self

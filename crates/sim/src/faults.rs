@@ -47,9 +47,13 @@ pub enum Fault {
     /// Another processor joins while a poll is under way: records already polled belong to
     /// partitions the group now gives the newcomer (the revocation arrives with the batch).
     RebalanceMidPoll,
+    /// The broker stalled past the transaction timeout: the coordinator aborted the open
+    /// transaction and bumped the producer's epoch. The processor is fenced though no other
+    /// incarnation runs; it starts a new one of itself (`incarnation`).
+    TransactionTimedOut,
 }
 
-pub const ALL: [Fault; 18] = [
+pub const ALL: [Fault; 19] = [
     Fault::AbortAtBegin,
     Fault::AbortAtProduce,
     Fault::AbortAtOffsets,
@@ -68,6 +72,7 @@ pub const ALL: [Fault; 18] = [
     Fault::ProjectorAbort,
     Fault::ProjectorCrash,
     Fault::RebalanceMidPoll,
+    Fault::TransactionTimedOut,
 ];
 
 impl Fault {
@@ -91,6 +96,7 @@ impl Fault {
             Fault::ProjectorAbort => "projector_abort",
             Fault::ProjectorCrash => "projector_crash",
             Fault::RebalanceMidPoll => "rebalance_mid_poll",
+            Fault::TransactionTimedOut => "transaction_timed_out",
         }
     }
 }
@@ -112,7 +118,11 @@ impl Rates {
         let mut rates = BTreeMap::new();
         for fault in ALL {
             let base = match fault {
-                Fault::Stall | Fault::Crash | Fault::Zombie | Fault::ProjectorCrash => 4,
+                Fault::Stall
+                | Fault::Crash
+                | Fault::Zombie
+                | Fault::ProjectorCrash
+                | Fault::TransactionTimedOut => 4,
                 Fault::RebalanceMidBatch | Fault::RebalanceMidPoll | Fault::Garbage => 6,
                 _ => 25,
             };

@@ -11,6 +11,7 @@ use yeyak_domain::{Campaign, Command, TimestampMs};
 use yeyak_ledger::Topology;
 use yeyak_ledger::pipeline::Topics;
 use yeyak_ledger::pipeline::batch::{self, CommandLog};
+use yeyak_ledger::pipeline::incarnation::Incarnations;
 use yeyak_ledger::pipeline::writer::{Mutation, Writer};
 
 use crate::checks;
@@ -119,6 +120,9 @@ pub struct World {
     /// Where garbage was written: each must have a dead letter.
     pub garbage: Vec<(Partition, u64)>,
     next_processor: usize,
+    /// Fencings of each transactional id: a fenced processor starts again, as `yeyak process`
+    /// does, unless it keeps being fenced.
+    incarnations: HashMap<String, Incarnations>,
 }
 
 const BATCH_MAX: usize = 8;
@@ -164,6 +168,7 @@ impl World {
             projector: Projector::default(),
             garbage: Vec::new(),
             next_processor: 0,
+            incarnations: HashMap::new(),
         };
         for _ in 0..world.options.processors {
             let id = world.new_transactional_id();
@@ -456,8 +461,22 @@ impl World {
                 self.restarts.push((restart, id));
             }
             _ => {
-                // Fenced: a newer incarnation runs. Its member leaves the group.
+                // Fenced: its member leaves the group, and it starts a new incarnation of itself
+                // (a zombie's replacement is fenced in turn, until one of them gives up).
                 c.leave(p.log.member);
+                let again = self
+                    .incarnations
+                    .entry(id.clone())
+                    .or_default()
+                    .start_again(now);
+                if again {
+                    c.note(format!("{id} starts a new incarnation of itself"));
+                    let restart = now + 1 + c.rng.below(50);
+                    drop(c);
+                    self.restarts.push((restart, id));
+                } else {
+                    c.note(format!("{id} was fenced again and again: it stops"));
+                }
             }
         }
     }

@@ -18,18 +18,34 @@ use super::processor::{HEADER_DECISION_EVENTS, ProcessorError, send_command};
 use crate::decode;
 use yeyak_domain::system::{Outcome, follow_up};
 use yeyak_domain::{Command, Envelope, Event};
-use yeyak_log::client_config;
+use yeyak_log::broker_recovery::with_statistics;
 use yeyak_log::kafka::stored_record;
+use yeyak_log::{BrokerRecovery, Recovering, client_config};
 
 /// Where each sent command landed: `(topic, partition, offset)` by command id, and how many
-/// sends of each failed (not yet taken by its submitter).
-#[derive(Default)]
+/// sends of each failed (not yet taken by its submitter); and the producer's way back to a
+/// cluster it lost ([`BrokerRecovery`]).
 pub struct Deliveries {
     landed: Mutex<HashMap<Uuid, (String, i32, i64)>>,
     failed: Mutex<HashMap<Uuid, u32>>,
+    recovery: BrokerRecovery,
 }
 
-impl ClientContext for Deliveries {}
+impl Deliveries {
+    fn new(bootstrap: &str) -> Deliveries {
+        Deliveries {
+            landed: Mutex::default(),
+            failed: Mutex::default(),
+            recovery: BrokerRecovery::new(bootstrap),
+        }
+    }
+}
+
+impl ClientContext for Deliveries {
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.recovery.observe_raw(statistics);
+    }
+}
 
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = Box<Uuid>;
@@ -66,7 +82,7 @@ pub struct Submitter {
 
 impl Submitter {
     pub fn connect(bootstrap: &str, topics: Topics) -> Result<Submitter, ProcessorError> {
-        let producer = client_config(bootstrap)
+        let producer: ThreadedProducer<Deliveries> = with_statistics(&mut client_config(bootstrap))
             .set("client.id", "yeyak-submitter")
             .set("enable.idempotence", "true")
             // A send the broker has not taken in this time is reported failed, and the request
@@ -76,11 +92,12 @@ impl Submitter {
             .set("linger.ms", "2")
             .set("queue.buffering.max.messages", "1000000")
             .set("compression.type", "none")
-            .create_with_context(Deliveries::default())
+            .create_with_context(Deliveries::new(bootstrap))
             .map_err(|cause| ProcessorError::Client {
                 role: "submitter",
                 cause,
             })?;
+        producer.context().recovery.attach(producer.client());
         Ok(Submitter { producer, topics })
     }
 
@@ -306,7 +323,7 @@ impl Answers {
 
 /// Follows every event partition of a deployment from the start, read_committed.
 pub struct EventTail {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<Recovering>,
     pub answers: Answers,
     /// Where each of `answers.events` was read: `(topic, partition, offset)`.
     pub positions: Vec<(String, u32, u64)>,
@@ -322,17 +339,18 @@ impl std::ops::Deref for EventTail {
 
 impl EventTail {
     pub fn open(bootstrap: &str, topics: &Topics) -> Result<EventTail, ProcessorError> {
-        let consumer: BaseConsumer = client_config(bootstrap)
+        let consumer: BaseConsumer<Recovering> = with_statistics(&mut client_config(bootstrap))
             .set("client.id", "yeyak-tail")
             .set("group.id", "yeyak-tail-unused")
             .set("enable.auto.commit", "false")
             .set("isolation.level", "read_committed")
             .set("fetch.wait.max.ms", "10")
-            .create()
+            .create_with_context(Recovering::new(bootstrap))
             .map_err(|cause| ProcessorError::Client {
                 role: "tail",
                 cause,
             })?;
+        consumer.context().0.attach(consumer.client());
         let mut assignment = TopicPartitionList::new();
         for (_, event_topic, partitions) in topics.pairs() {
             for p in 0..partitions {

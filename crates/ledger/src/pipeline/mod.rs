@@ -15,6 +15,7 @@ pub mod admin;
 pub mod batch;
 pub mod client;
 pub mod decided;
+pub mod incarnation;
 pub mod processor;
 pub mod submission;
 pub mod writer;

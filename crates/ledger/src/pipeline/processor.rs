@@ -16,9 +16,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{
-    BaseRecord, DefaultProducerContext, Producer, ProducerContext, ThreadedProducer,
-};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use uuid::Uuid;
 
@@ -29,9 +27,10 @@ pub use super::writer::ProcessorStats;
 use super::writer::{CommandRecord, Transaction, Writer};
 use crate::{HEADER_COMMAND_ID, HEADER_SCHEMA_VERSION, HEADER_TYPE, decode};
 use yeyak_domain::{Campaign, Command, Envelope};
-use yeyak_log::client_config;
+use yeyak_log::broker_recovery::with_statistics;
 use yeyak_log::codec::CodecError;
 use yeyak_log::kafka::stored_record;
+use yeyak_log::{BrokerRecovery, Recovering, client_config};
 
 /// Header on every event the pipeline writes: how many events the decision it belongs to has.
 pub const HEADER_DECISION_EVENTS: &str = "decision_events";
@@ -148,6 +147,7 @@ type AssignmentChange = (bool, Vec<(String, u32)>);
 struct Assignments {
     changes: Mutex<Vec<AssignmentChange>>,
     lag: Mutex<BTreeMap<(String, u32), i64>>,
+    recovery: BrokerRecovery,
 }
 
 /// How often the consumer reports its lag per partition (librdkafka's statistics).
@@ -155,6 +155,7 @@ pub const LAG_EVERY_MS: u32 = 2_000;
 
 impl ClientContext for Assignments {
     fn stats(&self, statistics: rdkafka::Statistics) {
+        self.recovery.observe(&statistics);
         let mut lag = BTreeMap::new();
         for (name, topic) in &statistics.topics {
             for partition in topic.partitions.values() {
@@ -208,7 +209,7 @@ impl ConsumerContext for Assignments {
 pub struct KafkaCommandLog {
     config: ProcessorConfig,
     consumer: BaseConsumer<Assignments>,
-    producer: ThreadedProducer<DefaultProducerContext>,
+    producer: ThreadedProducer<Recovering>,
     in_transaction: bool,
 }
 
@@ -248,7 +249,7 @@ fn is_fenced(error: &KafkaError) -> bool {
 }
 
 fn consumer(config: &ProcessorConfig) -> Result<BaseConsumer<Assignments>, ProcessorError> {
-    client_config(&config.bootstrap)
+    let consumer: BaseConsumer<Assignments> = client_config(&config.bootstrap)
         .set("client.id", &config.transactional_id)
         .set("group.id", &config.group_id)
         .set("enable.auto.commit", "false")
@@ -267,44 +268,47 @@ fn consumer(config: &ProcessorConfig) -> Result<BaseConsumer<Assignments>, Proce
         .create_with_context(Assignments {
             changes: Mutex::new(Vec::new()),
             lag: Mutex::new(BTreeMap::new()),
+            recovery: BrokerRecovery::new(&config.bootstrap),
         })
         .map_err(|cause| ProcessorError::Client {
             role: "consumer",
             cause,
-        })
+        })?;
+    consumer.context().recovery.attach(consumer.client());
+    Ok(consumer)
 }
 
 /// The transactional producer, initialised (which fences any earlier incarnation with the same
 /// transactional id).
-fn producer(
-    config: &ProcessorConfig,
-) -> Result<ThreadedProducer<DefaultProducerContext>, ProcessorError> {
-    let producer: ThreadedProducer<DefaultProducerContext> = client_config(&config.bootstrap)
-        .set("client.id", &config.transactional_id)
-        .set("transactional.id", &config.transactional_id)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "2")
-        // A transaction that begins while the broker still writes the previous one's markers
-        // is answered CONCURRENT_TRANSACTIONS and retried after this backoff (default 100 ms,
-        // which made every commit cost ~100 ms).
-        .set("retry.backoff.ms", "5")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("compression.type", "none")
-        .set(
-            "transaction.timeout.ms",
-            config.transaction_timeout_ms.to_string(),
-        )
-        .set(
-            "message.timeout.ms",
-            config.transaction_timeout_ms.to_string(),
-        )
-        .create()
-        .map_err(|cause| ProcessorError::Client {
-            role: "producer",
-            cause,
-        })?;
+fn producer(config: &ProcessorConfig) -> Result<ThreadedProducer<Recovering>, ProcessorError> {
+    let producer: ThreadedProducer<Recovering> =
+        with_statistics(&mut client_config(&config.bootstrap))
+            .set("client.id", &config.transactional_id)
+            .set("transactional.id", &config.transactional_id)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            // A transaction that begins while the broker still writes the previous one's markers
+            // is answered CONCURRENT_TRANSACTIONS and retried after this backoff (default 100 ms,
+            // which made every commit cost ~100 ms).
+            .set("retry.backoff.ms", "5")
+            .set("batch.num.messages", "10000")
+            .set("queue.buffering.max.messages", "1000000")
+            .set("compression.type", "none")
+            .set(
+                "transaction.timeout.ms",
+                config.transaction_timeout_ms.to_string(),
+            )
+            .set(
+                "message.timeout.ms",
+                config.transaction_timeout_ms.to_string(),
+            )
+            .create_with_context(Recovering::new(&config.bootstrap))
+            .map_err(|cause| ProcessorError::Client {
+                role: "producer",
+                cause,
+            })?;
+    producer.context().0.attach(producer.client());
     producer
         .init_transactions(Duration::from_millis(config.request_timeout_ms))
         .map_err(broker("init_transactions"))?;
@@ -592,7 +596,7 @@ fn offset_list(
 /// Produces one event of a decision of `decision_events` events (the count lets a reader know
 /// when it has seen the whole decision).
 fn send_event(
-    producer: &ThreadedProducer<DefaultProducerContext>,
+    producer: &ThreadedProducer<Recovering>,
     event: &super::writer::EventRecord,
 ) -> Result<(), ProcessorError> {
     let envelope = &event.envelope;
@@ -676,7 +680,7 @@ pub fn read_partition(
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .set("fetch.wait.max.ms", "10")
-        .create_with_context(yeyak_log::kafka::ReaderContext)
+        .create_with_context(yeyak_log::kafka::ReaderContext::new(bootstrap))
         .map_err(kafka)?;
     let timeout = Duration::from_millis(timeout_ms);
     let (low, high) =
