@@ -196,3 +196,87 @@ fn serve_answers_https_to_a_client_trusting_its_ca_and_refuses_another_ca() {
         "plain HTTP was answered"
     );
 }
+
+/// The HTTPS server holds the plain server's bounds: a client that connects and never finishes
+/// its TLS handshake is cut off within the head's read time, one over the connection bound is
+/// closed at once, and a client that completes the handshake is answered.
+#[test]
+fn https_holds_the_same_bounds_as_http() {
+    use yeyak_front::server::{HttpLimits, TlsFiles};
+    let dir = tempfile::tempdir().unwrap();
+    let ca = issue("yeyak test CA", None);
+    let server_cert = issue("localhost", Some(&ca));
+    let files = TlsFiles {
+        cert: dir.path().join("server.pem"),
+        key: dir.path().join("server.key"),
+    };
+    std::fs::write(&files.cert, server_cert.cert.to_pem().unwrap()).unwrap();
+    std::fs::write(
+        &files.key,
+        server_cert.key.private_key_to_pem_pkcs8().unwrap(),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let backend = yeyak_front::backend::Backend::embedded_dir(
+        &dir.path().join("log"),
+        yeyak_domain::Campaign::default_2021(),
+        yeyak_log::FsyncPolicy::Never,
+    )
+    .unwrap();
+    let config = yeyak_front::FrontConfig {
+        http: HttpLimits {
+            header_read_timeout: Duration::from_secs(1),
+            connections_max: 2,
+            ..HttpLimits::default()
+        },
+        ..yeyak_front::FrontConfig::fast()
+    };
+    let front = yeyak_front::api::Front::new(
+        config,
+        backend,
+        yeyak_front::tokens::TokenKey::new(vec![9; 32]),
+        yeyak_identity::Pseudonymiser::new(
+            yeyak_identity::SecretKey::new(b"yeyak https tests key, not secret".to_vec()).unwrap(),
+        ),
+    );
+    let running = runtime
+        .block_on(yeyak_front::server::start_https(
+            front,
+            "127.0.0.1:0".parse().unwrap(),
+            &files,
+        ))
+        .expect("start the HTTPS server");
+    let addr = running.addr.to_string();
+
+    // Silent: connected, never a ClientHello. Cut off after about a second.
+    let started = std::time::Instant::now();
+    let mut silent = TcpStream::connect(&addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(6)))
+        .unwrap();
+    let mut nothing = Vec::new();
+    let read = silent.read_to_end(&mut nothing);
+    assert!(
+        read.is_ok(),
+        "the silent connection was not closed: {read:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "closed only after {:?}",
+        started.elapsed()
+    );
+
+    // Over the connection bound (two held open): closed at once, no handshake.
+    let _held = [
+        TcpStream::connect(&addr).unwrap(),
+        TcpStream::connect(&addr).unwrap(),
+    ];
+    std::thread::sleep(Duration::from_millis(200));
+    let refused = get_https(&addr, &ca.cert, "/v1/congestion");
+    assert!(refused.is_err(), "a connection over the bound was served");
+    drop(_held);
+    std::thread::sleep(Duration::from_millis(200));
+    let response = get_https(&addr, &ca.cert, "/v1/congestion").expect("a TLS handshake");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    runtime.block_on(running.stop());
+}

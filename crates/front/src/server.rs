@@ -27,9 +27,11 @@ use http_body_util::BodyExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_openssl::SslStream;
 
 use super::api::{ApiError, AppState, Front};
 use super::api::{admin, queue, reservations, slots, status, verify};
@@ -329,6 +331,26 @@ impl Running {
 /// Binds `addr` (port 0 picks one), starts the server and the admission controller on the
 /// current tokio runtime.
 pub async fn start(front: Front, addr: SocketAddr) -> std::io::Result<Running> {
+    start_on(front, addr, Transport::Plain).await
+}
+
+/// Like [`start`], over HTTPS (OpenSSL, HTTP/1.1) with the certificate chain and key of `tls`:
+/// for deployments without a TLS-terminating proxy. The same [`HttpLimits`] hold; the TLS
+/// handshake counts against `header_read_timeout`.
+pub async fn start_https(
+    front: Front,
+    addr: SocketAddr,
+    tls: &TlsFiles,
+) -> std::io::Result<Running> {
+    let acceptor = tls_acceptor(tls)?;
+    start_on(front, addr, Transport::Tls(Arc::new(acceptor))).await
+}
+
+async fn start_on(
+    front: Front,
+    addr: SocketAddr,
+    transport: Transport,
+) -> std::io::Result<Running> {
     let front = Arc::new(front);
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
@@ -338,7 +360,7 @@ pub async fn start(front: Front, addr: SocketAddr) -> std::io::Result<Running> {
     let limits = front.config.http.clone();
     let task = tokio::spawn(async move {
         // A dropped sender (the `Running` gone) means stop as well.
-        serve(listener, app, &limits, async move {
+        serve(listener, app, &limits, transport, async move {
             let _ = stopped.await;
         })
         .await;
@@ -352,11 +374,60 @@ pub async fn start(front: Front, addr: SocketAddr) -> std::io::Result<Running> {
     })
 }
 
+/// How an accepted connection becomes the byte stream HTTP is read from.
+#[derive(Clone)]
+enum Transport {
+    Plain,
+    Tls(Arc<SslAcceptor>),
+}
+
+/// The server's TLS settings (Mozilla's "intermediate" profile) with its certificate chain and
+/// key, checked against each other.
+fn tls_acceptor(tls: &TlsFiles) -> std::io::Result<SslAcceptor> {
+    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())
+        .map_err(std::io::Error::other)?;
+    builder
+        .set_certificate_chain_file(&tls.cert)
+        .map_err(std::io::Error::other)?;
+    builder
+        .set_private_key_file(&tls.key, SslFiletype::PEM)
+        .map_err(std::io::Error::other)?;
+    builder.check_private_key().map_err(std::io::Error::other)?;
+    Ok(builder.build())
+}
+
+/// The TLS handshake of an accepted connection, within `timeout`; `None` (logged) when it
+/// fails or is too slow.
+async fn tls_accept(
+    acceptor: &SslAcceptor,
+    stream: TcpStream,
+    timeout: Duration,
+) -> Option<SslStream<TcpStream>> {
+    let ssl = Ssl::new(acceptor.context())
+        .map_err(|error| tracing::warn!(%error, "cannot start a TLS session"))
+        .ok()?;
+    let mut tls = SslStream::new(ssl, stream)
+        .map_err(|error| tracing::warn!(%error, "cannot start a TLS session"))
+        .ok()?;
+    match tokio::time::timeout(timeout, std::pin::Pin::new(&mut tls).accept()).await {
+        Ok(Ok(())) => Some(tls),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "a TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("a TLS handshake took too long");
+            None
+        }
+    }
+}
+
 /// Accepts connections until `stopped`, then lets the requests in flight finish.
 async fn serve(
     listener: TcpListener,
     app: Router,
     limits: &HttpLimits,
+    transport: Transport,
     stopped: impl std::future::Future<Output = ()>,
 ) {
     let connections = Arc::new(Semaphore::new(limits.connections_max));
@@ -381,7 +452,11 @@ async fn serve(
             () = &mut stopped => break,
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            // Over the limit: a short 503 while few are being refused, else just closed.
+            // Over the limit: a short 503 while few are being refused, else just closed (always
+            // closed over TLS: a handshake is not spent on a refusal).
+            if matches!(transport, Transport::Tls(_)) {
+                continue;
+            }
             if let Ok(refusing) = refusals.clone().try_acquire_owned() {
                 let retry_after_s = limits.retry_after_s;
                 tokio::spawn(async move {
@@ -396,9 +471,28 @@ async fn serve(
             request.extensions_mut().insert(ConnectInfo(peer));
             hyper::service::Service::call(&router, request)
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let watcher = graceful.watcher();
+        let (http, transport) = (http.clone(), transport.clone());
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let served = match transport {
+                Transport::Plain => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                Transport::Tls(acceptor) => {
+                    match tls_accept(&acceptor, stream, handshake_timeout).await {
+                        Some(tls) => {
+                            watcher
+                                .watch(http.serve_connection(TokioIo::new(tls), service))
+                                .await
+                        }
+                        None => Ok(()),
+                    }
+                }
+            };
+            if let Err(error) = served {
                 tracing::debug!(%error, "a connection ended with an error");
             }
             drop(permit);
@@ -443,44 +537,4 @@ async fn refuse_overloaded(mut stream: TcpStream, retry_after_s: u64) {
 pub struct TlsFiles {
     pub cert: std::path::PathBuf,
     pub key: std::path::PathBuf,
-}
-
-/// Like [`start`], over HTTPS (OpenSSL; HTTP/1.1, or HTTP/2 by ALPN) with the certificate
-/// chain and key of `tls`: for deployments without a TLS-terminating proxy.
-pub async fn start_https(
-    front: Front,
-    addr: SocketAddr,
-    tls: &TlsFiles,
-) -> std::io::Result<Running> {
-    let config = axum_server::tls_openssl::OpenSSLConfig::from_pem_chain_file(&tls.cert, &tls.key)
-        .map_err(std::io::Error::other)?;
-    let listener = std::net::TcpListener::bind(addr)?;
-    let addr = listener.local_addr()?;
-    let front = Arc::new(front);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = router(front.clone());
-    let controller = tokio::spawn(super::controller::run(front.clone()));
-    let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp(listener)?
-        .acceptor(axum_server::tls_openssl::OpenSSLAcceptor::new(config))
-        .handle(handle.clone());
-    let task = tokio::spawn(async move {
-        let drain = tokio::spawn(async move {
-            // A dropped sender (the `Running` gone) means stop as well.
-            let _ = stopped.await;
-            handle.graceful_shutdown(None);
-        });
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(error) = server.serve(app).await {
-            tracing::error!(%error, "the HTTPS server stopped");
-        }
-        drain.abort();
-        controller.abort();
-    });
-    Ok(Running {
-        addr,
-        front,
-        stop: Some(stop),
-        task,
-    })
 }

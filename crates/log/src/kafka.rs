@@ -65,9 +65,12 @@ use super::{EventLog, LogError, Offset, Record, StoredRecord};
 
 /// How long a broker may hold a fetch that has nothing to return. librdkafka reports the end
 /// of a partition only with the fetch response *after* the one that reached it, so this bounds
-/// how long a read that reaches the end waits. Readers are unassigned at the end, so a short
-/// wait does not make idle readers poll the broker.
+/// how long a read that reaches the end waits. Readers are unassigned at the end (the reported
+/// end, or the last stable offset: `at_stable_end`), so a short wait does not make idle readers
+/// poll the broker.
 const FETCH_WAIT_MAX_MS: &str = "10";
+/// How long a read waits for a record before it asks whether it is at the last stable offset.
+const STABLE_END_CHECK: Duration = Duration::from_millis(5);
 /// How much a partition's consumer may prefetch.
 const READ_PREFETCH_KBYTES: &str = "16384";
 /// How often `ensure_topic` looks at the metadata while waiting for a new topic.
@@ -774,16 +777,57 @@ impl KafkaLog {
         }
     }
 
-    fn poll_into(
+    /// Whether the reader has every committed record: its consumer's position (which
+    /// librdkafka moves past transaction markers, records it never hands out) is at the last
+    /// stable offset, asked again once the one known is reached. A read_committed consumer
+    /// reports the end of a partition only at the high watermark, so while a processor's
+    /// transaction is open past the last stable offset, a read that waited for the end waited
+    /// for that transaction, or for the request timeout (the projector ran 16 s behind).
+    fn at_stable_end(
         &self,
         reader: &mut Reader,
         topic: &str,
+        full: &str,
+        partition: u32,
+    ) -> Result<bool, LogError> {
+        let consumed = reader
+            .consumer
+            .position()
+            .ok()
+            .and_then(|list| {
+                list.find_partition(full, partition as i32)
+                    .and_then(|e| e.offset().to_raw())
+            })
+            .unwrap_or(-1);
+        let position = consumed.max(reader.position as i64);
+        if position < reader.positioned_stable_end {
+            return Ok(false);
+        }
+        let (_, stable_end) =
+            watermarks(&self.stable, full, partition, self.config.request_timeout()).map_err(
+                broker_error(topic, Some(partition), "fetch the last stable offset"),
+            )?;
+        reader.positioned_stable_end = stable_end;
+        Ok(stable_end <= position)
+    }
+
+    fn poll_into(
+        &self,
+        reader: &mut Reader,
+        (topic, full): (&str, &str),
         partition: u32,
         max_records: usize,
         out: &mut Vec<StoredRecord>,
     ) -> Result<(), LogError> {
         let deadline = Instant::now() + self.config.request_timeout();
+        let mut idle = true;
         while out.len() < max_records {
+            if idle && self.at_stable_end(reader, topic, full, partition)? {
+                // At the end, like a reported end: unassigned until the next read positions it.
+                reader.streaming = false;
+                reader.ended = Some((reader.position, reader.positioned_stable_end));
+                return Ok(());
+            }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 if out.is_empty() {
@@ -795,9 +839,10 @@ impl KafkaLog {
                 }
                 return Ok(());
             }
-            match reader.consumer.poll(remaining) {
-                None => {}
+            match reader.consumer.poll(remaining.min(STABLE_END_CHECK)) {
+                None => idle = true,
                 Some(Ok(message)) => {
+                    idle = false;
                     let offset = message.offset();
                     if offset < 0 {
                         continue;
@@ -1021,7 +1066,13 @@ impl EventLog for KafkaLog {
             reader.positioned_stable_end = stable_end;
         }
         let mut out = Vec::with_capacity(max_records.min(4096));
-        let result = self.poll_into(&mut reader, topic, partition, max_records, &mut out);
+        let result = self.poll_into(
+            &mut reader,
+            (topic, &full),
+            partition,
+            max_records,
+            &mut out,
+        );
         if !reader.streaming {
             // At the end (or failed): stop fetching until the next read positions it again.
             if let Err(e) = reader.consumer.unassign() {
