@@ -446,6 +446,13 @@ pub async fn every_path_and_code(api: &Api) {
         "a refresh keeps the same ticket"
     );
     let (_, admission_a) = api.admitted(&session_a).await;
+    // What is left of the admission, by the server's clock, for a page's countdown.
+    let mine = api
+        .get(&format!("/v1/queue/{ticket}"), Some(&session_a))
+        .await;
+    let left_s = mine.expect(200, "")["expires_in_s"].as_i64().unwrap();
+    let ttl_s = api.front.config.admission_ttl_ms / 1000;
+    assert!(0 < left_s && left_s <= ttl_s, "{left_s} s of {ttl_s}");
     let public = api.get(&format!("/v1/queue/{ticket}"), None).await;
     assert!(
         public.expect(200, "")["admission_token"].is_null(),

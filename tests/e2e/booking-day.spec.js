@@ -69,6 +69,11 @@ test.describe.serial("before the queue", () => {
     const page = await context.newPage();
     const pageErrors = [];
     page.on("pageerror", (e) => pageErrors.push(e.message));
+    // The page itself never asks for a place for someone who may not book now.
+    const placesAsked = [];
+    page.on("request", (r) => {
+      if (r.method() === "POST" && new URL(r.url()).pathname === "/v1/queue") placesAsked.push(r.url());
+    });
 
     await page.goto(server.base + "/");
     await expect(page.locator("html")).toHaveAttribute("lang", "ko");
@@ -117,6 +122,7 @@ test.describe.serial("before the queue", () => {
     await shot(page, "point2-phone-ko-finished");
     await accessible(page, "finished");
 
+    expect(placesAsked).toEqual([]);
     expect(pageErrors).toEqual([]);
     await context.close();
   });
@@ -127,6 +133,11 @@ test.describe.serial("before the queue", () => {
     const page = await context.newPage();
     const pageErrors = [];
     page.on("pageerror", (e) => pageErrors.push(e.message));
+    // The page itself never asks for a place for someone who may not book now.
+    const placesAsked = [];
+    page.on("request", (r) => {
+      if (r.method() === "POST" && new URL(r.url()).pathname === "/v1/queue") placesAsked.push(r.url());
+    });
 
     await page.goto(server.base + "/");
     await expect(page.locator("#method-list .method").first()).toBeVisible();
@@ -161,6 +172,7 @@ test.describe.serial("before the queue", () => {
     await expect(page.locator("#alert")).toContainText("has been forgotten");
     await nothingKept(page);
     await shot(page, "point2-desktop-en-finished");
+    expect(placesAsked).toEqual([]);
     expect(pageErrors).toEqual([]);
     await context.close();
   });
