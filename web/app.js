@@ -124,6 +124,8 @@
       startOver: "처음부터 다시",
       finish: "마치기",
       finished: "이 기기에 남은 예약 정보와 인증 정보를 모두 지웠습니다.",
+      changeOpensAt: "예약 변경·취소는 {when}부터 할 수 있습니다 (한국 시간).",
+      changeClosed: "예약 기간이 끝나 변경·취소할 수 없습니다.",
       todayLabel: "오늘의 예약 대상",
       todayDigit: "생년월일 끝자리 {d}",
       todayWindow: "{from}부터 {to}까지 (한국 시간)",
@@ -288,6 +290,8 @@
       startOver: "Start over",
       finish: "Finish",
       finished: "Everything this page kept about you on this device has been forgotten.",
+      changeOpensAt: "You can change or cancel your booking from {when} (Korea time).",
+      changeClosed: "The booking period is over: bookings can no longer be changed or cancelled.",
       todayLabel: "Whose booking day it is",
       todayDigit: "birth dates ending in {d}",
       todayWindow: "from {from} until {to} (Korea time)",
@@ -1332,6 +1336,7 @@
       region: d.region ?? null,
       date: d.date ?? null,
       status: d.status ?? d.state ?? null,
+      change: d.change && typeof d.change === "object" ? d.change : null,
     };
   }
 
@@ -1356,8 +1361,18 @@
     $("manage-card").setAttribute("aria-busy", "false");
     $("manage-empty").hidden = !!r;
     summaryRows($("manage-summary"), r ? reservationRows(r) : []);
-    $("manage-cancel").hidden = !r;
-    $("manage-change").hidden = !r;
+    // Cancel and change only when the server says they are open (the change window); otherwise
+    // when they open, or that they no longer can.
+    const shut = !!(r && r.change && r.change.open === false);
+    $("manage-cancel").hidden = !r || shut;
+    $("manage-change").hidden = !r || shut;
+    const note = $("manage-change-note");
+    note.hidden = !shut;
+    if (shut) {
+      note.textContent = r.change.opens_at
+        ? t("changeOpensAt", { when: formatLocal(r.change.opens_at) })
+        : t("changeClosed");
+    }
     $("manage-book").hidden = !!r;
     $("cancel-confirm").hidden = true;
   }

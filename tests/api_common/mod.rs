@@ -544,6 +544,11 @@ pub async fn every_path_and_code(api: &Api) {
         mine.expect(200, "")["reservation_id"],
         reservation_a.as_str()
     );
+    // Cancel and change open with the change window, and the reservation says when.
+    let change = &mine.body["change"];
+    assert_eq!(change["open"], false, "{change}");
+    assert_eq!(change["reason"], "not_in_change_window");
+    assert_eq!(change["opens_at"], "2021-08-19T20:00:00+09:00");
     api.get("/v1/reservations/me", None)
         .await
         .expect(401, "invalid_token");
@@ -660,6 +665,11 @@ pub async fn every_path_and_code(api: &Api) {
     assert_eq!(changed.body["replaces"], reservation_a.as_str());
     let mine = api.get("/v1/reservations/me", Some(&session_a)).await;
     assert_eq!(mine.expect(200, "")["clinic_id"], "c5");
+    assert_eq!(mine.body["change"]["open"], true, "{:?}", mine.body);
+    assert_eq!(
+        mine.body["change"]["closes_at"],
+        "2021-09-18T18:00:00+09:00"
+    );
     // The admission was used by the change: a second use is refused by the ledger.
     let replay = api
         .call(

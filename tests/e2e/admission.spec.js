@@ -2,7 +2,8 @@
 // admissions last ADMISSION_TTL_S seconds instead of 10 minutes: the page counts the admission
 // down (from the server's expires_in_s), and when it runs out says so and takes the person back
 // to the queue in one click. At 360 px in Korean and on a desktop in English; screenshots named
-// after the point in target/e2e-artifacts/.
+// after the point in target/e2e-artifacts/. Point 4 too: after booking, before the change window,
+// my reservation offers no cancel or change and says when they open.
 const { test, expect } = require("@playwright/test");
 const { AxeBuilder } = require("@axe-core/playwright");
 const path = require("path");
@@ -93,6 +94,17 @@ test.describe.serial("the admission's countdown", () => {
     await page.locator("#confirm-submit").click();
     await expect(page.locator("#h-done")).toHaveText("예약이 완료되었습니다");
     await expect(page.locator("#admission-timer")).toBeHidden();
+
+    // Point 4: before the change window, my reservation offers no cancel or change, and says
+    // when they open.
+    await page.locator("#done-manage").click();
+    await expect(page.locator("#view-manage")).toBeVisible();
+    await expect(page.locator("#manage-summary")).toContainText("종로중앙의원");
+    await expect(page.locator("#manage-change-note")).toHaveText("예약 변경·취소는 8월 19일 (목) 20시부터 할 수 있습니다 (한국 시간).");
+    await expect(page.locator("#manage-cancel")).toBeHidden();
+    await expect(page.locator("#manage-change")).toBeHidden();
+    await shot(page, "point4-phone-ko-manage");
+    await accessible(page, "my reservation before the change window");
     expect(pageErrors).toEqual([]);
     await context.close();
   });
@@ -121,6 +133,20 @@ test.describe.serial("the admission's countdown", () => {
     await shot(page, "point3-desktop-en-expired");
     await page.locator("#expired-rejoin").click();
     await admittedWithCountdown(page);
+    await page.locator('label[data-clinic="seoul-jongno-01"]').click();
+    await page.locator('label[data-date="2021-08-30"]').click();
+    await page.locator("#choose-next").click();
+    await page.locator("#confirm-submit").click();
+    await expect(page.locator("#h-done")).toHaveText("Your vaccination is booked");
+
+    // Point 4, in English.
+    await page.locator("#done-manage").click();
+    await expect(page.locator("#view-manage")).toBeVisible();
+    await expect(page.locator("#manage-change-note")).toHaveText("You can change or cancel your booking from Thu 19 August, 20:00 (Korea time).");
+    await expect(page.locator("#manage-cancel")).toBeHidden();
+    await expect(page.locator("#manage-change")).toBeHidden();
+    await shot(page, "point4-desktop-en-manage");
+    await accessible(page, "my reservation before the change window, in English");
     expect(pageErrors).toEqual([]);
     await context.close();
   });

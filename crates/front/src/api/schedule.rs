@@ -65,6 +65,24 @@ pub fn booking_body(campaign: &Campaign, birth: BirthFacts, at_ms: TimestampMs) 
     })
 }
 
+/// Whether a reservation may be cancelled or changed at `at_ms` (the change window only): `open`
+/// until `closes_at`, or not, with the rule as `reason` and, before the window, `opens_at`.
+pub fn change_body(campaign: &Campaign, at_ms: TimestampMs) -> Value {
+    let local = |ms| campaign.local_rfc3339(ms);
+    let window = campaign.change_window;
+    match campaign.change_allowed(at_ms) {
+        Ok(()) => json!({
+            "open": true, "reason": null, "opens_at": null, "closes_at": local(window.closes_at_ms),
+        }),
+        Err(rejection) => json!({
+            "open": false,
+            "reason": rejection.code.as_str(),
+            "opens_at": rejection.retry_at_ms.map(local),
+            "closes_at": null,
+        }),
+    }
+}
+
 /// The instant a place asked for now would be admitted from: at opening for the pre-queue.
 fn admitted_from(front: &Front, now_ms: TimestampMs) -> TimestampMs {
     match front.config.opens_at_ms {
