@@ -147,6 +147,26 @@ async fn the_pre_queue_is_ordered_by_a_published_recorded_draw_at_opening() {
     running.stop().await;
 }
 
+/// Before the 20:00 opening, the pre-queue takes whoever may book once it opens (digit 9 on
+/// 9 August), and nobody else: their day is judged at opening, not now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_pre_queue_takes_only_those_whose_day_opens_with_it() {
+    let config = FrontConfig {
+        opens_at_ms: Some(instant("2021-08-09T20:00:00+09:00")),
+        ..config()
+    };
+    let (running, _dir) = server_with(config, Some("2021-08-09T19:58:00+09:00")).await;
+    let api = Api::new(&running);
+    let today = api.session(&rid("1990-06-19", 600), "pc").await;
+    let queued = api.enqueue(&today).await;
+    assert_eq!(queued.expect(201, "")["pre_queue"], true, "{queued:?}");
+    let tomorrow = api.session(&rid("1990-06-20", 601), "pc").await;
+    api.enqueue(&tomorrow)
+        .await
+        .expect(403, "not_your_booking_day");
+    running.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifo_only_gives_tickets_at_once_and_silent_tickets_are_skipped() {
     let opens = instant(BOOKING_DAY_9) + 60_000;

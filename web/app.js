@@ -8,7 +8,7 @@
 // What the page keeps: in localStorage, the device id (so a refresh or a second tab is the same
 // device) and the language; in this tab's sessionStorage only, the tokens, ticket and
 // reservation of the flow in progress (so a refresh does not lose the place in the queue, and
-// closing the tab forgets them). "Finish" (끝내기) forgets all of it at once, for the next
+// closing the tab forgets them). "Finish" (마치기) forgets all of it at once, for the next
 // person at a shared computer. The resident registration number and the birth date are never
 // stored: the number goes to POST /v1/verify once and the input fields are cleared.
 "use strict";
@@ -122,8 +122,31 @@
       footer1: "yeyak — 대규모 예방접종 예약을 위한 이벤트 기반 예약 원장의 재현 프로젝트입니다.",
       footer2: "대기 순서, 입장, 예약 가능 여부는 모두 서버가 결정합니다.",
       startOver: "처음부터 다시",
-      finish: "끝내기",
+      finish: "마치기",
       finished: "이 기기에 남은 예약 정보와 인증 정보를 모두 지웠습니다.",
+      changeOpensAt: "예약 변경·취소는 {when}부터 할 수 있습니다 (한국 시간).",
+      changeClosed: "예약 기간이 끝나 변경·취소할 수 없습니다.",
+      todayLabel: "오늘의 예약 대상",
+      todayDigit: "생년월일 끝자리 {d}",
+      todayWindow: "{from}부터 {to}까지 (한국 시간)",
+      todayPool: "예약·변경 기간: 아직 예약하지 못한 분은 누구나 예약할 수 있고, 예약한 분은 변경·취소할 수 있습니다.",
+      todayNone: "지금은 예약 시간이 아닙니다.",
+      todayNext: "다음 예약: 생년월일 끝자리 {d}, {from}부터 (한국 시간)",
+      todayNextPool: "다음: 예약·변경 기간, {from}부터 (한국 시간)",
+      todayClosed: "사전예약 기간이 끝났습니다.",
+      dateHour: "{date} {h}시",
+      notyetHeading: "아직 예약할 수 없습니다",
+      notyetDay: "예약일은 생년월일 끝자리로 정해집니다. 아래 시각에 다시 와 주세요. 지금은 줄을 서도 예약할 수 없어 대기열에 들어가지 않습니다.",
+      notyetWhen: "나의 예약 시작",
+      notyetKst: "한국 시간",
+      ineligibleHeading: "이번 사전예약 대상이 아닙니다",
+      ineligibleText: "이번 사전예약은 {from}년부터 {to}년 사이에 태어난 분이 대상입니다.",
+      closedHeading: "사전예약 기간이 끝났습니다",
+      closedText: "이번 사전예약의 예약·변경 기간이 모두 끝났습니다.",
+      timerLabel: "남은 예약 시간",
+      timerHint: "입장 후 10분 안에 예약을 확정해 주세요.",
+      expiredHeading: "예약 가능 시간이 지났습니다",
+      expiredText: "입장 후 10분 안에 예약을 확정하지 않아 입장이 만료되었고, 순서는 다음 분께 넘어갔습니다. 다시 줄을 서면 예약할 수 있습니다.",
       errorCode: "오류 코드",
       sessionExpired: "본인인증이 만료되었습니다. 다시 인증해 주세요.",
       admissionGone: "입장 시간이 지났거나 이미 사용되었습니다. 다시 줄을 서 주세요.",
@@ -267,11 +290,34 @@
       startOver: "Start over",
       finish: "Finish",
       finished: "Everything this page kept about you on this device has been forgotten.",
+      changeOpensAt: "You can change or cancel your booking from {when} (Korea time).",
+      changeClosed: "The booking period is over: bookings can no longer be changed or cancelled.",
+      todayLabel: "Whose booking day it is",
+      todayDigit: "birth dates ending in {d}",
+      todayWindow: "from {from} until {to} (Korea time)",
+      todayPool: "Change window: anyone who has not booked yet may book, and bookings may be changed or cancelled.",
+      todayNone: "Booking is not open right now.",
+      todayNext: "Next: birth dates ending in {d}, from {from} (Korea time)",
+      todayNextPool: "Next: the change window, from {from} (Korea time)",
+      todayClosed: "The pre-reservation is over.",
+      dateHour: "{date}, {h}:00",
+      notyetHeading: "You cannot book yet",
+      notyetDay: "Your booking day is set by the last digit of your birth date. Please come back at the time below. Queueing now would not let you book, so you are not placed in the queue.",
+      notyetWhen: "Your booking opens",
+      notyetKst: "Korea time",
+      ineligibleHeading: "This round is not for you",
+      ineligibleText: "This pre-reservation is for people born from {from} to {to}.",
+      closedHeading: "The pre-reservation is over",
+      closedText: "Booking and the change window of this pre-reservation are over.",
+      timerLabel: "Time left to book",
+      timerHint: "Confirm your booking within 10 minutes of your admission.",
+      expiredHeading: "Your time to book has run out",
+      expiredText: "Your admission lasts 10 minutes and it expired before you confirmed, so your turn went to the next person. Join the queue again to book.",
       errorCode: "Error code",
       sessionExpired: "Your verification has expired. Please verify again.",
       admissionGone: "Your admission has expired or was already used. Please join the queue again.",
       langToggle: "한국어",
-      langToggleLabel: "한국어로 보기",
+      langToggleLabel: "한국어 화면으로 보기",
       m_phone: "Mobile phone", m_ipin: "i-PIN", m_joint: "Joint certificate", m_financial: "Financial certificate",
       m_kakao: "Kakao", m_naver: "Naver", m_pass: "PASS",
       underSecond: "under 1 s", sec: "{n} s", min: "{n} min", minSec: "{m} min {s} s", hour: "{h} h", hourMin: "{h} h {m} min",
@@ -401,6 +447,19 @@
     ];
   }
 
+  // An instant the server gave in the campaign's local time (Korea time, "+09:00"): shown as the
+  // date and hour written in it, whatever this computer's time zone or clock.
+  function formatLocal(iso) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(String(iso || ""));
+    if (!m) return String(iso ?? "–");
+    const day = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+    const date = new Intl.DateTimeFormat(lang === "ko" ? "ko-KR" : "en-GB", {
+      month: "long", day: "numeric", weekday: "short", timeZone: "UTC",
+    }).format(day);
+    if (m[5] !== "00") return `${date} ${m[4]}:${m[5]}`;
+    return t("dateHour", { date, h: Number(m[4]) });
+  }
+
   const number = (n) => new Intl.NumberFormat(lang === "ko" ? "ko-KR" : "en-GB").format(n);
 
   // ---------------------------------------------------------------- state
@@ -425,6 +484,8 @@
     firstPosition: null,
     admission: null,       // admission_token from GET /v1/queue/{ticket}; only the server issues it
     admissionUsed: false,  // a booking or change went through with it (it is single-use)
+    admissionDeadline: null, // this computer's ms when the admission runs out (from the server's expires_in_s)
+    booking: null,         // from POST /v1/verify: may this person book now, else when or why not
     reservation: null,     // the last reservation the server returned
     choice: null,          // { clinic_id, date }
     view: "method",
@@ -585,7 +646,10 @@
 
   // ---------------------------------------------------------------- views
 
-  const STEP_OF = { method: "method", verify: "verify", queue: "queue", choose: "choose", confirm: "choose", done: "done", manage: "done" };
+  const STEP_OF = {
+    method: "method", verify: "verify", notyet: "verify", queue: "queue", expired: "queue",
+    choose: "choose", confirm: "choose", done: "done", manage: "done",
+  };
   const STEP_ORDER = ["method", "verify", "queue", "choose", "done"];
   const RENDER = {};
 
@@ -605,6 +669,7 @@
     if (view !== "method") stopCongestion();
     if (view !== "queue") stopPolling();
     if (RENDER[view]) RENDER[view]();
+    renderTimer();
     if (focus) {
       const h = document.querySelector("#view-" + view + " h1");
       if (h) { h.setAttribute("tabindex", "-1"); h.focus({ preventScroll: true }); window.scrollTo(0, 0); }
@@ -708,7 +773,44 @@
     for (const r of document.querySelectorAll('input[name="intent"]')) r.checked = r.value === state.intent;
     renderMethods();
     refreshCongestion();
+    refreshSchedule();
   };
+
+  // Whose booking day it is, as GET /v1/schedule says (the campaign's calendar on the server).
+  let schedule = null;
+
+  async function refreshSchedule() {
+    try {
+      schedule = await api("GET", "/v1/schedule");
+    } catch {
+      schedule = null;
+    }
+    renderToday();
+  }
+
+  // "생년월일 끝자리 {d}" with the digit in a <strong>.
+  function withDigit(key, digit) {
+    const [before, after] = t(key).split("{d}");
+    return [before, el("strong", { id: "today-digit", text: String(digit) }), after || ""];
+  }
+
+  function renderToday() {
+    const box = $("today");
+    box.hidden = !schedule;
+    if (!schedule) return;
+    const open = schedule.open, next = schedule.next;
+    const who = $("today-who"), when = $("today-when"), later = $("today-next");
+    if (open && open.kind === "booking_day") who.replaceChildren(...withDigit("todayDigit", open.digit));
+    else who.textContent = t(open ? "todayPool" : next ? "todayNone" : "todayClosed");
+    when.textContent = open ? t("todayWindow", { from: formatLocal(open.opens_at), to: formatLocal(open.closes_at) }) : "";
+    when.hidden = !open;
+    later.hidden = !!open || !next;
+    if (!open && next) {
+      later.textContent = next.kind === "booking_day"
+        ? t("todayNext", { d: next.digit, from: formatLocal(next.opens_at) })
+        : t("todayNextPool", { from: formatLocal(next.opens_at) });
+    }
+  }
 
   // ---------------------------------------------------------------- 2. verification
 
@@ -778,8 +880,11 @@
       if (!state.goal) state.goal = state.intent === "manage" ? "view" : "book";
       state.admission = null;
       state.admissionUsed = false;
+      state.booking = res.booking || null;
       save();
       busy(submit, false);
+      // Who may not book now is told when (or why not) instead of queueing for nothing.
+      if (state.goal === "book" && state.booking && state.booking.open === false) return show("notyet");
       await proceed();
     } catch (e) {
       busy(submit, false);
@@ -823,8 +928,67 @@
       show("queue");
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) return reverify();
+      if (e instanceof ApiError && NOT_NOW.includes(e.code)) {
+        const known = state.booking && state.booking.reason === e.code ? state.booking : {};
+        state.booking = { ...known, open: false, reason: e.code };
+        save();
+        return show("notyet");
+      }
       showError(e);
     }
+  }
+
+  // The server's refusals of a place in the queue to someone who may not book then.
+  const NOT_NOW = ["not_your_booking_day", "not_eligible", "campaign_closed"];
+
+  RENDER.notyet = () => {
+    const b = state.booking || {};
+    const reason = b.reason || "not_your_booking_day";
+    const age = b.age_group || {};
+    const [heading, text] = {
+      not_eligible: ["ineligibleHeading", t("ineligibleText", { from: age.born_from_year ?? "–", to: age.born_to_year ?? "–" })],
+      campaign_closed: ["closedHeading", t("closedText")],
+    }[reason] || ["notyetHeading", t("notyetDay")];
+    $("h-notyet").textContent = t(heading);
+    $("notyet-text").textContent = text;
+    $("notyet-when-box").hidden = !b.opens_at;
+    $("notyet-when").textContent = b.opens_at ? `${formatLocal(b.opens_at)} (${t("notyetKst")})` : "";
+    $("view-notyet").dataset.reason = reason;
+  };
+
+  // ---------------------------------------------------------------- the admission's 10 minutes
+
+  let timerTick = null;
+
+  // Seconds left of the live admission, by this computer's clock from the server's
+  // expires_in_s (the page never compares its clock with the server's dates).
+  function admissionLeftS() {
+    if (!freshAdmission() || typeof state.admissionDeadline !== "number") return null;
+    return Math.max(0, Math.ceil((state.admissionDeadline - Date.now()) / 1000));
+  }
+
+  function renderTimer() {
+    const box = $("admission-timer");
+    const left = state.view === "choose" || state.view === "confirm" ? admissionLeftS() : null;
+    box.hidden = left === null;
+    if (left === null || left <= 0) {
+      clearInterval(timerTick);
+      timerTick = null;
+      // After the view in hand is shown (this runs inside show()).
+      if (left === 0) setTimeout(admissionExpired, 0);
+      return;
+    }
+    $("admission-left").textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+    box.classList.toggle("urgent", left <= 60);
+    if (!timerTick) timerTick = setInterval(renderTimer, 500);
+  }
+
+  // The admission ran out: say so, and offer the queue again (one click).
+  function admissionExpired() {
+    state.admission = null;
+    state.admissionDeadline = null;
+    save();
+    show("expired");
   }
 
   function reverify() {
@@ -876,6 +1040,7 @@
       if (q.state === "admitted" && q.admission_token) {
         state.admission = q.admission_token;
         state.admissionUsed = false;
+        state.admissionDeadline = typeof q.expires_in_s === "number" ? Date.now() + q.expires_in_s * 1000 : null;
         state.ticket = null;
         save();
         renderQueue();
@@ -1171,6 +1336,7 @@
       region: d.region ?? null,
       date: d.date ?? null,
       status: d.status ?? d.state ?? null,
+      change: d.change && typeof d.change === "object" ? d.change : null,
     };
   }
 
@@ -1195,8 +1361,18 @@
     $("manage-card").setAttribute("aria-busy", "false");
     $("manage-empty").hidden = !!r;
     summaryRows($("manage-summary"), r ? reservationRows(r) : []);
-    $("manage-cancel").hidden = !r;
-    $("manage-change").hidden = !r;
+    // Cancel and change only when the server says they are open (the change window); otherwise
+    // when they open, or that they no longer can.
+    const shut = !!(r && r.change && r.change.open === false);
+    $("manage-cancel").hidden = !r || shut;
+    $("manage-change").hidden = !r || shut;
+    const note = $("manage-change-note");
+    note.hidden = !shut;
+    if (shut) {
+      note.textContent = r.change.opens_at
+        ? t("changeOpensAt", { when: formatLocal(r.change.opens_at) })
+        : t("changeClosed");
+    }
     $("manage-book").hidden = !!r;
     $("cancel-confirm").hidden = true;
   }
@@ -1287,6 +1463,7 @@
       if (state.view === "queue") renderQueue();
       if (state.view === "choose") renderChoose();
       if (state.view === "verify") RENDER.verify();
+      if (state.view === "method") renderToday();
       if (!alertShown) clearAlert();
     });
     for (const r of document.querySelectorAll('input[name="intent"]')) {
@@ -1311,6 +1488,8 @@
     $("rid-back").addEventListener("input", (e) => { e.target.value = e.target.value.replace(/\D/g, "").slice(0, 7); });
     $("queue-leave").addEventListener("click", leaveQueue);
     $("queue-rejoin").addEventListener("click", () => { clearAlert(); enqueue(); });
+    $("expired-rejoin").addEventListener("click", () => { clearAlert(); enqueue(); });
+    $("notyet-finish").addEventListener("click", finish);
     $("region").addEventListener("change", renderChoose);
     $("slots-refresh").addEventListener("click", loadSlots);
     $("choose-back").addEventListener("click", () => show(state.goal === "change" ? "manage" : "method"));

@@ -446,6 +446,13 @@ pub async fn every_path_and_code(api: &Api) {
         "a refresh keeps the same ticket"
     );
     let (_, admission_a) = api.admitted(&session_a).await;
+    // What is left of the admission, by the server's clock, for a page's countdown.
+    let mine = api
+        .get(&format!("/v1/queue/{ticket}"), Some(&session_a))
+        .await;
+    let left_s = mine.expect(200, "")["expires_in_s"].as_i64().unwrap();
+    let ttl_s = api.front.config.admission_ttl_ms / 1000;
+    assert!(0 < left_s && left_s <= ttl_s, "{left_s} s of {ttl_s}");
     let public = api.get(&format!("/v1/queue/{ticket}"), None).await;
     assert!(
         public.expect(200, "")["admission_token"].is_null(),
@@ -537,6 +544,11 @@ pub async fn every_path_and_code(api: &Api) {
         mine.expect(200, "")["reservation_id"],
         reservation_a.as_str()
     );
+    // Cancel and change open with the change window, and the reservation says when.
+    let change = &mine.body["change"];
+    assert_eq!(change["open"], false, "{change}");
+    assert_eq!(change["reason"], "not_in_change_window");
+    assert_eq!(change["opens_at"], "2021-08-19T20:00:00+09:00");
     api.get("/v1/reservations/me", None)
         .await
         .expect(401, "invalid_token");
@@ -561,26 +573,56 @@ pub async fn every_path_and_code(api: &Api) {
         .await
         .expect(404, "no_such_reservation");
 
-    let c = rid("1990-05-13", 5); // digit 3: books on 13 August, not today
-    let session_c = api.session(&c, "pc").await;
-    let (_, admission_c) = api.admitted(&session_c).await;
-    let not_today = api.book(&admission_c, "c1", "2021-08-30").await;
-    assert!(
-        not_today.expect(403, "not_your_booking_day")["retry_after_s"]
-            .as_i64()
-            .unwrap()
-            > 0
-    );
-    api.get("/v1/slots", Some(&admission_c))
-        .await
-        .expect(403, "not_your_booking_day");
+    // Whose day it is, for everyone: digit 9's booking day until 18:00 tomorrow, then 0's.
+    let schedule = api.get("/v1/schedule", None).await;
+    let schedule = schedule.expect(200, "").clone();
+    assert_eq!(schedule["open"]["kind"], "booking_day", "{schedule}");
+    assert_eq!(schedule["open"]["digit"], 9, "{schedule}");
+    assert_eq!(schedule["open"]["closes_at"], "2021-08-10T18:00:00+09:00");
+    assert_eq!(schedule["next"]["digit"], 0, "{schedule}");
+    assert_eq!(schedule["next"]["opens_at"], "2021-08-10T20:00:00+09:00");
+    assert_eq!(schedule["age_group"]["born_from_year"], 1972);
 
-    let d = rid("1960-05-19", 6); // outside 18-49
-    let session_d = api.session(&d, "pc").await;
-    let (_, admission_d) = api.admitted(&session_d).await;
-    api.book(&admission_d, "c1", "2021-08-30")
+    // Someone whose day it is learns until when it lasts.
+    let verified_b9 = api.verify("kakao", &rid("1991-01-29", 7), "pc").await;
+    let booking_b9 = verified_b9.expect(200, "")["booking"].clone();
+    assert_eq!(booking_b9["open"], true, "{booking_b9}");
+    assert!(booking_b9["reason"].is_null(), "{booking_b9}");
+    assert_eq!(booking_b9["closes_at"], "2021-08-10T18:00:00+09:00");
+
+    // Someone whose day is not today learns it from the verification, with the day and hour,
+    // and gets no place in the queue (the ledger would refuse their booking).
+    let c = rid("1990-05-13", 5); // digit 3: books from 13 August 20:00 (Korea time)
+    let verified_c = api.verify("kakao", &c, "pc").await;
+    let booking_c = verified_c.expect(200, "")["booking"].clone();
+    assert_eq!(booking_c["open"], false, "{booking_c}");
+    assert_eq!(booking_c["reason"], "not_your_booking_day");
+    assert_eq!(booking_c["opens_at"], "2021-08-13T20:00:00+09:00");
+    let session_c = verified_c.body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let not_today = api.enqueue(&session_c).await;
+    let wait_s = not_today.expect(403, "not_your_booking_day")["retry_after_s"]
+        .as_i64()
+        .unwrap();
+    assert!(wait_s > 3 * 86_400, "until 13 August: {wait_s} s");
+    api.get("/v1/queue/me", Some(&session_c))
         .await
-        .expect(403, "not_eligible");
+        .expect(404, "unknown_ticket");
+
+    // Outside the age group: told why, never queued.
+    let d = rid("1960-05-19", 6);
+    let verified_d = api.verify("kakao", &d, "pc").await;
+    let booking_d = verified_d.expect(200, "")["booking"].clone();
+    assert_eq!(booking_d["open"], false, "{booking_d}");
+    assert_eq!(booking_d["reason"], "not_eligible");
+    assert!(booking_d["opens_at"].is_null(), "{booking_d}");
+    let session_d = verified_d.body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.enqueue(&session_d).await.expect(403, "not_eligible");
 
     // Cancel and change: only in the change window.
     api.call(
@@ -623,6 +665,11 @@ pub async fn every_path_and_code(api: &Api) {
     assert_eq!(changed.body["replaces"], reservation_a.as_str());
     let mine = api.get("/v1/reservations/me", Some(&session_a)).await;
     assert_eq!(mine.expect(200, "")["clinic_id"], "c5");
+    assert_eq!(mine.body["change"]["open"], true, "{:?}", mine.body);
+    assert_eq!(
+        mine.body["change"]["closes_at"],
+        "2021-09-18T18:00:00+09:00"
+    );
     // The admission was used by the change: a second use is refused by the ledger.
     let replay = api
         .call(
@@ -709,7 +756,8 @@ pub async fn every_path_and_code(api: &Api) {
             .any(|c| c["clinic_id"] == "c2"),
         "{status}"
     );
-    assert!(status["admitted_total"].as_u64().unwrap() >= 5);
+    // a, b and a again were admitted (c and d, who may not book today, never queued).
+    assert!(status["admitted_total"].as_u64().unwrap() >= 3, "{status}");
     let metrics = api
         .client
         .get(format!("{}/metrics", api.base))

@@ -232,7 +232,7 @@ test.describe.serial("the citizen's page", () => {
     expect(JSON.stringify(changed)).toContain("busan-haeundae-01");
     expect(JSON.stringify(changed)).toContain("2021-09-01");
 
-    // Finish (끝내기): the next person at this phone finds nothing, not even after a reload.
+    // Finish (마치기): the next person at this phone finds nothing, not even after a reload.
     await page.locator("#finish").click();
     await expect(page.locator("#view-method")).toBeVisible();
     await expect(page.locator("#alert")).toContainText("모두 지웠습니다");

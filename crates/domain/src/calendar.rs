@@ -102,6 +102,23 @@ pub enum Phase {
     ChangeWindow,
 }
 
+/// Who may book at an instant, whatever their birth date: one booking day (people whose birth
+/// day ends in its digit) or the change window (everyone in the age group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    BookingDay(BookingDay),
+    ChangeWindow(Window),
+}
+
+impl Opening {
+    pub fn window(&self) -> Window {
+        match self {
+            Opening::BookingDay(day) => day.window,
+            Opening::ChangeWindow(window) => *window,
+        }
+    }
+}
+
 /// A validated campaign.
 #[derive(Debug, Clone)]
 pub struct Campaign {
@@ -288,6 +305,42 @@ impl Campaign {
         ))
     }
 
+    /// May a person of `birth` book at `at_ms`: in the age group, then [`Campaign::booking_phase`];
+    /// the two rules `decide` applies to a booking, in its order. The front tier asks this
+    /// before it lets a person queue, so nobody spends an admission on a booking the ledger
+    /// would refuse.
+    pub fn may_book(&self, birth: BirthFacts, at_ms: TimestampMs) -> Result<Phase, Rejection> {
+        if !self.is_eligible(birth) {
+            return Err(Rejection::new(RejectionCode::NotEligible));
+        }
+        self.booking_phase(birth, at_ms)
+    }
+
+    /// The window a booking in `phase` is made in (until when it may be made).
+    pub fn window_of(&self, phase: Phase) -> Window {
+        match phase {
+            Phase::BookingDay(index) => self.booking_days[usize::from(index)].window,
+            Phase::ChangeWindow => self.change_window,
+        }
+    }
+
+    /// The booking days in calendar order, then the change window.
+    pub fn openings(&self) -> impl Iterator<Item = Opening> + '_ {
+        let days = self.booking_days.iter().map(|d| Opening::BookingDay(*d));
+        days.chain(std::iter::once(Opening::ChangeWindow(self.change_window)))
+    }
+
+    /// What is open at `at_ms`, if anything (from 18:00 to 20:00 between two booking days,
+    /// nothing is).
+    pub fn open_at(&self, at_ms: TimestampMs) -> Option<Opening> {
+        self.openings().find(|o| o.window().contains(at_ms))
+    }
+
+    /// The first opening that opens after `at_ms`.
+    pub fn next_opening(&self, at_ms: TimestampMs) -> Option<Opening> {
+        self.openings().find(|o| at_ms < o.window().opens_at_ms)
+    }
+
     /// Cancel and change: only in the change window.
     pub fn change_allowed(&self, at_ms: TimestampMs) -> Result<(), Rejection> {
         if at_ms >= self.change_window.closes_at_ms {
@@ -336,6 +389,17 @@ impl Campaign {
             }
         }
         (shares, 0)
+    }
+
+    /// An instant as RFC 3339 in the campaign's local time (`2021-08-13T20:00:00+09:00`), so
+    /// that a page shows the campaign's date and hour without converting anything.
+    pub fn local_rfc3339(&self, at_ms: TimestampMs) -> String {
+        match DateTime::from_timestamp_millis(at_ms) {
+            Some(t) => t
+                .with_timezone(&self.utc_offset)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            None => format!("{at_ms}ms"),
+        }
     }
 
     /// Formats an instant in the campaign's local time, for people.
@@ -408,6 +472,43 @@ mod tests {
                 .code,
             RejectionCode::CampaignClosed
         );
+    }
+
+    #[test]
+    fn who_may_book_now_and_when_the_others_may() {
+        let c = Campaign::default_2021();
+        let day9 = at("2021-08-09T21:00:00+09:00");
+        let born = |text| BirthFacts::of_date(date(text));
+        assert_eq!(
+            c.may_book(born("1990-05-19"), day9),
+            Ok(Phase::BookingDay(0))
+        );
+        assert_eq!(
+            c.local_rfc3339(c.window_of(Phase::BookingDay(0)).closes_at_ms),
+            "2021-08-10T18:00:00+09:00"
+        );
+        let digit3 = c.may_book(born("1990-05-13"), day9).unwrap_err();
+        assert_eq!(digit3.code, RejectionCode::NotYourBookingDay);
+        assert_eq!(
+            c.local_rfc3339(digit3.retry_at_ms.unwrap()),
+            "2021-08-13T20:00:00+09:00"
+        );
+        // Outside the age group comes first, even on the person's booking day.
+        let old = c.may_book(born("1960-05-19"), day9).unwrap_err();
+        assert_eq!(old.code, RejectionCode::NotEligible);
+
+        let digit9 = |o: Option<Opening>| match o {
+            Some(Opening::BookingDay(d)) => Some(d.digit),
+            _ => None,
+        };
+        assert_eq!(digit9(c.open_at(day9)), Some(9));
+        assert_eq!(digit9(c.open_at(at("2021-08-10T10:00:00+09:00"))), Some(9));
+        let between = at("2021-08-10T19:00:00+09:00");
+        assert_eq!(c.open_at(between), None);
+        assert_eq!(digit9(c.next_opening(between)), Some(0));
+        let pool = at("2021-08-20T10:00:00+09:00");
+        assert!(matches!(c.open_at(pool), Some(Opening::ChangeWindow(_))));
+        assert_eq!(c.next_opening(pool), None);
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod system;
 pub mod waiting_room;
 
 pub use birth::{BirthDate, BirthFacts};
-pub use calendar::{Campaign, CampaignError, Phase};
+pub use calendar::{Campaign, CampaignError, Opening, Phase};
 pub use command::{Command, CommandBody, Target};
 pub use event::{Envelope, Event};
 pub use ids::{

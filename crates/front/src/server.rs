@@ -34,7 +34,7 @@ use tokio::sync::Semaphore;
 use tokio_openssl::SslStream;
 
 use super::api::{ApiError, AppState, Front};
-use super::api::{admin, queue, reservations, slots, status, verify};
+use super::api::{admin, queue, reservations, schedule, slots, status, verify};
 use super::client_rate::{ClientKey, ClientRate};
 use super::{openapi, web};
 
@@ -281,6 +281,7 @@ pub fn router(front: AppState) -> Router {
             get(queue::status).delete(queue::leave),
         )
         .route("/v1/congestion", get(status::congestion))
+        .route("/v1/schedule", get(schedule::schedule))
         .route("/v1/slots", get(slots::slots))
         .route("/v1/reservations", post(reservations::book))
         .route("/v1/reservations/me", get(reservations::mine))

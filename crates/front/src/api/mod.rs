@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod queue;
 pub mod refusal;
 pub mod reservations;
+pub mod schedule;
 pub mod slots;
 pub mod status;
 pub mod ticket;

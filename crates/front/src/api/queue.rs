@@ -15,6 +15,7 @@ use super::auth::{AuthError, bearer};
 use super::error::{ApiError, Unexpected, answered_as_api_error};
 use super::extract::{self, RequestError};
 use super::refusal::Refusal;
+use super::schedule;
 use super::ticket::{pre_queue_body, ticket_body};
 use super::{AppState, created, ok};
 use crate::clock::rfc3339;
@@ -124,6 +125,7 @@ impl Place {
 pub async fn enter(State(front): State<AppState>, headers: HeaderMap) -> Answer {
     let claims = front.claims(&headers, Some(TokenKind::Session))?;
     let (subject, device) = (claims.sub, claims.dev.clone());
+    schedule::may_queue(&front, &*front.view()?, &subject, front.clock.now_ms())?;
     let command = if front.pre_queue_open(front.clock.now_ms()) {
         CommandBody::JoinPreQueue { subject, device }
     } else {

@@ -17,6 +17,7 @@ use super::error::{ApiError, Unexpected, answered_as_api_error};
 use super::extract::{self, JsonBody, RequestError};
 use super::gateway::Front;
 use super::refusal::Refusal;
+use super::schedule;
 use super::{AppState, created, ok};
 use crate::clock::rfc3339;
 use crate::tokens::{Claims, TokenError, TokenKind};
@@ -155,6 +156,7 @@ pub async fn mine(State(front): State<AppState>, headers: HeaderMap) -> Answer {
         "share": r.share.to_string(),
         "state": r.state.as_str(),
         "booked_at": rfc3339(r.booked_at_ms),
+        "change": schedule::change_body(front.backend.campaign(), front.clock.now_ms()),
     })))
 }
 

@@ -67,14 +67,8 @@ fn share_now(
             now,
         ));
     };
-    if !campaign.is_eligible(birth) {
-        return Err(Refusal::new(
-            Rejection::new(RejectionCode::NotEligible),
-            now,
-        ));
-    }
     let phase = campaign
-        .booking_phase(birth, now)
+        .may_book(birth, now)
         .map_err(|r| Refusal::new(r, now))?;
     Ok(Campaign::share_of(phase))
 }

@@ -118,6 +118,11 @@ impl Admitted {
         body["position"] = json!(0);
         body["eta_s"] = json!(0);
         body["expires_at"] = json!(rfc3339(self.expires_at_ms));
+        // What is left of the admission by the server's clock: a page counts it down with its
+        // own, whatever its date (a rehearsal's clock is not the browser's). Rounded up, so a
+        // page's countdown never ends before the admission does: once it has, asking for a
+        // place gives a new one, not the admission just run out.
+        body["expires_in_s"] = json!(((self.expires_at_ms - now).max(0) + 999) / 1000);
         if used {
             body["used"] = json!(true);
         }

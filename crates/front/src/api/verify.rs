@@ -13,6 +13,7 @@ use super::error::{ApiError, Unexpected, answered_as_api_error};
 use super::extract::{self, JsonBody, RequestError};
 use super::gateway::Front;
 use super::refusal::Refusal;
+use super::schedule;
 use super::{AppState, ok};
 use crate::clock::rfc3339;
 use crate::providers::ProviderError;
@@ -148,5 +149,6 @@ pub async fn verify(
         "session_token": front.keys.sign(&session),
         "expires_at": rfc3339(expires_at_ms),
         "booking_day": front.backend.campaign().booking_day_of(v.birth),
+        "booking": schedule::booking_body(front.backend.campaign(), v.birth, now),
     })))
 }

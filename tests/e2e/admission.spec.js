@@ -1,0 +1,153 @@
+// Issue 15, point 3, in headless Chromium against a real `yeyak serve` of its own whose
+// admissions last ADMISSION_TTL_S seconds instead of 10 minutes: the page counts the admission
+// down (from the server's expires_in_s), and when it runs out says so and takes the person back
+// to the queue in one click. At 360 px in Korean and on a desktop in English; screenshots named
+// after the point in target/e2e-artifacts/. Point 4 too: after booking, before the change window,
+// my reservation offers no cancel or change and says when they open.
+const { test, expect } = require("@playwright/test");
+const { AxeBuilder } = require("@axe-core/playwright");
+const path = require("path");
+const { startServer, residentId } = require("./server");
+
+const ARTIFACTS = process.env.E2E_ARTIFACTS || path.resolve(__dirname, "../../target/e2e-artifacts");
+const PHONE = { width: 360, height: 780 };
+const DESKTOP = { width: 1280, height: 900 };
+const BOOKING_DAY_9 = "2021-08-09T21:00:00+09:00";
+const ADMISSION_TTL_S = 15;
+
+let server;
+
+test.describe.serial("the admission's countdown", () => {
+  test.beforeAll(async () => {
+    server = await startServer({
+      clock: BOOKING_DAY_9, logFile: path.join(ARTIFACTS, "server-admission.log"),
+      extraArgs: ["--admission-ttl-s", String(ADMISSION_TTL_S)],
+    });
+    await server.admin("/admin/supply", { clinic_id: "seoul-jongno-01", name: "종로중앙의원", region: "서울", date: "2021-08-30", doses: 100 });
+  });
+
+  test.afterAll(async () => {
+    if (server) await server.stop();
+  });
+
+  const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, name + ".png"), fullPage: true });
+
+  async function accessible(page, where) {
+    const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+    const found = result.violations.map((v) => `${where}: ${v.id} (${v.impact}) at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+    expect(found).toEqual([]);
+  }
+
+  async function verify(page, name, rid) {
+    const [front, back] = rid.split("-");
+    await page.locator("#method-next").click();
+    await page.getByLabel(/^(이름|Name)$/).fill(name);
+    await page.locator("#rid-front").fill(front);
+    await page.locator("#rid-back").fill(back);
+    await page.locator("#verify-submit").click();
+  }
+
+  // The seconds the timer shows (m:ss).
+  const secondsLeft = async (page) => {
+    const [m, s] = (await page.locator("#admission-left").textContent()).split(":").map(Number);
+    return m * 60 + s;
+  };
+
+  async function admittedWithCountdown(page) {
+    await expect(page.locator("#view-choose")).toBeVisible({ timeout: 60_000 });
+    await expect(page.locator("#admission-timer")).toBeVisible();
+    await expect(page.locator("#admission-left")).toHaveText(/^0:\d\d$/);
+    const first = await secondsLeft(page);
+    expect(first).toBeLessThanOrEqual(ADMISSION_TTL_S);
+    expect(first).toBeGreaterThan(0);
+    await expect.poll(() => secondsLeft(page), { timeout: 5_000 }).toBeLessThan(first);
+  }
+
+  test("phone, Korean: the countdown, its end, and back to the queue in one click", async ({ browser }) => {
+    const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const page = await context.newPage();
+    const pageErrors = [];
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    await page.goto(server.base + "/");
+    await expect(page.locator("#method-list .method").first()).toBeVisible();
+    await verify(page, "정하은", residentId(1991, 2, 9, 41001, true));
+    await admittedWithCountdown(page);
+    await expect(page.locator("#admission-timer")).toContainText("남은 예약 시간");
+    await shot(page, "point3-phone-ko-countdown");
+    await accessible(page, "clinic choice with the countdown");
+
+    // Left alone: the time runs out on the clinic choice.
+    await expect(page.locator("#view-expired")).toBeVisible({ timeout: (ADMISSION_TTL_S + 5) * 1000 });
+    await expect(page.locator("#h-expired")).toHaveText("예약 가능 시간이 지났습니다");
+    await expect(page.locator("#admission-timer")).toBeHidden();
+    await shot(page, "point3-phone-ko-expired");
+    await accessible(page, "admission expired");
+
+    // One click: a new place, a new admission, a new countdown; then the booking goes through.
+    await page.locator("#expired-rejoin").click();
+    await admittedWithCountdown(page);
+    await page.locator('label[data-clinic="seoul-jongno-01"]').click();
+    await page.locator('label[data-date="2021-08-30"]').click();
+    await page.locator("#choose-next").click();
+    await expect(page.locator("#view-confirm")).toBeVisible();
+    await expect(page.locator("#admission-timer")).toBeVisible();
+    await page.locator("#confirm-submit").click();
+    await expect(page.locator("#h-done")).toHaveText("예약이 완료되었습니다");
+    await expect(page.locator("#admission-timer")).toBeHidden();
+
+    // Point 4: before the change window, my reservation offers no cancel or change, and says
+    // when they open.
+    await page.locator("#done-manage").click();
+    await expect(page.locator("#view-manage")).toBeVisible();
+    await expect(page.locator("#manage-summary")).toContainText("종로중앙의원");
+    await expect(page.locator("#manage-change-note")).toHaveText("예약 변경·취소는 8월 19일 (목) 20시부터 할 수 있습니다 (한국 시간).");
+    await expect(page.locator("#manage-cancel")).toBeHidden();
+    await expect(page.locator("#manage-change")).toBeHidden();
+    await shot(page, "point4-phone-ko-manage");
+    await accessible(page, "my reservation before the change window");
+    expect(pageErrors).toEqual([]);
+    await context.close();
+  });
+
+  test("desktop, English: the countdown on the confirmation runs out before 'Confirm'", async ({ browser }) => {
+    const context = await browser.newContext({ viewport: DESKTOP });
+    const page = await context.newPage();
+    const pageErrors = [];
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    await page.goto(server.base + "/");
+    await expect(page.locator("#method-list .method").first()).toBeVisible();
+    await page.locator("#lang-toggle").click();
+    await verify(page, "Do-yun Kang", residentId(1988, 7, 29, 42001));
+    await admittedWithCountdown(page);
+    await page.locator('label[data-clinic="seoul-jongno-01"]').click();
+    await page.locator('label[data-date="2021-08-30"]').click();
+    await page.locator("#choose-next").click();
+    await expect(page.locator("#view-confirm")).toBeVisible();
+    await expect(page.locator("#admission-timer")).toContainText("Time left to book");
+    await shot(page, "point3-desktop-en-countdown");
+    await accessible(page, "confirmation with the countdown");
+
+    await expect(page.locator("#view-expired")).toBeVisible({ timeout: (ADMISSION_TTL_S + 5) * 1000 });
+    await expect(page.locator("#h-expired")).toHaveText("Your time to book has run out");
+    await expect(page.locator("#expired-rejoin")).toHaveText("Join again");
+    await shot(page, "point3-desktop-en-expired");
+    await page.locator("#expired-rejoin").click();
+    await admittedWithCountdown(page);
+    await page.locator('label[data-clinic="seoul-jongno-01"]').click();
+    await page.locator('label[data-date="2021-08-30"]').click();
+    await page.locator("#choose-next").click();
+    await page.locator("#confirm-submit").click();
+    await expect(page.locator("#h-done")).toHaveText("Your vaccination is booked");
+
+    // Point 4, in English.
+    await page.locator("#done-manage").click();
+    await expect(page.locator("#view-manage")).toBeVisible();
+    await expect(page.locator("#manage-change-note")).toHaveText("You can change or cancel your booking from Thu 19 August, 20:00 (Korea time).");
+    await expect(page.locator("#manage-cancel")).toBeHidden();
+    await expect(page.locator("#manage-change")).toBeHidden();
+    await shot(page, "point4-desktop-en-manage");
+    await accessible(page, "my reservation before the change window, in English");
+    expect(pageErrors).toEqual([]);
+    await context.close();
+  });
+});
