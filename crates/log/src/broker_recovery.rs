@@ -13,6 +13,10 @@
 //! when no learned or configured broker is left, adds the bootstrap servers back
 //! (`rd_kafka_brokers_add`), which is what a re-bootstrap does. [`Recovering`] is the context
 //! of a client that needs no other callback.
+//!
+//! Only for clients polled all the time (a producer's polling thread, a consumer's loop):
+//! statistics are delivered by polling, and a client polled now and then would queue a report
+//! every interval until its next poll.
 
 use std::collections::HashMap;
 use std::ffi::CString;

@@ -400,7 +400,6 @@ impl KafkaLog {
             let consumer: BaseConsumer<Recovering> = config
                 .properties
                 .client_config(&config.bootstrap)
-                .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string())
                 .set("client.id", format!("{}-offsets", config.client_id))
                 .set(
                     "group.id",
@@ -411,6 +410,9 @@ impl KafkaLog {
                 .set("isolation.level", isolation_level)
                 .set("allow.auto.create.topics", "false")
                 .set("socket.timeout.ms", &request_timeout_ms)
+                // No statistics (and so no broker recovery): this client is never polled, and
+                // every report would wait in its queue for good. A lost cluster fails its
+                // calls, and the projector connects again (`ProjectionError::is_transient`).
                 .create_with_context(Recovering::new(&config.bootstrap))
                 .map_err(broker_error("", None, "create metadata client"))?;
             consumer.context().0.attach(consumer.client());
@@ -608,7 +610,8 @@ impl KafkaLog {
             .set("check.crcs", "true")
             .set("allow.auto.create.topics", "false")
             .set("socket.timeout.ms", &request_timeout_ms)
-            .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string())
+            // No statistics: a reader is polled only while it reads, and an idle one would
+            // queue a report every interval until its next read.
             .create_with_context(ReaderContext::new(&self.config.bootstrap))
             .map_err(broker_error(topic, Some(partition), "create consumer"))?;
         consumer.context().attach(consumer.client());
