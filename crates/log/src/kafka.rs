@@ -158,7 +158,8 @@ impl std::fmt::Debug for KafkaLog {
 /// a reader knows it is caught up (`enable.partition.eof`), not a fault; but librdkafka also
 /// reports it as a "global" error, which rdkafka's default context logs at ERROR level, a false
 /// alarm in an operator's log. It is logged at DEBUG here; every other error stays an ERROR.
-/// It also brings a reader back to a cluster it lost ([`BrokerRecovery`]).
+/// Its [`BrokerRecovery`] acts only on a client built with statistics; readers are built
+/// without (they are polled only while they read: see `new_reader`).
 pub struct ReaderContext(BrokerRecovery);
 
 impl ReaderContext {
