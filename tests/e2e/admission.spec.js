@@ -5,13 +5,10 @@
 // after the point in target/e2e-artifacts/. Point 4 too: after booking, before the change window,
 // my reservation offers no cancel or change and says when they open.
 const { test, expect } = require("@playwright/test");
-const { AxeBuilder } = require("@axe-core/playwright");
 const path = require("path");
 const { startServer, residentId } = require("./server");
+const { ARTIFACTS, PHONE, DESKTOP, shot, accessible, fillVerification, pageErrorsOf, placesAskedBy } = require("./page");
 
-const ARTIFACTS = process.env.E2E_ARTIFACTS || path.resolve(__dirname, "../../target/e2e-artifacts");
-const PHONE = { width: 360, height: 780 };
-const DESKTOP = { width: 1280, height: 900 };
 const BOOKING_DAY_9 = "2021-08-09T21:00:00+09:00";
 const ADMISSION_TTL_S = 15;
 
@@ -30,21 +27,9 @@ test.describe.serial("the admission's countdown", () => {
     if (server) await server.stop();
   });
 
-  const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, name + ".png"), fullPage: true });
-
-  async function accessible(page, where) {
-    const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-    const found = result.violations.map((v) => `${where}: ${v.id} (${v.impact}) at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-    expect(found).toEqual([]);
-  }
-
   async function verify(page, name, rid) {
-    const [front, back] = rid.split("-");
     await page.locator("#method-next").click();
-    await page.getByLabel(/^(이름|Name)$/).fill(name);
-    await page.locator("#rid-front").fill(front);
-    await page.locator("#rid-back").fill(back);
-    await page.locator("#verify-submit").click();
+    await fillVerification(page, name, rid);
   }
 
   // The seconds the timer shows (m:ss).
@@ -66,8 +51,7 @@ test.describe.serial("the admission's countdown", () => {
   test("phone, Korean: the countdown, its end, and back to the queue in one click", async ({ browser }) => {
     const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     const page = await context.newPage();
-    const pageErrors = [];
-    page.on("pageerror", (e) => pageErrors.push(e.message));
+    const pageErrors = pageErrorsOf(page);
     await page.goto(server.base + "/");
     await expect(page.locator("#method-list .method").first()).toBeVisible();
     await verify(page, "정하은", residentId(1991, 2, 9, 41001, true));
@@ -112,8 +96,7 @@ test.describe.serial("the admission's countdown", () => {
   test("desktop, English: the countdown on the confirmation runs out before 'Confirm'", async ({ browser }) => {
     const context = await browser.newContext({ viewport: DESKTOP });
     const page = await context.newPage();
-    const pageErrors = [];
-    page.on("pageerror", (e) => pageErrors.push(e.message));
+    const pageErrors = pageErrorsOf(page);
     await page.goto(server.base + "/");
     await expect(page.locator("#method-list .method").first()).toBeVisible();
     await page.locator("#lang-toggle").click();

@@ -4,13 +4,10 @@
 // refuses the place too); "Finish" (마치기) forgets everything on a shared computer. At 360 px in
 // Korean and on a desktop in English; screenshots named after the point in target/e2e-artifacts/.
 const { test, expect } = require("@playwright/test");
-const { AxeBuilder } = require("@axe-core/playwright");
 const path = require("path");
 const { startServer, residentId } = require("./server");
+const { ARTIFACTS, PHONE, DESKTOP, shot, accessible, fillVerification, pageErrorsOf, placesAskedBy } = require("./page");
 
-const ARTIFACTS = process.env.E2E_ARTIFACTS || path.resolve(__dirname, "../../target/e2e-artifacts");
-const PHONE = { width: 360, height: 780 };
-const DESKTOP = { width: 1280, height: 900 };
 
 // Digit 9's booking day: 2021-08-09 20:00 until 2021-08-10 18:00 (KST).
 const BOOKING_DAY_9 = "2021-08-09T21:00:00+09:00";
@@ -26,22 +23,10 @@ test.describe.serial("before the queue", () => {
     if (server) await server.stop();
   });
 
-  const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, name + ".png"), fullPage: true });
-
-  async function accessible(page, where) {
-    const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-    const found = result.violations.map((v) => `${where}: ${v.id} (${v.impact}) at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-    expect(found).toEqual([]);
-  }
-
   async function verify(page, name, rid) {
-    const [front, back] = rid.split("-");
     await page.locator("#method-next").click();
     await expect(page.locator("#view-verify")).toBeVisible();
-    await page.getByLabel(/^(이름|Name)$/).fill(name);
-    await page.locator("#rid-front").fill(front);
-    await page.locator("#rid-back").fill(back);
-    await page.locator("#verify-submit").click();
+    await fillVerification(page, name, rid);
   }
 
   // The page's session token; what the server says to it asking for a place in the queue.
@@ -67,13 +52,9 @@ test.describe.serial("before the queue", () => {
   test("phone, Korean: today's digit, and a person whose day is 13 August is told so and not queued", async ({ browser }) => {
     const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     const page = await context.newPage();
-    const pageErrors = [];
-    page.on("pageerror", (e) => pageErrors.push(e.message));
+    const pageErrors = pageErrorsOf(page);
     // The page itself never asks for a place for someone who may not book now.
-    const placesAsked = [];
-    page.on("request", (r) => {
-      if (r.method() === "POST" && new URL(r.url()).pathname === "/v1/queue") placesAsked.push(r.url());
-    });
+    const placesAsked = placesAskedBy(page);
 
     await page.goto(server.base + "/");
     await expect(page.locator("html")).toHaveAttribute("lang", "ko");
@@ -131,13 +112,9 @@ test.describe.serial("before the queue", () => {
     // A browser in another time zone still shows Korea time: the page writes what the server said.
     const context = await browser.newContext({ viewport: DESKTOP, timezoneId: "America/New_York" });
     const page = await context.newPage();
-    const pageErrors = [];
-    page.on("pageerror", (e) => pageErrors.push(e.message));
+    const pageErrors = pageErrorsOf(page);
     // The page itself never asks for a place for someone who may not book now.
-    const placesAsked = [];
-    page.on("request", (r) => {
-      if (r.method() === "POST" && new URL(r.url()).pathname === "/v1/queue") placesAsked.push(r.url());
-    });
+    const placesAsked = placesAskedBy(page);
 
     await page.goto(server.base + "/");
     await expect(page.locator("#method-list .method").first()).toBeVisible();

@@ -6,7 +6,7 @@ const { execFileSync } = require("child_process");
 const fs = require("fs");
 const path = require("path");
 
-const ARTIFACTS = process.env.E2E_ARTIFACTS || path.resolve(__dirname, "../../target/e2e-artifacts");
+const { ARTIFACTS } = require("./page");
 const PLOTS = ["queue", "waits", "eta", "verifications", "lights", "fill"];
 
 test("the simulation's report shows every plot", async ({ page }) => {

@@ -3,13 +3,10 @@
 // queue depth and a clinic's fill move on /operator. Screenshots of every step are kept in
 // target/e2e-artifacts/ (phone size 360 px, and desktop).
 const { test, expect } = require("@playwright/test");
-const { AxeBuilder } = require("@axe-core/playwright");
 const path = require("path");
 const { startServer, residentId } = require("./server");
+const { ARTIFACTS, PHONE, DESKTOP, shot, accessible, fillVerification, pageErrorsOf, placesAskedBy } = require("./page");
 
-const ARTIFACTS = process.env.E2E_ARTIFACTS || path.resolve(__dirname, "../../target/e2e-artifacts");
-const PHONE = { width: 360, height: 780 };
-const DESKTOP = { width: 1280, height: 900 };
 
 // Booking day of birth-date last digit 9: 2021-08-09 20:00 until 2021-08-10 18:00 (KST).
 const BOOKING_DAY_9 = "2021-08-09T21:00:00+09:00";
@@ -46,28 +43,11 @@ test.describe.serial("the citizen's page", () => {
     if (server) await server.stop();
   });
 
-  const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, name + ".png"), fullPage: true });
-
-  // axe-core's WCAG 2.1 A/AA rules on what is on screen: labels, names, contrast, roles.
-  async function accessible(page, where) {
-    const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-    const found = result.violations.map((v) => `${where}: ${v.id} (${v.impact}) at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-    expect(found).toEqual([]);
-  }
-
   // Waits until one of the views is shown and returns its name.
   async function nextView(page, names, timeout = 60_000) {
     const selector = names.map((n) => `#view-${n}:not([hidden])`).join(", ");
     const el = await page.waitForSelector(selector, { timeout });
     return (await el.getAttribute("id")).slice("view-".length);
-  }
-
-  async function verify(page, name, rid) {
-    const [front, back] = rid.split("-");
-    await page.getByLabel(/^(이름|Name)$/).fill(name);
-    await page.locator("#rid-front").fill(front);
-    await page.locator("#rid-back").fill(back);
-    await page.locator("#verify-submit").click();
   }
 
   // From the verification or the waiting room to the clinic choice; a screenshot of the
@@ -106,8 +86,7 @@ test.describe.serial("the citizen's page", () => {
   test("phone: from method choice to a confirmed reservation, then a change", async ({ browser }) => {
     const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     const page = await context.newPage();
-    const pageErrors = [];
-    page.on("pageerror", (e) => pageErrors.push(e.message));
+    const pageErrors = pageErrorsOf(page);
     const rid = residentId(1990, 5, 19, 31415);
 
     // An operator switches one provider off: its light is grey and it cannot be chosen.
@@ -144,13 +123,13 @@ test.describe.serial("the citizen's page", () => {
     // 2. Verification (a wrong number first: the server's code is shown, nothing moves on).
     await page.locator("#method-next").click();
     await expect(page.locator("#view-verify")).toBeVisible();
-    await verify(page, "김민준", "900519-1000000");
+    await fillVerification(page, "김민준", "900519-1000000");
     await expect(page.locator("#alert")).toContainText("invalid_resident_id");
     await expect(page.locator("#view-verify")).toBeVisible();
     await shot(page, "phone-02-verify-error");
     await accessible(page, "verification with an error");
     await server.crowd(CROWD, { year: 1991, month: 3, day: 9 });
-    await verify(page, "김민준", rid);
+    await fillVerification(page, "김민준", rid);
 
     // 3. The waiting room: a line ahead that gets shorter, with an ETA, until the server admits.
     await expect(page.locator("#view-queue")).toBeVisible();
@@ -205,7 +184,7 @@ test.describe.serial("the citizen's page", () => {
     let view = await nextView(page, ["manage", "verify", "queue"]);
     if (view === "verify") {
       // The session token expired with the server's clock: verify again, as a person would.
-      await verify(page, "김민준", rid);
+      await fillVerification(page, "김민준", rid);
       view = await nextView(page, ["manage", "queue"], 90_000);
     }
     await expect(page.locator("#view-manage")).toBeVisible({ timeout: 90_000 });
@@ -215,7 +194,7 @@ test.describe.serial("the citizen's page", () => {
 
     await page.locator("#manage-change").click();
     view = await nextView(page, ["choose", "queue", "verify"]);
-    if (view === "verify") await verify(page, "김민준", rid);
+    if (view === "verify") await fillVerification(page, "김민준", rid);
     await throughQueue(page, "phone-08-queue-for-change");
     await expect(page.locator("#h-choose")).toHaveText("변경할 기관과 날짜를 선택해 주세요");
     await page.locator('label[data-clinic="busan-haeundae-01"]').click();
@@ -264,8 +243,7 @@ test.describe.serial("the citizen's page", () => {
   test("desktop, in English: a second person books from the change window's pool", async ({ browser }) => {
     const context = await browser.newContext({ viewport: DESKTOP });
     const page = await context.newPage();
-    const pageErrors = [];
-    page.on("pageerror", (e) => pageErrors.push(e.message));
+    const pageErrors = pageErrorsOf(page);
     await page.goto(server.base + "/");
     await expect(page.locator("#method-list .method").first()).toBeVisible();
     await page.locator("#lang-toggle").click();
@@ -278,7 +256,7 @@ test.describe.serial("the citizen's page", () => {
     await expect(page.locator("#h-method")).toHaveText("Choose how to verify your identity");
 
     await page.locator("#method-next").click();
-    await verify(page, "Seo-yeon Park", residentId(1985, 11, 29, 27182, true));
+    await fillVerification(page, "Seo-yeon Park", residentId(1985, 11, 29, 27182, true));
     await throughQueue(page, "desktop-02-queue-en");
     await page.locator('label[data-clinic="seoul-jongno-01"]').click();
     await page.locator('label[data-date="2021-08-31"]').click();
@@ -294,8 +272,7 @@ test.describe.serial("the citizen's page", () => {
   test("operator: the queue depth and a clinic's fill move live, with the admin token", async ({ browser }) => {
     const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     const page = await context.newPage();
-    const pageErrors = [];
-    page.on("pageerror", (e) => pageErrors.push(e.message));
+    const pageErrors = pageErrorsOf(page);
 
     // The page loads without a token and asks for one; a wrong token is refused by the server.
     await page.goto(server.base + "/operator");
