@@ -58,7 +58,7 @@ use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::topic_partition_list::{Offset as KafkaOffset, TopicPartitionList};
 
-use super::broker_recovery::{BrokerRecovery, Recovering, STATISTICS_INTERVAL_MS};
+use super::broker_recovery::{Recovering, STATISTICS_INTERVAL_MS};
 use super::client_properties::ClientProperties;
 use super::file::validate_topic_name;
 use super::{EventLog, LogError, Offset, Record, StoredRecord};
@@ -137,9 +137,9 @@ pub struct KafkaLog {
     producer: Mutex<FutureProducer<Recovering>>,
     admin: AdminClient<DefaultClientContext>,
     /// Metadata and high watermarks (`read_uncommitted`, so its "latest" is the high watermark).
-    meta: BaseConsumer<Recovering>,
+    meta: BaseConsumer,
     /// Last stable offsets (`read_committed`, so its "latest" is the last stable offset).
-    stable: BaseConsumer<Recovering>,
+    stable: BaseConsumer,
     /// Partition counts by full topic name, filled on first use.
     partition_counts: Mutex<HashMap<String, u32>>,
     /// One consumer per (full topic name, partition), created on first read.
@@ -158,26 +158,9 @@ impl std::fmt::Debug for KafkaLog {
 /// a reader knows it is caught up (`enable.partition.eof`), not a fault; but librdkafka also
 /// reports it as a "global" error, which rdkafka's default context logs at ERROR level, a false
 /// alarm in an operator's log. It is logged at DEBUG here; every other error stays an ERROR.
-/// Its [`BrokerRecovery`] acts only on a client built with statistics; readers are built
-/// without (they are polled only while they read: see `new_reader`).
-pub struct ReaderContext(BrokerRecovery);
-
-impl ReaderContext {
-    /// The context of a reader of the cluster at `bootstrap`; attach it once the client exists.
-    pub fn new(bootstrap: &str) -> ReaderContext {
-        ReaderContext(BrokerRecovery::new(bootstrap))
-    }
-
-    pub fn attach<C: rdkafka::ClientContext>(&self, client: &rdkafka::client::Client<C>) {
-        self.0.attach(client);
-    }
-}
+pub struct ReaderContext;
 
 impl rdkafka::ClientContext for ReaderContext {
-    fn stats_raw(&self, statistics: &[u8]) {
-        self.0.observe_raw(statistics);
-    }
-
     fn error(&self, error: KafkaError, reason: &str) {
         match error {
             KafkaError::Global(RDKafkaErrorCode::PartitionEOF) | KafkaError::PartitionEOF(_) => {
@@ -397,8 +380,8 @@ impl KafkaLog {
             .create()
             .map_err(broker_error("", None, "create admin client"))?;
 
-        let offsets_client = |isolation_level: &str| -> Result<BaseConsumer<Recovering>, LogError> {
-            let consumer: BaseConsumer<Recovering> = config
+        let offsets_client = |isolation_level: &str| -> Result<BaseConsumer, LogError> {
+            config
                 .properties
                 .client_config(&config.bootstrap)
                 .set("client.id", format!("{}-offsets", config.client_id))
@@ -411,13 +394,11 @@ impl KafkaLog {
                 .set("isolation.level", isolation_level)
                 .set("allow.auto.create.topics", "false")
                 .set("socket.timeout.ms", &request_timeout_ms)
-                // No statistics (and so no broker recovery): this client is never polled, and
+                // No statistics, and so no broker recovery: this client is never polled, and
                 // every report would wait in its queue for good. A lost cluster fails its
                 // calls, and the projector connects again (`ProjectionError::is_transient`).
-                .create_with_context(Recovering::new(&config.bootstrap))
-                .map_err(broker_error("", None, "create metadata client"))?;
-            consumer.context().0.attach(consumer.client());
-            Ok(consumer)
+                .create()
+                .map_err(broker_error("", None, "create metadata client"))
         };
         let meta = offsets_client("read_uncommitted")?;
         let stable = offsets_client("read_committed")?;
@@ -611,11 +592,10 @@ impl KafkaLog {
             .set("check.crcs", "true")
             .set("allow.auto.create.topics", "false")
             .set("socket.timeout.ms", &request_timeout_ms)
-            // No statistics: a reader is polled only while it reads, and an idle one would
-            // queue a report every interval until its next read.
-            .create_with_context(ReaderContext::new(&self.config.bootstrap))
+            // No statistics, and so no broker recovery: a reader is polled only while it reads,
+            // and an idle one would queue a report every interval until its next read.
+            .create_with_context(ReaderContext)
             .map_err(broker_error(topic, Some(partition), "create consumer"))?;
-        consumer.context().attach(consumer.client());
         Ok(Reader {
             consumer,
             streaming: false,

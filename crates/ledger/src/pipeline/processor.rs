@@ -680,7 +680,7 @@ pub fn read_partition(
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .set("fetch.wait.max.ms", "10")
-        .create_with_context(yeyak_log::kafka::ReaderContext::new(bootstrap))
+        .create_with_context(yeyak_log::kafka::ReaderContext)
         .map_err(kafka)?;
     let timeout = Duration::from_millis(timeout_ms);
     let (low, high) =
