@@ -1,7 +1,7 @@
 //! `yeyak process`: one ledger processor on Kafka, until SIGTERM or Ctrl-C.
 
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -10,6 +10,7 @@ use yeyak_domain::Campaign;
 use yeyak_ledger::Topology;
 use yeyak_ledger::pipeline::incarnation::Incarnations;
 use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig, ProcessorError};
+use yeyak_ledger::pipeline::watchdog::{self, Backlog, Watchdog};
 use yeyak_ledger::pipeline::{Topics, admin};
 
 use crate::metrics::{self, Sample, counter, gauge};
@@ -64,6 +65,7 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let mut processor = Processor::start(config.clone(), Campaign::default_2021())
         .context("cannot start the processor")?;
     let mut incarnations = Incarnations::default();
+    let mut watchdog = Watchdog::new(watchdog::PATIENCE_MS);
     let instance = &args.instance;
     let snapshot = metrics::Snapshot::default();
     if let Some(listen) = args.metrics_listen {
@@ -75,31 +77,47 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let mut last_published = Instant::now();
     let mut last_decision_s = 0.0;
     while !stop.load(Ordering::Relaxed) {
-        match processor.step() {
-            Ok(0) => {}
-            Ok(_) => last_decision_s = metrics::unix_now_s(),
+        let decided = match processor.step() {
+            Ok(decided) => decided,
             Err(fenced @ ProcessorError::Fenced { .. }) => {
-                if !incarnations.start_again((metrics::unix_now_s() * 1000.0) as u64) {
+                if !incarnations.start_again(now_ms()) {
                     return Err(fenced).context(
                         "the processor stopped: fenced again and again (does a second process \
                          run with this instance name?)",
                     );
                 }
-                eprintln!(
-                    "yeyak process {}: fenced ({fenced}); starting a new incarnation \
-                     (stopped: {:?})",
-                    args.instance,
-                    processor.stats()
-                );
-                drop(processor);
-                processor = Processor::start(config.clone(), Campaign::default_2021())
-                    .context("cannot start a new incarnation of the processor")?;
+                eprintln!("yeyak process {instance}: fenced ({fenced}); starting a new incarnation");
+                match new_incarnation(processor, &config, &stop) {
+                    Some(next) => processor = next,
+                    None => break,
+                }
+                continue;
             }
             Err(error) => return Err(error).context("the processor stopped"),
+        };
+        if decided > 0 {
+            last_decision_s = metrics::unix_now_s();
+        }
+        let backlog = Backlog::of(processor.lag().into_iter().map(|(_, _, lag)| lag));
+        let patience_s = watchdog.patience_ms() / 1000;
+        if watchdog.observe(now_ms(), decided, backlog) {
+            eprintln!(
+                "yeyak process {instance}: WARN: it owns commands and decided none for {patience_s} s; \
+                 its watchdog starts a new incarnation (next patience {} s)",
+                watchdog.patience_ms() / 1000
+            );
+            match new_incarnation(processor, &config, &stop) {
+                Some(next) => processor = next,
+                None => break,
+            }
         }
         if args.metrics_listen.is_some() && last_published.elapsed() > PUBLISH_EVERY {
+            let restarts = Restarts {
+                fenced: incarnations.started(),
+                stuck: watchdog.started(),
+            };
             *snapshot.lock().unwrap_or_else(|p| p.into_inner()) =
-                samples(&processor, last_decision_s, incarnations.started());
+                samples(&processor, last_decision_s, restarts);
             last_published = Instant::now();
         }
         if last_report.elapsed() > REPORT_EVERY {
@@ -107,12 +125,61 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
             last_report = Instant::now();
         }
     }
-    eprintln!("yeyak process {instance}: stopped: {:?}", processor.stats());
+    eprintln!("yeyak process {instance}: stopped");
     Ok(ExitCode::SUCCESS)
 }
 
+fn now_ms() -> u64 {
+    (metrics::unix_now_s() * 1000.0) as u64
+}
+
+/// How long a new incarnation that cannot start (the broker is down) waits before it tries
+/// again.
+const START_AGAIN_AFTER: Duration = Duration::from_secs(5);
+
+/// A new incarnation of the processor: a new consumer-group member and producer epoch, state
+/// rebuilt from the events. The old one is dropped on a thread of its own: a client whose
+/// connections hang may take its socket timeout to close, and the new one must not wait for it
+/// (its producer is fenced by the new epoch, its member expires with its session). One that
+/// cannot start (the broker is down) tries again until it starts or the process is stopped
+/// (`None`): an outage is waited out, not turned into an exit.
+fn new_incarnation(
+    old: Processor,
+    config: &ProcessorConfig,
+    stop: &AtomicBool,
+) -> Option<Processor> {
+    eprintln!("yeyak process: the old incarnation stopped at {:?}", old.stats());
+    let dropped = std::thread::Builder::new()
+        .name("old-incarnation".into())
+        .spawn(move || drop(old));
+    if let Err(error) = dropped {
+        // The closure, and the old incarnation with it, was dropped here instead.
+        eprintln!("yeyak process: WARN: no thread to drop the old incarnation ({error}): dropped in place");
+    }
+    while !stop.load(Ordering::Relaxed) {
+        match Processor::start(config.clone(), Campaign::default_2021()) {
+            Ok(processor) => return Some(processor),
+            Err(error) => {
+                eprintln!(
+                    "yeyak process: WARN: cannot start a new incarnation yet ({error}); \
+                     trying again in {} s",
+                    START_AGAIN_AFTER.as_secs()
+                );
+                std::thread::sleep(START_AGAIN_AFTER);
+            }
+        }
+    }
+    None
+}
+
+/// New incarnations this process started, by cause.
+struct Restarts {
+    fenced: u64,
+    stuck: u64,
+}
+
 /// The processor's metrics now.
-fn samples(processor: &Processor, last_decision_s: f64, incarnations: u64) -> Vec<Sample> {
+fn samples(processor: &Processor, last_decision_s: f64, restarts: Restarts) -> Vec<Sample> {
     let stats = processor.stats();
     let lag = processor
         .lag()
@@ -139,7 +206,12 @@ fn samples(processor: &Processor, last_decision_s: f64, incarnations: u64) -> Ve
         counter(
             "yeyak_processor_new_incarnations",
             "New incarnations this process started after being fenced (the counters below restart with each)",
-            incarnations,
+            restarts.fenced,
+        ),
+        counter(
+            "yeyak_processor_watchdog_incarnations",
+            "New incarnations its watchdog started: it owned commands and decided none for the watchdog's patience (60 s at first)",
+            restarts.stuck,
         ),
         gauge(
             "yeyak_processor_last_decision_timestamp_seconds",

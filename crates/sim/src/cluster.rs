@@ -17,6 +17,7 @@ use std::rc::Rc;
 use yeyak_domain::{Command, Envelope};
 use yeyak_ledger::pipeline::Topics;
 use yeyak_ledger::pipeline::batch::CommandLog;
+use yeyak_ledger::pipeline::watchdog::Backlog;
 use yeyak_ledger::pipeline::writer::{CommandRecord, DeadLetter, EventRecord, Transaction};
 
 use crate::faults::{Fault, Injected, Rates};
@@ -238,6 +239,12 @@ pub struct SimLog {
     /// Set by a zombie fault: the world pauses this processor and may start another
     /// incarnation of its transactional id.
     pub zombie: bool,
+    /// Set by a wedge fault: polls return nothing from then on (the member stays in the group
+    /// until the next rebalance, which it cannot join).
+    pub wedged: bool,
+    /// A poll found the broker stalled: the next one that reaches it may find this client
+    /// wedged (where real clients were seen to wedge: after a freeze).
+    saw_stall: bool,
 }
 
 impl SimLog {
@@ -267,6 +274,8 @@ impl SimLog {
             changes: Vec::new(),
             crashed: false,
             zombie: false,
+            wedged: false,
+            saw_stall: false,
         }
     }
 
@@ -311,6 +320,46 @@ impl SimLog {
         false
     }
 
+    /// A wedged member keeps its partitions (its heartbeats still go) until the group
+    /// rebalances: it cannot join the new generation, and the group drops it.
+    fn stay_wedged(&mut self) {
+        let mut c = self.cluster.borrow_mut();
+        if c.group.generation != self.generation && c.group.members.contains(&self.member) {
+            c.note(format!(
+                "{} (member {}) is wedged and cannot join the new generation: the group drops it",
+                self.transactional_id, self.member
+            ));
+            c.leave(self.member);
+        }
+    }
+
+    fn wedge_strikes(&mut self) -> bool {
+        let mut c = self.cluster.borrow_mut();
+        if !self.owned.is_empty() && c.strikes(Fault::Wedged) {
+            c.note(format!(
+                "{} is wedged: its client fetches nothing from now on",
+                self.transactional_id
+            ));
+            self.wedged = true;
+        }
+        self.wedged
+    }
+
+    /// Commands of the partitions this member owns (as it knows them) not polled yet: what its
+    /// client reports as lag.
+    pub fn backlog(&self) -> Backlog {
+        let c = self.cluster.borrow();
+        let behind = self
+            .owned
+            .iter()
+            .any(|p| self.positions[p] < c.commands[p].len() as u64);
+        if behind {
+            Backlog::Waiting
+        } else {
+            Backlog::None
+        }
+    }
+
     /// Joins again if expelled, and takes a new assignment after a rebalance (eager: all
     /// revoked, then the new ones assigned, positions at the committed offsets).
     fn follow_group(&mut self) {
@@ -349,7 +398,17 @@ impl CommandLog for SimLog {
 
     /// Records of the owned partitions, interleaved across partitions at random.
     fn poll(&mut self, max: usize) -> Result<Vec<CommandRecord>, SimError> {
-        self.answering()?;
+        if self.wedged {
+            self.stay_wedged();
+            return Ok(Vec::new());
+        }
+        if let Err(stalled) = self.answering() {
+            self.saw_stall = true;
+            return Err(stalled);
+        }
+        if std::mem::take(&mut self.saw_stall) && self.wedge_strikes() {
+            return Ok(Vec::new());
+        }
         self.follow_group();
         let mut c = self.cluster.borrow_mut();
         let want = 1 + c.rng.below(max as u64) as usize;

@@ -51,9 +51,14 @@ pub enum Fault {
     /// transaction and bumped the producer's epoch. The processor is fenced though no other
     /// incarnation runs; it starts a new one of itself (`incarnation`).
     TransactionTimedOut,
+    /// A processor's client stops fetching for good while it stays in the group with its
+    /// partitions (seen on real Kafka: a connection to the group coordinator that never came
+    /// back after a whole-cluster freeze). Its polls return nothing; the faults stopping does
+    /// not cure it. Its watchdog must start a new incarnation (`watchdog`).
+    Wedged,
 }
 
-pub const ALL: [Fault; 19] = [
+pub const ALL: [Fault; 20] = [
     Fault::AbortAtBegin,
     Fault::AbortAtProduce,
     Fault::AbortAtOffsets,
@@ -73,6 +78,7 @@ pub const ALL: [Fault; 19] = [
     Fault::ProjectorCrash,
     Fault::RebalanceMidPoll,
     Fault::TransactionTimedOut,
+    Fault::Wedged,
 ];
 
 impl Fault {
@@ -97,6 +103,7 @@ impl Fault {
             Fault::ProjectorCrash => "projector_crash",
             Fault::RebalanceMidPoll => "rebalance_mid_poll",
             Fault::TransactionTimedOut => "transaction_timed_out",
+            Fault::Wedged => "wedged",
         }
     }
 }

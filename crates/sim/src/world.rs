@@ -12,6 +12,7 @@ use yeyak_ledger::Topology;
 use yeyak_ledger::pipeline::Topics;
 use yeyak_ledger::pipeline::batch::{self, CommandLog};
 use yeyak_ledger::pipeline::incarnation::Incarnations;
+use yeyak_ledger::pipeline::watchdog::Watchdog;
 use yeyak_ledger::pipeline::writer::{Mutation, Writer};
 
 use crate::checks;
@@ -35,6 +36,8 @@ pub struct Options {
     pub faulty_ms_max: u64,
     /// Steps of the calm phase before the run is declared stuck.
     pub settle_steps_max: u64,
+    /// The processors' watchdog (`None`: none, to show that a wedged processor is caught).
+    pub watchdog_patience_ms: Option<u64>,
 }
 
 impl Default for Options {
@@ -46,6 +49,7 @@ impl Default for Options {
             calm: false,
             faulty_ms_max: 4_000,
             settle_steps_max: 4_000,
+            watchdog_patience_ms: Some(WATCHDOG_PATIENCE_MS),
         }
     }
 }
@@ -90,10 +94,15 @@ impl fmt::Display for Failure {
     }
 }
 
+/// The watchdog's first patience in simulated time: longer than most stalls (50 to 450 ms),
+/// so that both a wedged processor and a healthy one restarted during a stall are exercised.
+pub const WATCHDOG_PATIENCE_MS: u64 = 500;
+
 pub struct Proc {
     pub writer: Writer,
     pub log: SimLog,
     paused_until: u64,
+    watchdog: Option<Watchdog>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -194,6 +203,7 @@ impl World {
             writer,
             log,
             paused_until: 0,
+            watchdog: self.options.watchdog_patience_ms.map(Watchdog::new),
         });
     }
 
@@ -406,7 +416,15 @@ impl World {
             let result = batch::step(&mut p.writer, &mut p.log, BATCH_MAX);
             if let Err(error) = &result {
                 if SimLog::is_fenced(error) {
-                    gone.push((i, error.clone()));
+                    gone.push((i, Some(error.clone())));
+                    continue;
+                }
+            }
+            let decided = result.unwrap_or(0);
+            let backlog = p.log.backlog();
+            if let Some(watchdog) = &mut p.watchdog {
+                if watchdog.observe(now, decided, backlog) {
+                    gone.push((i, None));
                     continue;
                 }
             }
@@ -416,9 +434,30 @@ impl World {
         }
         gone.sort_by_key(|(i, _)| std::cmp::Reverse(*i));
         for (i, error) in gone {
-            self.end_process(i, &error);
+            match error {
+                Some(error) => self.end_process(i, &error),
+                None => self.start_again_when_stuck(i),
+            }
         }
         self.replace_zombies();
+    }
+
+    /// The watchdog's verdict: the processor owned commands and decided none for its patience.
+    /// It starts a new incarnation at once (a new member, a new epoch); the old member stays in
+    /// the group until its session expires, as a client that never left would.
+    fn start_again_when_stuck(&mut self, i: usize) {
+        let p = self.procs.remove(i);
+        let id = p.log.transactional_id.clone();
+        let now = self.now();
+        let mut c = self.cluster.borrow_mut();
+        c.note(format!(
+            "{id} (member {}) decided nothing with commands waiting: its watchdog starts a new incarnation",
+            p.log.member
+        ));
+        let expire = now + 100 + c.rng.below(200);
+        drop(c);
+        self.expiries.push((expire, p.log.member));
+        self.start(&id);
     }
 
     /// A zombie's replacement: sometimes a new incarnation of its transactional id starts while

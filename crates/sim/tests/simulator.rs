@@ -105,3 +105,17 @@ fn a_batch_decided_across_a_revocation_is_caught() {
         "no seed caught a batch decided after its partitions were revoked"
     );
 }
+
+#[test]
+fn a_wedged_processor_without_its_watchdog_is_caught() {
+    let options = Options {
+        watchdog_patience_ms: None,
+        ..Options::default()
+    };
+    let caught = (0..2_000).find_map(|seed| run(seed, &options).err().map(|f| (seed, f.check)));
+    eprintln!("no watchdog caught: {caught:?}");
+    assert!(
+        matches!(caught, Some((_, "liveness"))),
+        "no seed caught a wedged processor left without its watchdog: {caught:?}"
+    );
+}

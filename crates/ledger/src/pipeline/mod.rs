@@ -18,6 +18,7 @@ pub mod decided;
 pub mod incarnation;
 pub mod processor;
 pub mod submission;
+pub mod watchdog;
 pub mod writer;
 
 use crate::{TOPIC_CLINIC, TOPIC_SUBJECT, TOPIC_WAITING_ROOM, Topology};
