@@ -86,7 +86,9 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
                          run with this instance name?)",
                     );
                 }
-                eprintln!("yeyak process {instance}: fenced ({fenced}); starting a new incarnation");
+                eprintln!(
+                    "yeyak process {instance}: fenced ({fenced}); starting a new incarnation"
+                );
                 match new_incarnation(processor, &config, &stop) {
                     Some(next) => processor = next,
                     None => break,
@@ -148,13 +150,18 @@ fn new_incarnation(
     config: &ProcessorConfig,
     stop: &AtomicBool,
 ) -> Option<Processor> {
-    eprintln!("yeyak process: the old incarnation stopped at {:?}", old.stats());
+    eprintln!(
+        "yeyak process: the old incarnation stopped at {:?}",
+        old.stats()
+    );
     let dropped = std::thread::Builder::new()
         .name("old-incarnation".into())
         .spawn(move || drop(old));
     if let Err(error) = dropped {
         // The closure, and the old incarnation with it, was dropped here instead.
-        eprintln!("yeyak process: WARN: no thread to drop the old incarnation ({error}): dropped in place");
+        eprintln!(
+            "yeyak process: WARN: no thread to drop the old incarnation ({error}): dropped in place"
+        );
     }
     while !stop.load(Ordering::Relaxed) {
         match Processor::start(config.clone(), Campaign::default_2021()) {

@@ -88,8 +88,7 @@ impl Watchdog {
             return false;
         }
         self.stuck_since = None;
-        self.patience_ms =
-            (self.patience_ms * 2).min(self.first_patience_ms * PATIENCE_MAX_FACTOR);
+        self.patience_ms = (self.patience_ms * 2).min(self.first_patience_ms * PATIENCE_MAX_FACTOR);
         self.started += 1;
         true
     }

@@ -1,0 +1,102 @@
+//! What the gateway's `FrontView` costs per person: the events of a whole campaign (the campaign
+//! simulator's, decided by the real domain: verifications, tickets, admissions, bookings,
+//! cancellations, changes, people outside the age group) applied to a `FrontView` as the
+//! gateway's event tail applies them, with every heap byte the view allocates counted.
+//!
+//! CI runs it for 20,000 people and holds the bound; the soak is the same test on a million or
+//! more (`docs/BENCHMARKS.md`):
+//!
+//! ```sh
+//! YEYAK_VIEW_PEOPLE=1000000 cargo test --release --test view_memory -- --nocapture
+//! ```
+
+use yeyak_campaign::ledger::{Decide, InMemory};
+use yeyak_campaign::world::Quiet;
+use yeyak_campaign::{SimulateError, simulate};
+use yeyak_domain::system::Outcome;
+use yeyak_domain::{Campaign, Command, System};
+use yeyak_front::view::FrontView;
+use yeyak_tools::heap::{CountingAllocator, live_bytes};
+
+#[global_allocator]
+static HEAP: CountingAllocator = CountingAllocator;
+
+/// The view's cost per person the gateway must stay under, all of the campaign's events
+/// applied (measured: see `docs/BENCHMARKS.md`).
+const VIEW_BYTES_PER_PERSON_MAX: f64 = 1_024.0;
+
+/// The in-memory domain, whose every outcome's events also go to a `FrontView`.
+struct Fed {
+    domain: InMemory,
+    view: FrontView,
+    /// Heap bytes allocated (net) while the view applied events.
+    view_bytes: i64,
+    events: u64,
+}
+
+impl Decide for Fed {
+    fn submit(&mut self, command: Command) -> Result<Outcome, SimulateError> {
+        let outcome = self.domain.submit(command)?;
+        let before = live_bytes().expect("the counting allocator") as i64;
+        for envelope in &outcome.events {
+            self.view.apply(envelope);
+        }
+        self.view_bytes += live_bytes().expect("the counting allocator") as i64 - before;
+        self.events += outcome.events.len() as u64;
+        Ok(outcome)
+    }
+
+    fn system(&self) -> &System {
+        self.domain.system()
+    }
+
+    fn reserve(&mut self, people: usize) {
+        self.domain.reserve(people);
+    }
+}
+
+/// The process's peak resident set (`VmHWM`), in bytes, where the system tells it.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[test]
+fn the_gateways_view_costs_a_bounded_amount_per_person() {
+    let eligible: u32 = std::env::var("YEYAK_VIEW_PEOPLE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
+    let mut fed = Fed {
+        domain: InMemory::new(Campaign::default_2021()),
+        view: FrontView::default(),
+        view_bytes: 0,
+        events: 0,
+    };
+    let started = std::time::Instant::now();
+    let run = simulate(Campaign::default_2021(), 7, eligible, &mut fed, &mut Quiet)
+        .expect("the campaign runs");
+    let people = run.summary.people.population;
+    let per_person = fed.view_bytes as f64 / people as f64;
+    let figures = serde_json::json!({
+        "people": people,
+        "eligible": eligible,
+        "events": fed.events,
+        "reservations": fed.view.model.reservations.len(),
+        "view_bytes": fed.view_bytes,
+        "view_bytes_per_person": per_person.round(),
+        "peak_rss_bytes": peak_rss(),
+        "seconds": started.elapsed().as_secs_f64().round(),
+    });
+    eprintln!("{figures}");
+    assert!(
+        fed.events > people,
+        "a campaign's worth of events: {figures}"
+    );
+    assert!(
+        per_person <= VIEW_BYTES_PER_PERSON_MAX,
+        "the gateway's view costs {per_person:.0} bytes per person (bound {VIEW_BYTES_PER_PERSON_MAX}): {figures}"
+    );
+}
