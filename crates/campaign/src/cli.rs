@@ -9,8 +9,9 @@ use yeyak_domain::{Campaign, TimestampMs};
 
 use crate::ledger::{InMemory, open_file_ledger};
 use crate::report::{self, RunFacts};
+use crate::supply::Supply;
 use crate::world::Progress;
-use crate::{SimulateError, Simulation, simulate};
+use crate::{SimulateError, Simulation, simulate_with_clinics};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateArgs {
@@ -20,6 +21,10 @@ pub struct SimulateArgs {
     /// The campaign calendar (TOML); the 2021 18-49 campaign by default.
     #[arg(long)]
     pub campaign: Option<PathBuf>,
+    /// The clinics (CSV: `id,region,name,date,doses`, one line per clinic and vaccination
+    /// date; every region needs a clinic); generated for the population by default.
+    #[arg(long)]
+    pub clinics: Option<PathBuf>,
     /// Seed of the population, the supply and every choice.
     #[arg(long, default_value_t = 2021)]
     pub seed: u64,
@@ -48,16 +53,28 @@ pub fn run_cli(args: &SimulateArgs, err: &mut dyn Write) -> Result<bool, Simulat
         }
         None => Campaign::default_2021(),
     };
+    let clinics = match &args.clinics {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|cause| SimulateError::ClinicsFile {
+                    path: path.clone(),
+                    cause,
+                })?;
+            Some(Supply::from_csv(&campaign, &text)?)
+        }
+        None => None,
+    };
     let mut bar = Bar::new(&campaign, args.quiet);
     let started = Instant::now();
+    let (seed, people) = (args.seed, args.people);
     let simulation = match &args.data {
         Some(dir) => {
             let mut ledger = open_file_ledger(dir, campaign.clone())?;
-            simulate(campaign, args.seed, args.people, &mut ledger, &mut bar)?
+            simulate_with_clinics(campaign, seed, people, clinics, &mut ledger, &mut bar)?
         }
         None => {
             let mut ledger = InMemory::new(campaign.clone());
-            simulate(campaign, args.seed, args.people, &mut ledger, &mut bar)?
+            simulate_with_clinics(campaign, seed, people, clinics, &mut ledger, &mut bar)?
         }
     };
     bar.bar.finish_and_clear();

@@ -34,6 +34,7 @@ use crate::ledger::Decide;
 use crate::observe::Observer;
 use crate::people::REGIONS;
 use crate::summary::{Counts, Summary};
+use crate::supply::Supply;
 use crate::world::{Progress, World};
 
 /// The most people one run simulates.
@@ -55,6 +56,14 @@ pub enum SimulateError {
     },
     #[error("the campaign file is invalid")]
     Campaign(#[from] yeyak_domain::CampaignError),
+    #[error("cannot read the clinics file {path}")]
+    ClinicsFile {
+        path: PathBuf,
+        #[source]
+        cause: std::io::Error,
+    },
+    #[error(transparent)]
+    Clinics(#[from] supply::ClinicsFileError),
     #[error("cannot write {path}")]
     Write {
         path: PathBuf,
@@ -88,10 +97,22 @@ pub fn simulate<D: Decide>(
     ledger: &mut D,
     progress: &mut dyn Progress,
 ) -> Result<Simulation, SimulateError> {
+    simulate_with_clinics(campaign, seed, people, None, ledger, progress)
+}
+
+/// [`simulate`] with the clinics of a file (`Supply::from_csv`) instead of generated ones.
+pub fn simulate_with_clinics<D: Decide>(
+    campaign: Campaign,
+    seed: u64,
+    people: u32,
+    clinics: Option<Supply>,
+    ledger: &mut D,
+    progress: &mut dyn Progress,
+) -> Result<Simulation, SimulateError> {
     if !(1..=PEOPLE_MAX).contains(&people) {
         return Err(SimulateError::People(people));
     }
-    let mut world = World::new(campaign, seed, people, ledger);
+    let mut world = World::new(campaign, seed, people, clinics, ledger);
     let cohorts: Vec<u64> = world
         .population
         .cohorts(&world.campaign)
@@ -115,6 +136,7 @@ pub fn simulate<D: Decide>(
         regions: REGIONS.len() as u64,
         dates: world.supply.dates.len() as u64,
         doses_per_date: u64::from(world.supply.doses_per_date),
+        doses: world.supply.doses_total(),
         commands: world.commands(),
         first_night_cohort: world.first_night_cohort,
         booking_period_last_day: kst_date(world.campaign.change_window.opens_at_ms)

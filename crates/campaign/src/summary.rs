@@ -153,6 +153,8 @@ pub struct Counts {
     pub regions: u64,
     pub dates: u64,
     pub doses_per_date: u64,
+    /// Every dose registered (a clinics file's clinics offer each their own).
+    pub doses: u64,
     pub commands: u64,
     pub first_night_cohort: u64,
     /// The day after the change window opens (Korea time): the end of the published span.
@@ -203,7 +205,7 @@ impl Summary {
                 regions: c.regions,
                 vaccination_dates: c.dates,
                 doses_per_clinic_date: c.doses_per_date,
-                doses: c.clinics * c.dates * c.doses_per_date,
+                doses: c.doses,
             },
             ledger: LedgerFigures {
                 commands: c.commands,

@@ -133,10 +133,18 @@ pub struct World<'a, D: Decide> {
 }
 
 impl<'a, D: Decide> World<'a, D> {
-    pub fn new(campaign: Campaign, seed: u64, people: u32, ledger: &'a mut D) -> World<'a, D> {
+    /// A world of `people` people; the supply generated for them unless `clinics` gives it.
+    pub fn new(
+        campaign: Campaign,
+        seed: u64,
+        people: u32,
+        clinics: Option<Supply>,
+        ledger: &'a mut D,
+    ) -> World<'a, D> {
         let scale = f64::from(people) / PEOPLE_2021;
         let population = Population::generate(seed, people);
-        let supply = Supply::generate(&campaign, scale, population.eligible);
+        let supply =
+            clinics.unwrap_or_else(|| Supply::generate(&campaign, scale, population.eligible));
         let admit_per_s = ADMIT_PER_HOUR_2021 * scale / 3600.0;
         let cohorts = population.cohorts(&campaign);
         let n = population.len();

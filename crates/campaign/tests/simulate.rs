@@ -120,3 +120,39 @@ fn the_report_is_one_page_whose_every_plot_has_data() {
     let summary = std::fs::read_to_string(dir.path().join("summary.json")).unwrap();
     assert!(summary.contains("\"published_2021\""));
 }
+
+#[test]
+fn a_clinics_file_is_the_supply_of_the_run() {
+    let campaign = Campaign::default_2021();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../campaigns/clinics-example.csv"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let clinics = yeyak_campaign::supply::Supply::from_csv(&campaign, &text).unwrap();
+    let doses = clinics.doses_total();
+    let mut ledger = InMemory::new(campaign.clone());
+    let run = yeyak_campaign::simulate_with_clinics(
+        campaign,
+        7,
+        PEOPLE,
+        Some(clinics),
+        &mut ledger,
+        &mut Quiet,
+    )
+    .unwrap();
+    let s = &run.summary;
+    assert!(s.ledger.violations.is_empty(), "{:?}", s.ledger.violations);
+    assert_eq!((s.supply.clinics, s.supply.vaccination_dates), (34, 3));
+    assert_eq!(s.supply.doses, doses);
+    assert_eq!(doses, 17 * 4 * 20);
+    assert!(
+        s.reservations.active > 0 && s.reservations.active <= doses,
+        "{} reservations for {doses} doses",
+        s.reservations.active
+    );
+    assert!(
+        in_memory(7).summary.reservations.active > doses,
+        "the generated supply reserves more: the file was used"
+    );
+}
