@@ -112,8 +112,13 @@ fn the_demo_campaign_replays_to_the_live_digests_from_the_log_and_from_an_export
         report.digests["domain_state"],
         system_digest(live.ledger.system())
     );
+    // The demo has no pre-queue: its opening draw is exercised by `yeyak simulate`'s log
+    // (crates/campaign/tests/simulate.rs).
     assert!(
-        report.rules.iter().all(|r| r.checked > 0),
+        report
+            .rules
+            .iter()
+            .all(|r| r.checked > 0 || r.code == "draw_out_of_order"),
         "every rule was exercised: {:#?}",
         report.rules
     );
@@ -996,6 +1001,18 @@ fn a_v1_log_replays_and_audits_as_it_did_when_it_was_written() {
     let expected: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.with_extension("report.json")).unwrap()).unwrap();
     for (key, value) in expected.as_object().unwrap() {
+        if key == "rules" {
+            // A rule added since is listed in addition; the rules of then are judged as then.
+            for rule in value.as_array().unwrap() {
+                let now = report[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|r| r["code"] == rule["code"]);
+                assert_eq!(now, Some(rule), "rule {}", rule["code"]);
+            }
+            continue;
+        }
         assert_eq!(&report[key], value, "{key}");
     }
 }

@@ -69,6 +69,11 @@ fn with_a_data_directory_the_log_passes_the_auditors_replay() {
     let text = String::from_utf8_lossy(&out);
     assert!(report.ok(), "{text}");
     assert_eq!(report.events, on_file.summary.ledger.events, "{text}");
+    let draws = report.rules.iter().find(|r| r.code == "draw_out_of_order");
+    assert!(
+        draws.is_some_and(|r| r.checked > 0),
+        "the opening draws were re-run: {text}"
+    );
 }
 
 /// The marks (lines, points, bars) of each plot of a page, by plot.

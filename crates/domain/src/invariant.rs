@@ -34,10 +34,12 @@ pub enum Invariant {
     /// Every command record the log accepted (the command topics, on Kafka) is answered, and
     /// every record that is not a command has a dead letter.
     CommandRecordAnswered,
+    /// The opening draw gives the pre-queue its tickets in the order its recorded seed gives.
+    OpeningDraw,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 12] = [
+    pub const ALL: [Invariant; 13] = [
         Invariant::ShareNotOverbooked,
         Invariant::OneActiveReservation,
         Invariant::BookingDayOrChangeWindow,
@@ -50,6 +52,7 @@ impl Invariant {
         Invariant::AnsweredOnce,
         Invariant::ConsistentWithPartition,
         Invariant::CommandRecordAnswered,
+        Invariant::OpeningDraw,
     ];
 
     /// The stable code of a breach of this invariant, as reports carry it.
@@ -68,6 +71,7 @@ impl Invariant {
             Invariant::AnsweredOnce => "answered_once",
             Invariant::ConsistentWithPartition => "inconsistent",
             Invariant::CommandRecordAnswered => "command_unanswered",
+            Invariant::OpeningDraw => "draw_out_of_order",
         }
     }
 
@@ -103,6 +107,9 @@ impl Invariant {
             }
             Invariant::CommandRecordAnswered => {
                 "every command the log accepted answered, every other record dead-lettered"
+            }
+            Invariant::OpeningDraw => {
+                "the opening draw's tickets in the order its recorded seed gives the pre-queue"
             }
         }
     }

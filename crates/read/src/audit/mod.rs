@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod draw;
 pub mod export;
 pub mod rules;
 pub mod source;

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::NaiveDate;
 use uuid::Uuid;
 
+use super::draw::Draws;
 use super::{Finding, Position};
 use yeyak_domain::command::Slot;
 use yeyak_domain::event::{
@@ -148,6 +149,7 @@ pub struct RuleBook<'c> {
     topics: Vec<String>,
     open_causes: HashMap<Uuid, Cause>,
     answered_causes: HashSet<Uuid>,
+    draws: Draws,
     /// Every partition is read from its start: an answer without its cause is then a violation,
     /// and so is a final dose count that does not add up.
     every_partition: bool,
@@ -233,6 +235,7 @@ impl<'c> RuleBook<'c> {
             topics: Vec::new(),
             open_causes: HashMap::new(),
             answered_causes: HashSet::new(),
+            draws: Draws::default(),
             every_partition,
             judging: true,
             checks: Invariant::ALL.iter().map(|i| (*i, 0)).collect(),
@@ -330,16 +333,28 @@ impl<'c> RuleBook<'c> {
             Event::TransferRefused(e) => {
                 self.transfer_refused(position, &e.clinic, e.transfer, e.doses)
             }
+            Event::PreQueueJoined(e) => self.draws.joined(e.subject),
+            Event::PreQueueDrawn(e) => {
+                let found = self.draws.drawn(&e.seed, e.drawn).err();
+                self.check(Invariant::OpeningDraw, found.is_none(), position, || {
+                    found.unwrap_or_default()
+                });
+            }
+            Event::TicketIssued(e) => {
+                if let Some(drawn) = self.draws.issued(e.subject) {
+                    let found = drawn.err();
+                    self.check(Invariant::OpeningDraw, found.is_none(), position, || {
+                        found.unwrap_or_default()
+                    });
+                }
+            }
             Event::DeviceLocked(_)
-            | Event::TicketIssued(_)
             | Event::TicketAdmitted(_)
             | Event::TicketLeft(_)
             | Event::TicketSkipped(_)
             | Event::TicketKept(_)
             | Event::TicketRetired(_)
             | Event::AdmissionUsed(_)
-            | Event::PreQueueJoined(_)
-            | Event::PreQueueDrawn(_)
             | Event::CongestionReported(_)
             | Event::ProviderSwitched(_)
             | Event::BookingRefused(_)
