@@ -91,3 +91,6 @@ pub const HEARTBEAT_TIMEOUT_MS: i64 = 60_000;
 pub const REPORT_MS: i64 = 10 * 60_000;
 /// The queue's length is sampled this often.
 pub const SAMPLE_MS: i64 = 60_000;
+
+/// The operator the simulator records provider outages under.
+pub const OPERATOR: &str = "simulated-operator";

@@ -126,6 +126,9 @@ pub struct Observer {
     pub queue_series: Vec<Vec<(f64, u64)>>,
     /// Per method: (hours since the first opening, light 0 green .. 3 grey) as reported.
     pub lights: BTreeMap<&'static str, Vec<(f64, u8)>>,
+    /// Per method: outages an operator recorded, and the milliseconds out (the open one
+    /// since when).
+    pub outages: BTreeMap<&'static str, Outages>,
     pub capacity_by_share: Vec<u64>,
     pub capacity_pool: u64,
     /// Day shares' leftovers moved to the pool when the last booking day closed.
@@ -175,6 +178,7 @@ impl Observer {
             verifications_by_method: BTreeMap::new(),
             queue_series: vec![Vec::new(); days],
             lights: BTreeMap::new(),
+            outages: BTreeMap::new(),
             capacity_by_share: vec![0; days],
             capacity_pool: 0,
             released_to_pool: 0,
@@ -242,6 +246,18 @@ impl Observer {
             Event::PreQueueDrawn(e) => {
                 self.pre_queue -= u64::from(e.drawn);
                 self.draws += 1;
+            }
+            Event::ProviderSwitched(e) => {
+                let outages = self.outages.entry(e.method.as_str()).or_default();
+                match (e.outage, outages.since_ms.take()) {
+                    (true, None) => {
+                        outages.count += 1;
+                        outages.since_ms = Some(at);
+                    }
+                    (true, Some(since)) => outages.since_ms = Some(since),
+                    (false, Some(since)) => outages.out_ms += (at - since).max(0) as u64,
+                    (false, None) => {}
+                }
             }
             Event::CongestionReported(e) => {
                 let hours = (at - self.origin_ms) as f64 / 3_600_000.0;
@@ -409,4 +425,14 @@ impl Observer {
     fn rejected(&mut self, code: &'static str) {
         *self.rejections.entry(code).or_default() += 1;
     }
+}
+
+/// A method's provider outages, as operators recorded them (`ProviderSwitched`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Outages {
+    pub count: u64,
+    /// Milliseconds out, over the closed outages.
+    pub out_ms: u64,
+    #[serde(skip)]
+    since_ms: Option<i64>,
 }

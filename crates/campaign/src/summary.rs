@@ -113,6 +113,8 @@ pub struct Verifications {
     /// The busiest calendar day (Korea time) and its count.
     pub peak_day: (String, u64),
     pub by_method: BTreeMap<&'static str, u64>,
+    /// Provider outages per method, from the operators' records in the log.
+    pub outages_by_method: BTreeMap<&'static str, crate::observe::Outages>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -237,6 +239,7 @@ impl Summary {
                 peak_hour: o.verifications_per_hour.iter().copied().max().unwrap_or(0),
                 peak_day,
                 by_method: o.verifications_by_method.clone(),
+                outages_by_method: o.outages.clone(),
             },
             reservations: Reservations {
                 active: o.booked_total,

@@ -9,8 +9,8 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use yeyak_domain::system::Outcome;
 use yeyak_domain::{
-    AdmissionId, Campaign, Command, CommandBody, Event, GatewayId, Permille, Share, SubjectId,
-    TicketNo, TimestampMs,
+    AdmissionId, Campaign, Command, CommandBody, Event, GatewayId, OperatorId, Permille, Share,
+    SubjectId, TicketNo, TimestampMs,
 };
 
 use crate::SimulateError;
@@ -55,6 +55,11 @@ enum Action {
         ticket: u64,
     },
     Skip(u64),
+    /// The operator records that a method's provider is out (or back).
+    Outage {
+        method: u8,
+        out: bool,
+    },
     Book {
         person: u32,
         admission: AdmissionId,
@@ -154,7 +159,11 @@ impl<'a, D: Decide> World<'a, D> {
             rng: Rng::new(mix(seed ^ 0x0077_6f72_6c64)),
             seed,
             ledger,
-            providers: Providers::new(scale),
+            providers: {
+                let mut providers = Providers::new(scale);
+                providers.draw_outages(&campaign, &mut Rng::new(mix(seed ^ 0x6f75_7461_6765)));
+                providers
+            },
             cohorts,
             intent: vec![Intent::Nothing as u8; n],
             visits: vec![0; n],
@@ -198,6 +207,13 @@ impl<'a, D: Decide> World<'a, D> {
             Action::PrepareChangeWindow,
         );
         self.schedule(self.campaign.release_at_ms(), Action::Release);
+        for m in 0..self.providers.all.len() {
+            for (from, to) in self.providers.all[m].outages.clone() {
+                let method = m as u8;
+                self.schedule(from, Action::Outage { method, out: true });
+                self.schedule(to, Action::Outage { method, out: false });
+            }
+        }
         self.schedule(first_open - PREPARE_AHEAD_MS, Action::Tick);
         self.schedule(first_open, Action::Sample);
         let mut steps = 0u64;
@@ -290,6 +306,13 @@ impl<'a, D: Decide> World<'a, D> {
                 admission,
                 tries,
             } => self.book(person, admission, tries)?,
+            Action::Outage { method, out } => {
+                self.submit(CommandBody::SwitchProvider {
+                    method: METHODS[usize::from(method)].0,
+                    outage: out,
+                    operator: OperatorId::new(OPERATOR).expect("a valid operator id"),
+                })?;
+            }
             Action::Tick => self.tick()?,
             Action::Release => self.release()?,
             Action::Sample => {
@@ -391,7 +414,12 @@ impl<'a, D: Decide> World<'a, D> {
     fn arrive(&mut self, person: u32) {
         let mut habit_rng = Rng::new(mix(self.seed ^ u64::from(person)));
         let habit = Providers::habit(&mut habit_rng);
-        let method = self.providers.choose(habit, self.now_ms, &mut self.rng);
+        let Some(method) = self.providers.choose(habit, self.now_ms, &mut self.rng) else {
+            // Every provider is out: the person comes back later.
+            let at = self.now_ms + self.rng.between(RETRY_MIN_MS, RETRY_MAX_MS);
+            self.schedule(at, Action::Arrive(person));
+            return;
+        };
         let starts = self.providers.all[method].take(self.now_ms);
         let done = starts + self.rng.between(PERSON_TIME_MS.0, PERSON_TIME_MS.1);
         self.schedule(
@@ -755,7 +783,7 @@ impl<'a, D: Decide> World<'a, D> {
                 in_flight: 0,
                 capacity: provider.rate_per_s.ceil() as u32,
                 failure_permille: Permille::of_ratio(0.0),
-                provider_up: true,
+                provider_up: !provider.is_out(self.now_ms),
             };
             self.submit(body)?;
         }
