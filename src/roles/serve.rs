@@ -22,7 +22,7 @@ use yeyak_ledger::pipeline::{Topics, admin};
 
 use crate::roles::project::{Progress, Source, follow};
 use crate::settings::{
-    Fsync, Keys, MAKE_KEYS, TopicArgs, parse_instant, pseudonymiser, stop_signal,
+    Fsync, Keys, MAKE_KEYS, SubjectKeyArg, TopicArgs, parse_instant, stop_signal,
 };
 
 /// How long a role thread waits before it starts again after a failure.
@@ -108,6 +108,8 @@ pub struct ServeArgs {
     /// --clock, which then uses a random key for this process only.
     #[arg(long, env = "YEYAK_TOKEN_KEY", hide_env_values = true)]
     token_key: Option<String>,
+    #[command(flatten)]
+    subject_key: SubjectKeyArg,
     /// Serve HTTPS with this certificate chain (PEM, the server's certificate first), for
     /// deployments without a TLS-terminating proxy; needs --tls-key.
     #[arg(long, env = "YEYAK_TLS_CERT", requires = "tls_key")]
@@ -134,7 +136,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         _ => Keys::Required,
     };
     let keys = token_key(&args, key_policy)?;
-    let pseudonymiser = pseudonymiser(key_policy)?;
+    let pseudonymiser = args.subject_key.pseudonymiser(key_policy)?;
     anyhow::ensure!(
         kafka.is_none() || args.data.is_none(),
         "--data (the embedded log) and --kafka or YEYAK_KAFKA exclude each other"

@@ -18,6 +18,7 @@
 //! person chain, and the wait for a free thread); and the raw ceiling: rdkafka producing as many
 //! records of the average event size, as fast as it can.
 
+pub mod cli;
 pub mod front;
 
 use std::collections::{BTreeMap, HashMap};
