@@ -430,3 +430,44 @@ fn the_example_file_parses_for_every_role_and_documents_every_key() {
         );
     }
 }
+
+#[test]
+fn debug_output_shows_no_password() {
+    let url = Some(format!("postgres://yeyak:{PG_PASSWORD}@db:5432/yeyak"));
+    let replay = yeyak_read::audit::cli::ReplayArgs {
+        postgres: url.clone(),
+        ..Default::default()
+    };
+    let audit = yeyak_read::audit::AuditOptions {
+        postgres: url.clone(),
+        progress: false,
+    };
+    let rebalance = yeyak_ops::cli::RebalanceArgs {
+        postgres: url.clone(),
+        ..Default::default()
+    };
+    let bench = yeyak_tools::bench::BenchConfig {
+        bootstrap: "127.0.0.1:1".into(),
+        people: 1,
+        processors: 1,
+        partitions: 1,
+        timeout_s: 1,
+        batch_linger_ms: 1,
+        batch_commands_max: 1,
+        postgres: url,
+        rate: None,
+        topic_prefix: None,
+    };
+    for shown in [
+        format!("{replay:?}"),
+        format!("{audit:?}"),
+        format!("{rebalance:?}"),
+        format!("{bench:?}"),
+    ] {
+        assert!(
+            shown.contains("postgres://yeyak:***@db:5432/yeyak"),
+            "{shown}"
+        );
+        assert_no_secret("Debug", &shown);
+    }
+}

@@ -240,7 +240,7 @@ impl Plan {
                         .any(|other| conflict(arg, other))
                 })
         };
-        if !self.settings.iter().any(|s| overruled(s)) {
+        if !self.settings.iter().any(&overruled) {
             return None;
         }
         let mut plan = self.clone();
