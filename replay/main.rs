@@ -26,7 +26,8 @@ struct Cli {
     #[command(flatten)]
     args: yeyak_read::audit::cli::ReplayArgs,
     /// A librdkafka property for every Kafka client (TLS, SASL), on top of
-    /// YEYAK_KAFKA_PROPERTIES; repeatable. Secret values are never shown.
+    /// YEYAK_KAFKA_PROPERTIES and the file's `[kafka.properties]`; repeatable. Secret values
+    /// are never shown.
     #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
     kafka_properties: Vec<String>,
 }

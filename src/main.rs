@@ -24,7 +24,8 @@ struct Cli {
     config: Option<PathBuf>,
     /// A librdkafka property for every Kafka client of any role (TLS, SASL, tuning), e.g.
     /// `security.protocol=SASL_SSL`; repeatable, on top of YEYAK_KAFKA_PROPERTIES (entries
-    /// separated by newlines, or by commas). Secret values are never shown.
+    /// separated by newlines, or by commas) and the file's `[kafka.properties]`. Secret values
+    /// are never shown.
     #[arg(long = "kafka-property", value_name = "KEY=VALUE", global = true)]
     kafka_properties: Vec<String>,
     #[command(subcommand)]

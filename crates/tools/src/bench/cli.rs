@@ -55,7 +55,8 @@ pub struct BenchCli {
     #[arg(long)]
     pub topic_prefix: Option<String>,
     /// A librdkafka property for every Kafka client (TLS, SASL), on top of
-    /// YEYAK_KAFKA_PROPERTIES; repeatable. Secret values are never shown.
+    /// YEYAK_KAFKA_PROPERTIES and the file's `[kafka.properties]`; repeatable. Secret values
+    /// are never shown.
     #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
     pub kafka_properties: Vec<String>,
 }
