@@ -99,3 +99,48 @@ pub fn parse(args: &[OsString]) -> Result<(BenchCli, Plan), ConfigError> {
         .unwrap_or_else(|error| error.format(&mut command).exit());
     Ok((cli, plan))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan of `yeyak-bench --config FILE` with `text` in the file.
+    fn plan_of(name: &str, text: &str) -> Result<Plan, ConfigError> {
+        let path =
+            std::env::temp_dir().join(format!("yeyak-bench-{}-{name}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let args: Vec<OsString> = ["yeyak-bench", "--config", path.to_str().unwrap()]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let plan = plan(&args);
+        std::fs::remove_file(&path).unwrap();
+        plan
+    }
+
+    #[test]
+    fn the_bench_never_takes_a_deployments_topic_prefix_from_the_file() {
+        let plan = plan_of(
+            "prefix",
+            "[kafka]\nbootstrap = \"k:9092\"\ntopic_prefix = \"prod.\"\n",
+        )
+        .unwrap();
+        assert!(plan.sets(ROLE, "kafka"));
+        assert!(!plan.sets(ROLE, "topic_prefix"));
+        let plan = plan_of("own-prefix", "[bench]\ntopic_prefix = \"chaos.\"\n").unwrap();
+        assert!(plan.sets(ROLE, "topic_prefix"));
+    }
+
+    #[test]
+    fn its_keys_are_checked_and_other_roles_left_to_yeyak() {
+        let refused = plan_of("wrong", "[bench]\npeople = \"many\"\n").unwrap_err();
+        assert_eq!(refused.code(), "config_wrong_type");
+        assert!(refused.to_string().contains("bench.people"), "{refused}");
+        let refused = plan_of("unknown", "[bench]\npeeple = 5\n").unwrap_err();
+        assert!(
+            refused.to_string().contains("unknown key bench.peeple"),
+            "{refused}"
+        );
+        plan_of("others", "[serve]\nlisen = 1\n").unwrap();
+    }
+}
