@@ -149,6 +149,16 @@ fn a_flag_beats_the_environment_which_beats_the_file_which_beats_the_default() {
     assert_eq!(serve["kafka.bootstrap"], pair("\"flag:9092\"", "flag"));
     assert_eq!(serve["kafka.replication"], pair("3", "flag"));
 
+    // A flag that excludes a file value overrules it.
+    let serve = shown(&config_of(
+        "serve",
+        &file,
+        &[],
+        &["--data", "/var/lib/yeyak"],
+    ));
+    assert!(!serve.contains_key("kafka.bootstrap"), "{serve:?}");
+    assert_eq!(serve["serve.data"], pair("\"/var/lib/yeyak\"", "flag"));
+
     let process = shown(&config_of("process", &file, &[], &[]));
     assert_eq!(process["kafka.bootstrap"], pair("\"file:9092\"", "file"));
     assert_eq!(process["process.instance"], pair("\"from-file\"", "file"));

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::{ArgMatches, Command};
 
 use yeyak_config::{MASK, Plan, Shown, Source, effective, render};
 use yeyak_log::client_properties::{ClientProperties, is_secret, properties_from_env};
@@ -57,22 +58,35 @@ fn show(
     plan: &Plan,
     kafka_flags: &[String],
 ) -> anyhow::Result<String> {
-    let command =
-        role_command(plan, role).with_context(|| format!("no role {role} (see `yeyak --help`)"))?;
-    // Shown even when a required value is missing: the role itself refuses to start then.
-    let mut command = command.mut_args(|arg| {
-        arg.required(false)
-            .required_unless_present(clap::builder::Resettable::Reset)
-    });
-    let argv = std::iter::once(role.to_owned()).chain(args.iter().cloned());
-    let matches = command
-        .try_get_matches_from_mut(argv)
-        .map_err(|error| anyhow::anyhow!("{}", error.render()))?;
-    let mut shown = effective(plan, role, &command, &matches);
+    let (command, matches, plan) = parse(role, args, plan)?;
+    let mut shown = effective(&plan, role, &command, &matches);
     if command.get_arguments().any(|arg| arg.get_id() == "kafka") {
-        shown.extend(kafka_properties(plan, kafka_flags)?);
+        shown.extend(kafka_properties(&plan, kafka_flags)?);
     }
     Ok(render(&shown))
+}
+
+/// The role's arguments over the file, as the role itself parses them (a file value an
+/// explicit argument conflicts with dropped), but with nothing required: a missing value is
+/// shown as not set, and the role itself refuses to start then.
+fn parse(role: &str, args: &[String], plan: &Plan) -> anyhow::Result<(Command, ArgMatches, Plan)> {
+    let mut plan = plan.clone();
+    loop {
+        let command = role_command(&plan, role)
+            .with_context(|| format!("no role {role} (see `yeyak --help`)"))?;
+        let mut command = command.mut_args(|arg| {
+            arg.required(false)
+                .required_unless_present(clap::builder::Resettable::Reset)
+        });
+        let argv = std::iter::once(role.to_owned()).chain(args.iter().cloned());
+        let matches = command
+            .try_get_matches_from_mut(argv)
+            .map_err(|error| anyhow::anyhow!("{}", error.render()))?;
+        match plan.overruled(role, &command, &matches) {
+            Some(narrower) => plan = narrower,
+            None => return Ok((command, matches, plan)),
+        }
+    }
 }
 
 /// `[kafka.properties]` as every Kafka client of the role gets them: the file's, then

@@ -42,8 +42,9 @@ pub struct ServeArgs {
     #[arg(long, env = "YEYAK_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// Keep the embedded log here (created if missing; reopened and replayed if not empty).
-    /// Without it, and without --kafka, a temporary directory that is removed at exit.
-    #[arg(long)]
+    /// Without it, and without --kafka, a temporary directory that is removed at exit. Excludes
+    /// --kafka (given here, it overrules the configuration file's kafka.bootstrap).
+    #[arg(long, conflicts_with = "kafka")]
     data: Option<PathBuf>,
     /// Kafka bootstrap servers: run on the Kafka pipeline instead of the embedded log.
     #[arg(long, env = "YEYAK_KAFKA")]
