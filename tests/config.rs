@@ -265,6 +265,32 @@ fn unknown_keys_and_wrong_types_are_refused_with_the_key_named() {
     refused("[serve\nlisten = 1\n", "line 1: not TOML");
 }
 
+#[test]
+fn a_certificate_without_its_key_in_the_file_is_refused() {
+    // clap's `requires` does not see the file's values: the server checks the pair itself.
+    let (dir, file) = config_file("[serve]\ntls_cert = \"server.pem\"\n");
+    let data = dir.path().join("data");
+    let args = [
+        "--config",
+        file.to_str().unwrap(),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--clock",
+        "2021-08-09T20:00:00+09:00",
+        "--data",
+        data.to_str().unwrap(),
+    ];
+    let output = yeyak(&args, &[]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("go together"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!data.exists(), "the server started");
+}
+
 const SECRETS: &str = r#"
 [kafka]
 bootstrap = "127.0.0.1:1"

@@ -128,6 +128,11 @@ enum Role {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // clap's `requires` holds for flags and variables, not for the file's defaults.
+    anyhow::ensure!(
+        args.tls_cert.is_some() == args.tls_key.is_some(),
+        "--tls-cert and --tls-key (serve.tls_cert, serve.tls_key) go together"
+    );
     let campaign = Campaign::default_2021();
     let config = front_config(&args)?;
     let kafka = args.kafka.clone().filter(|k| !k.trim().is_empty());
