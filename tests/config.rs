@@ -416,6 +416,19 @@ fn a_server_takes_its_keys_from_the_file_and_logs_none() {
 }
 
 #[test]
+fn the_readmes_example_parses_for_every_role() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let configuration = readme.split("## Configuration").nth(1).unwrap();
+    let example = configuration.split("```toml\n").nth(1).unwrap();
+    let example = example.split("```").next().unwrap();
+    let (_dir, file) = config_file(example);
+    for role in ROLES {
+        let output = config_of(role, &file, &[], &[]);
+        assert!(output.status.success(), "{role}: {}", text(&output.stderr));
+    }
+}
+
+#[test]
 fn the_example_file_parses_for_every_role_and_documents_every_key() {
     let example = root().join("yeyak.example.toml");
     for role in ROLES {
