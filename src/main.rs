@@ -1,10 +1,12 @@
-//! The `yeyak` binary: clap, the settings, and one function per role (`src/roles/`). `anyhow`
-//! lives here and nowhere else.
+//! The `yeyak` binary: clap over `yeyak.toml` (`configuration`), the settings, and one function
+//! per role (`src/roles/`). `anyhow` lives here and nowhere else.
 
+mod configuration;
 mod metrics;
 mod roles;
 mod settings;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -16,9 +18,14 @@ use clap::{Parser, Subcommand};
     about = "An event-sourced reservation ledger for mass vaccination booking"
 )]
 struct Cli {
+    /// The configuration file (TOML; `yeyak.example.toml` documents every key), under the
+    /// environment variables and the flags: flag > environment > file > built-in default.
+    #[arg(long, env = yeyak_config::CONFIG_ENV, value_name = "PATH", global = true)]
+    config: Option<PathBuf>,
     /// A librdkafka property for every Kafka client of any role (TLS, SASL, tuning), e.g.
     /// `security.protocol=SASL_SSL`; repeatable, on top of YEYAK_KAFKA_PROPERTIES (entries
-    /// separated by newlines, or by commas). Secret values are never shown.
+    /// separated by newlines, or by commas) and the file's `[kafka.properties]`. Secret values
+    /// are never shown.
     #[arg(long = "kafka-property", value_name = "KEY=VALUE", global = true)]
     kafka_properties: Vec<String>,
     #[command(subcommand)]
@@ -62,6 +69,9 @@ enum Commands {
     /// answered exactly once. Prints seeds per second and the faults injected per kind; exit
     /// code 2 with the seed and its trace when a promise is broken.
     ChaosSim(yeyak_sim::cli::ChaosSimArgs),
+    /// Print the effective configuration of a role (every main role without --role) as TOML,
+    /// each value with its source (flag, env, file, default), secrets masked.
+    Config(roles::config::ConfigArgs),
     /// Simulate the whole campaign (16.21 million people by default) through the real domain in
     /// simulated time, deterministic by seed, and write summary.json and report.html. Exit
     /// code 2 when an invariant was broken.
@@ -76,8 +86,15 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    match yeyak_log::client_properties::install(&cli.kafka_properties) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let (cli, plan) = match configuration::parse(&args) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            eprintln!("yeyak: [{}] {error}", error.code());
+            return ExitCode::FAILURE;
+        }
+    };
+    match yeyak_log::client_properties::install(plan.kafka_properties(), &cli.kafka_properties) {
         Ok(properties) if !properties.is_empty() => {
             tracing::info!(properties = %properties.masked(), "Kafka client properties")
         }
@@ -99,6 +116,7 @@ fn main() -> ExitCode {
         Commands::Rebalance(args) => roles::audit::rebalance(args),
         Commands::ChaosSim(args) => roles::chaos_sim::run(args),
         Commands::Simulate(args) => roles::simulate::run(args),
+        Commands::Config(args) => roles::config::run(args, &plan, &cli.kafka_properties),
     };
     match result {
         Ok(code) => code,

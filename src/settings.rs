@@ -1,5 +1,5 @@
-//! What every role reads from its flags and environment: the pseudonymisation key, the fsync
-//! policy, instants, and the stop signal.
+//! What every role reads from its arguments (flags, environment, `yeyak.toml`): the
+//! pseudonymisation key, the fsync policy, instants, and the stop signal.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,20 +47,23 @@ pub enum Keys {
     Required,
 }
 
-/// The pseudonymisation key: `YEYAK_SUBJECT_KEY` (hex, at least 32 bytes); without it, the
-/// public demo key (announced as such) where `keys` allows it, else an error.
-pub fn pseudonymiser(keys: Keys) -> anyhow::Result<Pseudonymiser> {
-    match std::env::var("YEYAK_SUBJECT_KEY") {
-        Ok(hex_key) => {
+/// The pseudonymisation key of a role's arguments (`--subject-key`, `YEYAK_SUBJECT_KEY` or the
+/// file's `keys.subject_key`; hex, at least 32 bytes); without it, the public demo key
+/// (announced as such) where `keys` allows it, else an error.
+pub fn pseudonymiser(key: Option<&str>, keys: Keys) -> anyhow::Result<Pseudonymiser> {
+    match key {
+        Some(hex_key) => {
             let bytes = hex::decode(hex_key.trim()).context("YEYAK_SUBJECT_KEY must be hex")?;
             Ok(Pseudonymiser::new(
                 SecretKey::new(bytes).context("YEYAK_SUBJECT_KEY")?,
             ))
         }
-        Err(_) if keys == Keys::Required => {
-            anyhow::bail!("YEYAK_SUBJECT_KEY is not set: {MAKE_KEYS}")
+        None if keys == Keys::Required => {
+            anyhow::bail!(
+                "YEYAK_SUBJECT_KEY is not set (nor keys.subject_key in yeyak.toml): {MAKE_KEYS}"
+            )
         }
-        Err(_) => {
+        None => {
             eprintln!(
                 "note: YEYAK_SUBJECT_KEY is not set; using the public demo key (never in production)"
             );
@@ -68,6 +71,22 @@ pub fn pseudonymiser(keys: Keys) -> anyhow::Result<Pseudonymiser> {
                 b"yeyak demo key - not a secret!!!".to_vec(),
             )?))
         }
+    }
+}
+
+/// The pseudonymisation key's argument, for the roles that pseudonymise (`serve`, `demo`).
+/// Its value is hidden from `--help` and masked by `yeyak config`.
+#[derive(clap::Args)]
+pub struct SubjectKeyArg {
+    /// Pseudonymisation key (hex, at least 32 bytes), the same for the whole campaign; better
+    /// in YEYAK_SUBJECT_KEY or the file's `keys.subject_key` than on a command line.
+    #[arg(long, env = SUBJECT_KEY_ENV, hide_env_values = true)]
+    subject_key: Option<String>,
+}
+
+impl SubjectKeyArg {
+    pub fn pseudonymiser(&self, keys: Keys) -> anyhow::Result<Pseudonymiser> {
+        pseudonymiser(self.subject_key.as_deref(), keys)
     }
 }
 

@@ -12,6 +12,7 @@ use serde_json::Value;
 /// (normal dependencies). A crate missing here, or an edge the drawing lacks, fails the test.
 const DRAWING: &[(&str, &[&str])] = &[
     ("yeyak-domain", &[]),
+    ("yeyak-config", &[]),
     ("yeyak-identity", &["yeyak-domain"]),
     ("yeyak-log", &["yeyak-domain"]),
     ("yeyak-ledger", &["yeyak-domain", "yeyak-log"]),
@@ -33,6 +34,7 @@ const DRAWING: &[(&str, &[&str])] = &[
     (
         "yeyak-tools",
         &[
+            "yeyak-config",
             "yeyak-domain",
             "yeyak-identity",
             "yeyak-log",
@@ -40,7 +42,7 @@ const DRAWING: &[(&str, &[&str])] = &[
             "yeyak-read",
         ],
     ),
-    ("yeyak-replay", &["yeyak-log", "yeyak-read"]),
+    ("yeyak-replay", &["yeyak-config", "yeyak-log", "yeyak-read"]),
     ("yeyak-sim", &["yeyak-domain", "yeyak-ledger", "yeyak-read"]),
     (
         "yeyak-campaign",
@@ -49,6 +51,7 @@ const DRAWING: &[(&str, &[&str])] = &[
     (
         "yeyak",
         &[
+            "yeyak-config",
             "yeyak-domain",
             "yeyak-identity",
             "yeyak-log",

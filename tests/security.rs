@@ -86,7 +86,7 @@ fn a_server_on_real_time_or_on_kafka_needs_both_keys() {
 }
 
 /// `yeyak keygen` prints both keys as `export` lines, fresh every time, and a server given
-/// them gets past the keys (here to the next refusal, `--data` with `--kafka`).
+/// them gets past the keys (here to the next refusal, `--postgres` without `--kafka`).
 #[test]
 fn keygen_makes_keys_that_serve_accepts() {
     let keygen = || {
@@ -117,6 +117,15 @@ fn keygen_makes_keys_that_serve_accepts() {
     assert!(!keygen().contains(keys[0].1), "the same key twice");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
+    let text = refused(
+        &["--data", data, "--postgres", "postgres://127.0.0.1:1/x"],
+        &keys,
+    );
+    assert!(text.contains("--postgres needs --kafka"), "{text}");
+    // --data with --kafka is refused when parsing, before the keys are read.
     let text = refused(&["--kafka", "127.0.0.1:1", "--data", data], &keys);
-    assert!(text.contains("exclude each other"), "{text}");
+    assert!(text.contains("cannot be used with"), "{text}");
+    let kafka_env = [keys[0], keys[1], ("YEYAK_KAFKA", "127.0.0.1:1")];
+    let text = refused(&["--data", data], &kafka_env);
+    assert!(text.contains("cannot be used with"), "{text}");
 }

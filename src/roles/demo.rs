@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use yeyak_tools::demo::{self, DemoConfig};
 
-use crate::settings::{Fsync, Keys, pseudonymiser};
+use crate::settings::{Fsync, Keys, SubjectKeyArg};
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -27,6 +27,8 @@ pub struct DemoArgs {
     /// When appends reach the disk (the demo's default leaves it to the OS).
     #[arg(long, value_enum, default_value_t = Fsync::Never)]
     fsync: Fsync,
+    #[command(flatten)]
+    subject_key: SubjectKeyArg,
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -46,7 +48,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let result = demo::run(
         &config,
-        &pseudonymiser(Keys::DemoAllowed)?,
+        &args.subject_key.pseudonymiser(Keys::DemoAllowed)?,
         &mut std::io::stdout().lock(),
     );
     if temporary {

@@ -12,7 +12,7 @@ pub struct LoadgenArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
     /// Admin token of the server (to register supply and set the clock).
-    #[arg(long, env = "YEYAK_ADMIN_TOKEN")]
+    #[arg(long, env = "YEYAK_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: String,
     /// People who each verify, queue, poll and book.
     #[arg(long, default_value_t = 2000)]

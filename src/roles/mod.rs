@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod chaos_sim;
+pub mod config;
 pub mod demo;
 pub mod keygen;
 pub mod loadgen;

@@ -22,7 +22,7 @@ use yeyak_ledger::pipeline::{Topics, admin};
 
 use crate::roles::project::{Progress, Source, follow};
 use crate::settings::{
-    Fsync, Keys, MAKE_KEYS, TopicArgs, parse_instant, pseudonymiser, stop_signal,
+    Fsync, Keys, MAKE_KEYS, SubjectKeyArg, TopicArgs, parse_instant, stop_signal,
 };
 
 /// How long a role thread waits before it starts again after a failure.
@@ -42,8 +42,9 @@ pub struct ServeArgs {
     #[arg(long, env = "YEYAK_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// Keep the embedded log here (created if missing; reopened and replayed if not empty).
-    /// Without it, and without --kafka, a temporary directory that is removed at exit.
-    #[arg(long)]
+    /// Without it, and without --kafka, a temporary directory that is removed at exit. Excludes
+    /// --kafka (given here, it overrules the configuration file's kafka.bootstrap).
+    #[arg(long, conflicts_with = "kafka")]
     data: Option<PathBuf>,
     /// Kafka bootstrap servers: run on the Kafka pipeline instead of the embedded log.
     #[arg(long, env = "YEYAK_KAFKA")]
@@ -108,6 +109,8 @@ pub struct ServeArgs {
     /// --clock, which then uses a random key for this process only.
     #[arg(long, env = "YEYAK_TOKEN_KEY", hide_env_values = true)]
     token_key: Option<String>,
+    #[command(flatten)]
+    subject_key: SubjectKeyArg,
     /// Serve HTTPS with this certificate chain (PEM, the server's certificate first), for
     /// deployments without a TLS-terminating proxy; needs --tls-key.
     #[arg(long, env = "YEYAK_TLS_CERT", requires = "tls_key")]
@@ -125,6 +128,11 @@ enum Role {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // clap's `requires` holds for flags and variables, not for the file's defaults.
+    anyhow::ensure!(
+        args.tls_cert.is_some() == args.tls_key.is_some(),
+        "--tls-cert and --tls-key (serve.tls_cert, serve.tls_key) go together"
+    );
     let campaign = Campaign::default_2021();
     let config = front_config(&args)?;
     let kafka = args.kafka.clone().filter(|k| !k.trim().is_empty());
@@ -134,7 +142,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         _ => Keys::Required,
     };
     let keys = token_key(&args, key_policy)?;
-    let pseudonymiser = pseudonymiser(key_policy)?;
+    let pseudonymiser = args.subject_key.pseudonymiser(key_policy)?;
     anyhow::ensure!(
         kafka.is_none() || args.data.is_none(),
         "--data (the embedded log) and --kafka or YEYAK_KAFKA exclude each other"

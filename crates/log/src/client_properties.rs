@@ -1,7 +1,8 @@
 //! The librdkafka properties an operator passes through to every Kafka client yeyak builds
 //! (TLS, SASL, tuning: `security.protocol=SASL_SSL`, `ssl.ca.location=...`), and
-//! [`client_config`], the one way a client's configuration starts. Not a configuration file:
-//! the binaries fill it from `--kafka-property KEY=VALUE` and `YEYAK_KAFKA_PROPERTIES`.
+//! [`client_config`], the one way a client's configuration starts. The binaries fill it from
+//! `yeyak.toml`'s `[kafka.properties]`, `YEYAK_KAFKA_PROPERTIES` and `--kafka-property
+//! KEY=VALUE` ([`install`]).
 //!
 //! The properties come first and yeyak's own settings of a client are set after them, so a
 //! property can never undo what exactly-once relies on; the keys yeyak decides itself
@@ -151,7 +152,8 @@ impl ClientProperties {
             .join(", ")
     }
 
-    fn shown(&self) -> impl Iterator<Item = (&str, &str)> {
+    /// Every property as `(key, value)`, each secret value replaced by `***`: what may be shown.
+    pub fn shown(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.iter().map(|(k, v)| {
             let shown = if is_secret(k) { MASK } else { v.as_str() };
             (k.as_str(), shown)
@@ -218,11 +220,19 @@ pub fn properties_from_env() -> Result<ClientProperties, PropertyError> {
     }
 }
 
-/// What a binary does at start: `YEYAK_KAFKA_PROPERTIES`, then its `--kafka-property` entries
-/// (a flag wins over the environment per key), become this process's properties. Returns them
-/// (to log with [`ClientProperties::masked`]).
-pub fn install(flags: &[String]) -> Result<ClientProperties, PropertyError> {
-    let mut properties = properties_from_env()?;
+/// What a binary does at start: the configuration file's `[kafka.properties]` (`file`), then
+/// `YEYAK_KAFKA_PROPERTIES`, then its `--kafka-property` entries (per key, the environment wins
+/// over the file and a flag over both) become this process's properties. Returns them (to log
+/// with [`ClientProperties::masked`]).
+pub fn install(
+    file: &[(String, String)],
+    flags: &[String],
+) -> Result<ClientProperties, PropertyError> {
+    let mut properties = ClientProperties::default();
+    for (key, value) in file {
+        properties.set(key, value)?;
+    }
+    properties.merge(properties_from_env()?);
     for (index, entry) in flags.iter().enumerate() {
         properties.set_entry(index + 1, entry)?;
     }

@@ -16,8 +16,8 @@ use yeyak_read::audit::cli::parse_instant;
 
 use crate::{Applied, Observed, Plan, Policy, RebalanceError, apply, plan};
 
-/// `yeyak rebalance`.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// `yeyak rebalance`. Its `Debug` shows no password.
+#[derive(Clone, Default, clap::Args)]
 pub struct RebalanceArgs {
     /// The embedded data directory of the ledger (moves are decided by the embedded ledger).
     #[arg(long, conflicts_with = "kafka")]
@@ -54,6 +54,26 @@ pub struct RebalanceArgs {
     /// How long to wait for each move's answer on Kafka.
     #[arg(long, default_value_t = 60)]
     pub timeout_s: u64,
+}
+
+impl std::fmt::Debug for RebalanceArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let postgres = self.postgres.as_deref().map(yeyak_read::pg::shown_url);
+        f.debug_struct("RebalanceArgs")
+            .field("data", &self.data)
+            .field("kafka", &self.kafka)
+            .field("topic_prefix", &self.topic_prefix)
+            .field("postgres", &postgres)
+            .field("at", &self.at)
+            .field("close_clinic", &self.close_clinic)
+            .field("demand", &self.demand)
+            .field("min_move", &self.min_move)
+            .field("dry_run", &self.dry_run)
+            .field("operator", &self.operator)
+            .field("limit", &self.limit)
+            .field("timeout_s", &self.timeout_s)
+            .finish()
+    }
 }
 
 /// What a rebalance run did.

@@ -171,9 +171,44 @@ fn percent_decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A database URL as logs, errors and `Debug` may show it: the password of
+/// `scheme://user:password@host` replaced by `***` (and of a libpq `password=...` setting).
+pub fn shown_url(url: &str) -> String {
+    let masked = url
+        .split_once("://")
+        .and_then(|(scheme, rest)| {
+            let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+            let at = authority.rfind('@')?;
+            let (user, _) = rest[..at].split_once(':')?;
+            Some(format!("{scheme}://{user}:***{}", &rest[at..]))
+        })
+        .unwrap_or_else(|| url.to_owned());
+    masked
+        .split(' ')
+        .map(|word| match word.split_once('=') {
+            Some(("password", _)) => "password=***".to_owned(),
+            _ => word.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shown_url_has_no_password() {
+        assert_eq!(
+            shown_url("postgres://yeyak:hunter2@db:5432/yeyak?sslmode=verify-full"),
+            "postgres://yeyak:***@db:5432/yeyak?sslmode=verify-full"
+        );
+        assert_eq!(
+            shown_url("host=db password=hunter2"),
+            "host=db password=***"
+        );
+        assert_eq!(shown_url("postgres://db/yeyak"), "postgres://db/yeyak");
+    }
 
     #[test]
     fn verify_modes_become_require_and_lose_the_root_cert() {

@@ -18,6 +18,7 @@
 //! person chain, and the wait for a free thread); and the raw ceiling: rdkafka producing as many
 //! records of the average event size, as fast as it can.
 
+pub mod cli;
 pub mod front;
 
 use std::collections::{BTreeMap, HashMap};
@@ -58,7 +59,8 @@ const READ_BACK_MAX: Duration = Duration::from_secs(120);
 /// Longest wait for the projector to write the last reservation's row.
 const PROJECTION_WAIT_MAX: Duration = Duration::from_secs(120);
 
-#[derive(Debug, Clone)]
+/// One benchmark run. Its `Debug` shows no password.
+#[derive(Clone)]
 pub struct BenchConfig {
     pub bootstrap: String,
     pub people: u32,
@@ -79,6 +81,24 @@ pub struct BenchConfig {
     /// started by someone else (`processors: 0`, `scripts/chaos`): its topics are then kept
     /// for the auditors. `None`: a fresh prefix, deleted after the run.
     pub topic_prefix: Option<String>,
+}
+
+impl std::fmt::Debug for BenchConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let postgres = self.postgres.as_deref().map(yeyak_read::pg::shown_url);
+        f.debug_struct("BenchConfig")
+            .field("bootstrap", &self.bootstrap)
+            .field("people", &self.people)
+            .field("processors", &self.processors)
+            .field("partitions", &self.partitions)
+            .field("timeout_s", &self.timeout_s)
+            .field("batch_linger_ms", &self.batch_linger_ms)
+            .field("batch_commands_max", &self.batch_commands_max)
+            .field("postgres", &postgres)
+            .field("rate", &self.rate)
+            .field("topic_prefix", &self.topic_prefix)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

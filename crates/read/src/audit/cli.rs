@@ -152,8 +152,8 @@ fn campaign(path: &Option<PathBuf>) -> Result<Campaign, AuditError> {
     }
 }
 
-/// `yeyak replay`.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// `yeyak replay`. Its `Debug` shows no password.
+#[derive(Clone, Default, clap::Args)]
 pub struct ReplayArgs {
     #[command(flatten)]
     pub log: LogArgs,
@@ -173,6 +173,22 @@ pub struct ReplayArgs {
     /// No progress on stderr.
     #[arg(long)]
     pub quiet: bool,
+}
+
+impl std::fmt::Debug for ReplayArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayArgs")
+            .field("log", &self.log)
+            .field("from_export", &self.from_export)
+            .field(
+                "postgres",
+                &self.postgres.as_deref().map(crate::pg::shown_url),
+            )
+            .field("json", &self.json)
+            .field("campaign", &self.campaign)
+            .field("quiet", &self.quiet)
+            .finish()
+    }
 }
 
 /// Reads the log the arguments name. Damage of a data directory comes first among the

@@ -469,14 +469,26 @@ impl AuditReport {
     }
 }
 
-/// Options of one audit.
-#[derive(Debug, Clone, Default)]
+/// Options of one audit. Its `Debug` shows no password.
+#[derive(Clone, Default)]
 pub struct AuditOptions {
     /// Compare with the read models of this database (URL; pick a schema with
     /// `options=-c search_path=...`).
     pub postgres: Option<String>,
     /// Print progress on stderr.
     pub progress: bool,
+}
+
+impl std::fmt::Debug for AuditOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditOptions")
+            .field(
+                "postgres",
+                &self.postgres.as_deref().map(crate::pg::shown_url),
+            )
+            .field("progress", &self.progress)
+            .finish()
+    }
 }
 
 /// Everything the replay rebuilt, for callers that want more than the report.
