@@ -42,6 +42,16 @@
       rateConfigured: "현재 목표 {now}명/초 · 설정 {conf}명/초",
       admittedLive: "입장 중 (미사용 입장권)",
       admittedTotal: "최대 {max}명 · 누적 입장 {total}명",
+      ledgerHeading: "원장 상태",
+      undecided: "결정 대기 명령",
+      undecidedAtOnce: "내장 원장: 요청 즉시 결정",
+      undecidedParts: "{n}개 파티션에 대기 · {s}초 전 측정",
+      undecidedUnknown: "알 수 없음: {why}",
+      lastDecision: "마지막 결정",
+      secondsAgo: "{s}초 전",
+      requestsWaiting: "이 게이트웨이에서 응답 대기",
+      ledgerOk: "정상",
+      ledgerBehind: "처리 지연: 명령이 쌓이는데 결정이 없습니다",
       lightsHeading: "인증 수단별 혼잡도",
       lvl_green: "원활", lvl_yellow: "지연", lvl_red: "혼잡", lvl_grey: "선택 불가",
       waitAbout: "인증 대기 약 {t}",
@@ -100,6 +110,16 @@
       rateConfigured: "target now {now}/s · configured {conf}/s",
       admittedLive: "Admitted (unused admissions)",
       admittedTotal: "at most {max} · {total} admitted in all",
+      ledgerHeading: "Ledger health",
+      undecided: "Commands not decided yet",
+      undecidedAtOnce: "Embedded ledger: decided when asked",
+      undecidedParts: "waiting in {n} partitions · measured {s} s ago",
+      undecidedUnknown: "unknown: {why}",
+      lastDecision: "Last decision",
+      secondsAgo: "{s} s ago",
+      requestsWaiting: "Requests waiting at this gateway",
+      ledgerOk: "healthy",
+      ledgerBehind: "Falling behind: commands wait and nothing is decided",
       lightsHeading: "Lights per verification method",
       lvl_green: "Smooth", lvl_yellow: "Delayed", lvl_red: "Congested", lvl_grey: "Unavailable",
       waitAbout: "wait about {t}",
@@ -373,9 +393,38 @@
       max: number(status.admitted_live_max ?? 0), total: number(status.admitted_total ?? 0),
     });
 
+    renderLedger();
     renderLights();
     renderDays();
     renderClinics();
+  }
+
+  // Behind: commands wait and the last decision is older than this.
+  const LEDGER_STALL_S = 30;
+
+  function renderLedger() {
+    const l = status.ledger || {};
+    const age = l.last_decision_age_s;
+    $("ledger-last").textContent = age == null ? "–" : t("secondsAgo", { s: number(age) });
+    $("ledger-last-at").textContent = l.last_decision_at ? dateTime(l.last_decision_at) : "";
+    $("ledger-requests").textContent = number(l.requests_waiting ?? 0);
+    let sub = "";
+    if (l.decides_at_once) {
+      $("ledger-undecided").textContent = "0";
+      sub = t("undecidedAtOnce");
+    } else if (l.undecided == null) {
+      $("ledger-undecided").textContent = "?";
+      sub = t("undecidedUnknown", { why: l.unknown_because || "–" });
+    } else {
+      $("ledger-undecided").textContent = number(l.undecided);
+      sub = t("undecidedParts", { n: (l.undecided_by_partition || []).length, s: number(l.measured_s_ago ?? 0) });
+    }
+    $("ledger-undecided-sub").textContent = sub;
+    const waiting = (l.undecided ?? 0) > 0 || (l.requests_waiting ?? 0) > 0;
+    const behind = waiting && (age == null || age >= LEDGER_STALL_S);
+    $("ledger").dataset.health = behind ? "behind" : "ok";
+    $("ledger-health").textContent = behind ? t("ledgerBehind") : t("ledgerOk");
+    $("ledger-health").classList.toggle("warn", behind);
   }
 
   function renderLights() {

@@ -758,6 +758,28 @@ pub async fn every_path_and_code(api: &Api) {
     );
     // a, b and a again were admitted (c and d, who may not book today, never queued).
     assert!(status["admitted_total"].as_u64().unwrap() >= 3, "{status}");
+    // The ledger's health: decisions were seen; on Kafka, the processors' lag is measured
+    // (every 5 s, the first at once), and nothing is left undecided once the flows answered.
+    let ledger = &status["ledger"];
+    assert!(ledger["last_decision_at"].is_string(), "{status}");
+    assert!(ledger["requests_waiting"].is_u64(), "{status}");
+    let on_kafka = status["backend"] == "kafka";
+    assert_eq!(ledger["decides_at_once"], !on_kafka, "{status}");
+    if on_kafka {
+        let mut ledger = ledger.clone();
+        for _ in 0..40 {
+            if ledger["undecided"].is_u64() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            let again = api.get("/admin/status", Some(ADMIN)).await;
+            ledger = again.expect(200, "").clone()["ledger"].clone();
+        }
+        assert!(
+            ledger["undecided"].is_u64(),
+            "the processors' lag is measured: {ledger}"
+        );
+    }
     let metrics = api
         .client
         .get(format!("{}/metrics", api.base))

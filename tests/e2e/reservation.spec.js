@@ -297,6 +297,11 @@ test.describe.serial("the citizen's page", () => {
     // Lights for every method, the grey one the phone test switched off among them.
     await expect(page.locator('#lights li[data-method="financial_certificate"]')).toHaveAttribute("data-level", "grey");
     expect(await page.locator("#lights li").count()).toBeGreaterThanOrEqual(7);
+    // The ledger's health next to the queue: the embedded ledger decides at once, and its last
+    // decision is shown with its age.
+    await expect(page.locator("#ledger")).toHaveAttribute("data-health", "ok");
+    await expect(page.locator("#ledger-undecided")).toHaveText("0");
+    await expect(page.locator("#ledger-last-at")).not.toHaveText("");
     // Ten booking days and the change window's pool, which is open now.
     await expect(page.locator("#days-body tr")).toHaveCount(11);
     await expect(page.locator('#days-body tr[data-share="pool"]')).toHaveClass(/open/);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use yeyak_domain::system::Outcome;
 use yeyak_domain::{Campaign, Command, Envelope};
 use yeyak_ledger::pipeline::Topics;
-use yeyak_ledger::submit::{Embedded, EventSink, Kafka, Submit, SubmitError};
+use yeyak_ledger::submit::{Embedded, EventSink, Kafka, LedgerHealth, Submit, SubmitError};
 use yeyak_log::{EventLog, FsyncPolicy};
 
 use super::view::FrontView;
@@ -96,6 +96,10 @@ impl Backend {
 
     pub fn name(&self) -> &'static str {
         self.ledger.name()
+    }
+
+    pub fn health(&self) -> LedgerHealth {
+        self.ledger.health()
     }
 
     pub fn wait_caught_up(&self, quiet: Duration, timeout: Duration) {

@@ -5,7 +5,7 @@
 //! partition, before the submitter gets its answer: what a caller was told is already readable.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use yeyak_domain::system::Outcome;
-use yeyak_domain::{Campaign, Command, Envelope};
+use yeyak_domain::{Campaign, Command, Envelope, TimestampMs};
 use yeyak_log::{EventLog, FileLog, FileLogConfig, FsyncPolicy};
 
 use crate::pipeline::Topics;
 use crate::pipeline::client::{EventTail, Submitter};
+use crate::pipeline::ledger_lag::LedgerLag;
 use crate::pipeline::processor::ProcessorError;
 use crate::pipeline::submission::{Failure, Next, Submission};
 use crate::{Ledger, LedgerError, Topology};
@@ -87,6 +88,23 @@ pub trait Submit: Send + Sync + 'static {
     }
     fn campaign(&self) -> &Campaign;
     fn name(&self) -> &'static str;
+    /// What the operators' page shows of the ledger's health.
+    fn health(&self) -> LedgerHealth {
+        LedgerHealth::default()
+    }
+}
+
+/// The ledger's health as a gateway sees it.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerHealth {
+    /// Requests of this gateway waiting for their decision.
+    pub requests_waiting: u64,
+    /// When the newest event this gateway saw was decided.
+    pub last_event_at_ms: Option<TimestampMs>,
+    /// Commands in the command topics the processors have not decided yet, per partition,
+    /// and how long ago that was measured (`Err`: why it is unknown). `None`: the backend
+    /// decides every command at once (embedded).
+    pub undecided: Option<Result<(Vec<(String, u32, i64)>, Duration), String>>,
 }
 
 /// The embedded ledger: one process owns every partition; commands are decided one at a time.
@@ -94,6 +112,7 @@ pub struct Embedded<L: EventLog> {
     ledger: Mutex<Ledger<L>>,
     sink: Arc<dyn EventSink>,
     events_seen: AtomicU64,
+    last_event_at_ms: AtomicI64,
     campaign: Campaign,
 }
 
@@ -132,6 +151,7 @@ impl<L: EventLog + Send + 'static> Embedded<L> {
             ledger: Mutex::new(ledger),
             sink,
             events_seen: AtomicU64::new(seen),
+            last_event_at_ms: AtomicI64::new(NOT_YET),
         })
     }
 
@@ -153,8 +173,20 @@ impl<L: EventLog + Send + 'static> Submit for Embedded<L> {
             self.sink.record(&outcome.events);
             self.events_seen
                 .fetch_add(outcome.events.len() as u64, Ordering::Relaxed);
+            if let Some(last) = outcome.events.last() {
+                self.last_event_at_ms
+                    .store(last.occurred_at_ms, Ordering::Relaxed);
+            }
         }
         Ok(outcome)
+    }
+
+    fn health(&self) -> LedgerHealth {
+        LedgerHealth {
+            requests_waiting: 0,
+            last_event_at_ms: seen_at(&self.last_event_at_ms),
+            undecided: None,
+        }
     }
 
     fn events_seen(&self) -> u64 {
@@ -170,6 +202,13 @@ impl<L: EventLog + Send + 'static> Submit for Embedded<L> {
     }
 }
 
+/// No event seen yet.
+const NOT_YET: i64 = i64::MIN;
+
+fn seen_at(at: &AtomicI64) -> Option<TimestampMs> {
+    Some(at.load(Ordering::Relaxed)).filter(|t| *t != NOT_YET)
+}
+
 /// Requests waiting for their command's outcome (several when a caller asks again with the same
 /// id while the first request still waits).
 type Waiters = Mutex<HashMap<Uuid, Vec<(u64, Sender<Outcome>)>>>;
@@ -183,6 +222,9 @@ const DELIVERY_CHECK: Duration = Duration::from_millis(100);
 pub struct Kafka {
     submitter: Submitter,
     events_seen: Arc<AtomicU64>,
+    last_event_at_ms: Arc<AtomicI64>,
+    /// The processors' lag, measured on a thread of its own (`None`: it could not start).
+    lag: Option<LedgerLag>,
     waiters: Arc<Waiters>,
     campaign: Campaign,
     timeout: Duration,
@@ -205,11 +247,16 @@ impl Kafka {
         let submitter = Submitter::connect(bootstrap, topics.clone())?;
         let mut tail = EventTail::open(bootstrap, &topics)?;
         let events_seen = Arc::new(AtomicU64::new(0));
+        let last_event_at_ms = Arc::new(AtomicI64::new(NOT_YET));
         let waiters: Arc<Waiters> = Arc::new(Mutex::new(HashMap::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let damaged = Arc::new(Mutex::new(None));
+        let lag = LedgerLag::watch(bootstrap, &topics)
+            .inspect_err(|error| tracing::warn!(%error, "the ledger's lag will not be shown"))
+            .ok();
         let follow = Follow {
             seen: events_seen.clone(),
+            last_event_at_ms: last_event_at_ms.clone(),
             waiters: waiters.clone(),
             stop: stop.clone(),
             damaged: damaged.clone(),
@@ -221,6 +268,8 @@ impl Kafka {
         Ok(Kafka {
             submitter,
             events_seen,
+            last_event_at_ms,
+            lag,
             waiters,
             campaign,
             timeout,
@@ -255,6 +304,7 @@ impl Kafka {
 /// The tail thread: feeds the sink and answers the waiting requests.
 struct Follow {
     seen: Arc<AtomicU64>,
+    last_event_at_ms: Arc<AtomicI64>,
     waiters: Arc<Waiters>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     damaged: Arc<Mutex<Option<String>>>,
@@ -288,6 +338,10 @@ impl Follow {
                 sink.record(&tail.events[applied..]);
                 self.seen
                     .fetch_add((tail.events.len() - applied) as u64, Ordering::Relaxed);
+                if let Some(last) = tail.events.last() {
+                    self.last_event_at_ms
+                        .fetch_max(last.occurred_at_ms, Ordering::Relaxed);
+                }
                 applied = tail.events.len();
             }
             let mut waiting = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
@@ -393,5 +447,26 @@ impl Submit for Kafka {
 
     fn name(&self) -> &'static str {
         "kafka"
+    }
+
+    fn health(&self) -> LedgerHealth {
+        let requests_waiting = self
+            .waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|replies| replies.len() as u64)
+            .sum();
+        let undecided = match &self.lag {
+            Some(lag) => lag
+                .latest()
+                .map(|report| (report.partitions, report.measured_at.elapsed())),
+            None => Err("not measured: its reader could not start".to_owned()),
+        };
+        LedgerHealth {
+            requests_waiting,
+            last_event_at_ms: seen_at(&self.last_event_at_ms),
+            undecided: Some(undecided),
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! What the gateway shows about itself: the operator page's figures (`/admin/status`: queue
-//! depth, admission rates, live admissions, the lights, the fill per clinic and booking day),
+//! depth, admission rates, live admissions, the lights, the fill per clinic and booking day, the
+//! ledger's health),
 //! the congestion light per verification method (`/v1/congestion`), and the Prometheus text
 //! (`/metrics`).
 
@@ -7,7 +8,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use yeyak_domain::Method;
+use yeyak_domain::{Method, TimestampMs};
+use yeyak_ledger::submit::LedgerHealth;
 
 use super::admin::AdminError;
 use super::error::Unexpected;
@@ -48,7 +50,36 @@ pub fn status_body(front: &Front) -> Result<Value, Unexpected> {
         "lights": congestion_list(front),
         "fill": fill,
         "booking_days": booking_days,
+        "ledger": ledger_body(&front.backend.health(), now),
     }))
+}
+
+/// The ledger's health: the requests waiting here for a decision, the newest decision seen, and
+/// (on Kafka) the commands the processors have not decided yet, per partition.
+fn ledger_body(health: &LedgerHealth, now: TimestampMs) -> Value {
+    let (undecided, by_partition, measured_s_ago, unknown) = match &health.undecided {
+        None => (None, Vec::new(), None, None),
+        Some(Ok((partitions, age))) => {
+            let waiting: Vec<Value> = partitions
+                .iter()
+                .filter(|(_, _, n)| *n > 0)
+                .map(|(topic, p, n)| json!({"topic": topic, "partition": p, "undecided": n}))
+                .collect();
+            let total: i64 = partitions.iter().map(|(_, _, n)| n).sum();
+            (Some(total), waiting, Some(age.as_secs()), None)
+        }
+        Some(Err(why)) => (None, Vec::new(), None, Some(why.clone())),
+    };
+    json!({
+        "decides_at_once": health.undecided.is_none(),
+        "requests_waiting": health.requests_waiting,
+        "last_decision_at": health.last_event_at_ms.map(rfc3339),
+        "last_decision_age_s": health.last_event_at_ms.map(|at| (now - at).max(0) / 1000),
+        "undecided": undecided,
+        "undecided_by_partition": by_partition,
+        "measured_s_ago": measured_s_ago,
+        "unknown_because": unknown,
+    })
 }
 
 /// `GET /admin/status`.

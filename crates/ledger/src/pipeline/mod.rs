@@ -16,6 +16,7 @@ pub mod batch;
 pub mod client;
 pub mod decided;
 pub mod incarnation;
+pub mod ledger_lag;
 pub mod processor;
 pub mod submission;
 pub mod watchdog;

@@ -59,7 +59,7 @@ impl ProcessorConfig {
     pub fn new(bootstrap: &str, topics: Topics, instance: &str) -> ProcessorConfig {
         ProcessorConfig {
             bootstrap: bootstrap.to_owned(),
-            group_id: format!("{}yeyak-ledger", topics.prefix),
+            group_id: super::ledger_lag::processors_group(&topics),
             transactional_id: format!("{}yeyak-ledger-{instance}", topics.prefix),
             topics,
             batch_commands_max: 20_000,
