@@ -160,3 +160,24 @@ impl TopicArgs {
         }
     }
 }
+
+/// The campaign a role decides under: a TOML file, or the built-in 2021 18-49 campaign.
+#[derive(Clone, Debug, clap::Args)]
+pub struct CampaignArg {
+    /// The campaign calendar (TOML, like campaigns/2021-18-49.toml); the built-in 2021 18-49
+    /// campaign by default. Every process of a deployment must run the same one.
+    #[arg(long, env = "YEYAK_CAMPAIGN")]
+    pub campaign: Option<std::path::PathBuf>,
+}
+
+impl CampaignArg {
+    pub fn load(&self) -> anyhow::Result<yeyak_domain::Campaign> {
+        let Some(path) = &self.campaign else {
+            return Ok(yeyak_domain::Campaign::default_2021());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the campaign file {}", path.display()))?;
+        yeyak_domain::Campaign::from_toml(&text)
+            .with_context(|| format!("the campaign file {} is invalid", path.display()))
+    }
+}

@@ -14,7 +14,7 @@ use yeyak_ledger::pipeline::watchdog::{self, Backlog, Watchdog};
 use yeyak_ledger::pipeline::{Topics, admin};
 
 use crate::metrics::{self, Sample, counter, gauge};
-use crate::settings::{TopicArgs, stop_on_signal};
+use crate::settings::{CampaignArg, TopicArgs, stop_on_signal};
 
 /// How often a running processor prints its counters.
 const REPORT_EVERY: Duration = Duration::from_secs(5);
@@ -41,6 +41,8 @@ pub struct ProcessArgs {
     session_timeout_ms: u32,
     #[command(flatten)]
     durability: TopicArgs,
+    #[command(flatten)]
+    campaign: CampaignArg,
     /// Serve Prometheus metrics at http://ADDR/metrics (consumer lag per partition,
     /// transactions, aborts, rebuilds, time committing, the last decision).
     #[arg(long, env = "YEYAK_METRICS_LISTEN")]
@@ -48,6 +50,7 @@ pub struct ProcessArgs {
 }
 
 pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
+    let campaign = args.campaign.load()?;
     let topology = Topology {
         subject_partitions: args.subject_partitions,
         clinic_partitions: args.clinic_partitions,
@@ -62,8 +65,8 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let mut config = ProcessorConfig::new(&args.kafka, topics, &args.instance);
     config.session_timeout_ms = args.session_timeout_ms;
     let stop = stop_on_signal()?;
-    let mut processor = Processor::start(config.clone(), Campaign::default_2021())
-        .context("cannot start the processor")?;
+    let mut processor =
+        Processor::start(config.clone(), campaign.clone()).context("cannot start the processor")?;
     let mut incarnations = Incarnations::default();
     let mut watchdog = Watchdog::new(watchdog::PATIENCE_MS);
     let instance = &args.instance;
@@ -89,7 +92,7 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
                 eprintln!(
                     "yeyak process {instance}: fenced ({fenced}); starting a new incarnation"
                 );
-                match new_incarnation(processor, &config, &stop) {
+                match new_incarnation(processor, &config, &campaign, &stop) {
                     Some(next) => processor = next,
                     None => break,
                 }
@@ -108,7 +111,7 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
                  its watchdog starts a new incarnation (next patience {} s)",
                 watchdog.patience_ms() / 1000
             );
-            match new_incarnation(processor, &config, &stop) {
+            match new_incarnation(processor, &config, &campaign, &stop) {
                 Some(next) => processor = next,
                 None => break,
             }
@@ -148,6 +151,7 @@ const START_AGAIN_AFTER: Duration = Duration::from_secs(5);
 fn new_incarnation(
     old: Processor,
     config: &ProcessorConfig,
+    campaign: &Campaign,
     stop: &AtomicBool,
 ) -> Option<Processor> {
     eprintln!(
@@ -164,7 +168,7 @@ fn new_incarnation(
         );
     }
     while !stop.load(Ordering::Relaxed) {
-        match Processor::start(config.clone(), Campaign::default_2021()) {
+        match Processor::start(config.clone(), campaign.clone()) {
             Ok(processor) => return Some(processor),
             Err(error) => {
                 eprintln!(

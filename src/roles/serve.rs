@@ -22,7 +22,7 @@ use yeyak_ledger::pipeline::{Topics, admin};
 
 use crate::roles::project::{Progress, Source, follow};
 use crate::settings::{
-    Fsync, Keys, MAKE_KEYS, SubjectKeyArg, TopicArgs, parse_instant, stop_signal,
+    CampaignArg, Fsync, Keys, MAKE_KEYS, SubjectKeyArg, TopicArgs, parse_instant, stop_signal,
 };
 
 /// How long a role thread waits before it starts again after a failure.
@@ -30,6 +30,8 @@ const RESTART_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
+    #[command(flatten)]
+    campaign: CampaignArg,
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
@@ -133,7 +135,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         args.tls_cert.is_some() == args.tls_key.is_some(),
         "--tls-cert and --tls-key (serve.tls_cert, serve.tls_key) go together"
     );
-    let campaign = Campaign::default_2021();
+    let campaign = args.campaign.load()?;
     let config = front_config(&args)?;
     let kafka = args.kafka.clone().filter(|k| !k.trim().is_empty());
     // Only a rehearsal on the embedded log and a simulated clock may run on demo keys.

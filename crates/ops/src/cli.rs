@@ -19,6 +19,10 @@ use crate::{Applied, Observed, Plan, Policy, RebalanceError, apply, plan};
 /// `yeyak rebalance`. Its `Debug` shows no password.
 #[derive(Clone, Default, clap::Args)]
 pub struct RebalanceArgs {
+    /// The campaign calendar (TOML); the built-in 2021 18-49 campaign by default. It must be
+    /// the one the ledger runs under.
+    #[arg(long, env = "YEYAK_CAMPAIGN")]
+    pub campaign: Option<PathBuf>,
     /// The embedded data directory of the ledger (moves are decided by the embedded ledger).
     #[arg(long, conflicts_with = "kafka")]
     pub data: Option<PathBuf>,
@@ -60,6 +64,7 @@ impl std::fmt::Debug for RebalanceArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let postgres = self.postgres.as_deref().map(yeyak_read::pg::shown_url);
         f.debug_struct("RebalanceArgs")
+            .field("campaign", &self.campaign)
             .field("data", &self.data)
             .field("kafka", &self.kafka)
             .field("topic_prefix", &self.topic_prefix)
@@ -149,7 +154,17 @@ pub fn rebalance(
     now_ms: i64,
     out: &mut dyn Write,
 ) -> Result<RebalanceRun, RebalanceError> {
-    let campaign = Campaign::default_2021();
+    let campaign = match &args.campaign {
+        None => Campaign::default_2021(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|cause| {
+                RebalanceError::CampaignFile(format!("cannot read {}: {cause}", path.display()))
+            })?;
+            Campaign::from_toml(&text).map_err(|cause| {
+                RebalanceError::CampaignFile(format!("{} is invalid: {cause}", path.display()))
+            })?
+        }
+    };
     let policy = policy(args, now_ms)?;
     let observed = Arc::new(match args.postgres {
         Some(_) => Observed::decided_only(),

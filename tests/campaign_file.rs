@@ -1,0 +1,136 @@
+//! Every long-running role decides under the campaign file it is given (`--campaign`,
+//! `YEYAK_CAMPAIGN`, or the file's `campaign` key), the built-in 2021 18-49 campaign otherwise;
+//! a campaign file with an error stops the role at start with the error named.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn campaign_2021() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/2021-18-49.toml");
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn yeyak(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_yeyak"))
+        .args(args)
+        .env_remove("YEYAK_CAMPAIGN")
+        .env_remove("YEYAK_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The body of `GET path`.
+fn get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_server_opens_its_booking_days_when_its_campaign_file_says() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first booking day opens an hour later than in 2021.
+    let later = campaign_2021().replacen(
+        "opens_at = \"2021-08-09T20:00:00+09:00\"",
+        "opens_at = \"2021-08-09T21:00:00+09:00\"",
+        1,
+    );
+    let file = write(dir.path(), "later.toml", &later);
+    let log = dir.path().join("serve.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yeyak"))
+        .args(["serve", "--campaign", file.to_str().unwrap()])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--clock",
+            "2021-08-09T20:30:00+09:00",
+        ])
+        .env_remove("YEYAK_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + START_TIMEOUT;
+    let addr = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if let Some(rest) = text.split("listening on http://").nth(1) {
+            break rest.split(' ').next().unwrap().trim().to_owned();
+        }
+        if Instant::now() > until || child.try_wait().unwrap().is_some() {
+            child.kill().ok();
+            panic!("the server did not start:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let schedule = get(&addr, "/v1/schedule");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let schedule: serde_json::Value = serde_json::from_str(&schedule).unwrap();
+    // At 20:30 the 2021 calendar is open; this file's first day opens at 21:00.
+    assert!(schedule["open"].is_null(), "{schedule}");
+    assert!(
+        schedule["next"].to_string().contains("2021-08-09T21:00:00"),
+        "{schedule}"
+    );
+}
+
+#[test]
+fn a_campaign_file_with_an_error_stops_every_role_at_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // The change window opens before the last booking day closes.
+    let wrong = campaign_2021().replace(
+        "[change_window]\nopens_at = \"2021-08-19T20:00:00+09:00\"",
+        "[change_window]\nopens_at = \"2021-08-19T12:00:00+09:00\"",
+    );
+    assert_ne!(wrong, campaign_2021(), "the change window was moved");
+    let file = write(dir.path(), "wrong.toml", &wrong);
+    let file = file.to_str().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let missing = missing.to_str().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let runs: [&[&str]; 4] = [
+        &[
+            "serve",
+            "--campaign",
+            file,
+            "--clock",
+            "2021-08-09T20:30:00+09:00",
+        ],
+        &["process", "--campaign", file, "--kafka", "127.0.0.1:1"],
+        &["rebalance", "--campaign", file, "--data", data, "--dry-run"],
+        &["process", "--campaign", missing, "--kafka", "127.0.0.1:1"],
+    ];
+    for args in runs {
+        let output = yeyak(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} started:\n{stderr}");
+        let named = stderr.contains("change window opens before the last booking day closes")
+            || stderr.contains("cannot read the campaign file");
+        assert!(named, "{args:?}:\n{stderr}");
+    }
+    assert!(!Path::new(data).exists(), "nothing was created");
+}
