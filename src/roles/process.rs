@@ -65,11 +65,18 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let mut config = ProcessorConfig::new(&args.kafka, topics, &args.instance);
     config.session_timeout_ms = args.session_timeout_ms;
     let stop = stop_on_signal()?;
-    let mut processor =
+    let instance = args.instance.clone();
+    let processor =
         Processor::start(config.clone(), campaign.clone()).context("cannot start the processor")?;
-    let mut incarnations = Incarnations::default();
-    let mut watchdog = Watchdog::new(watchdog::PATIENCE_MS);
-    let instance = &args.instance;
+    let mut running = Supervised {
+        processor,
+        config,
+        campaign,
+        instance: instance.clone(),
+        incarnations: Incarnations::default(),
+        watchdog: Watchdog::new(watchdog::PATIENCE_MS),
+        last_decision_s: 0.0,
+    };
     let snapshot = metrics::Snapshot::default();
     if let Some(listen) = args.metrics_listen {
         let bound = metrics::serve(listen, snapshot.clone())?;
@@ -78,12 +85,45 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     eprintln!("yeyak process {instance}: running");
     let mut last_report = Instant::now();
     let mut last_published = Instant::now();
-    let mut last_decision_s = 0.0;
     while !stop.load(Ordering::Relaxed) {
-        let decided = match processor.step() {
+        running = match running.step(&stop)? {
+            Some(next) => next,
+            None => break,
+        };
+        if args.metrics_listen.is_some() && last_published.elapsed() > PUBLISH_EVERY {
+            *snapshot.lock().unwrap_or_else(|p| p.into_inner()) = running.samples();
+            last_published = Instant::now();
+        }
+        if last_report.elapsed() > REPORT_EVERY {
+            eprintln!("yeyak process {instance}: {:?}", running.processor.stats());
+            last_report = Instant::now();
+        }
+    }
+    eprintln!("yeyak process {instance}: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A processor and what starts its new incarnations: fencings ([`Incarnations`]) and its
+/// watchdog.
+struct Supervised {
+    processor: Processor,
+    config: ProcessorConfig,
+    campaign: Campaign,
+    instance: String,
+    incarnations: Incarnations,
+    watchdog: Watchdog,
+    last_decision_s: f64,
+}
+
+impl Supervised {
+    /// One batch; a new incarnation when the processor was fenced or its watchdog says so.
+    /// `None`: stopped while starting one.
+    fn step(mut self, stop: &AtomicBool) -> anyhow::Result<Option<Supervised>> {
+        let instance = &self.instance;
+        let decided = match self.processor.step() {
             Ok(decided) => decided,
             Err(fenced @ ProcessorError::Fenced { .. }) => {
-                if !incarnations.start_again(now_ms()) {
+                if !self.incarnations.start_again(now_ms()) {
                     return Err(fenced).context(
                         "the processor stopped: fenced again and again (does a second process \
                          run with this instance name?)",
@@ -92,46 +132,43 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
                 eprintln!(
                     "yeyak process {instance}: fenced ({fenced}); starting a new incarnation"
                 );
-                match new_incarnation(processor, &config, &campaign, &stop) {
-                    Some(next) => processor = next,
-                    None => break,
-                }
-                continue;
+                return Ok(self.start_again(stop));
             }
             Err(error) => return Err(error).context("the processor stopped"),
         };
         if decided > 0 {
-            last_decision_s = metrics::unix_now_s();
+            self.last_decision_s = metrics::unix_now_s();
         }
-        let backlog = Backlog::of(processor.lag().into_iter().map(|(_, _, lag)| lag));
-        let patience_s = watchdog.patience_ms() / 1000;
-        if watchdog.observe(now_ms(), decided, backlog) {
+        let backlog = Backlog::of(self.processor.lag().into_iter().map(|(_, _, lag)| lag));
+        let patience_s = self.watchdog.patience_ms() / 1000;
+        if self.watchdog.observe(now_ms(), decided, backlog) {
             eprintln!(
                 "yeyak process {instance}: WARN: it owns commands and decided none for {patience_s} s; \
                  its watchdog starts a new incarnation (next patience {} s)",
-                watchdog.patience_ms() / 1000
+                self.watchdog.patience_ms() / 1000
             );
-            match new_incarnation(processor, &config, &campaign, &stop) {
-                Some(next) => processor = next,
-                None => break,
-            }
+            return Ok(self.start_again(stop));
         }
-        if args.metrics_listen.is_some() && last_published.elapsed() > PUBLISH_EVERY {
-            let restarts = Restarts {
-                fenced: incarnations.started(),
-                stuck: watchdog.started(),
-            };
-            *snapshot.lock().unwrap_or_else(|p| p.into_inner()) =
-                samples(&processor, last_decision_s, restarts);
-            last_published = Instant::now();
-        }
-        if last_report.elapsed() > REPORT_EVERY {
-            eprintln!("yeyak process {instance}: {:?}", processor.stats());
-            last_report = Instant::now();
-        }
+        Ok(Some(self))
     }
-    eprintln!("yeyak process {instance}: stopped");
-    Ok(ExitCode::SUCCESS)
+
+    fn start_again(self, stop: &AtomicBool) -> Option<Supervised> {
+        let Supervised { processor, .. } = self;
+        let next = new_incarnation(processor, &self.config, &self.campaign, stop)?;
+        Some(Supervised {
+            processor: next,
+            ..self
+        })
+    }
+
+    /// The processor's metrics now.
+    fn samples(&self) -> Vec<Sample> {
+        let restarts = Restarts {
+            fenced: self.incarnations.started(),
+            stuck: self.watchdog.started(),
+        };
+        samples(&self.processor, self.last_decision_s, restarts)
+    }
 }
 
 fn now_ms() -> u64 {
