@@ -39,6 +39,10 @@ pub struct Front {
     pub in_flight: tokio::sync::Semaphore,
     /// Verifications per client address, where `config.http.verify_per_client` asks for it.
     pub verify_clients: Option<ClientBuckets>,
+    /// Open event streams of the waiting room (bounded by `config.http.event_streams_max`).
+    pub event_streams: Arc<tokio::sync::Semaphore>,
+    /// Set once the server stops: event streams end at once instead of holding the stop up.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 pub type AppState = Arc<Front>;
@@ -62,6 +66,7 @@ impl Front {
         let rate = config.admit_per_s;
         let in_flight = tokio::sync::Semaphore::new(config.http.requests_in_flight_max);
         let verify_clients = config.http.verify_per_client.map(ClientBuckets::new);
+        let event_streams = Arc::new(tokio::sync::Semaphore::new(config.http.event_streams_max));
         Front {
             config,
             backend,
@@ -74,6 +79,8 @@ impl Front {
             admit_rate: Mutex::new(rate),
             in_flight,
             verify_clients,
+            event_streams,
+            stopping: tokio::sync::watch::channel(false).0,
         }
     }
 

@@ -1,6 +1,6 @@
 //! A place in the waiting room as its page shows it: the ticket's state, position and an
-//! honest ETA, and, to its owner only, the admission token; or, before the draw at opening,
-//! the place in the pre-queue.
+//! honest ETA, how soon to ask again (`poll_after_ms`), and, to its owner only, the admission
+//! token; or, before the draw at opening, the place in the pre-queue.
 
 use serde_json::{Value, json};
 use yeyak_domain::{AdmissionId, TicketNo, TimestampMs};
@@ -10,7 +10,21 @@ use crate::clock::rfc3339;
 use crate::tokens::{Claims, TokenKind};
 use crate::view::{FrontView, TicketPhase, TicketView};
 
+/// A waiting page that polls asks again after this much at least...
+pub const POLL_AFTER_MIN_MS: u64 = 1_000;
+/// ...and at most (also never more than a third of the heartbeat timeout: a poll is the
+/// owner's heartbeat).
+pub const POLL_AFTER_MAX_MS: u64 = 15_000;
+
 impl Front {
+    /// How soon a waiting page should ask again: a tenth of the shortest wait it may have, so
+    /// the back of a long queue asks seldom and its front often.
+    pub fn poll_after_ms(&self, eta_low_s: i64) -> u64 {
+        let ceiling =
+            (self.config.heartbeat_timeout_ms / 3).clamp(POLL_AFTER_MIN_MS, POLL_AFTER_MAX_MS);
+        (eta_low_s.max(0) as u64 * 100).clamp(POLL_AFTER_MIN_MS, ceiling)
+    }
+
     /// The admission rate people can expect: measured if admissions ran lately, otherwise the
     /// controller's current outflow rate.
     pub fn expected_rate(&self, view: &FrontView, now_ms: TimestampMs) -> f64 {
@@ -60,6 +74,7 @@ pub fn ticket_body(
             body["position"] = json!(position);
             body["eta_s"] = json!(eta);
             body["eta_range_s"] = json!(range);
+            body["poll_after_ms"] = json!(front.poll_after_ms(range[0]));
         }
         TicketPhase::Admitted {
             admission,
@@ -156,6 +171,7 @@ pub fn pre_queue_body(front: &Front, view: &FrontView, now: TimestampMs) -> Valu
         "position": ahead,
         "eta_s": eta,
         "eta_range_s": range,
+        "poll_after_ms": front.poll_after_ms(range[0]),
         "opens_at": front.config.opens_at_ms.map(rfc3339),
     })
 }
