@@ -126,7 +126,9 @@
       cancelYes: "예, 취소합니다",
       cancelled: "예약이 취소되었습니다.",
       loading: "불러오는 중…",
-      f_reservation: "예약번호", f_clinic: "접종 기관", f_region: "지역", f_date: "접종 날짜", f_status: "상태",
+      f_reservation: "예약번호", f_reservationId: "예약 ID", f_clinic: "접종 기관", f_region: "지역", f_date: "접종 날짜", f_status: "상태",
+      codeChanged: "예약번호가 바뀌었습니다: {from} → {to}. 새 예약번호를 적어 두세요.",
+      codeKept: "예약번호는 그대로입니다: {code}.",
       f_method: "인증 수단",
       st_confirmed: "예약 확정",
       footer1: "yeyak — 대규모 예방접종 예약을 위한 이벤트 기반 예약 원장의 재현 프로젝트입니다.",
@@ -297,7 +299,9 @@
       cancelYes: "Yes, cancel it",
       cancelled: "Your reservation has been cancelled.",
       loading: "Loading…",
-      f_reservation: "Reservation no.", f_clinic: "Clinic", f_region: "Region", f_date: "Date", f_status: "Status",
+      f_reservation: "Booking code", f_reservationId: "Reservation ID", f_clinic: "Clinic", f_region: "Region", f_date: "Date", f_status: "Status",
+      codeChanged: "Your booking code has changed: {from} → {to}. Please note the new code.",
+      codeKept: "Your booking code stays the same: {code}.",
       f_method: "Method",
       st_confirmed: "Confirmed",
       footer1: "yeyak — a re-creation of an event-sourced reservation ledger for mass vaccination.",
@@ -474,6 +478,25 @@
     if (m[5] !== "00") return `${date} ${m[4]}:${m[5]}`;
     return t("dateHour", { date, h: Number(m[4]) });
   }
+
+  // Korea's 17 regions: the supply's region codes, named in both languages (a region the
+  // supply gave in Korean is named in English too); anything else is shown as given.
+  const REGIONS = {
+    seoul: ["서울", "Seoul"], busan: ["부산", "Busan"], daegu: ["대구", "Daegu"], incheon: ["인천", "Incheon"],
+    gwangju: ["광주", "Gwangju"], daejeon: ["대전", "Daejeon"], ulsan: ["울산", "Ulsan"], sejong: ["세종", "Sejong"],
+    gyeonggi: ["경기", "Gyeonggi"], gangwon: ["강원", "Gangwon"], chungbuk: ["충북", "North Chungcheong"],
+    chungnam: ["충남", "South Chungcheong"], jeonbuk: ["전북", "North Jeolla"], jeonnam: ["전남", "South Jeolla"],
+    gyeongbuk: ["경북", "North Gyeongsang"], gyeongnam: ["경남", "South Gyeongsang"], jeju: ["제주", "Jeju"],
+  };
+  function regionName(region) {
+    if (region == null || region === "") return region;
+    const key = String(region).trim().toLowerCase();
+    const names = REGIONS[key] || Object.values(REGIONS).find(([ko]) => ko === key);
+    return names ? names[lang === "ko" ? 0 : 1] : String(region);
+  }
+
+  // A booking code as it is read out: two groups of five.
+  const formatCode = (code) => String(code).length === 10 ? `${code.slice(0, 5)}-${code.slice(5)}` : String(code);
 
   const number = (n) => new Intl.NumberFormat(lang === "ko" ? "ko-KR" : "en-GB").format(n);
 
@@ -1374,7 +1397,7 @@
     const regions = [...new Set(slots.map((r) => r.region).filter(Boolean))].sort();
     const chosenRegion = regionSelect.value;
     regionSelect.replaceChildren(el("option", { value: "", text: t("allRegions") }),
-      ...regions.map((r) => el("option", { value: r, text: r })));
+      ...regions.map((r) => el("option", { value: r, text: regionName(r) })));
     regionSelect.value = regions.includes(chosenRegion) ? chosenRegion : "";
     regionSelect.parentElement.hidden = regions.length < 2;
 
@@ -1396,7 +1419,7 @@
         });
         return el("label", { class: "choice" + (full ? " soldout" : ""), "data-clinic": c.clinic_id },
           input,
-          el("span", {}, el("span", { class: "choice-name", text: c.name }), el("span", { class: "choice-sub", text: c.region })),
+          el("span", {}, el("span", { class: "choice-name", text: c.name }), el("span", { class: "choice-sub", text: regionName(c.region) })),
           el("span", { class: "remaining", text: full ? t("soldOut") : t("remaining", { n: number(c.total) }) }));
       }));
     }
@@ -1437,9 +1460,12 @@
 
   // ---------------------------------------------------------------- confirmation and booking
 
+  // The booking code is read out (large, grouped); the reservation id is for the record.
+  const CODE_ROWS = { f_reservation: "code", f_reservationId: "id" };
+
   function summaryRows(target, rows) {
     target.replaceChildren(...rows.filter(([, v]) => v != null && v !== "")
-      .flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v, class: k === "f_reservation" ? "id" : null })]));
+      .flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v, class: CODE_ROWS[k] || null })]));
   }
 
   function clinicLabel(id, fallback) {
@@ -1454,7 +1480,7 @@
     const c = state.choice || {};
     summaryRows($("confirm-summary"), [
       ["f_clinic", clinicLabel(c.clinic_id)],
-      ["f_region", clinicNames[c.clinic_id] && clinicNames[c.clinic_id].region],
+      ["f_region", clinicNames[c.clinic_id] && regionName(clinicNames[c.clinic_id].region)],
       ["f_date", formatDate(c.date)],
       ["f_method", state.method && methodLabel(state.method)],
     ]);
@@ -1470,12 +1496,17 @@
     busy(button, true);
     try {
       const change = state.goal === "change" && state.reservation;
+      const codeBefore = change ? state.reservation.code : null;
       const res = change
         ? await api("PUT", "/v1/reservations/" + encodeURIComponent(state.reservation.id), { token: admission, body: { clinic_id: c.clinic_id, date: c.date } })
         : await api("POST", "/v1/reservations", { token: admission, body: { clinic_id: c.clinic_id, date: c.date } });
       state.admissionUsed = true;
       state.reservation = normalizeReservation(res) || { id: state.reservation && state.reservation.id, clinic_id: c.clinic_id, date: c.date };
       state.lastDone = change ? "change" : "book";
+      // A change is a new reservation: say whether its code changed (it does, with a new id).
+      state.codeChange = change && state.reservation.code
+        ? { from: codeBefore || state.reservation.replaces_code, to: state.reservation.code }
+        : null;
       state.choice = null;
       save();
       busy(button, false);
@@ -1538,6 +1569,8 @@
     if (id == null) return null;
     return {
       id: String(id),
+      code: d.reservation_code ?? null,
+      replaces_code: d.replaces_code ?? null,
       clinic_id: d.clinic_id != null ? String(d.clinic_id) : null,
       clinic_name: d.clinic_name ?? (d.clinic && d.clinic.name) ?? null,
       region: d.region ?? null,
@@ -1549,9 +1582,10 @@
 
   function reservationRows(r) {
     return [
-      ["f_reservation", r.id],
+      ["f_reservation", r.code ? formatCode(r.code) : r.id],
+      ["f_reservationId", r.code ? r.id : null],
       ["f_clinic", r.clinic_name || clinicLabel(r.clinic_id)],
-      ["f_region", r.region || (clinicNames[r.clinic_id] && clinicNames[r.clinic_id].region)],
+      ["f_region", regionName(r.region || (clinicNames[r.clinic_id] && clinicNames[r.clinic_id].region))],
       ["f_date", formatDate(r.date)],
       ["f_status", r.status && !/active|confirmed|reserved/.test(r.status) ? r.status : t("st_confirmed")],
     ];
@@ -1561,6 +1595,14 @@
     const change = state.lastDone === "change";
     $("h-done").textContent = t(change ? "doneHeadingChange" : "doneHeading");
     summaryRows($("done-summary"), state.reservation ? reservationRows(state.reservation) : []);
+    const note = $("done-code-note");
+    const moved = change ? state.codeChange : null;
+    note.hidden = !moved;
+    if (moved) {
+      note.textContent = moved.from && moved.from !== moved.to
+        ? t("codeChanged", { from: formatCode(moved.from), to: formatCode(moved.to) })
+        : t("codeKept", { code: formatCode(moved.to) });
+    }
   };
 
   function renderManage() {
