@@ -35,6 +35,10 @@ pub struct Front {
     pub heartbeats: Mutex<HashMap<TicketNo, Instant>>,
     /// The outflow rate the controller currently uses (tickets/s).
     pub admit_rate: Mutex<f64>,
+    /// The rate the controller achieved while people were waiting (tickets/s, smoothed over a
+    /// few seconds; `None` before the queue first had anyone in it): below `admit_rate` when
+    /// something held admissions back (the cap on live admissions).
+    pub admitted_while_waiting: Mutex<Option<f64>>,
     /// Requests being answered (bounded by `config.http.requests_in_flight_max`).
     pub in_flight: tokio::sync::Semaphore,
     /// Verifications per client address, where `config.http.verify_per_client` asks for it.
@@ -77,6 +81,7 @@ impl Front {
             metrics: Metrics::default(),
             heartbeats: Mutex::new(HashMap::new()),
             admit_rate: Mutex::new(rate),
+            admitted_while_waiting: Mutex::new(None),
             in_flight,
             verify_clients,
             event_streams,

@@ -16,6 +16,14 @@ pub const POLL_AFTER_MIN_MS: u64 = 1_000;
 /// owner's heartbeat).
 pub const POLL_AFTER_MAX_MS: u64 = 15_000;
 
+/// Rates below this are taken as this (tickets/s): a paused controller gives long ETAs, not
+/// infinite ones.
+const MIN_RATE: f64 = 0.001;
+
+/// The slow end of an ETA's range: the expected rate times this (the controller may slow down
+/// when the ledger does).
+pub const ETA_SLOW_MARGIN: f64 = 0.8;
+
 impl Front {
     /// How soon a waiting page should ask again: a tenth of the shortest wait it may have, so
     /// the back of a long queue asks seldom and its front often.
@@ -25,32 +33,36 @@ impl Front {
         (eta_low_s.max(0) as u64 * 100).clamp(POLL_AFTER_MIN_MS, ceiling)
     }
 
-    /// The admission rate people can expect: measured if admissions ran lately, otherwise the
-    /// controller's current outflow rate.
-    pub fn expected_rate(&self, view: &FrontView, now_ms: TimestampMs) -> f64 {
-        let configured = self
+    /// The outflow the controller aims at now (its target, already slowed down while the
+    /// ledger answers slowly), and the rate people can expect: the target, or what the
+    /// controller achieved while people were waiting when that was less (admissions held back
+    /// by the cap on live ones). Not the last minute's admissions: before a burst they count
+    /// the quiet minute too (the first ETA of a burst was 99 s for a wait of 15 s).
+    pub fn expected_rates(&self) -> (f64, f64) {
+        let target = self
             .admit_rate
             .lock()
             .map(|r| *r)
-            .unwrap_or(self.config.admit_per_s);
-        view.admission_rate(now_ms)
-            .filter(|r| *r > 0.0)
-            .unwrap_or(configured)
-            .max(0.001)
+            .unwrap_or(self.config.admit_per_s)
+            .max(MIN_RATE);
+        let achieved = self.admitted_while_waiting.lock().ok().and_then(|a| *a);
+        let expected = achieved.map_or(target, |a| a.min(target)).max(MIN_RATE);
+        (target, expected)
     }
 
     /// An honest ETA for `ahead` people in front: seconds until opening plus the time the
-    /// measured rate needs, with a range of +-25% on the rate.
-    pub fn eta(&self, view: &FrontView, ahead: usize, now_ms: TimestampMs) -> (i64, [i64; 2]) {
-        let rate = self.expected_rate(view, now_ms);
+    /// expected rate needs. The range: from the target rate with the second's worth the
+    /// controller may admit at once, to the expected rate slowed by [`ETA_SLOW_MARGIN`].
+    pub fn eta(&self, ahead: usize, now_ms: TimestampMs) -> (i64, [i64; 2]) {
+        let (target, expected) = self.expected_rates();
         let until_open = self
             .config
             .opens_at_ms
             .map_or(0.0, |o| ((o - now_ms).max(0)) as f64 / 1000.0);
         let people = ahead as f64 + 1.0;
-        let eta = until_open + people / rate;
-        let low = until_open + people / (rate * 1.25);
-        let high = until_open + people / (rate * 0.75);
+        let eta = until_open + people / expected;
+        let low = until_open + (people / target - 1.0).max(0.0);
+        let high = until_open + people / (expected * ETA_SLOW_MARGIN);
         (eta.ceil() as i64, [low.floor() as i64, high.ceil() as i64])
     }
 }
@@ -69,7 +81,7 @@ pub fn ticket_body(
     match t.phase {
         TicketPhase::Waiting => {
             let position = view.position(ticket).unwrap_or(0);
-            let (eta, range) = front.eta(view, position, now);
+            let (eta, range) = front.eta(position, now);
             body["state"] = json!("waiting");
             body["position"] = json!(position);
             body["eta_s"] = json!(eta);
@@ -163,7 +175,7 @@ impl Admitted {
 /// ticket counts as ahead.
 pub fn pre_queue_body(front: &Front, view: &FrontView, now: TimestampMs) -> Value {
     let ahead = view.pre_queue.len().saturating_sub(1) + view.waiting.len();
-    let (eta, range) = front.eta(view, ahead, now);
+    let (eta, range) = front.eta(ahead, now);
     json!({
         "ticket": null,
         "state": "waiting",
