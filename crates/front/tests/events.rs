@@ -187,7 +187,7 @@ async fn the_owners_open_stream_keeps_the_ticket_alive() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn streams_are_bounded_in_number_and_lifetime_and_end_at_the_stop() {
+async fn streams_are_bounded_in_number_and_lifetime() {
     let config = FrontConfig {
         heartbeat_timeout_ms: 2_000,
         http: HttpLimits {
@@ -223,7 +223,16 @@ async fn streams_are_bounded_in_number_and_lifetime_and_end_at_the_stop() {
     let (again, mut open) = Events::open(&running, &path, Some(&session)).await;
     assert!(again.starts_with("HTTP/1.1 200"), "{again}");
     assert!(open.next(Duration::from_secs(2)).await.is_some());
+    running.stop().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stream_ends_at_the_stop() {
+    // Its own bound is the heartbeat timeout, a minute here: longer than the stop may take.
+    let (running, _dir) = server(config()).await;
+    let (session, ticket) = queued(&running, 6).await;
+    let (_, mut open) = Events::open(&running, &ticket.to_string(), Some(&session)).await;
+    assert!(open.next(Duration::from_secs(2)).await.is_some());
     // The stop does not wait out the stream (the graceful stop's grace is 30 s).
     let stopping = Instant::now();
     running.stop().await;
