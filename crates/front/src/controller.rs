@@ -174,6 +174,7 @@ async fn step(front: &AppState, elapsed_s: f64, budget: &mut f64) -> Result<(), 
     let rate = outflow_rate(front);
     if !opened {
         *budget = 0.0;
+        publish_budget(front, 0.0);
         return Ok(());
     }
     // At most one second's worth at once: no burst after a quiet spell.
@@ -184,7 +185,15 @@ async fn step(front: &AppState, elapsed_s: f64, budget: &mut f64) -> Result<(), 
     if queue.waiting > admitted {
         observe_outflow(front, admitted, elapsed_s, rate);
     }
+    publish_budget(front, *budget);
     Ok(())
+}
+
+/// What the next tick may admit at once, for the ETAs.
+fn publish_budget(front: &AppState, budget: f64) {
+    if let Ok(mut published) = front.admit_budget.lock() {
+        *published = budget;
+    }
 }
 
 /// How long the achieved outflow is smoothed over.

@@ -83,4 +83,10 @@ async fn the_first_eta_of_a_burst_holds_the_real_wait() {
         high <= 2.0 * (first["position"].as_f64().unwrap() + 1.0) / rate + 2.0,
         "a range this wide says nothing: {first}"
     );
+    // The ETA itself: within a quarter of the wait, or a second.
+    let eta = first["eta_s"].as_f64().unwrap();
+    assert!(
+        (eta - waited).abs() <= (0.25 * waited).max(1.0),
+        "ETA {eta} s, waited {waited:.2} s: {first}"
+    );
 }

@@ -39,6 +39,9 @@ pub struct Front {
     /// few seconds; `None` before the queue first had anyone in it): below `admit_rate` when
     /// something held admissions back (the cap on live admissions).
     pub admitted_while_waiting: Mutex<Option<f64>>,
+    /// Admissions the controller may grant at once at its next tick (its budget: at most a
+    /// second's worth, saved up while nobody was waiting).
+    pub admit_budget: Mutex<f64>,
     /// Requests being answered (bounded by `config.http.requests_in_flight_max`).
     pub in_flight: tokio::sync::Semaphore,
     /// Verifications per client address, where `config.http.verify_per_client` asks for it.
@@ -82,6 +85,7 @@ impl Front {
             heartbeats: Mutex::new(HashMap::new()),
             admit_rate: Mutex::new(rate),
             admitted_while_waiting: Mutex::new(None),
+            admit_budget: Mutex::new(0.0),
             in_flight,
             verify_clients,
             event_streams,

@@ -51,8 +51,9 @@ impl Front {
     }
 
     /// An honest ETA for `ahead` people in front: seconds until opening plus the time the
-    /// expected rate needs. The range: from the target rate with the second's worth the
-    /// controller may admit at once, to the expected rate slowed by [`ETA_SLOW_MARGIN`].
+    /// expected rate needs for those the controller cannot admit at once at its next tick
+    /// (its budget). The range: from the target rate to the expected rate slowed by
+    /// [`ETA_SLOW_MARGIN`], plus a tick.
     pub fn eta(&self, ahead: usize, now_ms: TimestampMs) -> (i64, [i64; 2]) {
         let (target, expected) = self.expected_rates();
         let until_open = self
@@ -60,9 +61,12 @@ impl Front {
             .opens_at_ms
             .map_or(0.0, |o| ((o - now_ms).max(0)) as f64 / 1000.0);
         let people = ahead as f64 + 1.0;
-        let eta = until_open + people / expected;
-        let low = until_open + (people / target - 1.0).max(0.0);
-        let high = until_open + people / (expected * ETA_SLOW_MARGIN);
+        let at_once = self.admit_budget.lock().map_or(0.0, |b| b.floor().max(0.0));
+        let after = (people - at_once).max(0.0);
+        let tick_s = self.config.controller_tick_ms as f64 / 1000.0;
+        let eta = until_open + after / expected;
+        let low = until_open + after / target;
+        let high = until_open + after / (expected * ETA_SLOW_MARGIN) + tick_s;
         (eta.ceil() as i64, [low.floor() as i64, high.ceil() as i64])
     }
 }
