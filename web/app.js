@@ -1599,9 +1599,11 @@
     const moved = change ? state.codeChange : null;
     note.hidden = !moved;
     if (moved) {
-      note.textContent = moved.from && moved.from !== moved.to
-        ? t("codeChanged", { from: formatCode(moved.from), to: formatCode(moved.to) })
-        : t("codeKept", { code: formatCode(moved.to) });
+      // Each code on one line: "{from}" and "{to}" are split out of the sentence as spans.
+      const changed = moved.from && moved.from !== moved.to;
+      const codes = changed ? { from: formatCode(moved.from), to: formatCode(moved.to) } : { code: formatCode(moved.to) };
+      const text = t(changed ? "codeChanged" : "codeKept", Object.fromEntries(Object.keys(codes).map((k) => [k, `\u0000${k}\u0000`])));
+      note.replaceChildren(...text.split("\u0000").map((part, i) => (i % 2 ? el("span", { class: "nowrap", text: codes[part] }) : part)));
     }
   };
 
