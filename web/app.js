@@ -20,7 +20,12 @@
   const CONGESTION_REFRESH_MS = 5000;
   const POLL_DEFAULT_MS = 2000;
   const POLL_MIN_MS = 1000;
-  const POLL_MAX_MS = 10000;
+  const POLL_MAX_MS = 15000;
+  // The stream sends something at least every 5 s: nothing for this long means it is gone.
+  const STALE_MS = 12000;
+  const RECONNECT_MAX_MS = 5000;
+  // After the server had no stream to give (503), poll this long before trying one again.
+  const POLL_INSTEAD_MS = 30000;
   const ANNOUNCE_EVERY_MS = 15000;
 
   // ---------------------------------------------------------------- text
@@ -81,6 +86,11 @@
       queueSkipped: "대기 화면의 응답이 끊겨 순서가 다음 분께 넘어갔습니다. 다시 줄을 서 주세요.",
       queueAnnounce: "내 앞에 {pos}명, 예상 대기 {eta}.",
       queueAdmitted: "입장 순서가 되었습니다.",
+      queueUpdatedNow: "방금 갱신",
+      queueUpdatedAgo: "{n}초 전 갱신",
+      queueUpdatedMin: "{n}분 전 갱신",
+      queueOffline: "서버와 연결이 끊겼습니다. 자동으로 다시 연결하는 중입니다.",
+      queueOfflineHint: "위 정보는 마지막으로 받은 것입니다. 연결이 오래 끊기면 순서가 다음 분께 넘어갈 수 있으니 인터넷 연결을 확인해 주세요.",
       etaNow: "곧 입장",
       etaUnderMinute: "1분 이내",
       chooseHeading: "접종 기관과 날짜를 선택해 주세요",
@@ -116,7 +126,9 @@
       cancelYes: "예, 취소합니다",
       cancelled: "예약이 취소되었습니다.",
       loading: "불러오는 중…",
-      f_reservation: "예약번호", f_clinic: "접종 기관", f_region: "지역", f_date: "접종 날짜", f_status: "상태",
+      f_reservation: "예약번호", f_reservationId: "예약 ID", f_clinic: "접종 기관", f_region: "지역", f_date: "접종 날짜", f_status: "상태",
+      codeChanged: "예약번호가 바뀌었습니다: {from} → {to}. 새 예약번호를 적어 두세요.",
+      codeKept: "예약번호는 그대로입니다: {code}.",
       f_method: "인증 수단",
       st_confirmed: "예약 확정",
       footer1: "yeyak — 대규모 예방접종 예약을 위한 이벤트 기반 예약 원장의 재현 프로젝트입니다.",
@@ -247,6 +259,11 @@
       queueSkipped: "This page stopped answering, so your place went to the next person. Please join again.",
       queueAnnounce: "{pos} people ahead of you, estimated wait {eta}.",
       queueAdmitted: "It is your turn.",
+      queueUpdatedNow: "Updated just now",
+      queueUpdatedAgo: "Updated {n} s ago",
+      queueUpdatedMin: "Updated {n} min ago",
+      queueOffline: "The connection to the server was lost. Reconnecting automatically…",
+      queueOfflineHint: "What you see above is the last we heard. If the connection stays down for long, your place may pass to the next person: please check your internet connection.",
       etaNow: "any moment",
       etaUnderMinute: "under a minute",
       chooseHeading: "Choose a clinic and a date",
@@ -282,7 +299,9 @@
       cancelYes: "Yes, cancel it",
       cancelled: "Your reservation has been cancelled.",
       loading: "Loading…",
-      f_reservation: "Reservation no.", f_clinic: "Clinic", f_region: "Region", f_date: "Date", f_status: "Status",
+      f_reservation: "Booking code", f_reservationId: "Reservation ID", f_clinic: "Clinic", f_region: "Region", f_date: "Date", f_status: "Status",
+      codeChanged: "Your booking code has changed: {from} → {to}. Please note the new code.",
+      codeKept: "Your booking code stays the same: {code}.",
       f_method: "Method",
       st_confirmed: "Confirmed",
       footer1: "yeyak — a re-creation of an event-sourced reservation ledger for mass vaccination.",
@@ -459,6 +478,25 @@
     if (m[5] !== "00") return `${date} ${m[4]}:${m[5]}`;
     return t("dateHour", { date, h: Number(m[4]) });
   }
+
+  // Korea's 17 regions: the supply's region codes, named in both languages (a region the
+  // supply gave in Korean is named in English too); anything else is shown as given.
+  const REGIONS = {
+    seoul: ["서울", "Seoul"], busan: ["부산", "Busan"], daegu: ["대구", "Daegu"], incheon: ["인천", "Incheon"],
+    gwangju: ["광주", "Gwangju"], daejeon: ["대전", "Daejeon"], ulsan: ["울산", "Ulsan"], sejong: ["세종", "Sejong"],
+    gyeonggi: ["경기", "Gyeonggi"], gangwon: ["강원", "Gangwon"], chungbuk: ["충북", "North Chungcheong"],
+    chungnam: ["충남", "South Chungcheong"], jeonbuk: ["전북", "North Jeolla"], jeonnam: ["전남", "South Jeolla"],
+    gyeongbuk: ["경북", "North Gyeongsang"], gyeongnam: ["경남", "South Gyeongsang"], jeju: ["제주", "Jeju"],
+  };
+  function regionName(region) {
+    if (region == null || region === "") return region;
+    const key = String(region).trim().toLowerCase();
+    const names = REGIONS[key] || Object.values(REGIONS).find(([ko]) => ko === key);
+    return names ? names[lang === "ko" ? 0 : 1] : String(region);
+  }
+
+  // A booking code as it is read out: two groups of five.
+  const formatCode = (code) => String(code).length === 10 ? `${code.slice(0, 5)}-${code.slice(5)}` : String(code);
 
   const number = (n) => new Intl.NumberFormat(lang === "ko" ? "ko-KR" : "en-GB").format(n);
 
@@ -905,6 +943,7 @@
   // ---------------------------------------------------------------- 3. waiting room
 
   let pollTimer = null;
+  let pollDelayMs = POLL_DEFAULT_MS;
   let lastAnnounce = 0;
   let lastQueue = null;
 
@@ -999,11 +1038,6 @@
     showAlert(t("sessionExpired"), { info: true });
   }
 
-  function stopPolling() {
-    clearTimeout(pollTimer);
-    pollTimer = null;
-  }
-
   function renderQueue() {
     const q = lastQueue || { state: "joining" };
     const pre = q.pre_queue === true || /pre/.test(String(q.state));
@@ -1023,54 +1057,250 @@
       lastAnnounce = now;
       $("queue-live").textContent = t("queueAnnounce", { pos: number(pos), eta: etaRange(q) });
     }
+    renderFreshness();
+  }
+
+  // The waiting room is pushed by the server (GET /v1/queue/{ticket}/events, Server-Sent Events
+  // read with fetch, so that the session token travels in a header and never in a URL); when
+  // the server holds no more streams (503) or the browser cannot read one, the page polls
+  // GET /v1/queue/{ticket} as often as the server's poll_after_ms says, and tries the stream
+  // again later. Either way the page says when it last heard from the server, and a banner
+  // says when it hears nothing (the stream sends an event or a keep-alive at least every 5 s):
+  // it reconnects by itself.
+  const live = {
+    controller: null,  // the open stream's AbortController
+    retryTimer: null,
+    clockTimer: null,
+    retries: 0,
+    heardAt: 0,        // anything from the server: an event, a keep-alive, an answer
+    updatedAt: 0,      // the last ticket
+    pollUntil: 0,      // polling instead of the stream until then
+    down: false,
+  };
+
+  function stopLive() {
+    const ctrl = live.controller;
+    live.controller = null;
+    if (ctrl) ctrl.abort();
+    clearTimeout(pollTimer);
+    pollTimer = null;
+    clearTimeout(live.retryTimer);
+    live.retryTimer = null;
+    clearInterval(live.clockTimer);
+    live.clockTimer = null;
+    setDown(false);
+  }
+  const stopPolling = stopLive;
+
+  function startLive() {
+    stopLive();
+    live.retries = 0;
+    live.heardAt = Date.now();
+    live.updatedAt = 0;
+    live.clockTimer = setInterval(watchdog, 1000);
+    connect();
+  }
+
+  function connect() {
+    if (state.view !== "queue" || !state.ticket) return;
+    const canStream = typeof ReadableStream === "function" && typeof AbortController === "function";
+    if (!canStream || Date.now() < live.pollUntil) return pollQueue();
+    openStream();
+  }
+
+  function heard() {
+    live.heardAt = Date.now();
+    live.retries = 0;
+    setDown(false);
+  }
+
+  function setDown(down) {
+    live.down = down;
+    $("queue-offline").hidden = !down;
+    renderFreshness();
+  }
+
+  // "Updated n s ago", from the last ticket the server sent.
+  function renderFreshness() {
+    const node = $("queue-updated");
+    if (!live.updatedAt) { node.textContent = ""; return; }
+    const s = Math.max(0, Math.floor((Date.now() - live.updatedAt) / 1000));
+    node.textContent = s < 2 ? t("queueUpdatedNow") : s < 120 ? t("queueUpdatedAgo", { n: s }) : t("queueUpdatedMin", { n: Math.floor(s / 60) });
+    node.classList.toggle("stale", live.down);
+  }
+
+  function watchdog() {
+    if (state.view !== "queue") return stopLive();
+    renderFreshness();
+    const quietMs = Date.now() - live.heardAt;
+    const polling = !live.controller;
+    if (!live.down && quietMs > STALE_MS + (polling ? pollDelayMs : 0)) {
+      // Nothing for too long: the connection is gone although the browser has not said so.
+      setDown(true);
+      if (live.controller) lost(live.controller);
+    }
+  }
+
+  // The stream (or a poll) failed: say so, and try again soon (1, 2, 4, 5, 5 ... s).
+  function lost(ctrl) {
+    if (ctrl) {
+      if (live.controller !== ctrl) return; // stopped on purpose
+      live.controller = null;
+      ctrl.abort();
+    }
+    if (state.view !== "queue") return;
+    setDown(true);
+    clearTimeout(live.retryTimer);
+    const delay = Math.min(RECONNECT_MAX_MS, 1000 * 2 ** live.retries);
+    live.retries += 1;
+    live.retryTimer = setTimeout(connect, delay);
+  }
+
+  function parseEvent(block) {
+    let name = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event:")) name = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+    }
+    if (!data.length) return null; // a keep-alive comment
+    try { return { name, data: JSON.parse(data.join("\n")) }; } catch { return null; }
+  }
+
+  async function openStream() {
+    const ctrl = new AbortController();
+    live.controller = ctrl;
+    const headers = { Accept: "text/event-stream", Authorization: "Bearer " + sessionToken(), "X-Device-Id": deviceId() };
+    let res;
+    try {
+      res = await fetch("/v1/queue/" + encodeURIComponent(state.ticket) + "/events", { headers, cache: "no-store", signal: ctrl.signal });
+    } catch {
+      return lost(ctrl);
+    }
+    if (live.controller !== ctrl) return;
+    if (!res.ok || !res.body) {
+      let body = null;
+      try { body = await res.json(); } catch { /* no JSON body */ }
+      live.controller = null;
+      if (res.ok || res.status === 503 || res.status === 404 && !(body && body.error === "unknown_ticket")) {
+        // No stream to be had now: poll for a while, then try it again.
+        live.pollUntil = Date.now() + POLL_INSTEAD_MS;
+        return pollQueue();
+      }
+      return ticketFailed(new ApiError(res.status, body));
+    }
+    heard();
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        if (live.controller !== ctrl) return;
+        heard();
+        buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+        let at;
+        while ((at = buffer.indexOf("\n\n")) >= 0) {
+          const event = parseEvent(buffer.slice(0, at));
+          buffer = buffer.slice(at + 2);
+          if (!event) continue;
+          if (event.name === "error") {
+            live.controller = null;
+            ctrl.abort();
+            const status = { unknown_ticket: 404, invalid_token: 401 }[event.data.error] || 503;
+            return ticketFailed(new ApiError(status, event.data));
+          }
+          if (event.name === "ticket" && !onTicket(event.data)) {
+            live.controller = null;
+            ctrl.abort();
+            return;
+          }
+        }
+      }
+    } catch {
+      return lost(ctrl);
+    }
+    // The server ended the stream at its bound: connect again at once.
+    if (live.controller === ctrl) {
+      live.controller = null;
+      connect();
+    }
+  }
+
+  // A ticket from the server (pushed or polled); false once there is nothing more to wait for.
+  function onTicket(q) {
+    live.updatedAt = Date.now();
+    if (q.ticket != null && state.ticket === "me") state.ticket = String(q.ticket);
+    lastQueue = q;
+    if (typeof q.poll_after_ms === "number") pollDelayMs = Math.max(POLL_MIN_MS, Math.min(POLL_MAX_MS, q.poll_after_ms));
+    if (state.firstPosition == null && typeof q.position === "number") state.firstPosition = q.position;
+    if (q.state === "admitted" && q.admission_token) {
+      state.admission = q.admission_token;
+      state.admissionUsed = false;
+      state.admissionDeadline = typeof q.expires_in_s === "number" ? Date.now() + q.expires_in_s * 1000 : null;
+      state.ticket = null;
+      save();
+      renderQueue();
+      $("queue-live").textContent = t("queueAdmitted");
+      stopLive();
+      afterAdmission();
+      return false;
+    }
+    if (q.state === "expired") {
+      stopLive();
+      renderQueue();
+      showAlert(t(q.reason === "skipped" ? "queueSkipped" : "queueExpired"), { code: q.reason });
+      return false;
+    }
+    renderQueue();
+    return true;
+  }
+
+  // What a refused look at the ticket means for the person.
+  function ticketFailed(e) {
+    if (e instanceof ApiError && e.status === 401) { stopLive(); return reverify(); }
+    if (e instanceof ApiError && (e.status === 404 || e.status === 410)) {
+      stopLive();
+      lastQueue = { state: "expired" };
+      renderQueue();
+      showAlert(t("queueExpired"), { code: e.code });
+      return;
+    }
+    if (e instanceof ApiError && e.status !== 0 && e.status < 500) { stopLive(); return showError(e); }
+    lost(null);
   }
 
   async function pollQueue() {
-    stopPolling();
-    if (!state.ticket) return;
-    let delay = POLL_DEFAULT_MS;
+    clearTimeout(pollTimer);
+    pollTimer = null;
+    if (!state.ticket || state.view !== "queue") return;
     try {
       // The owner's session makes the poll a heartbeat and is what the admission token is
       // handed to; the ticket "me" is the person's place in the pre-queue before opening.
       const q = await api("GET", "/v1/queue/" + encodeURIComponent(state.ticket), { token: sessionToken() });
-      if (q.ticket != null && state.ticket === "me") state.ticket = String(q.ticket);
-      lastQueue = q;
-      if (typeof q.poll_after_ms === "number") delay = q.poll_after_ms;
-      if (state.firstPosition == null && typeof q.position === "number") state.firstPosition = q.position;
-      if (q.state === "admitted" && q.admission_token) {
-        state.admission = q.admission_token;
-        state.admissionUsed = false;
-        state.admissionDeadline = typeof q.expires_in_s === "number" ? Date.now() + q.expires_in_s * 1000 : null;
-        state.ticket = null;
-        save();
-        renderQueue();
-        $("queue-live").textContent = t("queueAdmitted");
-        return afterAdmission();
-      }
-      if (q.state === "expired") {
-        renderQueue();
-        showAlert(t(q.reason === "skipped" ? "queueSkipped" : "queueExpired"), { code: q.reason });
-        return;
-      }
-      renderQueue();
+      if (state.view !== "queue") return;
+      heard();
+      if (!onTicket(q)) return;
     } catch (e) {
-      if (e instanceof ApiError && e.status === 401) return reverify();
-      if (e instanceof ApiError && (e.status === 404 || e.status === 410)) {
-        lastQueue = { state: "expired" };
-        renderQueue();
-        showAlert(t("queueExpired"), { code: e.code });
-        return;
-      }
-      if (e instanceof ApiError && e.status !== 0 && e.status < 500) showError(e);
+      return ticketFailed(e);
     }
-    if (state.view === "queue") {
-      pollTimer = setTimeout(pollQueue, Math.max(POLL_MIN_MS, Math.min(POLL_MAX_MS, delay)));
-    }
+    if (state.view !== "queue") return;
+    if (Date.now() >= live.pollUntil) return connect();
+    pollTimer = setTimeout(pollQueue, pollDelayMs);
   }
+
+  window.addEventListener("offline", () => { if (state.view === "queue" && live.clockTimer) lost(live.controller); });
+  window.addEventListener("online", () => {
+    if (state.view !== "queue" || !live.down) return;
+    clearTimeout(live.retryTimer);
+    live.retries = 0;
+    connect();
+  });
 
   RENDER.queue = () => {
     renderQueue();
-    pollQueue();
+    startLive();
   };
 
   async function leaveQueue() {
@@ -1167,7 +1397,7 @@
     const regions = [...new Set(slots.map((r) => r.region).filter(Boolean))].sort();
     const chosenRegion = regionSelect.value;
     regionSelect.replaceChildren(el("option", { value: "", text: t("allRegions") }),
-      ...regions.map((r) => el("option", { value: r, text: r })));
+      ...regions.map((r) => el("option", { value: r, text: regionName(r) })));
     regionSelect.value = regions.includes(chosenRegion) ? chosenRegion : "";
     regionSelect.parentElement.hidden = regions.length < 2;
 
@@ -1189,7 +1419,7 @@
         });
         return el("label", { class: "choice" + (full ? " soldout" : ""), "data-clinic": c.clinic_id },
           input,
-          el("span", {}, el("span", { class: "choice-name", text: c.name }), el("span", { class: "choice-sub", text: c.region })),
+          el("span", {}, el("span", { class: "choice-name", text: c.name }), el("span", { class: "choice-sub", text: regionName(c.region) })),
           el("span", { class: "remaining", text: full ? t("soldOut") : t("remaining", { n: number(c.total) }) }));
       }));
     }
@@ -1230,9 +1460,12 @@
 
   // ---------------------------------------------------------------- confirmation and booking
 
+  // The booking code is read out (large, grouped); the reservation id is for the record.
+  const CODE_ROWS = { f_reservation: "code", f_reservationId: "id" };
+
   function summaryRows(target, rows) {
     target.replaceChildren(...rows.filter(([, v]) => v != null && v !== "")
-      .flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v, class: k === "f_reservation" ? "id" : null })]));
+      .flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v, class: CODE_ROWS[k] || null })]));
   }
 
   function clinicLabel(id, fallback) {
@@ -1247,7 +1480,7 @@
     const c = state.choice || {};
     summaryRows($("confirm-summary"), [
       ["f_clinic", clinicLabel(c.clinic_id)],
-      ["f_region", clinicNames[c.clinic_id] && clinicNames[c.clinic_id].region],
+      ["f_region", clinicNames[c.clinic_id] && regionName(clinicNames[c.clinic_id].region)],
       ["f_date", formatDate(c.date)],
       ["f_method", state.method && methodLabel(state.method)],
     ]);
@@ -1263,12 +1496,17 @@
     busy(button, true);
     try {
       const change = state.goal === "change" && state.reservation;
+      const codeBefore = change ? state.reservation.code : null;
       const res = change
         ? await api("PUT", "/v1/reservations/" + encodeURIComponent(state.reservation.id), { token: admission, body: { clinic_id: c.clinic_id, date: c.date } })
         : await api("POST", "/v1/reservations", { token: admission, body: { clinic_id: c.clinic_id, date: c.date } });
       state.admissionUsed = true;
       state.reservation = normalizeReservation(res) || { id: state.reservation && state.reservation.id, clinic_id: c.clinic_id, date: c.date };
       state.lastDone = change ? "change" : "book";
+      // A change is a new reservation: say whether its code changed (it does, with a new id).
+      state.codeChange = change && state.reservation.code
+        ? { from: codeBefore || state.reservation.replaces_code, to: state.reservation.code }
+        : null;
       state.choice = null;
       save();
       busy(button, false);
@@ -1331,6 +1569,8 @@
     if (id == null) return null;
     return {
       id: String(id),
+      code: d.reservation_code ?? null,
+      replaces_code: d.replaces_code ?? null,
       clinic_id: d.clinic_id != null ? String(d.clinic_id) : null,
       clinic_name: d.clinic_name ?? (d.clinic && d.clinic.name) ?? null,
       region: d.region ?? null,
@@ -1342,9 +1582,10 @@
 
   function reservationRows(r) {
     return [
-      ["f_reservation", r.id],
+      ["f_reservation", r.code ? formatCode(r.code) : r.id],
+      ["f_reservationId", r.code ? r.id : null],
       ["f_clinic", r.clinic_name || clinicLabel(r.clinic_id)],
-      ["f_region", r.region || (clinicNames[r.clinic_id] && clinicNames[r.clinic_id].region)],
+      ["f_region", regionName(r.region || (clinicNames[r.clinic_id] && clinicNames[r.clinic_id].region))],
       ["f_date", formatDate(r.date)],
       ["f_status", r.status && !/active|confirmed|reserved/.test(r.status) ? r.status : t("st_confirmed")],
     ];
@@ -1354,6 +1595,16 @@
     const change = state.lastDone === "change";
     $("h-done").textContent = t(change ? "doneHeadingChange" : "doneHeading");
     summaryRows($("done-summary"), state.reservation ? reservationRows(state.reservation) : []);
+    const note = $("done-code-note");
+    const moved = change ? state.codeChange : null;
+    note.hidden = !moved;
+    if (moved) {
+      // Each code on one line: "{from}" and "{to}" are split out of the sentence as spans.
+      const changed = moved.from && moved.from !== moved.to;
+      const codes = changed ? { from: formatCode(moved.from), to: formatCode(moved.to) } : { code: formatCode(moved.to) };
+      const text = t(changed ? "codeChanged" : "codeKept", Object.fromEntries(Object.keys(codes).map((k) => [k, `\u0000${k}\u0000`])));
+      note.replaceChildren(...text.split("\u0000").map((part, i) => (i % 2 ? el("span", { class: "nowrap", text: codes[part] }) : part)));
+    }
   };
 
   function renderManage() {

@@ -544,6 +544,10 @@ pub async fn every_path_and_code(api: &Api) {
         mine.expect(200, "")["reservation_id"],
         reservation_a.as_str()
     );
+    // The code people read out: the reservation's own, the same in every answer.
+    let code_a = code_of(&reservation_a);
+    assert_eq!(booked.body["reservation_code"], code_a.as_str());
+    assert_eq!(mine.body["reservation_code"], code_a.as_str());
     // Cancel and change open with the change window, and the reservation says when.
     let change = &mine.body["change"];
     assert_eq!(change["open"], false, "{change}");
@@ -663,6 +667,13 @@ pub async fn every_path_and_code(api: &Api) {
         .unwrap()
         .to_owned();
     assert_eq!(changed.body["replaces"], reservation_a.as_str());
+    // A change is a new reservation, with a new code; the old one is named too.
+    assert_eq!(
+        changed.body["reservation_code"],
+        code_of(&new_reservation).as_str()
+    );
+    assert_eq!(changed.body["replaces_code"], code_a.as_str());
+    assert_ne!(code_of(&new_reservation), code_a);
     let mine = api.get("/v1/reservations/me", Some(&session_a)).await;
     assert_eq!(mine.expect(200, "")["clinic_id"], "c5");
     assert_eq!(mine.body["change"]["open"], true, "{:?}", mine.body);
@@ -1151,4 +1162,15 @@ pub async fn congestion_is_recorded(api: &Api) {
         back.reported_at_ms >= grey.reported_at_ms,
         "{back:?} {grey:?}"
     );
+}
+
+/// The code of a reservation id as the API writes it (10 characters, the check included).
+pub fn code_of(reservation_id: &str) -> String {
+    let id = yeyak_domain::ReservationId(reservation_id.parse().unwrap());
+    let code = yeyak_domain::ReservationCode::of(id);
+    assert_eq!(
+        yeyak_domain::ReservationCode::parse(code.as_str()),
+        Some(code)
+    );
+    code.as_str().to_owned()
 }

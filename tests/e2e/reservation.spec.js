@@ -16,13 +16,17 @@ const CHANGE_WINDOW = "2021-08-20T10:00:00+09:00";
 const SUPPLY = [
   { clinic_id: "seoul-jongno-01", name: "종로중앙의원", region: "서울", date: "2021-08-30", doses: 100 },
   { clinic_id: "seoul-jongno-01", name: "종로중앙의원", region: "서울", date: "2021-08-31", doses: 100 },
-  { clinic_id: "busan-haeundae-01", name: "해운대시민병원", region: "부산", date: "2021-09-01", doses: 100 },
+  // A region given as its code: the page names it (부산 / Busan).
+  { clinic_id: "busan-haeundae-01", name: "해운대시민병원", region: "busan", date: "2021-09-01", doses: 100 },
 ];
+
+// A booking code as the page shows it: Crockford's base32, two groups of five.
+const CODE = /^[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$/;
 
 // Deliveries registered in the change window go to the pool.
 const LATER_DELIVERIES = [
   { clinic_id: "seoul-jongno-01", name: "종로중앙의원", region: "서울", date: "2021-08-31", doses: 10 },
-  { clinic_id: "busan-haeundae-01", name: "해운대시민병원", region: "부산", date: "2021-09-01", doses: 10 },
+  { clinic_id: "busan-haeundae-01", name: "해운대시민병원", region: "busan", date: "2021-09-01", doses: 10 },
 ];
 
 // People queued just before the person under test.
@@ -171,7 +175,14 @@ test.describe.serial("the citizen's page", () => {
     await expect(page.locator("#done-summary")).toContainText("8월 30일");
     await shot(page, "phone-06-done");
     await accessible(page, "done");
+    // Point 6: the booking code to read out, next to the reservation id.
+    const codeBooked = (await page.locator("#done-summary dd.code").textContent()).trim();
+    expect(codeBooked).toMatch(CODE);
+    await expect(page.locator("#done-summary dd.id")).toHaveText(/^[0-9a-f-]{36}$/);
+    await expect(page.locator("#done-summary")).toContainText("예약번호");
+    await shot(page, "point6-phone-ko-code");
     const booked = await serverReservation(page);
+    expect(booked.reservation_code).toBe(codeBooked.replace("-", ""));
     expect(JSON.stringify(booked)).toContain("seoul-jongno-01");
     expect(JSON.stringify(booked)).toContain("2021-08-30");
 
@@ -206,7 +217,16 @@ test.describe.serial("the citizen's page", () => {
     await expect(page.locator("#h-done")).toHaveText("예약이 변경되었습니다");
     await expect(page.locator("#done-summary")).toContainText("해운대시민병원");
     await expect(page.locator("#done-summary")).toContainText("9월 1일");
+    // Point 6: the region by its name, and the change says the code changed, from what to what.
+    await expect(page.locator("#done-summary")).toContainText("부산");
+    await expect(page.locator("#done-summary")).not.toContainText("busan");
+    const codeChanged = (await page.locator("#done-summary dd.code").textContent()).trim();
+    expect(codeChanged).toMatch(CODE);
+    expect(codeChanged).not.toBe(codeBooked);
+    await expect(page.locator("#done-code-note")).toHaveText(`예약번호가 바뀌었습니다: ${codeBooked} → ${codeChanged}. 새 예약번호를 적어 두세요.`);
     await shot(page, "phone-09-changed");
+    await shot(page, "point6-phone-ko-changed");
+    await accessible(page, "changed, with the new code");
     const changed = await serverReservation(page);
     expect(JSON.stringify(changed)).toContain("busan-haeundae-01");
     expect(JSON.stringify(changed)).toContain("2021-09-01");
@@ -265,7 +285,14 @@ test.describe.serial("the citizen's page", () => {
     await page.locator("#confirm-submit").click();
     await expect(page.locator("#h-done")).toHaveText("Your vaccination is booked");
     await expect(page.locator("#done-summary")).toContainText("31 August 2021");
+    // Point 6 in English: the booking code, and the region (given in Korean) by its English name.
+    await expect(page.locator("#done-summary")).toContainText("Booking code");
+    await expect(page.locator("#done-summary dd.code")).toHaveText(CODE);
+    await expect(page.locator("#done-summary")).toContainText("Seoul");
+    await expect(page.locator("#done-summary")).not.toContainText("서울");
     await shot(page, "desktop-04-done-en");
+    await shot(page, "point6-desktop-en-code");
+    await accessible(page, "done, in English");
     expect(pageErrors).toEqual([]);
     await context.close();
   });

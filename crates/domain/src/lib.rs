@@ -14,6 +14,7 @@ pub mod ids;
 pub mod invariant;
 pub mod pii;
 pub mod rejection;
+pub mod reservation_code;
 pub mod schema;
 pub mod script;
 pub mod subject;
@@ -30,6 +31,7 @@ pub use ids::{
 };
 pub use invariant::{Invariant, Violation};
 pub use rejection::{Rejection, RejectionCode};
+pub use reservation_code::ReservationCode;
 pub use system::System;
 
 use serde::{Deserialize, Serialize};

@@ -1,9 +1,12 @@
 //! The gateway's way to the ledger: a [`Submit`] (the embedded ledger or the Kafka pipeline)
-//! and the [`FrontView`] that it feeds with every event before it answers.
+//! and the [`FrontView`] that it feeds with every event before it answers; and the signal that
+//! the view changed, which the waiting room's event streams wait on instead of polling it.
 
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use yeyak_domain::system::Outcome;
 use yeyak_domain::{Campaign, Command, Envelope};
@@ -13,14 +16,31 @@ use yeyak_log::{EventLog, FsyncPolicy};
 
 use super::view::FrontView;
 
-/// The gateway's view, fed by the ledger in log order per partition.
-#[derive(Default)]
-pub struct SharedView(RwLock<FrontView>);
+/// The gateway's view, fed by the ledger in log order per partition, and the count of events
+/// it has folded, published after each batch (`changed`).
+pub struct SharedView {
+    view: RwLock<FrontView>,
+    changed: watch::Sender<u64>,
+}
+
+impl Default for SharedView {
+    fn default() -> SharedView {
+        SharedView {
+            view: RwLock::default(),
+            changed: watch::channel(0).0,
+        }
+    }
+}
 
 impl EventSink for SharedView {
     fn record(&self, events: &[Envelope]) {
-        let mut view = self.0.write().unwrap_or_else(PoisonError::into_inner);
-        events.iter().for_each(|e| view.apply(e));
+        let total = {
+            let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
+            events.iter().for_each(|e| view.apply(e));
+            view.events_total
+        };
+        // Kept even with nobody watching: a stream that starts later reads the latest.
+        self.changed.send_replace(total);
     }
 }
 
@@ -87,7 +107,12 @@ impl Backend {
     }
 
     pub fn view(&self) -> &RwLock<FrontView> {
-        &self.view.0
+        &self.view.view
+    }
+
+    /// Wakes whenever the view has folded new events (its value: events folded so far).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.view.changed.subscribe()
     }
 
     pub fn campaign(&self) -> &Campaign {

@@ -174,11 +174,43 @@ async fn step(front: &AppState, elapsed_s: f64, budget: &mut f64) -> Result<(), 
     let rate = outflow_rate(front);
     if !opened {
         *budget = 0.0;
+        publish_budget(front, 0.0);
         return Ok(());
     }
     // At most one second's worth at once: no burst after a quiet spell.
     *budget = (*budget + rate * elapsed_s).min(rate.max(1.0));
-    admit(front, budget, &queue).await
+    let admitted = admit(front, budget, &queue).await?;
+    // Only a tick that left people waiting says what the outflow can be: one that admitted
+    // everyone was held back by arrivals, not by the controller.
+    if queue.waiting > admitted {
+        observe_outflow(front, admitted, elapsed_s, rate);
+    }
+    publish_budget(front, *budget);
+    Ok(())
+}
+
+/// What the next tick may admit at once, for the ETAs.
+fn publish_budget(front: &AppState, budget: f64) {
+    if let Ok(mut published) = front.admit_budget.lock() {
+        *published = budget;
+    }
+}
+
+/// How long the achieved outflow is smoothed over.
+const OUTFLOW_SMOOTHING_S: f64 = 5.0;
+
+/// Folds a tick that left people waiting into the achieved outflow (an exponential average
+/// over [`OUTFLOW_SMOOTHING_S`], starting from the target `rate`).
+fn observe_outflow(front: &AppState, admitted: usize, elapsed_s: f64, rate: f64) {
+    if elapsed_s <= 0.0 {
+        return;
+    }
+    let sample = admitted as f64 / elapsed_s;
+    let weight = elapsed_s / (elapsed_s + OUTFLOW_SMOOTHING_S);
+    if let Ok(mut observed) = front.admitted_while_waiting.lock() {
+        let before = observed.unwrap_or(rate);
+        *observed = Some(before + weight * (sample - before));
+    }
 }
 
 /// What a step needs of the waiting room, read in one look at the view.
@@ -266,12 +298,12 @@ fn outflow_rate(front: &AppState) -> f64 {
 }
 
 /// Step 3: admit as many waiting tickets as the budget and the room for live admissions allow;
-/// the budget pays for those actually admitted.
-async fn admit(front: &AppState, budget: &mut f64, queue: &Queue) -> Result<(), Unexpected> {
+/// the budget pays for those actually admitted. Answers how many were admitted.
+async fn admit(front: &AppState, budget: &mut f64, queue: &Queue) -> Result<usize, Unexpected> {
     let room = (front.config.admitted_live_max as usize).saturating_sub(queue.live);
     let admit = (budget.floor() as usize).min(room).min(queue.waiting);
     if admit == 0 {
-        return Ok(());
+        return Ok(0);
     }
     let admit_command = CommandBody::Admit {
         tickets_max: admit.min(ADMIT_TICKETS_MAX as usize) as u32,
@@ -286,5 +318,5 @@ async fn admit(front: &AppState, budget: &mut f64, queue: &Queue) -> Result<(), 
         .filter(|e| matches!(e.event, Event::TicketAdmitted(_)))
         .count();
     *budget -= admitted as f64;
-    Ok(())
+    Ok(admitted)
 }

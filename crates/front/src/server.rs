@@ -34,7 +34,7 @@ use tokio::sync::Semaphore;
 use tokio_openssl::SslStream;
 
 use super::api::{ApiError, AppState, Front};
-use super::api::{admin, queue, reservations, schedule, slots, status, verify};
+use super::api::{admin, events, queue, reservations, schedule, slots, status, verify};
 use super::client_rate::{ClientKey, ClientRate};
 use super::{openapi, web};
 
@@ -60,6 +60,10 @@ pub struct HttpLimits {
     /// `POST /v1/verify` per client address (IPv4, or IPv6 /64) at most, or no such limit
     /// (the default: see `client_rate`).
     pub verify_per_client: Option<ClientRate>,
+    /// Open event streams of the waiting room (`GET /v1/queue/{ticket}/events`) at most; one
+    /// more is answered `503 overloaded` and the page polls instead. Each also holds one of
+    /// the `connections_max` connections while it is open.
+    pub event_streams_max: usize,
 }
 
 impl Default for HttpLimits {
@@ -73,6 +77,7 @@ impl Default for HttpLimits {
             drain_bytes_max: 1024 * 1024,
             retry_after_s: 1,
             verify_per_client: None,
+            event_streams_max: 2048,
         }
     }
 }
@@ -280,6 +285,7 @@ pub fn router(front: AppState) -> Router {
             "/v1/queue/{ticket}",
             get(queue::status).delete(queue::leave),
         )
+        .route("/v1/queue/{ticket}/events", get(events::stream))
         .route("/v1/congestion", get(status::congestion))
         .route("/v1/schedule", get(schedule::schedule))
         .route("/v1/slots", get(slots::slots))
@@ -359,10 +365,13 @@ async fn start_on(
     let app = router(front.clone());
     let controller = tokio::spawn(super::controller::run(front.clone()));
     let limits = front.config.http.clone();
+    let stopping = front.clone();
     let task = tokio::spawn(async move {
         // A dropped sender (the `Running` gone) means stop as well.
         serve(listener, app, &limits, transport, async move {
             let _ = stopped.await;
+            // Event streams end now: the graceful stop waits only for real requests.
+            stopping.stopping.send_replace(true);
         })
         .await;
         controller.abort();

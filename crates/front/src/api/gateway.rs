@@ -35,10 +35,21 @@ pub struct Front {
     pub heartbeats: Mutex<HashMap<TicketNo, Instant>>,
     /// The outflow rate the controller currently uses (tickets/s).
     pub admit_rate: Mutex<f64>,
+    /// The rate the controller achieved while people were waiting (tickets/s, smoothed over a
+    /// few seconds; `None` before the queue first had anyone in it): below `admit_rate` when
+    /// something held admissions back (the cap on live admissions).
+    pub admitted_while_waiting: Mutex<Option<f64>>,
+    /// Admissions the controller may grant at once at its next tick (its budget: at most a
+    /// second's worth, saved up while nobody was waiting).
+    pub admit_budget: Mutex<f64>,
     /// Requests being answered (bounded by `config.http.requests_in_flight_max`).
     pub in_flight: tokio::sync::Semaphore,
     /// Verifications per client address, where `config.http.verify_per_client` asks for it.
     pub verify_clients: Option<ClientBuckets>,
+    /// Open event streams of the waiting room (bounded by `config.http.event_streams_max`).
+    pub event_streams: Arc<tokio::sync::Semaphore>,
+    /// Set once the server stops: event streams end at once instead of holding the stop up.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 pub type AppState = Arc<Front>;
@@ -62,6 +73,7 @@ impl Front {
         let rate = config.admit_per_s;
         let in_flight = tokio::sync::Semaphore::new(config.http.requests_in_flight_max);
         let verify_clients = config.http.verify_per_client.map(ClientBuckets::new);
+        let event_streams = Arc::new(tokio::sync::Semaphore::new(config.http.event_streams_max));
         Front {
             config,
             backend,
@@ -72,8 +84,12 @@ impl Front {
             metrics: Metrics::default(),
             heartbeats: Mutex::new(HashMap::new()),
             admit_rate: Mutex::new(rate),
+            admitted_while_waiting: Mutex::new(None),
+            admit_budget: Mutex::new(0.0),
             in_flight,
             verify_clients,
+            event_streams,
+            stopping: tokio::sync::watch::channel(false).0,
         }
     }
 

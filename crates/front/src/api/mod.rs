@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod fill;
 pub mod gateway;

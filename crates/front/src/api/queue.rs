@@ -17,7 +17,7 @@ use super::extract::{self, RequestError};
 use super::refusal::Refusal;
 use super::schedule;
 use super::ticket::{pre_queue_body, ticket_body};
-use super::{AppState, created, ok};
+use super::{AppState, Front, created, ok};
 use crate::clock::rfc3339;
 use crate::tokens::{Claims, TokenKind};
 use crate::view::FrontView;
@@ -34,6 +34,9 @@ pub enum QueueError {
     /// `404 not_queued`: leaving `me` without holding a ticket.
     #[error("you hold no ticket")]
     NotQueued,
+    /// `503 overloaded`: as many event streams are open as the server holds; poll instead.
+    #[error("the server holds as many event streams as it can; poll the ticket instead")]
+    StreamsFull { retry_after_s: u64 },
     #[error(transparent)]
     Refused(#[from] Refusal),
     #[error(transparent)]
@@ -50,6 +53,10 @@ impl From<QueueError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_ticket", message)
             }
             QueueError::NotQueued => ApiError::new(StatusCode::NOT_FOUND, "not_queued", message),
+            QueueError::StreamsFull { retry_after_s } => ApiError {
+                retry_after_s: Some(retry_after_s as i64),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
+            },
             QueueError::Refused(e) => e.into(),
             QueueError::Unexpected(e) => e.into(),
         }
@@ -153,33 +160,76 @@ pub async fn status(
 ) -> Answer {
     let ticket = extract::path_param(ticket)?;
     let now = front.clock.now_ms();
-    // A token, if given, must be valid.
-    let owner = match bearer(&headers) {
-        Some(_) => Some(front.claims(&headers, Some(TokenKind::Session))?),
-        None => None,
-    };
-    let view = front.view()?;
-    let ticket = if ticket == "me" {
-        let claims = owner.as_ref().ok_or(AuthError::Missing("session token"))?;
-        if view.pre_queue.contains_key(&claims.sub) {
-            return Ok(ok(pre_queue_body(&front, &view, now)));
+    let owner = owner(&front, &headers)?;
+    let which = Which::parse(&ticket)?;
+    let look = look(&front, &*front.view()?, which, owner.as_ref(), now)?;
+    if let Some(ticket) = look.owned {
+        front.heartbeat(ticket);
+    }
+    Ok(ok(look.body))
+}
+
+/// The ticket a path names: the caller's own (`me`: also the place in the pre-queue), or one
+/// by its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Mine,
+    Ticket(TicketNo),
+}
+
+impl Which {
+    pub fn parse(param: &str) -> Result<Which, QueueError> {
+        if param == "me" {
+            return Ok(Which::Mine);
         }
-        let mine = view.ticket_of.get(&claims.sub).copied();
-        mine.ok_or(QueueError::UnknownTicket("you hold no ticket"))?
-    } else {
-        extract::ticket(&ticket)?
+        Ok(Which::Ticket(extract::ticket(param)?))
+    }
+}
+
+/// The caller's session, if it sent a token (which must then be a valid session token).
+pub fn owner(front: &Front, headers: &HeaderMap) -> Result<Option<Claims>, QueueError> {
+    match bearer(headers) {
+        Some(_) => Ok(Some(front.claims(headers, Some(TokenKind::Session))?)),
+        None => Ok(None),
+    }
+}
+
+/// A place as `owner` may see it, and the ticket if the caller owns it (whose look is then
+/// the owner's heartbeat).
+pub struct Look {
+    pub body: Value,
+    pub owned: Option<TicketNo>,
+}
+
+/// What `GET /v1/queue/{ticket|me}` answers `owner` at `now`; its event stream sends the same.
+pub fn look(
+    front: &Front,
+    view: &FrontView,
+    which: Which,
+    owner: Option<&Claims>,
+    now: TimestampMs,
+) -> Result<Look, QueueError> {
+    let ticket = match which {
+        Which::Ticket(ticket) => ticket,
+        Which::Mine => {
+            let claims = owner.ok_or(AuthError::Missing("session token"))?;
+            if view.pre_queue.contains_key(&claims.sub) {
+                let body = pre_queue_body(front, view, now);
+                return Ok(Look { body, owned: None });
+            }
+            let mine = view.ticket_of.get(&claims.sub).copied();
+            mine.ok_or(QueueError::UnknownTicket("you hold no ticket"))?
+        }
     };
-    let body = ticket_body(&front, &view, ticket, owner.as_ref(), now)
+    let body = ticket_body(front, view, ticket, owner, now)
         .ok_or(QueueError::UnknownTicket("no such ticket"))?;
-    let owned = |c: &Claims| {
+    let owns = |c: &Claims| {
         view.tickets
             .get(&ticket)
             .is_some_and(|t| t.subject == c.sub)
     };
-    if owner.as_ref().is_some_and(owned) {
-        front.heartbeat(ticket);
-    }
-    Ok(ok(body))
+    let owned = owner.filter(|c| owns(c)).map(|_| ticket);
+    Ok(Look { body, owned })
 }
 
 /// `DELETE /v1/queue/{ticket|me}`: give the place up.

@@ -9,7 +9,10 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use yeyak_domain::system::Outcome;
-use yeyak_domain::{AdmissionId, CommandBody, Event, Rejection, SubjectId, TimestampMs};
+use yeyak_domain::{
+    AdmissionId, CommandBody, Event, Rejection, ReservationCode, ReservationId, SubjectId,
+    TimestampMs,
+};
 use yeyak_read::projection::ReservationState;
 
 use super::auth::AuthError;
@@ -128,6 +131,7 @@ pub async fn book(
     match settled(&outcome, front.clock.now_ms())? {
         Event::ReservationRecorded(r) => Ok(created(json!({
             "reservation_id": r.reservation.0.to_string(),
+            "reservation_code": code(r.reservation),
             "clinic_id": r.clinic.as_str(),
             "date": r.date.to_string(),
             "share": r.share.to_string(),
@@ -149,6 +153,7 @@ pub async fn mine(State(front): State<AppState>, headers: HeaderMap) -> Answer {
     let clinic = view.model.clinics.get(&r.clinic);
     Ok(ok(json!({
         "reservation_id": id.0.to_string(),
+        "reservation_code": code(*id),
         "clinic_id": r.clinic.as_str(),
         "clinic_name": clinic.map(|c| c.name.clone()),
         "region": clinic.map(|c| c.region.clone()),
@@ -178,9 +183,11 @@ pub async fn cancel(
         })
         .await?;
     Refusal::of(&outcome, front.clock.now_ms())?;
-    Ok(ok(
-        json!({"reservation_id": reservation.0.to_string(), "state": "cancelled"}),
-    ))
+    Ok(ok(json!({
+        "reservation_id": reservation.0.to_string(),
+        "reservation_code": code(reservation),
+        "state": "cancelled",
+    })))
 }
 
 /// `PUT /v1/reservations/{id}`: change to another clinic or date with the admission token
@@ -212,11 +219,18 @@ pub async fn change(
     match settled(&outcome, front.clock.now_ms())? {
         Event::ReservationChanged(r) => Ok(ok(json!({
             "reservation_id": r.reservation.0.to_string(),
+            "reservation_code": code(r.reservation),
             "clinic_id": r.clinic.as_str(),
             "date": r.date.to_string(),
             "share": r.share.to_string(),
             "replaces": r.replaces.0.to_string(),
+            "replaces_code": code(r.replaces),
         }))),
         _ => Err(Unexpected::Unsettled("unexpected settlement").into()),
     }
+}
+
+/// The reservation's code people read out (`yeyak_domain::ReservationCode`), 10 characters.
+fn code(reservation: ReservationId) -> String {
+    ReservationCode::of(reservation).as_str().to_owned()
 }

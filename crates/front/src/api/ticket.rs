@@ -1,6 +1,6 @@
 //! A place in the waiting room as its page shows it: the ticket's state, position and an
-//! honest ETA, and, to its owner only, the admission token; or, before the draw at opening,
-//! the place in the pre-queue.
+//! honest ETA, how soon to ask again (`poll_after_ms`), and, to its owner only, the admission
+//! token; or, before the draw at opening, the place in the pre-queue.
 
 use serde_json::{Value, json};
 use yeyak_domain::{AdmissionId, TicketNo, TimestampMs};
@@ -10,33 +10,63 @@ use crate::clock::rfc3339;
 use crate::tokens::{Claims, TokenKind};
 use crate::view::{FrontView, TicketPhase, TicketView};
 
+/// A waiting page that polls asks again after this much at least...
+pub const POLL_AFTER_MIN_MS: u64 = 1_000;
+/// ...and at most (also never more than a third of the heartbeat timeout: a poll is the
+/// owner's heartbeat).
+pub const POLL_AFTER_MAX_MS: u64 = 15_000;
+
+/// Rates below this are taken as this (tickets/s): a paused controller gives long ETAs, not
+/// infinite ones.
+const MIN_RATE: f64 = 0.001;
+
+/// The slow end of an ETA's range: the expected rate times this (the controller may slow down
+/// when the ledger does).
+pub const ETA_SLOW_MARGIN: f64 = 0.8;
+
 impl Front {
-    /// The admission rate people can expect: measured if admissions ran lately, otherwise the
-    /// controller's current outflow rate.
-    pub fn expected_rate(&self, view: &FrontView, now_ms: TimestampMs) -> f64 {
-        let configured = self
+    /// How soon a waiting page should ask again: a tenth of the shortest wait it may have, so
+    /// the back of a long queue asks seldom and its front often.
+    pub fn poll_after_ms(&self, eta_low_s: i64) -> u64 {
+        let ceiling =
+            (self.config.heartbeat_timeout_ms / 3).clamp(POLL_AFTER_MIN_MS, POLL_AFTER_MAX_MS);
+        (eta_low_s.max(0) as u64 * 100).clamp(POLL_AFTER_MIN_MS, ceiling)
+    }
+
+    /// The outflow the controller aims at now (its target, already slowed down while the
+    /// ledger answers slowly), and the rate people can expect: the target, or what the
+    /// controller achieved while people were waiting when that was less (admissions held back
+    /// by the cap on live ones). Not the last minute's admissions: before a burst they count
+    /// the quiet minute too (the first ETA of a burst was 99 s for a wait of 15 s).
+    pub fn expected_rates(&self) -> (f64, f64) {
+        let target = self
             .admit_rate
             .lock()
             .map(|r| *r)
-            .unwrap_or(self.config.admit_per_s);
-        view.admission_rate(now_ms)
-            .filter(|r| *r > 0.0)
-            .unwrap_or(configured)
-            .max(0.001)
+            .unwrap_or(self.config.admit_per_s)
+            .max(MIN_RATE);
+        let achieved = self.admitted_while_waiting.lock().ok().and_then(|a| *a);
+        let expected = achieved.map_or(target, |a| a.min(target)).max(MIN_RATE);
+        (target, expected)
     }
 
     /// An honest ETA for `ahead` people in front: seconds until opening plus the time the
-    /// measured rate needs, with a range of +-25% on the rate.
-    pub fn eta(&self, view: &FrontView, ahead: usize, now_ms: TimestampMs) -> (i64, [i64; 2]) {
-        let rate = self.expected_rate(view, now_ms);
+    /// expected rate needs for those the controller cannot admit at once at its next tick
+    /// (its budget). The range: from the target rate to the expected rate slowed by
+    /// [`ETA_SLOW_MARGIN`], plus a tick.
+    pub fn eta(&self, ahead: usize, now_ms: TimestampMs) -> (i64, [i64; 2]) {
+        let (target, expected) = self.expected_rates();
         let until_open = self
             .config
             .opens_at_ms
             .map_or(0.0, |o| ((o - now_ms).max(0)) as f64 / 1000.0);
         let people = ahead as f64 + 1.0;
-        let eta = until_open + people / rate;
-        let low = until_open + people / (rate * 1.25);
-        let high = until_open + people / (rate * 0.75);
+        let at_once = self.admit_budget.lock().map_or(0.0, |b| b.floor().max(0.0));
+        let after = (people - at_once).max(0.0);
+        let tick_s = self.config.controller_tick_ms as f64 / 1000.0;
+        let eta = until_open + after / expected;
+        let low = until_open + after / target;
+        let high = until_open + after / (expected * ETA_SLOW_MARGIN) + tick_s;
         (eta.ceil() as i64, [low.floor() as i64, high.ceil() as i64])
     }
 }
@@ -55,11 +85,12 @@ pub fn ticket_body(
     match t.phase {
         TicketPhase::Waiting => {
             let position = view.position(ticket).unwrap_or(0);
-            let (eta, range) = front.eta(view, position, now);
+            let (eta, range) = front.eta(position, now);
             body["state"] = json!("waiting");
             body["position"] = json!(position);
             body["eta_s"] = json!(eta);
             body["eta_range_s"] = json!(range);
+            body["poll_after_ms"] = json!(front.poll_after_ms(range[0]));
         }
         TicketPhase::Admitted {
             admission,
@@ -148,7 +179,7 @@ impl Admitted {
 /// ticket counts as ahead.
 pub fn pre_queue_body(front: &Front, view: &FrontView, now: TimestampMs) -> Value {
     let ahead = view.pre_queue.len().saturating_sub(1) + view.waiting.len();
-    let (eta, range) = front.eta(view, ahead, now);
+    let (eta, range) = front.eta(ahead, now);
     json!({
         "ticket": null,
         "state": "waiting",
@@ -156,6 +187,7 @@ pub fn pre_queue_body(front: &Front, view: &FrontView, now: TimestampMs) -> Valu
         "position": ahead,
         "eta_s": eta,
         "eta_range_s": range,
+        "poll_after_ms": front.poll_after_ms(range[0]),
         "opens_at": front.config.opens_at_ms.map(rfc3339),
     })
 }

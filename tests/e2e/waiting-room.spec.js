@@ -1,0 +1,125 @@
+// Issue 15, point 5 (a live waiting room), in headless Chromium against a real `yeyak serve` of
+// its own that admits one person every two seconds: the page is pushed the ticket over the
+// event stream (GET /v1/queue/{ticket}/events) and does not poll; it says when it last heard
+// from the server; with the network cut for 15 s it shows a clear banner and an ageing "updated
+// n s ago", and once the network is back it resumes by itself and is admitted. On a desktop in
+// English, with the stream refused (503, as a server holding its most streams answers), the
+// page polls at the server's poll_after_ms instead and is admitted too. Screenshots point5-*.
+const { test, expect } = require("@playwright/test");
+const path = require("path");
+const { startServer, residentId } = require("./server");
+const { ARTIFACTS, PHONE, DESKTOP, shot, accessible, fillVerification, pageErrorsOf } = require("./page");
+
+const BOOKING_DAY_9 = "2021-08-09T21:00:00+09:00";
+const OFFLINE_MS = 15_000;
+
+let server;
+
+test.describe.serial("the live waiting room", () => {
+  test.beforeAll(async () => {
+    server = await startServer({
+      clock: BOOKING_DAY_9, logFile: path.join(ARTIFACTS, "server-waiting-room.log"),
+      // The crowd never polls: a long heartbeat timeout keeps it in the line.
+      extraArgs: ["--admit-per-s", "0.5", "--heartbeat-timeout-s", "600"],
+    });
+    await server.admin("/admin/supply", { clinic_id: "seoul-jongno-01", name: "종로중앙의원", region: "서울", date: "2021-08-30", doses: 100 });
+  });
+
+  test.afterAll(async () => {
+    if (server) await server.stop();
+  });
+
+  // Requests of the page to the waiting room: streams opened and polls.
+  function queueRequestsOf(page) {
+    const seen = { streams: 0, polls: 0 };
+    page.on("request", (r) => {
+      const p = new URL(r.url()).pathname;
+      if (/^\/v1\/queue\/[^/]+\/events$/.test(p)) seen.streams += 1;
+      else if (r.method() === "GET" && /^\/v1\/queue\/[^/]+$/.test(p) && p !== "/v1/queue/draws") seen.polls += 1;
+    });
+    return seen;
+  }
+
+  const ahead = async (page) => Number((await page.locator("#queue-position").textContent()).replace(/\D/g, ""));
+  // The seconds "n초 전 갱신" / "Updated n s ago" says, 0 for "just now".
+  const updatedAgo = async (page) => {
+    const text = await page.locator("#queue-updated").textContent();
+    const n = /(\d+)/.exec(text);
+    return n ? Number(n[1]) : 0;
+  };
+
+  test("phone, Korean: pushed, not polled; the network cut for 15 s shows a banner; it resumes by itself", async ({ browser }) => {
+    const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const page = await context.newPage();
+    const pageErrors = pageErrorsOf(page);
+    const seen = queueRequestsOf(page);
+    await page.goto(server.base + "/");
+    await expect(page.locator("#method-list .method").first()).toBeVisible();
+    await page.locator("#method-next").click();
+    // Sixteen people ahead, one admitted every two seconds: about half a minute in the line.
+    await server.crowd(16, { year: 1991, month: 3, day: 9 });
+    await fillVerification(page, "한지우", residentId(1993, 4, 19, 51001, true));
+
+    await expect(page.locator("#view-queue")).toBeVisible();
+    await expect.poll(() => ahead(page), { timeout: 10_000 }).toBeGreaterThan(0);
+    await expect(page.locator("#queue-updated")).toHaveText(/^(방금 갱신|\d+초 전 갱신)$/);
+    await expect(page.locator("#queue-offline")).toBeHidden();
+    expect(seen.streams).toBe(1);
+    expect(seen.polls).toBe(0);
+    await shot(page, "point5-phone-ko-live");
+    await accessible(page, "the live waiting room");
+
+    // The network goes away for 15 s: the banner, and the last update ageing.
+    const before = await ahead(page);
+    const cut = Date.now();
+    await context.setOffline(true);
+    await expect(page.locator("#queue-offline")).toBeVisible({ timeout: OFFLINE_MS });
+    const bannerAfterMs = Date.now() - cut;
+    await expect(page.locator("#queue-offline")).toContainText("서버와 연결이 끊겼습니다");
+    await page.waitForTimeout(Math.max(0, OFFLINE_MS - (Date.now() - cut)));
+    expect(await updatedAgo(page)).toBeGreaterThanOrEqual(10);
+    await expect(page.locator("#queue-updated")).toHaveClass(/stale/);
+    await shot(page, "point5-phone-ko-offline");
+    await accessible(page, "the waiting room offline");
+
+    // Back online: it reconnects by itself, and the line has moved on meanwhile.
+    await context.setOffline(false);
+    await expect(page.locator("#queue-offline")).toBeHidden({ timeout: 10_000 });
+    await expect(page.locator("#queue-updated")).toHaveText(/^(방금 갱신|[1-5]초 전 갱신)$/);
+    expect(await ahead(page)).toBeLessThan(before);
+    expect(seen.streams).toBeGreaterThan(1);
+    await shot(page, "point5-phone-ko-resumed");
+    await expect(page.locator("#view-choose")).toBeVisible({ timeout: 60_000 });
+    console.log(`point 5: the banner came ${bannerAfterMs} ms after the network was cut; ${seen.streams} streams, ${seen.polls} polls`);
+    expect(pageErrors).toEqual([]);
+    await context.close();
+  });
+
+  test("desktop, English: no stream to be had (503), so the page polls as the server says", async ({ browser }) => {
+    const context = await browser.newContext({ viewport: DESKTOP });
+    const page = await context.newPage();
+    const pageErrors = pageErrorsOf(page);
+    const seen = queueRequestsOf(page);
+    await page.route(/\/v1\/queue\/[^/]+\/events$/, (route) => route.fulfill({
+      status: 503, contentType: "application/json", headers: { "Retry-After": "1" },
+      body: JSON.stringify({ error: "overloaded", message: "the server holds as many event streams as it can", retry_after_s: 1 }),
+    }));
+    await page.goto(server.base + "/");
+    await expect(page.locator("#method-list .method").first()).toBeVisible();
+    await page.locator("#lang-toggle").click();
+    await page.locator("#method-next").click();
+    await server.crowd(4, { year: 1992, month: 6, day: 29 });
+    await fillVerification(page, "Seo-yeon Park", residentId(1989, 11, 29, 52001, true));
+
+    await expect(page.locator("#view-queue")).toBeVisible();
+    await expect(page.locator("#queue-updated")).toHaveText(/^Updated (just now|\d+ s ago)$/);
+    await expect.poll(() => seen.polls, { timeout: 10_000 }).toBeGreaterThan(1);
+    await expect(page.locator("#queue-offline")).toBeHidden();
+    await shot(page, "point5-desktop-en-polling");
+    await accessible(page, "the waiting room, polling");
+    await expect(page.locator("#view-choose")).toBeVisible({ timeout: 60_000 });
+    expect(seen.streams).toBeGreaterThan(0);
+    expect(pageErrors).toEqual([]);
+    await context.close();
+  });
+});
