@@ -141,9 +141,11 @@ impl<L: EventLog + Send + 'static> Embedded<L> {
     /// Takes over an open ledger and hands every event of its log to `sink`.
     pub fn from_ledger(ledger: Ledger<L>, sink: Arc<dyn EventSink>) -> Result<Self, SubmitError> {
         let mut seen = 0u64;
+        let mut last_event_at_ms = NOT_YET;
         crate::read_all(ledger.log(), &ledger.topology(), |_, envelope| {
             sink.record(std::slice::from_ref(&envelope));
             seen += 1;
+            last_event_at_ms = last_event_at_ms.max(envelope.occurred_at_ms);
         })
         .map_err(LedgerError::from)?;
         Ok(Embedded {
@@ -151,7 +153,7 @@ impl<L: EventLog + Send + 'static> Embedded<L> {
             ledger: Mutex::new(ledger),
             sink,
             events_seen: AtomicU64::new(seen),
-            last_event_at_ms: AtomicI64::new(NOT_YET),
+            last_event_at_ms: AtomicI64::new(last_event_at_ms),
         })
     }
 

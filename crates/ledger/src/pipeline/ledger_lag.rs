@@ -82,6 +82,11 @@ fn measure_until_dropped(
     latest: &Weak<Mutex<Result<LagReport, String>>>,
 ) {
     while let Some(shared) = latest.upgrade() {
+        // Serves the client's queued events (errors, logs): it never subscribes, so nothing
+        // else is ever returned.
+        if let Some(Err(error)) = consumer.poll(Duration::ZERO) {
+            tracing::debug!(%error, "the ledger lag reader's client");
+        }
         let measured = measure(consumer, topics);
         if let Err(error) = &measured {
             tracing::debug!(%error, "the ledger's lag could not be measured");
