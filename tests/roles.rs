@@ -145,3 +145,27 @@ fn a_projector_stops_cleanly_on_sigterm() {
     let (status, text) = processor.stop_with("-TERM");
     assert!(status.success(), "{status}\n{text}");
 }
+
+#[test]
+fn a_gateway_stops_cleanly_on_sigterm_and_its_data_opens_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    // A rehearsal on the embedded log (a simulated clock: the public demo keys are allowed).
+    let args = [
+        "serve",
+        "--data",
+        data,
+        "--listen",
+        "127.0.0.1:0",
+        "--clock",
+        "2021-08-09T20:05:00+09:00",
+    ];
+    for signal in ["-TERM", "-INT"] {
+        let mut role = Role::start(&args, dir.path());
+        role.wait_for("listening on http://", START_TIMEOUT);
+        let (status, text) = role.stop_with(signal);
+        assert!(status.success(), "{signal}: {status}\n{text}");
+        assert!(text.contains("yeyak serve: stopping"), "{text}");
+    }
+}
