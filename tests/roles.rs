@@ -20,8 +20,12 @@ struct Role {
 impl Role {
     fn start(args: &[&str], dir: &Path) -> Role {
         let log = dir.join(format!("{}.log", args[0]));
+        // Every service is named by the arguments: none by the caller's environment
+        // (scripts/test exports YEYAK_KAFKA, which would make a rehearsal `serve` a deployment).
         let child = Command::new(env!("CARGO_BIN_EXE_yeyak"))
             .args(args)
+            .env_remove("YEYAK_KAFKA")
+            .env_remove("YEYAK_POSTGRES")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
