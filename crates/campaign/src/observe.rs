@@ -15,8 +15,9 @@ pub const ETA_SAMPLES_MAX: u64 = 2_000;
 /// The first night's window of the 2021 figure (701,824 booked within about 4 hours).
 pub const FIRST_NIGHT_MS: i64 = 4 * 3600 * 1000;
 
-/// The window over which the admission rate shown in ETAs is measured.
-pub const RATE_WINDOW_MS: i64 = 60_000;
+/// How long the outflow achieved while people waited is smoothed over (the front tier's
+/// `OUTFLOW_SMOOTHING_S`).
+pub const OUTFLOW_SMOOTHING_S: f64 = 5.0;
 
 /// Korea's offset from UTC (no daylight saving time).
 pub const KST_OFFSET_MS: i64 = 9 * 3_600_000;
@@ -97,12 +98,13 @@ struct Ticket {
 pub struct Observer {
     origin_ms: TimestampMs,
     day_windows: Vec<(TimestampMs, TimestampMs)>,
-    /// The admission rate configured (a second): the ETA's rate until one is measured.
+    /// The controller's target rate (a second).
     admit_per_s: f64,
-    /// Admissions of the last [`RATE_WINDOW_MS`], by instant: the measured rate, as the front
-    /// tier publishes it for ETAs.
-    admissions_recent: VecDeque<(TimestampMs, u64)>,
-    admissions_recent_total: u64,
+    /// What the controller achieved over the ticks that left people waiting (smoothed), when
+    /// any did: the ETA's rate when it is below the target, as the front tier's.
+    achieved_while_waiting: Option<f64>,
+    /// Admissions the controller may grant at once at its next tick.
+    admit_budget: f64,
     eta_stride: u64,
     tickets: Vec<Ticket>,
     pub waiting: u64,
@@ -158,8 +160,8 @@ impl Observer {
                 .map(|d| (d.window.opens_at_ms, d.window.closes_at_ms))
                 .collect(),
             admit_per_s,
-            admissions_recent: VecDeque::new(),
-            admissions_recent_total: 0,
+            achieved_while_waiting: None,
+            admit_budget: 0.0,
             eta_stride: (expected_tickets / ETA_SAMPLES_MAX).max(1),
             tickets: Vec::new(),
             waiting: 0,
@@ -331,22 +333,30 @@ impl Observer {
         self.clinics.get_mut(clinic).expect("inserted above")
     }
 
-    /// The admission rate an ETA shown at `at` divides by: measured over the last minute, or
-    /// the configured one while nothing was admitted in it (`(position + 1) / rate`, the front
-    /// tier's rule).
-    fn eta_rate_per_s(&mut self, at: TimestampMs) -> f64 {
-        while let Some(&(t, n)) = self.admissions_recent.front() {
-            if t > at - RATE_WINDOW_MS {
-                break;
-            }
-            self.admissions_recent.pop_front();
-            self.admissions_recent_total -= n;
+    /// The controller's tick: `admitted` in `elapsed_s`, and the budget it keeps for the next.
+    /// A tick that left people waiting is folded into the achieved outflow.
+    pub fn controller_tick(&mut self, admitted: u64, elapsed_s: f64, budget: f64) {
+        self.admit_budget = budget;
+        if self.waiting == 0 || elapsed_s <= 0.0 {
+            return;
         }
-        if self.admissions_recent_total == 0 {
-            self.admit_per_s
-        } else {
-            self.admissions_recent_total as f64 * 1000.0 / RATE_WINDOW_MS as f64
-        }
+        let sample = admitted as f64 / elapsed_s;
+        let weight = elapsed_s / (elapsed_s + OUTFLOW_SMOOTHING_S);
+        let before = self.achieved_while_waiting.unwrap_or(self.admit_per_s);
+        self.achieved_while_waiting = Some(before + weight * (sample - before));
+    }
+
+    /// The ETA of a ticket with `ahead` people in front, by the front tier's rule
+    /// (`Front::eta`): those the controller admits at once at its next tick wait for nothing,
+    /// the others for the expected rate (the target, or what was achieved while people waited
+    /// when that was less).
+    fn eta_s_for(&self, ahead: u64) -> u32 {
+        let expected = self
+            .achieved_while_waiting
+            .map_or(self.admit_per_s, |a| a.min(self.admit_per_s))
+            .max(1e-3);
+        let after = ((ahead + 1) as f64 - self.admit_budget.floor().max(0.0)).max(0.0);
+        (after / expected).ceil() as u32
     }
 
     fn issued(&mut self, ticket: u64, at: TimestampMs) {
@@ -355,8 +365,7 @@ impl Observer {
             self.tickets.len() as u64,
             "tickets are numbered in order"
         );
-        let rate = self.eta_rate_per_s(at);
-        let eta_s = ((self.waiting + 1) as f64 / rate).ceil() as u32;
+        let eta_s = self.eta_s_for(self.waiting);
         self.tickets.push(Ticket {
             issued_s: self.since_origin_s(at),
             eta_s,
@@ -374,11 +383,6 @@ impl Observer {
         let (issued_s, eta_s) = (t.issued_s, t.eta_s);
         self.waiting -= 1;
         self.admitted += 1;
-        match self.admissions_recent.back_mut() {
-            Some((last, n)) if *last == at => *n += 1,
-            _ => self.admissions_recent.push_back((at, 1)),
-        }
-        self.admissions_recent_total += 1;
         let wait_s = now_s.saturating_sub(issued_s);
         self.waits.add(u64::from(wait_s));
         self.eta_errors.add(u64::from(wait_s.abs_diff(eta_s)));

@@ -747,7 +747,7 @@ impl<'a, D: Decide> World<'a, D> {
         let admit = (self.budget.floor() as u64)
             .min(room)
             .min(self.observer.waiting);
-        if admit > 0 {
+        let admitted = if admit > 0 {
             let outcome = self.submit(CommandBody::Admit {
                 tickets_max: admit.min(u64::from(yeyak_domain::waiting_room::ADMIT_TICKETS_MAX))
                     as u32,
@@ -760,7 +760,11 @@ impl<'a, D: Decide> World<'a, D> {
                 .count();
             self.budget -= admitted as f64;
             self.follow(&outcome);
-        }
+            admitted as u64
+        } else {
+            0
+        };
+        self.observer.controller_tick(admitted, tick_s, self.budget);
         self.report_lights()?;
         self.schedule(self.now_ms + TICK_MS, Action::Tick);
         Ok(())
