@@ -13,7 +13,7 @@ use super::Topics;
 use super::processor::ProcessorError;
 use yeyak_log::client_config;
 use yeyak_log::kafka::{DurabilityText, block_on, log_topic};
-use yeyak_log::topic_settings::{Durability, TopicSettings, check_topic};
+use yeyak_log::topic_settings::{Durability, TopicSettings, TopicSettingsError, check_topic};
 
 /// Creates every command and event topic that is missing, with the deployment's durability
 /// (`settings` resolved on the cluster: see `yeyak_log::topic_settings`), and checks every topic
@@ -80,13 +80,31 @@ fn check_existing(
     if existing.is_empty() {
         return Ok(());
     }
-    let metadata = metadata_showing(admin, existing, timeout)?;
-    for (name, partitions) in names.iter().filter(|(n, _)| existing.contains(n)) {
-        check_topic(admin, &metadata, name, *partitions, durability, timeout)
-            .map_err(|e| ProcessorError::TopicSettings(Box::new(e)))?;
+    // A topic another role created a moment ago may not show its settings on every broker
+    // yet (seen in the chaos suite: `min.insync.replicas` unset on the three-broker cluster as
+    // two processors started together): a mismatch is checked again until it lasts.
+    let deadline = Instant::now() + SETTLED_WITHIN;
+    loop {
+        let metadata = metadata_showing(admin, existing, timeout)?;
+        let checked = names
+            .iter()
+            .filter(|(n, _)| existing.contains(n))
+            .try_for_each(|(name, partitions)| {
+                check_topic(admin, &metadata, name, *partitions, durability, timeout)
+            });
+        match checked {
+            Ok(()) => return Ok(()),
+            Err(error @ TopicSettingsError::Mismatch { .. }) if Instant::now() < deadline => {
+                tracing::info!(%error, "a topic's settings differ; checking again");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(error) => return Err(ProcessorError::TopicSettings(Box::new(error))),
+        }
     }
-    Ok(())
 }
+
+/// How long a topic's settings may take to show on every broker after another role created it.
+const SETTLED_WITHIN: Duration = Duration::from_secs(10);
 
 /// The cluster's metadata once it lists every topic of `names` with its partitions: a topic
 /// another role has just created may not be in every broker's metadata yet.
