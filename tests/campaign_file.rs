@@ -6,7 +6,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -59,7 +61,6 @@ fn a_server_opens_its_booking_days_when_its_campaign_file_says() {
         1,
     );
     let file = write(dir.path(), "later.toml", &later);
-    let log = dir.path().join("serve.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_yeyak"))
         .args(["serve", "--campaign", file.to_str().unwrap()])
         .args([
@@ -71,21 +72,16 @@ fn a_server_opens_its_booking_days_when_its_campaign_file_says() {
         .env_clear()
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let until = Instant::now() + START_TIMEOUT;
-    let addr = loop {
-        let text = std::fs::read_to_string(&log).unwrap();
-        if let Some(rest) = text.split("listening on http://").nth(1) {
-            break rest.split(' ').next().unwrap().trim().to_owned();
-        }
-        if Instant::now() > until || child.try_wait().unwrap().is_some() {
-            child.kill().ok();
-            panic!("the server did not start:\n{text}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let mut stderr = common::lines::Lines::follow(child.stderr.take().unwrap());
+    let Some(line) = stderr.wait_for("listening on http://", START_TIMEOUT) else {
+        child.kill().ok();
+        panic!("the server did not start:\n{}", stderr.seen);
     };
+    let addr = line.split("listening on http://").nth(1).unwrap();
+    let addr = addr.split_whitespace().next().unwrap().to_owned();
     let schedule = get(&addr, "/v1/schedule");
     child.kill().unwrap();
     child.wait().unwrap();

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Every role with a section.
+use yeyak_config::ROLES;
+
 /// A refused start ends at once; anything slower fails the test.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const SUBJECT_KEY: &str = "5ab1ec7000000000000000000000000000000000000000000000000000000001";
@@ -18,20 +21,6 @@ const TOKEN_KEY: &str = "70ce000000000000000000000000000000000000000000000000000
 const ADMIN_TOKEN: &str = "admin-secret-0123456789abcdef0123456789";
 const PG_PASSWORD: &str = "pg-secret-pw";
 const SASL_PASSWORD: &str = "sasl-secret-pw";
-/// Every role with a section (`yeyak_config::ROLES`).
-const ROLES: &[&str] = &[
-    "bench",
-    "chaos_sim",
-    "demo",
-    "export",
-    "loadgen",
-    "process",
-    "project",
-    "rebalance",
-    "replay",
-    "serve",
-    "simulate",
-];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -198,9 +187,10 @@ fn a_role_runs_with_the_layered_values() {
     assert!(flagged.ends_with(", 1 clinics)"), "{flagged}");
 }
 
-/// Runs a role that would start (a rehearsal server) with a bad file: it must end at once,
-/// non-zero, with the key named, having printed nothing on stdout.
-fn refused(file_text: &str, key_error: &str) {
+/// Runs a rehearsal server (embedded log in the file's directory, `data`) with the file
+/// `file_text`; the directory and the file are returned so that they can be looked at and used
+/// again.
+fn rehearsal_with(file_text: &str) -> (Output, tempfile::TempDir, PathBuf) {
     let (dir, file) = config_file(file_text);
     let data = dir.path().join("data");
     let args = [
@@ -214,7 +204,14 @@ fn refused(file_text: &str, key_error: &str) {
         "--data",
         data.to_str().unwrap(),
     ];
-    let output = yeyak(&args, &[]);
+    (yeyak(&args, &[]), dir, file)
+}
+
+/// Runs a role that would start (a rehearsal server) with a bad file: it must end at once,
+/// non-zero, with the key named, having printed nothing on stdout.
+fn refused(file_text: &str, key_error: &str) {
+    let (output, dir, file) = rehearsal_with(file_text);
+    let data = dir.path().join("data");
     let stderr = text(&output.stderr);
     assert!(!output.status.success(), "{file_text}");
     assert!(stderr.contains(key_error), "{file_text}: {stderr}");
@@ -268,27 +265,14 @@ fn unknown_keys_and_wrong_types_are_refused_with_the_key_named() {
 #[test]
 fn a_certificate_without_its_key_in_the_file_is_refused() {
     // clap's `requires` does not see the file's values: the server checks the pair itself.
-    let (dir, file) = config_file("[serve]\ntls_cert = \"server.pem\"\n");
-    let data = dir.path().join("data");
-    let args = [
-        "--config",
-        file.to_str().unwrap(),
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--clock",
-        "2021-08-09T20:00:00+09:00",
-        "--data",
-        data.to_str().unwrap(),
-    ];
-    let output = yeyak(&args, &[]);
+    let (output, dir, _file) = rehearsal_with("[serve]\ntls_cert = \"server.pem\"\n");
     assert!(!output.status.success());
     assert!(
         text(&output.stderr).contains("go together"),
         "{}",
         text(&output.stderr)
     );
-    assert!(!data.exists(), "the server started");
+    assert!(!dir.path().join("data").exists(), "the server started");
 }
 
 const SECRETS: &str = r#"

@@ -55,14 +55,6 @@ impl Decide for Fed {
     }
 }
 
-/// The process's peak resident set (`VmHWM`), in bytes, where the system tells it.
-fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 /// Bytes per person each part of the view holds, measured by freeing it.
 fn breakdown(view: &mut FrontView, people: u64) -> serde_json::Value {
     fn freed<T: Default>(part: &mut T) -> i64 {
@@ -119,7 +111,7 @@ fn the_gateways_view_costs_a_bounded_amount_per_person() {
         "reservations": fed.view.model.reservations.len(),
         "view_bytes": fed.view_bytes,
         "view_bytes_per_person": per_person.round(),
-        "peak_rss_bytes": peak_rss(),
+        "peak_rss_bytes": yeyak_campaign::cli::peak_rss_bytes(),
         "seconds": started.elapsed().as_secs_f64().round(),
     });
     eprintln!("{figures}");
