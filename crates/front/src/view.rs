@@ -71,24 +71,11 @@ pub struct FrontView {
     pub events_total: u64,
 }
 
-/// Events that only move the read model's `queue_tickets` rows: the gateway answers for
-/// tickets from its own `tickets`, and never reads those rows (the projector keeps them in
-/// PostgreSQL), so its model is spared them (115 B per person over a campaign).
-fn only_queue_rows(event: &Event) -> bool {
-    matches!(
-        event,
-        Event::TicketIssued(_)
-            | Event::TicketAdmitted(_)
-            | Event::TicketLeft(_)
-            | Event::TicketSkipped(_)
-    )
-}
-
 impl FrontView {
     pub fn apply(&mut self, envelope: &Envelope) {
-        if !only_queue_rows(&envelope.event) {
-            self.model.apply(envelope);
-        }
+        // The gateway answers for tickets from its own `tickets` and never reads the model's
+        // queue-ticket rows (the projector keeps them in PostgreSQL): 115 B per person spared.
+        self.model.apply_but_queue_tickets(envelope);
         self.events_total += 1;
         let at = envelope.occurred_at_ms;
         match &envelope.event {

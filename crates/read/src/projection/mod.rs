@@ -314,6 +314,22 @@ impl ReadModel {
             .or_default() += 1;
     }
 
+    /// Folds an event, except those that only move `queue_tickets` rows: for a reader that
+    /// answers for tickets from elsewhere (the gateway's view), which then keeps none of those
+    /// rows. The match that decides it stands beside `apply`'s.
+    pub fn apply_but_queue_tickets(&mut self, envelope: &Envelope) {
+        let only_queue_rows = matches!(
+            envelope.event,
+            Event::TicketIssued(_)
+                | Event::TicketAdmitted(_)
+                | Event::TicketLeft(_)
+                | Event::TicketSkipped(_)
+        );
+        if !only_queue_rows {
+            self.apply(envelope);
+        }
+    }
+
     /// Folds one event in.
     pub fn apply(&mut self, envelope: &Envelope) {
         let at = envelope.occurred_at_ms;
