@@ -18,7 +18,7 @@ use yeyak_log::{EventLog, FileLog, FileLogConfig, FsyncPolicy};
 
 use crate::pipeline::Topics;
 use crate::pipeline::client::{EventTail, Submitter};
-use crate::pipeline::ledger_lag::LedgerLag;
+use crate::pipeline::ledger_lag::{LagReport, LedgerLag};
 use crate::pipeline::processor::ProcessorError;
 use crate::pipeline::submission::{Failure, Next, Submission};
 use crate::{Ledger, LedgerError, Topology};
@@ -102,9 +102,9 @@ pub struct LedgerHealth {
     /// When the newest event this gateway saw was decided.
     pub last_event_at_ms: Option<TimestampMs>,
     /// Commands in the command topics the processors have not decided yet, per partition,
-    /// and how long ago that was measured (`Err`: why it is unknown). `None`: the backend
-    /// decides every command at once (embedded).
-    pub undecided: Option<Result<(Vec<(String, u32, i64)>, Duration), String>>,
+    /// as last measured (`Err`: why it is unknown). `None`: the backend decides every command
+    /// at once (embedded).
+    pub undecided: Option<Result<LagReport, String>>,
 }
 
 /// The embedded ledger: one process owns every partition; commands are decided one at a time.
@@ -460,9 +460,7 @@ impl Submit for Kafka {
             .map(|replies| replies.len() as u64)
             .sum();
         let undecided = match &self.lag {
-            Some(lag) => lag
-                .latest()
-                .map(|report| (report.partitions, report.measured_at.elapsed())),
+            Some(lag) => lag.latest(),
             None => Err("not measured: its reader could not start".to_owned()),
         };
         LedgerHealth {

@@ -59,14 +59,15 @@ pub fn status_body(front: &Front) -> Result<Value, Unexpected> {
 fn ledger_body(health: &LedgerHealth, now: TimestampMs) -> Value {
     let (undecided, by_partition, measured_s_ago, unknown) = match &health.undecided {
         None => (None, Vec::new(), None, None),
-        Some(Ok((partitions, age))) => {
-            let waiting: Vec<Value> = partitions
+        Some(Ok(report)) => {
+            let waiting: Vec<Value> = report
+                .partitions
                 .iter()
                 .filter(|(_, _, n)| *n > 0)
                 .map(|(topic, p, n)| json!({"topic": topic, "partition": p, "undecided": n}))
                 .collect();
-            let total: i64 = partitions.iter().map(|(_, _, n)| n).sum();
-            (Some(total), waiting, Some(age.as_secs()), None)
+            let age_s = report.measured_at.elapsed().as_secs();
+            (Some(report.undecided()), waiting, Some(age_s), None)
         }
         Some(Err(why)) => (None, Vec::new(), None, Some(why.clone())),
     };
