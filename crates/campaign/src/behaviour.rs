@@ -42,6 +42,20 @@ pub const CHANGE_RUSH_PER_MILLE: u64 = 300;
 pub const CHANGE_RUSH_MEAN_MS: i64 = 30 * 60_000;
 pub const CHANGE_LATER_MEAN_MS: i64 = 3 * 24 * 3_600_000;
 
+/// How many people the model expects to come at all, with a margin: the ledger's tables of
+/// people are sized for them up front (a table grown in the middle of the run is briefly held
+/// twice; one sized for everyone, also those who never come, is twice as large at 16 million).
+/// Of the group: those who try on their day, and late bookers among those who did not; of the
+/// others, those who try anyway. A table still grows if more come.
+pub fn expected_visitors(eligible: u32, outside: u32) -> usize {
+    let never_tried = 1000 - PARTICIPATE_PER_MILLE;
+    let group_per_mille = PARTICIPATE_PER_MILLE + never_tried * LATE_BOOKER_PER_MILLE / 1000;
+    let expected = u64::from(eligible) * group_per_mille / 1000
+        + u64::from(outside) * OUTSIDE_TRIES_PER_MILLE / 1000;
+    (expected + expected / VISITORS_MARGIN_DIVISOR) as usize
+}
+const VISITORS_MARGIN_DIVISOR: u64 = 20;
+
 // ---- a visit ----------------------------------------------------------------------------------
 
 /// Verify on a second phone at once (refused: the first device holds them), as the workload.

@@ -153,7 +153,8 @@ impl<'a, D: Decide> World<'a, D> {
         let admit_per_s = ADMIT_PER_HOUR_2021 * scale / 3600.0;
         let cohorts = population.cohorts(&campaign);
         let n = population.len();
-        ledger.reserve(n);
+        let eligible = population.eligible;
+        ledger.reserve(expected_visitors(eligible, n as u32 - eligible));
         World {
             observer: Observer::new(&campaign, admit_per_s, u64::from(people)),
             rng: Rng::new(mix(seed ^ 0x0077_6f72_6c64)),

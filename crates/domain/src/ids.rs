@@ -5,6 +5,8 @@
 
 use std::borrow::Cow;
 
+use compact_str::CompactString;
+
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
@@ -82,14 +84,17 @@ fn valid_name(text: &str) -> bool {
 macro_rules! name_id {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
+        ///
+        /// Held inline up to 24 bytes (no allocation of its own): a person's state keeps a
+        /// device and a clinic id, and the writer's memory per person is a benchmark target.
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        pub struct $name(String);
+        pub struct $name(CompactString);
 
         impl $name {
             /// Validates `text`; `None` when it is empty, longer than 64, has other characters
             /// or holds something shaped like a resident number.
             pub fn new(text: &str) -> Option<$name> {
-                valid_name(text).then(|| $name(text.to_owned()))
+                valid_name(text).then(|| $name(CompactString::from(text)))
             }
             pub fn as_str(&self) -> &str {
                 &self.0

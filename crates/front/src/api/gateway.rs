@@ -74,6 +74,13 @@ impl Front {
         let in_flight = tokio::sync::Semaphore::new(config.http.requests_in_flight_max);
         let verify_clients = config.http.verify_per_client.map(ClientBuckets::new);
         let event_streams = Arc::new(tokio::sync::Semaphore::new(config.http.event_streams_max));
+        // Nothing a live token can ask for is forgotten: a session starts at a verification,
+        // and an admission granted at its last moment outlives it by the admission's length.
+        backend
+            .view()
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain_for(config.session_ttl_ms + config.admission_ttl_ms);
         Front {
             config,
             backend,

@@ -28,7 +28,8 @@ pub enum QueueError {
     Request(#[from] RequestError),
     #[error(transparent)]
     Auth(#[from] AuthError),
-    /// `404 unknown_ticket`: the caller holds none (`me`), or no such ticket exists.
+    /// `404 unknown_ticket`: the caller holds none (`me`), or no such ticket exists (a finished
+    /// one is forgotten once no live token can ask for it).
     #[error("{0}")]
     UnknownTicket(&'static str),
     /// `404 not_queued`: leaving `me` without holding a ticket.
@@ -221,8 +222,9 @@ pub fn look(
             mine.ok_or(QueueError::UnknownTicket("you hold no ticket"))?
         }
     };
-    let body = ticket_body(front, view, ticket, owner, now)
-        .ok_or(QueueError::UnknownTicket("no such ticket"))?;
+    let body = ticket_body(front, view, ticket, owner, now).ok_or(QueueError::UnknownTicket(
+        "no such ticket, or it ended long enough ago to be forgotten",
+    ))?;
     let owns = |c: &Claims| {
         view.tickets
             .get(&ticket)

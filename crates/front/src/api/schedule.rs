@@ -101,7 +101,7 @@ pub fn may_queue(
     subject: &SubjectId,
     now_ms: TimestampMs,
 ) -> Result<(), Refusal> {
-    let Some(&birth) = view.births.get(subject) else {
+    let Some(birth) = view.birth(subject) else {
         return Ok(());
     };
     let at = admitted_from(front, now_ms);

@@ -61,7 +61,7 @@ fn share_now(
     now: TimestampMs,
 ) -> Result<Share, Refusal> {
     let campaign = front.backend.campaign();
-    let Some(&birth) = view.births.get(&claims.sub) else {
+    let Some(birth) = view.birth(&claims.sub) else {
         return Err(Refusal::new(
             Rejection::new(RejectionCode::NotVerified),
             now,
