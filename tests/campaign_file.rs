@@ -110,7 +110,7 @@ fn a_campaign_file_with_an_error_stops_every_role_at_start_naming_it() {
     let missing = missing.to_str().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
-    let runs: [&[&str]; 4] = [
+    let runs: [&[&str]; 6] = [
         &[
             "serve",
             "--campaign",
@@ -121,6 +121,16 @@ fn a_campaign_file_with_an_error_stops_every_role_at_start_naming_it() {
         &["process", "--campaign", file, "--kafka", "127.0.0.1:1"],
         &["rebalance", "--campaign", file, "--data", data, "--dry-run"],
         &["process", "--campaign", missing, "--kafka", "127.0.0.1:1"],
+        &["demo", "--campaign", file, "--people", "10"],
+        &[
+            "loadgen",
+            "--campaign",
+            file,
+            "--url",
+            "http://127.0.0.1:1",
+            "--admin-token",
+            "not-used",
+        ],
     ];
     for args in runs {
         let output = yeyak(args);

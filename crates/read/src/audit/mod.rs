@@ -166,6 +166,8 @@ pub enum AuditError {
         damage: Box<yeyak_log::Damage>,
         count: usize,
     },
+    #[error("the campaign file is refused")]
+    CampaignFile(#[from] yeyak_log::CampaignFileError),
     /// The log was written under another campaign than the one the audit was given: its rules
     /// would be judged against the wrong calendar.
     #[error(
@@ -192,6 +194,7 @@ impl AuditError {
             AuditError::Json(_) => "report_failed",
             AuditError::LogDamaged { .. } => "log_damaged",
             AuditError::OtherCampaign { .. } => "other_campaign",
+            AuditError::CampaignFile(e) => e.code(),
         }
     }
 }
