@@ -172,12 +172,6 @@ pub struct CampaignArg {
 
 impl CampaignArg {
     pub fn load(&self) -> anyhow::Result<yeyak_domain::Campaign> {
-        let Some(path) = &self.campaign else {
-            return Ok(yeyak_domain::Campaign::default_2021());
-        };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the campaign file {}", path.display()))?;
-        yeyak_domain::Campaign::from_toml(&text)
-            .with_context(|| format!("the campaign file {} is invalid", path.display()))
+        Ok(yeyak_log::load_campaign(self.campaign.as_deref())?)
     }
 }

@@ -397,6 +397,26 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
     loaded.commands = yeyak_read::audit::commands::load(&log).unwrap();
     let report = replay(&loaded, Some(schema.url()));
     assert!(report.ok(), "{:#?}", (&report.violations, &report.postgres));
+    // Every event the processor wrote names its campaign; under another, the audit is refused.
+    let check = &report.campaign_check;
+    assert_eq!(
+        (check.recorded_events, check.unrecorded_events),
+        (report.events, 0)
+    );
+    let another = Campaign::from_toml(
+        &yeyak_domain::calendar::DEFAULT_CAMPAIGN_TOML
+            .replace("id = \"2021-18-49\"", "id = \"another-2021\""),
+    )
+    .unwrap();
+    match audit(&loaded, &another, &AuditOptions::default()) {
+        Err(refused) => {
+            assert_eq!(refused.code(), "other_campaign");
+            let text = refused.to_string();
+            assert!(text.contains(&campaign.stamp().to_string()), "{text}");
+            assert!(text.contains(&another.stamp().to_string()), "{text}");
+        }
+        Ok(_) => panic!("audited a log of the 2021 campaign against another"),
+    }
     let counts = report
         .commands
         .clone()

@@ -1,6 +1,7 @@
 //! Every long-running role decides under the campaign file it is given (`--campaign`,
 //! `YEYAK_CAMPAIGN`, or the file's `campaign` key), the built-in 2021 18-49 campaign otherwise;
-//! a campaign file with an error stops the role at start with the error named.
+//! a campaign file with an error stops the role at start with the error named; the two shipped
+//! campaigns run end to end on the same binary.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -109,7 +110,7 @@ fn a_campaign_file_with_an_error_stops_every_role_at_start_naming_it() {
     let missing = missing.to_str().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
-    let runs: [&[&str]; 4] = [
+    let runs: [&[&str]; 6] = [
         &[
             "serve",
             "--campaign",
@@ -120,6 +121,16 @@ fn a_campaign_file_with_an_error_stops_every_role_at_start_naming_it() {
         &["process", "--campaign", file, "--kafka", "127.0.0.1:1"],
         &["rebalance", "--campaign", file, "--data", data, "--dry-run"],
         &["process", "--campaign", missing, "--kafka", "127.0.0.1:1"],
+        &["demo", "--campaign", file, "--people", "10"],
+        &[
+            "loadgen",
+            "--campaign",
+            file,
+            "--url",
+            "http://127.0.0.1:1",
+            "--admin-token",
+            "not-used",
+        ],
     ];
     for args in runs {
         let output = yeyak(args);
@@ -130,4 +141,60 @@ fn a_campaign_file_with_an_error_stops_every_role_at_start_naming_it() {
         assert!(named, "{args:?}:\n{stderr}");
     }
     assert!(!Path::new(data).exists(), "nothing was created");
+}
+
+/// The two shipped campaigns on the same binary, end to end: the demo under each books on its
+/// own calendar and age group, and the replay of each log passes under its own campaign file
+/// and refuses the other.
+#[test]
+fn the_same_binary_runs_both_shipped_campaigns_end_to_end() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns");
+    let dir = tempfile::tempdir().unwrap();
+    let runs = [
+        (
+            "2021-18-49.toml",
+            "2021-50-59.toml",
+            "ages 18-49 (",
+            "booking day  1 (digit 9, 2021-08-09 20:00)",
+        ),
+        (
+            "2021-50-59.toml",
+            "2021-18-49.toml",
+            "ages 50-59 (illustrative calendar) (",
+            "booking day  1 (digit 0, 2021-07-20 20:00)",
+        ),
+    ];
+    for (own, other, name, first_day) in runs {
+        let data = dir.path().join(own);
+        let data = data.to_str().unwrap();
+        let (own, other) = (root.join(own), root.join(other));
+        let (own, other) = (own.to_str().unwrap(), other.to_str().unwrap());
+        let demo = yeyak(&[
+            "demo",
+            "--campaign",
+            own,
+            "--people",
+            "300",
+            "--clinics",
+            "2",
+            "--data",
+            data,
+        ]);
+        let stdout = String::from_utf8_lossy(&demo.stdout);
+        let stderr = String::from_utf8_lossy(&demo.stderr);
+        assert!(demo.status.success(), "{own}:\n{stdout}\n{stderr}");
+        assert!(
+            stdout.contains(name) && stdout.contains(first_day),
+            "{stdout}"
+        );
+        assert!(stdout.contains("reservations, "), "{stdout}");
+        let replayed = yeyak(&["replay", "--data", data, "--campaign", own, "--quiet"]);
+        let report = String::from_utf8_lossy(&replayed.stdout);
+        assert!(replayed.status.success(), "{own}:\n{report}");
+        assert!(report.contains("recorded on every event"), "{report}");
+        let refused = yeyak(&["replay", "--data", data, "--campaign", other, "--quiet"]);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{own} audited under {other}");
+        assert!(stderr.contains("[other_campaign]"), "{stderr}");
+    }
 }

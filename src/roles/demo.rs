@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use yeyak_tools::demo::{self, DemoConfig};
 
-use crate::settings::{Fsync, Keys, SubjectKeyArg};
+use crate::settings::{CampaignArg, Fsync, Keys, SubjectKeyArg};
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -29,9 +29,12 @@ pub struct DemoArgs {
     fsync: Fsync,
     #[command(flatten)]
     subject_key: SubjectKeyArg,
+    #[command(flatten)]
+    campaign: CampaignArg,
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let campaign = args.campaign.load()?;
     let (data_dir, temporary) = match args.data {
         Some(dir) => (dir, false),
         None => (
@@ -46,8 +49,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         data_dir: data_dir.clone(),
         fsync: args.fsync.into(),
     };
-    let result = demo::run(
+    let result = demo::run_campaign(
         &config,
+        &campaign,
         &args.subject_key.pseudonymiser(Keys::DemoAllowed)?,
         &mut std::io::stdout().lock(),
     );

@@ -6,6 +6,8 @@ use anyhow::Context;
 
 use yeyak_tools::loadgen::{self, LoadConfig};
 
+use crate::settings::CampaignArg;
+
 #[derive(clap::Args)]
 pub struct LoadgenArgs {
     /// The server's base URL.
@@ -23,11 +25,15 @@ pub struct LoadgenArgs {
     /// Seconds of `GET /v1/congestion` + `GET /v1/queue/{ticket}` read load after the flows.
     #[arg(long, default_value_t = 5)]
     read_s: u64,
+    // The server's campaign (give it the server's file): the crowd is its first booking day's.
+    #[command(flatten)]
+    campaign: CampaignArg,
 }
 
 pub fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
     let config = LoadConfig {
         url: args.url,
+        campaign: args.campaign.load()?,
         admin_token: args.admin_token,
         people: args.people,
         connections: args.connections,

@@ -42,17 +42,7 @@ pub struct SimulateArgs {
 
 /// Runs one simulation and writes its files; `Ok(false)` when an invariant was broken.
 pub fn run_cli(args: &SimulateArgs, err: &mut dyn Write) -> Result<bool, SimulateError> {
-    let campaign = match &args.campaign {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|cause| SimulateError::CampaignFile {
-                    path: path.clone(),
-                    cause,
-                })?;
-            Campaign::from_toml(&text)?
-        }
-        None => Campaign::default_2021(),
-    };
+    let campaign = yeyak_log::load_campaign(args.campaign.as_deref())?;
     let clinics = match &args.clinics {
         Some(path) => {
             let text =

@@ -48,14 +48,8 @@ pub enum SimulateError {
     Ledger(#[from] LedgerError),
     #[error("{0} already holds a log; give --data an empty directory")]
     DataNotEmpty(PathBuf),
-    #[error("cannot read the campaign file {path}")]
-    CampaignFile {
-        path: PathBuf,
-        #[source]
-        cause: std::io::Error,
-    },
-    #[error("the campaign file is invalid")]
-    Campaign(#[from] yeyak_domain::CampaignError),
+    #[error("the campaign file is refused")]
+    CampaignFile(#[from] yeyak_log::CampaignFileError),
     #[error("cannot read the clinics file {path}")]
     ClinicsFile {
         path: PathBuf,

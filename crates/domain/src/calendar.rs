@@ -26,6 +26,7 @@ pub enum CampaignError {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CampaignFile {
+    id: String,
     name: String,
     utc_offset: String,
     eligibility: Eligibility,
@@ -122,6 +123,9 @@ impl Opening {
 /// A validated campaign.
 #[derive(Debug, Clone)]
 pub struct Campaign {
+    /// A short name that stays the same for the life of the campaign (`2021-18-49`): recorded
+    /// on every event with the campaign's content hash ([`Campaign::stamp`]).
+    pub id: String,
     pub name: String,
     pub utc_offset: FixedOffset,
     pub eligibility: Eligibility,
@@ -155,6 +159,22 @@ fn parse_window(field: &str, opens: &str, closes: &str) -> Result<Window, Campai
     Ok(window)
 }
 
+/// The most characters of a campaign id.
+pub const CAMPAIGN_ID_CHARS_MAX: usize = 64;
+
+/// A campaign id is 1 to 64 of `a-z 0-9 - _ .`, nothing shaped like a resident number: it goes
+/// into every event record's headers and into exports.
+fn check_id(id: &str) -> Result<(), CampaignError> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c);
+    let fits = !id.is_empty() && id.len() <= CAMPAIGN_ID_CHARS_MAX && id.chars().all(allowed);
+    if !fits || crate::pii::holds_resident_number(id) {
+        return Err(CampaignError::Inconsistent(format!(
+            "id `{id}` is not 1 to {CAMPAIGN_ID_CHARS_MAX} of a-z, 0-9, '-', '_', '.'"
+        )));
+    }
+    Ok(())
+}
+
 impl Campaign {
     /// The 2021 18-49 campaign of the seed.
     pub fn default_2021() -> Campaign {
@@ -164,6 +184,7 @@ impl Campaign {
 
     pub fn from_toml(text: &str) -> Result<Campaign, CampaignError> {
         let file: CampaignFile = toml::from_str(text)?;
+        check_id(&file.id)?;
         let utc_offset: FixedOffset = file.utc_offset.parse().map_err(|_| CampaignError::Time {
             field: "utc_offset".into(),
             value: file.utc_offset.clone(),
@@ -237,6 +258,7 @@ impl Campaign {
             ));
         }
         Ok(Campaign {
+            id: file.id,
             name: file.name,
             utc_offset,
             eligibility: file.eligibility,
@@ -542,6 +564,12 @@ mod tests {
             Campaign::from_toml(&overlapping),
             Err(CampaignError::Inconsistent(_))
         ));
+        for id in ["", "2021 18-49", "900509-1234567"] {
+            let text =
+                DEFAULT_CAMPAIGN_TOML.replace("id = \"2021-18-49\"", &format!("id = {id:?}"));
+            let error = Campaign::from_toml(&text).unwrap_err().to_string();
+            assert!(error.contains(&format!("id `{id}`")), "{error}");
+        }
         let bad_time = DEFAULT_CAMPAIGN_TOML.replace("2021-08-09T20:00:00+09:00", "9 Aug 8pm");
         assert!(matches!(
             Campaign::from_toml(&bad_time),

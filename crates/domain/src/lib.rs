@@ -17,6 +17,7 @@ pub mod rejection;
 pub mod reservation_code;
 pub mod schema;
 pub mod script;
+pub mod stamp;
 pub mod subject;
 pub mod system;
 pub mod waiting_room;
@@ -32,6 +33,7 @@ pub use ids::{
 pub use invariant::{Invariant, Violation};
 pub use rejection::{Rejection, RejectionCode};
 pub use reservation_code::ReservationCode;
+pub use stamp::CampaignStamp;
 pub use system::System;
 
 use serde::{Deserialize, Serialize};

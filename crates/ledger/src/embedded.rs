@@ -11,10 +11,10 @@
 //! twice).
 
 use yeyak_domain::system::{Outcome, follow_up};
-use yeyak_domain::{Campaign, Command, System};
+use yeyak_domain::{Campaign, CampaignStamp, Command, System};
 
 use crate::pipeline::client::Answers;
-use yeyak_log::codec::{CodecError, Topology, encode, read_all};
+use yeyak_log::codec::{CodecError, Topology, encode_under, read_all, recorded_campaign};
 use yeyak_log::{EventLog, LogError, Record};
 
 /// What can go wrong in the embedded ledger: the log, a record, or a command from outside that
@@ -33,6 +33,13 @@ pub enum LedgerError {
         "the ledger stopped after a write failed half-way through a decision; reopen it (it finishes the decision from its log)"
     )]
     Stopped,
+    #[error(
+        "the log was written under campaign {recorded}, not {running}; open it with the campaign file it was written under"
+    )]
+    OtherCampaign {
+        recorded: CampaignStamp,
+        running: CampaignStamp,
+    },
 }
 
 /// The embedded ledger: every partition's writer in one process, on any [`EventLog`].
@@ -40,6 +47,8 @@ pub struct Ledger<L: EventLog> {
     log: L,
     topology: Topology,
     system: System,
+    /// Recorded on every event appended ([`encode_under`]).
+    campaign: CampaignStamp,
     /// Every decision of the log, by command id: a redelivered follow-up is not decided again,
     /// and a retry of an outside command is answered with its whole chain, as the first time
     /// (also after a reopen, which the chains of the log answer).
@@ -57,20 +66,33 @@ impl<L: EventLog> Ledger<L> {
         for (topic, partitions) in topology.topics() {
             log.ensure_topic(topic, partitions)?;
         }
+        let stamp = campaign.stamp();
         let mut system = System::new(campaign);
         let mut answers = Answers::default();
         let mut causes = Vec::new();
-        let events_total = read_all(&log, &topology, |_, envelope| {
+        let mut other_campaign = None;
+        let events_total = read_all(&log, &topology, |stored, envelope| {
+            match recorded_campaign(&stored.record.headers) {
+                Some(recorded) if recorded != stamp => other_campaign = Some(recorded),
+                _ => {}
+            }
             system.apply(&envelope);
             if let Some(next) = follow_up(&envelope) {
                 causes.push(next);
             }
             answers.record(envelope, None);
         })?;
+        if let Some(recorded) = other_campaign {
+            return Err(LedgerError::OtherCampaign {
+                recorded,
+                running: stamp,
+            });
+        }
         let mut ledger = Ledger {
             log,
             topology,
             system,
+            campaign: stamp,
             answers,
             events_total,
             stopped: false,
@@ -123,7 +145,7 @@ impl<L: EventLog> Ledger<L> {
             let (topic, partition) = self.topology.locate(&command.body.target());
             let records = envelopes
                 .iter()
-                .map(encode)
+                .map(|envelope| encode_under(envelope, &self.campaign))
                 .collect::<Result<Vec<_>, _>>()?;
             if let Err(error) = self.append(topic, partition, &records) {
                 // Something of this chain is in the log already: stop until reopened.

@@ -8,8 +8,8 @@
 
 use uuid::Uuid;
 
-use yeyak_domain::Envelope;
 use yeyak_domain::command::Target;
+use yeyak_domain::{CampaignStamp, Envelope};
 
 use crate::{EventLog, LogError, Offset, Record, StoredRecord, partition_for_key};
 
@@ -120,8 +120,48 @@ pub enum CodecError {
 pub const HEADER_TYPE: &str = "type";
 pub const HEADER_COMMAND_ID: &str = "command_id";
 pub const HEADER_SCHEMA_VERSION: &str = "schema_version";
+/// The campaign an event was decided under ([`CampaignStamp`]): its id and content hash. On
+/// every event a writer appends; logs of earlier builds and hand-made records lack them.
+pub const HEADER_CAMPAIGN_ID: &str = "campaign_id";
+pub const HEADER_CAMPAIGN_SHA256: &str = "campaign_sha256";
 
-/// Encodes an envelope as a log record: key = partition key, value = the envelope's JSON.
+/// The two campaign headers of an event decided under `campaign`.
+pub fn campaign_headers(campaign: &CampaignStamp) -> [(&'static str, &str); 2] {
+    [
+        (HEADER_CAMPAIGN_ID, campaign.id.as_str()),
+        (HEADER_CAMPAIGN_SHA256, campaign.sha256.as_str()),
+    ]
+}
+
+/// The campaign a record says it was decided under; `None` when it does not say (both headers
+/// are needed, in UTF-8).
+pub fn recorded_campaign(headers: &[(String, Vec<u8>)]) -> Option<CampaignStamp> {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| String::from_utf8(v.clone()).ok())
+    };
+    Some(CampaignStamp {
+        id: header(HEADER_CAMPAIGN_ID)?,
+        sha256: header(HEADER_CAMPAIGN_SHA256)?,
+    })
+}
+
+/// Encodes an envelope decided under `campaign`: [`encode`]'s record with the campaign headers.
+/// Every writer appends through this.
+pub fn encode_under(envelope: &Envelope, campaign: &CampaignStamp) -> Result<Record, CodecError> {
+    let mut record = encode(envelope)?;
+    for (name, value) in campaign_headers(campaign) {
+        record
+            .headers
+            .push((name.to_owned(), value.as_bytes().to_vec()));
+    }
+    Ok(record)
+}
+
+/// Encodes an envelope as a log record: key = partition key, value = the envelope's JSON. It
+/// says nothing of the campaign: writers use [`encode_under`].
 pub fn encode(envelope: &Envelope) -> Result<Record, CodecError> {
     let value = serde_json::to_vec(envelope).map_err(|cause| CodecError::Encode {
         command_id: envelope.command_id,

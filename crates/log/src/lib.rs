@@ -16,6 +16,7 @@
 //! - [`partition_for_key`] maps a key to a partition exactly like Kafka's default partitioner.
 
 pub mod broker_recovery;
+pub mod campaign_file;
 pub mod client_properties;
 pub mod codec;
 pub mod file;
@@ -24,6 +25,7 @@ pub mod partitioner;
 pub mod topic_settings;
 
 pub use broker_recovery::{BrokerRecovery, Recovering};
+pub use campaign_file::{CampaignFileError, load_campaign};
 pub use client_properties::{ClientProperties, PropertyError, client_config};
 pub use file::{Damage, DamageKind, FileLog, FileLogConfig, FsyncPolicy};
 pub use kafka::{KafkaConfig, KafkaLog};

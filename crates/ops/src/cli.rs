@@ -154,17 +154,7 @@ pub fn rebalance(
     now_ms: i64,
     out: &mut dyn Write,
 ) -> Result<RebalanceRun, RebalanceError> {
-    let campaign = match &args.campaign {
-        None => Campaign::default_2021(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|cause| {
-                RebalanceError::CampaignFile(format!("cannot read {}: {cause}", path.display()))
-            })?;
-            Campaign::from_toml(&text).map_err(|cause| {
-                RebalanceError::CampaignFile(format!("{} is invalid: {cause}", path.display()))
-            })?
-        }
-    };
+    let campaign = yeyak_log::load_campaign(args.campaign.as_deref())?;
     let policy = policy(args, now_ms)?;
     let observed = Arc::new(match args.postgres {
         Some(_) => Observed::decided_only(),

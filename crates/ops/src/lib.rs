@@ -534,8 +534,8 @@ pub enum RebalanceError {
     Output(#[source] std::io::Error),
     #[error("--operator is 1 to 64 of [A-Za-z0-9._:-], no resident number")]
     InvalidOperator,
-    #[error("the campaign file: {0}")]
-    CampaignFile(String),
+    #[error("the campaign file is refused")]
+    CampaignFile(#[from] yeyak_log::CampaignFileError),
 }
 
 /// The commands of a plan, in order, one per move (one `Tick` per clinic for the release).

@@ -558,7 +558,17 @@ fn delete(config: &BenchConfig, topics: &Topics) {
 
 /// Runs the benchmark and writes its report to `out`: progress, a table, then one JSON line.
 pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<BenchReport, BenchError> {
-    let campaign = Campaign::default_2021();
+    run_campaign(config, &Campaign::default_2021(), out)
+}
+
+/// [`run`] under another campaign than the built-in 2021 18-49 one (`yeyak-bench --campaign`):
+/// the crowd of its first booking day.
+pub fn run_campaign(
+    config: &BenchConfig,
+    campaign: &Campaign,
+    out: &mut dyn Write,
+) -> Result<BenchReport, BenchError> {
+    let campaign = campaign.clone();
     let prefix = config
         .topic_prefix
         .clone()

@@ -257,17 +257,26 @@ pub fn run(
     pseudonymiser: &Pseudonymiser,
     out: &mut dyn Write,
 ) -> Result<DemoReport, DemoError> {
+    run_campaign(config, &Campaign::default_2021(), pseudonymiser, out)
+}
+
+/// [`run`] under another campaign than the built-in 2021 18-49 one (`yeyak demo --campaign`).
+pub fn run_campaign(
+    config: &DemoConfig,
+    campaign: &Campaign,
+    pseudonymiser: &Pseudonymiser,
+    out: &mut dyn Write,
+) -> Result<DemoReport, DemoError> {
     if config.people == 0 || config.clinics == 0 || config.clinics > CLINICS_MAX {
         return Err(DemoError::Config(
             "people must be > 0 and clinics 1 to 1000".into(),
         ));
     }
     let started = Instant::now();
-    let campaign = Campaign::default_2021();
-    let ledger = open_empty(config, &campaign)?;
+    let ledger = open_empty(config, campaign)?;
     let workload = Workload::generate(
         &WorkloadConfig::campaign(config.seed, config.people, config.clinics),
-        &campaign,
+        campaign,
     )?;
     writeln!(
         out,
@@ -276,13 +285,13 @@ pub fn run(
     )?;
     writeln!(out, "log: {}", config.data_dir.display())?;
     let mut run = Run::start(ledger, &workload, pseudonymiser)?;
-    run.register_supply(&campaign, &workload)?;
-    run.booking_days(&campaign, &workload, out)?;
-    run.release(&campaign)?;
-    run.change_window(&campaign, out)?;
+    run.register_supply(campaign, &workload)?;
+    run.booking_days(campaign, &workload, out)?;
+    run.release(campaign)?;
+    run.change_window(campaign, out)?;
     let elapsed = started.elapsed();
-    print_summary(out, &campaign, run.ledger.system(), &run.clinics)?;
-    let (report, replayed) = run.check(&campaign)?;
+    print_summary(out, campaign, run.ledger.system(), &run.clinics)?;
+    let (report, replayed) = run.check(campaign)?;
     print_checks(out, &report, &replayed)?;
     writeln!(
         out,

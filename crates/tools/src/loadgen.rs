@@ -29,6 +29,8 @@ use crate::workload::{Arrival, Person, Plan, Workload, WorkloadConfig, WorkloadE
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
     pub url: String,
+    /// The campaign the server runs: the crowd is that of its first booking day.
+    pub campaign: Campaign,
     pub admin_token: String,
     pub people: u32,
     pub connections: u32,
@@ -375,10 +377,10 @@ pub async fn run(config: &LoadConfig) -> Result<String, LoadError> {
         .map(|a| a.trim_end_matches('/').to_owned())
         .ok_or_else(|| LoadError::Url(config.url.clone()))?;
     let connections = config.connections.clamp(1, CONNECTIONS_MAX);
-    let campaign = Campaign::default_2021();
-    let crowd = Arc::new(Crowd::generate(&campaign, config.people)?);
+    let campaign = &config.campaign;
+    let crowd = Arc::new(Crowd::generate(campaign, config.people)?);
     let mut admin = Connection::open(&addr).await?;
-    prepare(&mut admin, &config.admin_token, &campaign, &crowd.workload).await?;
+    prepare(&mut admin, &config.admin_token, campaign, &crowd.workload).await?;
 
     eprintln!(
         "loadgen: {} people over {connections} connections",

@@ -49,10 +49,12 @@ pub const ARRIVAL_WINDOW_S_MAX: u32 = 24 * 3600;
 /// The most people arriving in one second of [`Arrival::Paced`].
 pub const ARRIVAL_PER_S_MAX: u32 = 1_000_000;
 
-/// [`Births::Spread`]: birth dates uniform over this many days from [`SPREAD_FIRST_BIRTH`].
-pub const SPREAD_BIRTH_DAYS: u64 = 40 * 365;
-/// [`Births::Spread`]: the earliest birth date, as (year, month, day).
-pub const SPREAD_FIRST_BIRTH: (i32, u32, u32) = (1965, 1, 1);
+/// [`Births::Spread`]: born from this many years before the campaign's first eligible year (1
+/// January) ...
+pub const SPREAD_YEARS_BEFORE: i32 = 7;
+/// ... until this many years after its last, in steps of 365 days (1965 to 2004 for 2021's
+/// 18-49, 1972-2003).
+pub const SPREAD_YEARS_AFTER: i32 = 1;
 /// Share of women (the resident number's 7th digit), in percent.
 pub const FEMALE_PERCENT: u64 = 50;
 /// Share of visits where the same person also verifies on a second phone (refused: the first
@@ -119,8 +121,9 @@ impl Rng {
 /// Whose birth dates the population has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Births {
-    /// Uniform over [`SPREAD_BIRTH_DAYS`] from [`SPREAD_FIRST_BIRTH`]: every booking day, and
-    /// about a fifth born outside the campaign's eligible years (the demo).
+    /// Uniform from [`SPREAD_YEARS_BEFORE`] the campaign's eligible years to
+    /// [`SPREAD_YEARS_AFTER`] them: every booking day, and some born outside the eligible years
+    /// (a fifth for 2021's 18-49; the demo).
     Spread,
     /// Only eligible people whose booking day is this one (its index in the campaign): the
     /// crowd of one booking day (the benchmark, the load generator).
@@ -471,9 +474,12 @@ fn population(
 fn birth(rng: &mut Rng, births: Births, campaign: &Campaign) -> Option<NaiveDate> {
     match births {
         Births::Spread => {
-            let (y, m, d) = SPREAD_FIRST_BIRTH;
-            let first = NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
-            Some(first + chrono::Duration::days(rng.below(SPREAD_BIRTH_DAYS) as i64))
+            let years = &campaign.eligibility;
+            let from = i32::from(years.born_from_year) - SPREAD_YEARS_BEFORE;
+            let to = i32::from(years.born_to_year) + SPREAD_YEARS_AFTER;
+            let days = ((to - from + 1).max(1) as u64) * 365;
+            let first = NaiveDate::from_ymd_opt(from, 1, 1)?;
+            Some(first + chrono::Duration::days(rng.below(days) as i64))
         }
         Births::BookingDay(day) => {
             let digit = campaign.booking_days.get(usize::from(day))?.digit;

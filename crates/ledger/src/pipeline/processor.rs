@@ -26,9 +26,9 @@ use super::decided::DEDUP_WINDOW_MS_DEFAULT;
 pub use super::writer::ProcessorStats;
 use super::writer::{CommandRecord, Transaction, Writer};
 use crate::{HEADER_COMMAND_ID, HEADER_SCHEMA_VERSION, HEADER_TYPE, decode};
-use yeyak_domain::{Campaign, Command, Envelope};
+use yeyak_domain::{Campaign, CampaignStamp, Command, Envelope};
 use yeyak_log::broker_recovery::with_statistics;
-use yeyak_log::codec::CodecError;
+use yeyak_log::codec::{CodecError, campaign_headers};
 use yeyak_log::kafka::stored_record;
 use yeyak_log::{BrokerRecovery, Recovering, client_config};
 
@@ -211,6 +211,8 @@ pub struct KafkaCommandLog {
     consumer: BaseConsumer<Assignments>,
     producer: ThreadedProducer<Recovering>,
     in_transaction: bool,
+    /// Recorded on every event produced.
+    campaign: CampaignStamp,
 }
 
 pub struct Processor {
@@ -330,6 +332,7 @@ impl Processor {
         consumer
             .subscribe(&topic_refs)
             .map_err(broker("subscribe"))?;
+        let stamp = campaign.stamp();
         let writer = Writer::new(
             config.topics.clone(),
             campaign.clone(),
@@ -343,6 +346,7 @@ impl Processor {
                 consumer,
                 producer,
                 in_transaction: false,
+                campaign: stamp,
             },
             failures_in_a_row: 0,
         })
@@ -504,7 +508,7 @@ impl CommandLog for KafkaCommandLog {
 
     fn produce(&mut self, tx: &Transaction) -> Result<(), ProcessorError> {
         for event in &tx.events {
-            send_event(&self.producer, event)?;
+            send_event(&self.producer, event, &self.campaign)?;
         }
         for command in &tx.commands {
             send_command(&self.producer, &self.config.topics, command, ())?;
@@ -598,13 +602,14 @@ fn offset_list(
 fn send_event(
     producer: &ThreadedProducer<Recovering>,
     event: &super::writer::EventRecord,
+    campaign: &CampaignStamp,
 ) -> Result<(), ProcessorError> {
     let envelope = &event.envelope;
     let value = serde_json::to_vec(envelope).map_err(|cause| ProcessorError::Encode {
         command_id: envelope.command_id,
         cause,
     })?;
-    let headers = OwnedHeaders::new()
+    let mut headers = OwnedHeaders::new()
         .insert(Header {
             key: HEADER_TYPE,
             value: Some(envelope.event.type_name()),
@@ -621,6 +626,12 @@ fn send_event(
             key: HEADER_DECISION_EVENTS,
             value: Some(&event.decision_events.to_string()),
         });
+    for (key, value) in campaign_headers(campaign) {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value),
+        });
+    }
     let record = BaseRecord::to(&event.topic)
         .partition(event.partition as i32)
         .key(envelope.partition_key.as_bytes())

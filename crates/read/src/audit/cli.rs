@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use super::export::ExportSummary;
 use super::source::{Range, damage_finding, load};
 use super::{AuditError, AuditOptions, AuditReport, Loaded};
-use yeyak_domain::Campaign;
 use yeyak_log::{Damage, EventLog, FileLog, FileLogConfig, KafkaConfig, KafkaLog};
 
 /// Where the log is: an embedded data directory or a Kafka cluster, and which part of it.
@@ -141,17 +140,6 @@ impl LogArgs {
     }
 }
 
-fn campaign(path: &Option<PathBuf>) -> Result<Campaign, AuditError> {
-    match path {
-        None => Ok(Campaign::default_2021()),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(super::io_error(path))?;
-            Campaign::from_toml(&text)
-                .map_err(|e| AuditError::BadRange(format!("campaign {}: {e}", path.display())))
-        }
-    }
-}
-
 /// `yeyak replay`. Its `Debug` shows no password.
 #[derive(Clone, Default, clap::Args)]
 pub struct ReplayArgs {
@@ -219,7 +207,7 @@ pub fn load_log(args: &ReplayArgs) -> Result<Loaded, AuditError> {
 
 /// Runs a replay: prints the summary (or the JSON) to `out`, writes the JSON report if asked.
 pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<AuditReport, AuditError> {
-    let campaign = campaign(&args.campaign)?;
+    let campaign = yeyak_log::load_campaign(args.campaign.as_deref())?;
     let loaded = load_log(args)?;
     let options = AuditOptions {
         postgres: args.postgres.clone(),

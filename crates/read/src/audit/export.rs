@@ -517,7 +517,7 @@ pub fn read_export(dir: &Path, progress: bool) -> Result<Loaded, AuditError> {
         exported.end_against_manifest(last_link);
         exported.first_source_offset();
         loaded.integrity.append(&mut exported.findings);
-        let stream = exported.decode(&mut loaded.integrity);
+        let stream = exported.decode(&mut loaded.integrity, &mut loaded.campaigns);
         loaded.streams.push(stream);
     }
     loaded
@@ -797,7 +797,11 @@ impl<'m> ExportedPartition<'m> {
 
     /// The partition's events in offset order, one copy of each; a record that is not an
     /// event is left out and found undecodable.
-    fn decode(&self, integrity: &mut Vec<Finding>) -> Stream {
+    fn decode(
+        &self,
+        integrity: &mut Vec<Finding>,
+        campaigns: &mut super::campaign::RecordedCampaigns,
+    ) -> Stream {
         let (topic, partition) = (&self.expected.topic, self.expected.partition);
         let mut stream = Stream {
             topic: topic.clone(),
@@ -813,6 +817,7 @@ impl<'m> ExportedPartition<'m> {
                 offset: position.offset,
                 record: f.record.clone(),
             };
+            campaigns.count(&stored.record.headers);
             match decode(&stored) {
                 Ok(envelope) => stream.items.push(Item {
                     position,

@@ -11,6 +11,7 @@
 //!
 //! Not here: deciding anything. The auditor never calls a `decide` function.
 
+pub mod campaign;
 pub mod cli;
 pub mod commands;
 pub mod draw;
@@ -112,6 +113,8 @@ pub struct Loaded {
     pub integrity: Vec<Finding>,
     /// The command topics (Kafka only, whole-log audits only).
     pub commands: Option<commands::CommandRecords>,
+    /// The campaigns the records read say they were decided under.
+    pub campaigns: campaign::RecordedCampaigns,
 }
 
 impl Loaded {
@@ -163,6 +166,18 @@ pub enum AuditError {
         damage: Box<yeyak_log::Damage>,
         count: usize,
     },
+    #[error("the campaign file is refused")]
+    CampaignFile(#[from] yeyak_log::CampaignFileError),
+    /// The log was written under another campaign than the one the audit was given: its rules
+    /// would be judged against the wrong calendar.
+    #[error(
+        "refusing to audit: the log was decided under campaign {recorded} ({events} events say so), not under the given campaign {given}; give the campaign file it was written under"
+    )]
+    OtherCampaign {
+        recorded: yeyak_domain::CampaignStamp,
+        given: yeyak_domain::CampaignStamp,
+        events: u64,
+    },
 }
 
 impl AuditError {
@@ -178,6 +193,8 @@ impl AuditError {
             AuditError::RegistrationNumberShaped { .. } => "resident_number_in_export",
             AuditError::Json(_) => "report_failed",
             AuditError::LogDamaged { .. } => "log_damaged",
+            AuditError::OtherCampaign { .. } => "other_campaign",
+            AuditError::CampaignFile(e) => e.code(),
         }
     }
 }
@@ -299,7 +316,10 @@ pub fn causal_order(streams: &[Stream]) -> (Vec<(u32, u32)>, Vec<Finding>) {
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditReport {
     pub source: String,
+    /// The campaign's name.
     pub campaign: String,
+    /// The campaign judged against, and how many events recorded it.
+    pub campaign_check: campaign::CampaignCheck,
     pub whole_log: bool,
     pub events: u64,
     /// Of `events`, those inside the range (the rest is history before it, folded not judged).
@@ -369,6 +389,7 @@ impl AuditReport {
     /// The human summary.
     pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "yeyak replay: {} ({})", self.source, self.campaign)?;
+        writeln!(out, "  {}", self.campaign_check.describe())?;
         writeln!(
             out,
             "  {} events in {} partitions{}, replayed in {:.2} s ({:.0} events/s)",
@@ -507,6 +528,7 @@ pub fn audit(
     options: &AuditOptions,
 ) -> Result<Replayed, AuditError> {
     let started = Instant::now();
+    let campaign_check = loaded.campaigns.check(&campaign.stamp())?;
     let (order, order_findings) = causal_order(&loaded.streams);
     let mut rules = rules::RuleBook::new(campaign, loaded.every_partition && loaded.from_start);
     let mut model = ReadModel::new();
@@ -611,6 +633,7 @@ pub fn audit(
     let report = AuditReport {
         source: loaded.source.clone(),
         campaign: campaign.name.clone(),
+        campaign_check,
         whole_log: loaded.whole_log,
         events,
         judged: loaded.judged(),

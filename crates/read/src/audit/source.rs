@@ -163,6 +163,7 @@ pub fn load(
             if range.to_ms.is_some_and(|t| timestamp_ms >= t) {
                 return;
             }
+            loaded.campaigns.count(&stored.record.headers);
             let context = stored.offset < from || range.from_ms.is_some_and(|f| timestamp_ms < f);
             let position = Position {
                 topic: topic.clone(),

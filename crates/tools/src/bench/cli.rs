@@ -59,6 +59,10 @@ pub struct BenchCli {
     /// are never shown.
     #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
     pub kafka_properties: Vec<String>,
+    /// The campaign calendar (TOML, like campaigns/2021-18-49.toml): the crowd is that of its
+    /// first booking day; the built-in 2021 18-49 campaign by default.
+    #[arg(long, env = "YEYAK_CAMPAIGN")]
+    pub campaign: Option<PathBuf>,
 }
 
 impl BenchCli {

@@ -33,8 +33,15 @@ fn main() -> ExitCode {
         eprintln!("yeyak-bench: [{}] {error}", error.code());
         return ExitCode::FAILURE;
     }
+    let campaign = match yeyak_log::load_campaign(cli.campaign.as_deref()) {
+        Ok(campaign) => campaign,
+        Err(error) => {
+            eprintln!("yeyak-bench: [{}] {}", error.code(), error_chain(&error));
+            return ExitCode::FAILURE;
+        }
+    };
     let config = cli.config();
-    match bench::run(&config, &mut std::io::stdout().lock()) {
+    match bench::run_campaign(&config, &campaign, &mut std::io::stdout().lock()) {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("yeyak-bench: the benchmark failed: {}", error_chain(&error));
