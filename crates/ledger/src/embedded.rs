@@ -11,7 +11,7 @@
 //! twice).
 
 use yeyak_domain::system::{Outcome, follow_up};
-use yeyak_domain::{Campaign, CampaignStamp, Command, System};
+use yeyak_domain::{Campaign, CampaignStamp, Command, Envelope, System};
 
 use crate::pipeline::client::Answers;
 use yeyak_log::codec::{CodecError, Topology, encode_under, read_all, recorded_campaign};
@@ -40,6 +40,15 @@ pub enum LedgerError {
         recorded: CampaignStamp,
         running: CampaignStamp,
     },
+}
+
+/// What a group of commands did ([`Ledger::submit_group`]): each command's answer, in the
+/// group's order, and every event appended and synced, in the order it was appended (each
+/// partition's log order).
+#[derive(Debug)]
+pub struct GroupOutcome {
+    pub answers: Vec<Result<Outcome, LedgerError>>,
+    pub appended: Vec<Envelope>,
 }
 
 /// The embedded ledger: every partition's writer in one process, on any [`EventLog`].
@@ -100,7 +109,9 @@ impl<L: EventLog> Ledger<L> {
         causes.retain(|c| !ledger.answers.has_events(c.command_id));
         causes.sort_by_key(|c| (c.at_ms, c.command_id));
         for command in causes {
-            ledger.run(command)?;
+            if let Some(Err(error)) = ledger.run_chains(vec![command]).answers.pop() {
+                return Err(error);
+            }
         }
         Ok(ledger)
     }
@@ -108,63 +119,158 @@ impl<L: EventLog> Ledger<L> {
     /// Decides a command from outside and every follow-up it causes; returns what happened. A
     /// retry with the same command id returns the first answer and changes nothing.
     pub fn submit(&mut self, command: Command) -> Result<Outcome, LedgerError> {
+        let mut group = self.submit_group(vec![command]);
+        group.answers.pop().unwrap_or(Err(LedgerError::Stopped))
+    }
+
+    /// Decides commands from outside together, sharing the log's syncs (group commit): each
+    /// command as [`Ledger::submit`] would, in the group's order, and every follow-up in waves,
+    /// each wave's appends synced ([`EventLog::sync`]) before the next is decided. So an event
+    /// is never appended before its cause is on disk, and every answer comes after a sync. A
+    /// sync that fails stops the ledger and fails every answer of the group still to give.
+    pub fn submit_group(&mut self, commands: Vec<Command>) -> GroupOutcome {
+        let mut answers: Vec<Option<Result<Outcome, LedgerError>>> = Vec::new();
+        let (mut chains, mut retried) = (Vec::new(), Vec::new());
+        let mut ids = std::collections::HashSet::new();
+        for (i, command) in commands.into_iter().enumerate() {
+            answers.push(self.answered_before(&command));
+            if answers[i].is_some() {
+                continue;
+            }
+            if ids.insert(command.command_id) {
+                chains.push((i, command));
+            } else {
+                retried.push((i, command));
+            }
+        }
+        let run = self.run_chains_at(chains, answers.len());
+        let mut appended = run.appended;
+        for (slot, answer) in answers.iter_mut().zip(run.answers) {
+            if slot.is_none() {
+                *slot = Some(answer);
+            }
+        }
+        // The same command twice in one group: the second is answered once the first is.
+        for (i, command) in retried {
+            let mut again = self.submit_group(vec![command]);
+            appended.append(&mut again.appended);
+            answers[i] = again.answers.pop();
+        }
+        GroupOutcome {
+            answers: answers
+                .into_iter()
+                .map(|a| a.unwrap_or(Err(LedgerError::Stopped)))
+                .collect(),
+            appended,
+        }
+    }
+
+    /// The answer a command from outside gets without being decided: refused (a follow-up, a
+    /// stopped ledger, whose memory may be ahead of its log) or decided before (its chain).
+    fn answered_before(&self, command: &Command) -> Option<Result<Outcome, LedgerError>> {
         if command.body.is_follow_up() {
-            return Err(LedgerError::FollowUpFromOutside {
+            return Some(Err(LedgerError::FollowUpFromOutside {
                 command: command.body.name(),
-            });
+            }));
         }
-        if let Some(previous) = self.answers.chain(command.command_id) {
-            return Ok(previous);
+        if self.stopped {
+            return Some(Err(LedgerError::Stopped));
         }
+        self.answers.chain(command.command_id).map(Ok)
+    }
+
+    /// Runs each command's chain (no checks: also the follow-ups a reopen finishes).
+    fn run_chains(&mut self, commands: Vec<Command>) -> GroupOutcome {
+        let n = commands.len();
+        self.run_chains_at(commands.into_iter().enumerate().collect(), n)
+    }
+
+    /// decide -> append -> apply for the commands (`(slot, command)` of `n` answers), then their
+    /// follow-ups, breadth first across the group: one wave at a time, each synced.
+    fn run_chains_at(&mut self, chains: Vec<(usize, Command)>, n: usize) -> GroupOutcome {
+        let mut outcomes: Vec<Result<Outcome, LedgerError>> = (0..n)
+            .map(|_| {
+                Ok(Outcome {
+                    rejection: None,
+                    events: Vec::new(),
+                })
+            })
+            .collect();
+        let mut appended = Vec::new();
+        let mut wave = chains;
+        let mut first = true;
+        while !wave.is_empty() {
+            let (mut next, mut written) = (Vec::new(), Vec::new());
+            for (i, command) in wave {
+                let Ok(outcome) = &mut outcomes[i] else {
+                    continue;
+                };
+                match self.step(&command, first, outcome, &mut written) {
+                    Ok(follow_ups) => next.extend(follow_ups.into_iter().map(|c| (i, c))),
+                    Err(error) => outcomes[i] = Err(error),
+                }
+            }
+            if let Err(error) = self.log.sync() {
+                tracing::error!(%error, "a sync of the log failed: the ledger stops until reopened");
+                self.stopped = true;
+                let mut error = Some(LedgerError::from(error));
+                for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
+                    *outcome = Err(error.take().unwrap_or(LedgerError::Stopped));
+                }
+                break;
+            }
+            appended.append(&mut written);
+            wave = next;
+            first = false;
+        }
+        GroupOutcome {
+            answers: outcomes,
+            appended,
+        }
+    }
+
+    /// Decides one command of a chain, appends its events (not synced) and applies them; returns
+    /// its follow-ups. `first`: the command from outside, whose rejection is the answer's.
+    fn step(
+        &mut self,
+        command: &Command,
+        first: bool,
+        outcome: &mut Outcome,
+        written: &mut Vec<Envelope>,
+    ) -> Result<Vec<Command>, LedgerError> {
         if self.stopped {
             return Err(LedgerError::Stopped);
         }
-        self.run(command)
-    }
-
-    /// decide -> append -> apply, for a command and its follow-ups, breadth first.
-    fn run(&mut self, command: Command) -> Result<Outcome, LedgerError> {
-        let mut queue = std::collections::VecDeque::from([command]);
-        let mut outcome = Outcome {
-            rejection: None,
-            events: Vec::new(),
-        };
-        let mut first = true;
-        while let Some(command) = queue.pop_front() {
-            if self.answers.has_events(command.command_id) {
-                continue;
-            }
-            let (result, envelopes) = self.system.decide(&command);
-            if first {
-                outcome.rejection = result.err();
-                first = false;
-            }
-            if envelopes.is_empty() {
-                continue;
-            }
-            let (topic, partition) = self.topology.locate(&command.body.target());
-            let records = envelopes
-                .iter()
-                .map(|envelope| encode_under(envelope, &self.campaign))
-                .collect::<Result<Vec<_>, _>>()?;
-            if let Err(error) = self.append(topic, partition, &records) {
-                // Something of this chain is in the log already: stop until reopened.
-                self.stopped |= !outcome.events.is_empty();
-                return Err(error);
-            }
-            for envelope in &envelopes {
-                self.answers.record(envelope.clone(), None);
-            }
-            self.events_total += envelopes.len() as u64;
-            for envelope in &envelopes {
-                self.system.apply(envelope);
-                if let Some(next) = follow_up(envelope) {
-                    queue.push_back(next);
-                }
-            }
-            outcome.events.extend(envelopes);
+        if self.answers.has_events(command.command_id) {
+            return Ok(Vec::new());
         }
-        Ok(outcome)
+        let (result, envelopes) = self.system.decide(command);
+        if first {
+            outcome.rejection = result.err();
+        }
+        if envelopes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (topic, partition) = self.topology.locate(&command.body.target());
+        let records = envelopes
+            .iter()
+            .map(|envelope| encode_under(envelope, &self.campaign))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Err(error) = self.append(topic, partition, &records) {
+            // Something of this chain is in the log already: stop until reopened.
+            self.stopped |= !outcome.events.is_empty();
+            return Err(error);
+        }
+        self.events_total += envelopes.len() as u64;
+        let mut follow_ups = Vec::new();
+        for envelope in &envelopes {
+            self.answers.record(envelope.clone(), None);
+            self.system.apply(envelope);
+            follow_ups.extend(follow_up(envelope));
+        }
+        written.extend(envelopes.iter().cloned());
+        outcome.events.extend(envelopes);
+        Ok(follow_ups)
     }
 
     /// Appends a decision's records. A log that reports a failure may have written them all the

@@ -107,9 +107,14 @@ pub struct LedgerHealth {
     pub undecided: Option<Result<LagReport, String>>,
 }
 
-/// The embedded ledger: one process owns every partition; commands are decided one at a time.
+/// The embedded ledger: one process owns every partition. Concurrent commands are decided in
+/// groups that share the log's syncs (group commit): a caller queues its command, and whoever
+/// holds the ledger next decides every queued command ([`Ledger::submit_group`]), hands the
+/// events to the sink and answers each caller, all after the sync.
 pub struct Embedded<L: EventLog> {
     ledger: Mutex<Ledger<L>>,
+    /// Commands waiting for the next group, with where to send each answer.
+    queued: Mutex<Vec<Queued>>,
     sink: Arc<dyn EventSink>,
     events_seen: AtomicU64,
     last_event_at_ms: AtomicI64,
@@ -117,7 +122,9 @@ pub struct Embedded<L: EventLog> {
 }
 
 impl Embedded<FileLog> {
-    /// Opens (or creates) the file log in `dir` and replays it into the view.
+    /// Opens (or creates) the file log in `dir` and replays it into the view. `EveryAppend`
+    /// keeps its promise (nothing is answered before it is on disk) with one fsync per
+    /// partition and wave of a group instead of one per append (`FsyncPolicy::OnSync`).
     pub fn open_dir(
         dir: &std::path::Path,
         campaign: Campaign,
@@ -125,7 +132,10 @@ impl Embedded<FileLog> {
         sink: Arc<dyn EventSink>,
     ) -> Result<Self, SubmitError> {
         let mut config = FileLogConfig::new(dir);
-        config.fsync = fsync;
+        config.fsync = match fsync {
+            FsyncPolicy::EveryAppend => FsyncPolicy::OnSync,
+            other => other,
+        };
         let log = FileLog::open(config).map_err(LedgerError::from)?;
         Embedded::open(log, campaign, sink)
     }
@@ -151,6 +161,7 @@ impl<L: EventLog + Send + 'static> Embedded<L> {
         Ok(Embedded {
             campaign: ledger.system().campaign.clone(),
             ledger: Mutex::new(ledger),
+            queued: Mutex::new(Vec::new()),
             sink,
             events_seen: AtomicU64::new(seen),
             last_event_at_ms: AtomicI64::new(last_event_at_ms),
@@ -163,24 +174,48 @@ impl<L: EventLog + Send + 'static> Embedded<L> {
     }
 }
 
-impl<L: EventLog + Send + 'static> Submit for Embedded<L> {
-    fn submit(&self, command: Command) -> Result<Outcome, SubmitError> {
-        let mut ledger = self.ledger.lock().map_err(|_| SubmitError::Stopped)?;
-        let before = ledger.events_total();
-        let outcome = ledger.submit(command)?;
+/// A command waiting for its group, and where its answer goes.
+type Queued = (Command, Sender<Result<Outcome, SubmitError>>);
+
+impl<L: EventLog + Send + 'static> Embedded<L> {
+    /// Decides every queued command as one group, under the ledger's lock (so the sink sees
+    /// events in the order they were appended), and answers each caller.
+    fn decide_queued(&self, ledger: &mut Ledger<L>) {
+        let queued = std::mem::take(&mut *self.queued.lock().unwrap_or_else(|p| p.into_inner()));
+        let (commands, callers): (Vec<Command>, Vec<_>) = queued.into_iter().unzip();
+        let group = ledger.submit_group(commands);
         // A retry answered from the log appended nothing: the sink saw those events already,
-        // and sees each event once, as on Kafka. Still under the ledger's lock, so the sink
-        // sees events in the order they were appended.
-        if ledger.events_total() > before {
-            self.sink.record(&outcome.events);
+        // and sees each event once, as on Kafka.
+        if let Some(last) = group.appended.last() {
+            self.sink.record(&group.appended);
             self.events_seen
-                .fetch_add(outcome.events.len() as u64, Ordering::Relaxed);
-            if let Some(last) = outcome.events.last() {
-                self.last_event_at_ms
-                    .store(last.occurred_at_ms, Ordering::Relaxed);
+                .fetch_add(group.appended.len() as u64, Ordering::Relaxed);
+            self.last_event_at_ms
+                .store(last.occurred_at_ms, Ordering::Relaxed);
+        }
+        for (caller, answer) in callers.into_iter().zip(group.answers) {
+            if caller.send(answer.map_err(SubmitError::from)).is_err() {
+                // Its caller waits on the ledger's lock, held here: it cannot be gone.
+                tracing::warn!("a caller of the embedded ledger left before its answer");
             }
         }
-        Ok(outcome)
+    }
+}
+
+impl<L: EventLog + Send + 'static> Submit for Embedded<L> {
+    fn submit(&self, command: Command) -> Result<Outcome, SubmitError> {
+        let (answer, answered) = channel();
+        self.queued
+            .lock()
+            .map_err(|_| SubmitError::Stopped)?
+            .push((command, answer));
+        let mut ledger = self.ledger.lock().map_err(|_| SubmitError::Stopped)?;
+        // The group before took this command along, or it is still queued: decide it now.
+        if let Ok(outcome) = answered.try_recv() {
+            return outcome;
+        }
+        self.decide_queued(&mut ledger);
+        answered.try_recv().unwrap_or(Err(SubmitError::Stopped))
     }
 
     fn health(&self) -> LedgerHealth {

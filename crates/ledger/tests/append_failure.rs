@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use uuid::Uuid;
 
 use yeyak_domain::command::Slot;
+use yeyak_domain::system::Outcome;
 use yeyak_domain::{
     Campaign, ClinicId, Command, CommandBody, DeviceId, Envelope, Method, Share, SubjectId,
 };
@@ -26,6 +27,8 @@ enum Failing {
 struct Flaky {
     inner: FileLog,
     plan: Mutex<(u32, Vec<(u32, Failing)>)>,
+    /// Syncs so far, and the number of the one that fails, if any.
+    syncs: Mutex<(u32, Option<u32>)>,
 }
 
 impl Flaky {
@@ -33,7 +36,18 @@ impl Flaky {
         Flaky {
             inner: FileLog::open(FileLogConfig::new(dir)).expect("open the log"),
             plan: Mutex::new((0, Vec::new())),
+            syncs: Mutex::new((0, None)),
         }
+    }
+
+    /// The next sync fails (after its data may well have reached the disk).
+    fn fail_next_sync(&self) {
+        let mut syncs = self.syncs.lock().unwrap();
+        syncs.1 = Some(syncs.0);
+    }
+
+    fn syncs(&self) -> u32 {
+        self.syncs.lock().unwrap().0
     }
 
     /// The `nth` append from now (0: the next) fails `how`.
@@ -89,6 +103,15 @@ impl EventLog for Flaky {
     fn topics(&self) -> Result<Vec<String>, LogError> {
         self.inner.topics()
     }
+    fn sync(&self) -> Result<(), LogError> {
+        let mut syncs = self.syncs.lock().unwrap();
+        let n = syncs.0;
+        syncs.0 += 1;
+        if syncs.1 == Some(n) {
+            return Err(injected());
+        }
+        self.inner.sync()
+    }
 }
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -109,11 +132,15 @@ fn open(dir: &std::path::Path) -> Ledger<Flaky> {
 }
 
 fn verify(id: u128) -> Command {
+    verify_of(id, 7)
+}
+
+fn verify_of(id: u128, person: u8) -> Command {
     Command {
         command_id: Uuid::from_u128(id),
         at_ms: opens(),
         body: CommandBody::Verify {
-            subject: SubjectId([7; 16]),
+            subject: SubjectId([person; 16]),
             birth_year: 1990,
             cohort_digit: 9,
             method: Method::Kakao,
@@ -213,4 +240,59 @@ fn a_chain_broken_half_way_stops_the_ledger_until_it_is_reopened_and_finishes_it
         "the reopened ledger finished the deposit: {outcome:?}"
     );
     assert!(ledger.system().violations().is_empty());
+}
+
+/// Group commit: three people's verifications and a retry of one of them, decided together,
+/// share one sync; each is answered as alone, the retry with the first answer, and the events
+/// come back in the log's order.
+#[test]
+fn a_group_shares_one_sync_and_answers_each_command_as_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = open(dir.path());
+    let before = ledger.log().syncs();
+    let group = vec![
+        verify_of(31, 1),
+        verify_of(32, 2),
+        verify_of(31, 1),
+        verify_of(33, 3),
+    ];
+    let done = ledger.submit_group(group);
+    let answers: Vec<Outcome> = done.answers.into_iter().map(Result::unwrap).collect();
+    assert_eq!(answers[0], answers[2], "the retry gets the first answer");
+    for (answer, id) in answers.iter().zip([31, 32, 31, 33]) {
+        assert_eq!(events_of(ledger.log(), Uuid::from_u128(id)), answer.events);
+    }
+    assert_eq!(
+        done.appended.len(),
+        6,
+        "each decision once: {:?}",
+        done.appended
+    );
+    assert_eq!(ledger.log().syncs() - before, 1, "one sync for the group");
+}
+
+/// A sync that fails leaves each answer of its group unknown: every one fails, the ledger stops
+/// (its memory may be ahead of the disk); reopened, it answers from what the log holds and
+/// decides nothing twice.
+#[test]
+fn a_failed_sync_fails_its_whole_group_and_stops_the_ledger_until_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = open(dir.path());
+    ledger.log().fail_next_sync();
+    let done = ledger.submit_group(vec![verify_of(41, 1), verify_of(42, 2)]);
+    assert!(
+        done.answers.iter().all(Result::is_err),
+        "{:?}",
+        done.answers
+    );
+    assert!(done.appended.is_empty(), "nothing unsynced is handed on");
+    assert!(
+        matches!(ledger.submit(verify_of(41, 1)), Err(LedgerError::Stopped)),
+        "not answered from memory"
+    );
+    drop(ledger);
+    let mut ledger = open(dir.path());
+    let again = ledger.submit(verify_of(41, 1)).unwrap();
+    assert_eq!(events_of(ledger.log(), Uuid::from_u128(41)), again.events);
+    assert_eq!(again.events.len(), 2, "decided once");
 }

@@ -126,6 +126,21 @@ pub enum FsyncPolicy {
     /// damage that recovery has to truncate. Segments are still synced once when they are
     /// sealed (at a roll), so sealed segments stay sound.
     Never,
+    /// Appends are written, not synced; [`EventLog::sync`] `fdatasync`s every partition
+    /// appended to since the last sync, once. An append is durable once a `sync` after it has
+    /// returned: a caller that answers only then (the embedded ledger's group commit) keeps
+    /// `EveryAppend`'s promise, with one fsync per partition for many appends. New segments,
+    /// topics and directories are synced at once, as with `EveryAppend`. A crash of the machine
+    /// before the sync can lose those appends (each partition keeps a prefix of its own: a torn
+    /// tail is truncated on open), never one that a sync covered.
+    OnSync,
+}
+
+impl FsyncPolicy {
+    /// Whether segments, topics and directories are synced when they are created.
+    fn syncs_structure(self) -> bool {
+        self != FsyncPolicy::Never
+    }
 }
 
 /// Configuration of a [`FileLog`].
@@ -277,6 +292,8 @@ struct Partition {
     active_file: Option<File>,
     /// Set when a failed write could not be undone; appends are refused until reopening.
     poisoned: Option<String>,
+    /// Appended to since the last sync (`FsyncPolicy::OnSync`).
+    unsynced: bool,
 }
 
 #[derive(Debug)]
@@ -804,7 +821,7 @@ fn open_partition(
     dir: PathBuf,
     create: bool,
 ) -> Result<Partition, LogError> {
-    let sync = config.fsync == FsyncPolicy::EveryAppend;
+    let sync = config.fsync.syncs_structure();
     if create {
         fs::create_dir_all(&dir).map_err(io_error(&dir))?;
     }
@@ -883,6 +900,7 @@ fn open_partition(
         segments,
         active_file: Some(active_file),
         poisoned: None,
+        unsynced: false,
     })
 }
 
@@ -1080,6 +1098,7 @@ fn open_partition_read_only(
         segments,
         active_file: None,
         poisoned: None,
+        unsynced: false,
     };
     Ok((p, damage))
 }
@@ -1407,6 +1426,7 @@ impl FileLog {
         for (i, relative) in relative_positions.into_iter().enumerate() {
             add_index_entry(&mut active.index, first + i as u64, start + relative);
         }
+        p.unsynced |= self.config.fsync == FsyncPolicy::OnSync;
         active.len = start + buf.len() as u64;
         active.end_offset = first + records.len() as u64;
         Ok(first)
@@ -1414,7 +1434,7 @@ impl FileLog {
 
     /// Seals the active segment and starts a new one at the partition's end offset.
     fn roll(&self, p: &mut Partition) -> Result<(), LogError> {
-        let sync = self.config.fsync == FsyncPolicy::EveryAppend;
+        let sync = self.config.fsync.syncs_structure();
         if let (Some(active), Some(file)) = (p.segments.last(), &p.active_file) {
             // Always synced, whatever the policy: sealed segments must stay sound.
             file.sync_all().map_err(io_error(&active.path))?;
@@ -1545,7 +1565,7 @@ impl FileLog {
         if let Some(existing) = read_topic_meta(topic, &meta_path)? {
             compare_partition_count(topic, existing, partitions)?;
         }
-        let sync = self.config.fsync == FsyncPolicy::EveryAppend;
+        let sync = self.config.fsync.syncs_structure();
         fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         // Partitions first, topic.json last: a topic without topic.json is ignored on open and
         // completed by the next ensure_topic, reusing whatever segments already exist.
@@ -1725,6 +1745,57 @@ impl EventLog for FileLog {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
         Ok(topics.keys().cloned().collect())
     }
+
+    /// `fdatasync`s each partition appended to since the last sync (`FsyncPolicy::OnSync`), all
+    /// at once (one thread each: the file system commits concurrent syncs together). A failed
+    /// fsync leaves the page cache in an unknown state: that partition refuses appends until
+    /// the log is reopened, as after a failed fsync of an append.
+    fn sync(&self) -> Result<(), LogError> {
+        if self.config.fsync != FsyncPolicy::OnSync {
+            return Ok(());
+        }
+        let states: Vec<Arc<TopicState>> = {
+            let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+            topics.values().cloned().collect()
+        };
+        let dirty: Vec<&Mutex<Partition>> = states
+            .iter()
+            .flat_map(|state| &state.partitions)
+            .filter(|cell| lock(cell).unsynced)
+            .collect();
+        match dirty.as_slice() {
+            [] => Ok(()),
+            [one] => sync_partition(&mut lock(one)),
+            many => std::thread::scope(|scope| {
+                let syncs: Vec<_> = many
+                    .iter()
+                    .map(|cell| scope.spawn(|| sync_partition(&mut lock(cell))))
+                    .collect();
+                // Every sync is joined (the scope waits for them all); a failed one has closed
+                // its partition to appends, and the first failure is the answer.
+                syncs.into_iter().try_for_each(|sync| {
+                    sync.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+            }),
+        }
+    }
+}
+
+fn sync_partition(p: &mut Partition) -> Result<(), LogError> {
+    if !p.unsynced {
+        return Ok(());
+    }
+    let (Some(file), Some(active)) = (&p.active_file, p.segments.last()) else {
+        return Ok(());
+    };
+    if let Err(source) = file.sync_data() {
+        let path = active.path.clone();
+        p.poisoned = Some(format!("an fsync of {} failed", path.display()));
+        return Err(LogError::Io { path, source });
+    }
+    p.unsynced = false;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

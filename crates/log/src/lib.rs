@@ -229,4 +229,11 @@ pub trait EventLog: Send + Sync {
 
     /// Topics that exist, sorted.
     fn topics(&self) -> Result<Vec<String>, LogError>;
+
+    /// Makes every append that returned before this call durable, when the log defers that to
+    /// this call ([`file::FsyncPolicy::OnSync`]: many appends share one fsync per partition).
+    /// A no-op for a log whose appends are durable when they return, or never forced.
+    fn sync(&self) -> Result<(), LogError> {
+        Ok(())
+    }
 }
