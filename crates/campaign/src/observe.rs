@@ -19,6 +19,10 @@ pub const FIRST_NIGHT_MS: i64 = 4 * 3600 * 1000;
 /// `OUTFLOW_SMOOTHING_S`).
 pub const OUTFLOW_SMOOTHING_S: f64 = 5.0;
 
+/// The shortest wait an ETA's error is also measured against in proportion: under it, a
+/// second of rounding is already a large share (a 1 s wait shown as 2 s is 100% off).
+pub const ETA_RELATIVE_MIN_WAIT_S: u32 = 30;
+
 /// Korea's offset from UTC (no daylight saving time).
 pub const KST_OFFSET_MS: i64 = 9 * 3_600_000;
 
@@ -118,6 +122,9 @@ pub struct Observer {
     pub eta_errors: Histogram,
     /// Waits shorter than the ETA shown (the ETA was pessimistic).
     pub eta_over: u64,
+    /// |displayed ETA - actual wait| in permille of the wait, for waits of at least
+    /// [`ETA_RELATIVE_MIN_WAIT_S`] (the goal: p95 within 10%).
+    pub eta_relative: Histogram,
     pub eta_samples: Vec<(u32, u32)>,
     max_admitted: Option<u64>,
     pub fcfs_inversions: u64,
@@ -172,6 +179,7 @@ impl Observer {
             waits: Histogram::new(),
             eta_errors: Histogram::new(),
             eta_over: 0,
+            eta_relative: Histogram::new(),
             eta_samples: Vec::new(),
             max_admitted: None,
             fcfs_inversions: 0,
@@ -386,6 +394,10 @@ impl Observer {
         let wait_s = now_s.saturating_sub(issued_s);
         self.waits.add(u64::from(wait_s));
         self.eta_errors.add(u64::from(wait_s.abs_diff(eta_s)));
+        if wait_s >= ETA_RELATIVE_MIN_WAIT_S {
+            let permille = u64::from(wait_s.abs_diff(eta_s)) * 1000 / u64::from(wait_s);
+            self.eta_relative.add(permille);
+        }
         if wait_s < eta_s {
             self.eta_over += 1;
         }

@@ -101,6 +101,12 @@ pub struct Eta {
     pub error_max_s: u64,
     /// Tickets admitted sooner than they were told.
     pub sooner_than_shown_permille: u64,
+    /// The error in proportion of the wait (permille), over the waits of at least
+    /// `relative_min_wait_s`: p50, p95, and how many waits that is.
+    pub relative_min_wait_s: u32,
+    pub relative_error_p50_permille: u64,
+    pub relative_error_p95_permille: u64,
+    pub relative_waits: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -232,6 +238,10 @@ impl Summary {
                 error_p95_s: o.eta_errors.percentile(950),
                 error_max_s: o.eta_errors.max,
                 sooner_than_shown_permille: permille(o.eta_over, o.waits.total),
+                relative_min_wait_s: crate::observe::ETA_RELATIVE_MIN_WAIT_S,
+                relative_error_p50_permille: o.eta_relative.percentile(500),
+                relative_error_p95_permille: o.eta_relative.percentile(950),
+                relative_waits: o.eta_relative.total,
             },
             verifications: Verifications {
                 total: o.verifications_by_method.values().sum(),
