@@ -486,6 +486,7 @@ fn export_one_clinic(name: &str, region: &str) -> (Result<(), String>, tempfile:
             name: name.into(),
             region: region.into(),
             booking_days: 10,
+            address: None,
         }),
     };
     let partition = partition_for_key(b"c1", 8);
@@ -708,6 +709,7 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
             region: "seoul".into(),
             date,
             doses: 20,
+            address: None,
             operator: None,
         };
         submit(0, opens - 3_600_000, supply);

@@ -129,6 +129,9 @@ pub enum CommandBody {
         region: String,
         date: VaccinationDate,
         doses: u32,
+        /// The clinic's road address, one short line (absent from commands of older versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
         /// Who registered it (absent from tools and from commands of older versions).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         operator: Option<OperatorId>,

@@ -121,6 +121,7 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
                 region: args.get("region").unwrap_or(&"seoul").to_string(),
                 date: date(&args),
                 doses: args["doses"].parse().unwrap(),
+                address: args.get("address").map(|a| a.replace('_', " ")),
                 operator: operator(&args),
             },
             "verify" => {

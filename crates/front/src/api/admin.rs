@@ -28,7 +28,7 @@ pub enum AdminError {
     Request(#[from] RequestError),
     #[error(transparent)]
     Auth(#[from] AuthError),
-    /// `400 invalid_field`: a clinic's name or region out of bounds.
+    /// `400 invalid_field`: a clinic's name, region or address out of bounds.
     #[error("{0} is 1 to 100 characters")]
     InvalidText(&'static str),
     #[error("now is an RFC 3339 instant, e.g. 2021-08-09T20:00:00+09:00")]
@@ -77,6 +77,9 @@ pub struct SupplyRequest {
     clinic_id: String,
     name: String,
     region: String,
+    /// The clinic's road address (optional).
+    #[serde(default)]
+    address: Option<String>,
     date: String,
     doses: u32,
 }
@@ -90,7 +93,12 @@ pub async fn supply(
     let (operator, req): (_, SupplyRequest) = admin_body(&front, &headers, body)?;
     let clinic = extract::clinic_id(&req.clinic_id)?;
     let date = extract::date(&req.date)?;
-    for (field, text) in [("name", &req.name), ("region", &req.region)] {
+    let texts = [
+        ("name", Some(&req.name)),
+        ("region", Some(&req.region)),
+        ("address", req.address.as_ref()),
+    ];
+    for (field, text) in texts.into_iter().filter_map(|(f, t)| t.map(|t| (f, t))) {
         if text.trim().is_empty() || text.chars().count() > 100 {
             return Err(AdminError::InvalidText(field));
         }
@@ -103,6 +111,7 @@ pub async fn supply(
             region: req.region,
             date,
             doses: req.doses,
+            address: req.address,
             operator: Some(operator),
         })
         .await?;
