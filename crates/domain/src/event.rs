@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::command::Slot;
 use super::{
-    AdmissionId, BirthDate, BirthFacts, ClinicId, CongestionLevel, DeviceId, GatewayId, Method,
-    OperatorId, Permille, Rejection, RejectionCode, ReservationId, Share, SubjectId, TicketNo,
-    TimestampMs, TransferId, VaccinationDate,
+    AdmissionId, AdmitPerMin, BirthDate, BirthFacts, ClinicId, CongestionLevel, DeviceId,
+    GatewayId, Method, OperatorId, Permille, Rejection, RejectionCode, ReservationId, Share,
+    SubjectId, TicketNo, TimestampMs, TransferId, VaccinationDate,
 };
 
 /// An event with its coordinates: which command it answers, when, and which partition it
@@ -334,6 +334,18 @@ pub struct ProviderSwitched {
     pub operator: OperatorId,
 }
 
+/// An operator paused or resumed admissions, or set their rate. It records the admission
+/// control in force after the decision, whole: the latest record is the one in force (none
+/// recorded: admitting, at the gateway's configured rate).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AdmissionsControlled {
+    /// While true, no `Admit` admits anyone.
+    pub paused: bool,
+    /// The rate the admission controller aims at; null: the gateway's configured rate.
+    pub admit_per_min: Option<AdmitPerMin>,
+    pub operator: OperatorId,
+}
+
 // ---- a clinic's partition ---------------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -535,6 +547,7 @@ events! {
     PreQueueDrawn = 1,
     CongestionReported = 1,
     ProviderSwitched = 1,
+    AdmissionsControlled = 1,
     ClinicRegistered = 2,
     SupplyRegistered = 2,
     ReservationConfirmed = 1,

@@ -246,6 +246,20 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         ",
     ),
     (
+        "operators_pause_admissions",
+        r"
+        at 2021-08-09T20:00+09:00
+        verify s9 born=1990-05-19 device=pc
+        enqueue s9
+        control admissions paused=true by=alice
+        admit 10
+        control admissions per_min=120 by=bob
+        admit 10
+        control admissions paused=false by=alice
+        admit 10
+        ",
+    ),
+    (
         "operators_are_recorded",
         r"
         at 2021-08-01T09:00+09:00

@@ -495,7 +495,8 @@ impl ReadModel {
             | Event::TicketRetired(_)
             | Event::PreQueueJoined(_)
             | Event::PreQueueDrawn(_)
-            | Event::ProviderSwitched(_) => {}
+            | Event::ProviderSwitched(_)
+            | Event::AdmissionsControlled(_) => {}
         }
     }
 
