@@ -319,7 +319,7 @@ async fn a_resident_number_planted_in_any_field_that_reaches_the_log_is_refused(
             "date": "2021-08-30", "doses": 10})
     };
     for planted in ["900509-1234567", "9005091234567", "900509 1234567"] {
-        for field in ["clinic_id", "name", "region"] {
+        for field in ["clinic_id", "name", "region", "address"] {
             let mut body = supply();
             body[field] = format!("x {planted} y").into();
             if field == "clinic_id" {

@@ -85,6 +85,27 @@ fn demo(dir: &Path, people: u32) {
     assert!(report.ok(), "{:?}", report.violations);
 }
 
+/// A log with the events issue 15 added (a clinic's address, `ClinicRegistered` v2; the
+/// operators' admission control, `AdmissionsControlled`) replays to the live digests with every
+/// rule holding.
+#[test]
+fn a_log_with_addresses_and_admission_controls_replays_to_the_live_digests() {
+    for name in ["clinic_address", "operators_pause_admissions"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut live = Live::open(dir.path());
+        common::run_script(&mut live, common::scenarios::script(name));
+        let replayed = replay(&load_dir(dir.path()));
+        let report = &replayed.report;
+        assert!(report.ok(), "{name}: {:#?}", report.violations);
+        assert_eq!(report.digests["read_model"], live.model.digest(), "{name}");
+        assert_eq!(
+            report.digests["domain_state"],
+            system_digest(live.ledger.system()),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn the_demo_campaign_replays_to_the_live_digests_from_the_log_and_from_an_export() {
     let dir = tempfile::tempdir().unwrap();
@@ -486,6 +507,7 @@ fn export_one_clinic(name: &str, region: &str) -> (Result<(), String>, tempfile:
             name: name.into(),
             region: region.into(),
             booking_days: 10,
+            address: None,
         }),
     };
     let partition = partition_for_key(b"c1", 8);
@@ -708,6 +730,7 @@ fn each_forged_event_is_reported_under_the_rule_it_breaks() {
             region: "seoul".into(),
             date,
             doses: 20,
+            address: None,
             operator: None,
         };
         submit(0, opens - 3_600_000, supply);

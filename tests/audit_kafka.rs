@@ -259,6 +259,7 @@ fn the_pipeline_s_log_audits_clean_and_a_rebalance_goes_through_the_clinic_write
                 region: "seoul".into(),
                 date: "2021-08-30".parse().unwrap(),
                 doses: 40,
+                address: None,
                 operator: None,
             },
         };

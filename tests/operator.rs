@@ -1,14 +1,16 @@
 //! The operator page: `/operator` and its script are served without a token, and `GET
 //! /admin/status`, the page's only data call, refuses a missing or wrong admin token and
 //! answers every field the page reads, with figures that follow the queue and the bookings.
-//! Embedded log, in-process server on 127.0.0.1:0.
+//! The launch-night controls (`POST /admin/admissions`: paused, resumed, the rate, kept by a
+//! restart), today's share, the refusals by code and the last hour's samples. Embedded log,
+//! in-process server on 127.0.0.1:0.
 
 mod api_common;
 
 use std::time::{Duration, Instant};
 
 use api_common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 use yeyak_front::FrontConfig;
 use yeyak_front::backend::Backend;
 use yeyak_log::FsyncPolicy;
@@ -253,5 +255,212 @@ async fn admin_status_shows_queue_rate_lights_and_fill_per_booking_day_and_clini
     assert_eq!(clinic(&booked, "c2")["booked"], 0);
     assert_eq!(booked["booking_days"][0]["booked"], 1);
     assert_eq!(booked["booking_days"][1]["booked"], 0);
+    running.stop().await;
+}
+
+/// `POST /admin/admissions` with the admin token.
+async fn control(api: &Api, body: Value) -> Answer {
+    api.post("/admin/admissions", Some(ADMIN), body).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admissions_are_paused_and_resumed_by_a_recorded_control_that_a_restart_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Backend::embedded_dir(
+            dir.path(),
+            yeyak_domain::Campaign::default_2021(),
+            FsyncPolicy::Never,
+        )
+        .unwrap()
+    };
+    let running = start_at(open(), config(), Some(instant(BOOKING_DAY_9))).await;
+    let api = Api::new(&running);
+    api.post("/admin/admissions", None, json!({"paused": true}))
+        .await
+        .expect(401, "invalid_token");
+
+    // Bad input has a stable code and changes nothing.
+    for bad in [
+        json!(-1),
+        json!(0),
+        json!(1.5),
+        json!(600_001),
+        json!(u64::MAX),
+    ] {
+        control(&api, json!({"admit_per_min": bad}))
+            .await
+            .expect(400, "invalid_rate");
+    }
+    control(&api, json!({})).await.expect(400, "missing_field");
+    control(&api, json!({"paused": "yes"}))
+        .await
+        .expect(400, "invalid_field");
+    let untouched = status(&api).await;
+    assert_eq!(
+        untouched["admissions"],
+        json!({"paused": false, "admit_per_min": null, "admit_per_s": config().admit_per_s,
+            "operator": null, "at": null}),
+        "{untouched:#}"
+    );
+
+    // Paused: a person queues and is not admitted.
+    let paused = control(&api, json!({"paused": true})).await;
+    assert_eq!(paused.expect(200, "")["paused"], true);
+    let operator = paused.body["operator"].as_str().unwrap().to_owned();
+    let set = control(&api, json!({"admit_per_min": 120})).await;
+    assert_eq!(
+        (
+            &set.expect(200, "")["paused"],
+            &set.body["admit_per_min"],
+            &set.body["admit_per_s"]
+        ),
+        (&json!(true), &json!(120), &json!(2.0)),
+        "a rate set while paused keeps the pause"
+    );
+    let session = api.session(&rid("1990-06-19", 1), "pc").await;
+    api.enqueue(&session).await.expect(201, "");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waiting = status(&api).await;
+    assert_eq!(
+        (&waiting["queue_depth"], &waiting["admitted_total"]),
+        (&json!(1), &json!(0)),
+        "{waiting:#}"
+    );
+    assert_eq!(waiting["admissions"]["operator"], operator.as_str());
+    // The controller aims at the rate set (120 a minute), not at the configured one.
+    status_until(&api, "the controller at the rate set", |s| {
+        s["outflow_rate_per_s"] == 2.0
+    })
+    .await;
+    running.stop().await;
+
+    // A restarted gateway replays the log: still paused, at the rate set.
+    let running = start_at(open(), config(), Some(instant(BOOKING_DAY_9))).await;
+    let api = Api::new(&running);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let restarted = status(&api).await;
+    assert_eq!(
+        (
+            &restarted["admissions"]["paused"],
+            &restarted["admissions"]["admit_per_min"]
+        ),
+        (&json!(true), &json!(120)),
+        "{restarted:#}"
+    );
+    assert_eq!(restarted["admitted_total"], 0, "{restarted:#}");
+    status_until(&api, "the restarted controller at the rate set", |s| {
+        s["outflow_rate_per_s"] == 2.0
+    })
+    .await;
+
+    // Resumed: the person is admitted.
+    control(&api, json!({"paused": false}))
+        .await
+        .expect(200, "");
+    status_until(&api, "the waiting person admitted", |s| {
+        s["admitted_total"] == 1
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admin_status_shows_todays_share_as_citizens_see_it_refusals_by_code_and_the_last_hour() {
+    let (running, _dir) = server(config()).await;
+    let api = Api::new(&running);
+    // 10 doses over ten booking days: today's share (digit 9's, day0) holds one.
+    api.supply("c1", "2021-08-30", 10).await.expect(201, "");
+    let before = status(&api).await;
+    let today = &before["today"];
+    assert_eq!(
+        (&today["share"], &today["digit"]),
+        (&json!("day0"), &json!(9)),
+        "{today:#}"
+    );
+    let c1 = &today["clinics"][0];
+    assert_eq!(
+        (
+            &c1["clinic_id"],
+            &c1["remaining"],
+            &c1["sold_out"],
+            &c1["address"]
+        ),
+        (
+            &json!("c1"),
+            &json!(1),
+            &json!(false),
+            &json!(address_of("c1"))
+        ),
+        "{today:#}"
+    );
+    assert_eq!(today["regions"][0]["region"], "seoul");
+
+    // The one dose booked: 마감 for today's share, while the campaign's fill shows 10%.
+    let first = api.session(&rid("1990-06-19", 1), "pc").await;
+    let (_, admission) = api.admitted(&first).await;
+    api.book(&admission, "c1", "2021-08-30")
+        .await
+        .expect(201, "");
+    let second = api.session(&rid("1990-06-29", 2), "pc").await;
+    let (_, admission) = api.admitted(&second).await;
+    api.book(&admission, "c1", "2021-08-30")
+        .await
+        .expect(409, "sold_out");
+    // Not on their booking day: refused before the queue.
+    let other_day = api.session(&rid("1990-06-13", 3), "pc").await;
+    api.enqueue(&other_day)
+        .await
+        .expect(403, "not_your_booking_day");
+
+    let after = status_until(&api, "today's share sold out", |s| {
+        s["today"]["clinics"][0]["sold_out"] == true
+    })
+    .await;
+    assert_eq!(after["today"]["clinics"][0]["remaining"], 0);
+    assert_eq!(after["today"]["regions"][0]["sold_out"], true);
+    assert_eq!(clinic(&after, "c1")["booked"], 1);
+    assert_eq!(clinic(&after, "c1")["capacity"], 10);
+    // The same figure citizens get: the slots of today's share say 0 remain.
+    let third = api.session(&rid("1990-06-09", 4), "pc").await;
+    let (_, admission) = api.admitted(&third).await;
+    let slots = api.get("/v1/slots", Some(&admission)).await;
+    assert_eq!(slots.expect(200, "")["slots"][0]["remaining"], 0);
+
+    let count = |list: &Value, code: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["code"] == code)
+            .map_or(0, |r| r["count"].as_i64().unwrap())
+    };
+    let refusals = &after["refusals"];
+    assert_eq!(count(&refusals["answered"], "sold_out"), 1, "{refusals:#}");
+    assert_eq!(
+        count(&refusals["answered"], "not_your_booking_day"),
+        1,
+        "{refusals:#}"
+    );
+    assert_eq!(count(&refusals["recorded"], "sold_out"), 1, "{refusals:#}");
+
+    // The graph: this minute's sample, with the admissions seen.
+    let graph = status_until(&api, "a sample with admissions", |s| {
+        s["samples"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["admitted"].as_u64() > Some(0)))
+    })
+    .await;
+    let samples = graph["samples"].as_array().unwrap();
+    assert!(
+        samples.len() <= yeyak_front::samples::SAMPLES_MAX,
+        "{samples:?}"
+    );
+    assert!(
+        samples[0]["minute"]
+            .as_str()
+            .unwrap()
+            .starts_with("2021-08-09T"),
+        "{samples:?}"
+    );
     running.stop().await;
 }

@@ -280,6 +280,7 @@ impl Workload {
                     region: "seoul".into(),
                     date,
                     doses: 2000,
+                    address: None,
                     operator: None,
                 };
                 self.send(

@@ -95,6 +95,7 @@ fn campaign_so_far(dir: &Path) -> Ledger<FileLog> {
                 region: region.into(),
                 date: date.parse().unwrap(),
                 doses: 100,
+                address: None,
                 operator: None,
             };
             submit(

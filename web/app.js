@@ -126,7 +126,7 @@
       cancelYes: "예, 취소합니다",
       cancelled: "예약이 취소되었습니다.",
       loading: "불러오는 중…",
-      f_reservation: "예약번호", f_reservationId: "예약 ID", f_clinic: "접종 기관", f_region: "지역", f_date: "접종 날짜", f_status: "상태",
+      f_reservation: "예약번호", f_reservationId: "예약 ID", f_clinic: "접종 기관", f_address: "주소", f_region: "지역", f_date: "접종 날짜", f_status: "상태",
       codeChanged: "예약번호가 바뀌었습니다: {from} → {to}. 새 예약번호를 적어 두세요.",
       codeKept: "예약번호는 그대로입니다: {code}.",
       f_method: "인증 수단",
@@ -299,7 +299,7 @@
       cancelYes: "Yes, cancel it",
       cancelled: "Your reservation has been cancelled.",
       loading: "Loading…",
-      f_reservation: "Booking code", f_reservationId: "Reservation ID", f_clinic: "Clinic", f_region: "Region", f_date: "Date", f_status: "Status",
+      f_reservation: "Booking code", f_reservationId: "Reservation ID", f_clinic: "Clinic", f_address: "Address", f_region: "Region", f_date: "Date", f_status: "Status",
       codeChanged: "Your booking code has changed: {from} → {to}. Please note the new code.",
       codeKept: "Your booking code stays the same: {code}.",
       f_method: "Method",
@@ -1337,7 +1337,7 @@
 
   // ---------------------------------------------------------------- 4. clinic and date
 
-  let slots = [];     // rows { clinic_id, name, region, date, remaining }
+  let slots = [];     // rows { clinic_id, name, region, address, date, remaining }
   let slotsShare = null; // which share the server counted them from: "day<n>" or "pool"
   let clinicNames = {};
 
@@ -1347,8 +1347,9 @@
       const clinic_id = String(c.clinic_id ?? c.clinic ?? c.id ?? "");
       const name = c.name ?? c.clinic_name ?? clinic_id;
       const region = c.region ?? "";
+      const address = c.address ?? null;
       const remaining = d.remaining ?? d.available ?? d.doses_remaining ?? d.left ?? 0;
-      if (clinic_id && d.date) rows.push({ clinic_id, name, region, date: String(d.date).slice(0, 10), remaining: Number(remaining) || 0 });
+      if (clinic_id && d.date) rows.push({ clinic_id, name, region, address, date: String(d.date).slice(0, 10), remaining: Number(remaining) || 0 });
     };
     const list = Array.isArray(data) ? data : (data && (data.clinics || data.slots)) || [];
     for (const item of list) {
@@ -1356,7 +1357,7 @@
       if (Array.isArray(dates)) for (const d of dates) push(item, typeof d === "string" ? { date: d, remaining: 1 } : d);
       else push(item, item);
     }
-    for (const r of rows) clinicNames[r.clinic_id] = { name: r.name, region: r.region };
+    for (const r of rows) clinicNames[r.clinic_id] = { name: r.name, region: r.region, address: r.address };
     return rows;
   }
 
@@ -1380,7 +1381,7 @@
   function clinicsOf(rows) {
     const by = new Map();
     for (const r of rows) {
-      if (!by.has(r.clinic_id)) by.set(r.clinic_id, { clinic_id: r.clinic_id, name: r.name, region: r.region, total: 0, dates: [] });
+      if (!by.has(r.clinic_id)) by.set(r.clinic_id, { clinic_id: r.clinic_id, name: r.name, region: r.region, address: r.address, total: 0, dates: [] });
       const c = by.get(r.clinic_id);
       c.total += Math.max(0, r.remaining);
       c.dates.push(r);
@@ -1419,7 +1420,9 @@
         });
         return el("label", { class: "choice" + (full ? " soldout" : ""), "data-clinic": c.clinic_id },
           input,
-          el("span", {}, el("span", { class: "choice-name", text: c.name }), el("span", { class: "choice-sub", text: regionName(c.region) })),
+          el("span", {}, el("span", { class: "choice-name", text: c.name }),
+            c.address ? el("span", { class: "choice-addr", text: c.address }) : null,
+            el("span", { class: "choice-sub", text: regionName(c.region) })),
           el("span", { class: "remaining", text: full ? t("soldOut") : t("remaining", { n: number(c.total) }) }));
       }));
     }
@@ -1480,6 +1483,7 @@
     const c = state.choice || {};
     summaryRows($("confirm-summary"), [
       ["f_clinic", clinicLabel(c.clinic_id)],
+      ["f_address", clinicNames[c.clinic_id] && clinicNames[c.clinic_id].address],
       ["f_region", clinicNames[c.clinic_id] && regionName(clinicNames[c.clinic_id].region)],
       ["f_date", formatDate(c.date)],
       ["f_method", state.method && methodLabel(state.method)],
@@ -1574,6 +1578,7 @@
       clinic_id: d.clinic_id != null ? String(d.clinic_id) : null,
       clinic_name: d.clinic_name ?? (d.clinic && d.clinic.name) ?? null,
       region: d.region ?? null,
+      clinic_address: d.clinic_address ?? null,
       date: d.date ?? null,
       status: d.status ?? d.state ?? null,
       change: d.change && typeof d.change === "object" ? d.change : null,
@@ -1585,6 +1590,7 @@
       ["f_reservation", r.code ? formatCode(r.code) : r.id],
       ["f_reservationId", r.code ? r.id : null],
       ["f_clinic", r.clinic_name || clinicLabel(r.clinic_id)],
+      ["f_address", r.clinic_address || (clinicNames[r.clinic_id] && clinicNames[r.clinic_id].address)],
       ["f_region", regionName(r.region || (clinicNames[r.clinic_id] && clinicNames[r.clinic_id].region))],
       ["f_date", formatDate(r.date)],
       ["f_status", r.status && !/active|confirmed|reserved/.test(r.status) ? r.status : t("st_confirmed")],

@@ -1,10 +1,14 @@
 // yeyak: the operator's page. Plain JS, no framework, no build step.
 //
-// It shows what GET /admin/status answers, every 2 seconds: queue depth (waiting, pre-queue),
+// It shows what GET /admin/status answers, every 2 seconds, today's share first (what citizens
+// see now: remaining doses of the share open today per region and clinic, 마감 when none), the
+// launch-night controls (pause/resume admissions, their rate, a provider down or up: each a POST
+// to /admin/*, recorded in the log with the operator's name), a graph of the last hour drawn
+// here as SVG, the refusals by code, the queue depth (waiting, pre-queue),
 // the admission rate (measured over the last minute, the controller's current outflow rate and
 // the configured one), the live admissions, the congestion light per verification method with
 // its measured wait, and the fill (booked / capacity) per booking day and per clinic, date and
-// share. The page itself loads without a token; every data call carries the admin token, which
+// share. One clock: the server's. The page itself loads without a token; every data call carries the admin token, which
 // is kept in sessionStorage only (gone when the tab closes) and never in localStorage.
 "use strict";
 
@@ -52,6 +56,44 @@
       requestsWaiting: "이 게이트웨이에서 응답 대기",
       ledgerOk: "정상",
       ledgerBehind: "처리 지연: 명령이 쌓이는데 결정이 없습니다",
+      todayHeading: "오늘 예약 몫 (시민에게 보이는 물량)",
+      todayShare: "{share} · {from} – {to}",
+      todayNone: "지금 열린 예약일이 없습니다. 다음 오픈: {time}",
+      todayNoneEnded: "예약 기간이 끝났습니다.",
+      todayRegionsCaption: "지역별 오늘 남은 물량",
+      todayClinicsCaption: "기관별 오늘 남은 물량",
+      colRegion: "지역",
+      colClinicOnly: "기관",
+      colRemaining: "남음 / 물량",
+      soldOut: "마감",
+      remainingOf: "{r} / {c}",
+      controlsHeading: "운영 조치",
+      pause: "입장 일시정지",
+      resume: "입장 재개",
+      admissionsRunning: "입장 진행 중 · {rate}명/분 ({src})",
+      admissionsPaused: "입장 일시정지됨 · 재개하면 {rate}명/분",
+      rateSetBy: "{op} 설정, {at}",
+      rateConfiguredSrc: "서버 설정값",
+      rateLabel: "입장 속도 (명/분)",
+      rateSet: "적용",
+      rateInvalid: "1에서 600000 사이의 정수를 입력해 주세요.",
+      providersHeading: "본인인증 수단 장애 표시",
+      markDown: "장애로 표시",
+      markUp: "정상으로 표시",
+      providerDown: "장애",
+      providerUp: "정상",
+      recorded: "기록됨: {what} ({op})",
+      didPause: "입장 일시정지", didResume: "입장 재개", didRate: "입장 속도 {rate}명/분",
+      didDown: "{m} 장애 표시", didUp: "{m} 정상 표시",
+      graphCaption: "최근 1시간: 분당 입장 수(막대)와 대기 인원(선), 서버 시각 기준",
+      graphSummary: "{n}분 표본 · 분당 입장 최대 {a}명 · 대기 최대 {q}명",
+      graphEmpty: "아직 표본이 없습니다.",
+      refusalsHeading: "거절 사유별 건수",
+      refusalsCaption: "오류 코드별 거절 건수",
+      colCode: "사유 (코드)",
+      colAnswered: "응답 (이 게이트웨이, 시작 후)",
+      colRecorded: "기록 (원장 로그)",
+      noRefusals: "아직 거절된 요청이 없습니다.",
       lightsHeading: "인증 수단별 혼잡도",
       lvl_green: "원활", lvl_yellow: "지연", lvl_red: "혼잡", lvl_grey: "선택 불가",
       waitAbout: "인증 대기 약 {t}",
@@ -80,6 +122,7 @@
         invalid_token: "관리자 토큰이 올바르지 않습니다.",
         admin_disabled: "이 서버는 관리자 기능이 꺼져 있습니다 (--admin-token 없이 시작됨).",
         network: "서버에 연결할 수 없습니다. 자동으로 다시 시도합니다.",
+        invalid_rate: "입장 속도는 1에서 600000 사이의 정수(명/분)입니다.",
         internal: "서버가 예상하지 못한 응답을 보냈습니다.",
       },
     },
@@ -120,6 +163,44 @@
       requestsWaiting: "Requests waiting at this gateway",
       ledgerOk: "healthy",
       ledgerBehind: "Falling behind: commands wait and nothing is decided",
+      todayHeading: "Today's share (what citizens see)",
+      todayShare: "{share} · {from} – {to}",
+      todayNone: "No booking day is open now. Next opening: {time}",
+      todayNoneEnded: "The booking period is over.",
+      todayRegionsCaption: "Doses left today per region",
+      todayClinicsCaption: "Doses left today per clinic",
+      colRegion: "Region",
+      colClinicOnly: "Clinic",
+      colRemaining: "Left / capacity",
+      soldOut: "Sold out",
+      remainingOf: "{r} / {c}",
+      controlsHeading: "Controls",
+      pause: "Pause admissions",
+      resume: "Resume admissions",
+      admissionsRunning: "Admitting · {rate}/min ({src})",
+      admissionsPaused: "Admissions paused · {rate}/min on resume",
+      rateSetBy: "set by {op}, {at}",
+      rateConfiguredSrc: "server setting",
+      rateLabel: "Admission rate (per minute)",
+      rateSet: "Set",
+      rateInvalid: "Enter a whole number from 1 to 600000.",
+      providersHeading: "Identity providers down or up",
+      markDown: "Mark down",
+      markUp: "Mark up",
+      providerDown: "down",
+      providerUp: "up",
+      recorded: "Recorded: {what} ({op})",
+      didPause: "admissions paused", didResume: "admissions resumed", didRate: "admission rate {rate}/min",
+      didDown: "{m} marked down", didUp: "{m} marked up",
+      graphCaption: "Last hour: admissions per minute (bars) and people waiting (line), by the server's clock",
+      graphSummary: "{n} one-minute samples · at most {a} admitted a minute · at most {q} waiting",
+      graphEmpty: "No samples yet.",
+      refusalsHeading: "Refusals by code",
+      refusalsCaption: "Refused requests per error code",
+      colCode: "Reason (code)",
+      colAnswered: "Answered (this gateway, since start)",
+      colRecorded: "Recorded (ledger's log)",
+      noRefusals: "Nothing refused yet.",
       lightsHeading: "Lights per verification method",
       lvl_green: "Smooth", lvl_yellow: "Delayed", lvl_red: "Congested", lvl_grey: "Unavailable",
       waitAbout: "wait about {t}",
@@ -140,7 +221,7 @@
       footer1: "yeyak — a re-creation of an event-sourced reservation ledger for mass vaccination booking.",
       citizenPage: "Citizen booking page",
       langToggle: "한국어",
-      langToggleLabel: "한국어로 보기",
+      langToggleLabel: "한국어 화면으로 보기",
       m_phone: "Mobile phone", m_ipin: "i-PIN", m_joint_certificate: "Joint certificate", m_financial_certificate: "Financial certificate",
       m_kakao: "Kakao", m_naver: "Naver", m_pass: "PASS",
       underSecond: "under 1 s", sec: "{n} s", min: "{n} min",
@@ -148,6 +229,7 @@
         invalid_token: "The admin token is not right.",
         admin_disabled: "Admin endpoints are off on this server (started without --admin-token).",
         network: "Cannot reach the server; retrying automatically.",
+        invalid_rate: "The admission rate is a whole number from 1 to 600000 a minute.",
         internal: "The server sent an unexpected answer.",
       },
     },
@@ -207,6 +289,44 @@
     if (seconds < 90) return t("sec", { n: Math.round(seconds) });
     return t("min", { n: Math.round(seconds / 60) });
   }
+
+  // Korea's 17 regions (as on the citizen's page): a code or a Korean name, named in the
+  // page's language; anything else as given.
+  const REGIONS = {
+    seoul: ["서울", "Seoul"], busan: ["부산", "Busan"], daegu: ["대구", "Daegu"], incheon: ["인천", "Incheon"],
+    gwangju: ["광주", "Gwangju"], daejeon: ["대전", "Daejeon"], ulsan: ["울산", "Ulsan"], sejong: ["세종", "Sejong"],
+    gyeonggi: ["경기", "Gyeonggi"], gangwon: ["강원", "Gangwon"], chungbuk: ["충북", "North Chungcheong"],
+    chungnam: ["충남", "South Chungcheong"], jeonbuk: ["전북", "North Jeolla"], jeonnam: ["전남", "South Jeolla"],
+    gyeongbuk: ["경북", "North Gyeongsang"], gyeongnam: ["경남", "South Gyeongsang"], jeju: ["제주", "Jeju"],
+  };
+  function regionName(region) {
+    if (region == null || region === "") return "–";
+    const key = String(region).trim().toLowerCase();
+    const names = REGIONS[key] || Object.values(REGIONS).find(([ko]) => ko === key);
+    return names ? names[lang === "ko" ? 0 : 1] : String(region);
+  }
+
+  // The refusal codes people meet most, named; any other code is shown as it is.
+  const CODE_NAMES = {
+    sold_out: ["마감", "Sold out"],
+    not_your_booking_day: ["예약일이 아님", "Not their booking day"],
+    not_eligible: ["접종 대상 아님", "Not eligible"],
+    campaign_closed: ["예약 기간 종료", "Campaign closed"],
+    already_reserved: ["이미 예약함", "Already reserved"],
+    device_locked: ["다른 기기에서 인증 중", "Another device holds the person"],
+    verify_rate_limited: ["10분 내 재인증", "Verified again within 10 minutes"],
+    admission_required: ["입장권 없음", "No admission"],
+    admission_expired: ["입장 시간 만료", "Admission expired"],
+    not_in_change_window: ["변경 기간 아님", "Not in the change window"],
+    invalid_token: ["토큰 오류", "Invalid token"],
+    invalid_resident_id: ["주민등록번호 오류", "Invalid resident number"],
+    method_unavailable: ["인증 수단 장애", "Method unavailable"],
+    client_rate_limited: ["요청 과다 (주소별)", "Too many from one address"],
+    no_supply: ["물량 없음", "No supply"],
+    unavailable: ["서버 응답 불가", "Unavailable"],
+    overloaded: ["과부하", "Overloaded"],
+  };
+  const codeName = (code) => (CODE_NAMES[code] ? CODE_NAMES[code][lang === "ko" ? 0 : 1] : null);
 
   // A share key of the API ("day0" .. "day9", "pool") as people say it.
   function shareName(key) {
@@ -269,6 +389,70 @@
   }
 
   const token = () => sessionStorage.getItem(TOKEN_KEY);
+
+  // A control: POST to /admin/* with the token; the answer's body, or an ApiError.
+  async function adminPost(pathname, body) {
+    let res;
+    try {
+      res = await fetch(pathname, {
+        method: "POST", cache: "no-store",
+        headers: { Authorization: `Bearer ${token()}`, "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    } catch {
+      throw new ApiError(0, "network");
+    }
+    let answer = null;
+    try { answer = await res.json(); } catch { /* not JSON */ }
+    if (!res.ok) throw new ApiError(res.status, (answer && answer.error) || "internal", answer && answer.message);
+    return answer || {};
+  }
+
+  // Runs one control, says what was recorded (or why not), and refreshes the figures.
+  async function control(button, pathname, body, said) {
+    if (button) button.disabled = true;
+    $("control-done").textContent = "";
+    try {
+      const answer = await adminPost(pathname, body);
+      clearAlert();
+      $("control-done").textContent = t("recorded", { what: said(answer), op: answer.operator || "–" });
+      await poll();
+    } catch (e) {
+      const known = t("err." + e.code) !== "err." + e.code;
+      showAlert(known ? t("err." + e.code) : (e.message || t("err.internal")), e.code);
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
+  function togglePause() {
+    const paused = !!(status && status.admissions && status.admissions.paused);
+    control($("pause-toggle"), "/admin/admissions", { paused: !paused }, () => t(paused ? "didResume" : "didPause"));
+  }
+
+  function setRate(event) {
+    event.preventDefault();
+    const input = $("rate-input");
+    const err = $("rate-err");
+    const value = Number(input.value);
+    if (!Number.isInteger(value) || value < 1 || value > 600000) {
+      err.textContent = t("rateInvalid");
+      err.hidden = false;
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      return;
+    }
+    err.hidden = true;
+    input.removeAttribute("aria-invalid");
+    control($("rate-submit"), "/admin/admissions", { admit_per_min: value }, () => t("didRate", { rate: number(value) }));
+  }
+
+  function switchProvider(button, method, outage) {
+    const m = methodName(method);
+    control(button, "/admin/providers", { method, outage }, () => t(outage ? "didDown" : "didUp", { m }));
+  }
+
+  const methodName = (m) => (t("m_" + m) === "m_" + m ? m : t("m_" + m));
 
   function stopPolling() {
     clearTimeout(pollTimer);
@@ -377,7 +561,7 @@
   function render() {
     if (!status) return;
     $("live-dot").classList.remove("stale");
-    $("live-state").textContent = `${t("live")} · ${new Date().toLocaleTimeString(locale(), { hour12: false })}`;
+    $("live-state").textContent = t("live");
     $("server-now").textContent = dateTime(status.now);
     $("backend").textContent = status.backend ?? "–";
 
@@ -393,6 +577,10 @@
       max: number(status.admitted_live_max ?? 0), total: number(status.admitted_total ?? 0),
     });
 
+    renderToday();
+    renderControls();
+    renderGraph();
+    renderRefusals();
     renderLedger();
     renderLights();
     renderDays();
@@ -432,11 +620,123 @@
       el("li", { class: "op-light", "data-method": l.method, "data-level": l.level },
         el("span", { class: "light light-" + l.level, "aria-hidden": "true" }),
         el("span", { class: "op-light-name" },
-          t("m_" + l.method) === "m_" + l.method ? l.method : t("m_" + l.method),
+          methodName(l.method),
           l.recommended ? el("span", { class: "badge", text: t("recommended") }) : null),
         el("span", { class: "op-light-level level-" + l.level, text: t("lvl_" + l.level) }),
         el("span", { class: "op-light-wait", text: l.level === "grey" ? "–" : t("waitAbout", { t: wait(l.wait_s ?? 0) }) })));
     $("lights").replaceChildren(...items);
+  }
+
+  // Remaining / capacity of today's share, 마감 when nothing remains: what citizens are shown.
+  function remainingCell(f) {
+    const cell = el("td", { class: "today-cell" },
+      el("span", { class: "today-num", text: t("remainingOf", { r: number(f.remaining ?? 0), c: number(f.capacity ?? 0) }) }));
+    if (f.sold_out) cell.append(" ", el("span", { class: "badge badge-soldout", text: t("soldOut") }));
+    return cell;
+  }
+
+  function renderToday() {
+    const today = status.today || {};
+    if (!today.share) {
+      $("today-share").textContent = today.next_opens_at ? t("todayNone", { time: dateTime(today.next_opens_at) }) : t("todayNoneEnded");
+    } else {
+      $("today-share").textContent = t("todayShare", { share: shareName(today.share), from: dateTime(today.opens_at), to: dateTime(today.closes_at) });
+    }
+    $("today-share").dataset.share = today.share || "";
+    const regions = (today.regions || []).map((r) =>
+      el("tr", { "data-region": r.region, "data-remaining": r.remaining, "data-sold-out": String(!!r.sold_out) },
+        el("th", { scope: "row" }, el("span", { class: "row-name", text: regionName(r.region) })),
+        remainingCell(r)));
+    $("today-regions-body").replaceChildren(...regions);
+    const clinics = (today.clinics || []).map((c) =>
+      el("tr", { class: "clinic-row", "data-clinic": c.clinic_id, "data-remaining": c.remaining, "data-sold-out": String(!!c.sold_out) },
+        el("th", { scope: "row" },
+          el("span", { class: "row-name", text: c.name || c.clinic_id }),
+          el("span", { class: "row-sub", text: [c.address, regionName(c.region)].filter((x) => x && x !== "–").join(" · ") })),
+        remainingCell(c)));
+    $("today-clinics-body").replaceChildren(...clinics);
+    $("today-regions").hidden = regions.length === 0;
+    $("today-clinics").hidden = clinics.length === 0;
+  }
+
+  function renderControls() {
+    const a = status.admissions || {};
+    const perMin = Math.round((a.admit_per_s ?? status.admit_per_s ?? 0) * 60);
+    const src = a.admit_per_min != null && a.operator ? t("rateSetBy", { op: a.operator, at: dateTime(a.at) }) : t("rateConfiguredSrc");
+    $("admissions-state").textContent = a.paused
+      ? t("admissionsPaused", { rate: number(perMin) })
+      : t("admissionsRunning", { rate: number(perMin), src });
+    $("controls").dataset.paused = String(!!a.paused);
+    const pause = $("pause-toggle");
+    pause.textContent = t(a.paused ? "resume" : "pause");
+    pause.classList.toggle("btn-danger", !a.paused);
+    const input = $("rate-input");
+    if (document.activeElement !== input && !input.value) input.placeholder = String(perMin);
+    const items = (status.providers || []).map((p) => {
+      const button = el("button", { type: "button", class: "btn btn-secondary btn-small", "data-method": p.method, text: t(p.outage ? "markUp" : "markDown") });
+      button.addEventListener("click", () => switchProvider(button, p.method, !p.outage));
+      return el("li", { "data-method": p.method, "data-outage": String(!!p.outage) },
+        el("span", { class: "op-provider-name", text: methodName(p.method) }),
+        el("span", { class: "op-provider-state" + (p.outage ? " down" : ""), text: t(p.outage ? "providerDown" : "providerUp") }),
+        button);
+    });
+    $("providers").replaceChildren(...items);
+  }
+
+  // The last hour as SVG, drawn here: admissions per minute as bars, the longest queue of each
+  // minute as a line, each scaled to its own maximum (written beneath).
+  const SVG = "http://www.w3.org/2000/svg";
+  const svg = (tag, attrs) => {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    return node;
+  };
+
+  function renderGraph() {
+    const samples = status.samples || [];
+    const box = $("graph-svg");
+    const [w, h, pad] = [600, 170, 6];
+    const nodes = [svg("line", { x1: 0, y1: h - pad, x2: w, y2: h - pad, class: "graph-axis" })];
+    const topA = Math.max(0, ...samples.map((s) => s.admitted || 0));
+    const topQ = Math.max(0, ...samples.map((s) => s.queue_depth_max || 0));
+    const [maxA, maxQ] = [Math.max(1, topA), Math.max(1, topQ)];
+    const slot = w / 60;
+    const x0 = w - samples.length * slot;
+    const y = (v, max) => h - pad - (v / max) * (h - 2 * pad);
+    samples.forEach((s, i) => {
+      const top = y(s.admitted || 0, maxA);
+      nodes.push(svg("rect", { x: (x0 + i * slot + 1).toFixed(1), y: top.toFixed(1), width: (slot - 2).toFixed(1),
+        height: (h - pad - top).toFixed(1), class: "graph-bar", "data-minute": s.minute }));
+    });
+    const points = samples.map((s, i) => `${(x0 + (i + 0.5) * slot).toFixed(1)},${y(s.queue_depth_max || 0, maxQ).toFixed(1)}`);
+    if (points.length > 1) nodes.push(svg("polyline", { points: points.join(" "), class: "graph-line" }));
+    for (const p of points) {
+      const [cx, cy] = p.split(",");
+      nodes.push(svg("circle", { cx, cy, r: 3, class: "graph-dot" }));
+    }
+    box.replaceChildren(...nodes);
+    box.dataset.samples = String(samples.length);
+    $("graph-summary").textContent = samples.length
+      ? t("graphSummary", { n: number(samples.length), a: number(topA), q: number(topQ) })
+      : t("graphEmpty");
+  }
+
+  function renderRefusals() {
+    const r = status.refusals || {};
+    const by = new Map();
+    for (const x of r.answered || []) by.set(x.code, { answered: x.count, recorded: 0 });
+    for (const x of r.recorded || []) by.set(x.code, { answered: 0, ...by.get(x.code), recorded: x.count });
+    const rows = [...by.entries()].sort((a, b) => (b[1].answered + b[1].recorded) - (a[1].answered + a[1].recorded) || a[0].localeCompare(b[0]))
+      .map(([code, n]) =>
+        el("tr", { "data-code": code, "data-answered": n.answered, "data-recorded": n.recorded },
+          el("th", { scope: "row" },
+            codeName(code) ? el("span", { class: "row-name", text: codeName(code) }) : null,
+            el("code", { class: "row-sub", text: code })),
+          el("td", { class: "num", text: number(n.answered) }),
+          el("td", { class: "num", text: number(n.recorded) })));
+    $("refusals-body").replaceChildren(...rows);
+    $("refusals").hidden = rows.length === 0;
+    $("refusals-empty").hidden = rows.length > 0;
   }
 
   function renderDays() {
@@ -501,6 +801,8 @@
     $("login-form").addEventListener("submit", connect);
     $("logout").addEventListener("click", logout);
     $("share-filter").addEventListener("change", (e) => { share = e.target.value; render(); });
+    $("pause-toggle").addEventListener("click", togglePause);
+    $("rate-form").addEventListener("submit", setRate);
     // Back from a hidden tab: fetch at once rather than at the next tick.
     document.addEventListener("visibilitychange", () => { if (!document.hidden && token()) poll(); });
     if (token()) {

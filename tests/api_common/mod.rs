@@ -153,7 +153,8 @@ impl Api {
     }
 
     pub async fn supply(&self, clinic: &str, date: &str, doses: u32) -> Answer {
-        let body = json!({"clinic_id": clinic, "name": format!("Clinic {clinic}"), "region": "seoul", "date": date, "doses": doses});
+        let body = json!({"clinic_id": clinic, "name": format!("Clinic {clinic}"), "region": "seoul",
+            "address": address_of(clinic), "date": date, "doses": doses});
         self.post("/admin/supply", Some(ADMIN), body).await
     }
 
@@ -484,6 +485,13 @@ pub async fn every_path_and_code(api: &Api) {
         (c1["capacity"].as_i64(), c1["remaining"].as_i64()),
         (Some(10), Some(10))
     );
+    assert_eq!(c1["address"], address_of("c1").as_str(), "{c1}");
+    // The address is the registration's: a later supply may not move the clinic.
+    let moved = json!({"clinic_id": "c1", "name": "Clinic c1", "region": "seoul",
+        "address": "부산 중구 중앙대로 1", "date": "2021-08-31", "doses": 1});
+    api.post("/admin/supply", Some(ADMIN), moved)
+        .await
+        .expect(409, "clinic_conflict");
     api.get("/v1/slots", None)
         .await
         .expect(401, "invalid_token");
@@ -544,6 +552,7 @@ pub async fn every_path_and_code(api: &Api) {
         mine.expect(200, "")["reservation_id"],
         reservation_a.as_str()
     );
+    assert_eq!(mine.body["clinic_address"], address_of("c2").as_str());
     // The code people read out: the reservation's own, the same in every answer.
     let code_a = code_of(&reservation_a);
     assert_eq!(booked.body["reservation_code"], code_a.as_str());
@@ -1165,6 +1174,11 @@ pub async fn congestion_is_recorded(api: &Api) {
 }
 
 /// The code of a reservation id as the API writes it (10 characters, the check included).
+/// The road address `Api::supply` registers a clinic with.
+pub fn address_of(clinic: &str) -> String {
+    format!("서울 종로구 세종대로 {clinic}")
+}
+
 pub fn code_of(reservation_id: &str) -> String {
     let id = yeyak_domain::ReservationId(reservation_id.parse().unwrap());
     let code = yeyak_domain::ReservationCode::of(id);

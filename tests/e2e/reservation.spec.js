@@ -13,11 +13,14 @@ const BOOKING_DAY_9 = "2021-08-09T21:00:00+09:00";
 // The change window: 2021-08-19 20:00 until 2021-09-18 18:00 (KST).
 const CHANGE_WINDOW = "2021-08-20T10:00:00+09:00";
 
+// Each clinic's road address, given with its first supply (the later ones may leave it out).
+const JONGNO = "서울 종로구 종로 1";
+const HAEUNDAE = "부산 해운대구 해운대로 264";
 const SUPPLY = [
-  { clinic_id: "seoul-jongno-01", name: "종로중앙의원", region: "서울", date: "2021-08-30", doses: 100 },
+  { clinic_id: "seoul-jongno-01", name: "종로중앙의원", region: "서울", address: JONGNO, date: "2021-08-30", doses: 100 },
   { clinic_id: "seoul-jongno-01", name: "종로중앙의원", region: "서울", date: "2021-08-31", doses: 100 },
   // A region given as its code: the page names it (부산 / Busan).
-  { clinic_id: "busan-haeundae-01", name: "해운대시민병원", region: "busan", date: "2021-09-01", doses: 100 },
+  { clinic_id: "busan-haeundae-01", name: "해운대시민병원", region: "busan", address: HAEUNDAE, date: "2021-09-01", doses: 100 },
 ];
 
 // A booking code as the page shows it: Crockford's base32, two groups of five.
@@ -158,6 +161,12 @@ test.describe.serial("the citizen's page", () => {
       expect(stored).not.toContain("1990-05-19");
       expect(stored).not.toContain(rid.split("-")[0]);
     }
+    // Point 9: each clinic's address under its name, at 360 px.
+    await expect(page.locator('label[data-clinic="seoul-jongno-01"] .choice-addr')).toHaveText(JONGNO);
+    await expect(page.locator('label[data-clinic="busan-haeundae-01"] .choice-addr')).toHaveText(HAEUNDAE);
+    const fits = await page.$$eval("#clinic-list .choice-addr", (spans) => spans.every((s) => s.getBoundingClientRect().right <= window.innerWidth));
+    expect(fits).toBe(true);
+    await shot(page, "point9-phone-ko-address-list");
     await page.locator('label[data-clinic="seoul-jongno-01"]').click();
     await page.locator('label[data-date="2021-08-30"]').click();
     await shot(page, "phone-04-choose");
@@ -181,6 +190,10 @@ test.describe.serial("the citizen's page", () => {
     await expect(page.locator("#done-summary dd.id")).toHaveText(/^[0-9a-f-]{36}$/);
     await expect(page.locator("#done-summary")).toContainText("예약번호");
     await shot(page, "point6-phone-ko-code");
+    // Point 9: the reservation names the clinic's address.
+    await expect(page.locator("#done-summary dt", { hasText: "주소" })).toBeVisible();
+    await expect(page.locator("#done-summary")).toContainText(JONGNO);
+    await shot(page, "point9-phone-ko-address-reservation");
     const booked = await serverReservation(page);
     expect(booked.reservation_code).toBe(codeBooked.replace("-", ""));
     expect(JSON.stringify(booked)).toContain("seoul-jongno-01");
@@ -278,9 +291,11 @@ test.describe.serial("the citizen's page", () => {
     await page.locator("#method-next").click();
     await fillVerification(page, "Seo-yeon Park", residentId(1985, 11, 29, 27182, true));
     await throughQueue(page, "desktop-02-queue-en");
+    await expect(page.locator('label[data-clinic="seoul-jongno-01"] .choice-addr')).toHaveText(JONGNO);
     await page.locator('label[data-clinic="seoul-jongno-01"]').click();
     await page.locator('label[data-date="2021-08-31"]').click();
     await shot(page, "desktop-03-choose-en");
+    await shot(page, "point9-desktop-en-address-list");
     await page.locator("#choose-next").click();
     await page.locator("#confirm-submit").click();
     await expect(page.locator("#h-done")).toHaveText("Your vaccination is booked");
@@ -288,9 +303,12 @@ test.describe.serial("the citizen's page", () => {
     // Point 6 in English: the booking code, and the region (given in Korean) by its English name.
     await expect(page.locator("#done-summary")).toContainText("Booking code");
     await expect(page.locator("#done-summary dd.code")).toHaveText(CODE);
-    await expect(page.locator("#done-summary")).toContainText("Seoul");
-    await expect(page.locator("#done-summary")).not.toContainText("서울");
+    const region = page.locator("#done-summary dt:text-is('Region') + dd");
+    await expect(region).toHaveText("Seoul");
+    // Point 9 in English: the address, as the operator registered it (a Korean road address).
+    await expect(page.locator("#done-summary dt:text-is('Address') + dd")).toHaveText(JONGNO);
     await shot(page, "desktop-04-done-en");
+    await shot(page, "point9-desktop-en-address-reservation");
     await shot(page, "point6-desktop-en-code");
     await accessible(page, "done, in English");
     expect(pageErrors).toEqual([]);
@@ -362,11 +380,76 @@ test.describe.serial("the citizen's page", () => {
     const measured = async () => Number((await page.locator("#rate-measured").textContent()).replace(",", "."));
     expect(await measured()).toBeGreaterThan(0);
 
+    // Point 9: today's share first (the change window's pool now): what citizens are shown,
+    // what is left per region and clinic, 마감 when nothing is.
+    const adminStatus = async () => (await fetch(server.base + "/admin/status", { headers: { Authorization: `Bearer ${server.adminToken}` } })).json();
+    await server.admin("/admin/supply", { clinic_id: "seoul-sejong-01", name: "세종로의원", region: "서울", address: "서울 종로구 세종대로 175", date: "2021-09-02", doses: 1 });
+    await server.book({ birth: { year: 1994, month: 2, day: 11 }, serial: 62000, clinic_id: "seoul-sejong-01", date: "2021-09-02" });
+    await expect(server.book({ birth: { year: 1994, month: 2, day: 12 }, serial: 62001, clinic_id: "seoul-sejong-01", date: "2021-09-02" }))
+      .rejects.toThrow(/409.*sold_out/);
+    await expect(page.locator("#today-share")).toHaveAttribute("data-share", "pool");
+    const small = page.locator('#today-clinics-body tr[data-clinic="seoul-sejong-01"]');
+    await expect(small).toHaveAttribute("data-sold-out", "true", { timeout: 10_000 });
+    await expect(small).toContainText("마감");
+    await expect(small).toContainText("서울 종로구 세종대로 175");
+    await expect(page.locator('#today-regions-body tr[data-region="서울"]')).toContainText("서울");
+    const top = (sel) => page.locator(sel).evaluate((e) => e.getBoundingClientRect().top);
+    expect(await top("#h-today")).toBeLessThan(await top("#days-table"));
+    // Refusals by code: the sold-out booking, as this gateway answered it and as the log has it.
+    const soldOut = page.locator('#refusals-body tr[data-code="sold_out"]');
+    await expect.poll(async () => Number(await soldOut.getAttribute("data-answered")), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    expect(Number(await soldOut.getAttribute("data-recorded"))).toBeGreaterThanOrEqual(1);
+    // The graph has data: this minute's sample at least, with the crowd's admissions as a bar.
+    await expect.poll(async () => Number(await page.locator("#graph-svg").getAttribute("data-samples")), { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(await page.locator("#graph-svg rect.graph-bar").count()).toBeGreaterThan(0);
+    expect((await adminStatus()).samples.some((x) => x.admitted > 0)).toBe(true);
+    await shot(page, "point9-operator-phone-ko-today");
+    await accessible(page, "operator: today, refusals, graph");
+
+    // Pause: a crowd arrives and nobody is admitted; the control is recorded with the operator.
+    await page.locator("#pause-toggle").click();
+    await expect(page.locator("#controls")).toHaveAttribute("data-paused", "true");
+    await expect(page.locator("#control-done")).toContainText("입장 일시정지");
+    const paused = await adminStatus();
+    expect(paused.admissions.paused).toBe(true);
+    expect(paused.admissions.operator).toBeTruthy();
+    await server.crowd(6, { year: 1992, month: 7, day: 24 });
+    await expect.poll(depth, { timeout: 10_000 }).toBe(6);
+    await new Promise((r) => setTimeout(r, 3000)); // two a second would have admitted them all
+    expect((await adminStatus()).admitted_total).toBe(paused.admitted_total);
+    expect(await depth()).toBe(6);
+    await shot(page, "point9-operator-phone-ko-paused");
+    await accessible(page, "operator: paused");
+    // The rate: a bad one is refused before it is sent; a good one is recorded.
+    await page.locator("#rate-input").fill("-5");
+    await page.locator("#rate-submit").click();
+    await expect(page.locator("#rate-err")).toBeVisible();
+    await page.locator("#rate-input").fill("600");
+    await page.locator("#rate-submit").click();
+    await expect(page.locator("#admissions-state")).toContainText("600");
+    expect((await adminStatus()).admissions.admit_per_min).toBe(600);
+    // Resume: the queue drains (at 600 a minute).
+    await page.locator("#pause-toggle").click();
+    await expect(page.locator("#controls")).toHaveAttribute("data-paused", "false");
+    await expect.poll(depth, { timeout: 30_000 }).toBe(0);
+    // A provider marked down from the page, then up again.
+    const kakao = page.locator('#providers li[data-method="kakao"]');
+    await kakao.locator("button").click();
+    await expect(kakao).toHaveAttribute("data-outage", "true");
+    await expect(page.locator('#lights li[data-method="kakao"]')).toHaveAttribute("data-level", "grey");
+    await kakao.locator("button").click();
+    await expect(kakao).toHaveAttribute("data-outage", "false");
+    await shot(page, "point9-operator-phone-ko-resumed");
+
     // The English view, on a desktop-wide window.
     await page.locator("#lang-toggle").click();
     await expect(page.locator("#h-status")).toHaveText("Live operations");
     await page.setViewportSize(DESKTOP);
     await shot(page, "operator-05-desktop-en");
+    await expect(page.locator("#h-today")).toHaveText("Today's share (what citizens see)");
+    await expect(page.locator('#today-clinics-body tr[data-clinic="seoul-sejong-01"]')).toContainText("Sold out");
+    await shot(page, "point9-operator-desktop-en");
+    await accessible(page, "operator, in English");
 
     // Forgetting the token stops the data calls and asks again.
     await page.locator("#logout").click();

@@ -19,12 +19,14 @@ pub const DATE_STEP_DAYS: i64 = 3;
 /// Doses for this share of the age group, in percent.
 pub const SUPPLY_PERCENT: u64 = 100;
 
-/// One clinic: its id, name and region (an index into [`REGIONS`]).
+/// One clinic: its id, name, region (an index into [`REGIONS`]) and road address (from a
+/// clinics file's optional `address` column).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Site {
     pub id: ClinicId,
     pub name: String,
     pub region: u8,
+    pub address: Option<String>,
 }
 
 /// The clinics and what each registers.
@@ -44,6 +46,9 @@ pub struct Supply {
 
 /// The header of a clinics file.
 pub const CLINICS_HEADER: &str = "id,region,name,date,doses";
+/// The header of a clinics file whose rows also give the clinic's road address (may be empty;
+/// no comma in it).
+pub const CLINICS_HEADER_WITH_ADDRESS: &str = "id,region,name,date,doses,address";
 
 /// A clinics file that cannot be used: the line (1 is the header) and the field.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -69,15 +74,33 @@ struct Row {
     name: String,
     date: NaiveDate,
     doses: u32,
+    address: Option<String>,
 }
 
-fn parse_row(campaign: &Campaign, n: usize, text: &str) -> Result<Row, ClinicsFileError> {
+/// The `address` field of a row: absent, empty (none), or 1 to 100 characters.
+fn address_field(n: usize, field: Option<&str>) -> Result<Option<String>, ClinicsFileError> {
+    match field {
+        None | Some("") => Ok(None),
+        Some(a) if a.chars().count() > 100 => {
+            Err(refuse(n, "address", "longer than 100 characters"))
+        }
+        Some(a) => Ok(Some(a.to_owned())),
+    }
+}
+
+fn parse_row(
+    campaign: &Campaign,
+    n: usize,
+    text: &str,
+    header: &str,
+) -> Result<Row, ClinicsFileError> {
     let fields: Vec<&str> = text.split(',').map(str::trim).collect();
-    if fields.len() != 5 {
+    let expected = header.split(',').count();
+    if fields.len() != expected {
         return Err(refuse(
             n,
             "id",
-            format!("{} fields, expected 5 ({CLINICS_HEADER})", fields.len()),
+            format!("{} fields, expected {expected} ({header})", fields.len()),
         ));
     }
     let id = ClinicId::new(fields[0]).ok_or_else(|| {
@@ -139,6 +162,7 @@ fn parse_row(campaign: &Campaign, n: usize, text: &str) -> Result<Row, ClinicsFi
         name: fields[2].to_owned(),
         date,
         doses,
+        address: address_field(n, fields.get(5).copied())?,
     })
 }
 
@@ -159,6 +183,7 @@ impl Supply {
                         .expect("a region name and a number make a valid clinic id"),
                     name: format!("{name} clinic {}", k + 1),
                     region: r as u8,
+                    address: None,
                 });
             }
         }
@@ -175,26 +200,30 @@ impl Supply {
         }
     }
 
-    /// The clinics of a file: a header line [`CLINICS_HEADER`], then one line per clinic and
-    /// vaccination date (`seoul-0001,seoul,Jongno health centre,2021-08-26,120`). Every
-    /// region must have a clinic (people live in all of them); a clinic keeps one region and
-    /// name; a date is within the campaign's vaccination dates and given once per clinic.
+    /// The clinics of a file: a header line [`CLINICS_HEADER`] (or
+    /// [`CLINICS_HEADER_WITH_ADDRESS`]), then one line per clinic and vaccination date
+    /// (`seoul-0001,seoul,Jongno health centre,2021-08-26,120`, then `,서울 종로구 세종대로 110`
+    /// with the address column). Every region must have a clinic (people live in all of them);
+    /// a clinic keeps one region, name and address; a date is within the campaign's
+    /// vaccination dates and given once per clinic.
     pub fn from_csv(campaign: &Campaign, text: &str) -> Result<Supply, ClinicsFileError> {
         let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
-        match lines.next() {
-            Some((_, header)) if header.trim() == CLINICS_HEADER => {}
+        let header = match lines.next().map(|(_, h)| h.trim()) {
+            Some(h) if h == CLINICS_HEADER || h == CLINICS_HEADER_WITH_ADDRESS => h,
             _ => {
                 return Err(refuse(
                     1,
                     "id",
-                    format!("the first line must be `{CLINICS_HEADER}`"),
+                    format!(
+                        "the first line must be `{CLINICS_HEADER}` or `{CLINICS_HEADER_WITH_ADDRESS}`"
+                    ),
                 ));
             }
-        }
+        };
         let mut rows = Vec::new();
         for (n, line) in lines {
             if !line.trim().is_empty() && !line.starts_with('#') {
-                rows.push((n, parse_row(campaign, n, line)?));
+                rows.push((n, parse_row(campaign, n, line, header)?));
             }
         }
         let dates: Vec<NaiveDate> = rows
@@ -212,6 +241,7 @@ impl Supply {
                     id: row.id.clone(),
                     name: row.name.clone(),
                     region: row.region,
+                    address: row.address.clone(),
                 });
                 sites.len() - 1
             });
@@ -220,6 +250,13 @@ impl Supply {
                     n,
                     "region",
                     format!("clinic {} was given another region or name above", row.id),
+                ));
+            }
+            if sites[site].address != row.address {
+                return Err(refuse(
+                    n,
+                    "address",
+                    format!("clinic {} was given another address above", row.id),
                 ));
             }
             if cells.insert((site, row.date), row.doses).is_some() {
@@ -281,6 +318,7 @@ impl Supply {
                     region: REGIONS[usize::from(site.region)].0.to_owned(),
                     date,
                     doses: self.doses_of(s, d),
+                    address: site.address.clone(),
                     operator: None,
                 })
         })
@@ -330,6 +368,42 @@ mod tests {
             "no registration for a date not offered"
         );
         assert_eq!(supply.by_region[0].len(), 2);
+    }
+
+    #[test]
+    fn a_clinics_file_may_give_each_clinic_its_address() {
+        let campaign = Campaign::default_2021();
+        let mut text = format!("{CLINICS_HEADER_WITH_ADDRESS}\n");
+        for (name, _) in REGIONS {
+            text.push_str(&format!("{name}-1,{name},{name} centre,2021-08-26,10,\n"));
+        }
+        text.push_str("seoul-2,seoul,Jongno,2021-08-27,7,서울 종로구 세종대로 110\n");
+        let supply = Supply::from_csv(&campaign, &text).unwrap();
+        let addresses: Vec<Option<String>> = supply
+            .commands()
+            .filter_map(|c| match c {
+                CommandBody::RegisterSupply { address, .. } => Some(address),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(addresses.iter().filter(|a| a.is_none()).count(), 17);
+        assert_eq!(
+            addresses.last().unwrap().as_deref(),
+            Some("서울 종로구 세종대로 110")
+        );
+        let moved = text.clone() + "seoul-2,seoul,Jongno,2021-08-29,7,부산 중구 중앙대로 1\n";
+        let error = Supply::from_csv(&campaign, &moved).unwrap_err();
+        assert_eq!((error.line, error.field), (20, "address"));
+        let long = text + &format!("jeju-2,jeju,X,2021-08-26,1,{}\n", "가".repeat(101));
+        assert_eq!(
+            Supply::from_csv(&campaign, &long).unwrap_err().field,
+            "address"
+        );
+        let short_row = format!("{CLINICS_HEADER_WITH_ADDRESS}\nseoul-1,seoul,S,2021-08-26,1\n");
+        assert_eq!(
+            Supply::from_csv(&campaign, &short_row).unwrap_err().field,
+            "id"
+        );
     }
 
     #[test]

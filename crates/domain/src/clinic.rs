@@ -81,10 +81,33 @@ impl DateSupply {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Profile {
     pub name: String,
     pub region: String,
+    pub address: Option<String>,
+}
+
+/// The audit's digest of the domain's state prints profiles with `Debug`: a clinic without an
+/// address prints as it did before addresses, so an old log keeps its digest.
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Profile");
+        d.field("name", &self.name).field("region", &self.region);
+        if let Some(address) = &self.address {
+            d.field("address", address);
+        }
+        d.finish()
+    }
+}
+
+impl Profile {
+    /// Whether a later supply's naming of the clinic agrees with this registration.
+    fn agrees_with(&self, other: &Profile) -> bool {
+        self.name == other.name
+            && self.region == other.region
+            && (other.address.is_none() || other.address == self.address)
+    }
 }
 
 /// A reservation as the clinic holds it.
@@ -186,9 +209,17 @@ fn decide_command(
             region,
             date,
             doses,
+            address,
             operator,
-        } => register_supply(state, clinic, ctx, (name, region), *date, *doses)
-            .map(|events| signed(events, operator)),
+        } => {
+            let profile = Profile {
+                name: name.clone(),
+                region: region.clone(),
+                address: address.clone(),
+            };
+            register_supply(state, clinic, ctx, profile, *date, *doses)
+                .map(|events| signed(events, operator))
+        }
         CommandBody::Tick { .. } => Ok(vec![]),
         CommandBody::HoldDose {
             reservation,
@@ -252,12 +283,14 @@ fn decide_command(
 }
 
 /// Doses for a date, split evenly over the booking days still open (all to the pool once the
-/// day shares are released); the clinic is registered by its first supply.
+/// day shares are released); the clinic is registered by its first supply. A later supply that
+/// names the clinic otherwise (another name, region, or an address it was not registered with)
+/// is a conflict; one that gives no address agrees with any.
 fn register_supply(
     state: &ClinicState,
     clinic: &ClinicId,
     ctx: &Context,
-    (name, region): (&String, &String),
+    profile: Profile,
     date: VaccinationDate,
     doses: u32,
 ) -> Result<Vec<Event>, Rejection> {
@@ -268,16 +301,17 @@ fn register_supply(
     }
     let mut events: Vec<Event> = Vec::new();
     match &state.profile {
-        Some(p) if &p.name != name || &p.region != region => {
+        Some(p) if !p.agrees_with(&profile) => {
             return Err(Rejection::new(RejectionCode::ClinicConflict));
         }
         Some(_) => {}
         None => events.push(
             ClinicRegistered {
                 clinic: clinic.clone(),
-                name: name.clone(),
-                region: region.clone(),
+                name: profile.name,
+                region: profile.region,
                 booking_days: campaign.share_count() as u8,
+                address: profile.address,
             }
             .into(),
         ),
@@ -500,6 +534,7 @@ pub fn apply(state: &mut ClinicState, event: &Event) {
             state.profile = Some(Profile {
                 name: e.name.clone(),
                 region: e.region.clone(),
+                address: e.address.clone(),
             });
             state.share_count = usize::from(e.booking_days);
         }

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    AdmissionId, ClinicId, CongestionLevel, DeviceId, GatewayId, Method, OperatorId, Permille,
-    RejectionCode, ReservationId, Share, SubjectId, TicketNo, TimestampMs, TransferId,
+    AdmissionId, AdmitPerMin, ClinicId, CongestionLevel, DeviceId, GatewayId, Method, OperatorId,
+    Permille, RejectionCode, ReservationId, Share, SubjectId, TicketNo, TimestampMs, TransferId,
     VaccinationDate,
 };
 
@@ -120,6 +120,17 @@ pub enum CommandBody {
         operator: OperatorId,
     },
 
+    /// An operator paused or resumed admissions, or set their rate (a field left out keeps
+    /// what is in force); recorded by the waiting room with who did it, and followed by it: no
+    /// `Admit` admits anyone while admissions are paused.
+    ControlAdmissions {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        paused: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        admit_per_min: Option<AdmitPerMin>,
+        operator: OperatorId,
+    },
+
     // ---- a clinic's partition (operators) ----------------------------------------------------
     /// Register doses of a clinic for one vaccination date; the first registration names the
     /// clinic. The ledger splits the doses evenly over the booking days.
@@ -129,6 +140,9 @@ pub enum CommandBody {
         region: String,
         date: VaccinationDate,
         doses: u32,
+        /// The clinic's road address, one short line (absent from commands of older versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
         /// Who registered it (absent from tools and from commands of older versions).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         operator: Option<OperatorId>,
@@ -234,6 +248,7 @@ impl CommandBody {
             | SkipTicket { .. }
             | ReportCongestion { .. }
             | SwitchProvider { .. }
+            | ControlAdmissions { .. }
             | RetireTicket { .. } => Target::WaitingRoom,
             RegisterSupply { clinic, .. }
             | Tick { clinic }
@@ -277,6 +292,7 @@ impl CommandBody {
             SkipTicket { .. } => "skip_ticket",
             ReportCongestion { .. } => "report_congestion",
             SwitchProvider { .. } => "switch_provider",
+            ControlAdmissions { .. } => "control_admissions",
             RegisterSupply { .. } => "register_supply",
             Rebalance { .. } => "rebalance",
             Tick { .. } => "tick",

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::command::Slot;
 use super::{
-    AdmissionId, BirthDate, BirthFacts, ClinicId, CongestionLevel, DeviceId, GatewayId, Method,
-    OperatorId, Permille, Rejection, RejectionCode, ReservationId, Share, SubjectId, TicketNo,
-    TimestampMs, TransferId, VaccinationDate,
+    AdmissionId, AdmitPerMin, BirthDate, BirthFacts, ClinicId, CongestionLevel, DeviceId,
+    GatewayId, Method, OperatorId, Permille, Rejection, RejectionCode, ReservationId, Share,
+    SubjectId, TicketNo, TimestampMs, TransferId, VaccinationDate,
 };
 
 /// An event with its coordinates: which command it answers, when, and which partition it
@@ -334,6 +334,18 @@ pub struct ProviderSwitched {
     pub operator: OperatorId,
 }
 
+/// An operator paused or resumed admissions, or set their rate. It records the admission
+/// control in force after the decision, whole: the latest record is the one in force (none
+/// recorded: admitting, at the gateway's configured rate).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AdmissionsControlled {
+    /// While true, no `Admit` admits anyone.
+    pub paused: bool,
+    /// The rate the admission controller aims at; null: the gateway's configured rate.
+    pub admit_per_min: Option<AdmitPerMin>,
+    pub operator: OperatorId,
+}
+
 // ---- a clinic's partition ---------------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -343,6 +355,10 @@ pub struct ClinicRegistered {
     pub region: String,
     /// How many day shares each date's doses are split into (the campaign's booking days).
     pub booking_days: u8,
+    /// The clinic's road address, one short line (v2; absent in v1 records and when the
+    /// registration gave none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 /// Doses arrived for one date, split over the booking days (`day_shares[i]` for booking day i)
@@ -531,7 +547,8 @@ events! {
     PreQueueDrawn = 1,
     CongestionReported = 1,
     ProviderSwitched = 1,
-    ClinicRegistered = 1,
+    AdmissionsControlled = 1,
+    ClinicRegistered = 2,
     SupplyRegistered = 2,
     ReservationConfirmed = 1,
     BookingRefused = 1,
@@ -548,7 +565,7 @@ events! {
 /// The oldest schema version still read of each event type that has older ones. A record of
 /// such a version is read by its upcaster. For `SupplyRegistered`, `DosesMoved` and
 /// `DosesWithdrawn` that is serde's: their v2 only added an optional field (the operator), which
-/// a v1 record leaves absent (`None`). `SubjectVerified` v2 records the birth year instead of
+/// a v1 record leaves absent (`None`); likewise `ClinicRegistered` v2's address. `SubjectVerified` v2 records the birth year instead of
 /// the birth date (data minimisation); a v1 record is read with its date (`BirthDate::Whole`),
 /// which the rules use only through the same two facts. The envelope keeps the version it was
 /// written with, so a v1 log replays, audits and re-encodes exactly as before.
@@ -557,6 +574,7 @@ const READ_FROM_VERSION: &[(&str, u16)] = &[
     ("SupplyRegistered", 1),
     ("DosesMoved", 1),
     ("DosesWithdrawn", 1),
+    ("ClinicRegistered", 1),
 ];
 
 impl Event {

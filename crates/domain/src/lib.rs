@@ -194,6 +194,55 @@ impl schemars::JsonSchema for Permille {
     }
 }
 
+/// An admission rate an operator sets, in admissions per minute: 1 to [`AdmitPerMin::MAX`].
+/// Out-of-range values cannot be read off the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct AdmitPerMin(u32);
+
+impl AdmitPerMin {
+    /// 10,000 a second: what one `Admit` may admit at most, every second.
+    pub const MAX: u32 = 600_000;
+
+    /// `None` for 0 (that is a pause) and beyond [`AdmitPerMin::MAX`].
+    pub fn new(value: u32) -> Option<AdmitPerMin> {
+        (1..=AdmitPerMin::MAX)
+            .contains(&value)
+            .then_some(AdmitPerMin(value))
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The same rate in admissions per second.
+    pub fn per_s(self) -> f64 {
+        f64::from(self.0) / 60.0
+    }
+}
+
+impl<'de> Deserialize<'de> for AdmitPerMin {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = u32::deserialize(deserializer)?;
+        AdmitPerMin::new(value)
+            .ok_or_else(|| serde::de::Error::custom("an admission rate is 1 to 600000 a minute"))
+    }
+}
+
+impl schemars::JsonSchema for AdmitPerMin {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AdmitPerMin".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Admissions per minute, 1 to 600000.",
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 600000
+        })
+    }
+}
+
 /// Which share of a clinic's doses for one vaccination date a booking draws on.
 #[derive(
     Debug,

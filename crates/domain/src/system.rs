@@ -150,7 +150,8 @@ impl System {
             | Event::PreQueueJoined(_)
             | Event::PreQueueDrawn(_)
             | Event::CongestionReported(_)
-            | Event::ProviderSwitched(_) => waiting_room::apply(&mut self.waiting_room, event),
+            | Event::ProviderSwitched(_)
+            | Event::AdmissionsControlled(_) => waiting_room::apply(&mut self.waiting_room, event),
             Event::ClinicRegistered(e) => self.clinic_mut(&e.clinic, event),
             Event::SupplyRegistered(e) => {
                 self.totals.registered_doses += u64::from(e.doses);

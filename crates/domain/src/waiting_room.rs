@@ -23,7 +23,8 @@ use super::event::*;
 use super::ids::derive_uuid;
 use super::subject::Context;
 use super::{
-    AdmissionId, DeviceId, Event, Rejection, RejectionCode, SubjectId, TicketNo, TimestampMs,
+    AdmissionId, AdmitPerMin, DeviceId, Event, Rejection, RejectionCode, SubjectId, TicketNo,
+    TimestampMs,
 };
 
 /// The most tickets one `Admit` may admit: a bound on the size of one decision.
@@ -71,6 +72,16 @@ pub struct WaitingRoomState {
     pub admitted_total: u64,
     /// People waiting for the draw, with the device they joined from.
     pub pre_queue: BTreeMap<SubjectId, DeviceId>,
+    /// What operators decided about admissions (`AdmissionsControlled`).
+    pub control: AdmissionControl,
+}
+
+/// The operators' admission control in force: paused or not, and the rate they set (none: the
+/// gateway's configured rate).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdmissionControl {
+    pub paused: bool,
+    pub admit_per_min: Option<AdmitPerMin>,
 }
 
 impl WaitingRoomState {
@@ -131,6 +142,8 @@ pub fn decide(
             Ok(vec![place])
         }
         CommandBody::LeaveQueue { subject, ticket } => leave(state, *subject, *ticket),
+        // Paused by an operator: nobody is admitted, whatever a gateway asks.
+        CommandBody::Admit { .. } if state.control.paused => Ok(vec![]),
         CommandBody::Admit {
             tickets_max,
             ttl_ms,
@@ -198,6 +211,18 @@ pub fn decide(
             ProviderSwitched {
                 method: *method,
                 outage: *outage,
+                operator: operator.clone(),
+            }
+            .into(),
+        ]),
+        CommandBody::ControlAdmissions {
+            paused,
+            admit_per_min,
+            operator,
+        } => Ok(vec![
+            AdmissionsControlled {
+                paused: paused.unwrap_or(state.control.paused),
+                admit_per_min: admit_per_min.or(state.control.admit_per_min),
                 operator: operator.clone(),
             }
             .into(),
@@ -317,6 +342,12 @@ pub fn apply(state: &mut WaitingRoomState, event: &Event) {
         Event::TicketKept(_) => {}
         Event::PreQueueJoined(e) => {
             state.pre_queue.insert(e.subject, e.device.clone());
+        }
+        Event::AdmissionsControlled(e) => {
+            state.control = AdmissionControl {
+                paused: e.paused,
+                admit_per_min: e.admit_per_min,
+            };
         }
         // A congestion report is recorded for the read models; the queue is as it was.
         Event::CongestionReported(_) | Event::ProviderSwitched(_) => {}

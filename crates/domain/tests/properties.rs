@@ -238,6 +238,7 @@ impl World {
                 region: "seoul".into(),
                 date: date(d),
                 doses,
+                address: None,
                 operator: None,
             },
             Op::Tick { clinic: c } => CommandBody::Tick { clinic: clinic(c) },
@@ -512,6 +513,7 @@ fn the_shares_of_a_clinic_day_are_never_overbooked_in_a_stampede() {
         region: "seoul".into(),
         date: date(0),
         doses: 10,
+        address: None,
         operator: None,
     };
     system.execute(Command {

@@ -28,6 +28,19 @@ fn a_second_device_is_locked_out_for_ten_minutes() {
 }
 
 #[test]
+fn a_clinic_is_registered_with_its_address_and_a_later_supply_may_not_move_it() {
+    // The second and third supply agree (none, the same); the fourth names another address.
+    check("clinic_address");
+}
+
+#[test]
+fn no_one_is_admitted_while_an_operator_has_paused_admissions() {
+    // The rate set while paused stays paused (the control is recorded whole); the resume
+    // keeps the rate.
+    check("operators_pause_admissions");
+}
+
+#[test]
 fn a_person_born_in_1960_is_not_eligible() {
     check("born_1960_not_eligible");
 }

@@ -12,7 +12,12 @@
 //!    clinic happened to get a command;
 //! 5. reports each verification method's congestion light (`ReportCongestion`) when it changes
 //!    and at least every `congestion_report_ms`, so the log and the `congestion` read model
-//!    record what people were shown.
+//!    record what people were shown;
+//! 6. follows the operators' recorded admission control (`AdmissionsControlled`, in the view):
+//!    while paused it admits nobody (the waiting room would admit nobody either), and a rate
+//!    they set replaces `admit_per_s`; a restarted gateway reads it from the log it replays;
+//! 7. samples the queue's length and the admissions for the operator page's graph
+//!    (`samples.rs`).
 //!
 //! Every decision it takes is a command to the ledger, so it is recorded; run one controller
 //! per deployment (heartbeats are seen by the gateway that serves the polls).
@@ -167,12 +172,15 @@ async fn step(front: &AppState, elapsed_s: f64, budget: &mut f64) -> Result<(), 
     let now = front.clock.now_ms();
     let opened = front.config.opens_at_ms.is_none_or(|o| now >= o);
     let queue = Queue::look(front, now)?;
+    if let Ok(mut samples) = front.samples.lock() {
+        samples.observe(now, queue.waiting as u64, queue.admitted_total);
+    }
     if opened && queue.pre_queue > 0 {
         draw(front, queue.pre_queue).await?;
     }
     skip(front, &queue.silent).await?;
-    let rate = outflow_rate(front);
-    if !opened {
+    let rate = outflow_rate(front, queue.set_rate_per_s);
+    if !opened || queue.paused {
         *budget = 0.0;
         publish_budget(front, 0.0);
         return Ok(());
@@ -221,6 +229,11 @@ struct Queue {
     waiting: usize,
     /// Admissions granted, not used and not expired.
     live: usize,
+    admitted_total: u64,
+    /// An operator paused admissions (the latest `AdmissionsControlled`).
+    paused: bool,
+    /// The rate an operator set (tickets/s), instead of the configured one.
+    set_rate_per_s: Option<f64>,
 }
 
 impl Queue {
@@ -246,11 +259,15 @@ impl Queue {
             .map(|(t, _)| *t)
             .take(SKIPS_PER_TICK_MAX)
             .collect();
+        let control = view.admission_control.as_ref().map(|(c, _)| c);
         Ok(Queue {
             pre_queue: view.pre_queue.len(),
             silent,
             waiting: view.waiting.len(),
             live: view.admitted_live(now),
+            admitted_total: view.admitted_total,
+            paused: control.is_some_and(|c| c.paused),
+            set_rate_per_s: control.and_then(|c| c.admit_per_min).map(|r| r.per_s()),
         })
     }
 }
@@ -281,10 +298,10 @@ async fn skip(front: &AppState, silent: &[TicketNo]) -> Result<(), Unexpected> {
     Ok(())
 }
 
-/// The outflow rate, scaled down while the ledger answers slower than the target; published
-/// for the ETAs.
-fn outflow_rate(front: &AppState) -> f64 {
-    let configured = front.config.admit_per_s;
+/// The outflow rate (the one an operator set, else the configured one), scaled down while the
+/// ledger answers slower than the target; published for the ETAs.
+fn outflow_rate(front: &AppState, set_per_s: Option<f64>) -> f64 {
+    let configured = set_per_s.unwrap_or(front.config.admit_per_s);
     let rate = match front.metrics.decision_ewma_ms() {
         Some(ms) if ms > front.config.target_decision_ms => {
             configured * (front.config.target_decision_ms / ms).clamp(0.25, 1.0)

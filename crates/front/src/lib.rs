@@ -17,6 +17,7 @@ pub mod controller;
 pub mod metrics;
 pub mod openapi;
 pub mod providers;
+pub mod samples;
 pub mod server;
 pub mod tokens;
 pub mod view;

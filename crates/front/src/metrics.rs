@@ -22,6 +22,8 @@ struct Histogram {
 #[derive(Debug, Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// Error answers by their stable code (a closed set: the codes are `&'static str`).
+    refusals: Mutex<BTreeMap<&'static str, u64>>,
     decisions: Mutex<Histogram>,
     /// Smoothed decision latency (ms), for the admission controller.
     decision_ewma_ms: Mutex<Option<f64>>,
@@ -33,6 +35,21 @@ impl Metrics {
             *r.entry((method.to_owned(), route.to_owned(), status))
                 .or_default() += 1;
         }
+    }
+
+    /// An answer with the error `code`.
+    pub fn refusal(&self, code: &'static str) {
+        if let Ok(mut r) = self.refusals.lock() {
+            *r.entry(code).or_default() += 1;
+        }
+    }
+
+    /// Error answers so far, by code, in code order.
+    pub fn refusals(&self) -> Vec<(&'static str, u64)> {
+        self.refusals
+            .lock()
+            .map(|r| r.iter().map(|(c, n)| (*c, *n)).collect())
+            .unwrap_or_default()
     }
 
     pub fn decision(&self, took: Duration) {
@@ -76,6 +93,11 @@ impl Metrics {
                     route.replace('"', "'")
                 );
             }
+        }
+        out.push_str("# HELP yeyak_http_refusals_total Error answers, by their stable code.\n");
+        out.push_str("# TYPE yeyak_http_refusals_total counter\n");
+        for (code, n) in self.refusals() {
+            let _ = writeln!(out, "yeyak_http_refusals_total{{code=\"{code}\"}} {n}");
         }
         out.push_str("# HELP yeyak_decision_seconds Time from a command's submission to its whole decision.\n");
         out.push_str("# TYPE yeyak_decision_seconds histogram\n");

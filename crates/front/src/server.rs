@@ -33,6 +33,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_openssl::SslStream;
 
+use super::api::error::AnsweredCode;
 use super::api::{ApiError, AppState, Front};
 use super::api::{admin, events, queue, reservations, schedule, slots, status, verify};
 use super::client_rate::{ClientKey, ClientRate};
@@ -102,6 +103,9 @@ async fn measure(State(front): State<AppState>, request: Request, next: Next) ->
     front
         .metrics
         .request(&method, &route, response.status().as_u16());
+    if let Some(AnsweredCode(code)) = response.extensions().get::<AnsweredCode>() {
+        front.metrics.refusal(code);
+    }
     response
 }
 
@@ -297,6 +301,7 @@ pub fn router(front: AppState) -> Router {
         )
         .route("/admin/supply", post(admin::supply))
         .route("/admin/providers", post(admin::provider))
+        .route("/admin/admissions", post(admin::admissions))
         .route("/admin/status", get(status::admin_status));
     // Moving time opens booking days early: only a rehearsal on a simulated clock has it.
     if front.config.simulated_clock {

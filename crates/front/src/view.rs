@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+use yeyak_domain::event::AdmissionsControlled;
 use yeyak_domain::{
     AdmissionId, BirthFacts, DeviceId, Envelope, Event, SubjectId, TicketNo, TimestampMs,
 };
@@ -91,6 +92,9 @@ pub struct FrontView {
     pub admitted_at: VecDeque<TimestampMs>,
     pub admitted_total: u64,
     pub draws: Vec<DrawView>,
+    /// The operators' latest admission control and when it was recorded (none: admitting at
+    /// the configured rate); the admission controller follows it.
+    pub admission_control: Option<(AdmissionsControlled, TimestampMs)>,
     pub events_total: u64,
     pub retention: Retention,
 }
@@ -187,6 +191,7 @@ impl FrontView {
             }
             Event::ReservationRecorded(e) => self.use_admission(e.subject),
             Event::ReservationChanged(e) => self.use_admission(e.subject),
+            Event::AdmissionsControlled(e) => self.admission_control = Some((e.clone(), at)),
             _ => {}
         }
     }

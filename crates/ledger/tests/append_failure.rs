@@ -199,6 +199,7 @@ fn a_chain_broken_half_way_stops_the_ledger_until_it_is_reopened_and_finishes_it
             region: "seoul".into(),
             date: day,
             doses: 20,
+            address: None,
             operator: None,
         };
         let command = Command {

@@ -227,6 +227,7 @@ impl Operator {
                     region: "seoul".to_owned(),
                     date: date(d),
                     doses,
+                    address: None,
                     operator: OperatorId::new("sim-operator"),
                 };
                 errands.push(Asking::new(

@@ -42,6 +42,8 @@ pub const DATES_DEFAULT: u32 = 5;
 pub const DATE_STEP_DAYS: i64 = 3;
 /// The regions clinics are in, in turn.
 pub const REGIONS: [&str; 4] = ["seoul", "busan", "daegu", "gwangju"];
+/// The regions' names in Korean, for the made-up addresses (same order as [`REGIONS`]).
+const REGION_NAMES_KO: [&str; 4] = ["서울", "부산", "대구", "광주"];
 /// The largest share of the eligible that [`Supply::EligiblePercent`] provides for.
 pub const SUPPLY_PERCENT_MAX: u32 = 1_000;
 /// The longest arrival window of [`Arrival::Paced`]: a day.
@@ -293,6 +295,8 @@ pub struct Clinic {
     pub id: ClinicId,
     pub name: String,
     pub region: String,
+    /// A made-up road address in the region ("서울 중앙로 10").
+    pub address: String,
     /// One entry per offered vaccination date, in date order.
     pub supply: Vec<DateSupply>,
 }
@@ -306,6 +310,7 @@ impl Clinic {
             region: self.region.clone(),
             date: s.date,
             doses: s.doses,
+            address: Some(self.address.clone()),
             operator: None,
         })
     }
@@ -558,6 +563,11 @@ fn clinics(count: u32, dates: &[NaiveDate], doses: u32) -> Result<Vec<Clinic>, W
                     .ok_or(WorkloadError::Campaign)?,
                 name: format!("Clinic {}", c + 1),
                 region: REGIONS[c % REGIONS.len()].to_owned(),
+                address: format!(
+                    "{} 중앙로 {}",
+                    REGION_NAMES_KO[c % REGIONS.len()],
+                    10 * (c + 1)
+                ),
                 supply: dates
                     .iter()
                     .map(|&date| DateSupply { date, doses })

@@ -30,9 +30,9 @@ use uuid::Uuid;
 use crate::command::Slot;
 use crate::system::Outcome;
 use crate::{
-    AdmissionId, BirthFacts, Campaign, ClinicId, Command, CommandBody, CongestionLevel, DeviceId,
-    Envelope, Event, GatewayId, Method, OperatorId, Permille, ReservationId, Share, SubjectId,
-    TicketNo,
+    AdmissionId, AdmitPerMin, BirthFacts, Campaign, ClinicId, Command, CommandBody,
+    CongestionLevel, DeviceId, Envelope, Event, GatewayId, Method, OperatorId, Permille,
+    ReservationId, Share, SubjectId, TicketNo,
 };
 
 /// Runs commands somewhere (the pure system, or a ledger on a real log) and gives the outcome.
@@ -121,6 +121,7 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
                 region: args.get("region").unwrap_or(&"seoul").to_string(),
                 date: date(&args),
                 doses: args["doses"].parse().unwrap(),
+                address: args.get("address").map(|a| a.replace('_', " ")),
                 operator: operator(&args),
             },
             "verify" => {
@@ -202,6 +203,13 @@ pub fn run_script(runner: &mut dyn Runner, script: &str) -> String {
             "switch" => CommandBody::SwitchProvider {
                 method: Method::parse(&name).unwrap(),
                 outage: args.get("outage") != Some(&"false"),
+                operator: operator(&args).unwrap_or_else(|| OperatorId::new("admin").unwrap()),
+            },
+            "control" => CommandBody::ControlAdmissions {
+                paused: args.get("paused").map(|p| *p == "true"),
+                admit_per_min: args
+                    .get("per_min")
+                    .map(|n| AdmitPerMin::new(n.parse().unwrap()).unwrap()),
                 operator: operator(&args).unwrap_or_else(|| OperatorId::new("admin").unwrap()),
             },
             "tick" => CommandBody::Tick {

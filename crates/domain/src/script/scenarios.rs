@@ -236,6 +236,30 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     // Not in the seed: what an operator changes is recorded with the operator's name (and
     // without one when a tool registers supply).
     (
+        "clinic_address",
+        r"
+        at 2021-08-01T09:00+09:00
+        supply c1 clinic=c1 date=2021-08-30 doses=10 address=서울_종로구_세종대로_110
+        supply c1 clinic=c1 date=2021-08-31 doses=10
+        supply c1 clinic=c1 date=2021-09-01 doses=10 address=서울_종로구_세종대로_110
+        supply c1 clinic=c1 date=2021-09-02 doses=10 address=부산_중구_중앙대로_1
+        ",
+    ),
+    (
+        "operators_pause_admissions",
+        r"
+        at 2021-08-09T20:00+09:00
+        verify s9 born=1990-05-19 device=pc
+        enqueue s9
+        control admissions paused=true by=alice
+        admit 10
+        control admissions per_min=120 by=bob
+        admit 10
+        control admissions paused=false by=alice
+        admit 10
+        ",
+    ),
+    (
         "operators_are_recorded",
         r"
         at 2021-08-01T09:00+09:00

@@ -1,5 +1,6 @@
 //! `/admin/*` for operators (admin token): register supply, set the clock (only on a simulated
-//! clock: `FrontConfig::simulated_clock`), switch a provider's outage. A body is parsed only
+//! clock: `FrontConfig::simulated_clock`), switch a provider's outage, pause or resume
+//! admissions and set their rate. A body is parsed only
 //! after the admin check, so a caller without the token learns nothing from its errors but the
 //! server's bounds on every body (`413`, `408`). (`/admin/status` is with the other figures in
 //! `status`.)
@@ -12,7 +13,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use yeyak_domain::{CommandBody, Event, Method, OperatorId};
+use yeyak_domain::event::AdmissionsControlled;
+use yeyak_domain::{AdmitPerMin, CommandBody, Event, Method, OperatorId, TimestampMs};
 
 use super::auth::AuthError;
 use super::error::{ApiError, Unexpected, answered_as_api_error};
@@ -28,13 +30,19 @@ pub enum AdminError {
     Request(#[from] RequestError),
     #[error(transparent)]
     Auth(#[from] AuthError),
-    /// `400 invalid_field`: a clinic's name or region out of bounds.
+    /// `400 invalid_field`: a clinic's name, region or address out of bounds.
     #[error("{0} is 1 to 100 characters")]
     InvalidText(&'static str),
     #[error("now is an RFC 3339 instant, e.g. 2021-08-09T20:00:00+09:00")]
     InvalidTime,
     #[error("no such method")]
     UnknownMethod,
+    /// `400 invalid_rate`: not a whole number of admissions a minute in range.
+    #[error("admit_per_min is a whole number from 1 to 600000 (pause with paused: true)")]
+    InvalidRate,
+    /// `400 missing_field`: an admission control that changes nothing.
+    #[error("give paused, admit_per_min or both")]
+    NoControl,
     #[error(transparent)]
     Refused(#[from] Refusal),
     #[error(transparent)]
@@ -50,6 +58,8 @@ impl From<AdminError> for ApiError {
             AdminError::InvalidText(_) => ApiError::bad("invalid_field", message),
             AdminError::InvalidTime => ApiError::bad("invalid_time", message),
             AdminError::UnknownMethod => ApiError::bad("unknown_method", message),
+            AdminError::InvalidRate => ApiError::bad("invalid_rate", message),
+            AdminError::NoControl => ApiError::bad("missing_field", message),
             AdminError::Refused(e) => e.into(),
             AdminError::Unexpected(e) => e.into(),
         }
@@ -77,6 +87,9 @@ pub struct SupplyRequest {
     clinic_id: String,
     name: String,
     region: String,
+    /// The clinic's road address (optional).
+    #[serde(default)]
+    address: Option<String>,
     date: String,
     doses: u32,
 }
@@ -90,7 +103,12 @@ pub async fn supply(
     let (operator, req): (_, SupplyRequest) = admin_body(&front, &headers, body)?;
     let clinic = extract::clinic_id(&req.clinic_id)?;
     let date = extract::date(&req.date)?;
-    for (field, text) in [("name", &req.name), ("region", &req.region)] {
+    let texts = [
+        ("name", Some(&req.name)),
+        ("region", Some(&req.region)),
+        ("address", req.address.as_ref()),
+    ];
+    for (field, text) in texts.into_iter().filter_map(|(f, t)| t.map(|t| (f, t))) {
         if text.trim().is_empty() || text.chars().count() > 100 {
             return Err(AdminError::InvalidText(field));
         }
@@ -103,6 +121,7 @@ pub async fn supply(
             region: req.region,
             date,
             doses: req.doses,
+            address: req.address,
             operator: Some(operator),
         })
         .await?;
@@ -174,4 +193,72 @@ pub async fn provider(
         "outage": req.outage,
         "operator": operator.as_str(),
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdmissionsRequest {
+    #[serde(default)]
+    paused: Option<bool>,
+    /// Any JSON number: one out of range (negative, fractional, zero, too large) is answered
+    /// `invalid_rate`, not as a body that does not parse.
+    #[serde(default)]
+    admit_per_min: Option<serde_json::Number>,
+}
+
+fn admit_rate(number: &serde_json::Number) -> Result<AdmitPerMin, AdminError> {
+    number
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .and_then(AdmitPerMin::new)
+        .ok_or(AdminError::InvalidRate)
+}
+
+/// `POST /admin/admissions`: pause or resume admissions, or set their rate (a field left out
+/// keeps what is in force). Recorded in the log with the operator (`AdmissionsControlled`)
+/// before it takes effect: the admission controller follows the record, and so does a
+/// restarted gateway. Bad input changes nothing.
+pub async fn admissions(
+    State(front): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let (operator, req): (_, AdmissionsRequest) = admin_body(&front, &headers, body)?;
+    let admit_per_min = req.admit_per_min.as_ref().map(admit_rate).transpose()?;
+    if req.paused.is_none() && admit_per_min.is_none() {
+        return Err(AdminError::NoControl);
+    }
+    let outcome = front
+        .decide(CommandBody::ControlAdmissions {
+            paused: req.paused,
+            admit_per_min,
+            operator,
+        })
+        .await?;
+    let now = front.clock.now_ms();
+    Refusal::of(&outcome, now)?;
+    let recorded = outcome.events.iter().find_map(|e| match &e.event {
+        Event::AdmissionsControlled(c) => Some(c),
+        _ => None,
+    });
+    let recorded = recorded.ok_or(Unexpected::Unsettled(
+        "the admission control was not recorded",
+    ))?;
+    Ok(ok(admissions_body(&front, Some((recorded, now)))))
+}
+
+/// The admission control in force (`control`: the latest record and its instant, if any) and
+/// the rate it makes the controller aim at.
+pub fn admissions_body(
+    front: &Front,
+    control: Option<(&AdmissionsControlled, TimestampMs)>,
+) -> serde_json::Value {
+    let set = control.and_then(|(c, _)| c.admit_per_min);
+    json!({
+        "paused": control.is_some_and(|(c, _)| c.paused),
+        "admit_per_min": set.map(AdmitPerMin::get),
+        "admit_per_s": set.map_or(front.config.admit_per_s, AdmitPerMin::per_s),
+        "operator": control.map(|(c, _)| c.operator.as_str().to_owned()),
+        "at": control.map(|(_, at)| rfc3339(at)),
+    })
 }

@@ -53,6 +53,8 @@ impl IntoResponse for ApiError {
             body["reason"] = json!(r);
         }
         let mut response = (self.status, Json(body)).into_response();
+        // For the metrics (`measure`): the refusals by code.
+        response.extensions_mut().insert(AnsweredCode(self.code));
         if let Some(s) = self.retry_after_s {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
@@ -61,6 +63,10 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// The error code an answer carries, for the metrics' count of refusals by code.
+#[derive(Debug, Clone, Copy)]
+pub struct AnsweredCode(pub &'static str);
 
 /// What went wrong that the request could not have avoided: answered `503 unavailable` and
 /// logged, since someone should look at it.

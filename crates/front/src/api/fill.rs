@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 use yeyak_domain::calendar::Window;
-use yeyak_domain::{Campaign, ClinicId, Share, TimestampMs, VaccinationDate};
+use yeyak_domain::{Campaign, ClinicId, Opening, Share, TimestampMs, VaccinationDate};
 use yeyak_read::projection::{QuotaRow, ReadModel};
 
 use crate::clock::rfc3339;
@@ -119,4 +119,92 @@ pub fn per_booking_day(model: &ReadModel, campaign: &Campaign, now: TimestampMs)
         .collect();
     days.push(window(Share::Pool, &campaign.change_window, None));
     days
+}
+
+/// The share open at `now` (today's booking day's, or the change window's pool) and the
+/// booking day's digit; none between two booking days and outside the campaign.
+fn share_open(campaign: &Campaign, now: TimestampMs) -> Option<(Share, Option<u8>, Window)> {
+    match campaign.open_at(now)? {
+        Opening::BookingDay(day) => {
+            let index = campaign.booking_days.iter().position(|d| *d == day)?;
+            Some((Share::Day(index as u8), Some(day.digit), day.window))
+        }
+        Opening::ChangeWindow(window) => Some((Share::Pool, None, window)),
+    }
+}
+
+/// What remains of one share row, as citizens are shown it (`GET /v1/slots`): never below 0.
+fn remaining(f: &Fill) -> i64 {
+    (f.capacity - f.booked).max(0)
+}
+
+fn today_json(f: &Fill) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("capacity".into(), f.capacity.into());
+    m.insert("booked".into(), f.booked.into());
+    m.insert("remaining".into(), remaining(f).into());
+    m.insert("sold_out".into(), (remaining(f) == 0).into());
+    m
+}
+
+/// Today's share, what citizens see now: per clinic (and each of its dates) and per region,
+/// the capacity, booked and `remaining` doses of the share open now, the same figures as
+/// `GET /v1/slots` gives the people of that share (`sold_out` when nothing remains: 마감). Null
+/// `share` when nothing is open, with the next opening.
+pub fn today(model: &ReadModel, campaign: &Campaign, now: TimestampMs) -> Value {
+    let Some((share, digit, window)) = share_open(campaign, now) else {
+        let next = campaign
+            .next_opening(now)
+            .map(|o| rfc3339(o.window().opens_at_ms));
+        return json!({"share": null, "next_opens_at": next, "clinics": [], "regions": []});
+    };
+    let mut clinics: BTreeMap<&ClinicId, (Fill, Vec<Value>)> = BTreeMap::new();
+    let mut regions: BTreeMap<&str, Fill> = BTreeMap::new();
+    for ((clinic, date, s), row) in &model.slot_quota {
+        if *s != share {
+            continue;
+        }
+        let mut f = Fill::default();
+        f.add(row);
+        let entry = clinics.entry(clinic).or_default();
+        entry.0.add(row);
+        let mut d = today_json(&f);
+        d.insert("date".into(), date.to_string().into());
+        entry.1.push(Value::Object(d));
+        if let Some(info) = model.clinics.get(clinic) {
+            regions.entry(info.region.as_str()).or_default().add(row);
+        }
+    }
+    let clinics: Vec<Value> = clinics
+        .into_iter()
+        .map(|(clinic, (total, dates))| {
+            let info = model.clinics.get(clinic);
+            let mut c = today_json(&total);
+            c.insert("clinic_id".into(), clinic.as_str().into());
+            c.insert("name".into(), json!(info.map(|i| i.name.clone())));
+            c.insert("region".into(), json!(info.map(|i| i.region.clone())));
+            c.insert(
+                "address".into(),
+                json!(info.and_then(|i| i.address.clone())),
+            );
+            c.insert("dates".into(), Value::Array(dates));
+            Value::Object(c)
+        })
+        .collect();
+    let regions: Vec<Value> = regions
+        .into_iter()
+        .map(|(region, f)| {
+            let mut r = today_json(&f);
+            r.insert("region".into(), region.into());
+            Value::Object(r)
+        })
+        .collect();
+    json!({
+        "share": share.to_string(),
+        "digit": digit,
+        "opens_at": rfc3339(window.opens_at_ms),
+        "closes_at": rfc3339(window.closes_at_ms),
+        "clinics": clinics,
+        "regions": regions,
+    })
 }

@@ -19,6 +19,7 @@ use crate::clock::Clock;
 use crate::congestion::Thresholds;
 use crate::metrics::Metrics;
 use crate::providers::{IdentityProvider, SimulatedProvider};
+use crate::samples::Samples;
 use crate::tokens::TokenKey;
 use crate::view::FrontView;
 
@@ -50,6 +51,8 @@ pub struct Front {
     pub event_streams: Arc<tokio::sync::Semaphore>,
     /// Set once the server stops: event streams end at once instead of holding the stop up.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// The operator page's graph: a minute's queue and admissions, for the last hour.
+    pub samples: Mutex<Samples>,
 }
 
 pub type AppState = Arc<Front>;
@@ -97,6 +100,7 @@ impl Front {
             verify_clients,
             event_streams,
             stopping: tokio::sync::watch::channel(false).0,
+            samples: Mutex::new(Samples::default()),
         }
     }
 

@@ -95,7 +95,7 @@ fn text(code: RejectionCode) -> &'static str {
         AlreadyQueued => "you already hold a place in the waiting room",
         NotQueued => "the ticket is not waiting",
         UnknownClinic => "no clinic is registered under this id",
-        ClinicConflict => "the clinic was registered with another name or region",
+        ClinicConflict => "the clinic was registered with another name, region or address",
         NoSupply => "the clinic has no doses on that date",
         SoldOut => "no doses left for your booking day at this clinic and date",
         InsufficientDoses => "not enough unbooked doses",

@@ -157,6 +157,7 @@ pub async fn mine(State(front): State<AppState>, headers: HeaderMap) -> Answer {
         "clinic_id": r.clinic.as_str(),
         "clinic_name": clinic.map(|c| c.name.clone()),
         "region": clinic.map(|c| c.region.clone()),
+        "clinic_address": clinic.and_then(|c| c.address.clone()),
         "date": r.date.to_string(),
         "share": r.share.to_string(),
         "state": r.state.as_str(),

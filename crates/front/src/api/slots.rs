@@ -99,6 +99,7 @@ pub async fn slots(
             "clinic_id": clinic.as_str(),
             "name": info.name,
             "region": info.region,
+            "address": info.address,
             "date": d.to_string(),
             "share": share.to_string(),
             "capacity": row.capacity,

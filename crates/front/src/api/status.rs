@@ -4,14 +4,17 @@
 //! the congestion light per verification method (`/v1/congestion`), and the Prometheus text
 //! (`/metrics`).
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use yeyak_domain::{Method, TimestampMs};
 use yeyak_ledger::submit::LedgerHealth;
+use yeyak_read::projection::ReadModel;
 
-use super::admin::AdminError;
+use super::admin::{AdminError, admissions_body};
 use super::error::Unexpected;
 use super::gateway::Front;
 use super::{AppState, fill, ok};
@@ -24,7 +27,10 @@ pub fn status_body(front: &Front) -> Result<Value, Unexpected> {
     let now = front.clock.now_ms();
     let view = front.view()?;
     let fill = fill::per_clinic(&view.model);
-    let booking_days = fill::per_booking_day(&view.model, front.backend.campaign(), now);
+    let campaign = front.backend.campaign();
+    let booking_days = fill::per_booking_day(&view.model, campaign, now);
+    let today = fill::today(&view.model, campaign, now);
+    let control = view.admission_control.as_ref().map(|(c, at)| (c, *at));
     let rate = *front
         .admit_rate
         .lock()
@@ -48,10 +54,62 @@ pub fn status_body(front: &Front) -> Result<Value, Unexpected> {
         "opens_at": front.config.opens_at_ms.map(rfc3339),
         "draws": draws,
         "lights": congestion_list(front),
+        "providers": providers_body(front),
         "fill": fill,
         "booking_days": booking_days,
+        "today": today,
+        "refusals": refusals_body(front, &view.model),
+        "admissions": admissions_body(front, control),
+        "samples": samples_body(front, now),
         "ledger": ledger_body(&front.backend.health(), now),
     }))
+}
+
+/// Refusals by code, two ways: `answered`, the error answers of this gateway since it started
+/// (its metrics: everything a caller was told, the gateway's own early refusals included, e.g.
+/// `not_your_booking_day` before the queue), and `recorded`, the ledger's refusals of the
+/// people's commands in the log (the read model's `rejections` of the person's answers:
+/// `CommandRejected`, `BookingFailed`, `ChangeFailed`; not the clinic's `BookingRefused`, the
+/// same refusal seen from the clinic), summed over the commands.
+fn refusals_body(front: &Front, model: &ReadModel) -> Value {
+    let answered: Vec<Value> = front
+        .metrics
+        .refusals()
+        .into_iter()
+        .map(|(code, count)| json!({"code": code, "count": count}))
+        .collect();
+    let mut recorded: BTreeMap<&'static str, i64> = BTreeMap::new();
+    for ((source, _, code), count) in &model.rejections {
+        if PERSON_SOURCES.contains(&source.as_str()) {
+            *recorded.entry(code.as_str()).or_default() += count;
+        }
+    }
+    let recorded: Vec<Value> = recorded
+        .into_iter()
+        .map(|(code, count)| json!({"code": code, "count": count}))
+        .collect();
+    json!({"answered": answered, "recorded": recorded})
+}
+
+/// The `rejections` sources that are a person's answer.
+const PERSON_SOURCES: [&str; 3] = ["CommandRejected", "BookingFailed", "ChangeFailed"];
+
+/// The graph's samples of the last hour, oldest first.
+fn samples_body(front: &Front, now: TimestampMs) -> Vec<Value> {
+    let Ok(samples) = front.samples.lock() else {
+        return Vec::new();
+    };
+    samples
+        .last_hour(now)
+        .map(|s| {
+            json!({
+                "minute": rfc3339(s.minute_ms),
+                "queue_depth": s.queue_depth,
+                "queue_depth_max": s.queue_depth_max,
+                "admitted": s.admitted,
+            })
+        })
+        .collect()
 }
 
 /// The ledger's health: the requests waiting here for a decision, the newest decision seen, and
@@ -81,6 +139,15 @@ fn ledger_body(health: &LedgerHealth, now: TimestampMs) -> Value {
         "measured_s_ago": measured_s_ago,
         "unknown_because": unknown,
     })
+}
+
+/// Each method's provider and whether an operator marked it down (`POST /admin/providers`).
+fn providers_body(front: &Front) -> Vec<Value> {
+    front
+        .providers
+        .iter()
+        .map(|(m, p)| json!({"method": m.as_str(), "outage": p.health().outage}))
+        .collect()
 }
 
 /// `GET /admin/status`.

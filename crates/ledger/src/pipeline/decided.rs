@@ -220,6 +220,7 @@ mod tests {
                 region: "r".into(),
                 date: VaccinationDate::from_ymd_opt(2021, 8, 1).unwrap(),
                 doses: 5,
+                address: None,
                 operator: None,
             },
         };

@@ -745,6 +745,10 @@ pub fn system_digest(system: &System) -> String {
         "waiting_room next={} admitted={} {:?}",
         room.next_ticket, room.admitted_total, room.waiting
     );
+    // Only once an operator recorded one: a log without controls keeps its digest.
+    if room.control != Default::default() {
+        let _ = writeln!(text, "  control {:?}", room.control);
+    }
     let mut tickets: Vec<_> = room.tickets.iter().collect();
     tickets.sort_by_key(|(s, _)| **s);
     for (s, t) in tickets {

@@ -357,6 +357,7 @@ impl<'c> RuleBook<'c> {
             | Event::AdmissionUsed(_)
             | Event::CongestionReported(_)
             | Event::ProviderSwitched(_)
+            | Event::AdmissionsControlled(_)
             | Event::BookingRefused(_)
             | Event::CommandRejected(_) => {}
         }

@@ -71,6 +71,8 @@ pub struct ClinicRow {
     pub name: String,
     pub region: String,
     pub booking_days: i64,
+    /// `ClinicRegistered` v2's road address; none in v1 records.
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -342,6 +344,7 @@ impl ReadModel {
                         name: e.name.clone(),
                         region: e.region.clone(),
                         booking_days: i64::from(e.booking_days),
+                        address: e.address.clone(),
                     },
                 );
             }
@@ -492,7 +495,8 @@ impl ReadModel {
             | Event::TicketRetired(_)
             | Event::PreQueueJoined(_)
             | Event::PreQueueDrawn(_)
-            | Event::ProviderSwitched(_) => {}
+            | Event::ProviderSwitched(_)
+            | Event::AdmissionsControlled(_) => {}
         }
     }
 
@@ -514,13 +518,17 @@ impl ReadModel {
         let opt = |v: Option<i64>| v.map_or_else(|| "null".to_owned(), |v| v.to_string());
         let mut lines = Vec::new();
         for (clinic, row) in &self.clinics {
-            let line = format!(
+            let mut line = format!(
                 "{}\t{}\t{}\t{}",
                 q(clinic.as_str()),
                 q(&row.name),
                 q(&row.region),
                 row.booking_days
             );
+            // Only when there is one: a log without addresses keeps its digests.
+            if let Some(address) = &row.address {
+                line.push_str(&format!("\t{}", q(address)));
+            }
             lines.push((Table::Clinics, line));
         }
         for ((clinic, date, share), row) in &self.slot_quota {

@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "003_congestion",
         sql: include_str!("../../../../projections/003_congestion.sql"),
     },
+    Migration {
+        version: 4,
+        name: "004_clinic_address",
+        sql: include_str!("../../../../projections/004_clinic_address.sql"),
+    },
 ];
 
 const BOOTSTRAP_SQL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -281,7 +286,7 @@ struct Statements {
     upsert_congestion: Statement,
 }
 
-const SELECT_CLINICS: &str = "SELECT clinic_id, name, region, booking_days FROM clinics";
+const SELECT_CLINICS: &str = "SELECT clinic_id, name, region, booking_days, address FROM clinics";
 const SELECT_QUOTA: &str = "SELECT q.clinic_id, to_char(q.vaccination_date, 'YYYY-MM-DD'), q.share, q.capacity, q.booked FROM slot_quota q";
 const SELECT_RESERVATIONS: &str = "SELECT reservation_id::text, subject_id, clinic_id, \
     to_char(vaccination_date, 'YYYY-MM-DD'), share, state, booked_at_ms, ended_at_ms, replaces::text FROM reservations";
@@ -320,10 +325,10 @@ impl Statements {
                 "{SELECT_TICKETS} WHERE ticket = ANY($1::bigint[])"
             ))?,
             upsert_clinics: p(
-                "INSERT INTO clinics (clinic_id, name, region, booking_days) \
-                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
+                "INSERT INTO clinics (clinic_id, name, region, booking_days, address) \
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) \
                 ON CONFLICT (clinic_id) DO UPDATE SET name = EXCLUDED.name, region = EXCLUDED.region, \
-                booking_days = EXCLUDED.booking_days",
+                booking_days = EXCLUDED.booking_days, address = EXCLUDED.address",
             )?,
             upsert_quota: p(
                 "INSERT INTO slot_quota (clinic_id, vaccination_date, share, capacity, booked) \
@@ -785,8 +790,13 @@ fn write_touched(
         let names: Vec<&str> = clinics.iter().map(|(_, r)| r.name.as_str()).collect();
         let regions: Vec<&str> = clinics.iter().map(|(_, r)| r.region.as_str()).collect();
         let days: Vec<i64> = clinics.iter().map(|(_, r)| r.booking_days).collect();
-        tx.execute(&st.upsert_clinics, &[&ids, &names, &regions, &days])
-            .map_err(at.db("writing clinics"))?;
+        let addresses: Vec<Option<&str>> =
+            clinics.iter().map(|(_, r)| r.address.as_deref()).collect();
+        tx.execute(
+            &st.upsert_clinics,
+            &[&ids, &names, &regions, &days, &addresses],
+        )
+        .map_err(at.db("writing clinics"))?;
     }
 
     let quota: Vec<_> = model
@@ -946,6 +956,7 @@ fn clinic_row(row: &Row) -> Result<(ClinicId, ClinicRow), ProjectionError> {
             name: get(row, 1, T)?,
             region: get(row, 2, T)?,
             booking_days: get(row, 3, T)?,
+            address: get(row, 4, T)?,
         },
     ))
 }
