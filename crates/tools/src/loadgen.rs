@@ -68,7 +68,7 @@ pub enum LoadError {
     },
     #[error("the server's answer could not be read: {0}")]
     Protocol(String),
-    #[error("the connection failed on every target")]
+    #[error("an HTTP connection failed (and every target tried after it)")]
     Http(#[source] hyper::Error),
     #[error("the workload cannot be generated")]
     Workload(#[from] WorkloadError),
