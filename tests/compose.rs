@@ -169,3 +169,93 @@ fn the_three_broker_option_matches_scripts_services() {
         );
     }
 }
+
+/// `docker-compose.tls.yml` mounts the certificates `scripts/services certs` makes and speaks
+/// TLS the way `YEYAK_SERVICES_TLS=1 scripts/services` does: the SASL_SSL listener published
+/// where the script's is, the same SCRAM mechanism, user and password, a server certificate
+/// that names the containers, and every yeyak role over SASL_SSL and verify-full.
+#[test]
+fn the_tls_option_matches_scripts_services_tls_mode() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = std::fs::read_to_string(format!("{root}/docker-compose.tls.yml")).unwrap();
+    let mut tls: Value = serde_yaml::from_str(&text).unwrap();
+    tls.apply_merge().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let output = Command::new(format!("{root}/scripts/services"))
+        .arg("env")
+        .env("YEYAK_SERVICES_TLS", "1")
+        .env("YEYAK_SERVICES_DIR", state.path())
+        .output()
+        .unwrap();
+    let env = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        env.contains("export YEYAK_KAFKA_TLS=127.0.0.1:19094\n"),
+        "{env}"
+    );
+    let script_properties = env
+        .lines()
+        .find_map(|l| l.strip_prefix("export YEYAK_KAFKA_TLS_PROPERTIES='"))
+        .unwrap()
+        .trim_end_matches('\'');
+    let without_ca = |properties: &str| -> Vec<String> {
+        let mut kept: Vec<String> = properties
+            .split(',')
+            .filter(|p| !p.starts_with("ssl.ca.location="))
+            .map(str::to_owned)
+            .collect();
+        kept.sort();
+        kept
+    };
+    let services = &tls["services"];
+    assert_eq!(
+        strings(&services["kafka"]["ports"]),
+        ["127.0.0.1:19094:19094"]
+    );
+    let password = script_properties
+        .split(',')
+        .find_map(|p| p.strip_prefix("sasl.password="))
+        .unwrap();
+    let scram = strings(&services["kafka-scram"]["command"]).join(" ");
+    assert!(
+        scram.contains(&format!("SCRAM-SHA-512=[password={password}]")) && scram.contains("yeyak"),
+        "{scram}"
+    );
+    let script = std::fs::read_to_string(format!("{root}/scripts/services")).unwrap();
+    assert!(
+        script.contains("DNS:kafka,DNS:postgres"),
+        "the server certificate names the containers"
+    );
+    let keystore = services["kafka"]["environment"]["KAFKA_SSL_KEYSTORE_PASSWORD"]
+        .as_str()
+        .unwrap();
+    assert!(script.contains(&format!("KEYSTORE_PASSWORD={keystore}\n")));
+    for role in ["processor-a", "processor-b", "projector", "gateway"] {
+        let service = &services[role];
+        let env = &service["environment"];
+        let properties = env["YEYAK_KAFKA_PROPERTIES"].as_str().unwrap();
+        assert_eq!(
+            without_ca(properties),
+            without_ca(script_properties),
+            "{role}"
+        );
+        assert!(
+            properties.contains("ssl.ca.location=/etc/yeyak/tls/ca.pem"),
+            "{role}"
+        );
+        assert_eq!(env["YEYAK_KAFKA"].as_str(), Some("kafka:29094"), "{role}");
+        let postgres = env["YEYAK_POSTGRES"].as_str().unwrap();
+        assert!(
+            postgres.contains("@postgres:5432/")
+                && postgres.contains("sslmode=verify-full&sslrootcert=/etc/yeyak/tls/ca.pem"),
+            "{role}: {postgres}"
+        );
+        assert!(
+            strings(&service["volumes"])[0].ends_with(":/etc/yeyak/tls:ro"),
+            "{role}"
+        );
+        assert!(
+            compose()["services"][role].is_mapping(),
+            "{role} is in the base file"
+        );
+    }
+}

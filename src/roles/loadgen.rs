@@ -10,9 +10,14 @@ use crate::settings::CampaignArg;
 
 #[derive(clap::Args)]
 pub struct LoadgenArgs {
-    /// The server's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
+    /// A gateway's base URL; repeatable: the connections are spread over them, and a request
+    /// whose connection fails is sent again to the next.
+    #[arg(
+        long = "target",
+        visible_alias = "url",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    target: Vec<String>,
     /// Admin token of the server (to register supply and set the clock).
     #[arg(long, env = "YEYAK_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: String,
@@ -32,7 +37,7 @@ pub struct LoadgenArgs {
 
 pub fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
     let config = LoadConfig {
-        url: args.url,
+        targets: args.target,
         campaign: args.campaign.load()?,
         admin_token: args.admin_token,
         people: args.people,

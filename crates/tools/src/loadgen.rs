@@ -17,8 +17,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Request, header};
+use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use yeyak_domain::Campaign;
@@ -28,7 +32,9 @@ use crate::workload::{Arrival, Person, Plan, Workload, WorkloadConfig, WorkloadE
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    pub url: String,
+    /// The gateways' base URLs (`http://host:port`): worker `w` starts on target `w % n` and
+    /// moves to the next when its connection fails.
+    pub targets: Vec<String>,
     /// The campaign the server runs: the crowd is that of its first booking day.
     pub campaign: Campaign,
     pub admin_token: String,
@@ -50,7 +56,7 @@ const CLOCK_AFTER_OPENING_MS: i64 = 5 * 60_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("the URL must look like http://127.0.0.1:8080, got {0}")]
+    #[error("a target must look like http://127.0.0.1:8080, got {0}")]
     Url(String),
     #[error("cannot reach the server: {0}")]
     Io(#[from] std::io::Error),
@@ -62,24 +68,72 @@ pub enum LoadError {
     },
     #[error("the server's answer could not be read: {0}")]
     Protocol(String),
+    #[error("an HTTP connection failed (and every target tried after it)")]
+    Http(#[source] hyper::Error),
     #[error("the workload cannot be generated")]
     Workload(#[from] WorkloadError),
 }
 
-/// One keep-alive HTTP/1.1 connection.
+/// One keep-alive HTTP/1.1 connection (hyper's client) to one of the targets. When the
+/// connection fails (refused, reset, closed mid-answer), the request is sent again on a new
+/// connection to the next target: a gateway killed under load moves its workers to the others.
 struct Connection {
-    stream: BufReader<TcpStream>,
-    host: String,
+    targets: Arc<[String]>,
+    /// Index in `targets` of the gateway this connection talks to.
+    at: usize,
+    sender: SendRequest<Full<Bytes>>,
+    /// Requests sent again on the next target after a connection failed.
+    failovers: u64,
+    /// The last request was answered after a failover (it may have been decided before).
+    last_failed_over: bool,
+}
+
+/// Opens an HTTP/1.1 connection to `addr`; hyper drives it on a task of its own.
+async fn handshake(addr: &str) -> Result<SendRequest<Full<Bytes>>, LoadError> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(LoadError::Http)?;
+    let addr = addr.to_owned();
+    tokio::spawn(async move {
+        // The sender sees the same failure on its next request, and fails over then.
+        if let Err(error) = connection.await {
+            tracing::debug!(%addr, %error, "a load generator connection ended");
+        }
+    });
+    Ok(sender)
 }
 
 impl Connection {
-    async fn open(addr: &str) -> Result<Connection, LoadError> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Connection {
-            stream: BufReader::new(stream),
-            host: addr.to_owned(),
-        })
+    /// A connection to the first target that accepts one, from `targets[first]` on.
+    async fn open(targets: Arc<[String]>, first: usize) -> Result<Connection, LoadError> {
+        let mut last = None;
+        for k in 0..targets.len() {
+            let at = (first + k) % targets.len();
+            match handshake(&targets[at]).await {
+                Ok(sender) => {
+                    return Ok(Connection {
+                        targets,
+                        at,
+                        sender,
+                        failovers: 0,
+                        last_failed_over: false,
+                    });
+                }
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| LoadError::Url("no target".into())))
+    }
+
+    /// Moves to the next target that accepts a connection.
+    async fn fail_over(&mut self) -> Result<(), LoadError> {
+        let next = Connection::open(self.targets.clone(), self.at + 1).await?;
+        self.at = next.at;
+        self.sender = next.sender;
+        self.failovers += 1;
+        Ok(())
     }
 
     async fn call(
@@ -89,42 +143,54 @@ impl Connection {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Result<(u16, Value), LoadError> {
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let auth = token
-            .map(|t| format!("authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {}\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            self.host,
-            body.len()
-        );
-        self.stream.get_mut().write_all(request.as_bytes()).await?;
-        let mut line = String::new();
-        self.stream.read_line(&mut line).await?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| LoadError::Protocol(format!("status line {line:?}")))?;
-        let mut length = 0usize;
+        self.last_failed_over = false;
+        let mut failed = 0;
         loop {
-            line.clear();
-            self.stream.read_line(&mut line).await?;
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value
-                        .trim()
-                        .parse()
-                        .map_err(|_| LoadError::Protocol("content-length".into()))?;
+            match self.send(method, path, token, body).await {
+                Ok(answer) => return Ok(answer),
+                Err(LoadError::Http(_)) if failed < self.targets.len() => {
+                    failed += 1;
+                    self.last_failed_over = true;
+                    self.fail_over().await?;
                 }
+                Err(error) => return Err(error),
             }
         }
-        let mut bytes = vec![0u8; length];
-        self.stream.read_exact(&mut bytes).await?;
+    }
+
+    /// One request on this connection; a failed connection is `LoadError::Http`.
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), LoadError> {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, self.targets[self.at].as_str())
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| LoadError::Protocol(e.to_string()))?;
+        self.sender.ready().await.map_err(LoadError::Http)?;
+        let answer = self
+            .sender
+            .send_request(request)
+            .await
+            .map_err(LoadError::Http)?;
+        let status = answer.status().as_u16();
+        let bytes = answer
+            .into_body()
+            .collect()
+            .await
+            .map_err(LoadError::Http)?
+            .to_bytes();
         Ok((
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
@@ -147,6 +213,19 @@ fn expect(what: &str, (status, body): (u16, Value), ok: &[u16]) -> Result<Value,
 #[derive(Debug, Default)]
 struct Tally {
     latencies_us: Vec<u64>,
+    /// Requests sent again on another target after a connection failed.
+    failovers: u64,
+    /// People whose verification was answered by a gateway that failed before its answer
+    /// arrived (the next one refuses them for 10 minutes).
+    lost: u64,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.latencies_us.extend(other.latencies_us);
+        self.failovers += other.failovers;
+        self.lost += other.lost;
+    }
 }
 
 impl Tally {
@@ -175,12 +254,15 @@ async fn person(
         "method": plan.visit.method.as_str(), "resident_id": who.resident_number,
         "name": "load", "device_id": who.device.as_str(),
     });
-    let session = expect(
-        "verify",
-        c.call("POST", "/v1/verify", None, Some(&verify)).await?,
-        &[200],
-    )?;
+    let answer = c.call("POST", "/v1/verify", None, Some(&verify)).await?;
     tally.add(t);
+    if answer.0 == 429 && c.last_failed_over {
+        // Verified by the gateway whose connection failed, its answer lost: the next one
+        // applies the 10-minute rule. This person is lost to the failover.
+        tally.lost += 1;
+        return Ok(false);
+    }
+    let session = expect("verify", answer, &[200])?;
     let session = session["session_token"]
         .as_str()
         .unwrap_or_default()
@@ -259,10 +341,10 @@ impl Crowd {
     }
 }
 
-/// Sets the server's clock just after the first booking day opens, and registers the crowd's
-/// clinics and their doses.
+/// Sets the clock of every target that answers just after the first booking day opens, and
+/// registers the crowd's clinics and their doses (once: the gateways share the ledger).
 async fn prepare(
-    admin: &mut Connection,
+    targets: &Arc<[String]>,
     token: &str,
     campaign: &Campaign,
     workload: &Workload,
@@ -272,15 +354,22 @@ async fn prepare(
         .ok_or_else(|| LoadError::Protocol("the campaign's opening".into()))?
         .with_timezone(&campaign.utc_offset)
         .to_rfc3339();
-    let clock = admin
-        .call(
-            "POST",
-            "/admin/clock",
-            Some(token),
-            Some(&json!({ "now": now })),
-        )
-        .await?;
-    expect("clock", clock, &[200])?;
+    for (n, target) in targets.iter().enumerate() {
+        let Ok(mut gateway) = Connection::open(targets.clone(), n).await else {
+            eprintln!("loadgen: {target} does not answer; its clock is not set");
+            continue;
+        };
+        if gateway.at != n {
+            eprintln!("loadgen: {target} does not answer; its clock is not set");
+            continue;
+        }
+        let now = json!({ "now": now });
+        let clock = gateway
+            .call("POST", "/admin/clock", Some(token), Some(&now))
+            .await?;
+        expect("clock", clock, &[200])?;
+    }
+    let mut admin = Connection::open(targets.clone(), 0).await?;
     for clinic in &workload.clinics {
         for supply in &clinic.supply {
             let body = json!({
@@ -298,19 +387,24 @@ async fn prepare(
 
 /// Phase 1: every person's flow, over `connections` connections; the requests' latencies and
 /// how many people booked.
-async fn flows(addr: &str, connections: u32, crowd: Arc<Crowd>) -> Result<(Tally, u32), LoadError> {
+async fn flows(
+    targets: &Arc<[String]>,
+    connections: u32,
+    crowd: Arc<Crowd>,
+) -> Result<(Tally, u32), LoadError> {
     let next = Arc::new(AtomicU32::new(0));
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..connections {
-        let (addr, next, crowd) = (addr.to_owned(), next.clone(), crowd.clone());
+    for w in 0..connections {
+        let (targets, next, crowd) = (targets.clone(), next.clone(), crowd.clone());
         workers.spawn(async move {
-            let mut c = Connection::open(&addr).await?;
+            let mut c = Connection::open(targets, w as usize).await?;
             let mut tally = Tally::default();
             let mut booked = 0u32;
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed) as usize;
                 let (Some(who), Some(plan)) = (crowd.workload.people.get(n), crowd.plans.get(n))
                 else {
+                    tally.failovers = c.failovers;
                     return Ok::<_, LoadError>((tally, booked));
                 };
                 if n % 1000 == 0 {
@@ -325,20 +419,20 @@ async fn flows(addr: &str, connections: u32, crowd: Arc<Crowd>) -> Result<(Tally
     let mut booked = 0;
     while let Some(done) = workers.join_next().await {
         let (tally, b) = done.map_err(|e| LoadError::Protocol(e.to_string()))??;
-        flows.latencies_us.extend(tally.latencies_us);
+        flows.merge(tally);
         booked += b;
     }
     Ok((flows, booked))
 }
 
 /// Phase 2: `read_s` seconds of the reads a waiting page makes.
-async fn reads(addr: &str, connections: u32, read_s: u64) -> Result<Tally, LoadError> {
+async fn reads(targets: &Arc<[String]>, connections: u32, read_s: u64) -> Result<Tally, LoadError> {
     let read_until = Instant::now() + Duration::from_secs(read_s);
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..connections {
-        let addr = addr.to_owned();
+        let targets = targets.clone();
         workers.spawn(async move {
-            let mut c = Connection::open(&addr).await?;
+            let mut c = Connection::open(targets, w as usize).await?;
             let mut tally = Tally::default();
             let mut i = 0u64;
             while Instant::now() < read_until {
@@ -359,40 +453,52 @@ async fn reads(addr: &str, connections: u32, read_s: u64) -> Result<Tally, LoadE
                 tally.add(t);
                 i += 1;
             }
+            tally.failovers = c.failovers;
             Ok(tally)
         });
     }
     let mut reads = Tally::default();
     while let Some(done) = workers.join_next().await {
         let tally = done.map_err(|e| LoadError::Protocol(e.to_string()))??;
-        reads.latencies_us.extend(tally.latencies_us);
+        reads.merge(tally);
     }
     Ok(reads)
 }
 
-pub async fn run(config: &LoadConfig) -> Result<String, LoadError> {
-    let addr = config
-        .url
-        .strip_prefix("http://")
+/// `host:port` of `http://host:port`.
+fn address(url: &str) -> Result<String, LoadError> {
+    url.strip_prefix("http://")
         .map(|a| a.trim_end_matches('/').to_owned())
-        .ok_or_else(|| LoadError::Url(config.url.clone()))?;
+        .filter(|a| !a.is_empty() && !a.contains('/'))
+        .ok_or_else(|| LoadError::Url(url.to_owned()))
+}
+
+pub async fn run(config: &LoadConfig) -> Result<String, LoadError> {
+    if config.targets.is_empty() {
+        return Err(LoadError::Url("no target".into()));
+    }
+    let targets: Vec<String> = config
+        .targets
+        .iter()
+        .map(|url| address(url))
+        .collect::<Result<_, _>>()?;
+    let targets: Arc<[String]> = targets.into();
     let connections = config.connections.clamp(1, CONNECTIONS_MAX);
     let campaign = &config.campaign;
     let crowd = Arc::new(Crowd::generate(campaign, config.people)?);
-    let mut admin = Connection::open(&addr).await?;
-    prepare(&mut admin, &config.admin_token, campaign, &crowd.workload).await?;
+    prepare(&targets, &config.admin_token, campaign, &crowd.workload).await?;
 
     eprintln!(
         "loadgen: {} people over {connections} connections",
         config.people
     );
     let started = Instant::now();
-    let (mut flows, booked) = flows(&addr, connections, crowd).await?;
+    let (mut flows, booked) = flows(&targets, connections, crowd).await?;
     let flows_took = started.elapsed();
 
     eprintln!("loadgen: {} s of reads", config.read_s);
     let started = Instant::now();
-    let mut reads = reads(&addr, connections, config.read_s).await?;
+    let mut reads = reads(&targets, connections, config.read_s).await?;
     let reads_took = started.elapsed();
 
     let (flow_line, flow_rps, flow_p50, flow_p99) = phase_line("flows", &mut flows, flows_took);
@@ -403,8 +509,12 @@ pub async fn run(config: &LoadConfig) -> Result<String, LoadError> {
         "flow_requests_per_s": flow_rps.round(), "flow_p50_ms": flow_p50, "flow_p99_ms": flow_p99,
         "reservations_per_s": reservations_per_s.round(),
         "read_requests_per_s": read_rps.round(), "read_p50_ms": read_p50, "read_p99_ms": read_p99,
+        "targets": targets.len(), "failovers": flows.failovers + reads.failovers,
+        "lost_to_failover": flows.lost,
     });
+    let failovers = flows.failovers + reads.failovers;
     Ok(format!(
-        "{flow_line}\n{read_line}\nbooked   {booked} reservations, {reservations_per_s:.0} per second (verify, queue, polls, book each)\n{machine}"
+        "{flow_line}\n{read_line}\nbooked   {booked} reservations, {reservations_per_s:.0} per second (verify, queue, polls, book each)\nfailover {failovers} requests sent again on another target, {} people lost to it\n{machine}",
+        flows.lost
     ))
 }

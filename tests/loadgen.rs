@@ -1,0 +1,81 @@
+//! `yeyak loadgen` over hyper's client against a real `yeyak serve` (a rehearsal on the
+//! embedded log), with two targets: the first accepts connections and drops them (a gateway
+//! that dies), so every request that reaches it is sent again to the next, and the flows
+//! complete there.
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+mod common;
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const ADMIN_TOKEN: &str = "loadgen-test-admin-token-not-a-secret-0123456789";
+
+/// A listener that accepts every connection and closes it at once, on a thread of its own.
+fn dying_gateway() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_request_whose_connection_fails_is_sent_again_to_the_next_target() {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_yeyak"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            ADMIN_TOKEN,
+        ])
+        .args([
+            "--clock",
+            "2021-08-09T20:00:00+09:00",
+            "--instant-providers",
+        ])
+        .args(["--admit-per-s", "100000", "--fsync", "never"])
+        .args(["--controller-tick-ms", "20"])
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = common::lines::Lines::follow(server.stderr.take().unwrap());
+    let Some(line) = stderr.wait_for("listening on http://", START_TIMEOUT) else {
+        server.kill().ok();
+        panic!("the server did not start:\n{}", stderr.seen);
+    };
+    let addr = line.split("listening on http://").nth(1).unwrap();
+    let gateway = format!("http://{}", addr.split_whitespace().next().unwrap());
+    let output = Command::new(env!("CARGO_BIN_EXE_yeyak"))
+        .args([
+            "loadgen",
+            "--target",
+            &dying_gateway(),
+            "--target",
+            &gateway,
+        ])
+        .args(["--admin-token", ADMIN_TOKEN, "--people", "60"])
+        .args(["--connections", "4", "--read-s", "1"])
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{report}");
+    let figures: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(figures["targets"], 2, "{figures}");
+    assert!(figures["failovers"].as_u64().unwrap() > 0, "{figures}");
+    assert_eq!(figures["lost_to_failover"], 0, "{figures}");
+    assert!(figures["booked"].as_u64().unwrap() > 0, "{figures}");
+}
