@@ -102,8 +102,30 @@ pub struct FrontView {
 impl FrontView {
     /// Forget finished tickets and old birth facts `after_ms` after they can last be asked for
     /// (see [`Retention`]); what is already due goes at the next event.
+    /// What the view holds already (a log replayed before it was armed) falls due as if it had
+    /// been armed all along; a ticket that ended without an admission, from its issue (its
+    /// session began before it).
     pub fn retain_for(&mut self, after_ms: TimestampMs) {
-        self.retention.after_ms = Some(after_ms.max(0));
+        let after = after_ms.max(0);
+        self.retention.after_ms = Some(after);
+        let tickets = self.tickets.iter().filter_map(|(n, t)| match t.phase {
+            TicketPhase::Waiting => None,
+            TicketPhase::Admitted { expires_at_ms, .. } => {
+                Some((expires_at_ms, Forget::Ticket(*n)))
+            }
+            TicketPhase::Left | TicketPhase::Skipped => Some((t.issued_at_ms, Forget::Ticket(*n))),
+        });
+        let births = self
+            .births
+            .iter()
+            .map(|(s, (_, at))| (*at, Forget::Birth(*s)));
+        let mut due: Vec<(TimestampMs, Forget)> = tickets
+            .chain(births)
+            .map(|(at, what)| (at.saturating_add(after), what))
+            .chain(self.retention.due.drain(..))
+            .collect();
+        due.sort_by_key(|(at, _)| *at);
+        self.retention.due = due.into();
     }
 
     /// The birth facts of a person who verified (and has not been forgotten).
@@ -417,6 +439,25 @@ mod tests {
         );
         verified(&mut view, 2 * HOUR_MS, 3);
         assert!(view.birth(&person(2)).is_none());
+
+        let mut armed_late = FrontView::default();
+        verified(&mut armed_late, 0, 1);
+        issued(&mut armed_late, 0, 1, 1);
+        at(
+            &mut armed_late,
+            10,
+            TicketLeft {
+                ticket: TicketNo(1),
+                subject: person(1),
+            },
+        );
+        armed_late.retain_for(HOUR_MS);
+        verified(&mut armed_late, 2 * HOUR_MS, 2);
+        assert!(
+            armed_late.birth(&person(1)).is_none(),
+            "a replayed log is forgotten too"
+        );
+        assert!(!armed_late.tickets.contains_key(&TicketNo(1)));
 
         let mut unarmed = FrontView::default();
         verified(&mut unarmed, 0, 1);
