@@ -68,15 +68,7 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let instance = args.instance.clone();
     let processor =
         Processor::start(config.clone(), campaign.clone()).context("cannot start the processor")?;
-    let mut running = Supervised {
-        processor,
-        config,
-        campaign,
-        instance: instance.clone(),
-        incarnations: Incarnations::default(),
-        watchdog: Watchdog::new(watchdog::PATIENCE_MS),
-        last_decision_s: 0.0,
-    };
+    let mut running = Supervised::new(processor, config, campaign, instance.clone());
     let snapshot = metrics::Snapshot::default();
     if let Some(listen) = args.metrics_listen {
         let bound = metrics::serve(listen, snapshot.clone())?;
@@ -104,8 +96,9 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// A processor and what starts its new incarnations: fencings ([`Incarnations`]) and its
-/// watchdog.
-struct Supervised {
+/// watchdog. `yeyak process` runs one, and so does `yeyak serve` when it runs the processor
+/// role itself.
+pub(crate) struct Supervised {
     processor: Processor,
     config: ProcessorConfig,
     campaign: Campaign,
@@ -116,9 +109,26 @@ struct Supervised {
 }
 
 impl Supervised {
+    pub(crate) fn new(
+        processor: Processor,
+        config: ProcessorConfig,
+        campaign: Campaign,
+        instance: String,
+    ) -> Supervised {
+        Supervised {
+            processor,
+            config,
+            campaign,
+            instance,
+            incarnations: Incarnations::default(),
+            watchdog: Watchdog::new(watchdog::PATIENCE_MS),
+            last_decision_s: 0.0,
+        }
+    }
+
     /// One batch; a new incarnation when the processor was fenced or its watchdog says so.
     /// `None`: stopped while starting one.
-    fn step(mut self, stop: &AtomicBool) -> anyhow::Result<Option<Supervised>> {
+    pub(crate) fn step(mut self, stop: &AtomicBool) -> anyhow::Result<Option<Supervised>> {
         let instance = &self.instance;
         let decided = match self.processor.step() {
             Ok(decided) => decided,

@@ -20,6 +20,7 @@ use yeyak_ledger::Topology;
 use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig};
 use yeyak_ledger::pipeline::{Topics, admin};
 
+use crate::roles::process::Supervised;
 use crate::roles::project::{Progress, Source, follow};
 use crate::settings::{
     CampaignArg, Fsync, Keys, MAKE_KEYS, SubjectKeyArg, TopicArgs, parse_instant, stop_signal,
@@ -292,21 +293,35 @@ fn kafka_roles(
     Ok(Some(backend))
 }
 
-/// A processor on a thread of its own, started again after every failure.
+/// A processor on a thread of its own, supervised as `yeyak process` supervises its own (new
+/// incarnations when fenced, and by its watchdog when it owns commands and decides none),
+/// and started again after any other failure.
 fn spawn_processor(kafka: String, topics: Topics, campaign: Campaign) -> anyhow::Result<()> {
     let instance = format!("serve-{}", std::process::id());
+    // The processor runs as long as the server: nothing stops it but the process's end.
+    static NEVER: AtomicBool = AtomicBool::new(false);
     std::thread::Builder::new()
         .name("yeyak-processor".into())
         .spawn(move || {
             loop {
                 let config = ProcessorConfig::new(&kafka, topics.clone(), &instance);
-                match Processor::start(config, campaign.clone()) {
-                    Ok(mut processor) => loop {
-                        if let Err(error) = processor.step() {
-                            eprintln!("yeyak serve: the processor stopped ({error}); restarting");
-                            break;
+                match Processor::start(config.clone(), campaign.clone()) {
+                    Ok(processor) => {
+                        let mut running =
+                            Supervised::new(processor, config, campaign.clone(), instance.clone());
+                        loop {
+                            running = match running.step(&NEVER) {
+                                Ok(Some(next)) => next,
+                                Ok(None) => break,
+                                Err(error) => {
+                                    eprintln!(
+                                        "yeyak serve: the processor stopped ({error:#}); restarting"
+                                    );
+                                    break;
+                                }
+                            };
                         }
-                    },
+                    }
                     Err(error) => {
                         eprintln!("yeyak serve: cannot start the processor ({error}); retrying")
                     }
