@@ -10,3 +10,4 @@ pub mod process;
 pub mod project;
 pub mod serve;
 pub mod simulate;
+pub mod stall_guard;

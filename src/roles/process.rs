@@ -14,6 +14,7 @@ use yeyak_ledger::pipeline::watchdog::{self, Backlog, Watchdog};
 use yeyak_ledger::pipeline::{Topics, admin};
 
 use crate::metrics::{self, Sample, counter, gauge};
+use crate::roles::stall_guard::{self, Steps};
 use crate::settings::{CampaignArg, TopicArgs, stop_on_signal};
 
 /// How often a running processor prints its counters.
@@ -69,6 +70,11 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let processor =
         Processor::start(config.clone(), campaign.clone()).context("cannot start the processor")?;
     let mut running = Supervised::new(processor, config, campaign, instance.clone());
+    running.steps = Some(stall_guard::watch(
+        format!("yeyak process {instance}"),
+        stop.clone(),
+        now_ms,
+    )?);
     let snapshot = metrics::Snapshot::default();
     if let Some(listen) = args.metrics_listen {
         let bound = metrics::serve(listen, snapshot.clone())?;
@@ -78,6 +84,7 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let mut last_report = Instant::now();
     let mut last_published = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        running.beat();
         running = match running.step(&stop)? {
             Some(next) => next,
             None => break,
@@ -106,6 +113,8 @@ pub(crate) struct Supervised {
     incarnations: Incarnations,
     watchdog: Watchdog,
     last_decision_s: f64,
+    /// The heartbeat of its steps, when a stall guard watches them (`yeyak process`).
+    steps: Option<Steps>,
 }
 
 impl Supervised {
@@ -123,6 +132,14 @@ impl Supervised {
             incarnations: Incarnations::default(),
             watchdog: Watchdog::new(watchdog::PATIENCE_MS),
             last_decision_s: 0.0,
+            steps: None,
+        }
+    }
+
+    /// A step begins (for the stall guard, if any).
+    fn beat(&self) {
+        if let Some(steps) = &self.steps {
+            steps.begin(now_ms());
         }
     }
 
@@ -164,7 +181,13 @@ impl Supervised {
 
     fn start_again(self, stop: &AtomicBool) -> Option<Supervised> {
         let Supervised { processor, .. } = self;
-        let next = new_incarnation(processor, &self.config, &self.campaign, stop)?;
+        let steps = self.steps.clone();
+        let beat = || {
+            if let Some(steps) = &steps {
+                steps.begin(now_ms());
+            }
+        };
+        let next = new_incarnation(processor, &self.config, &self.campaign, stop, &beat)?;
         Some(Supervised {
             processor: next,
             ..self
@@ -200,6 +223,7 @@ fn new_incarnation(
     config: &ProcessorConfig,
     campaign: &Campaign,
     stop: &AtomicBool,
+    beat: &dyn Fn(),
 ) -> Option<Processor> {
     eprintln!(
         "yeyak process: the old incarnation stopped at {:?}",
@@ -215,6 +239,8 @@ fn new_incarnation(
         );
     }
     while !stop.load(Ordering::Relaxed) {
+        // Waiting out an outage is not a stall.
+        beat();
         match Processor::start(config.clone(), campaign.clone()) {
             Ok(processor) => return Some(processor),
             Err(error) => {
