@@ -76,13 +76,7 @@ fn a_server_opens_its_booking_days_when_its_campaign_file_says() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = common::lines::Lines::follow(child.stderr.take().unwrap());
-    let Some(line) = stderr.wait_for("listening on http://", START_TIMEOUT) else {
-        child.kill().ok();
-        panic!("the server did not start:\n{}", stderr.seen);
-    };
-    let addr = line.split("listening on http://").nth(1).unwrap();
-    let addr = addr.split_whitespace().next().unwrap().to_owned();
+    let (addr, _stderr) = common::lines::serving_at(&mut child, START_TIMEOUT);
     let schedule = get(&addr, "/v1/schedule");
     child.kill().unwrap();
     child.wait().unwrap();

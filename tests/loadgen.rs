@@ -47,13 +47,8 @@ fn a_request_whose_connection_fails_is_sent_again_to_the_next_target() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = common::lines::Lines::follow(server.stderr.take().unwrap());
-    let Some(line) = stderr.wait_for("listening on http://", START_TIMEOUT) else {
-        server.kill().ok();
-        panic!("the server did not start:\n{}", stderr.seen);
-    };
-    let addr = line.split("listening on http://").nth(1).unwrap();
-    let gateway = format!("http://{}", addr.split_whitespace().next().unwrap());
+    let (addr, _stderr) = common::lines::serving_at(&mut server, START_TIMEOUT);
+    let gateway = format!("http://{addr}");
     let output = Command::new(env!("CARGO_BIN_EXE_yeyak"))
         .args([
             "loadgen",

@@ -54,3 +54,24 @@ impl Lines {
         self.wait_for("\u{0}never\u{0}", timeout);
     }
 }
+
+/// The address a `yeyak serve` child listens on ("127.0.0.1:PORT", from its "listening on
+/// http://" line on stderr), and its stderr to follow further. A server that does not start
+/// within `timeout` is killed and the test fails with what it printed.
+pub fn serving_at(server: &mut std::process::Child, timeout: Duration) -> (String, Lines) {
+    let mut stderr = Lines::follow(server.stderr.take().expect("stderr piped"));
+    let Some(line) = stderr.wait_for("listening on http://", timeout) else {
+        server.kill().ok();
+        panic!("the server did not start:\n{}", stderr.seen);
+    };
+    let after = line
+        .split("listening on http://")
+        .nth(1)
+        .unwrap_or_default();
+    let addr = after
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    (addr, stderr)
+}
