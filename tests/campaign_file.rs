@@ -6,10 +6,10 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 mod common;
+use common::yeyak;
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -22,17 +22,6 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn yeyak(args: &[&str]) -> Output {
-    // No YEYAK_* of the caller's (scripts/test exports YEYAK_KAFKA, which makes `serve` a
-    // deployment on Kafka instead of a rehearsal).
-    Command::new(env!("CARGO_BIN_EXE_yeyak"))
-        .args(args)
-        .env_clear()
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
 }
 
 /// The body of `GET path`.
@@ -62,21 +51,16 @@ fn a_server_opens_its_booking_days_when_its_campaign_file_says() {
         1,
     );
     let file = write(dir.path(), "later.toml", &later);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_yeyak"))
-        .args(["serve", "--campaign", file.to_str().unwrap()])
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--clock",
-            "2021-08-09T20:30:00+09:00",
-        ])
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (addr, _stderr) = common::lines::serving_at(&mut child, START_TIMEOUT);
+    let args = [
+        "serve",
+        "--campaign",
+        file.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--clock",
+        "2021-08-09T20:30:00+09:00",
+    ];
+    let (mut child, addr, _stderr) = common::lines::serve(&args, START_TIMEOUT);
     let schedule = get(&addr, "/v1/schedule");
     child.kill().unwrap();
     child.wait().unwrap();

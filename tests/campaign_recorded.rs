@@ -5,7 +5,7 @@
 //! itself refuses to go on with a log of another campaign.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use yeyak_domain::Campaign;
 use yeyak_domain::calendar::DEFAULT_CAMPAIGN_TOML;
@@ -13,14 +13,8 @@ use yeyak_ledger::{Ledger, LedgerError, Topology};
 use yeyak_log::codec::{TOPIC_WAITING_ROOM, recorded_campaign};
 use yeyak_log::{EventLog, FileLog, FileLogConfig};
 
-fn yeyak(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_yeyak"))
-        .args(args)
-        .env_clear()
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
+mod common;
+use common::yeyak;
 
 /// The shipped campaign under another id, and the file it is written to.
 fn another_campaign(dir: &Path) -> (Campaign, PathBuf) {

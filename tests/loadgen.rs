@@ -26,28 +26,23 @@ fn dying_gateway() -> String {
 
 #[test]
 fn a_request_whose_connection_fails_is_sent_again_to_the_next_target() {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_yeyak"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-token",
-            ADMIN_TOKEN,
-        ])
-        .args([
-            "--clock",
-            "2021-08-09T20:00:00+09:00",
-            "--instant-providers",
-        ])
-        .args(["--admit-per-s", "100000", "--fsync", "never"])
-        .args(["--controller-tick-ms", "20"])
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (addr, _stderr) = common::lines::serving_at(&mut server, START_TIMEOUT);
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--clock",
+        "2021-08-09T20:00:00+09:00",
+        "--instant-providers",
+        "--admit-per-s",
+        "100000",
+        "--fsync",
+        "never",
+        "--controller-tick-ms",
+        "20",
+    ];
+    let (mut server, addr, _stderr) = common::lines::serve(&args, START_TIMEOUT);
     let gateway = format!("http://{addr}");
     let output = Command::new(env!("CARGO_BIN_EXE_yeyak"))
         .args([

@@ -55,10 +55,19 @@ impl Lines {
     }
 }
 
-/// The address a `yeyak serve` child listens on ("127.0.0.1:PORT", from its "listening on
-/// http://" line on stderr), and its stderr to follow further. A server that does not start
+/// Starts `yeyak ARGS` (a `serve`) with none of the caller's environment, and waits for it to
+/// listen: the child, the address it listens on ("127.0.0.1:PORT", from its "listening on
+/// http://" line on stderr) and its stderr to follow further. A server that does not start
 /// within `timeout` is killed and the test fails with what it printed.
-pub fn serving_at(server: &mut std::process::Child, timeout: Duration) -> (String, Lines) {
+pub fn serve(args: &[&str], timeout: Duration) -> (std::process::Child, String, Lines) {
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_yeyak"))
+        .args(args)
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn yeyak");
     let mut stderr = Lines::follow(server.stderr.take().expect("stderr piped"));
     let Some(line) = stderr.wait_for("listening on http://", timeout) else {
         server.kill().ok();
@@ -73,5 +82,5 @@ pub fn serving_at(server: &mut std::process::Child, timeout: Duration) -> (Strin
         .next()
         .unwrap_or_default()
         .to_owned();
-    (addr, stderr)
+    (server, addr, stderr)
 }
