@@ -479,20 +479,10 @@
     return t("dateHour", { date, h: Number(m[4]) });
   }
 
-  // Korea's 17 regions: the supply's region codes, named in both languages (a region the
-  // supply gave in Korean is named in English too); anything else is shown as given.
-  const REGIONS = {
-    seoul: ["서울", "Seoul"], busan: ["부산", "Busan"], daegu: ["대구", "Daegu"], incheon: ["인천", "Incheon"],
-    gwangju: ["광주", "Gwangju"], daejeon: ["대전", "Daejeon"], ulsan: ["울산", "Ulsan"], sejong: ["세종", "Sejong"],
-    gyeonggi: ["경기", "Gyeonggi"], gangwon: ["강원", "Gangwon"], chungbuk: ["충북", "North Chungcheong"],
-    chungnam: ["충남", "South Chungcheong"], jeonbuk: ["전북", "North Jeolla"], jeonnam: ["전남", "South Jeolla"],
-    gyeongbuk: ["경북", "North Gyeongsang"], gyeongnam: ["경남", "South Gyeongsang"], jeju: ["제주", "Jeju"],
-  };
+  // The region's name in the page's language (web/regions.js).
   function regionName(region) {
     if (region == null || region === "") return region;
-    const key = String(region).trim().toLowerCase();
-    const names = REGIONS[key] || Object.values(REGIONS).find(([ko]) => ko === key);
-    return names ? names[lang === "ko" ? 0 : 1] : String(region);
+    return window.yeyakRegionName(region, lang);
   }
 
   // A booking code as it is read out: two groups of five.

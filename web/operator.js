@@ -290,20 +290,10 @@
     return t("min", { n: Math.round(seconds / 60) });
   }
 
-  // Korea's 17 regions (as on the citizen's page): a code or a Korean name, named in the
-  // page's language; anything else as given.
-  const REGIONS = {
-    seoul: ["서울", "Seoul"], busan: ["부산", "Busan"], daegu: ["대구", "Daegu"], incheon: ["인천", "Incheon"],
-    gwangju: ["광주", "Gwangju"], daejeon: ["대전", "Daejeon"], ulsan: ["울산", "Ulsan"], sejong: ["세종", "Sejong"],
-    gyeonggi: ["경기", "Gyeonggi"], gangwon: ["강원", "Gangwon"], chungbuk: ["충북", "North Chungcheong"],
-    chungnam: ["충남", "South Chungcheong"], jeonbuk: ["전북", "North Jeolla"], jeonnam: ["전남", "South Jeolla"],
-    gyeongbuk: ["경북", "North Gyeongsang"], gyeongnam: ["경남", "South Gyeongsang"], jeju: ["제주", "Jeju"],
-  };
+  // The region's name in the page's language (web/regions.js).
   function regionName(region) {
     if (region == null || region === "") return "–";
-    const key = String(region).trim().toLowerCase();
-    const names = REGIONS[key] || Object.values(REGIONS).find(([ko]) => ko === key);
-    return names ? names[lang === "ko" ? 0 : 1] : String(region);
+    return window.yeyakRegionName(region, lang);
   }
 
   // The refusal codes people meet most, named; any other code is shown as it is.

@@ -83,7 +83,7 @@ test.describe.serial("the citizen's page", () => {
     const fs = require("fs");
     const web = path.resolve(__dirname, "../../web");
     for (const [url, file] of [["/", "index.html"], ["/static/app.js", "app.js"], ["/static/style.css", "style.css"],
-      ["/operator", "operator.html"], ["/static/operator.js", "operator.js"]]) {
+      ["/operator", "operator.html"], ["/static/operator.js", "operator.js"], ["/static/regions.js", "regions.js"]]) {
       const res = await fetch(server.base + url);
       expect(res.status).toBe(200);
       expect(await res.text(), `${url} differs from web/${file}`).toBe(fs.readFileSync(path.join(web, file), "utf8"));

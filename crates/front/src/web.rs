@@ -3,7 +3,7 @@
 //! makes carries the admin token).
 
 /// `(file name, content type, bytes)` of every file served under `/static/`.
-pub const FILES: [(&str, &str, &[u8]); 5] = [
+pub const FILES: [(&str, &str, &[u8]); 6] = [
     (
         "index.html",
         "text/html; charset=utf-8",
@@ -13,6 +13,11 @@ pub const FILES: [(&str, &str, &[u8]); 5] = [
         "app.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../../web/app.js"),
+    ),
+    (
+        "regions.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/regions.js"),
     ),
     (
         "operator.html",
