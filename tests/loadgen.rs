@@ -44,6 +44,8 @@ fn a_request_whose_connection_fails_is_sent_again_to_the_next_target() {
     ];
     let (mut server, addr, _stderr) = common::lines::serve(&args, START_TIMEOUT);
     let gateway = format!("http://{addr}");
+    let dir = tempfile::tempdir().unwrap();
+    let answered = dir.path().join("answered.txt");
     let output = Command::new(env!("CARGO_BIN_EXE_yeyak"))
         .args([
             "loadgen",
@@ -53,7 +55,9 @@ fn a_request_whose_connection_fails_is_sent_again_to_the_next_target() {
             &gateway,
         ])
         .args(["--admin-token", ADMIN_TOKEN, "--people", "60"])
-        .args(["--connections", "4", "--read-s", "1"])
+        .args(["--connections", "4", "--read-s", "1", "--rate", "40"])
+        .arg("--answered")
+        .arg(&answered)
         .env_clear()
         .stdin(Stdio::null())
         .output()
@@ -67,5 +71,29 @@ fn a_request_whose_connection_fails_is_sent_again_to_the_next_target() {
     assert_eq!(figures["targets"], 2, "{figures}");
     assert!(figures["failovers"].as_u64().unwrap() > 0, "{figures}");
     assert_eq!(figures["lost_to_failover"], 0, "{figures}");
-    assert!(figures["booked"].as_u64().unwrap() > 0, "{figures}");
+    let booked = figures["booked"].as_u64().unwrap();
+    assert!(booked > 0, "{figures}");
+    // Every 201's reservation id, once each.
+    let ids: Vec<String> = std::fs::read_to_string(&answered)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!((ids.len() as u64, distinct.len() as u64), (booked, booked));
+    assert!(
+        ids.iter().all(|id| uuid::Uuid::parse_str(id).is_ok()),
+        "{ids:?}"
+    );
+    // Paced: 60 people at 40 per second take 1.5 s at least, and progress shows once a second.
+    assert!(
+        report.contains("people over 4 connections, 40 per second"),
+        "{report}"
+    );
+    assert!(
+        report
+            .lines()
+            .any(|l| l.contains(" booked, ") && l.contains("unix_ms")),
+        "{report}"
+    );
 }

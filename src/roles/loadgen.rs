@@ -30,6 +30,13 @@ pub struct LoadgenArgs {
     /// Seconds of `GET /v1/congestion` + `GET /v1/queue/{ticket}` read load after the flows.
     #[arg(long, default_value_t = 5)]
     read_s: u64,
+    /// People started per second (person n starts n/RATE seconds in); without it, as fast as
+    /// the connections allow.
+    #[arg(long, value_parser = positive_rate)]
+    rate: Option<f64>,
+    /// Write the reservation id of every booking answered 201 here, one per line.
+    #[arg(long, value_name = "FILE")]
+    answered: Option<std::path::PathBuf>,
     // The server's campaign (give it the server's file): the crowd is its first booking day's.
     #[command(flatten)]
     campaign: CampaignArg,
@@ -43,6 +50,8 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
         people: args.people,
         connections: args.connections,
         read_s: args.read_s,
+        rate: args.rate,
+        answered: args.answered,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -52,4 +61,13 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
         .context("the load generator failed")?;
     println!("{report}");
     Ok(ExitCode::SUCCESS)
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "a rate is a positive number of people per second, got {text}"
+        )),
+    }
 }

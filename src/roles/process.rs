@@ -70,7 +70,7 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let processor =
         Processor::start(config.clone(), campaign.clone()).context("cannot start the processor")?;
     let mut running = Supervised::new(processor, config, campaign, instance.clone());
-    running.steps = Some(stall_guard::watch(
+    running = running.watched_by(stall_guard::watch(
         format!("yeyak process {instance}"),
         stop.clone(),
         now_ms,
@@ -113,7 +113,7 @@ pub(crate) struct Supervised {
     incarnations: Incarnations,
     watchdog: Watchdog,
     last_decision_s: f64,
-    /// The heartbeat of its steps, when a stall guard watches them (`yeyak process`).
+    /// The heartbeat of its steps, when a stall guard watches them.
     steps: Option<Steps>,
 }
 
@@ -136,8 +136,14 @@ impl Supervised {
         }
     }
 
+    /// Its steps watched by a stall guard (`stall_guard::watch`): each step beats it.
+    pub(crate) fn watched_by(mut self, steps: Steps) -> Supervised {
+        self.steps = Some(steps);
+        self
+    }
+
     /// A step begins (for the stall guard, if any).
-    fn beat(&self) {
+    pub(crate) fn beat(&self) {
         if let Some(steps) = &self.steps {
             steps.begin(now_ms());
         }
@@ -204,7 +210,7 @@ impl Supervised {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     (metrics::unix_now_s() * 1000.0) as u64
 }
 

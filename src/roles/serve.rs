@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -20,8 +21,9 @@ use yeyak_ledger::Topology;
 use yeyak_ledger::pipeline::processor::{Processor, ProcessorConfig};
 use yeyak_ledger::pipeline::{Topics, admin};
 
-use crate::roles::process::Supervised;
+use crate::roles::process::{self, Supervised};
 use crate::roles::project::{Progress, Source, follow};
+use crate::roles::stall_guard;
 use crate::settings::{
     CampaignArg, Fsync, Keys, MAKE_KEYS, SubjectKeyArg, TopicArgs, parse_instant, stop_signal,
 };
@@ -295,41 +297,55 @@ fn kafka_roles(
 
 /// A processor on a thread of its own, supervised as `yeyak process` supervises its own (new
 /// incarnations when fenced, and by its watchdog when it owns commands and decides none),
-/// and started again after any other failure.
+/// and started again after any other failure. Its stall guard, too: a step blocked inside a
+/// Kafka call for 5 minutes ends the whole server (exit code 3), to be started again by its
+/// supervisor, as `yeyak process` does (nothing is lost: the open transaction is aborted).
 fn spawn_processor(kafka: String, topics: Topics, campaign: Campaign) -> anyhow::Result<()> {
     let instance = format!("serve-{}", std::process::id());
     // The processor runs as long as the server: nothing stops it but the process's end.
     static NEVER: AtomicBool = AtomicBool::new(false);
+    let steps = stall_guard::watch(
+        format!("yeyak serve (processor {instance})"),
+        Arc::new(AtomicBool::new(false)),
+        process::now_ms,
+    )?;
     std::thread::Builder::new()
         .name("yeyak-processor".into())
         .spawn(move || {
             loop {
+                steps.begin(process::now_ms());
                 let config = ProcessorConfig::new(&kafka, topics.clone(), &instance);
                 match Processor::start(config.clone(), campaign.clone()) {
                     Ok(processor) => {
-                        let mut running =
-                            Supervised::new(processor, config, campaign.clone(), instance.clone());
-                        loop {
-                            running = match running.step(&NEVER) {
-                                Ok(Some(next)) => next,
-                                Ok(None) => break,
-                                Err(error) => {
-                                    eprintln!(
-                                        "yeyak serve: the processor stopped ({error:#}); restarting"
-                                    );
-                                    break;
-                                }
-                            };
-                        }
+                        let running =
+                            Supervised::new(processor, config, campaign.clone(), instance.clone())
+                                .watched_by(steps.clone());
+                        supervise(running, &NEVER);
                     }
                     Err(error) => {
                         eprintln!("yeyak serve: cannot start the processor ({error}); retrying")
                     }
                 }
+                steps.begin(process::now_ms());
                 std::thread::sleep(RESTART_AFTER);
             }
         })?;
     Ok(())
+}
+
+/// Steps the processor until it stops or fails (said on stderr: the caller starts it again).
+fn supervise(mut running: Supervised, stop: &AtomicBool) {
+    loop {
+        running.beat();
+        running = match running.step(stop) {
+            Ok(Some(next)) => next,
+            Ok(None) => return,
+            Err(error) => {
+                eprintln!("yeyak serve: the processor stopped ({error:#}); restarting");
+                return;
+            }
+        };
+    }
 }
 
 /// A PostgreSQL projector on a thread of its own, started again after every failure.

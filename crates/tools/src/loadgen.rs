@@ -8,11 +8,19 @@
 //! resident numbers of eligible people born on a day ending in its digit, their devices, each
 //! person's verification method and choice of clinic and date, and clinics with doses for all of
 //! them. The server's clock is set just after that day opens; people come as fast as the
-//! connections allow (a stampede). Each person verifies once (no second device, no retry).
+//! connections allow (a stampede), or at a pace (`rate`: person `n` starts `n / rate` seconds
+//! in). Each person verifies once (no second device). A `503` (the ledger did not answer in
+//! time, or is unavailable) is asked again after a second, as the page does, for at most
+//! [`RETRY_WINDOW`]; an answer lost that way is counted, never taken for a refusal.
+//!
+//! Every `201` booking's reservation id can be written to a file (`answered`): the chaos suite
+//! checks that each one is a reservation in PostgreSQL. Progress goes to stderr once a second,
+//! with the wall clock (`unix_ms`), so a fault's effect can be timed from outside.
 //!
 //! Measure the API, not the simulated providers: start the server with `--instant-providers`
 //! and an outflow rate above the load (`--admit-per-s 100000`).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -41,6 +49,10 @@ pub struct LoadConfig {
     pub people: u32,
     pub connections: u32,
     pub read_s: u64,
+    /// People started per second (`None`: as fast as the connections allow).
+    pub rate: Option<f64>,
+    /// Where to write the reservation id of every booking answered `201`, one per line.
+    pub answered: Option<PathBuf>,
 }
 
 /// The most connections the generator opens.
@@ -53,6 +65,8 @@ pub const SEED: u64 = 2021;
 pub const CLINICS: u32 = 10;
 /// How long after the booking day's opening the server's clock is set.
 const CLOCK_AFTER_OPENING_MS: i64 = 5 * 60_000;
+/// How long a request answered `503` is asked again (once a second) before the run fails.
+pub const RETRY_WINDOW: Duration = Duration::from_secs(120);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -72,6 +86,12 @@ pub enum LoadError {
     Http(#[source] hyper::Error),
     #[error("the workload cannot be generated")]
     Workload(#[from] WorkloadError),
+    #[error("cannot write the answered reservations to {path}")]
+    Answered {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// One keep-alive HTTP/1.1 connection (hyper's client) to one of the targets. When the
@@ -84,8 +104,11 @@ struct Connection {
     sender: SendRequest<Full<Bytes>>,
     /// Requests sent again on the next target after a connection failed.
     failovers: u64,
-    /// The last request was answered after a failover (it may have been decided before).
+    /// The last request was answered after a failover or a `503` (it may have been decided
+    /// before, its answer lost).
     last_failed_over: bool,
+    /// Requests asked again after a `503`.
+    retries: u64,
 }
 
 /// Opens an HTTP/1.1 connection to `addr`; hyper drives it on a task of its own.
@@ -119,6 +142,7 @@ impl Connection {
                         sender,
                         failovers: 0,
                         last_failed_over: false,
+                        retries: 0,
                     });
                 }
                 Err(error) => last = Some(error),
@@ -136,6 +160,8 @@ impl Connection {
         Ok(())
     }
 
+    /// One request, sent again on the next target when the connection fails, and again after
+    /// a second when answered `503` (within [`RETRY_WINDOW`]).
     async fn call(
         &mut self,
         method: &str,
@@ -144,9 +170,15 @@ impl Connection {
         body: Option<&Value>,
     ) -> Result<(u16, Value), LoadError> {
         self.last_failed_over = false;
+        let until = Instant::now() + RETRY_WINDOW;
         let mut failed = 0;
         loop {
             match self.send(method, path, token, body).await {
+                Ok((503, _)) if Instant::now() < until => {
+                    self.retries += 1;
+                    self.last_failed_over = true;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
                 Ok(answer) => return Ok(answer),
                 Err(LoadError::Http(_)) if failed < self.targets.len() => {
                     failed += 1;
@@ -215,16 +247,26 @@ struct Tally {
     latencies_us: Vec<u64>,
     /// Requests sent again on another target after a connection failed.
     failovers: u64,
-    /// People whose verification was answered by a gateway that failed before its answer
-    /// arrived (the next one refuses them for 10 minutes).
+    /// Requests asked again after a `503`.
+    retries: u64,
+    /// People whose verification was answered by a gateway that failed (or did not answer in
+    /// time) before its answer arrived: the next answer refuses them for 10 minutes.
     lost: u64,
+    /// Bookings sent again after a lost answer and then refused as already reserved: the
+    /// first one most likely booked, its `201` lost.
+    booked_unanswered: u64,
+    /// The reservation id of every booking answered `201`.
+    reservations: Vec<String>,
 }
 
 impl Tally {
     fn merge(&mut self, other: Tally) {
         self.latencies_us.extend(other.latencies_us);
         self.failovers += other.failovers;
+        self.retries += other.retries;
         self.lost += other.lost;
+        self.booked_unanswered += other.booked_unanswered;
+        self.reservations.extend(other.reservations);
     }
 }
 
@@ -304,7 +346,15 @@ async fn person(
         .call("POST", "/v1/reservations", Some(&admission), Some(&book))
         .await?;
     tally.add(t);
-    expect("book", (status, body), &[201, 409]).map(|_| status == 201)
+    if status == 409 && c.last_failed_over {
+        tally.booked_unanswered += 1;
+    }
+    let body = expect("book", (status, body), &[201, 409])?;
+    if status == 201 {
+        let id = body["reservation_id"].as_str().unwrap_or_default();
+        tally.reservations.push(id.to_owned());
+    }
+    Ok(status == 201)
 }
 
 fn phase_line(name: &str, tally: &mut Tally, took: Duration) -> (String, f64, f64, f64) {
@@ -385,17 +435,50 @@ async fn prepare(
     Ok(())
 }
 
-/// Phase 1: every person's flow, over `connections` connections; the requests' latencies and
-/// how many people booked.
+/// How far the flows are, shared by the workers and the progress line.
+#[derive(Default)]
+struct Progress {
+    started: AtomicU32,
+    booked: AtomicU32,
+}
+
+/// Prints the flows' progress once a second, with the wall clock, until aborted.
+async fn report_progress(progress: Arc<Progress>, people: usize, t0: tokio::time::Instant) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        eprintln!(
+            "loadgen: {:>6.1} s: {} booked, {} of {people} started (unix_ms {unix_ms})",
+            t0.elapsed().as_secs_f64(),
+            progress.booked.load(Ordering::Relaxed),
+            progress.started.load(Ordering::Relaxed),
+        );
+    }
+}
+
+/// Phase 1: every person's flow, over `connections` connections, person `n` starting
+/// `n / rate` seconds in when paced; the requests' latencies and how many people booked.
 async fn flows(
     targets: &Arc<[String]>,
     connections: u32,
     crowd: Arc<Crowd>,
+    rate: Option<f64>,
 ) -> Result<(Tally, u32), LoadError> {
     let next = Arc::new(AtomicU32::new(0));
+    let progress = Arc::new(Progress::default());
+    let t0 = tokio::time::Instant::now();
+    let reporter = tokio::spawn(report_progress(
+        progress.clone(),
+        crowd.workload.people.len(),
+        t0,
+    ));
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..connections {
         let (targets, next, crowd) = (targets.clone(), next.clone(), crowd.clone());
+        let progress = progress.clone();
         workers.spawn(async move {
             let mut c = Connection::open(targets, w as usize).await?;
             let mut tally = Tally::default();
@@ -405,16 +488,30 @@ async fn flows(
                 let (Some(who), Some(plan)) = (crowd.workload.people.get(n), crowd.plans.get(n))
                 else {
                     tally.failovers = c.failovers;
+                    tally.retries = c.retries;
                     return Ok::<_, LoadError>((tally, booked));
                 };
-                if n % 1000 == 0 {
-                    eprintln!("loadgen: person {n}");
+                if let Some(rate) = rate {
+                    tokio::time::sleep_until(t0 + Duration::from_secs_f64(n as f64 / rate)).await;
                 }
+                progress.started.fetch_add(1, Ordering::Relaxed);
                 let done = person(&mut c, who, plan, &crowd.workload, &mut tally).await?;
                 booked += u32::from(done);
+                progress
+                    .booked
+                    .fetch_add(u32::from(done), Ordering::Relaxed);
             }
         });
     }
+    let joined = join_flows(workers).await;
+    reporter.abort();
+    joined
+}
+
+/// The workers' tallies merged; the first failure ends the others (the set is dropped).
+async fn join_flows(
+    mut workers: tokio::task::JoinSet<Result<(Tally, u32), LoadError>>,
+) -> Result<(Tally, u32), LoadError> {
     let mut flows = Tally::default();
     let mut booked = 0;
     while let Some(done) = workers.join_next().await {
@@ -454,6 +551,7 @@ async fn reads(targets: &Arc<[String]>, connections: u32, read_s: u64) -> Result
                 i += 1;
             }
             tally.failovers = c.failovers;
+            tally.retries = c.retries;
             Ok(tally)
         });
     }
@@ -488,13 +586,22 @@ pub async fn run(config: &LoadConfig) -> Result<String, LoadError> {
     let crowd = Arc::new(Crowd::generate(campaign, config.people)?);
     prepare(&targets, &config.admin_token, campaign, &crowd.workload).await?;
 
-    eprintln!(
-        "loadgen: {} people over {connections} connections",
-        config.people
-    );
+    match config.rate {
+        Some(rate) => eprintln!(
+            "loadgen: {} people over {connections} connections, {rate} per second",
+            config.people
+        ),
+        None => eprintln!(
+            "loadgen: {} people over {connections} connections",
+            config.people
+        ),
+    }
     let started = Instant::now();
-    let (mut flows, booked) = flows(&targets, connections, crowd).await?;
+    let (mut flows, booked) = flows(&targets, connections, crowd, config.rate).await?;
     let flows_took = started.elapsed();
+    if let Some(path) = &config.answered {
+        write_answered(path, &flows.reservations)?;
+    }
 
     eprintln!("loadgen: {} s of reads", config.read_s);
     let started = Instant::now();
@@ -506,15 +613,28 @@ pub async fn run(config: &LoadConfig) -> Result<String, LoadError> {
     let reservations_per_s = f64::from(booked) / flows_took.as_secs_f64().max(1e-9);
     let machine = json!({
         "people": config.people, "connections": connections, "booked": booked,
+        "requests": flows.latencies_us.len() + reads.latencies_us.len(),
         "flow_requests_per_s": flow_rps.round(), "flow_p50_ms": flow_p50, "flow_p99_ms": flow_p99,
         "reservations_per_s": reservations_per_s.round(),
         "read_requests_per_s": read_rps.round(), "read_p50_ms": read_p50, "read_p99_ms": read_p99,
         "targets": targets.len(), "failovers": flows.failovers + reads.failovers,
-        "lost_to_failover": flows.lost,
+        "retries": flows.retries + reads.retries,
+        "lost_to_failover": flows.lost, "booked_unanswered": flows.booked_unanswered,
     });
     let failovers = flows.failovers + reads.failovers;
+    let retries = flows.retries + reads.retries;
     Ok(format!(
-        "{flow_line}\n{read_line}\nbooked   {booked} reservations, {reservations_per_s:.0} per second (verify, queue, polls, book each)\nfailover {failovers} requests sent again on another target, {} people lost to it\n{machine}",
-        flows.lost
+        "{flow_line}\n{read_line}\nbooked   {booked} reservations, {reservations_per_s:.0} per second (verify, queue, polls, book each)\nfailover {failovers} requests sent again on another target, {retries} asked again after a 503; {} people lost to it, {} bookings whose 201 was lost\n{machine}",
+        flows.lost, flows.booked_unanswered
     ))
+}
+
+/// One reservation id per line.
+fn write_answered(path: &std::path::Path, reservations: &[String]) -> Result<(), LoadError> {
+    let mut text = reservations.join("\n");
+    text.push('\n');
+    std::fs::write(path, text).map_err(|source| LoadError::Answered {
+        path: path.to_owned(),
+        source,
+    })
 }
