@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use yeyak_domain::event::AdmissionsControlled;
 use yeyak_domain::{
-    AdmissionId, BirthFacts, DeviceId, Envelope, Event, SubjectId, TicketNo, TimestampMs,
+    AdmissionId, BirthFacts, DeviceId, Envelope, Event, ReservationId, SubjectId, TicketNo,
+    TimestampMs,
 };
-use yeyak_read::projection::ReadModel;
+use yeyak_read::projection::{ReadModel, ReservationState};
 
 /// The window over which the admission rate is measured.
 pub const RATE_WINDOW_MS: i64 = 60_000;
@@ -81,6 +82,9 @@ pub struct FrontView {
     pub waiting: BTreeMap<TicketNo, SubjectId>,
     /// Each person's latest ticket.
     pub ticket_of: HashMap<SubjectId, TicketNo>,
+    /// Each person's active reservation (`GET /v1/reservations/me` looks it up here, not by
+    /// walking every reservation).
+    pub reservation_of: HashMap<SubjectId, ReservationId>,
     pub pre_queue: BTreeMap<SubjectId, DeviceId>,
     /// What each verified person's booking day and eligibility depend on (their birth year and
     /// cohort digit, never the date, even from a v1 record), kept here rather than in their
@@ -211,10 +215,31 @@ impl FrontView {
                 self.births.insert(e.subject, (e.birth.facts(), at));
                 self.retire_at(at, Forget::Birth(e.subject));
             }
-            Event::ReservationRecorded(e) => self.use_admission(e.subject),
-            Event::ReservationChanged(e) => self.use_admission(e.subject),
+            Event::ReservationRecorded(e) => {
+                self.use_admission(e.subject);
+                self.index_reservation(e.reservation);
+            }
+            Event::ReservationChanged(e) => {
+                self.use_admission(e.subject);
+                self.index_reservation(e.replaces);
+                self.index_reservation(e.reservation);
+            }
+            Event::ReservationCancelled(e) => self.index_reservation(e.reservation),
             Event::AdmissionsControlled(e) => self.admission_control = Some((e.clone(), at)),
             _ => {}
+        }
+    }
+
+    /// Keeps `reservation_of` in step with the model's row of `id`: its person's entry while
+    /// it is active, none once it ended (unless another one of theirs took its place).
+    fn index_reservation(&mut self, id: ReservationId) {
+        let Some(row) = self.model.reservations.get(&id) else {
+            return;
+        };
+        if row.state == ReservationState::Active {
+            self.reservation_of.insert(row.subject, id);
+        } else if self.reservation_of.get(&row.subject) == Some(&id) {
+            self.reservation_of.remove(&row.subject);
         }
     }
 

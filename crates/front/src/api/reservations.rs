@@ -145,10 +145,10 @@ pub async fn mine(State(front): State<AppState>, headers: HeaderMap) -> Answer {
     let claims = front.claims(&headers, None)?;
     let view = front.view()?;
     let (id, r) = view
-        .model
-        .reservations
-        .iter()
-        .find(|(_, r)| r.subject == claims.sub && r.state == ReservationState::Active)
+        .reservation_of
+        .get(&claims.sub)
+        .and_then(|id| view.model.reservations.get_key_value(id))
+        .filter(|(_, r)| r.state == ReservationState::Active)
         .ok_or(ReservationError::NoReservation)?;
     let clinic = view.model.clinics.get(&r.clinic);
     Ok(ok(json!({
