@@ -97,3 +97,56 @@ fn a_request_whose_connection_fails_is_sent_again_to_the_next_target() {
         "{report}"
     );
 }
+
+/// With doses for a fraction of the crowd, people who pick a sold-out share are refused and
+/// counted: every person either booked or met a sold-out share (nobody else is refused).
+#[test]
+fn fewer_doses_than_people_sell_out_and_are_counted() {
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--clock",
+        "2021-08-09T20:00:00+09:00",
+        "--instant-providers",
+        "--admit-per-s",
+        "100000",
+        "--fsync",
+        "never",
+        "--controller-tick-ms",
+        "20",
+    ];
+    let (mut server, addr, _stderr) = common::lines::serve(&args, START_TIMEOUT);
+    let output = Command::new(env!("CARGO_BIN_EXE_yeyak"))
+        .args(["loadgen", "--target", &format!("http://{addr}")])
+        .args(["--admin-token", ADMIN_TOKEN, "--people", "200"])
+        .args([
+            "--connections",
+            "8",
+            "--read-s",
+            "0",
+            "--doses-percent",
+            "40",
+        ])
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let figures: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let (booked, sold_out) = (
+        figures["booked"].as_u64().unwrap(),
+        figures["sold_out"].as_u64().unwrap(),
+    );
+    assert!(booked > 0 && sold_out > 0, "{figures}");
+    assert_eq!(booked + sold_out, 200, "{figures}");
+}

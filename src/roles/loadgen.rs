@@ -34,6 +34,11 @@ pub struct LoadgenArgs {
     /// the connections allow.
     #[arg(long, value_parser = positive_rate)]
     rate: Option<f64>,
+    /// Doses for this percentage of the crowd (1-1000), spread over the clinics and dates:
+    /// below 100 some people meet a sold-out share (409 sold_out, counted). Without it, doses
+    /// for everyone.
+    #[arg(long, value_name = "PERCENT")]
+    doses_percent: Option<u32>,
     /// Write the reservation id of every booking answered 201 here, one per line.
     #[arg(long, value_name = "FILE")]
     answered: Option<std::path::PathBuf>,
@@ -52,6 +57,7 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
         read_s: args.read_s,
         rate: args.rate,
         answered: args.answered,
+        doses_percent: args.doses_percent,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -35,7 +35,7 @@ use tokio::net::TcpStream;
 
 use yeyak_domain::Campaign;
 
-use crate::workload::{Arrival, Person, Plan, Workload, WorkloadConfig, WorkloadError};
+use crate::workload::{Arrival, Person, Plan, Supply, Workload, WorkloadConfig, WorkloadError};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -53,6 +53,9 @@ pub struct LoadConfig {
     pub rate: Option<f64>,
     /// Where to write the reservation id of every booking answered `201`, one per line.
     pub answered: Option<PathBuf>,
+    /// Doses for this percentage of the crowd (`None`: for everyone, nobody meets a sold-out
+    /// share).
+    pub doses_percent: Option<u32>,
 }
 
 /// The most connections the generator opens.
@@ -257,6 +260,8 @@ struct Tally {
     booked_unanswered: u64,
     /// The reservation id of every booking answered `201`.
     reservations: Vec<String>,
+    /// Bookings refused because the share chosen was sold out.
+    sold_out: u64,
 }
 
 impl Tally {
@@ -267,6 +272,7 @@ impl Tally {
         self.lost += other.lost;
         self.booked_unanswered += other.booked_unanswered;
         self.reservations.extend(other.reservations);
+        self.sold_out += other.sold_out;
     }
 }
 
@@ -350,6 +356,9 @@ async fn person(
         tally.booked_unanswered += 1;
     }
     let body = expect("book", (status, body), &[201, 409])?;
+    if status == 409 && body["error"] == "sold_out" {
+        tally.sold_out += 1;
+    }
     if status == 201 {
         let id = body["reservation_id"].as_str().unwrap_or_default();
         tally.reservations.push(id.to_owned());
@@ -383,8 +392,15 @@ struct Crowd {
 }
 
 impl Crowd {
-    fn generate(campaign: &Campaign, people: u32) -> Result<Crowd, LoadError> {
-        let config = WorkloadConfig::booking_day(SEED, people, CLINICS, Arrival::Stampede);
+    fn generate(
+        campaign: &Campaign,
+        people: u32,
+        doses_percent: Option<u32>,
+    ) -> Result<Crowd, LoadError> {
+        let mut config = WorkloadConfig::booking_day(SEED, people, CLINICS, Arrival::Stampede);
+        if let Some(percent) = doses_percent {
+            config.supply = Supply::CrowdPercent(percent);
+        }
         let mut workload = Workload::generate(&config, campaign)?;
         let plans = workload.choices.plans(workload.people.len());
         Ok(Crowd { workload, plans })
@@ -583,7 +599,11 @@ pub async fn run(config: &LoadConfig) -> Result<String, LoadError> {
     let targets: Arc<[String]> = targets.into();
     let connections = config.connections.clamp(1, CONNECTIONS_MAX);
     let campaign = &config.campaign;
-    let crowd = Arc::new(Crowd::generate(campaign, config.people)?);
+    let crowd = Arc::new(Crowd::generate(
+        campaign,
+        config.people,
+        config.doses_percent,
+    )?);
     prepare(&targets, &config.admin_token, campaign, &crowd.workload).await?;
 
     match config.rate {
@@ -620,12 +640,13 @@ pub async fn run(config: &LoadConfig) -> Result<String, LoadError> {
         "targets": targets.len(), "failovers": flows.failovers + reads.failovers,
         "retries": flows.retries + reads.retries,
         "lost_to_failover": flows.lost, "booked_unanswered": flows.booked_unanswered,
+        "sold_out": flows.sold_out,
     });
     let failovers = flows.failovers + reads.failovers;
     let retries = flows.retries + reads.retries;
     Ok(format!(
-        "{flow_line}\n{read_line}\nbooked   {booked} reservations, {reservations_per_s:.0} per second (verify, queue, polls, book each)\nfailover {failovers} requests sent again on another target, {retries} asked again after a 503; {} people lost to it, {} bookings whose 201 was lost\n{machine}",
-        flows.lost, flows.booked_unanswered
+        "{flow_line}\n{read_line}\nbooked   {booked} reservations, {reservations_per_s:.0} per second (verify, queue, polls, book each); {} refused as sold out\nfailover {failovers} requests sent again on another target, {retries} asked again after a 503; {} people lost to it, {} bookings whose 201 was lost\n{machine}",
+        flows.sold_out, flows.lost, flows.booked_unanswered
     ))
 }
 

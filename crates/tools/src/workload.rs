@@ -86,7 +86,7 @@ pub enum WorkloadError {
     Dates(u32),
     #[error("the campaign has no booking day {0}")]
     BookingDay(u8),
-    #[error("the supply must be 1 to {SUPPLY_PERCENT_MAX} percent of the eligible, got {0}")]
+    #[error("the supply must be 1 to {SUPPLY_PERCENT_MAX} percent, got {0}")]
     Supply(u32),
     #[error(
         "arrivals must be 1 to {ARRIVAL_PER_S_MAX} a second over 1 to {ARRIVAL_WINDOW_S_MAX} s"
@@ -142,6 +142,10 @@ pub enum Supply {
     /// crowd: nobody meets a sold-out share (the benchmark, the load generator). At most the
     /// domain's doses per command.
     Ample,
+    /// Doses, over all clinics and dates, for this percentage of the largest booking day's
+    /// crowd, in each day share: below 100 there are fewer doses than people, and those who
+    /// pick a clinic and date that sold out are refused (`sold_out`), as on the real night.
+    CrowdPercent(u32),
 }
 
 /// When people come, from the opening of their booking day.
@@ -246,7 +250,7 @@ impl WorkloadConfig {
                 return Err(WorkloadError::BookingDay(day));
             }
         }
-        if let Supply::EligiblePercent(percent) = self.supply {
+        if let Supply::EligiblePercent(percent) | Supply::CrowdPercent(percent) = self.supply {
             if !(1..=SUPPLY_PERCENT_MAX).contains(&percent) {
                 return Err(WorkloadError::Supply(percent));
             }
@@ -537,22 +541,28 @@ fn doses_per_date(
     let slots = u64::from(config.clinics) * u64::from(config.dates);
     let doses = match config.supply {
         Supply::EligiblePercent(percent) => (eligible * u64::from(percent) / 100 / slots).max(1),
-        Supply::Ample => {
-            let largest_crowd = (0..campaign.booking_days.len())
-                .map(|day| {
-                    let digit = campaign.booking_days[day].digit;
-                    people
-                        .iter()
-                        .filter(|p| p.birth().cohort_digit == digit)
-                        .filter(|p| campaign.is_eligible(p.birth()))
-                        .count() as u64
-                })
-                .max()
-                .unwrap_or(0);
-            (largest_crowd * campaign.share_count() as u64).max(1)
+        Supply::Ample => (largest_crowd(campaign, people) * campaign.share_count() as u64).max(1),
+        Supply::CrowdPercent(percent) => {
+            let share = largest_crowd(campaign, people) * u64::from(percent) / 100;
+            (share * campaign.share_count() as u64 / slots).max(1)
         }
     };
     doses.min(u64::from(DOSES_PER_COMMAND_MAX)) as u32
+}
+
+/// The most eligible people of the crowd with one booking day.
+fn largest_crowd(campaign: &Campaign, people: &[Person]) -> u64 {
+    (0..campaign.booking_days.len())
+        .map(|day| {
+            let digit = campaign.booking_days[day].digit;
+            people
+                .iter()
+                .filter(|p| p.birth().cohort_digit == digit)
+                .filter(|p| campaign.is_eligible(p.birth()))
+                .count() as u64
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 fn clinics(count: u32, dates: &[NaiveDate], doses: u32) -> Result<Vec<Clinic>, WorkloadError> {
