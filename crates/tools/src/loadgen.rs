@@ -7,7 +7,7 @@
 //! Workload: the shared generator's crowd of the first booking day ([`crate::workload`]): made-up
 //! resident numbers of eligible people born on a day ending in its digit, their devices, each
 //! person's verification method and choice of clinic and date, and clinics with doses for all of
-//! them. The server's clock is set just after that day opens; people come as fast as the
+//! them (or for `doses_percent` of them: then popular shares sell out). The server's clock is set just after that day opens; people come as fast as the
 //! connections allow (a stampede), or at a pace (`rate`: person `n` starts `n / rate` seconds
 //! in). Each person verifies once (no second device). A `503` (the ledger did not answer in
 //! time, or is unavailable) is asked again after a second, as the page does, for at most
@@ -107,9 +107,9 @@ struct Connection {
     sender: SendRequest<Full<Bytes>>,
     /// Requests sent again on the next target after a connection failed.
     failovers: u64,
-    /// The last request was answered after a failover or a `503` (it may have been decided
-    /// before, its answer lost).
-    last_failed_over: bool,
+    /// The last request was sent more than once (after a failed connection or a `503`): the
+    /// first may have been decided, its answer lost.
+    last_was_repeated: bool,
     /// Requests asked again after a `503`.
     retries: u64,
 }
@@ -144,7 +144,7 @@ impl Connection {
                         at,
                         sender,
                         failovers: 0,
-                        last_failed_over: false,
+                        last_was_repeated: false,
                         retries: 0,
                     });
                 }
@@ -172,20 +172,20 @@ impl Connection {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Result<(u16, Value), LoadError> {
-        self.last_failed_over = false;
+        self.last_was_repeated = false;
         let until = Instant::now() + RETRY_WINDOW;
         let mut failed = 0;
         loop {
             match self.send(method, path, token, body).await {
                 Ok((503, _)) if Instant::now() < until => {
                     self.retries += 1;
-                    self.last_failed_over = true;
+                    self.last_was_repeated = true;
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Ok(answer) => return Ok(answer),
                 Err(LoadError::Http(_)) if failed < self.targets.len() => {
                     failed += 1;
-                    self.last_failed_over = true;
+                    self.last_was_repeated = true;
                     self.fail_over().await?;
                 }
                 Err(error) => return Err(error),
@@ -304,7 +304,7 @@ async fn person(
     });
     let answer = c.call("POST", "/v1/verify", None, Some(&verify)).await?;
     tally.add(t);
-    if answer.0 == 429 && c.last_failed_over {
+    if answer.0 == 429 && c.last_was_repeated {
         // Verified by the gateway whose connection failed, its answer lost: the next one
         // applies the 10-minute rule. This person is lost to the failover.
         tally.lost += 1;
@@ -352,7 +352,7 @@ async fn person(
         .call("POST", "/v1/reservations", Some(&admission), Some(&book))
         .await?;
     tally.add(t);
-    if status == 409 && c.last_failed_over {
+    if status == 409 && c.last_was_repeated {
         tally.booked_unanswered += 1;
     }
     let body = expect("book", (status, body), &[201, 409])?;
