@@ -24,8 +24,9 @@ fn dying_gateway() -> String {
     format!("http://{addr}")
 }
 
-#[test]
-fn a_request_whose_connection_fails_is_sent_again_to_the_next_target() {
+/// A rehearsal server on the embedded log, its providers instant and its outflow above the
+/// load; with its address.
+fn rehearsal() -> (std::process::Child, String, common::lines::Lines) {
     let args = [
         "serve",
         "--listen",
@@ -42,7 +43,12 @@ fn a_request_whose_connection_fails_is_sent_again_to_the_next_target() {
         "--controller-tick-ms",
         "20",
     ];
-    let (mut server, addr, _stderr) = common::lines::serve(&args, START_TIMEOUT);
+    common::lines::serve(&args, START_TIMEOUT)
+}
+
+#[test]
+fn a_request_whose_connection_fails_is_sent_again_to_the_next_target() {
+    let (mut server, addr, _stderr) = rehearsal();
     let gateway = format!("http://{addr}");
     let dir = tempfile::tempdir().unwrap();
     let answered = dir.path().join("answered.txt");
@@ -102,23 +108,7 @@ fn a_request_whose_connection_fails_is_sent_again_to_the_next_target() {
 /// counted: every person either booked or met a sold-out share (nobody else is refused).
 #[test]
 fn fewer_doses_than_people_sell_out_and_are_counted() {
-    let args = [
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-token",
-        ADMIN_TOKEN,
-        "--clock",
-        "2021-08-09T20:00:00+09:00",
-        "--instant-providers",
-        "--admit-per-s",
-        "100000",
-        "--fsync",
-        "never",
-        "--controller-tick-ms",
-        "20",
-    ];
-    let (mut server, addr, _stderr) = common::lines::serve(&args, START_TIMEOUT);
+    let (mut server, addr, _stderr) = rehearsal();
     let output = Command::new(env!("CARGO_BIN_EXE_yeyak"))
         .args(["loadgen", "--target", &format!("http://{addr}")])
         .args(["--admin-token", ADMIN_TOKEN, "--people", "200"])
