@@ -46,24 +46,12 @@ fn rehearsal() -> (std::process::Child, String, common::lines::Lines) {
     common::lines::serve(&args, START_TIMEOUT)
 }
 
-#[test]
-fn a_request_whose_connection_fails_is_sent_again_to_the_next_target() {
-    let (mut server, addr, _stderr) = rehearsal();
-    let gateway = format!("http://{addr}");
-    let dir = tempfile::tempdir().unwrap();
-    let answered = dir.path().join("answered.txt");
+/// Runs `yeyak loadgen ARGS` (with the admin token, none of the caller's environment), then
+/// stops `server`; the run's figures (its last line) and its stderr.
+fn loadgen(server: &mut std::process::Child, args: &[&str]) -> (serde_json::Value, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_yeyak"))
-        .args([
-            "loadgen",
-            "--target",
-            &dying_gateway(),
-            "--target",
-            &gateway,
-        ])
-        .args(["--admin-token", ADMIN_TOKEN, "--people", "60"])
-        .args(["--connections", "4", "--read-s", "1", "--rate", "40"])
-        .arg("--answered")
-        .arg(&answered)
+        .args(["loadgen", "--admin-token", ADMIN_TOKEN])
+        .args(args)
         .env_clear()
         .stdin(Stdio::null())
         .output()
@@ -71,9 +59,37 @@ fn a_request_whose_connection_fails_is_sent_again_to_the_next_target() {
     server.kill().unwrap();
     server.wait().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let report = String::from_utf8_lossy(&output.stderr);
+    let report = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{stdout}\n{report}");
-    let figures: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let figures = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    (figures, report)
+}
+
+#[test]
+fn a_request_whose_connection_fails_is_sent_again_to_the_next_target() {
+    let (mut server, addr, _stderr) = rehearsal();
+    let gateway = format!("http://{addr}");
+    let dir = tempfile::tempdir().unwrap();
+    let answered = dir.path().join("answered.txt");
+    let dying = dying_gateway();
+    let answered_path = answered.to_str().unwrap();
+    let args = [
+        "--target",
+        &dying,
+        "--target",
+        &gateway,
+        "--people",
+        "60",
+        "--connections",
+        "4",
+        "--read-s",
+        "1",
+        "--rate",
+        "40",
+        "--answered",
+        answered_path,
+    ];
+    let (figures, report) = loadgen(&mut server, &args);
     assert_eq!(figures["targets"], 2, "{figures}");
     assert!(figures["failovers"].as_u64().unwrap() > 0, "{figures}");
     assert_eq!(figures["lost_to_failover"], 0, "{figures}");
@@ -109,30 +125,20 @@ fn a_request_whose_connection_fails_is_sent_again_to_the_next_target() {
 #[test]
 fn fewer_doses_than_people_sell_out_and_are_counted() {
     let (mut server, addr, _stderr) = rehearsal();
-    let output = Command::new(env!("CARGO_BIN_EXE_yeyak"))
-        .args(["loadgen", "--target", &format!("http://{addr}")])
-        .args(["--admin-token", ADMIN_TOKEN, "--people", "200"])
-        .args([
-            "--connections",
-            "8",
-            "--read-s",
-            "0",
-            "--doses-percent",
-            "40",
-        ])
-        .env_clear()
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    server.kill().unwrap();
-    server.wait().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let figures: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let target = format!("http://{addr}");
+    let args = [
+        "--target",
+        &target,
+        "--people",
+        "200",
+        "--connections",
+        "8",
+        "--read-s",
+        "0",
+        "--doses-percent",
+        "40",
+    ];
+    let (figures, _) = loadgen(&mut server, &args);
     let (booked, sold_out) = (
         figures["booked"].as_u64().unwrap(),
         figures["sold_out"].as_u64().unwrap(),
