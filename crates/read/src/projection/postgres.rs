@@ -8,6 +8,11 @@
 //! batch both leave each record applied once. The lock also keeps two projectors of the same
 //! projection from interleaving their writes to one partition's rows.
 //!
+//! How the log is read: one [`LogStream`] over every partition of the topology, opened at the
+//! stored offsets and kept between runs (dropped on any error, so that a run after a failure
+//! starts again from what is committed). What one poll hands out is cut into batches per
+//! partition; records of a partition never wait for a pass over the other partitions.
+//!
 //! How a batch is written: the rows the batch touches are loaded (one query per table), the batch
 //! is folded into them with the very same [`ReadModel::apply`] as the in-memory reference, and
 //! the result is written back with one multi-row upsert per table (`unnest` of arrays). Refusal
@@ -127,7 +132,8 @@ pub enum ProjectionError {
         source: LogError,
     },
 
-    /// The stream of every partition failed or stalled (its error names where).
+    /// Following the log failed: its stream failed or stalled, or a partition's stable end could
+    /// not be asked (the error names where).
     #[error("cannot follow the log")]
     Follow(#[source] LogError),
 
@@ -604,14 +610,10 @@ impl<'a> PgProjector<'a> {
         let mut ends = Vec::new();
         for (topic, partitions) in self.topology.topics() {
             for partition in 0..partitions {
-                let end = self.log.stable_end(topic, partition).map_err(|source| {
-                    ProjectionError::Log {
-                        topic: topic.to_owned(),
-                        partition,
-                        offset: 0,
-                        source,
-                    }
-                })?;
+                let end = self
+                    .log
+                    .stable_end(topic, partition)
+                    .map_err(ProjectionError::Follow)?;
                 ends.push((topic.to_owned(), partition, end));
             }
         }
