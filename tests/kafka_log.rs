@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use yeyak_log::{
-    EventLog, KafkaConfig, KafkaLog, LogError, Offset, Record, StoredRecord, partition_for_key,
+    EventLog, KafkaConfig, KafkaLog, LogError, LogStream, Offset, Position, Record, StoredRecord,
+    partition_for_key,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -341,6 +342,106 @@ fn an_aborted_or_open_transaction_is_never_visible_to_read() {
         (seen[0].offset, &seen[0].record),
         (after, &make_record(1, 13))
     );
+}
+
+/// Polls `stream` until it handed out `count` records (or the timeout), then a little longer.
+fn poll_count(stream: &mut dyn LogStream, count: usize) -> Vec<StoredRecord> {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut out = Vec::new();
+    while out.len() < count && Instant::now() < deadline {
+        out.extend(stream.poll(7, Duration::from_millis(50)).unwrap());
+    }
+    // Nothing more may come: not a record twice, not an aborted one.
+    out.extend(stream.poll(100, Duration::from_millis(300)).unwrap());
+    out
+}
+
+#[test]
+fn a_stream_of_many_partitions_hands_out_each_committed_record_once_and_passes_the_markers() {
+    let Some(log) = test_log("stream") else {
+        return;
+    };
+    let bootstrap = log.config().bootstrap.clone();
+    const PARTITIONS: u32 = 4;
+    log.ensure_topic("t", PARTITIONS).unwrap();
+    let full = log.kafka_topic_name("t").unwrap();
+    let mut expected: Vec<Vec<Record>> = vec![Vec::new(); PARTITIONS as usize];
+    let mut n = 0;
+    let mut append_round = |log: &KafkaLog, expected: &mut Vec<Vec<Record>>, round: usize| {
+        for partition in 0..PARTITIONS {
+            let batch: Vec<Record> = (0..1 + (round + partition as usize) % 3)
+                .map(|_| {
+                    n += 1;
+                    make_record(partition, n)
+                })
+                .collect();
+            log.append("t", partition, &batch).unwrap();
+            expected[partition as usize].extend(batch);
+        }
+    };
+    for round in 0..3 {
+        append_round(&log, &mut expected, round);
+    }
+    // Partition 1 is read from its third record on.
+    let skipped_offset = read_all(&log, "t", 1, 100)[2].offset;
+    expected[1].drain(..2);
+    let from: Vec<Position> = (0..PARTITIONS)
+        .map(|partition| Position {
+            topic: "t".to_owned(),
+            partition,
+            offset: if partition == 1 { skipped_offset } else { 0 },
+        })
+        .collect();
+    let mut stream = log.stream(&from).unwrap();
+    // More rounds while the stream is open, and an aborted transaction on partition 3.
+    for round in 3..6 {
+        append_round(&log, &mut expected, round);
+    }
+    let raw = raw_transactional_producer(
+        &bootstrap,
+        &format!("yeyak-test-raw-{}", uuid::Uuid::now_v7()),
+    );
+    raw.begin_transaction().unwrap();
+    raw.send_result(
+        FutureRecord::to(&full)
+            .partition(3)
+            .key("k")
+            .payload("aborted"),
+    )
+    .unwrap();
+    raw.flush(TIMEOUT).unwrap();
+    raw.abort_transaction(TIMEOUT).unwrap();
+
+    let count: usize = expected.iter().map(Vec::len).sum();
+    let got = poll_count(stream.as_mut(), count);
+    assert_eq!(got.len(), count, "every committed record once");
+    for partition in 0..PARTITIONS {
+        let mine: Vec<&StoredRecord> = got.iter().filter(|r| r.partition == partition).collect();
+        let records: Vec<Record> = mine.iter().map(|r| r.record.clone()).collect();
+        assert_eq!(
+            records, expected[partition as usize],
+            "partition {partition}"
+        );
+        assert!(mine.windows(2).all(|w| w[0].offset < w[1].offset));
+        assert!(
+            mine.iter().all(|r| r.topic == "t"),
+            "the prefix is not shown"
+        );
+        // Past the last record's commit marker (and partition 3's abort marker): caught up.
+        let stable_end = log.stable_end("t", partition).unwrap();
+        assert_eq!(stable_end, log.end_offset("t", partition).unwrap());
+        assert_eq!(
+            stream.position("t", partition),
+            Some(stable_end),
+            "partition {partition}"
+        );
+    }
+    assert_eq!(stream.position("t", PARTITIONS), None);
+    // A record committed later comes by itself.
+    log.append("t", 2, &[make_record(2, 999)]).unwrap();
+    let later = poll_count(stream.as_mut(), 1);
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].record, make_record(2, 999));
 }
 
 #[test]

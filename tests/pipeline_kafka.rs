@@ -951,3 +951,185 @@ fn wait_for_line(log: &std::path::Path, needle: &str, timeout: Duration) -> Stri
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Every partition of a log with its records, in order.
+type PartitionRecords = Vec<(&'static str, u32, Vec<yeyak_log::Record>)>;
+
+/// The records of every partition of a demo campaign's file log (`people` people), and the
+/// read model they fold into.
+fn demo_partitions(
+    people: u32,
+    dir: &std::path::Path,
+) -> (PartitionRecords, yeyak_read::projection::ReadModel) {
+    use yeyak_log::EventLog as _;
+    let config = yeyak_tools::demo::DemoConfig {
+        people,
+        clinics: 4,
+        seed: 2021,
+        data_dir: dir.join("log"),
+        fsync: yeyak_log::FsyncPolicy::Never,
+    };
+    let key =
+        yeyak_identity::Pseudonymiser::new(yeyak_identity::SecretKey::new(vec![7; 32]).unwrap());
+    let report = yeyak_tools::demo::run(&config, &key, &mut Vec::new()).unwrap();
+    assert!(report.ok(), "{report:?}");
+    let log = yeyak_log::FileLog::open(yeyak_log::FileLogConfig::new(dir.join("log"))).unwrap();
+    let mut model = yeyak_read::projection::ReadModel::new();
+    let mut partitions = Vec::new();
+    for (topic, count) in Topology::default().topics() {
+        for partition in 0..count {
+            let records = log.read(topic, partition, 0, usize::MAX).unwrap();
+            for record in &records {
+                model.apply(&yeyak_ledger::decode(record).unwrap());
+            }
+            let records = records.into_iter().map(|r| r.record).collect();
+            partitions.push((topic, partition, records));
+        }
+    }
+    (partitions, model)
+}
+
+/// Copies `partitions` into Kafka in small transactions, one partition after another in turn,
+/// so that the records of every partition arrive interleaved.
+fn copy_interleaved(log: &yeyak_log::KafkaLog, partitions: &[(&str, u32, Vec<yeyak_log::Record>)]) {
+    use yeyak_log::EventLog as _;
+    const CHUNK: usize = 7;
+    for round in 0.. {
+        let mut copied = false;
+        for (topic, partition, records) in partitions {
+            if let Some(chunk) = records.chunks(CHUNK).nth(round) {
+                log.append(topic, *partition, chunk).unwrap();
+                copied = true;
+            }
+        }
+        if !copied {
+            return;
+        }
+    }
+}
+
+/// Exactly once while following many partitions: a demo campaign's events arrive on all 17
+/// partitions interleaved while a projector streams them; its PostgreSQL connection is killed
+/// inside its tenth batch, and a new projector (new Kafka and PostgreSQL connections, as
+/// `yeyak project` connects again) goes on from the stored offsets while the records still
+/// come. A record skipped leaves rows missing; a record applied twice shows in the counts.
+#[test]
+fn a_projector_following_interleaved_partitions_applies_each_record_once_across_a_reconnect() {
+    use std::ops::ControlFlow;
+    use std::sync::{Arc, Mutex};
+    use yeyak_log::EventLog as _;
+    use yeyak_read::projection::postgres::{PgProjector, READ_MODELS_PROJECTION, diff};
+    let Some(bootstrap) = kafka() else { return };
+    let Some(postgres) = common::pg::postgres_url() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (partitions, model) = demo_partitions(150, dir.path());
+    let count: usize = partitions.iter().map(|(_, _, r)| r.len()).sum();
+    let topology = Topology::default();
+    let prefix = format!("t{}.", &Uuid::now_v7().simple().to_string()[20..]);
+    let topics = Topics::new(&prefix, topology);
+    ensure_topics(&bootstrap, &topics, yeyak_log::TopicSettings::default()).unwrap();
+    let connect = |label: &str| {
+        yeyak_log::KafkaLog::connect(yeyak_log::KafkaConfig {
+            topic_prefix: prefix.clone(),
+            ..yeyak_log::KafkaConfig::new(bootstrap.clone(), label)
+        })
+        .unwrap()
+    };
+    let writer = connect("copier");
+    let copying = std::thread::spawn(move || copy_interleaved(&writer, &partitions));
+    let schema = common::pg::TestSchema::create(&postgres);
+    let deadline = Instant::now() + Duration::from_secs(120);
+
+    // The first projector: its connection dies inside its tenth batch.
+    let seen: Arc<Mutex<std::collections::BTreeSet<(String, u32)>>> = Arc::default();
+    let error = {
+        let log = connect("projector-1");
+        let mut client = schema.client();
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .unwrap()
+            .get(0);
+        let mut first = PgProjector::new(client, &log, topology, READ_MODELS_PROJECTION).unwrap();
+        let (url, seen) = (postgres.clone(), seen.clone());
+        first.set_before_commit(Box::new(move |info| {
+            seen.lock()
+                .unwrap()
+                .insert((info.topic.clone(), info.partition));
+            if info.committed_before == 9 {
+                let mut killer = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                killer
+                    .execute("SELECT pg_terminate_backend($1, 5000)", &[&pid])
+                    .unwrap();
+            }
+            ControlFlow::Continue(())
+        }));
+        loop {
+            assert!(Instant::now() < deadline, "the connection was never killed");
+            if let Err(error) = first.step(Duration::from_millis(100)) {
+                break error;
+            }
+        }
+    };
+    assert!(error.is_transient(), "{error}");
+    assert!(
+        seen.lock().unwrap().len() >= 3,
+        "batches of several partitions before the kill: {seen:?}"
+    );
+    // What the first projector committed: the records below its stored offsets.
+    let stored: Vec<(String, i64, i64)> = schema
+        .client()
+        .query(
+            "SELECT topic, partition, next_offset FROM projection_offsets",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+
+    // The second projector follows on while the copy goes on, then catches up.
+    let log = connect("projector-2");
+    let mut second =
+        PgProjector::new(schema.client(), &log, topology, READ_MODELS_PROJECTION).unwrap();
+    let mut applied = yeyak_read::projection::postgres::ProjectionCounts::default();
+    while !copying.is_finished() {
+        assert!(Instant::now() < deadline, "the copy never ended");
+        let counts = second.step(Duration::from_millis(100)).unwrap();
+        applied.events += counts.events;
+        applied.skipped += counts.skipped;
+    }
+    copying.join().unwrap();
+    let rest = second.run_until_caught_up().unwrap();
+    applied.events += rest.events;
+    applied.skipped += rest.skipped;
+
+    let before_kill: usize = stored
+        .iter()
+        .map(|(topic, partition, next)| {
+            log.read(topic, *partition as u32, 0, usize::MAX)
+                .unwrap()
+                .iter()
+                .filter(|r| (r.offset as i64) < *next)
+                .count()
+        })
+        .sum();
+    assert!(
+        before_kill > 0 && before_kill < count,
+        "{before_kill} of {count}"
+    );
+    assert_eq!(
+        (before_kill + applied.events as usize, applied.skipped),
+        (count, 0),
+        "every record applied once"
+    );
+    let differences = diff(&model, second.client()).unwrap();
+    assert!(
+        differences.is_empty(),
+        "{:?}",
+        &differences[..differences.len().min(3)]
+    );
+    drop(second);
+    let _ = delete_topics(&bootstrap, &topics);
+}

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls};
 
@@ -17,10 +17,13 @@ use common::pg::{TestSchema, postgres_url};
 use yeyak_domain::system::Outcome;
 use yeyak_domain::{Campaign, Command};
 use yeyak_ledger::{Ledger, Topology, read_all};
-use yeyak_log::{EventLog, FileLog, FileLogConfig, FsyncPolicy};
+use yeyak_log::{
+    EventLog, FileLog, FileLogConfig, FsyncPolicy, LogError, LogStream, Offset, Position, Record,
+    StoredRecord,
+};
 use yeyak_read::projection::postgres::{
-    BatchOutcome, PgProjector, ProjectionError, READ_MODELS_PROJECTION, diff, migrate, read_digest,
-    read_model,
+    BatchOutcome, PgProjector, ProjectionError, READ_MODELS_PROJECTION, STREAM_QUIET_CHECK, diff,
+    migrate, read_digest, read_model,
 };
 use yeyak_read::projection::{ReadModel, Table};
 
@@ -676,4 +679,88 @@ fn the_latest_congestion_report_of_each_method_is_its_row() {
     // A rebuild from offset zero gives the same rows.
     p.rebuild().unwrap();
     assert_same(&model, p.client(), "congestion_reports rebuilt");
+}
+
+/// A log whose stream is stuck: it hands out nothing, whatever the partitions hold (a Kafka
+/// client that lost its broker without reporting an error).
+struct StuckStream<'a>(&'a FileLog);
+
+/// The stuck stream: every poll waits, and nothing comes.
+struct Nothing(Vec<Position>);
+
+impl LogStream for Nothing {
+    fn poll(&mut self, _max: usize, wait: Duration) -> Result<Vec<StoredRecord>, LogError> {
+        std::thread::sleep(wait);
+        Ok(Vec::new())
+    }
+
+    fn position(&mut self, topic: &str, partition: u32) -> Option<Offset> {
+        let at = self
+            .0
+            .iter()
+            .find(|p| p.topic == topic && p.partition == partition)?;
+        Some(at.offset)
+    }
+}
+
+impl EventLog for StuckStream<'_> {
+    fn ensure_topic(&self, topic: &str, partitions: u32) -> Result<(), LogError> {
+        self.0.ensure_topic(topic, partitions)
+    }
+    fn partitions(&self, topic: &str) -> Result<u32, LogError> {
+        self.0.partitions(topic)
+    }
+    fn append(&self, topic: &str, partition: u32, records: &[Record]) -> Result<Offset, LogError> {
+        self.0.append(topic, partition, records)
+    }
+    fn read(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: Offset,
+        max_records: usize,
+    ) -> Result<Vec<StoredRecord>, LogError> {
+        self.0.read(topic, partition, from, max_records)
+    }
+    fn end_offset(&self, topic: &str, partition: u32) -> Result<Offset, LogError> {
+        self.0.end_offset(topic, partition)
+    }
+    fn topics(&self) -> Result<Vec<String>, LogError> {
+        self.0.topics()
+    }
+    fn stream<'s>(&'s self, from: &[Position]) -> Result<Box<dyn LogStream + 's>, LogError> {
+        Ok(Box::new(Nothing(from.to_vec())))
+    }
+}
+
+#[test]
+fn a_stream_that_hands_out_nothing_while_records_wait_is_an_error_to_connect_again_after() {
+    let url = database_or_skip!();
+    let (_dir, ledger) = scenario_log("release_to_pool");
+    let stuck = StuckStream(ledger.log());
+    let schema = TestSchema::create(&url);
+    let mut p = projector(&schema, &stuck);
+    let started = Instant::now();
+    let error = loop {
+        assert!(started.elapsed() < STREAM_QUIET_CHECK * 4, "never noticed");
+        match p.step(Duration::from_millis(100)) {
+            Ok(counts) => assert_eq!(counts.events, 0),
+            Err(error) => break error,
+        }
+    };
+    // Two checks, the same partitions behind at the same positions both times.
+    assert!(started.elapsed() >= STREAM_QUIET_CHECK * 2, "{error}");
+    assert!(
+        matches!(error, ProjectionError::Follow(LogError::Timeout { .. })),
+        "{error:?}"
+    );
+    assert!(error.is_transient(), "a projector connects again after it");
+
+    // The same quiet with nothing to wait for is no error: the real stream, caught up.
+    let mut idle = projector(&schema, ledger.log());
+    idle.run_until_caught_up().unwrap();
+    let started = Instant::now();
+    while started.elapsed() < STREAM_QUIET_CHECK * 2 + Duration::from_secs(1) {
+        assert_eq!(idle.step(Duration::from_millis(100)).unwrap().events, 0);
+    }
 }

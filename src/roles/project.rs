@@ -16,8 +16,9 @@ use yeyak_read::projection::postgres::{
 use crate::metrics;
 use crate::settings::stop_on_signal;
 
-/// How long a caught-up projector waits before it looks for new events.
-const IDLE: Duration = Duration::from_millis(200);
+/// How long one poll of the event topics waits for a record before the projector looks at
+/// `stop` again. Records are applied as soon as they arrive: this delays none.
+const POLL_WAIT: Duration = Duration::from_millis(100);
 
 #[derive(clap::Args)]
 pub struct ProjectArgs {
@@ -137,15 +138,16 @@ fn project(
         ready();
     }
     while !stop.load(Ordering::Relaxed) {
-        let counts = projector.run_until_caught_up()?;
-        tracing::info!(?counts, "caught up");
-        progress.caught_up(&counts);
-        std::thread::sleep(IDLE);
+        let counts = projector.step(POLL_WAIT)?;
+        if counts.batches > 0 {
+            tracing::debug!(?counts, "projected");
+        }
+        progress.stepped(&counts);
     }
     Ok(())
 }
 
-/// What the projector has done, published for `/metrics` after every pass.
+/// What the projector has done, published for `/metrics` after every poll of the log.
 #[derive(Default)]
 pub struct Progress {
     totals: Mutex<(ProjectionCounts, u64, f64)>,
@@ -153,7 +155,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    fn caught_up(&self, counts: &ProjectionCounts) {
+    fn stepped(&self, counts: &ProjectionCounts) {
         let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
         totals.0.batches += counts.batches;
         totals.0.events += counts.events;

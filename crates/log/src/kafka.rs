@@ -32,6 +32,12 @@
 //!   and reused: while the caller keeps reading forward from where the last read stopped, the
 //!   consumer streams on (prefetching), so a long replay is fast; a read that reaches the end of
 //!   the partition unassigns it, so idle readers cost the broker nothing.
+//! - **Streams** ([`EventLog::stream`], for a follower of every partition such as the
+//!   PostgreSQL projector) are one more consumer, assigned all the partitions asked for at
+//!   their offsets: one fetch per broker covers them all, records come as soon as their
+//!   transaction commits, and an idle partition costs no request of its own.
+//!   [`EventLog::stable_end`] is the last stable offset, which a stream's position reaches
+//!   (past the transaction markers) once it handed out every committed record.
 //! - **Timestamps** must be positive: librdkafka replaces a timestamp of 0 with the current
 //!   time, and Kafka does not store negative ones. Such records are refused with
 //!   [`LogError::InvalidRecord`] (the file log accepts any `i64`).
@@ -61,6 +67,7 @@ use rdkafka::topic_partition_list::{Offset as KafkaOffset, TopicPartitionList};
 use super::broker_recovery::{Recovering, STATISTICS_INTERVAL_MS};
 use super::client_properties::ClientProperties;
 use super::file::validate_topic_name;
+use super::stream::{LogStream, Position};
 use super::{EventLog, LogError, Offset, Record, StoredRecord};
 
 /// How long a broker may hold a fetch that has nothing to return. librdkafka reports the end
@@ -73,6 +80,11 @@ const FETCH_WAIT_MAX_MS: &str = "10";
 const STABLE_END_CHECK: Duration = Duration::from_millis(5);
 /// How much a partition's consumer may prefetch.
 const READ_PREFETCH_KBYTES: &str = "16384";
+/// How long a broker may hold a fetch of a [`KafkaStream`] that has nothing to return. It delays
+/// no record (a fetch returns once a record is committed); it is how often an idle stream asks.
+const STREAM_FETCH_WAIT_MAX_MS: &str = "50";
+/// How much a [`KafkaStream`] may prefetch, all partitions together.
+const STREAM_PREFETCH_KBYTES: &str = "65536";
 /// How often `ensure_topic` looks at the metadata while waiting for a new topic.
 const TOPIC_WAIT_STEP: Duration = Duration::from_millis(50);
 /// How long `send` waits before retrying when librdkafka's local queue is full.
@@ -1074,6 +1086,26 @@ impl EventLog for KafkaLog {
         Ok(high.max(0) as Offset)
     }
 
+    fn stable_end(&self, topic: &str, partition: u32) -> Result<Offset, LogError> {
+        let full = self.locate(topic, partition)?;
+        let (_, stable_end) = watermarks(
+            &self.stable,
+            &full,
+            partition,
+            self.config.request_timeout(),
+        )
+        .map_err(broker_error(
+            topic,
+            Some(partition),
+            "fetch the last stable offset",
+        ))?;
+        Ok(stable_end.max(0) as Offset)
+    }
+
+    fn stream<'s>(&'s self, from: &[Position]) -> Result<Box<dyn LogStream + 's>, LogError> {
+        Ok(Box::new(KafkaStream::open(self, from)?))
+    }
+
     fn topics(&self) -> Result<Vec<String>, LogError> {
         let metadata = self
             .meta
@@ -1149,5 +1181,112 @@ pub fn stored_record(message: &BorrowedMessage<'_>) -> StoredRecord {
             headers,
             timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
         },
+    }
+}
+
+/// [`LogStream`] on Kafka: one read_committed consumer assigned every partition asked for, at
+/// its offset, streaming on. A poll costs no request per partition: the consumer fetches all of
+/// them in one request per broker, and a partition's records are handed out as soon as their
+/// transaction commits (no wait for an end of partition, which a read_committed consumer is
+/// told only at the high watermark).
+pub struct KafkaStream {
+    consumer: BaseConsumer<ReaderContext>,
+    prefix: String,
+    /// The offset after the last record handed out (or where the stream started), by (topic
+    /// without the prefix, partition).
+    next: HashMap<(String, u32), Offset>,
+}
+
+impl KafkaStream {
+    fn open(log: &KafkaLog, from: &[Position]) -> Result<KafkaStream, LogError> {
+        let config = &log.config;
+        let consumer: BaseConsumer<ReaderContext> = config
+            .properties
+            .client_config(&config.bootstrap)
+            .set("client.id", format!("{}-stream", config.client_id))
+            // Needed by librdkafka's assign(); the group is never joined and nothing is committed.
+            .set(
+                "group.id",
+                format!("{}-stream-{}", config.client_id, uuid::Uuid::now_v7()),
+            )
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "error")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", STREAM_FETCH_WAIT_MAX_MS)
+            .set("fetch.min.bytes", "1")
+            .set("queued.max.messages.kbytes", STREAM_PREFETCH_KBYTES)
+            .set("check.crcs", "true")
+            .set("allow.auto.create.topics", "false")
+            .set("socket.timeout.ms", config.request_timeout_ms.to_string())
+            // No statistics, and so no broker recovery: a stream that stops getting records while
+            // its partitions grow is the follower's to notice (it connects again).
+            .create_with_context(ReaderContext)
+            .map_err(broker_error("", None, "create the stream's consumer"))?;
+        let mut assignment = TopicPartitionList::new();
+        let mut next = HashMap::new();
+        for p in from {
+            let full = log.locate(&p.topic, p.partition)?;
+            // Beyond any partition's end: the consumer reports it (`auto.offset.reset=error`).
+            let offset = i64::try_from(p.offset).unwrap_or(i64::MAX);
+            assignment
+                .add_partition_offset(&full, p.partition as i32, KafkaOffset::Offset(offset))
+                .map_err(broker_error(&p.topic, Some(p.partition), "assign"))?;
+            next.insert((p.topic.clone(), p.partition), p.offset);
+        }
+        consumer.assign(&assignment).map_err(broker_error(
+            "",
+            None,
+            "assign the stream's partitions",
+        ))?;
+        Ok(KafkaStream {
+            consumer,
+            prefix: config.topic_prefix.clone(),
+            next,
+        })
+    }
+}
+
+impl LogStream for KafkaStream {
+    fn poll(&mut self, max_records: usize, wait: Duration) -> Result<Vec<StoredRecord>, LogError> {
+        let mut out = Vec::new();
+        let mut timeout = wait;
+        while out.len() < max_records.max(1) {
+            match self.consumer.poll(timeout) {
+                None => break,
+                Some(Ok(message)) => {
+                    let mut record = stored_record(&message);
+                    let Some(topic) = record.topic.strip_prefix(self.prefix.as_str()) else {
+                        continue;
+                    };
+                    record.topic = topic.to_owned();
+                    self.next
+                        .insert((record.topic.clone(), record.partition), record.offset + 1);
+                    out.push(record);
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(e)) => return Err(broker_error("", None, "stream")(e)),
+            }
+            // Whatever else is already here, without waiting again.
+            timeout = Duration::ZERO;
+        }
+        Ok(out)
+    }
+
+    fn position(&mut self, topic: &str, partition: u32) -> Option<Offset> {
+        let next = *self.next.get(&(topic.to_owned(), partition))?;
+        // librdkafka's position also moves past the transaction markers it skips.
+        let full = format!("{}{topic}", self.prefix);
+        let consumed = self
+            .consumer
+            .position()
+            .ok()
+            .and_then(|list| {
+                list.find_partition(&full, partition as i32)
+                    .and_then(|e| e.offset().to_raw())
+            })
+            .and_then(|raw| Offset::try_from(raw).ok());
+        Some(consumed.map_or(next, |c| c.max(next)))
     }
 }

@@ -22,6 +22,7 @@ pub mod codec;
 pub mod file;
 pub mod kafka;
 pub mod partitioner;
+pub mod stream;
 pub mod topic_settings;
 
 pub use broker_recovery::{BrokerRecovery, Recovering};
@@ -30,6 +31,7 @@ pub use client_properties::{ClientProperties, PropertyError, client_config};
 pub use file::{Damage, DamageKind, FileLog, FileLogConfig, FsyncPolicy};
 pub use kafka::{KafkaConfig, KafkaLog};
 pub use partitioner::partition_for_key;
+pub use stream::{LogStream, PartitionReads, Position};
 pub use topic_settings::{Durability, TopicSettings, TopicSettingsError};
 
 use std::path::PathBuf;
@@ -219,6 +221,20 @@ pub trait EventLog: Send + Sync {
 
     /// The offset the next append will get (the "high watermark").
     fn end_offset(&self, topic: &str, partition: u32) -> Result<Offset, LogError>;
+
+    /// The offset below which every record is readable now: the end for the file log, the last
+    /// stable offset on Kafka (below the first record of a transaction still open). A reader
+    /// whose [`LogStream::position`] reached it has every record committed when it was asked.
+    fn stable_end(&self, topic: &str, partition: u32) -> Result<Offset, LogError> {
+        self.end_offset(topic, partition)
+    }
+
+    /// Reads many partitions at once, each from its own offset, as their records arrive: what a
+    /// follower of the whole log (the PostgreSQL projector) polls. By default, reads of one
+    /// partition after another ([`PartitionReads`]); Kafka streams them through one consumer.
+    fn stream<'s>(&'s self, from: &[Position]) -> Result<Box<dyn LogStream + 's>, LogError> {
+        Ok(Box::new(PartitionReads::new(self, from)))
+    }
 
     /// Whether offsets are consecutive (every offset below the end holds a record). The file log's
     /// are; Kafka's are not (transaction markers take offsets), so a reader there may only rely on

@@ -8,6 +8,11 @@
 //! batch both leave each record applied once. The lock also keeps two projectors of the same
 //! projection from interleaving their writes to one partition's rows.
 //!
+//! How the log is read: one [`LogStream`] over every partition of the topology, opened at the
+//! stored offsets and kept between runs (dropped on any error, so that a run after a failure
+//! starts again from what is committed). What one poll hands out is cut into batches per
+//! partition; records of a partition never wait for a pass over the other partitions.
+//!
 //! How a batch is written: the rows the batch touches are loaded (one query per table), the batch
 //! is folded into them with the very same [`ReadModel::apply`] as the in-memory reference, and
 //! the result is written back with one multi-row upsert per table (`unnest` of arrays). Refusal
@@ -18,6 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
 
 use ::postgres::{Client, Row, Statement, Transaction};
 
@@ -29,10 +35,24 @@ use yeyak_domain::{
     ClinicId, CongestionLevel, Envelope, GatewayId, Method, ReservationId, SubjectId, TicketNo,
 };
 use yeyak_log::codec::{CodecError, Topology, decode};
-use yeyak_log::{EventLog, LogError, Offset, StoredRecord};
+use yeyak_log::{EventLog, LogError, LogStream, Offset, Position, StoredRecord};
 
 /// The most records one projection transaction applies.
 pub const PROJECTION_BATCH_EVENTS_MAX: usize = 10_000;
+
+/// The most records one poll of the log hands the projector (all partitions together; each
+/// partition's share is applied in batches of at most the batch size).
+pub const PROJECTION_POLL_EVENTS_MAX: usize = 20_000;
+
+/// How long [`PgProjector::run_until_caught_up`] waits in one poll for a record it knows is
+/// committed.
+const CATCH_UP_POLL: Duration = Duration::from_millis(20);
+
+/// How long the log's stream may hand out nothing before the projector asks whether the
+/// partitions hold records it has not got. If they still do at the next such check, with no
+/// record in between, the stream is stalled (a broker gone silent, a client stuck):
+/// [`ProjectionError::Follow`], after which a projector connects again.
+pub const STREAM_QUIET_CHECK: Duration = Duration::from_secs(5);
 
 /// The projection name of the read models of `projections/001_read_models.sql`.
 pub const READ_MODELS_PROJECTION: &str = "read_models";
@@ -112,6 +132,11 @@ pub enum ProjectionError {
         source: LogError,
     },
 
+    /// Following the log failed: its stream failed or stalled, or a partition's stable end could
+    /// not be asked (the error names where).
+    #[error("cannot follow the log")]
+    Follow(#[source] LogError),
+
     #[error("cannot decode the event at {topic}/{partition}@{offset}")]
     Decode {
         topic: String,
@@ -184,7 +209,7 @@ impl ProjectionError {
             ProjectionError::Connect(_)
             | ProjectionError::Db { .. }
             | ProjectionError::BatchDb { .. } => true,
-            ProjectionError::Log { source, .. } => {
+            ProjectionError::Log { source, .. } | ProjectionError::Follow(source) => {
                 matches!(source, LogError::Broker { .. } | LogError::Timeout { .. })
             }
             _ => false,
@@ -383,6 +408,35 @@ pub struct PgProjector<'a> {
     statements: Statements,
     before_commit: Option<BeforeCommit<'a>>,
     committed: u64,
+    /// Every partition of the topology, streaming on from where the projection stood when it
+    /// was opened. Dropped on any error, and whenever records polled may not all be applied, so
+    /// that the next run opens it again at the stored offsets.
+    stream: Option<Box<dyn LogStream + 'a>>,
+    quiet: QuietWatch,
+}
+
+/// Notices a stream that hands out nothing while its partitions hold records for it.
+#[derive(Default)]
+struct QuietWatch {
+    /// Since when nothing came (`None`: something came since the last check).
+    since: Option<Instant>,
+    /// The partitions behind their stable end at the last check, with the stream's position.
+    behind: Vec<(String, u32, Offset)>,
+}
+
+/// The records of each partition, in the order the partitions first appear.
+fn by_partition(records: Vec<StoredRecord>) -> Vec<Vec<StoredRecord>> {
+    let mut groups: Vec<Vec<StoredRecord>> = Vec::new();
+    for record in records {
+        let group = groups
+            .iter_mut()
+            .find(|g| g[0].topic == record.topic && g[0].partition == record.partition);
+        match group {
+            Some(group) => group.push(record),
+            None => groups.push(vec![record]),
+        }
+    }
+    groups
 }
 
 /// Where one batch's error happened.
@@ -436,6 +490,8 @@ impl<'a> PgProjector<'a> {
             statements,
             before_commit: None,
             committed: 0,
+            stream: None,
+            quiet: QuietWatch::default(),
         })
     }
 
@@ -495,7 +551,8 @@ impl<'a> PgProjector<'a> {
         Ok(offsets)
     }
 
-    /// Applies every record up to the end of each partition, batch by batch.
+    /// Applies every record committed when it is called (each partition up to its stable end:
+    /// [`EventLog::stable_end`]), batch by batch.
     pub fn run_until_caught_up(&mut self) -> Result<ProjectionCounts, ProjectionError> {
         self.run(None)
     }
@@ -505,68 +562,195 @@ impl<'a> PgProjector<'a> {
         self.run(Some(batches))
     }
 
+    /// Waits up to `wait` for records of any partition and applies what came, one transaction
+    /// per partition's batch: the loop of a projector that follows the log
+    /// (`yeyak project`). Returns with nothing done when nothing came.
+    pub fn step(&mut self, wait: Duration) -> Result<ProjectionCounts, ProjectionError> {
+        let mut counts = ProjectionCounts::default();
+        let result = self.poll_and_apply(wait, None, &mut counts);
+        let flow = self.forget_stream_on_error(result)?;
+        debug_assert!(flow.is_continue(), "only a bound on batches breaks");
+        Ok(counts)
+    }
+
     fn run(&mut self, batches_max: Option<u64>) -> Result<ProjectionCounts, ProjectionError> {
         let mut counts = ProjectionCounts::default();
-        let stored = self.offsets()?;
+        let result = self.catch_up(batches_max, &mut counts);
+        self.forget_stream_on_error(result)?;
+        Ok(counts)
+    }
+
+    /// Polls and applies until every partition's stream position reaches the stable end it had
+    /// when this was called, or `batches_max` batches are committed.
+    fn catch_up(
+        &mut self,
+        batches_max: Option<u64>,
+        counts: &mut ProjectionCounts,
+    ) -> Result<(), ProjectionError> {
+        let mut targets = self.stable_ends()?;
+        loop {
+            let stream = self.open_stream()?;
+            targets.retain(|(topic, partition, end)| {
+                stream
+                    .position(topic, *partition)
+                    .is_some_and(|at| at < *end)
+            });
+            if targets.is_empty() {
+                return Ok(());
+            }
+            let go_on = self.poll_and_apply(CATCH_UP_POLL, batches_max, counts)?;
+            if go_on.is_break() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Every partition of the topology with its stable end now.
+    fn stable_ends(&self) -> Result<Vec<(String, u32, Offset)>, ProjectionError> {
+        let mut ends = Vec::new();
         for (topic, partitions) in self.topology.topics() {
             for partition in 0..partitions {
-                let mut next = stored
-                    .get(&(topic.to_owned(), partition))
-                    .copied()
-                    .unwrap_or(0);
-                let log_error = |offset| {
-                    move |source| ProjectionError::Log {
-                        topic: topic.to_owned(),
-                        partition,
-                        offset,
-                        source,
-                    }
-                };
                 let end = self
                     .log
-                    .end_offset(topic, partition)
-                    .map_err(log_error(next))?;
-                if next > end {
-                    return Err(ProjectionError::AheadOfLog {
-                        projection: self.name.clone(),
+                    .stable_end(topic, partition)
+                    .map_err(ProjectionError::Follow)?;
+                ends.push((topic.to_owned(), partition, end));
+            }
+        }
+        Ok(ends)
+    }
+
+    /// The stream of every partition, opened at the stored offsets if it is not open.
+    fn open_stream(&mut self) -> Result<&mut Box<dyn LogStream + 'a>, ProjectionError> {
+        if self.stream.is_none() {
+            let stored = self.offsets()?;
+            let mut from = Vec::new();
+            for (topic, partitions) in self.topology.topics() {
+                for partition in 0..partitions {
+                    let next = stored
+                        .get(&(topic.to_owned(), partition))
+                        .copied()
+                        .unwrap_or(0);
+                    self.check_within_log(topic, partition, next)?;
+                    from.push(Position {
                         topic: topic.to_owned(),
                         partition,
-                        stored: next,
-                        end,
+                        offset: next,
                     });
                 }
-                loop {
-                    if batches_max.is_some_and(|max| counts.batches >= max) {
-                        return Ok(counts);
+            }
+            self.stream = Some(self.log.stream(&from).map_err(ProjectionError::Follow)?);
+            self.quiet = QuietWatch::default();
+        }
+        Ok(self.stream.as_mut().expect("opened above"))
+    }
+
+    /// Refuses a stored offset beyond the log's end: the projection read another log.
+    fn check_within_log(
+        &self,
+        topic: &str,
+        partition: u32,
+        next: Offset,
+    ) -> Result<(), ProjectionError> {
+        let end = self
+            .log
+            .end_offset(topic, partition)
+            .map_err(|source| ProjectionError::Log {
+                topic: topic.to_owned(),
+                partition,
+                offset: next,
+                source,
+            })?;
+        if next > end {
+            return Err(ProjectionError::AheadOfLog {
+                projection: self.name.clone(),
+                topic: topic.to_owned(),
+                partition,
+                stored: next,
+                end,
+            });
+        }
+        Ok(())
+    }
+
+    fn forget_stream_on_error<T>(
+        &mut self,
+        result: Result<T, ProjectionError>,
+    ) -> Result<T, ProjectionError> {
+        if result.is_err() {
+            self.stream = None;
+        }
+        result
+    }
+
+    /// One poll of the stream (up to `wait` for the first record), and every record it gave
+    /// applied, each partition's in batches. `Break` when `batches_max` stopped it (the stream
+    /// is dropped then: records it handed out were left unapplied).
+    fn poll_and_apply(
+        &mut self,
+        wait: Duration,
+        batches_max: Option<u64>,
+        counts: &mut ProjectionCounts,
+    ) -> Result<ControlFlow<()>, ProjectionError> {
+        let records = self
+            .open_stream()?
+            .poll(PROJECTION_POLL_EVENTS_MAX, wait)
+            .map_err(ProjectionError::Follow)?;
+        if records.is_empty() {
+            self.check_quiet()?;
+            return Ok(ControlFlow::Continue(()));
+        }
+        self.quiet = QuietWatch::default();
+        for records in &by_partition(records) {
+            for batch in records.chunks(self.batch_events_max) {
+                if batches_max.is_some_and(|max| counts.batches >= max) {
+                    self.stream = None;
+                    return Ok(ControlFlow::Break(()));
+                }
+                match self.apply(batch)? {
+                    BatchOutcome::Applied {
+                        events, skipped, ..
+                    } => {
+                        counts.batches += 1;
+                        counts.events += events;
+                        counts.skipped += skipped;
                     }
-                    let records = self
-                        .log
-                        .read(topic, partition, next, self.batch_events_max)
-                        .map_err(log_error(next))?;
-                    if records.is_empty() {
-                        break;
-                    }
-                    match self.apply_batch(&records)? {
-                        BatchOutcome::Applied {
-                            events,
-                            skipped,
-                            next_offset,
-                        } => {
-                            counts.batches += 1;
-                            counts.events += events;
-                            counts.skipped += skipped;
-                            next = next_offset;
-                        }
-                        BatchOutcome::AlreadyApplied { next_offset } => {
-                            counts.skipped += records.len() as u64;
-                            // Another projector of this projection is ahead: continue from there.
-                            next = next_offset.max(next + records.len() as u64);
-                        }
-                    }
+                    // Another projector of this projection is ahead here: its rows stand.
+                    BatchOutcome::AlreadyApplied { .. } => counts.skipped += batch.len() as u64,
                 }
             }
         }
-        Ok(counts)
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// After a poll that got nothing: every [`STREAM_QUIET_CHECK`] of quiet, the partitions
+    /// behind their stable end; the same ones at the same positions twice in a row is a stall.
+    fn check_quiet(&mut self) -> Result<(), ProjectionError> {
+        let since = *self.quiet.since.get_or_insert_with(Instant::now);
+        if since.elapsed() < STREAM_QUIET_CHECK {
+            return Ok(());
+        }
+        let ends = self.stable_ends()?;
+        let stream = self.open_stream()?;
+        let behind: Vec<(String, u32, Offset)> = ends
+            .into_iter()
+            .filter_map(|(topic, partition, end)| {
+                let at = stream.position(&topic, partition)?;
+                (at < end).then_some((topic, partition, at))
+            })
+            .collect();
+        if let Some((topic, partition, _)) = behind.iter().find(|b| self.quiet.behind.contains(b)) {
+            return Err(ProjectionError::Follow(LogError::Timeout {
+                topic: topic.clone(),
+                partition: Some(*partition),
+                operation: "stream (committed records not delivered)",
+            }));
+        }
+        self.quiet = QuietWatch {
+            since: Some(Instant::now()),
+            behind,
+        };
+        Ok(())
     }
 
     /// Empties the read-model tables and this projection's offsets, then projects from offset 0.
@@ -585,6 +769,7 @@ impl<'a> PgProjector<'a> {
         )
         .map_err(db("resetting the offsets"))?;
         tx.commit().map_err(db("committing the rebuild's reset"))?;
+        self.stream = None;
         self.run_until_caught_up()
     }
 
@@ -592,10 +777,18 @@ impl<'a> PgProjector<'a> {
     /// `next_offset`. Records below the stored offset are dropped (they were applied before); a
     /// batch starting beyond it is refused with [`ProjectionError::OffsetGap`]. An empty slice
     /// touches nothing and answers `AlreadyApplied { next_offset: 0 }`.
+    ///
+    /// The projector's own stream no longer knows where the projection stands after this: the
+    /// next run opens it again at the stored offsets.
     pub fn apply_batch(
         &mut self,
         records: &[StoredRecord],
     ) -> Result<BatchOutcome, ProjectionError> {
+        self.stream = None;
+        self.apply(records)
+    }
+
+    fn apply(&mut self, records: &[StoredRecord]) -> Result<BatchOutcome, ProjectionError> {
         let Some(first) = records.first() else {
             return Ok(BatchOutcome::AlreadyApplied { next_offset: 0 });
         };
