@@ -418,9 +418,7 @@ impl KafkaLog {
         // Fail now, with a clear error, if the cluster does not answer.
         meta.fetch_metadata(None, timeout)
             .map_err(broker_error("", None, "fetch metadata"))?;
-        producer
-            .init_transactions(timeout)
-            .map_err(broker_error("", None, "init transactions"))?;
+        init_transactions_patiently(&producer, timeout)?;
 
         Ok(KafkaLog {
             config,
@@ -882,6 +880,37 @@ impl KafkaLog {
             }
         }
         Ok(())
+    }
+}
+
+/// `init_transactions`, asked again while the transaction coordinator is not ready, until
+/// `timeout`: a cluster that just started creates `__transaction_state` for its first
+/// transactional producer and answers "not coordinator" or "coordinator load in progress"
+/// meanwhile (librdkafka gave up with the first in a CI run on a fresh broker).
+fn init_transactions_patiently<C: rdkafka::producer::ProducerContext + 'static>(
+    producer: &FutureProducer<C>,
+    timeout: Duration,
+) -> Result<(), LogError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let error = match producer.init_transactions(timeout) {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        let coordinator_not_ready = matches!(
+            &error,
+            KafkaError::Transaction(e) if e.is_retriable() || matches!(
+                e.code(),
+                RDKafkaErrorCode::NotCoordinator
+                    | RDKafkaErrorCode::CoordinatorLoadInProgress
+                    | RDKafkaErrorCode::CoordinatorNotAvailable
+            )
+        );
+        if !coordinator_not_ready || Instant::now() >= deadline {
+            return Err(broker_error("", None, "init transactions")(error));
+        }
+        tracing::info!(%error, "the transaction coordinator is not ready; asking again");
+        thread::sleep(Duration::from_millis(500));
     }
 }
 
