@@ -256,7 +256,7 @@ struct Tally {
     /// time) before its answer arrived: the next answer refuses them for 10 minutes.
     lost: u64,
     /// Bookings sent again after a lost answer and then refused as already reserved: the
-    /// first one most likely booked, its `201` lost.
+    /// first one booked, its `201` lost.
     booked_unanswered: u64,
     /// The reservation id of every booking answered `201`.
     reservations: Vec<String>,
@@ -352,12 +352,13 @@ async fn person(
         .call("POST", "/v1/reservations", Some(&admission), Some(&book))
         .await?;
     tally.add(t);
-    if status == 409 && c.last_was_repeated {
-        tally.booked_unanswered += 1;
-    }
     let body = expect("book", (status, body), &[201, 409])?;
     if status == 409 && body["error"] == "sold_out" {
         tally.sold_out += 1;
+    }
+    // Asked again and refused as already reserved: the first one booked, its 201 lost.
+    if status == 409 && body["error"] == "already_reserved" && c.last_was_repeated {
+        tally.booked_unanswered += 1;
     }
     if status == 201 {
         let id = body["reservation_id"].as_str().unwrap_or_default();
