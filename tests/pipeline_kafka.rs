@@ -646,6 +646,84 @@ fn book_cancel_and_change_through_kafka_into_postgresql_equal_the_embedded_run()
     let _ = delete_topics(&bootstrap, &topics);
 }
 
+/// `yeyak project` started before the processors that create its topics waits for them (it
+/// once stopped at once with "unknown topic", and its deployment then had no read models).
+#[test]
+fn a_projector_started_before_its_topics_exist_waits_for_them() {
+    let Some(bootstrap) = kafka() else { return };
+    let Some(postgres) = common::pg::postgres_url() else {
+        return;
+    };
+    let topics = fresh_topics(2);
+    let schema = common::pg::TestSchema::create(&postgres);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("projector.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_yeyak"))
+        .args([
+            "project",
+            "--kafka",
+            &bootstrap,
+            "--postgres",
+            &schema.url(),
+        ])
+        .args(["--topic-prefix", &topics.prefix])
+        .args(["--subject-partitions", "2", "--clinic-partitions", "2"])
+        .env("YEYAK_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    wait_for_line(&log, "waits for its topics", Duration::from_secs(60));
+
+    ensure_topics(&bootstrap, &topics, yeyak_log::TopicSettings::default()).unwrap();
+    let processor = InProcess::start(&bootstrap, &topics, "late-topics");
+    let mut on_kafka = OnKafka::new(&bootstrap, &topics);
+    let through_kafka = common::run_script(
+        &mut on_kafka,
+        common::scenarios::script("cancel_and_change"),
+    );
+    processor.stop();
+    assert!(through_kafka.contains("ReservationCancelled"));
+
+    // What the projector must reach: the events the processor wrote, folded.
+    let reader = yeyak_log::KafkaLog::connect(yeyak_log::KafkaConfig {
+        topic_prefix: topics.prefix.clone(),
+        ..yeyak_log::KafkaConfig::new(bootstrap.clone(), "reader")
+    })
+    .unwrap();
+    let mut model = yeyak_read::projection::ReadModel::new();
+    {
+        use yeyak_log::EventLog as _;
+        for (topic, count) in topics.topology.topics() {
+            for partition in 0..count {
+                for record in reader.read(topic, partition, 0, usize::MAX).unwrap() {
+                    model.apply(&yeyak_ledger::decode(&record).unwrap());
+                }
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut client = schema.client();
+    loop {
+        let digest = yeyak_read::projection::postgres::read_digest(&mut client).ok();
+        if digest.as_ref() == Some(&model.digest()) {
+            break;
+        }
+        let alive = child.try_wait().unwrap().is_none();
+        assert!(
+            alive && Instant::now() < deadline,
+            "the projector {} without projecting the events:\n{}",
+            if alive { "ran 60 s" } else { "stopped" },
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    delete_topics(&bootstrap, &topics).unwrap();
+}
+
 #[test]
 fn the_benchmark_runs_end_to_end_and_counts_no_overbooking() {
     let Some(bootstrap) = kafka() else { return };

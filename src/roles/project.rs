@@ -95,8 +95,16 @@ pub fn follow(
             Ok(()) => return Ok(()),
             Err(error) if error.is_transient() => {
                 progress.reconnected();
-                let error = anyhow::Error::new(error);
-                tracing::warn!(error = format!("{error:#}"), "the projector connects again");
+                let waiting = error.is_missing_topic();
+                let error = format!("{:#}", anyhow::Error::new(error));
+                if waiting {
+                    tracing::warn!(
+                        error,
+                        "the projector waits for its topics (the processors create them)"
+                    );
+                } else {
+                    tracing::warn!(error, "the projector connects again");
+                }
                 std::thread::sleep(RETRY_AFTER);
             }
             Err(error) => return Err(error).context("the projector stopped"),

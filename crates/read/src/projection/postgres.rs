@@ -202,18 +202,32 @@ pub enum ProjectionError {
 
 impl ProjectionError {
     /// Whether the projector may connect again and go on: the broker or the database failed or
-    /// went away (its batch was rolled back, its offsets with it). Anything else (a damaged log,
-    /// a gap, another log than the projection's) is a stop that needs a person.
+    /// went away (its batch was rolled back, its offsets with it), or a topic it follows does not
+    /// exist yet (a projector started before the processors that create the topics). Anything
+    /// else (a damaged log, a gap, another log than the projection's) is a stop that needs a
+    /// person.
     pub fn is_transient(&self) -> bool {
         match self {
             ProjectionError::Connect(_)
             | ProjectionError::Db { .. }
             | ProjectionError::BatchDb { .. } => true,
-            ProjectionError::Log { source, .. } | ProjectionError::Follow(source) => {
-                matches!(source, LogError::Broker { .. } | LogError::Timeout { .. })
-            }
+            ProjectionError::Log { source, .. } | ProjectionError::Follow(source) => matches!(
+                source,
+                LogError::Broker { .. } | LogError::Timeout { .. } | LogError::UnknownTopic { .. }
+            ),
             _ => false,
         }
+    }
+
+    /// A topic the projector follows does not exist (yet).
+    pub fn is_missing_topic(&self) -> bool {
+        matches!(
+            self,
+            ProjectionError::Log {
+                source: LogError::UnknownTopic { .. },
+                ..
+            } | ProjectionError::Follow(LogError::UnknownTopic { .. })
+        )
     }
 }
 
