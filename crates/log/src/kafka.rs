@@ -891,9 +891,20 @@ fn init_transactions_patiently<C: rdkafka::producer::ProducerContext + 'static>(
     producer: &FutureProducer<C>,
     timeout: Duration,
 ) -> Result<(), LogError> {
+    patiently_init_transactions(|| producer.init_transactions(timeout), timeout)
+        .map_err(broker_error("", None, "init transactions"))
+}
+
+/// Calls `init` (a producer's `init_transactions`) again while it fails because the transaction
+/// coordinator is not ready, until `timeout`; any other error, or the last, is returned. Every
+/// transactional producer of yeyak starts through it (`KafkaLog`, the processors).
+pub fn patiently_init_transactions(
+    mut init: impl FnMut() -> Result<(), KafkaError>,
+    timeout: Duration,
+) -> Result<(), KafkaError> {
     let deadline = Instant::now() + timeout;
     loop {
-        let error = match producer.init_transactions(timeout) {
+        let error = match init() {
             Ok(()) => return Ok(()),
             Err(error) => error,
         };
@@ -907,7 +918,7 @@ fn init_transactions_patiently<C: rdkafka::producer::ProducerContext + 'static>(
             )
         );
         if !coordinator_not_ready || Instant::now() >= deadline {
-            return Err(broker_error("", None, "init transactions")(error));
+            return Err(error);
         }
         tracing::info!(%error, "the transaction coordinator is not ready; asking again");
         thread::sleep(Duration::from_millis(500));

@@ -311,8 +311,8 @@ fn producer(config: &ProcessorConfig) -> Result<ThreadedProducer<Recovering>, Pr
                 cause,
             })?;
     producer.context().0.attach(producer.client());
-    producer
-        .init_transactions(Duration::from_millis(config.request_timeout_ms))
+    let timeout = Duration::from_millis(config.request_timeout_ms);
+    yeyak_log::kafka::patiently_init_transactions(|| producer.init_transactions(timeout), timeout)
         .map_err(broker("init_transactions"))?;
     Ok(producer)
 }
