@@ -489,6 +489,8 @@ fn debug_output_shows_no_password() {
         batch_commands_max: 1,
         postgres: url,
         rate: None,
+        admit_per_s: 1,
+        doses_percent: None,
         topic_prefix: None,
     };
     for shown in [

@@ -737,17 +737,28 @@ fn the_benchmark_runs_end_to_end_and_counts_no_overbooking() {
         batch_commands_max: 2_000,
         postgres: common::pg::postgres_url(),
         rate: Some(3_000),
+        admit_per_s: yeyak_tools::bench::ADMIT_PER_S_DEFAULT,
+        // Fewer doses than people: some find their pick sold out.
+        doses_percent: Some(60),
         topic_prefix: None,
     };
     let mut out = Vec::new();
     let report = yeyak_tools::bench::run(&config, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
-    assert_eq!(report.reservations, 300, "{text}");
+    assert!(report.sold_out > 0, "{text}");
+    assert_eq!(report.refused_otherwise, 0, "{text}");
+    assert_eq!(report.reservations + report.sold_out, 300, "{text}");
     assert_eq!(
         (report.overbooked, report.double_reserved),
         (0, 0),
         "{text}"
     );
+    let counted_in = if config.postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "event replay"
+    };
+    assert_eq!(report.counted_in, counted_in, "{text}");
     assert!(
         report.events_per_s > 0.0 && report.raw_append_per_s > 0.0 && report.ratio > 0.0,
         "{text}"
@@ -768,6 +779,8 @@ fn the_benchmark_runs_end_to_end_and_counts_no_overbooking() {
         "p99_projection_ms",
         "overbooked",
         "double_reserved",
+        "sold_out",
+        "counted_in",
     ] {
         assert!(parsed.get(key).is_some(), "no {key} in {json}");
     }

@@ -2,21 +2,26 @@
 //! append rate of the same broker measured in the same run.
 //!
 //! Workload: the shared generator's crowd of the first booking day ([`crate::workload`]): N
-//! eligible people born on a day ending in its digit, 50 clinics with five vaccination dates and
-//! doses for everyone, each person's verification method and (skewed) choice of clinic and date.
-//! They arrive all at once at the opening (the stampede) or paced at `rate` a second; each
-//! verifies, takes a ticket, is admitted in order (every 20 ms, whoever waits), and books the
-//! moment the admission arrives.
+//! eligible people born on a day ending in its digit, each with a device of their own, 50
+//! clinics with five vaccination dates and doses for everyone (or, with `doses_percent`, for
+//! that share of the crowd: then some find their pick sold out), each person's verification
+//! method and (skewed) choice of clinic and date. They arrive all at once at the opening (the
+//! stampede) or paced at `rate` a second; each verifies, takes a ticket, is admitted in order
+//! at `admit_per_s` (every 20 ms, what the rate paid for, like the gateway's controller), and
+//! books the moment the admission arrives.
 //!
 //! Request path: as the front tier has it ([`front`]): every command goes through
 //! `yeyak_ledger::submit::Submit` on the Kafka pipeline (send, then wait for its whole causal
 //! chain on the event tail), from a bounded pool of blocking threads as large as the gateway's.
 //!
 //! Measured: completed reservations per second from the first command sent (the supply) to the
-//! last reservation's outcome; events per second; latency from a person pressing "book" (the
-//! admission seen) to the booking's outcome with its reservation (the whole person -> clinic ->
-//! person chain, and the wait for a free thread); and the raw ceiling: rdkafka producing as many
-//! records of the average event size, as fast as it can.
+//! last reservation's outcome; events per second; latency from the admission seen (the person
+//! presses "book") to the booking's outcome with its reservation (the whole person -> clinic ->
+//! person chain, and the wait for a free thread); with `postgres`, from the reservation seen
+//! decided to the projector's commit of its row (the projector follows as `yeyak project` does),
+//! and overbooked shares and double holders counted in the read models; and the raw ceiling:
+//! the run's own records (key, value, headers) appended again to the same partitions by a
+//! producer with the processors' transactional settings, in transactions of their size.
 
 pub mod cli;
 pub mod front;
@@ -43,7 +48,7 @@ use yeyak_ledger::submit::{Kafka, Submit, SubmitError};
 use yeyak_log::{TopicSettings, client_config};
 use yeyak_read::projection::postgres::ProjectionError;
 
-use crate::workload::{Arrival, Workload, WorkloadConfig, WorkloadError};
+use crate::workload::{Arrival, Supply, Workload, WorkloadConfig, WorkloadError};
 use front::{BenchSink, Crowd, Front};
 
 /// Clinics of the benchmark's workload.
@@ -58,6 +63,13 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 const READ_BACK_MAX: Duration = Duration::from_secs(120);
 /// Longest wait for the projector to write the last reservation's row.
 const PROJECTION_WAIT_MAX: Duration = Duration::from_secs(120);
+/// How long one step of the benchmark's projector waits for records (as `yeyak project`'s).
+const PROJECTION_STEP_WAIT: Duration = Duration::from_millis(100);
+/// The raw baseline's transaction size when the processors ran in other processes.
+const RAW_EVENTS_PER_TRANSACTION_UNKNOWN: f64 = 1_000.0;
+/// The admission rate by default: the pipeline is measured, not the doorman (a deployment's
+/// gateway admits 500 a second unless told otherwise).
+pub const ADMIT_PER_S_DEFAULT: u32 = 5_000;
 
 /// One benchmark run. Its `Debug` shows no password.
 #[derive(Clone)]
@@ -75,8 +87,14 @@ pub struct BenchConfig {
     /// from a reservation's decision to its row is measured.
     pub postgres: Option<String>,
     /// People arriving per second (verify + enqueue paced); `None`: everyone at once (the
-    /// stampede). Either way whoever waits is admitted every 20 ms.
+    /// stampede).
     pub rate: Option<u32>,
+    /// Admissions per second, as the gateway's controller grants them: every 20 ms the tickets
+    /// that the rate has paid for since ([`ADMIT_PER_S_DEFAULT`] by default).
+    pub admit_per_s: u32,
+    /// Doses for this percentage of the crowd (`Supply::CrowdPercent`): below 100 some people
+    /// find their pick sold out. `None`: doses for everyone.
+    pub doses_percent: Option<u32>,
     /// The deployment's topic prefix, when the run goes through processors (and a projector)
     /// started by someone else (`processors: 0`, `scripts/chaos`): its topics are then kept
     /// for the auditors. `None`: a fresh prefix, deleted after the run.
@@ -96,6 +114,8 @@ impl std::fmt::Debug for BenchConfig {
             .field("batch_commands_max", &self.batch_commands_max)
             .field("postgres", &postgres)
             .field("rate", &self.rate)
+            .field("admit_per_s", &self.admit_per_s)
+            .field("doses_percent", &self.doses_percent)
             .field("topic_prefix", &self.topic_prefix)
             .finish()
     }
@@ -147,8 +167,21 @@ pub struct BenchReport {
     /// From a reservation seen decided to its row committed in PostgreSQL; `null` without
     /// `--postgres`.
     pub p99_projection_ms: Option<f64>,
+    /// Shares booked over their doses and people holding two reservations, counted in the
+    /// PostgreSQL read models the projector wrote (with `--postgres`), else in a replay of the
+    /// run's events; `counted_in` says which.
     pub overbooked: u64,
     pub double_reserved: u64,
+    pub counted_in: &'static str,
+    /// Bookings refused because the share the person picked was sold out, and for any other
+    /// reason (none expected).
+    pub sold_out: u64,
+    pub refused_otherwise: u64,
+    pub admit_per_s: u32,
+    pub doses_percent: Option<u32>,
+    /// The raw baseline's records per Kafka transaction: the processors' events per
+    /// transaction in this run.
+    pub raw_events_per_transaction: f64,
     pub rss_bytes_per_person: f64,
     /// Heap bytes per person of the writer's state (every partition's `System` state) rebuilt
     /// from the run's events, and of its recently-decided command ids; `null` when the counting
@@ -235,8 +268,10 @@ fn start_processors(
     Ok(workers)
 }
 
-/// The projector, on its own thread: snapshots of its offsets with the instant they were
-/// committed, to time each reservation's row.
+/// The projector, on its own thread, following the run as `yeyak project` does (a step: one
+/// poll of every partition, its batches applied): after every step that committed, a snapshot
+/// of its offsets with the instant, to time each reservation's row. Once stopped it catches up
+/// with every committed record, for the counts.
 fn start_projector(
     url: &str,
     config: &BenchConfig,
@@ -269,13 +304,15 @@ fn start_projector(
             yeyak_read::projection::postgres::READ_MODELS_PROJECTION,
         )?;
         while !stop.load(Ordering::Relaxed) {
-            projector.run_until_caught_up()?;
+            if projector.step(PROJECTION_STEP_WAIT)?.batches == 0 {
+                continue;
+            }
             let offsets = projector.offsets()?;
             if let Ok(mut s) = snapshots.lock() {
                 s.push((Instant::now(), offsets));
             }
-            std::thread::sleep(Duration::from_millis(2));
         }
+        projector.run_until_caught_up()?;
         Ok(())
     });
     Ok(Projector {
@@ -285,29 +322,52 @@ fn start_projector(
     })
 }
 
-fn stop_projector(projector: Projector) {
+/// What the read models show once the projector caught up.
+struct ProjectedCounts {
+    overbooked: u64,
+    double_reserved: u64,
+}
+
+/// Stops the projector (it catches up first), counts overbooked shares and people holding two
+/// reservations in its read models, and drops its schema.
+fn stop_projector(projector: Projector) -> Result<ProjectedCounts, BenchError> {
     let Projector {
         thread,
         mut admin,
         schema,
     } = projector;
-    match thread.join() {
-        Ok(Err(e)) => tracing::warn!(error = %e, "the projector ended with an error"),
-        Err(_) => tracing::warn!("the projector thread panicked"),
-        Ok(Ok(())) => {}
-    }
+    let ended = thread
+        .join()
+        .unwrap_or_else(|_| Err(BenchError::Refused("the projector thread panicked".into())));
+    let counted = ended.and_then(|()| {
+        let row = admin.query_one(
+            &format!(
+                "SELECT (SELECT count(*) FROM {schema}.slot_quota WHERE booked > capacity),
+                        (SELECT count(*) FROM (SELECT subject_id FROM {schema}.reservations
+                          WHERE state = 'active' GROUP BY subject_id HAVING count(*) > 1) d)"
+            ),
+            &[],
+        )?;
+        let count = |i: usize| row.get::<_, i64>(i).max(0) as u64;
+        Ok(ProjectedCounts {
+            overbooked: count(0),
+            double_reserved: count(1),
+        })
+    });
     if let Err(e) = admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")) {
         tracing::warn!(error = %e, schema, "cannot drop the benchmark's schema");
     }
+    counted
 }
 
 /// The crowd of the first booking day, arriving all at once or at `rate` a second.
 fn crowd(config: &BenchConfig, campaign: &Campaign) -> Result<Crowd, BenchError> {
     let arrival = config.rate.map_or(Arrival::Stampede, Arrival::paced);
-    let workload = Workload::generate(
-        &WorkloadConfig::booking_day(SEED, config.people, CLINICS, arrival),
-        campaign,
-    )?;
+    let mut workload = WorkloadConfig::booking_day(SEED, config.people, CLINICS, arrival);
+    if let Some(percent) = config.doses_percent {
+        workload.supply = Supply::CrowdPercent(percent);
+    }
+    let workload = Workload::generate(&workload, campaign)?;
     Crowd::new(workload, campaign.booking_days[0].window.opens_at_ms)
 }
 
@@ -434,6 +494,8 @@ struct Checks {
     writer: Option<(usize, usize)>,
     overbooked: u64,
     double_reserved: u64,
+    /// Where `overbooked` and `double_reserved` were counted.
+    counted_in: &'static str,
     reservations: u64,
 }
 
@@ -464,6 +526,7 @@ fn check(events: &[yeyak_domain::Envelope], campaign: &Campaign) -> Checks {
         writer,
         overbooked,
         double_reserved: holdings.values().filter(|&&n| n > 1).count() as u64,
+        counted_in: "event replay",
         reservations: replayed
             .subjects
             .values()
@@ -472,13 +535,17 @@ fn check(events: &[yeyak_domain::Envelope], campaign: &Campaign) -> Checks {
     }
 }
 
-/// The raw ceiling on the same broker: `events` records of `bytes` each, as fast as rdkafka
-/// produces them; appends per second, on topics of their own (returned, to be deleted).
+/// The raw ceiling on the same broker: the run's own events, encoded as the processors wrote
+/// them (key, value, headers with the campaign's), appended again to the same partitions of
+/// topics of their own by a producer with the processors' settings, in transactions of the
+/// processors' size (`per_transaction` records), as fast as it goes. Appends per second, and
+/// the topics (to be deleted).
 fn raw_append_rate(
     config: &BenchConfig,
     prefix: &str,
-    events: u64,
-    bytes: usize,
+    tail: &EventTail,
+    campaign: &Campaign,
+    per_transaction: usize,
 ) -> Result<(f64, Topics), BenchError> {
     let raw_topics = Topics::new(
         &format!("{prefix}raw."),
@@ -488,44 +555,81 @@ fn raw_append_rate(
         },
     );
     ensure_topics(&config.bootstrap, &raw_topics, TopicSettings::default())?;
-    let raw_target = raw_topics.pairs()[0].1.clone();
+    let stamp = campaign.stamp();
+    let mut records = Vec::with_capacity(tail.events.len());
+    for (envelope, (topic, partition, _)) in tail.events.iter().zip(&tail.positions) {
+        let record = yeyak_log::codec::encode_under(envelope, &stamp)
+            .map_err(|e| BenchError::Refused(format!("cannot encode an event again: {e}")))?;
+        let name = topic.strip_prefix(prefix).unwrap_or(topic);
+        records.push((format!("{}{name}", raw_topics.prefix), *partition, record));
+    }
+    let producer = raw_producer(config)?;
+    let broker =
+        |operation| move |cause| BenchError::Pipeline(ProcessorError::Broker { operation, cause });
+    let timeout = Duration::from_secs(120);
+    let raw_started = Instant::now();
+    for chunk in records.chunks(per_transaction.max(1)) {
+        producer.begin_transaction().map_err(broker("raw begin"))?;
+        for (topic, partition, record) in chunk {
+            let mut headers = rdkafka::message::OwnedHeaders::new();
+            for (key, value) in &record.headers {
+                headers = headers.insert(rdkafka::message::Header {
+                    key,
+                    value: Some(value),
+                });
+            }
+            produce(
+                &producer,
+                BaseRecord::to(topic)
+                    .partition(*partition as i32)
+                    .key(&record.key)
+                    .payload(&record.value)
+                    .headers(headers),
+            )?;
+        }
+        producer
+            .commit_transaction(timeout)
+            .map_err(broker("raw commit"))?;
+    }
+    Ok((
+        records.len() as f64 / raw_started.elapsed().as_secs_f64(),
+        raw_topics,
+    ))
+}
+
+/// A transactional producer with the processors' settings.
+fn raw_producer(
+    config: &BenchConfig,
+) -> Result<ThreadedProducer<DefaultProducerContext>, BenchError> {
+    let id = format!("yeyak-bench-raw-{}", Uuid::now_v7().simple());
     let producer: ThreadedProducer<DefaultProducerContext> = client_config(&config.bootstrap)
-        .set("client.id", "yeyak-bench-raw")
+        .set("client.id", &id)
+        .set("transactional.id", &id)
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "2000000")
+        .set("linger.ms", "2")
+        .set("retry.backoff.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
         .set("compression.type", "none")
         .create()
         .map_err(|cause| ProcessorError::Client {
             role: "raw producer",
             cause,
         })?;
-    let payload = vec![b'x'; bytes];
-    let raw_started = Instant::now();
-    for i in 0..events {
-        let key = format!("k{}", i % 100_000);
-        produce(
-            &producer,
-            BaseRecord::to(&raw_target).key(&key).payload(&payload),
-        )?;
-    }
-    producer
-        .flush(Duration::from_secs(120))
+    let timeout = Duration::from_secs(60);
+    yeyak_log::kafka::patiently_init_transactions(|| producer.init_transactions(timeout), timeout)
         .map_err(|cause| ProcessorError::Broker {
-            operation: "raw flush",
+            operation: "raw init transactions",
             cause,
         })?;
-    Ok((
-        events as f64 / raw_started.elapsed().as_secs_f64(),
-        raw_topics,
-    ))
+    Ok(producer)
 }
 
 /// Produces one record, waiting while the producer's queue is full.
 fn produce(
     producer: &ThreadedProducer<DefaultProducerContext>,
-    mut record: BaseRecord<'_, String, Vec<u8>>,
+    mut record: BaseRecord<'_, Vec<u8>, Vec<u8>>,
 ) -> Result<(), BenchError> {
     loop {
         match producer.send(record) {
@@ -607,7 +711,7 @@ pub fn run_campaign(
 
     let started = Instant::now();
     let driven = front.register_supply().and_then(|()| {
-        front.open_doors();
+        front.open_doors(config.admit_per_s);
         drive(&mut front, config, started, out)
     });
     if let Err(error) = driven {
@@ -618,6 +722,8 @@ pub fn run_campaign(
     let rss_after = rss_bytes();
     let events_seen = front.ledger.events_seen();
     let latencies_ms = front.tally.latencies_ms();
+    let sold_out = front.tally.sold_out.load(Ordering::Relaxed);
+    let refused = front.tally.refused.load(Ordering::Relaxed);
     front.finish();
 
     let mut tail = read_back(config, &topics, events_seen)?;
@@ -627,18 +733,27 @@ pub fn run_campaign(
         Vec::new()
     };
     stop.store(true, Ordering::Relaxed);
-    if let Some(projector) = projector {
-        stop_projector(projector);
-    }
     let stats = join_processors(workers);
+    let projected = projector.map(stop_projector).transpose()?;
     // Count the follow-up events still in flight after the last reservation (none expected).
     tail.poll(Duration::from_millis(500))?;
-    let checks = check(&tail.events, &campaign);
+    let mut checks = check(&tail.events, &campaign);
+    if let Some(projected) = projected {
+        checks.overbooked = projected.overbooked;
+        checks.double_reserved = projected.double_reserved;
+        checks.counted_in = "PostgreSQL";
+    }
+    // The processors' size of transaction (they ran elsewhere with `--processors 0`: a guess).
+    let per_transaction = match stats.transactions {
+        0 => RAW_EVENTS_PER_TRANSACTION_UNKNOWN,
+        n => checks.events as f64 / n as f64,
+    };
     let (raw_append_per_s, raw_topics) = raw_append_rate(
         config,
         &prefix,
-        checks.events,
-        checks.avg_event_bytes.round() as usize,
+        &tail,
+        &campaign,
+        per_transaction.round() as usize,
     )?;
 
     let report = BenchReport::new(
@@ -651,6 +766,9 @@ pub fn run_campaign(
             projection_ms,
             rss_growth: rss_after.saturating_sub(rss_before),
             stats,
+            sold_out,
+            refused,
+            raw_events_per_transaction: per_transaction,
         },
     );
     if config.topic_prefix.is_none() {
@@ -669,6 +787,9 @@ struct Measured {
     projection_ms: Vec<f64>,
     rss_growth: u64,
     stats: ProcessorStats,
+    sold_out: u64,
+    refused: u64,
+    raw_events_per_transaction: f64,
 }
 
 impl BenchReport {
@@ -692,6 +813,12 @@ impl BenchReport {
                 .then(|| percentile(&measured.projection_ms, 99.0)),
             overbooked: checks.overbooked,
             double_reserved: checks.double_reserved,
+            counted_in: checks.counted_in,
+            sold_out: measured.sold_out,
+            refused_otherwise: measured.refused,
+            admit_per_s: config.admit_per_s,
+            doses_percent: config.doses_percent,
+            raw_events_per_transaction: measured.raw_events_per_transaction,
             rss_bytes_per_person: per_person(measured.rss_growth as f64),
             writer_state_bytes_per_person: checks.writer.map(|(state, _)| per_person(state as f64)),
             dedup_bytes_per_person: checks.writer.map(|(_, dedup)| per_person(dedup as f64)),
@@ -725,23 +852,45 @@ fn print_report(out: &mut dyn Write, report: &BenchReport) -> std::io::Result<()
             format!("{:.0}", report.avg_event_bytes),
         ),
         (
-            "booking -> reservation p50 ms",
+            "raw records per transaction",
+            format!("{:.0}", report.raw_events_per_transaction),
+        ),
+        (
+            "admissions / s (controller)",
+            format!("{}", report.admit_per_s),
+        ),
+        (
+            "doses for % of the crowd",
+            report
+                .doses_percent
+                .map_or("all".to_owned(), |p| format!("{p}")),
+        ),
+        ("bookings refused sold out", format!("{}", report.sold_out)),
+        (
+            "bookings refused otherwise",
+            format!("{}", report.refused_otherwise),
+        ),
+        (
+            "admission seen -> booked p50 ms",
             format!("{:.1}", report.p50_decision_ms),
         ),
         (
-            "booking -> reservation p99 ms",
+            "admission seen -> booked p99 ms",
             format!("{:.1}", report.p99_decision_ms),
         ),
         (
-            "reservation -> PostgreSQL row p99 ms",
+            "booked seen -> PostgreSQL row p99 ms",
             report
                 .p99_projection_ms
                 .map_or("not measured".to_owned(), |ms| format!("{ms:.1}")),
         ),
-        ("overbooked shares", format!("{}", report.overbooked)),
         (
-            "people holding two doses",
-            format!("{}", report.double_reserved),
+            "overbooked shares",
+            format!("{} ({})", report.overbooked, report.counted_in),
+        ),
+        (
+            "people holding two",
+            format!("{} ({})", report.double_reserved, report.counted_in),
         ),
         (
             "RSS growth per person (bytes)",

@@ -50,6 +50,15 @@ pub struct BenchCli {
     /// arrives at once (the stampede: throughput).
     #[arg(long)]
     pub rate: Option<u32>,
+    /// Admissions per second, granted as the gateway's controller grants them (every 20 ms,
+    /// what the rate paid for): the pipeline is measured at this outflow. A deployment's
+    /// gateway admits 500 a second by default.
+    #[arg(long, default_value_t = super::ADMIT_PER_S_DEFAULT)]
+    pub admit_per_s: u32,
+    /// Doses for this percentage of the crowd, in every day share: below 100, people whose
+    /// pick sold out are refused (`sold_out`, counted). Without it there are doses for all.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub doses_percent: Option<u32>,
     /// The topic prefix of a deployment whose processors (and projector) run elsewhere (with
     /// `--processors 0`); its topics are kept after the run. Default: a fresh prefix, deleted.
     #[arg(long)]
@@ -77,6 +86,8 @@ impl BenchCli {
             batch_commands_max: self.batch_max,
             postgres: self.postgres,
             rate: self.rate,
+            admit_per_s: self.admit_per_s,
+            doses_percent: self.doses_percent,
             topic_prefix: self.topic_prefix,
         }
     }

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use yeyak_domain::system::{Outcome, command_id_from};
-use yeyak_domain::{AdmissionId, BirthFacts, Command, CommandBody, Envelope, Event, SubjectId};
+use yeyak_domain::{
+    AdmissionId, BirthFacts, Command, CommandBody, Envelope, Event, RejectionCode, SubjectId,
+};
 use yeyak_identity::{Pseudonymiser, SecretKey};
 use yeyak_ledger::submit::{EventSink, Kafka, Submit, SubmitError};
 
@@ -28,11 +30,12 @@ pub const FRONT_THREADS: usize = 512;
 pub const WORK_QUEUE_MAX: usize = 2 * FRONT_THREADS;
 /// Threads registering the clinics' supply before the crowd arrives.
 pub const SUPPLY_THREADS: usize = 32;
-/// How often the admission loop admits whoever waits, and how long it waits for the decision
-/// (an admission of nobody has no event: it is never answered).
+/// How often the admission loop admits, and how long it waits for the decision (an admission
+/// of nobody has no event: it is never answered).
 pub const ADMIT_EVERY: Duration = Duration::from_millis(20);
-/// Tickets one admission may grant.
-pub const ADMIT_TICKETS_MAX: u32 = 10_000;
+/// The admissions a quiet spell may save up, in seconds of the rate (the controller's budget
+/// is spent as it comes, too).
+const ADMIT_BUDGET_S_MAX: f64 = 0.1;
 /// How long an admission lasts (longer than any benchmark).
 pub const ADMISSION_TTL_MS: i64 = 3_600_000;
 
@@ -155,6 +158,9 @@ enum Work {
 #[derive(Default)]
 pub struct Tally {
     pub finished: AtomicU64,
+    /// Bookings refused because the pick was sold out, and for any other reason.
+    pub sold_out: AtomicU64,
+    pub refused: AtomicU64,
     latencies_ms: Mutex<Vec<f64>>,
     failure: Mutex<Option<SubmitError>>,
 }
@@ -249,8 +255,9 @@ impl Front {
         })
     }
 
-    /// Starts the admission loop: every [`ADMIT_EVERY`], whoever waits is admitted.
-    pub fn open_doors(&mut self) {
+    /// Starts the admission loop: every [`ADMIT_EVERY`], as many waiting tickets as
+    /// `admit_per_s` paid for since.
+    pub fn open_doors(&mut self, admit_per_s: u32) {
         let (ledger, stop, tally, at_ms) = (
             self.ledger.clone(),
             self.stop.clone(),
@@ -258,7 +265,7 @@ impl Front {
             self.crowd.at_ms,
         );
         self.threads.push(std::thread::spawn(move || {
-            admit_every(&ledger, at_ms, &stop, &tally)
+            admit_at(&ledger, f64::from(admit_per_s), at_ms, &stop, &tally)
         }));
     }
 
@@ -343,6 +350,11 @@ fn serve(ledger: &Kafka, queue: &Mutex<Receiver<Work>>, crowd: &Crowd, tally: &T
                     .events
                     .iter()
                     .any(|e| matches!(e.event, Event::ReservationRecorded(_)));
+                match refusal(&outcome) {
+                    Some(RejectionCode::SoldOut) => tally.sold_out.fetch_add(1, Ordering::Relaxed),
+                    Some(_) => tally.refused.fetch_add(1, Ordering::Relaxed),
+                    None => 0,
+                };
                 if reserved {
                     if let Ok(mut latencies) = tally.latencies_ms.lock() {
                         latencies.push(handed.elapsed().as_secs_f64() * 1000.0);
@@ -359,6 +371,17 @@ fn serve(ledger: &Kafka, queue: &Mutex<Receiver<Work>>, crowd: &Crowd, tally: &T
             Err(error) => tally.fail(error),
         }
     }
+}
+
+/// Why a booking was refused: the command's rejection, or the clinic's answer in its chain
+/// (`BookingFailed`: the pick sold out meanwhile).
+fn refusal(outcome: &Outcome) -> Option<RejectionCode> {
+    outcome.rejection.as_ref().map(|r| r.code).or_else(|| {
+        outcome.events.iter().find_map(|e| match &e.event {
+            Event::BookingFailed(failed) => Some(failed.code),
+            _ => None,
+        })
+    })
 }
 
 /// Times a person asks again, with the same command id, when the log did not take a command.
@@ -422,27 +445,45 @@ fn book(
     patiently(ledger, crowd.command("book", n, crowd.at_ms + 2, body))
 }
 
-/// The admission loop, until stopped. An admission that found nobody is never answered: its
-/// wait times out, as the gateway's controller expects.
-fn admit_every(ledger: &Kafka, at_ms: i64, stop: &AtomicBool, tally: &Tally) {
+/// The admission loop, until stopped: like the gateway's controller, a budget that grows at
+/// `per_s` and pays for the tickets each admission granted. An admission that found nobody is
+/// never answered: its wait times out, as the gateway's controller expects.
+fn admit_at(ledger: &Kafka, per_s: f64, at_ms: i64, stop: &AtomicBool, tally: &Tally) {
     let started = Instant::now();
+    let mut last = started;
+    let mut budget = 0.0f64;
     let mut k = 0u32;
     while !stop.load(Ordering::Relaxed) {
-        let body = CommandBody::Admit {
-            tickets_max: ADMIT_TICKETS_MAX,
-            ttl_ms: ADMISSION_TTL_MS,
-        };
-        let admit = Command {
-            command_id: command_id_from(&format!("bench/admit/{k}")),
-            at_ms: at_ms + 1,
-            body,
-        };
-        match ledger.submit_within(admit, ADMIT_EVERY) {
-            Ok(_) | Err(SubmitError::Timeout(_) | SubmitError::NotDelivered { .. }) => {}
-            Err(error) => return tally.fail(error),
+        let now = Instant::now();
+        budget = (budget + per_s * now.duration_since(last).as_secs_f64())
+            .min((per_s * ADMIT_BUDGET_S_MAX).max(1.0));
+        last = now;
+        let tickets = (budget.floor() as u32).min(yeyak_domain::waiting_room::ADMIT_TICKETS_MAX);
+        if tickets > 0 {
+            let admit = Command {
+                command_id: command_id_from(&format!("bench/admit/{k}")),
+                at_ms: at_ms + 1,
+                body: CommandBody::Admit {
+                    tickets_max: tickets,
+                    ttl_ms: ADMISSION_TTL_MS,
+                },
+            };
+            k += 1;
+            match ledger.submit_within(admit, ADMIT_EVERY) {
+                Ok(outcome) => {
+                    let granted = outcome
+                        .events
+                        .iter()
+                        .filter(|e| matches!(e.event, Event::AdmissionGranted(_)))
+                        .count();
+                    budget -= granted as f64;
+                }
+                Err(SubmitError::Timeout(_) | SubmitError::NotDelivered { .. }) => {}
+                Err(error) => return tally.fail(error),
+            }
         }
-        k += 1;
-        let next = started + ADMIT_EVERY * k;
+        let ticks = now.duration_since(started).as_millis() / ADMIT_EVERY.as_millis() + 1;
+        let next = started + ADMIT_EVERY * ticks as u32;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
 }
