@@ -208,6 +208,47 @@ fn the_fold_does_not_depend_on_the_order_partitions_are_read_in() {
     assert_eq!(backward.digest(), forward.digest());
 }
 
+/// The batches of one poll, one per partition, share one transaction: fewer commits than
+/// batches, no partition twice in one, and the same rows as the reference.
+#[test]
+fn the_batches_of_one_poll_share_a_transaction() {
+    let url = database_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let log = demo_log(200, dir.path());
+    let (model, count) = reference(&log);
+    let schema = TestSchema::create(&url);
+    let mut projector = projector(&schema, &log);
+    projector.set_batch_events_max(64);
+    let seen: Arc<std::sync::Mutex<Vec<(u64, String, u32)>>> = Arc::default();
+    let recorded = seen.clone();
+    projector.set_before_commit(Box::new(move |info| {
+        recorded.lock().unwrap().push((
+            info.transactions_before,
+            info.topic.clone(),
+            info.partition,
+        ));
+        ControlFlow::Continue(())
+    }));
+    let counts = projector.run_until_caught_up().unwrap();
+    assert_eq!(counts.events, count);
+    assert_same(&model, projector.client(), "grouped");
+    let seen = seen.lock().unwrap();
+    let transactions: std::collections::BTreeSet<u64> = seen.iter().map(|s| s.0).collect();
+    assert_eq!(seen.len() as u64, counts.batches);
+    assert!(
+        transactions.len() < seen.len(),
+        "{} transactions for {} batches",
+        transactions.len(),
+        seen.len()
+    );
+    let distinct: std::collections::BTreeSet<&(u64, String, u32)> = seen.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        seen.len(),
+        "a partition twice in one transaction"
+    );
+}
+
 #[test]
 fn a_projector_stopped_after_some_batches_resumes_exactly_once() {
     let url = database_or_skip!();
@@ -246,26 +287,34 @@ fn a_batch_rolled_back_before_commit_applies_nothing() {
 
     let mut first = projector(&schema, ledger.log());
     first.set_batch_events_max(2);
-    first.set_before_commit(Box::new(|info| {
-        // The third batch's transaction is open, its rows and offset written: stop right there.
-        if info.committed_before == 2 {
+    let committed = Arc::new(AtomicU64::new(0));
+    let counted = committed.clone();
+    first.set_before_commit(Box::new(move |info| {
+        // The third transaction is open, its rows and offsets written: stop right there.
+        if info.transactions_before == 2 {
             ControlFlow::Break(())
         } else {
+            counted.fetch_add(info.next_offset - info.first_offset, Ordering::SeqCst);
             ControlFlow::Continue(())
         }
     }));
     let err = first.run_until_caught_up().unwrap_err();
     assert!(matches!(err, ProjectionError::Interrupted { .. }), "{err}");
     let stored: u64 = first.offsets().unwrap().values().sum();
+    let committed = committed.load(Ordering::SeqCst);
+    assert!(
+        committed >= 4,
+        "two transactions of batches of two: {committed}"
+    );
     assert_eq!(
-        stored, 4,
-        "two batches of two committed, the third rolled back"
+        stored, committed,
+        "two transactions committed, the third rolled back"
     );
     drop(first); // the connection goes away
 
     let mut second = projector(&schema, ledger.log());
     let rest = second.run_until_caught_up().unwrap();
-    assert_eq!(rest.events, count - 4);
+    assert_eq!(rest.events, count - committed);
     assert_same(&model, second.client(), "after the rollback");
 }
 
@@ -293,16 +342,19 @@ fn a_connection_killed_inside_a_batch_loses_nothing_and_applies_nothing_twice() 
     let (model, count) = reference(&log);
     let schema = TestSchema::create(&url);
 
-    // Deterministic: the connection dies while the 10th batch's transaction is open.
+    // Deterministic: the connection dies while the 10th transaction is open.
     let mut first = projector(&schema, &log);
-    first.set_batch_events_max(64);
+    first.set_batch_events_max(16);
     let pid = backend_pid(first.client());
     let killer_url = url.clone();
     let committed = Arc::new(AtomicU64::new(0));
     let counted = committed.clone();
+    let mut killed = false;
     first.set_before_commit(Box::new(move |info| {
-        if info.committed_before == 9 {
-            terminate(&killer_url, pid);
+        if info.transactions_before == 9 {
+            if !std::mem::replace(&mut killed, true) {
+                terminate(&killer_url, pid);
+            }
         } else {
             counted.fetch_add(info.next_offset - info.first_offset, Ordering::SeqCst);
         }
@@ -322,7 +374,7 @@ fn a_connection_killed_inside_a_batch_loses_nothing_and_applies_nothing_twice() 
     assert_eq!(
         stored as u64,
         committed.load(Ordering::SeqCst),
-        "exactly the nine committed batches"
+        "exactly the nine committed transactions"
     );
     assert!(stored > 0);
 

@@ -2,21 +2,22 @@
 //! tables of `projections/*.sql`, exactly once.
 //!
 //! Exactly once: a batch of one partition's records (at most [`PROJECTION_BATCH_EVENTS_MAX`]) is
-//! applied in ONE transaction that also moves that partition's `next_offset` in
-//! `projection_offsets`. The transaction first locks the offset row and drops every record below
-//! the stored offset, so a crash anywhere (before, during or after the commit) and a redelivered
-//! batch both leave each record applied once. The lock also keeps two projectors of the same
-//! projection from interleaving their writes to one partition's rows.
+//! applied in a transaction that also moves that partition's `next_offset` in
+//! `projection_offsets`; the batches of one poll, one per partition, share ONE transaction. The
+//! transaction first locks every offset row it moves (in the order of topic and partition) and
+//! drops every record below the stored offset, so a crash anywhere (before, during or after the
+//! commit) and a redelivered batch both leave each record applied once. The lock also keeps two
+//! projectors of the same projection from interleaving their writes to one partition's rows.
 //!
 //! How the log is read: one [`LogStream`] over every partition of the topology, opened at the
 //! stored offsets and kept between runs (dropped on any error, so that a run after a failure
 //! starts again from what is committed). What one poll hands out is cut into batches per
 //! partition; records of a partition never wait for a pass over the other partitions.
 //!
-//! How a batch is written: the rows the batch touches are loaded (one query per table), the batch
-//! is folded into them with the very same [`ReadModel::apply`] as the in-memory reference, and
-//! the result is written back with one multi-row upsert per table (`unnest` of arrays). Refusal
-//! counts are the one table several partitions write; they are written as increments.
+//! How the batches are written: the rows they touch are loaded (one query per table), they are
+//! folded into them, partition after partition, with the very same [`ReadModel::apply`] as the
+//! in-memory reference, and the result is written back with one multi-row upsert per table
+//! (`unnest` of arrays). Refusal counts are written as increments.
 //!
 //! Types cross the wire as text and `bigint` (dates, uuids cast in SQL), so no optional feature
 //! of the `postgres` crate is needed.
@@ -286,7 +287,7 @@ pub enum BatchOutcome {
 /// Counts of a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProjectionCounts {
-    /// Transactions committed.
+    /// Partition batches committed (the batches of one poll share a transaction).
     pub batches: u64,
     /// Records applied.
     pub events: u64,
@@ -303,10 +304,13 @@ pub struct BatchInfo {
     pub next_offset: Offset,
     /// Batches this projector committed before this one.
     pub committed_before: u64,
+    /// Transactions this projector committed before this batch's (the batches of one poll
+    /// share one).
+    pub transactions_before: u64,
 }
 
-/// Called inside each batch's transaction just before COMMIT; `Break` rolls the batch back and
-/// ends the run with [`ProjectionError::Interrupted`]. For fault-injection tests and tracing.
+/// Called for each batch inside its transaction just before COMMIT; `Break` rolls the
+/// transaction (every batch in it) back and ends the run with [`ProjectionError::Interrupted`]. For fault-injection tests and tracing.
 pub type BeforeCommit<'a> = Box<dyn FnMut(&BatchInfo) -> ControlFlow<()> + Send + 'a>;
 
 struct Statements {
@@ -422,6 +426,7 @@ pub struct PgProjector<'a> {
     statements: Statements,
     before_commit: Option<BeforeCommit<'a>>,
     committed: u64,
+    transactions: u64,
     /// Every partition of the topology, streaming on from where the projection stood when it
     /// was opened. Dropped on any error, and whenever records polled may not all be applied, so
     /// that the next run opens it again at the stored offsets.
@@ -504,6 +509,7 @@ impl<'a> PgProjector<'a> {
             statements,
             before_commit: None,
             committed: 0,
+            transactions: 0,
             stream: None,
             quiet: QuietWatch::default(),
         })
@@ -715,26 +721,57 @@ impl<'a> PgProjector<'a> {
             return Ok(ControlFlow::Continue(()));
         }
         self.quiet = QuietWatch::default();
-        for records in &by_partition(records) {
-            for batch in records.chunks(self.batch_events_max) {
-                if batches_max.is_some_and(|max| counts.batches >= max) {
+        let partitions = by_partition(records);
+        let chunks: Vec<Vec<&[StoredRecord]>> = partitions
+            .iter()
+            .map(|records| records.chunks(self.batch_events_max).collect())
+            .collect();
+        // Round r: the r-th batch of every partition, all in one transaction.
+        for round in 0.. {
+            let mut batches: Vec<&[StoredRecord]> = chunks
+                .iter()
+                .filter_map(|c| c.get(round).copied())
+                .collect();
+            if batches.is_empty() {
+                break;
+            }
+            if let Some(max) = batches_max {
+                let room = max.saturating_sub(counts.batches) as usize;
+                if room < batches.len() {
+                    batches.truncate(room);
+                    if room > 0 {
+                        self.count(&batches, counts)?;
+                    }
                     self.stream = None;
                     return Ok(ControlFlow::Break(()));
                 }
-                match self.apply(batch)? {
-                    BatchOutcome::Applied {
-                        events, skipped, ..
-                    } => {
-                        counts.batches += 1;
-                        counts.events += events;
-                        counts.skipped += skipped;
-                    }
-                    // Another projector of this projection is ahead here: its rows stand.
-                    BatchOutcome::AlreadyApplied { .. } => counts.skipped += batch.len() as u64,
-                }
             }
+            self.count(&batches, counts)?;
         }
         Ok(ControlFlow::Continue(()))
+    }
+
+    /// Applies `batches` in one transaction and adds what happened to `counts`.
+    fn count(
+        &mut self,
+        batches: &[&[StoredRecord]],
+        counts: &mut ProjectionCounts,
+    ) -> Result<(), ProjectionError> {
+        let outcomes = self.apply_together(batches)?;
+        for (batch, outcome) in batches.iter().zip(outcomes) {
+            match outcome {
+                BatchOutcome::Applied {
+                    events, skipped, ..
+                } => {
+                    counts.batches += 1;
+                    counts.events += events;
+                    counts.skipped += skipped;
+                }
+                // Another projector of this projection is ahead here: its rows stand.
+                BatchOutcome::AlreadyApplied { .. } => counts.skipped += batch.len() as u64,
+            }
+        }
+        Ok(())
     }
 
     /// After a poll that got nothing: every [`STREAM_QUIET_CHECK`] of quiet, the partitions
@@ -803,123 +840,212 @@ impl<'a> PgProjector<'a> {
     }
 
     fn apply(&mut self, records: &[StoredRecord]) -> Result<BatchOutcome, ProjectionError> {
-        let Some(first) = records.first() else {
+        if records.is_empty() {
             return Ok(BatchOutcome::AlreadyApplied { next_offset: 0 });
-        };
-        let (topic, partition) = (first.topic.as_str(), first.partition);
-        // On Kafka, offsets have gaps (transaction markers): increasing is all a batch can promise.
-        let dense = self.log.dense_offsets();
-        for (i, r) in records.iter().enumerate() {
-            let follows = i == 0 || {
-                let before = records[i - 1].offset;
-                if dense {
-                    r.offset == before + 1
-                } else {
-                    r.offset > before
-                }
-            };
-            if r.topic != topic || r.partition != partition || !follows {
-                return Err(ProjectionError::NotContiguous {
-                    topic: r.topic.clone(),
-                    partition: r.partition,
-                    offset: r.offset,
-                });
-            }
         }
-        let envelopes = records
-            .iter()
-            .map(|r| {
-                decode(r).map_err(|source| ProjectionError::Decode {
-                    topic: r.topic.clone(),
-                    partition: r.partition,
-                    offset: r.offset,
-                    source,
-                })
-            })
-            .collect::<Result<Vec<Envelope>, _>>()?;
-        let at = At {
-            topic,
-            partition,
-            offset: first.offset,
-        };
-        let end = records.last().map_or(first.offset, |r| r.offset) + 1;
-        let partition_i64 = i64::from(partition);
-        let next_i64 = to_i64(end, "the next offset", &at)?;
+        let mut outcomes = self.apply_together(&[records])?;
+        Ok(outcomes.remove(0))
+    }
+
+    /// Applies several partitions' batches (each non-empty, one partition's consecutive
+    /// records, no two of one partition) in ONE transaction: every offset row is locked (in
+    /// the order of topic and partition, so that two projectors of one projection cannot
+    /// deadlock), the batches already applied are left out, the rows the others touch are
+    /// loaded once, folded, written once, and every partition's offset moves with them.
+    /// Outcomes in the order of `batches`.
+    fn apply_together(
+        &mut self,
+        batches: &[&[StoredRecord]],
+    ) -> Result<Vec<BatchOutcome>, ProjectionError> {
+        let dense = self.log.dense_offsets();
+        let mut decoded = Vec::with_capacity(batches.len());
+        for records in batches {
+            decoded.push(decode_batch(records, dense)?);
+        }
+        let mut order: Vec<usize> = (0..batches.len()).collect();
+        order.sort_by_key(|&i| (&batches[i][0].topic, batches[i][0].partition));
 
         let st = &self.statements;
+        let first = &batches[order[0]][0];
+        let at = At {
+            topic: &first.topic,
+            partition: first.partition,
+            offset: first.offset,
+        };
         let mut tx = self
             .client
             .transaction()
             .map_err(at.db("starting the transaction"))?;
-        let key: [&(dyn ::postgres::types::ToSql + Sync); 3] = [&self.name, &topic, &partition_i64];
-        tx.execute(&st.ensure_offset, &key)
-            .map_err(at.db("creating the offset row"))?;
-        let stored: i64 = tx
-            .query_one(&st.lock_offset, &key)
-            .and_then(|row| row.try_get(0))
-            .map_err(at.db("locking the offset row"))?;
-        let stored = u64::try_from(stored).map_err(|_| ProjectionError::BadRow {
-            table: "projection_offsets",
-            reason: format!("next_offset {stored} for {topic}/{partition}"),
-        })?;
-        let offsets: Vec<u64> = records.iter().map(|r| r.offset).collect();
-        let skip = match super::plan_batch(stored, &offsets, dense) {
-            super::BatchPlan::AlreadyApplied => {
-                return Ok(BatchOutcome::AlreadyApplied {
-                    next_offset: stored,
-                }); // the drop rolls back
+        let mut outcomes = vec![None; batches.len()];
+        let mut applied = Vec::new();
+        for &i in &order {
+            let records = batches[i];
+            let (stored, plan) = lock_and_plan(&mut tx, st, &self.name, records, dense)?;
+            match plan {
+                super::BatchPlan::AlreadyApplied => {
+                    outcomes[i] = Some(BatchOutcome::AlreadyApplied {
+                        next_offset: stored,
+                    });
+                }
+                super::BatchPlan::Gap => {
+                    return Err(ProjectionError::OffsetGap {
+                        projection: self.name.clone(),
+                        topic: records[0].topic.clone(),
+                        partition: records[0].partition,
+                        stored,
+                        first: records[0].offset,
+                    });
+                }
+                super::BatchPlan::Apply { skip } => applied.push((i, skip)),
             }
-            super::BatchPlan::Gap => {
-                return Err(ProjectionError::OffsetGap {
-                    projection: self.name.clone(),
-                    topic: topic.to_owned(),
-                    partition,
-                    stored,
-                    first: first.offset,
-                });
-            }
-            super::BatchPlan::Apply { skip } => skip,
-        };
-        let envelopes = &envelopes[skip..];
+        }
+        if applied.is_empty() {
+            return Ok(outcomes.into_iter().flatten().collect()); // the drop rolls back
+        }
 
         let mut touched = Touched::default();
-        envelopes.iter().for_each(|e| touched.add(e));
-        let mut model = load_touched(&mut tx, st, &touched, &at)?;
-        for envelope in envelopes {
-            model.apply(envelope);
+        for &(i, skip) in &applied {
+            decoded[i][skip..].iter().for_each(|e| touched.add(e));
         }
-        write_touched(&mut tx, st, &model, &touched, &at)?;
-        let next_key: [&(dyn ::postgres::types::ToSql + Sync); 4] =
-            [&self.name, &topic, &partition_i64, &next_i64];
-        tx.execute(&st.advance_offset, &next_key)
-            .map_err(at.db("moving the offset"))?;
-
-        if let Some(hook) = self.before_commit.as_mut() {
-            let info = BatchInfo {
-                topic: topic.to_owned(),
-                partition,
-                first_offset: stored,
-                next_offset: end,
-                committed_before: self.committed,
-            };
-            if hook(&info).is_break() {
-                drop(tx); // rolls back
-                return Err(ProjectionError::Interrupted {
-                    topic: topic.to_owned(),
-                    partition,
-                    offset: stored,
-                });
+        let mut model = load_touched(&mut tx, st, &touched, &at)?;
+        for &(i, skip) in &applied {
+            for envelope in &decoded[i][skip..] {
+                model.apply(envelope);
             }
         }
-        tx.commit().map_err(at.db("committing the batch"))?;
-        self.committed += 1;
-        tracing::debug!(projection = %self.name, topic, partition, from = stored, to = end, "projected a batch");
-        Ok(BatchOutcome::Applied {
-            events: envelopes.len() as u64,
-            skipped: skip as u64,
-            next_offset: end,
-        })
+        write_touched(&mut tx, st, &model, &touched, &at)?;
+        let mut infos = Vec::with_capacity(applied.len());
+        for (n, &(i, skip)) in applied.iter().enumerate() {
+            let records = batches[i];
+            let (topic, partition) = (records[0].topic.as_str(), records[0].partition);
+            let here = At {
+                topic,
+                partition,
+                offset: records[skip].offset,
+            };
+            let end = records[records.len() - 1].offset + 1;
+            let next_i64 = to_i64(end, "the next offset", &here)?;
+            let next_key: [&(dyn ::postgres::types::ToSql + Sync); 4] =
+                [&self.name, &topic, &i64::from(partition), &next_i64];
+            tx.execute(&st.advance_offset, &next_key)
+                .map_err(here.db("moving the offset"))?;
+            infos.push(BatchInfo {
+                topic: topic.to_owned(),
+                partition,
+                first_offset: records[skip].offset,
+                next_offset: end,
+                committed_before: self.committed + n as u64,
+                transactions_before: self.transactions,
+            });
+            outcomes[i] = Some(BatchOutcome::Applied {
+                events: (records.len() - skip) as u64,
+                skipped: skip as u64,
+                next_offset: end,
+            });
+        }
+        if let Some(hook) = self.before_commit.as_mut() {
+            for info in &infos {
+                if hook(info).is_break() {
+                    drop(tx); // rolls back
+                    return Err(ProjectionError::Interrupted {
+                        topic: info.topic.clone(),
+                        partition: info.partition,
+                        offset: info.first_offset,
+                    });
+                }
+            }
+        }
+        tx.commit().map_err(at.db("committing the batches"))?;
+        self.committed += infos.len() as u64;
+        self.transactions += 1;
+        for info in &infos {
+            tracing::debug!(projection = %self.name, topic = info.topic, partition = info.partition,
+                from = info.first_offset, to = info.next_offset, "projected a batch");
+        }
+        Ok(outcomes.into_iter().flatten().collect())
     }
+}
+
+/// One partition's records checked (one partition, offsets increasing: consecutive on a log
+/// with dense offsets; on Kafka transaction markers leave gaps) and decoded.
+fn decode_batch(records: &[StoredRecord], dense: bool) -> Result<Vec<Envelope>, ProjectionError> {
+    let (topic, partition) = (records[0].topic.as_str(), records[0].partition);
+    for (i, r) in records.iter().enumerate() {
+        let follows = i == 0 || {
+            let before = records[i - 1].offset;
+            if dense {
+                r.offset == before + 1
+            } else {
+                r.offset > before
+            }
+        };
+        if r.topic != topic || r.partition != partition || !follows {
+            return Err(ProjectionError::NotContiguous {
+                topic: r.topic.clone(),
+                partition: r.partition,
+                offset: r.offset,
+            });
+        }
+    }
+    records
+        .iter()
+        .map(|r| {
+            decode(r).map_err(|source| ProjectionError::Decode {
+                topic: r.topic.clone(),
+                partition: r.partition,
+                offset: r.offset,
+                source,
+            })
+        })
+        .collect()
+}
+
+/// Locks the batch's partition's offset row (creating it at 0) and plans the batch against the
+/// stored offset (returned too).
+fn lock_and_plan(
+    tx: &mut Transaction<'_>,
+    st: &Statements,
+    name: &str,
+    records: &[StoredRecord],
+    dense: bool,
+) -> Result<(Offset, super::BatchPlan), ProjectionError> {
+    let first = &records[0];
+    let at = At {
+        topic: &first.topic,
+        partition: first.partition,
+        offset: first.offset,
+    };
+    let partition_i64 = i64::from(first.partition);
+    let key: [&(dyn ::postgres::types::ToSql + Sync); 3] = [&name, &first.topic, &partition_i64];
+    tx.execute(&st.ensure_offset, &key)
+        .map_err(at.db("creating the offset row"))?;
+    let stored = stored_offset(tx, st, name, &first.topic, first.partition)?;
+    let offsets: Vec<u64> = records.iter().map(|r| r.offset).collect();
+    Ok((stored, super::plan_batch(stored, &offsets, dense)))
+}
+
+/// The partition's stored offset, its row locked (`FOR UPDATE`) until the transaction ends.
+fn stored_offset(
+    tx: &mut Transaction<'_>,
+    st: &Statements,
+    name: &str,
+    topic: &str,
+    partition: u32,
+) -> Result<Offset, ProjectionError> {
+    let at = At {
+        topic,
+        partition,
+        offset: 0,
+    };
+    let key: [&(dyn ::postgres::types::ToSql + Sync); 3] = [&name, &topic, &i64::from(partition)];
+    let stored: i64 = tx
+        .query_one(&st.lock_offset, &key)
+        .and_then(|row| row.try_get(0))
+        .map_err(at.db("locking the offset row"))?;
+    u64::try_from(stored).map_err(|_| ProjectionError::BadRow {
+        table: "projection_offsets",
+        reason: format!("next_offset {stored} for {topic}/{partition}"),
+    })
 }
 
 /// The rows `touched` names, as they are in the database (refusal counts start empty: they
