@@ -587,6 +587,7 @@ fn raw_append_rate(
                     .headers(headers),
             )?;
         }
+        yeyak_log::kafka::settle(&producer, timeout); // as the processors do before commit
         producer
             .commit_transaction(timeout)
             .map_err(broker("raw commit"))?;
