@@ -51,6 +51,14 @@ async fn every_path_and_error_code() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_asked_again_with_its_idempotency_key_is_answered_once() {
+    let (running, _dir) = server().await;
+    let api = Api::new(&running);
+    asked_again_with_its_key(&api, &api).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_devices_of_one_person_verify_at_once() {
     let (running, _dir) = server().await;
     ten_devices_one_person(Arc::new(Api::new(&running))).await;

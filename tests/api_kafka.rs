@@ -100,6 +100,8 @@ async fn the_api_on_kafka_and_postgres() {
         .expect(429, "verify_rate_limited");
     // And the waiting room decides whether a request keeps its ticket or gets a new one.
     queue_again_after_booking(&api, &api_2).await;
+    // A request whose answer was lost, asked again of the other gateway with its key.
+    asked_again_with_its_key(&api, &api_2).await;
     running_2.stop().await;
     eprintln!("the change window's pool");
     the_pool_opens_when_the_booking_days_are_over(&api).await;

@@ -551,9 +551,10 @@
     }
   }
 
-  async function api(method, path, { token, body } = {}) {
+  async function api(method, path, { token, body, key } = {}) {
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (key) headers["Idempotency-Key"] = key;
     if (token) {
       headers.Authorization = "Bearer " + token;
       // The server checks it against the device the token was issued to.
@@ -575,6 +576,24 @@
     }
     if (!res.ok) throw new ApiError(res.status, data);
     return data;
+  }
+
+  // The Idempotency-Key of a request whose answer was lost (no answer, or 503): the next press
+  // asks again with the same key, and the server answers with the first decision, if there was
+  // one (a verification is then not refused as "once per 10 minutes", a booking not as "already
+  // reserved"). Any other answer settles the request; the next press is a new one.
+  const lostKeys = {};
+  function attemptKey(what) {
+    if (!lostKeys[what]) {
+      lostKeys[what] = crypto.randomUUID
+        ? crypto.randomUUID()
+        : Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
+    }
+    return lostKeys[what];
+  }
+  function settleKey(what, error) {
+    const lost = error instanceof ApiError && (error.status === 0 || error.status === 503);
+    if (!lost) delete lostKeys[what];
   }
 
   // Calls `fn(token)` with each usable token in turn while the server answers 401: which token
@@ -900,7 +919,9 @@
     try {
       const res = await api("POST", "/v1/verify", {
         body: { method: state.method, resident_id: `${front}-${back}`, name, device_id: deviceId() },
+        key: attemptKey("verify"),
       });
+      settleKey("verify");
       $("rid-front").value = "";
       $("rid-back").value = "";
       state.session = { token: res.session_token, expires_at: res.expires_at };
@@ -916,6 +937,7 @@
       await proceed();
     } catch (e) {
       busy(submit, false);
+      settleKey("verify", e);
       if (!(e instanceof ApiError)) return showError(e);
       if (e.code === "invalid_resident_id") {
         fieldError([$("rid-front"), $("rid-back")], $("rid-err"), errorText(e));
@@ -1488,12 +1510,15 @@
     const admission = freshAdmission();
     if (!admission) return enqueue();
     busy(button, true);
+    const change = state.goal === "change" && state.reservation;
+    const what = [change ? "change" : "book", c.clinic_id, c.date].join(" ");
     try {
-      const change = state.goal === "change" && state.reservation;
       const codeBefore = change ? state.reservation.code : null;
+      const key = attemptKey(what);
       const res = change
-        ? await api("PUT", "/v1/reservations/" + encodeURIComponent(state.reservation.id), { token: admission, body: { clinic_id: c.clinic_id, date: c.date } })
-        : await api("POST", "/v1/reservations", { token: admission, body: { clinic_id: c.clinic_id, date: c.date } });
+        ? await api("PUT", "/v1/reservations/" + encodeURIComponent(state.reservation.id), { token: admission, body: { clinic_id: c.clinic_id, date: c.date }, key })
+        : await api("POST", "/v1/reservations", { token: admission, body: { clinic_id: c.clinic_id, date: c.date }, key });
+      settleKey(what);
       state.admissionUsed = true;
       state.reservation = normalizeReservation(res) || { id: state.reservation && state.reservation.id, clinic_id: c.clinic_id, date: c.date };
       state.lastDone = change ? "change" : "book";
@@ -1507,6 +1532,7 @@
       show("done");
     } catch (e) {
       busy(button, false);
+      settleKey(what, e);
       handleBookingError(e);
     }
   }

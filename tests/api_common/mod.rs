@@ -925,6 +925,82 @@ pub async fn queue_again_after_booking(api: &Api, other: &Api) {
     }
 }
 
+// ---- a request asked again with its Idempotency-Key ---------------------------------------------
+
+impl Api {
+    /// `POST path` with an `Idempotency-Key` header.
+    pub async fn post_keyed(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        key: &str,
+        body: Value,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("Idempotency-Key", key)
+            .json(&body);
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        self.send(request).await
+    }
+}
+
+/// A verification and a booking asked again with the same `Idempotency-Key` (their first answer
+/// lost: a 503, a gateway gone), on `other` (another gateway, or the same): answered with the
+/// first decision, not decided again. Another key is a new request, refused by the rules.
+pub async fn asked_again_with_its_key(api: &Api, other: &Api) {
+    api.set_clock(CHANGE_WINDOW).await;
+    other.set_clock(CHANGE_WINDOW).await;
+    api.supply("keyed", "2021-09-03", 20).await.expect(201, "");
+    let person = json!({"method": "kakao", "resident_id": rid("1994-02-14", 77), "name": "홍길동", "device_id": "pc"});
+    let first = api
+        .post_keyed("/v1/verify", None, "verify-1", person.clone())
+        .await;
+    first.expect(200, "");
+    let again = other
+        .post_keyed("/v1/verify", None, "verify-1", person.clone())
+        .await;
+    let session = again.expect(200, "")["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    other
+        .post_keyed("/v1/verify", None, "verify-2", person.clone())
+        .await
+        .expect(429, "verify_rate_limited");
+    api.post("/v1/verify", None, person.clone())
+        .await
+        .expect(429, "verify_rate_limited");
+    api.post_keyed("/v1/verify", None, "not a key!", person.clone())
+        .await
+        .expect(400, "invalid_idempotency_key");
+    api.post_keyed("/v1/verify", None, &"k".repeat(65), person)
+        .await
+        .expect(400, "invalid_idempotency_key");
+
+    let (_, admission) = api.admitted(&session).await;
+    let pick = json!({"clinic_id": "keyed", "date": "2021-09-03"});
+    let booked = api
+        .post_keyed("/v1/reservations", Some(&admission), "book-1", pick.clone())
+        .await;
+    let reservation = booked.expect(201, "")["reservation_id"].clone();
+    let again = other
+        .post_keyed("/v1/reservations", Some(&admission), "book-1", pick.clone())
+        .await;
+    assert_eq!(
+        again.expect(201, "")["reservation_id"],
+        reservation,
+        "{again:?}"
+    );
+    other
+        .post_keyed("/v1/reservations", Some(&admission), "book-2", pick)
+        .await
+        .expect(409, "already_reserved");
+}
+
 // ---- tokens -----------------------------------------------------------------------------------
 
 pub async fn tokens_are_checked(api: &Api) {

@@ -11,7 +11,9 @@
 //! connections allow (a stampede), or at a pace (`rate`: person `n` starts `n / rate` seconds
 //! in). Each person verifies once (no second device). A `503` (the ledger did not answer in
 //! time, or is unavailable) is asked again after a second, as the page does, for at most
-//! [`RETRY_WINDOW`]; an answer lost that way is counted, never taken for a refusal.
+//! [`RETRY_WINDOW`]; the verification and the booking carry an `Idempotency-Key`, so a retry
+//! whose first try was decided is answered with that decision; an answer lost anyway is
+//! counted, never taken for a refusal.
 //!
 //! Every `201` booking's reservation id can be written to a file (`answered`): the chaos suite
 //! checks that each one is a reservation in PostgreSQL. Progress goes to stderr once a second,
@@ -172,11 +174,24 @@ impl Connection {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Result<(u16, Value), LoadError> {
+        self.call_keyed(method, path, token, body, None).await
+    }
+
+    /// [`Connection::call`] with an `Idempotency-Key`, the same on every retry: the gateway
+    /// answers a retry whose first try was decided with that decision.
+    async fn call_keyed(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> Result<(u16, Value), LoadError> {
         self.last_was_repeated = false;
         let until = Instant::now() + RETRY_WINDOW;
         let mut failed = 0;
         loop {
-            match self.send(method, path, token, body).await {
+            match self.send(method, path, token, body, key).await {
                 Ok((503, _)) if Instant::now() < until => {
                     self.retries += 1;
                     self.last_was_repeated = true;
@@ -200,6 +215,7 @@ impl Connection {
         path: &str,
         token: Option<&str>,
         body: Option<&Value>,
+        key: Option<&str>,
     ) -> Result<(u16, Value), LoadError> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let mut request = Request::builder()
@@ -209,6 +225,9 @@ impl Connection {
             .header(header::CONTENT_TYPE, "application/json");
         if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
         }
         let request = request
             .body(Full::new(Bytes::from(body)))
@@ -289,20 +308,26 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
 }
 
-/// One person's whole flow; every request is timed.
+/// One person's whole flow; every request is timed. The verification and the booking carry
+/// an `Idempotency-Key` of this run (`run`) and the person's device, so that a retry after a
+/// lost answer is answered with the first decision.
 async fn person(
     c: &mut Connection,
     who: &Person,
     plan: &Plan,
     workload: &Workload,
     tally: &mut Tally,
+    run: &str,
 ) -> Result<bool, LoadError> {
     let t = Instant::now();
     let verify = json!({
         "method": plan.visit.method.as_str(), "resident_id": who.resident_number,
         "name": "load", "device_id": who.device.as_str(),
     });
-    let answer = c.call("POST", "/v1/verify", None, Some(&verify)).await?;
+    let key = format!("{run}.{}.verify", who.device.as_str());
+    let answer = c
+        .call_keyed("POST", "/v1/verify", None, Some(&verify), Some(&key))
+        .await?;
     tally.add(t);
     if answer.0 == 429 && c.last_was_repeated {
         // Verified by the gateway whose connection failed, its answer lost: the next one
@@ -348,8 +373,15 @@ async fn person(
         "clinic_id": workload.clinics[plan.pick.clinic].id.as_str(),
         "date": workload.dates[plan.pick.date].to_string(),
     });
+    let key = format!("{run}.{}.book", who.device.as_str());
     let (status, body) = c
-        .call("POST", "/v1/reservations", Some(&admission), Some(&book))
+        .call_keyed(
+            "POST",
+            "/v1/reservations",
+            Some(&admission),
+            Some(&book),
+            Some(&key),
+        )
         .await?;
     tally.add(t);
     let body = expect("book", (status, body), &[201, 409])?;
@@ -493,8 +525,11 @@ async fn flows(
         t0,
     ));
     let mut workers = tokio::task::JoinSet::new();
+    // This run's part of every Idempotency-Key: another run's people are other requests.
+    let run: Arc<str> = uuid::Uuid::now_v7().simple().to_string()[20..].into();
     for w in 0..connections {
         let (targets, next, crowd) = (targets.clone(), next.clone(), crowd.clone());
+        let run = run.clone();
         let progress = progress.clone();
         workers.spawn(async move {
             let mut c = Connection::open(targets, w as usize).await?;
@@ -512,7 +547,7 @@ async fn flows(
                     tokio::time::sleep_until(t0 + Duration::from_secs_f64(n as f64 / rate)).await;
                 }
                 progress.started.fetch_add(1, Ordering::Relaxed);
-                let done = person(&mut c, who, plan, &crowd.workload, &mut tally).await?;
+                let done = person(&mut c, who, plan, &crowd.workload, &mut tally, &run).await?;
                 booked += u32::from(done);
                 progress
                     .booked

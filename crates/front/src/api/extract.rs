@@ -5,6 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request};
+use axum::http::HeaderMap;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 use yeyak_domain::{ClinicId, ReservationId, TicketNo, VaccinationDate, pii};
@@ -45,6 +46,8 @@ pub enum RequestError {
         "{0} holds something shaped like a resident registration number, which never goes into the log"
     )]
     RegistrationNumberInText(&'static str),
+    #[error("an Idempotency-Key is 1 to 64 of [A-Za-z0-9._:-]")]
+    InvalidIdempotencyKey,
 }
 
 impl RequestError {
@@ -63,6 +66,7 @@ impl RequestError {
             RequestError::InvalidTicket => "invalid_ticket",
             RequestError::InvalidResidentId(_) => "invalid_resident_id",
             RequestError::RegistrationNumberInText(_) => "resident_number_in_text",
+            RequestError::InvalidIdempotencyKey => "invalid_idempotency_key",
         }
     }
 }
@@ -113,6 +117,29 @@ pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RequestError> {
         }
     })
 }
+
+/// The request's `Idempotency-Key` header, if any: the client's name for one logical request,
+/// the same on every retry of it. Up to [`IDEMPOTENCY_KEY_MAX`] of `[A-Za-z0-9._:-]`.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, RequestError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| RequestError::InvalidIdempotencyKey)?;
+    let fits = (1..=IDEMPOTENCY_KEY_MAX).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    if !fits {
+        return Err(RequestError::InvalidIdempotencyKey);
+    }
+    no_resident_number("Idempotency-Key", key)?;
+    Ok(Some(key.to_owned()))
+}
+
+/// The longest `Idempotency-Key`.
+pub const IDEMPOTENCY_KEY_MAX: usize = 64;
 
 /// The one path parameter of a route.
 pub fn path_param(path: Result<Path<String>, PathRejection>) -> Result<String, RequestError> {

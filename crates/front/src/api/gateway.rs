@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
-use yeyak_domain::system::Outcome;
-use yeyak_domain::{Command, CommandBody, Method, TicketNo, TimestampMs};
+use yeyak_domain::system::{Outcome, command_id_from};
+use yeyak_domain::{Command, CommandBody, Method, SubjectId, TicketNo, TimestampMs};
 use yeyak_identity::Pseudonymiser;
 
 use super::error::Unexpected;
@@ -123,8 +123,40 @@ impl Front {
         body: CommandBody,
         timeout: Duration,
     ) -> Result<Outcome, Unexpected> {
+        self.decide_as(Uuid::now_v7(), body, timeout).await
+    }
+
+    /// A person's request that the client named with an `Idempotency-Key`: the command id is
+    /// derived from the command's kind, the person and the key, so a retry of a request whose
+    /// answer was lost (a 503, a gateway gone) is the same command, and the ledger answers it
+    /// with the first decision (within its memory of answered commands, 10 minutes) instead of
+    /// deciding it again. Without a key, a fresh command.
+    pub async fn decide_once(
+        &self,
+        key: Option<&str>,
+        person: &SubjectId,
+        body: CommandBody,
+    ) -> Result<Outcome, Unexpected> {
+        let command_id = match key {
+            Some(key) => command_id_from(&format!(
+                "idempotency-key/{}/{}/{key}",
+                body.name(),
+                person.to_hex()
+            )),
+            None => Uuid::now_v7(),
+        };
+        self.decide_as(command_id, body, self.config.decision_timeout)
+            .await
+    }
+
+    async fn decide_as(
+        &self,
+        command_id: Uuid,
+        body: CommandBody,
+        timeout: Duration,
+    ) -> Result<Outcome, Unexpected> {
         let command = Command {
-            command_id: Uuid::now_v7(),
+            command_id,
             at_ms: self.clock.now_ms(),
             body,
         };

@@ -114,20 +114,20 @@ pub async fn book(
     JsonBody(req): JsonBody<BookRequest>,
 ) -> Answer {
     let claims = front.claims(&headers, Some(TokenKind::Admission))?;
+    let key = extract::idempotency_key(&headers)?;
     let clinic = extract::clinic_id(&req.clinic_id)?;
     let date = extract::date(&req.date)?;
     let requested_for = requested_for(&front, &claims, req.resident_id.as_deref())?;
     let admission = admission_of(&claims)?;
-    let outcome = front
-        .decide(CommandBody::Book {
-            subject: claims.sub,
-            requested_for,
-            device: claims.dev.clone(),
-            clinic,
-            date,
-            admission,
-        })
-        .await?;
+    let body = CommandBody::Book {
+        subject: claims.sub,
+        requested_for,
+        device: claims.dev.clone(),
+        clinic,
+        date,
+        admission,
+    };
+    let outcome = front.decide_once(key.as_deref(), &claims.sub, body).await?;
     match settled(&outcome, front.clock.now_ms())? {
         Event::ReservationRecorded(r) => Ok(created(json!({
             "reservation_id": r.reservation.0.to_string(),
@@ -174,15 +174,15 @@ pub async fn cancel(
 ) -> Answer {
     let id = extract::path_param(id)?;
     let claims = front.claims(&headers, None)?;
+    let key = extract::idempotency_key(&headers)?;
     let reservation = extract::reservation_id(&id)?;
-    let outcome = front
-        .decide(CommandBody::Cancel {
-            subject: claims.sub,
-            requested_for: claims.sub,
-            device: claims.dev.clone(),
-            reservation,
-        })
-        .await?;
+    let body = CommandBody::Cancel {
+        subject: claims.sub,
+        requested_for: claims.sub,
+        device: claims.dev.clone(),
+        reservation,
+    };
+    let outcome = front.decide_once(key.as_deref(), &claims.sub, body).await?;
     Refusal::of(&outcome, front.clock.now_ms())?;
     Ok(ok(json!({
         "reservation_id": reservation.0.to_string(),
@@ -201,22 +201,22 @@ pub async fn change(
 ) -> Answer {
     let id = extract::path_param(id)?;
     let claims = front.claims(&headers, Some(TokenKind::Admission))?;
+    let key = extract::idempotency_key(&headers)?;
     let reservation = extract::reservation_id(&id)?;
     let clinic = extract::clinic_id(&req.clinic_id)?;
     let date = extract::date(&req.date)?;
     let requested_for = requested_for(&front, &claims, req.resident_id.as_deref())?;
     let admission = admission_of(&claims)?;
-    let outcome = front
-        .decide(CommandBody::Rebook {
-            subject: claims.sub,
-            requested_for,
-            device: claims.dev.clone(),
-            reservation,
-            clinic,
-            date,
-            admission,
-        })
-        .await?;
+    let body = CommandBody::Rebook {
+        subject: claims.sub,
+        requested_for,
+        device: claims.dev.clone(),
+        reservation,
+        clinic,
+        date,
+        admission,
+    };
+    let outcome = front.decide_once(key.as_deref(), &claims.sub, body).await?;
     match settled(&outcome, front.clock.now_ms())? {
         Event::ReservationChanged(r) => Ok(ok(json!({
             "reservation_id": r.reservation.0.to_string(),

@@ -3,7 +3,7 @@
 //! 10 minutes, one verification per 10 minutes), and the gateway signs a session token.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
@@ -117,23 +117,24 @@ impl Verification {
 
 pub async fn verify(
     State(front): State<AppState>,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<VerifyRequest>,
 ) -> Result<Response, VerifyError> {
+    let key = extract::idempotency_key(&headers)?;
     let v = Verification::read(&front, &req)?;
     let provider = front
         .providers
         .get(&v.method)
         .ok_or(VerifyError::MethodNotOffered)?;
     provider.verify().await.map_err(VerifyError::ProviderDown)?;
-    let outcome = front
-        .decide(CommandBody::Verify {
-            subject: v.subject,
-            birth_year: v.birth.year,
-            cohort_digit: v.birth.cohort_digit,
-            method: v.method,
-            device: v.device.clone(),
-        })
-        .await?;
+    let body = CommandBody::Verify {
+        subject: v.subject,
+        birth_year: v.birth.year,
+        cohort_digit: v.birth.cohort_digit,
+        method: v.method,
+        device: v.device.clone(),
+    };
+    let outcome = front.decide_once(key.as_deref(), &v.subject, body).await?;
     let now = front.clock.now_ms();
     Refusal::of(&outcome, now)?;
     let expires_at_ms = now + front.config.session_ttl_ms;
