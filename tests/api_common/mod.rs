@@ -822,6 +822,12 @@ pub async fn every_path_and_code(api: &Api) {
         metrics.contains("route=\"/v1/verify\",code=\"409\""),
         "{metrics}"
     );
+    // OpenMetrics, encoded by prometheus-client: typed families and the end marker.
+    assert!(
+        metrics.contains("# TYPE yeyak_decision_seconds histogram"),
+        "{metrics}"
+    );
+    assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
 }
 
 // ---- concurrency ------------------------------------------------------------------------------

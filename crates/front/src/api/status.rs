@@ -20,7 +20,10 @@ use super::gateway::Front;
 use super::{AppState, fill, ok};
 use crate::clock::rfc3339;
 use crate::congestion::{self, Level};
+use crate::metrics::{gauge, gauges};
 use crate::providers::Health;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 
 /// The operator page's data: queue depth, admission rate, lights, fill per booking day and clinic.
 pub fn status_body(front: &Front) -> Result<Value, Unexpected> {
@@ -200,93 +203,62 @@ pub async fn congestion(State(front): State<AppState>) -> Response {
     ok(Value::Array(congestion_list(&front)))
 }
 
-/// One metric family of the Prometheus text format: its name, type and help.
-struct Family {
-    name: &'static str,
-    kind: &'static str,
-    help: &'static str,
-}
-
-const QUEUE_DEPTH: Family = Family {
-    name: "yeyak_queue_depth",
-    kind: "gauge",
-    help: "Tickets waiting in the waiting room.",
-};
-const PRE_QUEUE_DEPTH: Family = Family {
-    name: "yeyak_pre_queue_depth",
-    kind: "gauge",
-    help: "People waiting for the opening draw.",
-};
-const ADMISSION_RATE: Family = Family {
-    name: "yeyak_admission_rate",
-    kind: "gauge",
-    help: "Admissions per second, measured over the last minute.",
-};
-const ADMITTED_TOTAL: Family = Family {
-    name: "yeyak_admitted_total",
-    kind: "counter",
-    help: "Tickets admitted.",
-};
-const VERIFICATION_WAIT: Family = Family {
-    name: "yeyak_verification_wait_seconds",
-    kind: "gauge",
-    help: "Measured verification wait per method.",
-};
-const CONGESTION_LEVEL: Family = Family {
-    name: "yeyak_congestion_level",
-    kind: "gauge",
-    help: "Light per method: 0 green, 1 yellow, 2 red, 3 grey.",
-};
-
-impl Family {
-    /// Help, type, then one line per sample (`labels` already in braces, or empty).
-    fn write(&self, out: &mut String, samples: &[(String, String)]) {
-        let Family { name, kind, help } = self;
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-        for (labels, value) in samples {
-            out.push_str(&format!("{name}{labels} {value}\n"));
-        }
-    }
-
-    fn write_one(&self, out: &mut String, value: impl ToString) {
-        self.write(out, &[(String::new(), value.to_string())]);
-    }
-}
-
 /// The waiting room's gauges, from the view (left out while it cannot be read).
-fn queue_gauges(front: &Front, out: &mut String) {
+fn queue_gauges(front: &Front, registry: &mut Registry) {
     let now = front.clock.now_ms();
     let Ok(view) = front.view() else {
         return;
     };
-    QUEUE_DEPTH.write_one(out, view.waiting.len());
-    PRE_QUEUE_DEPTH.write_one(out, view.pre_queue.len());
-    ADMISSION_RATE.write_one(out, view.admission_rate(now).unwrap_or(0.0));
-    ADMITTED_TOTAL.write_one(out, view.admitted_total);
+    registry.register(
+        "yeyak_queue_depth",
+        "Tickets waiting in the waiting room",
+        gauge(view.waiting.len() as f64),
+    );
+    registry.register(
+        "yeyak_pre_queue_depth",
+        "People waiting for the opening draw",
+        gauge(view.pre_queue.len() as f64),
+    );
+    registry.register(
+        "yeyak_admission_rate",
+        "Admissions per second, measured over the last minute",
+        gauge(view.admission_rate(now).unwrap_or(0.0)),
+    );
+    let admitted = Counter::<u64>::default();
+    admitted.inc_by(view.admitted_total);
+    registry.register("yeyak_admitted", "Tickets admitted", admitted);
 }
 
 /// The verification wait and the light of every method.
-fn method_gauges(front: &Front, out: &mut String) {
+fn method_gauges(front: &Front, registry: &mut Registry) {
     let t = front.thresholds();
-    let per_method = |value: &dyn Fn(&Health) -> String| -> Vec<(String, String)> {
-        let labels = |m: &Method| format!("{{method=\"{}\"}}", m.as_str());
-        front
-            .providers
-            .iter()
-            .map(|(m, p)| (labels(m), value(&p.health())))
-            .collect()
+    let per_method = |value: &dyn Fn(&Health) -> f64| {
+        gauges(front.providers.iter().map(|(m, p)| {
+            let labels = vec![("method".to_owned(), m.as_str().to_owned())];
+            (labels, value(&p.health()))
+        }))
     };
-    VERIFICATION_WAIT.write(out, &per_method(&|h| (h.wait_ms / 1000.0).to_string()));
-    let level = |h: &Health| (congestion::level(h, &t) as u8).to_string();
-    CONGESTION_LEVEL.write(out, &per_method(&level));
+    registry.register(
+        "yeyak_verification_wait_seconds",
+        "Measured verification wait per method",
+        per_method(&|h| h.wait_ms / 1000.0),
+    );
+    registry.register(
+        "yeyak_congestion_level",
+        "Light per method: 0 green, 1 yellow, 2 red, 3 grey",
+        per_method(&|h| f64::from(congestion::level(h, &t) as u8)),
+    );
 }
 
 /// `GET /metrics`: the counters of this process, then the gauges read now.
 pub async fn metrics(State(front): State<AppState>) -> Response {
-    let mut gauges = String::new();
-    queue_gauges(&front, &mut gauges);
-    method_gauges(&front, &mut gauges);
-    let body = front.metrics.render(&gauges);
-    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    let rendered = front.metrics.render(|registry| {
+        queue_gauges(&front, registry);
+        method_gauges(&front, registry);
+    });
+    let Ok(body) = rendered else {
+        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
