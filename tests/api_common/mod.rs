@@ -977,6 +977,13 @@ pub async fn asked_again_with_its_key(api: &Api, other: &Api) {
         .post_keyed("/v1/verify", None, "verify-2", person.clone())
         .await
         .expect(429, "verify_rate_limited");
+    // The same key from another phone: no session for it.
+    let mut phone = person.clone();
+    phone["device_id"] = json!("phone");
+    other
+        .post_keyed("/v1/verify", None, "verify-1", phone)
+        .await
+        .expect(409, "device_locked");
     api.post("/v1/verify", None, person.clone())
         .await
         .expect(429, "verify_rate_limited");

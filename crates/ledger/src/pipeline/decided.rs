@@ -144,9 +144,10 @@ impl Decided {
             }
             self.current_from_ms = at_ms;
         }
-        if at_ms >= self.current_from_ms.saturating_sub(self.window_ms) {
-            self.current.insert(id);
-        }
+        // Remembered whatever its time: a command stamped behind the newest one seen (another
+        // gateway's clock behind, a rehearsal's clock moved back) is still a command whose retry
+        // must not be decided again; it leaves with its generation.
+        self.current.insert(id);
     }
 
     /// How many ids are held (for stats and the memory measurement).
@@ -206,6 +207,19 @@ mod tests {
         );
         assert!(decided.answered(&enqueue(3, 19 * 60_000)));
         assert_eq!(decided.len(), 3);
+    }
+
+    /// One command stamped far ahead (a gateway whose clock is wrong) once made every command
+    /// behind it unremembered, and their retries were decided again.
+    #[test]
+    fn a_command_stamped_behind_the_newest_is_remembered_too() {
+        let mut decided = Decided::new(10 * 60_000);
+        decided.remember(&enqueue(1, 5 * 365 * 24 * 3_600_000));
+        decided.settle();
+        let behind = enqueue(2, 0);
+        decided.remember(&behind);
+        decided.settle();
+        assert!(decided.answered(&behind));
     }
 
     #[test]

@@ -310,7 +310,8 @@ pub struct BatchInfo {
 }
 
 /// Called for each batch inside its transaction just before COMMIT; `Break` rolls the
-/// transaction (every batch in it) back and ends the run with [`ProjectionError::Interrupted`]. For fault-injection tests and tracing.
+/// transaction (every batch in it) back and ends the run with
+/// [`ProjectionError::Interrupted`]. For fault-injection tests and tracing.
 pub type BeforeCommit<'a> = Box<dyn FnMut(&BatchInfo) -> ControlFlow<()> + Send + 'a>;
 
 struct Statements {
