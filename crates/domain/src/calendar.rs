@@ -213,11 +213,13 @@ impl Campaign {
                 "a campaign has 1 to 10 booking days".into(),
             ));
         }
-        for pair in booking_days.windows(2) {
+        for (index, pair) in booking_days.windows(2).enumerate() {
             if pair[0].window.closes_at_ms > pair[1].window.opens_at_ms {
-                return Err(CampaignError::Inconsistent(
-                    "booking days overlap or are out of order".into(),
-                ));
+                return Err(CampaignError::Inconsistent(format!(
+                    "booking_days[{index}] closes after booking_days[{}] opens: booking days \
+                     overlap or are out of order",
+                    index + 1
+                )));
             }
         }
         let mut digits: Vec<u8> = booking_days.iter().map(|d| d.digit).collect();
@@ -570,6 +572,25 @@ mod tests {
             let error = Campaign::from_toml(&text).unwrap_err().to_string();
             assert!(error.contains(&format!("id `{id}`")), "{error}");
         }
+        let error = Campaign::from_toml(&overlapping).unwrap_err().to_string();
+        assert!(
+            error.contains("booking_days[0] closes after booking_days[1] opens"),
+            "{error}"
+        );
+        let empty_ages =
+            DEFAULT_CAMPAIGN_TOML.replace("born_from_year = 1972", "born_from_year = 2004");
+        let error = Campaign::from_toml(&empty_ages).unwrap_err().to_string();
+        assert!(
+            error.contains("born_from_year is after born_to_year"),
+            "{error}"
+        );
+        let change_early = DEFAULT_CAMPAIGN_TOML.replace(
+            "[change_window]\nopens_at = \"2021-08-19T20:00:00+09:00\"",
+            "[change_window]\nopens_at = \"2021-08-18T20:00:00+09:00\"",
+        );
+        assert_ne!(change_early, DEFAULT_CAMPAIGN_TOML);
+        let error = Campaign::from_toml(&change_early).unwrap_err().to_string();
+        assert!(error.contains("change window opens before"), "{error}");
         let bad_time = DEFAULT_CAMPAIGN_TOML.replace("2021-08-09T20:00:00+09:00", "9 Aug 8pm");
         assert!(matches!(
             Campaign::from_toml(&bad_time),
