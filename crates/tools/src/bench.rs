@@ -20,8 +20,9 @@
 //! person chain, and the wait for a free thread); with `postgres`, from the reservation seen
 //! decided to the projector's commit of its row (the projector follows as `yeyak project` does),
 //! and overbooked shares and double holders counted in the read models; and the raw ceiling:
-//! the run's own records (key, value, headers) appended again to the same partitions by a
-//! producer with the processors' transactional settings, in transactions of their size.
+//! the run's own records (key, value, headers) appended again to the same partitions by the
+//! processors' own transactional producer (`processor::producer`), in transactions of their
+//! size.
 
 pub mod cli;
 pub mod front;
@@ -33,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use uuid::Uuid;
 
 use yeyak_domain::{Campaign, SubjectId, System};
@@ -42,10 +43,10 @@ use yeyak_ledger::pipeline::Topics;
 use yeyak_ledger::pipeline::admin::{delete_topics, ensure_topics};
 use yeyak_ledger::pipeline::client::EventTail;
 use yeyak_ledger::pipeline::processor::{
-    Processor, ProcessorConfig, ProcessorError, ProcessorStats,
+    self, Processor, ProcessorConfig, ProcessorError, ProcessorStats,
 };
 use yeyak_ledger::submit::{Kafka, Submit, SubmitError};
-use yeyak_log::{TopicSettings, client_config};
+use yeyak_log::{Recovering, TopicSettings};
 use yeyak_read::projection::postgres::ProjectionError;
 
 use crate::workload::{Arrival, Supply, Workload, WorkloadConfig, WorkloadError};
@@ -539,9 +540,9 @@ fn check(events: &[yeyak_domain::Envelope], campaign: &Campaign) -> Checks {
 
 /// The raw ceiling on the same broker: the run's own events, encoded as the processors wrote
 /// them (key, value, headers with the campaign's), appended again to the same partitions of
-/// topics of their own by a producer with the processors' settings, in transactions of the
-/// processors' size (`per_transaction` records), as fast as it goes. Appends per second, and
-/// the topics (to be deleted).
+/// topics of their own by the processors' own producer (`processor::producer`), in
+/// transactions of the processors' size (`per_transaction` records), as fast as it goes.
+/// Appends per second, and the topics (to be deleted).
 fn raw_append_rate(
     config: &BenchConfig,
     prefix: &str,
@@ -565,7 +566,11 @@ fn raw_append_rate(
         let name = topic.strip_prefix(prefix).unwrap_or(topic);
         records.push((format!("{}{name}", raw_topics.prefix), *partition, record));
     }
-    let producer = raw_producer(config)?;
+    let producer = processor::producer(&ProcessorConfig::new(
+        &config.bootstrap,
+        raw_topics.clone(),
+        &format!("bench-raw-{}", Uuid::now_v7().simple()),
+    ))?;
     let broker =
         |operation| move |cause| BenchError::Pipeline(ProcessorError::Broker { operation, cause });
     let timeout = Duration::from_secs(120);
@@ -600,38 +605,9 @@ fn raw_append_rate(
     ))
 }
 
-/// A transactional producer with the processors' settings.
-fn raw_producer(
-    config: &BenchConfig,
-) -> Result<ThreadedProducer<DefaultProducerContext>, BenchError> {
-    let id = format!("yeyak-bench-raw-{}", Uuid::now_v7().simple());
-    let producer: ThreadedProducer<DefaultProducerContext> = client_config(&config.bootstrap)
-        .set("client.id", &id)
-        .set("transactional.id", &id)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "2")
-        .set("retry.backoff.ms", "5")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("compression.type", "none")
-        .create()
-        .map_err(|cause| ProcessorError::Client {
-            role: "raw producer",
-            cause,
-        })?;
-    let timeout = Duration::from_secs(60);
-    yeyak_log::kafka::patiently_init_transactions(|| producer.init_transactions(timeout), timeout)
-        .map_err(|cause| ProcessorError::Broker {
-            operation: "raw init transactions",
-            cause,
-        })?;
-    Ok(producer)
-}
-
 /// Produces one record, waiting while the producer's queue is full.
 fn produce(
-    producer: &ThreadedProducer<DefaultProducerContext>,
+    producer: &ThreadedProducer<Recovering>,
     mut record: BaseRecord<'_, Vec<u8>, Vec<u8>>,
 ) -> Result<(), BenchError> {
     loop {

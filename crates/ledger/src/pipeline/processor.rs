@@ -281,8 +281,9 @@ fn consumer(config: &ProcessorConfig) -> Result<BaseConsumer<Assignments>, Proce
 }
 
 /// The transactional producer, initialised (which fences any earlier incarnation with the same
-/// transactional id).
-fn producer(config: &ProcessorConfig) -> Result<ThreadedProducer<Recovering>, ProcessorError> {
+/// transactional id). Public for the benchmark's raw baseline, which appends with this very
+/// producer.
+pub fn producer(config: &ProcessorConfig) -> Result<ThreadedProducer<Recovering>, ProcessorError> {
     let producer: ThreadedProducer<Recovering> =
         with_statistics(&mut client_config(&config.bootstrap))
             .set("client.id", &config.transactional_id)
