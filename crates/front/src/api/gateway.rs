@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 use yeyak_domain::system::{Outcome, command_id_from};
-use yeyak_domain::{Command, CommandBody, Method, SubjectId, TicketNo, TimestampMs};
+use yeyak_domain::{Command, CommandBody, DeviceId, Method, SubjectId, TicketNo, TimestampMs};
 use yeyak_identity::Pseudonymiser;
 
 use super::error::Unexpected;
@@ -127,21 +127,24 @@ impl Front {
     }
 
     /// A person's request that the client named with an `Idempotency-Key`: the command id is
-    /// derived from the command's kind, the person and the key, so a retry of a request whose
-    /// answer was lost (a 503, a gateway gone) is the same command, and the ledger answers it
-    /// with the first decision (within its memory of answered commands, 10 minutes) instead of
-    /// deciding it again. Without a key, a fresh command.
+    /// derived from the command's kind, the person, the device and the key, so a retry of a
+    /// request whose answer was lost (a 503, a gateway gone) is the same command, and the
+    /// ledger answers it with the first decision (within its memory of answered commands, 10
+    /// minutes) instead of deciding it again. The same key from another device is another
+    /// command, decided by the rules (the device lock). Without a key, a fresh command.
     pub async fn decide_once(
         &self,
         key: Option<&str>,
         person: &SubjectId,
+        device: &DeviceId,
         body: CommandBody,
     ) -> Result<Outcome, Unexpected> {
         let command_id = match key {
             Some(key) => command_id_from(&format!(
-                "idempotency-key/{}/{}/{key}",
+                "idempotency-key/{}/{}/{}/{key}",
                 body.name(),
-                person.to_hex()
+                person.to_hex(),
+                device.as_str()
             )),
             None => Uuid::now_v7(),
         };

@@ -127,7 +127,9 @@ pub async fn book(
         date,
         admission,
     };
-    let outcome = front.decide_once(key.as_deref(), &claims.sub, body).await?;
+    let outcome = front
+        .decide_once(key.as_deref(), &claims.sub, &claims.dev, body)
+        .await?;
     match settled(&outcome, front.clock.now_ms())? {
         Event::ReservationRecorded(r) => Ok(created(json!({
             "reservation_id": r.reservation.0.to_string(),
@@ -182,7 +184,9 @@ pub async fn cancel(
         device: claims.dev.clone(),
         reservation,
     };
-    let outcome = front.decide_once(key.as_deref(), &claims.sub, body).await?;
+    let outcome = front
+        .decide_once(key.as_deref(), &claims.sub, &claims.dev, body)
+        .await?;
     Refusal::of(&outcome, front.clock.now_ms())?;
     Ok(ok(json!({
         "reservation_id": reservation.0.to_string(),
@@ -216,7 +220,9 @@ pub async fn change(
         date,
         admission,
     };
-    let outcome = front.decide_once(key.as_deref(), &claims.sub, body).await?;
+    let outcome = front
+        .decide_once(key.as_deref(), &claims.sub, &claims.dev, body)
+        .await?;
     match settled(&outcome, front.clock.now_ms())? {
         Event::ReservationChanged(r) => Ok(ok(json!({
             "reservation_id": r.reservation.0.to_string(),

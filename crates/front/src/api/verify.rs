@@ -7,9 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
-use yeyak_domain::{
-    BirthFacts, CommandBody, DeviceId, Event, Method, Rejection, RejectionCode, SubjectId,
-};
+use yeyak_domain::{BirthFacts, CommandBody, DeviceId, Method, SubjectId};
 
 use super::error::{ApiError, Unexpected, answered_as_api_error};
 use super::extract::{self, JsonBody, RequestError};
@@ -136,18 +134,11 @@ pub async fn verify(
         method: v.method,
         device: v.device.clone(),
     };
-    let outcome = front.decide_once(key.as_deref(), &v.subject, body).await?;
+    let outcome = front
+        .decide_once(key.as_deref(), &v.subject, &v.device, body)
+        .await?;
     let now = front.clock.now_ms();
     Refusal::of(&outcome, now)?;
-    // A retry answered with a first decision made for another device (the same key sent from
-    // another phone) gets no session: that device is locked out, as a fresh request would be.
-    let decided_for = outcome.events.iter().find_map(|e| match &e.event {
-        Event::SubjectVerified(verified) => Some(&verified.device),
-        _ => None,
-    });
-    if decided_for.is_some_and(|device| device != &v.device) {
-        return Err(Refusal::new(Rejection::new(RejectionCode::DeviceLocked), now).into());
-    }
     let expires_at_ms = now + front.config.session_ttl_ms;
     let session = Claims {
         kind: TokenKind::Session,
