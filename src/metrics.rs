@@ -10,9 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use yeyak_front::metrics as encoded;
 
 /// One metric's value with its name, help and labels, as the role last published it.
 #[derive(Debug, Clone)]
@@ -98,19 +97,10 @@ fn registry(samples: &[Sample]) -> Registry {
                 registry.register(*name, *help, counter);
             }
             Sample::Gauge { name, help, series } if series.len() == 1 && series[0].0.is_empty() => {
-                let gauge = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-                gauge.set(series[0].1);
-                registry.register(*name, *help, gauge);
+                registry.register(*name, *help, encoded::gauge(series[0].1));
             }
             Sample::Gauge { name, help, series } => {
-                let family = Family::<
-                    Vec<(String, String)>,
-                    Gauge<f64, std::sync::atomic::AtomicU64>,
-                >::default();
-                for (labels, value) in series {
-                    family.get_or_create(labels).set(*value);
-                }
-                registry.register(*name, *help, family);
+                registry.register(*name, *help, encoded::gauges(series.iter().cloned()));
             }
         }
     }
