@@ -5,11 +5,12 @@
 // them and never trusts its own clock. The admission token exists only because the server
 // issued it, and every booking call sends it back for the server to check.
 //
-// What the page keeps: in localStorage, the device id (so a refresh or a second tab is the same
-// device) and the language; in this tab's sessionStorage only, the tokens, ticket and
-// reservation of the flow in progress (so a refresh does not lose the place in the queue, and
-// closing the tab forgets them). "Finish" (마치기) forgets all of it at once, for the next
-// person at a shared computer. The resident registration number and the birth date are never
+// What the page keeps: in localStorage, the language only; in this tab's sessionStorage, the
+// device id and the tokens, ticket and reservation of the flow in progress (so a refresh does not
+// lose the place in the queue, and closing the tab forgets them: nothing of the person survives
+// the tab, on a shared computer). A tab of its own is a device of its own: the server's device
+// lock treats a second tab as a second device, as the seed's rule does for a second browser.
+// "Finish" (마치기) forgets all of it at once, without closing the tab. The resident registration number and the birth date are never
 // stored: the number goes to POST /v1/verify once and the input fields are cleared.
 "use strict";
 
@@ -75,7 +76,7 @@
       queuePositionUnit: "명",
       queueEtaLabel: "예상 대기 시간",
       queueStateLabel: "상태",
-      queueHint: "순서가 되면 자동으로 다음 화면으로 넘어갑니다. 새로고침하거나 다른 창을 열어도 순서는 그대로 유지되니 이 화면을 닫지 말고 기다려 주세요.",
+      queueHint: "순서가 되면 자동으로 다음 화면으로 넘어갑니다. 새로고침해도 순서는 유지되지만, 이 창을 닫으면 순서를 잃게 되니 닫지 말고 기다려 주세요.",
       queueFair: "대기 순서와 입장은 서버가 정합니다. 화면이나 기기 시계를 바꿔도 순서는 바뀌지 않습니다.",
       queueLeave: "대기 취소",
       queueRejoin: "다시 줄 서기",
@@ -248,7 +249,7 @@
       queuePositionUnit: "",
       queueEtaLabel: "Estimated wait",
       queueStateLabel: "Status",
-      queueHint: "You will move on automatically when it is your turn. Refreshing or opening another tab keeps your place; please keep this page open.",
+      queueHint: "You will move on automatically when it is your turn. Refreshing keeps your place; closing this tab loses it, so please keep it open.",
       queueFair: "The server decides the order and admission. Changing this page or your device clock does not change your place.",
       queueLeave: "Leave the queue",
       queueRejoin: "Join again",
@@ -427,6 +428,16 @@
 
   // The server gives eta_s and, when it has one, a range; the page only formats it.
   function etaRange(q) {
+    const bounds = etaBounds(q);
+    if (!bounds) return "–";
+    const [lo, hi] = bounds;
+    if (hi <= 5) return t("etaNow");
+    const a = waitWords(lo), b = waitWords(hi);
+    return a === b ? t("rangeAbout", { a }) : t("rangeBetween", { a, b });
+  }
+
+  // [low, high] seconds of the server's ETA, or null when it gave none.
+  function etaBounds(q) {
     const pick = (...names) => {
       for (const n of names) if (typeof q[n] === "number" && isFinite(q[n])) return q[n];
       return undefined;
@@ -441,10 +452,7 @@
     const mid = pick("eta_s");
     if (lo === undefined) lo = mid;
     if (hi === undefined) hi = mid;
-    if (lo === undefined) return "–";
-    if (hi <= 5) return t("etaNow");
-    const a = waitWords(lo), b = waitWords(hi);
-    return a === b ? t("rangeAbout", { a }) : t("rangeBetween", { a, b });
+    return lo === undefined ? null : [lo, hi];
   }
 
   function formatDate(iso) {
@@ -493,11 +501,11 @@
   // ---------------------------------------------------------------- state
 
   function deviceId() {
-    let id = localStorage.getItem(DEVICE_KEY);
+    let id = sessionStorage.getItem(DEVICE_KEY);
     if (!id) {
       id = crypto.randomUUID ? crypto.randomUUID() : Array.from(crypto.getRandomValues(new Uint8Array(16)),
         (b) => b.toString(16).padStart(2, "0")).join("");
-      localStorage.setItem(DEVICE_KEY, id);
+      sessionStorage.setItem(DEVICE_KEY, id);
     }
     return id;
   }
@@ -522,9 +530,10 @@
   let state = load();
 
   function load() {
-    // Older versions kept the flow in localStorage, where the next person at the computer
-    // would find it: gone.
+    // Older versions kept the flow and the device id in localStorage, where the next person at
+    // the computer would find them: gone.
     localStorage.removeItem(STATE_KEY);
+    localStorage.removeItem(DEVICE_KEY);
     try {
       const s = JSON.parse(sessionStorage.getItem(STATE_KEY) || "null");
       return s && typeof s === "object" ? { ...blank(), ...s } : blank();
@@ -647,9 +656,15 @@
     toggle.setAttribute("lang", lang === "ko" ? "en" : "ko");
   }
 
-  function showAlert(message, { code, info } = {}) {
+  // The alert shown, to be written again in the other language when the person switches.
+  let alertShown = null;
+
+  // `text` gives the message in the page's language at the time (a function, so that the
+  // language toggle can write it again).
+  function showAlert(text, { code, info } = {}) {
+    alertShown = { text, code, info };
     const box = $("alert");
-    box.replaceChildren(el("strong", { text: message }));
+    box.replaceChildren(el("strong", { text: text() }));
     if (code) box.append(el("span", { class: "code", text: `${t("errorCode")}: ${code}` }));
     box.classList.toggle("alert-info", !!info);
     box.setAttribute("role", info ? "status" : "alert");
@@ -657,6 +672,7 @@
   }
 
   function clearAlert() {
+    alertShown = null;
     $("alert").hidden = true;
     $("alert").replaceChildren();
   }
@@ -672,10 +688,10 @@
   function showError(e) {
     if (!(e instanceof ApiError)) {
       console.error(e);
-      showAlert(t("err.internal"));
+      showAlert(() => t("err.internal"));
       return;
     }
-    showAlert(errorText(e), { code: e.reason ? `${e.code} (${e.reason})` : e.code });
+    showAlert(() => errorText(e), { code: e.reason ? `${e.code} (${e.reason})` : e.code });
   }
 
   function busy(button, on, label) {
@@ -1047,7 +1063,7 @@
     state.ticket = null;
     save();
     show("verify", { keepAlert: false });
-    showAlert(t("sessionExpired"), { info: true });
+    showAlert(() => t("sessionExpired"), { info: true });
   }
 
   function renderQueue() {
@@ -1058,7 +1074,11 @@
     $("queue-state").textContent = t("qs_" + st);
     const pos = typeof q.position === "number" ? q.position : null;
     $("queue-position").textContent = pos == null ? "–" : number(pos);
-    $("queue-eta").textContent = st === "admitted" ? t("qs_admitted") : st === "expired" ? "–" : etaRange(q);
+    const eta = $("queue-eta");
+    eta.textContent = st === "admitted" ? t("qs_admitted") : st === "expired" ? "–" : etaRange(q);
+    // The server's seconds behind the words, for whoever checks the page against the real wait.
+    const bounds = st === "waiting" || st === "pre" ? etaBounds(q) : null;
+    eta.dataset.rangeS = bounds ? bounds.join("-") : "";
     const first = state.firstPosition;
     const done = pos == null || !first ? 0 : Math.max(0, Math.min(1, (first - pos) / Math.max(first, 1)));
     $("queue-bar").style.width = (st === "admitted" ? 100 : Math.round(done * 100)) + "%";
@@ -1262,7 +1282,7 @@
     if (q.state === "expired") {
       stopLive();
       renderQueue();
-      showAlert(t(q.reason === "skipped" ? "queueSkipped" : "queueExpired"), { code: q.reason });
+      showAlert(() => t(q.reason === "skipped" ? "queueSkipped" : "queueExpired"), { code: q.reason });
       return false;
     }
     renderQueue();
@@ -1276,7 +1296,7 @@
       stopLive();
       lastQueue = { state: "expired" };
       renderQueue();
-      showAlert(t("queueExpired"), { code: e.code });
+      showAlert(() => t("queueExpired"), { code: e.code });
       return;
     }
     if (e instanceof ApiError && e.status !== 0 && e.status < 500) { stopLive(); return showError(e); }
@@ -1548,7 +1568,7 @@
         state.admission = null;
         save();
         if (!sessionToken()) return reverify();
-        showAlert(t("admissionGone"), { code: e.code });
+        showAlert(() => t("admissionGone"), { code: e.code });
         $("queue-rejoin").hidden = false;
         return enqueueAfterNotice();
       case "sold_out":
@@ -1567,12 +1587,9 @@
   // After an admission was refused the person needs a new place in the queue; they go there
   // with the reason on screen.
   async function enqueueAfterNotice() {
-    const keep = $("alert").cloneNode(true);
+    const keep = alertShown;
     await enqueue();
-    if (state.view === "queue") {
-      $("alert").replaceWith(keep);
-      keep.hidden = false;
-    }
+    if (state.view === "queue" && keep) showAlert(keep.text, keep);
   }
 
   // ---------------------------------------------------------------- done and my reservation
@@ -1686,7 +1703,7 @@
       state.goal = "view";
       save();
       show("manage");
-      showAlert(t("cancelled"), { info: true });
+      showAlert(() => t("cancelled"), { info: true });
     } catch (e) {
       busy(button, false);
       if (e instanceof ApiError && e.status === 401 && !freshAdmission() && sessionToken()) {
@@ -1712,7 +1729,7 @@
   }
 
   // Finish: leave the queue if waiting, then forget the tokens, the ticket, the reservation and
-  // the device id this page kept; only the language stays.
+  // the device id this tab kept; only the language stays.
   function finish() {
     const ticket = state.ticket;
     if (ticket) api("DELETE", "/v1/queue/" + encodeURIComponent(ticket), { token: sessionToken() }).catch(() => {});
@@ -1723,7 +1740,7 @@
     localStorage.removeItem(DEVICE_KEY);
     for (const id of ["rid-front", "rid-back"]) $(id).value = "";
     show("method");
-    showAlert(t("finished"), { info: true });
+    showAlert(() => t("finished"), { info: true });
   }
 
   function wire() {
@@ -1731,13 +1748,14 @@
       lang = lang === "ko" ? "en" : "ko";
       localStorage.setItem(LANG_KEY, lang);
       applyText();
-      const alertShown = !$("alert").hidden;
+      const alert = alertShown;
       if (RENDER[state.view] && state.view !== "queue" && state.view !== "choose") RENDER[state.view]();
       if (state.view === "queue") renderQueue();
       if (state.view === "choose") renderChoose();
       if (state.view === "verify") RENDER.verify();
       if (state.view === "method") renderToday();
-      if (!alertShown) clearAlert();
+      if (alert) showAlert(alert.text, alert);
+      else clearAlert();
     });
     for (const r of document.querySelectorAll('input[name="intent"]')) {
       r.addEventListener("change", () => { state.intent = r.value; save(); });

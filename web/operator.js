@@ -268,13 +268,22 @@
     new Intl.NumberFormat(locale(), { maximumFractionDigits: digits, minimumFractionDigits: digits }).format(n);
   const rate = (r) => number(Number(r) || 0, r >= 100 ? 0 : 1);
 
-  // Campaign times are Korean local time, whatever the operator's browser says.
+  // Campaign times are Korean local time, whatever the operator's browser says. A reading of the
+  // server's clock (its now, the ledger's last decision) to the second...
   function dateTime(iso) {
+    return kst(iso, { second: "2-digit" });
+  }
+
+  // ...and the calendar's instants (a booking day's opening and closing) to the minute.
+  function calendarTime(iso) {
+    return kst(iso, {});
+  }
+
+  function kst(iso, extra) {
     const d = new Date(iso);
     if (isNaN(d)) return "–";
     return new Intl.DateTimeFormat(locale(), {
-      month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
-      hour12: false, timeZone: "Asia/Seoul",
+      month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false, timeZone: "Asia/Seoul", ...extra,
     }).format(d);
   }
 
@@ -342,14 +351,21 @@
     for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== "view-" + view;
   }
 
-  function showAlert(message, code) {
+  // What the alert and the last control's line say, as functions of the page's language, so
+  // that switching it writes them again.
+  let alertShown = null;
+  let controlSaid = null;
+
+  function showAlert(text, code) {
+    alertShown = { text, code };
     const box = $("alert");
-    box.replaceChildren(el("strong", { text: message }));
+    box.replaceChildren(el("strong", { text: text() }));
     if (code) box.append(el("span", { class: "code", text: code }));
     box.hidden = false;
   }
 
   function clearAlert() {
+    alertShown = null;
     $("alert").hidden = true;
     $("alert").replaceChildren();
   }
@@ -401,18 +417,23 @@
   // Runs one control, says what was recorded (or why not), and refreshes the figures.
   async function control(button, pathname, body, said) {
     if (button) button.disabled = true;
-    $("control-done").textContent = "";
+    sayControl(null);
     try {
       const answer = await adminPost(pathname, body);
       clearAlert();
-      $("control-done").textContent = t("recorded", { what: said(answer), op: answer.operator || "–" });
+      sayControl(() => t("recorded", { what: said(answer), op: answer.operator || "–" }));
       await poll();
     } catch (e) {
       const known = t("err." + e.code) !== "err." + e.code;
-      showAlert(known ? t("err." + e.code) : (e.message || t("err.internal")), e.code);
+      showAlert(() => (known ? t("err." + e.code) : (e.message || t("err.internal"))), e.code);
     } finally {
       if (button) button.disabled = false;
     }
+  }
+
+  function sayControl(text) {
+    controlSaid = text;
+    $("control-done").textContent = text ? text() : "";
   }
 
   function togglePause() {
@@ -438,8 +459,7 @@
   }
 
   function switchProvider(button, method, outage) {
-    const m = methodName(method);
-    control(button, "/admin/providers", { method, outage }, () => t(outage ? "didDown" : "didUp", { m }));
+    control(button, "/admin/providers", { method, outage }, () => t(outage ? "didDown" : "didUp", { m: methodName(method) }));
   }
 
   const methodName = (m) => (t("m_" + m) === "m_" + m ? m : t("m_" + m));
@@ -469,7 +489,7 @@
       }
       failures += 1;
       markStale();
-      showAlert(t(e.code === "network" ? "err.network" : "err.internal"), e.code);
+      showAlert(() => t(e.code === "network" ? "err.network" : "err.internal"), e.code);
     }
     const delay = Math.min(POLL_MS * 2 ** Math.min(failures, 3), POLL_MAX_MS);
     if (token()) pollTimer = setTimeout(poll, delay);
@@ -511,7 +531,7 @@
       $("h-status").focus();
       pollTimer = setTimeout(poll, POLL_MS);
     } catch (e) {
-      if (e.code === "network") showAlert(t("err.network"), e.code);
+      if (e.code === "network") showAlert(() => t("err.network"), e.code);
       else tokenError(e);
     } finally {
       button.disabled = false;
@@ -557,7 +577,7 @@
 
     $("queue-depth").textContent = number(status.queue_depth ?? 0);
     $("pre-queue").textContent = number(status.pre_queue ?? 0);
-    $("opens-at").textContent = status.opens_at ? t("opensAt", { time: dateTime(status.opens_at) }) : "";
+    $("opens-at").textContent = status.opens_at ? t("opensAt", { time: calendarTime(status.opens_at) }) : "";
     $("rate-measured").textContent = rate(status.admission_rate_per_s ?? 0);
     $("rate-configured").textContent = t("rateConfigured", {
       now: rate(status.outflow_rate_per_s ?? 0), conf: rate(status.admit_per_s ?? status.outflow_rate_per_s ?? 0),
@@ -628,9 +648,9 @@
   function renderToday() {
     const today = status.today || {};
     if (!today.share) {
-      $("today-share").textContent = today.next_opens_at ? t("todayNone", { time: dateTime(today.next_opens_at) }) : t("todayNoneEnded");
+      $("today-share").textContent = today.next_opens_at ? t("todayNone", { time: calendarTime(today.next_opens_at) }) : t("todayNoneEnded");
     } else {
-      $("today-share").textContent = t("todayShare", { share: shareName(today.share), from: dateTime(today.opens_at), to: dateTime(today.closes_at) });
+      $("today-share").textContent = t("todayShare", { share: shareName(today.share), from: calendarTime(today.opens_at), to: calendarTime(today.closes_at) });
     }
     $("today-share").dataset.share = today.share || "";
     const regions = (today.regions || []).map((r) =>
@@ -735,7 +755,7 @@
         el("th", { scope: "row" },
           el("span", { class: "row-name", text: d.share === "pool" ? t("poolLabel") : t("dayLabel", { d: d.digit }) }),
           d.open ? el("span", { class: "badge", text: t("open") }) : null,
-          el("span", { class: "row-sub", text: `${dateTime(d.opens_at)} – ${dateTime(d.closes_at)}` })),
+          el("span", { class: "row-sub", text: `${calendarTime(d.opens_at)} – ${calendarTime(d.closes_at)}` })),
         el("td", {}, meter(d.booked, d.capacity))));
     $("days-body").replaceChildren(...rows);
   }
@@ -765,7 +785,7 @@
       rows.push(el("tr", { class: "clinic-row", "data-clinic": c.clinic_id, "data-booked": total.booked, "data-capacity": total.capacity },
         el("th", { scope: "row" },
           el("span", { class: "row-name", text: c.name || c.clinic_id }),
-          el("span", { class: "row-sub", text: [c.region, c.clinic_id].filter(Boolean).join(" · ") })),
+          el("span", { class: "row-sub", text: [c.region ? regionName(c.region) : null, c.clinic_id].filter(Boolean).join(" · ") })),
         el("td", {}, meter(total.booked, total.capacity))));
       for (const d of c.dates || []) {
         const f = pick(d);
@@ -787,6 +807,8 @@
       localStorage.setItem(LANG_KEY, lang);
       applyText();
       render();
+      if (alertShown) showAlert(alertShown.text, alertShown.code);
+      if (controlSaid) sayControl(controlSaid);
     });
     $("login-form").addEventListener("submit", connect);
     $("logout").addEventListener("click", logout);

@@ -1,13 +1,13 @@
-// Issue 15, point 3, in headless Chromium against a real `yeyak serve` of its own whose
+// Issue 15, point 4, in headless Chromium against a real `yeyak serve` of its own whose
 // admissions last ADMISSION_TTL_S seconds instead of 10 minutes: the page counts the admission
 // down (from the server's expires_in_s), and when it runs out says so and takes the person back
-// to the queue in one click. At 360 px in Korean and on a desktop in English; screenshots named
-// after the point in target/e2e-artifacts/. Point 4 too: after booking, before the change window,
+// to the queue in one click. At 360 px and on a desktop, each screen in both languages;
+// screenshots named after the point in target/e2e-artifacts/. Point 5 too: after booking, before the change window,
 // my reservation offers no cancel or change and says when they open.
 const { test, expect } = require("@playwright/test");
 const path = require("path");
 const { startServer, residentId } = require("./server");
-const { ARTIFACTS, PHONE, DESKTOP, shot, accessible, fillVerification, pageErrorsOf, placesAskedBy } = require("./page");
+const { ARTIFACTS, PHONE, DESKTOP, shot, accessible, fillVerification, pageErrorsOf, placesAskedBy, bothLanguages, onlyTheLanguageKept } = require("./page");
 
 const BOOKING_DAY_9 = "2021-08-09T21:00:00+09:00";
 const ADMISSION_TTL_S = 15;
@@ -57,15 +57,19 @@ test.describe.serial("the admission's countdown", () => {
     await verify(page, "정하은", residentId(1991, 2, 9, 41001, true));
     await admittedWithCountdown(page);
     await expect(page.locator("#admission-timer")).toContainText("남은 예약 시간");
-    await shot(page, "point3-phone-ko-countdown");
-    await accessible(page, "clinic choice with the countdown");
+    await bothLanguages(page, { point: "point4", size: "phone", what: "countdown", check: async () => {
+      await expect(page.locator("#admission-timer")).toContainText("Time left to book");
+      await expect(page.locator("#admission-left")).toHaveText(/^0:\d\d$/);
+    } });
 
     // Left alone: the time runs out on the clinic choice.
     await expect(page.locator("#view-expired")).toBeVisible({ timeout: (ADMISSION_TTL_S + 5) * 1000 });
     await expect(page.locator("#h-expired")).toHaveText("예약 가능 시간이 지났습니다");
     await expect(page.locator("#admission-timer")).toBeHidden();
-    await shot(page, "point3-phone-ko-expired");
-    await accessible(page, "admission expired");
+    await bothLanguages(page, { point: "point4", size: "phone", what: "expired", check: async () => {
+      await expect(page.locator("#h-expired")).toHaveText("Your time to book has run out");
+      await expect(page.locator("#expired-rejoin")).toHaveText("Join again");
+    } });
 
     // One click: a new place, a new admission, a new countdown; then the booking goes through.
     await page.locator("#expired-rejoin").click();
@@ -79,7 +83,7 @@ test.describe.serial("the admission's countdown", () => {
     await expect(page.locator("#h-done")).toHaveText("예약이 완료되었습니다");
     await expect(page.locator("#admission-timer")).toBeHidden();
 
-    // Point 4: before the change window, my reservation offers no cancel or change, and says
+    // Point 5: before the change window, my reservation offers no cancel or change, and says
     // when they open.
     await page.locator("#done-manage").click();
     await expect(page.locator("#view-manage")).toBeVisible();
@@ -87,8 +91,29 @@ test.describe.serial("the admission's countdown", () => {
     await expect(page.locator("#manage-change-note")).toHaveText("예약 변경·취소는 8월 19일 (목) 20시부터 할 수 있습니다 (한국 시간).");
     await expect(page.locator("#manage-cancel")).toBeHidden();
     await expect(page.locator("#manage-change")).toBeHidden();
-    await shot(page, "point4-phone-ko-manage");
-    await accessible(page, "my reservation before the change window");
+    await bothLanguages(page, { point: "point5", size: "phone", what: "manage", check: async () => {
+      await expect(page.locator("#manage-change-note")).toHaveText("You can change or cancel your booking from Thu 19 August, 20:00 (Korea time).");
+      await expect(page.locator("#manage-cancel")).toBeHidden();
+      await expect(page.locator("#manage-change")).toBeHidden();
+    } });
+    await onlyTheLanguageKept(page);
+
+    // Point 7: closing the tab forgets the person. A new tab of the same browser starts blank,
+    // as another device, and knows nothing of the reservation.
+    const device = await page.evaluate(() => sessionStorage.getItem("yeyak.device"));
+    expect(device).toBeTruthy();
+    await page.close();
+    const next = await context.newPage();
+    await next.goto(server.base + "/");
+    await expect(next.locator("#view-method")).toBeVisible();
+    const flow = await next.evaluate(() => JSON.parse(sessionStorage.getItem("yeyak.state.v1") || "{}"));
+    for (const key of ["session", "admission", "ticket", "reservation", "booking", "choice"]) expect(flow[key] ?? null, key).toBeNull();
+    expect(await next.evaluate(() => sessionStorage.getItem("yeyak.device"))).toBeNull();
+    await onlyTheLanguageKept(next);
+    await next.locator("#method-next").click();
+    await expect(next.locator("#view-verify")).toBeVisible();
+    expect(await next.evaluate(() => sessionStorage.getItem("yeyak.device"))).not.toBe(device);
+    await shot(next, "point7-phone-ko-tab-closed");
     expect(pageErrors).toEqual([]);
     await context.close();
   });
@@ -107,13 +132,16 @@ test.describe.serial("the admission's countdown", () => {
     await page.locator("#choose-next").click();
     await expect(page.locator("#view-confirm")).toBeVisible();
     await expect(page.locator("#admission-timer")).toContainText("Time left to book");
-    await shot(page, "point3-desktop-en-countdown");
-    await accessible(page, "confirmation with the countdown");
+    await bothLanguages(page, { point: "point4", size: "desktop", what: "countdown", check: async () => {
+      await expect(page.locator("#admission-timer")).toContainText("남은 예약 시간");
+    } });
 
     await expect(page.locator("#view-expired")).toBeVisible({ timeout: (ADMISSION_TTL_S + 5) * 1000 });
     await expect(page.locator("#h-expired")).toHaveText("Your time to book has run out");
     await expect(page.locator("#expired-rejoin")).toHaveText("Join again");
-    await shot(page, "point3-desktop-en-expired");
+    await bothLanguages(page, { point: "point4", size: "desktop", what: "expired", check: async () => {
+      await expect(page.locator("#h-expired")).toHaveText("예약 가능 시간이 지났습니다");
+    } });
     await page.locator("#expired-rejoin").click();
     await admittedWithCountdown(page);
     await page.locator('label[data-clinic="seoul-jongno-01"]').click();
@@ -122,14 +150,16 @@ test.describe.serial("the admission's countdown", () => {
     await page.locator("#confirm-submit").click();
     await expect(page.locator("#h-done")).toHaveText("Your vaccination is booked");
 
-    // Point 4, in English.
+    // Point 5, in English.
     await page.locator("#done-manage").click();
     await expect(page.locator("#view-manage")).toBeVisible();
     await expect(page.locator("#manage-change-note")).toHaveText("You can change or cancel your booking from Thu 19 August, 20:00 (Korea time).");
     await expect(page.locator("#manage-cancel")).toBeHidden();
     await expect(page.locator("#manage-change")).toBeHidden();
-    await shot(page, "point4-desktop-en-manage");
-    await accessible(page, "my reservation before the change window, in English");
+    await bothLanguages(page, { point: "point5", size: "desktop", what: "manage", check: async () => {
+      await expect(page.locator("#manage-change-note")).toHaveText("예약 변경·취소는 8월 19일 (목) 20시부터 할 수 있습니다 (한국 시간).");
+      await expect(page.locator("#manage-change")).toBeHidden();
+    } });
     expect(pageErrors).toEqual([]);
     await context.close();
   });

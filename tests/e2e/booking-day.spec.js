@@ -1,12 +1,13 @@
-// Issue 15, points 1 and 2, in headless Chromium against a real `yeyak serve` of its own: the
+// Issue 15, points 1 and 7, in headless Chromium against a real `yeyak serve` of its own: the
 // first page says whose booking day it is; a person whose day it is not, or who is outside the
 // age group, is told when (or why not) right after verification and never queues (the server
-// refuses the place too); "Finish" (마치기) forgets everything on a shared computer. At 360 px in
-// Korean and on a desktop in English; screenshots named after the point in target/e2e-artifacts/.
+// refuses the place too); "Finish" (마치기) forgets everything on a shared computer. At 360 px and
+// on a desktop, each screen in both languages (page.js `bothLanguages`); screenshots named after
+// the point in target/e2e-artifacts/.
 const { test, expect } = require("@playwright/test");
 const path = require("path");
 const { startServer, residentId } = require("./server");
-const { ARTIFACTS, PHONE, DESKTOP, shot, accessible, fillVerification, pageErrorsOf, placesAskedBy } = require("./page");
+const { ARTIFACTS, PHONE, DESKTOP, shot, accessible, fillVerification, pageErrorsOf, placesAskedBy, bothLanguages, onlyTheLanguageKept } = require("./page");
 
 
 // Digit 9's booking day: 2021-08-09 20:00 until 2021-08-10 18:00 (KST).
@@ -41,12 +42,11 @@ test.describe.serial("before the queue", () => {
   async function nothingKept(page) {
     const kept = await page.evaluate(() => ({
       flow: JSON.parse(sessionStorage.getItem("yeyak.state.v1") || "{}"),
-      device: localStorage.getItem("yeyak.device"),
-      local: localStorage.getItem("yeyak.state.v1"),
+      device: sessionStorage.getItem("yeyak.device"),
     }));
     for (const key of ["session", "admission", "ticket", "reservation", "booking"]) expect(kept.flow[key] ?? null, key).toBeNull();
     expect(kept.device).toBeNull();
-    expect(kept.local).toBeNull();
+    await onlyTheLanguageKept(page);
   }
 
   test("phone, Korean: today's digit, and a person whose day is 13 August is told so and not queued", async ({ browser }) => {
@@ -63,8 +63,10 @@ test.describe.serial("before the queue", () => {
     await expect(page.locator("#today-who")).toHaveText("생년월일 끝자리 9");
     await expect(page.locator("#today-when")).toHaveText(/8월 9일 \(월\) 20시부터 8월 10일 \(화\) 18시까지 \(한국 시간\)/);
     await expect(page.locator("#method-list .method").first()).toBeVisible();
-    await shot(page, "point1-phone-ko-today");
-    await accessible(page, "first page with today's digit");
+    await bothLanguages(page, { point: "point1", size: "phone", what: "today", check: async () => {
+      await expect(page.locator("#today-who")).toHaveText("birth dates ending in 9");
+      await expect(page.locator("#today-when")).toHaveText("from Mon 9 August, 20:00 until Tue 10 August, 18:00 (Korea time)");
+    } });
 
     await verify(page, "이서준", residentId(1990, 5, 13, 31001));
     await expect(page.locator("#view-notyet")).toBeVisible();
@@ -77,10 +79,13 @@ test.describe.serial("before the queue", () => {
     const place = await askForAPlace(page);
     expect([place.status, place.body.error, place.mine]).toEqual([403, "not_your_booking_day", 404]);
     expect(place.body.retry_after_s).toBeGreaterThan(3 * 86_400);
-    await shot(page, "point1-phone-ko-not-your-day");
-    await accessible(page, "not your booking day");
+    await bothLanguages(page, { point: "point1", size: "phone", what: "not-your-day", check: async () => {
+      await expect(page.locator("#h-notyet")).toHaveText("You cannot book yet");
+      await expect(page.locator("#notyet-when")).toHaveText("Fri 13 August, 20:00 (Korea time)");
+      await expect(page.locator("#notyet-finish")).toHaveText("Finish");
+    } });
 
-    // Point 2: finishing forgets the session (and everything else), and starts over.
+    // Point 7: finishing forgets the session (and everything else), and starts over.
     await page.locator("#notyet-finish").click();
     await expect(page.locator("#view-method")).toBeVisible();
     await expect(page.locator("#alert")).toContainText("모두 지웠습니다");
@@ -96,12 +101,16 @@ test.describe.serial("before the queue", () => {
     await expect(page.locator("#notyet-text")).toHaveText("이번 사전예약은 1972년부터 2003년 사이에 태어난 분이 대상입니다.");
     await expect(page.locator("#notyet-when-box")).toBeHidden();
     expect((await askForAPlace(page)).body.error).toBe("not_eligible");
-    await shot(page, "point1-phone-ko-not-eligible");
+    await bothLanguages(page, { point: "point1", size: "phone", what: "not-eligible", check: async () => {
+      await expect(page.locator("#h-notyet")).toHaveText("This round is not for you");
+      await expect(page.locator("#notyet-text")).toHaveText("This pre-reservation is for people born from 1972 to 2003.");
+    } });
     await page.locator("#finish").click();
     await expect(page.locator("#view-method")).toBeVisible();
     await nothingKept(page);
-    await shot(page, "point2-phone-ko-finished");
-    await accessible(page, "finished");
+    await bothLanguages(page, { point: "point7", size: "phone", what: "finished", check: async () => {
+      await expect(page.locator("#alert")).toContainText("has been forgotten");
+    } });
 
     expect(placesAsked).toEqual([]);
     expect(pageErrors).toEqual([]);
@@ -122,15 +131,18 @@ test.describe.serial("before the queue", () => {
     await expect(page.locator("html")).toHaveAttribute("lang", "en");
     await expect(page.locator("#today-who")).toHaveText("birth dates ending in 9");
     await expect(page.locator("#today-when")).toHaveText("from Mon 9 August, 20:00 until Tue 10 August, 18:00 (Korea time)");
-    await shot(page, "point1-desktop-en-today");
-    await accessible(page, "first page in English");
+    await bothLanguages(page, { point: "point1", size: "desktop", what: "today", check: async () => {
+      await expect(page.locator("#today-who")).toHaveText("생년월일 끝자리 9");
+      await expect(page.locator("#today-when")).toHaveText(/8월 9일 \(월\) 20시부터 8월 10일 \(화\) 18시까지 \(한국 시간\)/);
+    } });
 
     await verify(page, "Min-ji Choi", residentId(1960, 1, 9, 32001, true));
     await expect(page.locator("#h-notyet")).toHaveText("This round is not for you");
     await expect(page.locator("#notyet-text")).toHaveText("This pre-reservation is for people born from 1972 to 2003.");
     expect((await askForAPlace(page)).body.error).toBe("not_eligible");
-    await shot(page, "point1-desktop-en-not-eligible");
-    await accessible(page, "not eligible, in English");
+    await bothLanguages(page, { point: "point1", size: "desktop", what: "not-eligible", check: async () => {
+      await expect(page.locator("#h-notyet")).toHaveText("이번 사전예약 대상이 아닙니다");
+    } });
     await page.locator("#notyet-finish").click();
     await expect(page.locator("#view-method")).toBeVisible();
     await nothingKept(page);
@@ -141,14 +153,18 @@ test.describe.serial("before the queue", () => {
     await expect(page.locator("#notyet-when")).toHaveText("Tue 10 August, 20:00 (Korea time)");
     const place = await askForAPlace(page);
     expect([place.status, place.body.error]).toEqual([403, "not_your_booking_day"]);
-    await shot(page, "point1-desktop-en-not-your-day");
+    await bothLanguages(page, { point: "point1", size: "desktop", what: "not-your-day", check: async () => {
+      await expect(page.locator("#notyet-when")).toHaveText("8월 10일 (화) 20시 (한국 시간)");
+    } });
 
-    // Point 2: Finish in the header forgets everything here too.
+    // Point 7: Finish in the header forgets everything here too.
     await page.locator("#finish").click();
     await expect(page.locator("#view-method")).toBeVisible();
     await expect(page.locator("#alert")).toContainText("has been forgotten");
     await nothingKept(page);
-    await shot(page, "point2-desktop-en-finished");
+    await bothLanguages(page, { point: "point7", size: "desktop", what: "finished", check: async () => {
+      await expect(page.locator("#alert")).toContainText("모두 지웠습니다");
+    } });
     expect(placesAsked).toEqual([]);
     expect(pageErrors).toEqual([]);
     await context.close();

@@ -14,7 +14,7 @@ module.exports = defineConfig({
   retries: 0,
   timeout: 120_000,
   expect: { timeout: 20_000 },
-  globalTimeout: 380_000,
+  globalTimeout: 600_000,
   reporter: [["list"]],
   outputDir: path.join(artifacts, "test-results"),
   use: {

@@ -5,7 +5,7 @@
 const { test, expect } = require("@playwright/test");
 const path = require("path");
 const { startServer, residentId } = require("./server");
-const { ARTIFACTS, PHONE, DESKTOP, shot, accessible, fillVerification, pageErrorsOf, placesAskedBy } = require("./page");
+const { ARTIFACTS, PHONE, DESKTOP, shot, accessible, fillVerification, pageErrorsOf, placesAskedBy, bothLanguages, onlyTheLanguageKept } = require("./page");
 
 
 // Booking day of birth-date last digit 9: 2021-08-09 20:00 until 2021-08-10 18:00 (KST).
@@ -67,6 +67,29 @@ test.describe.serial("the citizen's page", () => {
     }
     await expect(page.locator("#view-choose")).toBeVisible({ timeout: 90_000 });
     await expect(page.locator("#clinic-list .choice").first()).toBeVisible();
+  }
+
+  // Minutes since midnight, Korea time, of an instant.
+  const kstMinutes = (ms) => Math.floor(ms / 60_000 + 9 * 60) % 1440;
+
+  // The operator page shows one clock, the server's: #server-now is the server's time (its
+  // clock was set to 2021-08-20 10:00 KST, which the browser's rarely is), and every clock time on the
+  // page (to the second: the calendar's opening hours are not clocks) is the server's now or in
+  // the hour before it, never the browser's.
+  async function oneClock(page, status) {
+    const serverNow = kstMinutes(Date.parse(status.now));
+    const shown = (await page.locator("#server-now").textContent()).match(/(\d{1,2}):(\d{2})/);
+    expect(shown, "#server-now shows a time of day").not.toBeNull();
+    const times = await page.evaluate(() => document.body.innerText.match(/\b\d{1,2}:\d{2}:\d{2}\b/g) || []);
+    expect(times.length).toBeGreaterThan(0);
+    for (const time of [shown[0], ...times]) {
+      const [h, m] = time.split(":").map(Number);
+      const behind = (serverNow - (h * 60 + m) + 1440) % 1440;
+      expect(behind <= 65 || behind >= 1440 - 2, `${time} is not the server's time (${status.now})`).toBe(true);
+    }
+    const [h, m] = shown.slice(1).map(Number);
+    const off = (h * 60 + m - serverNow + 1440) % 1440;
+    expect(off <= 2 || off >= 1438, `#server-now ${shown[0]} against the server's ${status.now}`).toBe(true);
   }
 
   async function serverReservation(page) {
@@ -145,7 +168,10 @@ test.describe.serial("the citizen's page", () => {
     const first = await ahead();
     await expect(page.locator("#queue-eta")).not.toHaveText("–");
     await shot(page, "phone-03-queue");
-    await accessible(page, "waiting room");
+    await bothLanguages(page, { point: "point3", size: "phone", what: "queue", check: async () => {
+      await expect(page.locator("#queue-eta")).toHaveText(/ to |about |any moment/);
+      await expect(page.locator("#queue-eta")).toHaveAttribute("data-range-s", /^\d+-\d+$/);
+    } });
     await expect.poll(ahead, { timeout: 30_000 }).toBeLessThan(first);
     await shot(page, "phone-03b-queue-later");
 
@@ -154,6 +180,7 @@ test.describe.serial("the citizen's page", () => {
     // The tokens live in this tab's sessionStorage only; no resident number, no birth date.
     const [local, session] = await page.evaluate(() => [JSON.stringify(localStorage), JSON.stringify(sessionStorage)]);
     expect(local).not.toContain("yeyak.state");
+    await onlyTheLanguageKept(page);
     expect(session).toContain("yeyak.state.v1");
     for (const stored of [local, session]) {
       expect(stored).not.toContain(rid.replace("-", ""));
@@ -161,12 +188,14 @@ test.describe.serial("the citizen's page", () => {
       expect(stored).not.toContain("1990-05-19");
       expect(stored).not.toContain(rid.split("-")[0]);
     }
-    // Point 9: each clinic's address under its name, at 360 px.
+    // Point 6: each clinic's address under its name, at 360 px.
     await expect(page.locator('label[data-clinic="seoul-jongno-01"] .choice-addr')).toHaveText(JONGNO);
     await expect(page.locator('label[data-clinic="busan-haeundae-01"] .choice-addr')).toHaveText(HAEUNDAE);
     const fits = await page.$$eval("#clinic-list .choice-addr", (spans) => spans.every((s) => s.getBoundingClientRect().right <= window.innerWidth));
     expect(fits).toBe(true);
-    await shot(page, "point9-phone-ko-address-list");
+    await bothLanguages(page, { point: "point6", size: "phone", what: "address-list", check: async () => {
+      await expect(page.locator('label[data-clinic="seoul-jongno-01"] .choice-addr')).toHaveText(JONGNO);
+    } });
     await page.locator('label[data-clinic="seoul-jongno-01"]').click();
     await page.locator('label[data-date="2021-08-30"]').click();
     await shot(page, "phone-04-choose");
@@ -189,11 +218,15 @@ test.describe.serial("the citizen's page", () => {
     expect(codeBooked).toMatch(CODE);
     await expect(page.locator("#done-summary dd.id")).toHaveText(/^[0-9a-f-]{36}$/);
     await expect(page.locator("#done-summary")).toContainText("예약번호");
-    await shot(page, "point6-phone-ko-code");
-    // Point 9: the reservation names the clinic's address.
+    await bothLanguages(page, { point: "point6", size: "phone", what: "code-and-address", check: async () => {
+      await expect(page.locator("#done-summary")).toContainText("Booking code");
+      await expect(page.locator("#done-summary dd.code")).toHaveText(codeBooked);
+      await expect(page.locator("#done-summary dt:text-is('Address') + dd")).toHaveText(JONGNO);
+      await expect(page.locator("#done-summary dt:text-is('Region') + dd")).toHaveText("Seoul");
+    } });
+    // Point 6: the reservation names the clinic's address.
     await expect(page.locator("#done-summary dt", { hasText: "주소" })).toBeVisible();
     await expect(page.locator("#done-summary")).toContainText(JONGNO);
-    await shot(page, "point9-phone-ko-address-reservation");
     const booked = await serverReservation(page);
     expect(booked.reservation_code).toBe(codeBooked.replace("-", ""));
     expect(JSON.stringify(booked)).toContain("seoul-jongno-01");
@@ -238,8 +271,10 @@ test.describe.serial("the citizen's page", () => {
     expect(codeChanged).not.toBe(codeBooked);
     await expect(page.locator("#done-code-note")).toHaveText(`예약번호가 바뀌었습니다: ${codeBooked} → ${codeChanged}. 새 예약번호를 적어 두세요.`);
     await shot(page, "phone-09-changed");
-    await shot(page, "point6-phone-ko-changed");
-    await accessible(page, "changed, with the new code");
+    await bothLanguages(page, { point: "point6", size: "phone", what: "changed", check: async () => {
+      await expect(page.locator("#done-code-note")).toHaveText(`Your booking code has changed: ${codeBooked} → ${codeChanged}. Please note the new code.`);
+      await expect(page.locator("#done-summary dt:text-is('Region') + dd")).toHaveText("Busan");
+    } });
     const changed = await serverReservation(page);
     expect(JSON.stringify(changed)).toContain("busan-haeundae-01");
     expect(JSON.stringify(changed)).toContain("2021-09-01");
@@ -249,11 +284,13 @@ test.describe.serial("the citizen's page", () => {
     await expect(page.locator("#view-method")).toBeVisible();
     await expect(page.locator("#alert")).toContainText("모두 지웠습니다");
     await shot(page, "phone-10-finished");
-    await accessible(page, "finished");
+    await bothLanguages(page, { point: "point7", size: "phone", what: "finished-after-change", check: async () => {
+      await expect(page.locator("#alert")).toContainText("has been forgotten");
+    } });
     // What is left: the language, and at most a blank flow (no token, ticket or reservation).
     const kept = async () => page.evaluate(() => ({
       flow: JSON.parse(sessionStorage.getItem("yeyak.state.v1") || "{}"),
-      local: [localStorage.getItem("yeyak.state.v1"), localStorage.getItem("yeyak.device")],
+      local: [localStorage.getItem("yeyak.state.v1"), localStorage.getItem("yeyak.device") ?? sessionStorage.getItem("yeyak.device")],
       all: JSON.stringify(localStorage) + JSON.stringify(sessionStorage),
     }));
     for (const when of ["finished", "reloaded"]) {
@@ -295,7 +332,9 @@ test.describe.serial("the citizen's page", () => {
     await page.locator('label[data-clinic="seoul-jongno-01"]').click();
     await page.locator('label[data-date="2021-08-31"]').click();
     await shot(page, "desktop-03-choose-en");
-    await shot(page, "point9-desktop-en-address-list");
+    await bothLanguages(page, { point: "point6", size: "desktop", what: "address-list", check: async () => {
+      await expect(page.locator('label[data-clinic="seoul-jongno-01"] .choice-addr')).toHaveText(JONGNO);
+    } });
     await page.locator("#choose-next").click();
     await page.locator("#confirm-submit").click();
     await expect(page.locator("#h-done")).toHaveText("Your vaccination is booked");
@@ -305,12 +344,15 @@ test.describe.serial("the citizen's page", () => {
     await expect(page.locator("#done-summary dd.code")).toHaveText(CODE);
     const region = page.locator("#done-summary dt:text-is('Region') + dd");
     await expect(region).toHaveText("Seoul");
-    // Point 9 in English: the address, as the operator registered it (a Korean road address).
+    // Point 6 in English: the address, as the operator registered it (a Korean road address).
     await expect(page.locator("#done-summary dt:text-is('Address') + dd")).toHaveText(JONGNO);
     await shot(page, "desktop-04-done-en");
-    await shot(page, "point9-desktop-en-address-reservation");
-    await shot(page, "point6-desktop-en-code");
-    await accessible(page, "done, in English");
+    await bothLanguages(page, { point: "point6", size: "desktop", what: "code-and-address", check: async () => {
+      await expect(page.locator("#done-summary")).toContainText("예약번호");
+      await expect(page.locator("#done-summary")).toContainText("8월 31일");
+      await expect(page.locator("#done-summary dt:text-is('주소') + dd")).toHaveText(JONGNO);
+      await expect(page.locator("#done-summary dt:text-is('지역') + dd")).toHaveText("서울");
+    } });
     expect(pageErrors).toEqual([]);
     await context.close();
   });
@@ -380,7 +422,7 @@ test.describe.serial("the citizen's page", () => {
     const measured = async () => Number((await page.locator("#rate-measured").textContent()).replace(",", "."));
     expect(await measured()).toBeGreaterThan(0);
 
-    // Point 9: today's share first (the change window's pool now): what citizens are shown,
+    // Point 8: today's share first (the change window's pool now): what citizens are shown,
     // what is left per region and clinic, 마감 when nothing is.
     const adminStatus = async () => (await fetch(server.base + "/admin/status", { headers: { Authorization: `Bearer ${server.adminToken}` } })).json();
     await server.admin("/admin/supply", { clinic_id: "seoul-sejong-01", name: "세종로의원", region: "서울", address: "서울 종로구 세종대로 175", date: "2021-09-02", doses: 1 });
@@ -403,8 +445,14 @@ test.describe.serial("the citizen's page", () => {
     await expect.poll(async () => Number(await page.locator("#graph-svg").getAttribute("data-samples")), { timeout: 10_000 }).toBeGreaterThan(0);
     expect(await page.locator("#graph-svg rect.graph-bar").count()).toBeGreaterThan(0);
     expect((await adminStatus()).samples.some((x) => x.admitted > 0)).toBe(true);
-    await shot(page, "point9-operator-phone-ko-today");
-    await accessible(page, "operator: today, refusals, graph");
+    // One clock, the server's: the server's time is shown, and every time of day on the page
+    // is the server's (now, or in the graph's last hour), none the browser's.
+    await oneClock(page, await adminStatus());
+    await bothLanguages(page, { point: "point8-operator", size: "phone", what: "today", check: async () => {
+      await expect(page.locator("#h-today")).toHaveText("Today's share (what citizens see)");
+      await expect(small).toContainText("Sold out");
+      await oneClock(page, await adminStatus());
+    } });
 
     // Pause: a crowd arrives and nobody is admitted; the control is recorded with the operator.
     await page.locator("#pause-toggle").click();
@@ -418,8 +466,9 @@ test.describe.serial("the citizen's page", () => {
     await new Promise((r) => setTimeout(r, 3000)); // two a second would have admitted them all
     expect((await adminStatus()).admitted_total).toBe(paused.admitted_total);
     expect(await depth()).toBe(6);
-    await shot(page, "point9-operator-phone-ko-paused");
-    await accessible(page, "operator: paused");
+    await bothLanguages(page, { point: "point8-operator", size: "phone", what: "paused", check: async () => {
+      await expect(page.locator("#control-done")).toContainText(/paused/i);
+    } });
     // The rate: a bad one is refused before it is sent; a good one is recorded.
     await page.locator("#rate-input").fill("-5");
     await page.locator("#rate-submit").click();
@@ -439,7 +488,7 @@ test.describe.serial("the citizen's page", () => {
     await expect(page.locator('#lights li[data-method="kakao"]')).toHaveAttribute("data-level", "grey");
     await kakao.locator("button").click();
     await expect(kakao).toHaveAttribute("data-outage", "false");
-    await shot(page, "point9-operator-phone-ko-resumed");
+    await shot(page, "point8-operator-phone-ko-resumed");
 
     // The English view, on a desktop-wide window.
     await page.locator("#lang-toggle").click();
@@ -448,8 +497,12 @@ test.describe.serial("the citizen's page", () => {
     await shot(page, "operator-05-desktop-en");
     await expect(page.locator("#h-today")).toHaveText("Today's share (what citizens see)");
     await expect(page.locator('#today-clinics-body tr[data-clinic="seoul-sejong-01"]')).toContainText("Sold out");
-    await shot(page, "point9-operator-desktop-en");
-    await accessible(page, "operator, in English");
+    await oneClock(page, await adminStatus());
+    await bothLanguages(page, { point: "point8-operator", size: "desktop", what: "today", check: async () => {
+      await expect(page.locator("#h-today")).toHaveText(/오늘/);
+      await expect(page.locator('#today-clinics-body tr[data-clinic="seoul-sejong-01"]')).toContainText("마감");
+      await oneClock(page, await adminStatus());
+    } });
 
     // Forgetting the token stops the data calls and asks again.
     await page.locator("#logout").click();

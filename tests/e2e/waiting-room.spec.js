@@ -1,14 +1,16 @@
-// Issue 15, point 5 (a live waiting room), in headless Chromium against a real `yeyak serve` of
+// Issue 15, point 2 (a live waiting room), in headless Chromium against a real `yeyak serve` of
 // its own that admits one person every two seconds: the page is pushed the ticket over the
 // event stream (GET /v1/queue/{ticket}/events) and does not poll; it says when it last heard
 // from the server; with the network cut for 15 s it shows a clear banner and an ageing "updated
 // n s ago", and once the network is back it resumes by itself and is admitted. On a desktop in
 // English, with the stream refused (503, as a server holding its most streams answers), the
-// page polls at the server's poll_after_ms instead and is admitted too. Screenshots point5-*.
+// page polls at the server's poll_after_ms instead and is admitted too; there, point 3: the
+// first ETA range shown holds the real wait. Screenshots point2-* and point3-*, each screen in
+// both languages.
 const { test, expect } = require("@playwright/test");
 const path = require("path");
 const { startServer, residentId } = require("./server");
-const { ARTIFACTS, PHONE, DESKTOP, shot, accessible, fillVerification, pageErrorsOf } = require("./page");
+const { ARTIFACTS, PHONE, DESKTOP, shot, accessible, fillVerification, pageErrorsOf, bothLanguages } = require("./page");
 
 const BOOKING_DAY_9 = "2021-08-09T21:00:00+09:00";
 const OFFLINE_MS = 15_000;
@@ -56,8 +58,8 @@ test.describe.serial("the live waiting room", () => {
     await page.goto(server.base + "/");
     await expect(page.locator("#method-list .method").first()).toBeVisible();
     await page.locator("#method-next").click();
-    // Sixteen people ahead, one admitted every two seconds: about half a minute in the line.
-    await server.crowd(16, { year: 1991, month: 3, day: 9 });
+    // Twenty people ahead, one admitted every two seconds: about forty seconds in the line.
+    await server.crowd(20, { year: 1991, month: 3, day: 9 });
     await fillVerification(page, "한지우", residentId(1993, 4, 19, 51001, true));
 
     await expect(page.locator("#view-queue")).toBeVisible();
@@ -66,8 +68,10 @@ test.describe.serial("the live waiting room", () => {
     await expect(page.locator("#queue-offline")).toBeHidden();
     expect(seen.streams).toBe(1);
     expect(seen.polls).toBe(0);
-    await shot(page, "point5-phone-ko-live");
-    await accessible(page, "the live waiting room");
+    await bothLanguages(page, { point: "point2", size: "phone", what: "live", check: async () => {
+      await expect(page.locator("#queue-updated")).toHaveText(/^Updated (just now|\d+ s ago)$/);
+      await expect(page.locator("#queue-eta")).toHaveText(/ to |about /);
+    } });
 
     // The network goes away for 15 s: the banner, and the last update ageing.
     const before = await ahead(page);
@@ -79,8 +83,10 @@ test.describe.serial("the live waiting room", () => {
     await page.waitForTimeout(Math.max(0, OFFLINE_MS - (Date.now() - cut)));
     expect(await updatedAgo(page)).toBeGreaterThanOrEqual(10);
     await expect(page.locator("#queue-updated")).toHaveClass(/stale/);
-    await shot(page, "point5-phone-ko-offline");
-    await accessible(page, "the waiting room offline");
+    await bothLanguages(page, { point: "point2", size: "phone", what: "offline", check: async () => {
+      await expect(page.locator("#queue-offline")).toContainText("The connection to the server was lost");
+      await expect(page.locator("#queue-updated")).toHaveText(/^Updated \d+ s ago$/);
+    } });
 
     // Back online: it reconnects by itself, and the line has moved on meanwhile.
     await context.setOffline(false);
@@ -88,9 +94,11 @@ test.describe.serial("the live waiting room", () => {
     await expect(page.locator("#queue-updated")).toHaveText(/^(방금 갱신|[1-5]초 전 갱신)$/);
     expect(await ahead(page)).toBeLessThan(before);
     expect(seen.streams).toBeGreaterThan(1);
-    await shot(page, "point5-phone-ko-resumed");
+    await bothLanguages(page, { point: "point2", size: "phone", what: "resumed", check: async () => {
+      await expect(page.locator("#queue-offline")).toBeHidden();
+    } });
     await expect(page.locator("#view-choose")).toBeVisible({ timeout: 60_000 });
-    console.log(`point 5: the banner came ${bannerAfterMs} ms after the network was cut; ${seen.streams} streams, ${seen.polls} polls`);
+    console.log(`point 2: the banner came ${bannerAfterMs} ms after the network was cut; ${seen.streams} streams, ${seen.polls} polls`);
     expect(pageErrors).toEqual([]);
     await context.close();
   });
@@ -108,16 +116,31 @@ test.describe.serial("the live waiting room", () => {
     await expect(page.locator("#method-list .method").first()).toBeVisible();
     await page.locator("#lang-toggle").click();
     await page.locator("#method-next").click();
-    await server.crowd(4, { year: 1992, month: 6, day: 29 });
+    await server.crowd(8, { year: 1992, month: 6, day: 29 });
     await fillVerification(page, "Seo-yeon Park", residentId(1989, 11, 29, 52001, true));
 
     await expect(page.locator("#view-queue")).toBeVisible();
+    // Point 3: the first ETA shown, a range in seconds from the server, against the real wait.
+    await expect(page.locator("#queue-eta")).toHaveAttribute("data-range-s", /^\d+-\d+$/);
+    const shownAt = Date.now();
+    const [low, high] = (await page.locator("#queue-eta").getAttribute("data-range-s")).split("-").map(Number);
+    expect(low).toBeLessThanOrEqual(high);
     await expect(page.locator("#queue-updated")).toHaveText(/^Updated (just now|\d+ s ago)$/);
     await expect.poll(() => seen.polls, { timeout: 10_000 }).toBeGreaterThan(1);
     await expect(page.locator("#queue-offline")).toBeHidden();
-    await shot(page, "point5-desktop-en-polling");
-    await accessible(page, "the waiting room, polling");
+    await bothLanguages(page, { point: "point2", size: "desktop", what: "polling", check: async () => {
+      await expect(page.locator("#queue-updated")).toHaveText(/^(방금 갱신|\d+초 전 갱신)$/);
+    } });
+    await bothLanguages(page, { point: "point3", size: "desktop", what: "eta", check: async () => {
+      await expect(page.locator("#queue-eta")).toHaveText(/^(약 |곧 입장)/);
+    } });
     await expect(page.locator("#view-choose")).toBeVisible({ timeout: 60_000 });
+    // The page polls at least every second near the front: it sees the admission within a
+    // poll (and a loaded machine's delay) of the server's.
+    const waited = (Date.now() - shownAt) / 1000;
+    console.log(`point 3: the first ETA shown was ${low}-${high} s; the admission came after ${waited.toFixed(1)} s`);
+    expect(waited).toBeGreaterThanOrEqual(low - 2);
+    expect(waited).toBeLessThanOrEqual(high + 5);
     expect(seen.streams).toBeGreaterThan(0);
     expect(pageErrors).toEqual([]);
     await context.close();
