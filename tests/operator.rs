@@ -464,3 +464,60 @@ async fn admin_status_shows_todays_share_as_citizens_see_it_refusals_by_code_and
     );
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_marked_down_stays_down_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Backend::embedded_dir(
+            dir.path(),
+            yeyak_domain::Campaign::default_2021(),
+            FsyncPolicy::Never,
+        )
+        .unwrap()
+    };
+    let outage = |s: &Value, method: &str| {
+        s["providers"]
+            .as_array()
+            .expect("providers is a list")
+            .iter()
+            .find(|p| p["method"] == method)
+            .unwrap_or_else(|| panic!("no provider {method} in {s:#}"))["outage"]
+            .clone()
+    };
+    let running = start_at(open(), config(), Some(instant(BOOKING_DAY_9))).await;
+    let api = Api::new(&running);
+    api.post(
+        "/admin/providers",
+        Some(ADMIN),
+        json!({"method": "kakao", "outage": true}),
+    )
+    .await
+    .expect(200, "");
+    assert_eq!(outage(&status(&api).await, "kakao"), true);
+    running.stop().await;
+
+    // A restarted gateway replays the switch from the log: kakao is still down, the others up.
+    let running = start_at(open(), config(), Some(instant(BOOKING_DAY_9))).await;
+    let api = Api::new(&running);
+    let restarted = status_until(&api, "kakao down after the restart", |s| {
+        outage(s, "kakao") == true
+    })
+    .await;
+    assert_eq!(outage(&restarted, "naver"), false, "{restarted:#}");
+    api.post(
+        "/admin/providers",
+        Some(ADMIN),
+        json!({"method": "kakao", "outage": false}),
+    )
+    .await
+    .expect(200, "");
+    running.stop().await;
+
+    let running = start_at(open(), config(), Some(instant(BOOKING_DAY_9))).await;
+    let api = Api::new(&running);
+    // Up again, and it stays up (the controller has ticked many times in 500 ms).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(outage(&status(&api).await, "kakao"), false);
+    running.stop().await;
+}

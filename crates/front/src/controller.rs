@@ -17,7 +17,10 @@
 //!    while paused it admits nobody (the waiting room would admit nobody either), and a rate
 //!    they set replaces `admit_per_s`; a restarted gateway reads it from the log it replays;
 //! 7. samples the queue's length and the admissions for the operator page's graph
-//!    (`samples.rs`).
+//!    (`samples.rs`);
+//! 8. puts each identity provider in the state the operators last switched it to
+//!    (`ProviderSwitched`, in the view), so that a provider marked down on another gateway,
+//!    or before a restart, is down here too.
 //!
 //! Every decision it takes is a command to the ledger, so it is recorded; run one controller
 //! per deployment (heartbeats are seen by the gateway that serves the polls).
@@ -61,11 +64,21 @@ pub async fn run(front: AppState) {
         let elapsed = last.elapsed().as_secs_f64();
         last = Instant::now();
         release_day_shares(&front, &mut ticked);
+        follow_provider_switches(&front);
         report_congestion(&front, &mut reported);
         if let Err(error) = step(&front, elapsed, &mut budget).await {
             tracing::warn!(%error, "the admission controller's step failed");
         }
     }
+}
+
+/// Step 8: the providers as the operators last switched them in the log, on any gateway.
+fn follow_provider_switches(front: &AppState) {
+    let switched = match front.backend.view().read() {
+        Ok(view) => view.provider_outages.clone(),
+        Err(_) => return,
+    };
+    crate::providers::follow_switches(&front.providers, &switched);
 }
 
 /// Step 4: a `Tick` for each clinic whose day shares still hold doses after the last booking

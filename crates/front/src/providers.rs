@@ -4,9 +4,10 @@
 //! throughput capacity (verifications in progress at once), failure rate and an outage switch.
 //! Every verification is measured; the congestion light is computed from these measurements.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -109,6 +110,22 @@ pub trait IdentityProvider: Send + Sync {
     fn verify(&self) -> VerifyFuture<'_>;
     fn health(&self) -> Health;
     fn set_outage(&self, outage: bool);
+}
+
+/// Puts each provider in the state the operators last switched it to in the log
+/// (`FrontView::provider_outages`): a switch made on another gateway, or before this one
+/// started, takes effect here too. Providers nobody switched keep their state.
+pub fn follow_switches(
+    providers: &BTreeMap<Method, Arc<dyn IdentityProvider>>,
+    switched: &BTreeMap<Method, bool>,
+) {
+    for (method, outage) in switched {
+        if let Some(provider) = providers.get(method)
+            && provider.health().outage != *outage
+        {
+            provider.set_outage(*outage);
+        }
+    }
 }
 
 /// A deterministic, lock-free random source for the simulation (SplitMix64).

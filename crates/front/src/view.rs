@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use yeyak_domain::event::AdmissionsControlled;
 use yeyak_domain::{
-    AdmissionId, BirthFacts, DeviceId, Envelope, Event, ReservationId, SubjectId, TicketNo,
-    TimestampMs,
+    AdmissionId, BirthFacts, DeviceId, Envelope, Event, Method, ReservationId, SubjectId,
+    TicketNo, TimestampMs,
 };
 use yeyak_read::projection::{ReadModel, ReservationState};
 
@@ -99,6 +99,9 @@ pub struct FrontView {
     /// The operators' latest admission control and when it was recorded (none: admitting at
     /// the configured rate); the admission controller follows it.
     pub admission_control: Option<(AdmissionsControlled, TimestampMs)>,
+    /// The operators' latest switch of each method's provider (`ProviderSwitched`: true, down):
+    /// every gateway follows it, and so does one restarted.
+    pub provider_outages: BTreeMap<Method, bool>,
     pub events_total: u64,
     pub retention: Retention,
 }
@@ -226,6 +229,9 @@ impl FrontView {
             }
             Event::ReservationCancelled(e) => self.index_reservation(e.reservation),
             Event::AdmissionsControlled(e) => self.admission_control = Some((e.clone(), at)),
+            Event::ProviderSwitched(e) => {
+                self.provider_outages.insert(e.method, e.outage);
+            }
             _ => {}
         }
     }
