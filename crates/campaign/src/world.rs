@@ -738,16 +738,17 @@ impl<'a, D: Decide> World<'a, D> {
         Ok(())
     }
 
-    /// Once a second: admit at the rate, within the room for live admissions; report the
-    /// lights that changed.
+    /// Once a second: admit at the rate, within the room for live admissions (the front tier's
+    /// `controller::step`); report the lights that changed.
     fn tick(&mut self) -> Result<(), SimulateError> {
         let live = self.observer.live_admissions(self.now_ms);
         let tick_s = TICK_MS as f64 / 1000.0;
-        self.budget = (self.budget + self.admit_per_s * tick_s).min(self.admit_per_s.max(1.0));
+        let earned = self.budget + self.admit_per_s * tick_s;
+        self.budget = earned.min(self.admit_per_s.max(1.0) + 1.0);
         let room = self.live_max.saturating_sub(live);
-        let admit = (self.budget.floor() as u64)
-            .min(room)
-            .min(self.observer.waiting);
+        let allowed = (self.budget.floor() as u64).min(self.observer.waiting);
+        let admit = allowed.min(room);
+        let saved = self.budget;
         let admitted = if admit > 0 {
             let outcome = self.submit(CommandBody::Admit {
                 tickets_max: admit.min(u64::from(yeyak_domain::waiting_room::ADMIT_TICKETS_MAX))
@@ -765,7 +766,12 @@ impl<'a, D: Decide> World<'a, D> {
         } else {
             0
         };
-        self.observer.controller_tick(admitted, tick_s, self.budget);
+        let lost = if admitted < allowed {
+            earned - saved
+        } else {
+            0.0
+        };
+        self.observer.controller_tick(lost, tick_s, self.budget);
         self.report_lights()?;
         self.schedule(self.now_ms + TICK_MS, Action::Tick);
         Ok(())

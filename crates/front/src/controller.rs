@@ -198,13 +198,23 @@ async fn step(front: &AppState, elapsed_s: f64, budget: &mut f64) -> Result<(), 
         publish_budget(front, 0.0);
         return Ok(());
     }
-    // At most one second's worth at once: no burst after a quiet spell.
-    *budget = (*budget + rate * elapsed_s).min(rate.max(1.0));
+    // At most a second's worth at once, and the admission being earned: no burst after a
+    // quiet spell, and no fraction of an admission lost at every tick (capped at a second's
+    // worth, 3.43 a second admitted 3).
+    let earned = *budget + rate * elapsed_s;
+    *budget = earned.min(rate.max(1.0) + 1.0);
+    let allowed = (budget.floor() as usize).min(queue.waiting);
+    let saved = *budget;
     let admitted = admit(front, budget, &queue).await?;
     // Only a tick that left people waiting says what the outflow can be: one that admitted
     // everyone was held back by arrivals, not by the controller.
     if queue.waiting > admitted {
-        observe_outflow(front, admitted, elapsed_s, rate);
+        let lost = if admitted < allowed {
+            earned - saved
+        } else {
+            0.0
+        };
+        observe_outflow(front, lost, elapsed_s, rate);
     }
     publish_budget(front, *budget);
     Ok(())
@@ -220,17 +230,32 @@ fn publish_budget(front: &AppState, budget: f64) {
 /// How long the achieved outflow is smoothed over.
 const OUTFLOW_SMOOTHING_S: f64 = 5.0;
 
-/// Folds a tick that left people waiting into the achieved outflow (an exponential average
-/// over [`OUTFLOW_SMOOTHING_S`], starting from the target `rate`).
-fn observe_outflow(front: &AppState, admitted: usize, elapsed_s: f64, rate: f64) {
+/// What a tick achieved (tickets/s): the rate, less the budget it threw away while the cap on
+/// live admissions held people back (`lost`: it admitted fewer than its budget allowed, and
+/// the budget was full). Not the tick's admissions: at a few admissions a minute most ticks
+/// admit nobody while they earn the next admission, and counting them as nothing achieved
+/// (while the ticks that emptied the queue were not counted at all) measured a tenth of the
+/// rate, ETAs of an hour for a wait of a minute.
+fn achieved_per_s(rate: f64, lost: f64, elapsed_s: f64) -> f64 {
+    (rate - lost / elapsed_s).max(0.0)
+}
+
+/// The achieved outflow smoothed over [`OUTFLOW_SMOOTHING_S`] (an exponential average,
+/// starting from the target `rate`), with a tick's `sample` folded in.
+fn smoothed_outflow(before: Option<f64>, sample: f64, elapsed_s: f64, rate: f64) -> f64 {
+    let weight = elapsed_s / (elapsed_s + OUTFLOW_SMOOTHING_S);
+    let before = before.unwrap_or(rate);
+    before + weight * (sample - before)
+}
+
+/// Folds a tick that left people waiting into the achieved outflow: the budget it `lost`.
+fn observe_outflow(front: &AppState, lost: f64, elapsed_s: f64, rate: f64) {
     if elapsed_s <= 0.0 {
         return;
     }
-    let sample = admitted as f64 / elapsed_s;
-    let weight = elapsed_s / (elapsed_s + OUTFLOW_SMOOTHING_S);
+    let sample = achieved_per_s(rate, lost, elapsed_s);
     if let Ok(mut observed) = front.admitted_while_waiting.lock() {
-        let before = observed.unwrap_or(rate);
-        *observed = Some(before + weight * (sample - before));
+        *observed = Some(smoothed_outflow(*observed, sample, elapsed_s, rate));
     }
 }
 
@@ -349,4 +374,61 @@ async fn admit(front: &AppState, budget: &mut f64, queue: &Queue) -> Result<usiz
         .count();
     *budget -= admitted as f64;
     Ok(admitted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The controller's tick as `step` takes it, with people always waiting and `room` for
+    /// live admissions: (admitted, lost).
+    fn tick(budget: &mut f64, rate: f64, room: usize) -> (usize, f64) {
+        let earned = *budget + rate;
+        *budget = earned.min(rate.max(1.0) + 1.0);
+        let allowed = budget.floor() as usize;
+        let admitted = allowed.min(room);
+        let lost = if admitted < allowed {
+            earned - *budget
+        } else {
+            0.0
+        };
+        *budget -= admitted as f64;
+        (admitted, lost)
+    }
+
+    /// At a few admissions a minute the controller admits one person every eight ticks: the
+    /// seven ticks between admit nobody, yet they earn the next admission, so what it achieves
+    /// while people wait is its rate; and at 3.43 a second it admits 3.43 a second, not 3.
+    #[test]
+    fn whole_admissions_achieve_the_rate() {
+        for rate in [0.125, 0.1028, 3.43] {
+            let (mut budget, mut achieved, mut admitted) = (0.0, None, 0);
+            for tick_no in 1..=1_000 {
+                let (granted, lost) = tick(&mut budget, rate, usize::MAX);
+                admitted += granted;
+                let sample = achieved_per_s(rate, lost, 1.0);
+                let smoothed = smoothed_outflow(achieved, sample, 1.0, rate);
+                achieved = Some(smoothed);
+                assert!(
+                    (smoothed - rate).abs() < 1e-9,
+                    "tick {tick_no}: {smoothed}/s"
+                );
+            }
+            let per_s = admitted as f64 / 1_000.0;
+            assert!(
+                (per_s - rate).abs() < 2e-3,
+                "{per_s}/s admitted for {rate}/s"
+            );
+        }
+    }
+
+    /// The cap on live admissions holds the budget full: what it cannot spend is lost, and the
+    /// achieved outflow falls with it.
+    #[test]
+    fn a_budget_held_full_by_the_cap_achieves_nothing() {
+        let (rate, mut budget) = (3.43, 4.43);
+        let (admitted, lost) = tick(&mut budget, rate, 0);
+        assert_eq!(admitted, 0);
+        assert!(achieved_per_s(rate, lost, 1.0) < 1e-9, "{lost} lost");
+    }
 }

@@ -36,12 +36,14 @@ pub struct Front {
     pub heartbeats: Mutex<HashMap<TicketNo, Instant>>,
     /// The outflow rate the controller currently uses (tickets/s).
     pub admit_rate: Mutex<f64>,
-    /// The rate the controller achieved while people were waiting (tickets/s, smoothed over a
-    /// few seconds; `None` before the queue first had anyone in it): below `admit_rate` when
-    /// something held admissions back (the cap on live admissions).
+    /// The rate the controller achieved while people were waiting (tickets/s: admissions and
+    /// the budget earned towards the next ones, smoothed over a few seconds; `None` before the
+    /// queue first had anyone in it): below `admit_rate` when something held admissions back
+    /// (the cap on live admissions).
     pub admitted_while_waiting: Mutex<Option<f64>>,
-    /// Admissions the controller may grant at once at its next tick (its budget: at most a
-    /// second's worth, saved up while nobody was waiting).
+    /// Admissions the controller has earned and not granted (its budget, a fraction of one
+    /// included: at most a second's worth and the admission being earned, saved up while
+    /// nobody was waiting).
     pub admit_budget: Mutex<f64>,
     /// Requests being answered (bounded by `config.http.requests_in_flight_max`).
     pub in_flight: tokio::sync::Semaphore,

@@ -36,8 +36,10 @@ impl Front {
     /// The outflow the controller aims at now (its target, already slowed down while the
     /// ledger answers slowly), and the rate people can expect: the target, or what the
     /// controller achieved while people were waiting when that was less (admissions held back
-    /// by the cap on live ones). Not the last minute's admissions: before a burst they count
-    /// the quiet minute too (the first ETA of a burst was 99 s for a wait of 15 s).
+    /// by the cap on live ones; a tick that admits nobody while it earns the next admission
+    /// achieves the rate, see `controller::achieved_per_s`). Not the last minute's admissions:
+    /// before a burst they count the quiet minute too (the first ETA of a burst was 99 s for a
+    /// wait of 15 s).
     pub fn expected_rates(&self) -> (f64, f64) {
         let target = self
             .admit_rate
@@ -51,24 +53,37 @@ impl Front {
     }
 
     /// An honest ETA for `ahead` people in front: seconds until opening plus the time the
-    /// expected rate needs for those the controller cannot admit at once at its next tick
-    /// (its budget). The range: from the target rate to the expected rate slowed by
-    /// [`ETA_SLOW_MARGIN`], plus a tick.
+    /// expected rate needs for those the controller has not yet earned admissions for. Its
+    /// budget counts whole (a fraction of an admission included): at a few admissions a
+    /// minute, a budget of 0.7 is the next admission 0.3 of an interval away, not a whole one.
+    /// The range: from the target rate to the expected rate slowed by [`ETA_SLOW_MARGIN`],
+    /// plus a tick.
     pub fn eta(&self, ahead: usize, now_ms: TimestampMs) -> (i64, [i64; 2]) {
         let (target, expected) = self.expected_rates();
         let until_open = self
             .config
             .opens_at_ms
             .map_or(0.0, |o| ((o - now_ms).max(0)) as f64 / 1000.0);
-        let people = ahead as f64 + 1.0;
-        let at_once = self.admit_budget.lock().map_or(0.0, |b| b.floor().max(0.0));
-        let after = (people - at_once).max(0.0);
+        let earned = self.admit_budget.lock().map_or(0.0, |b| b.max(0.0));
         let tick_s = self.config.controller_tick_ms as f64 / 1000.0;
-        let eta = until_open + after / expected;
-        let low = until_open + after / target;
-        let high = until_open + after / (expected * ETA_SLOW_MARGIN) + tick_s;
-        (eta.ceil() as i64, [low.floor() as i64, high.ceil() as i64])
+        eta_of(ahead, earned, (target, expected), until_open, tick_s)
     }
+}
+
+/// The ETA and its range for `ahead` people in front, `earned` admissions in the controller's
+/// budget, its `target` and `expected` rates, `until_open` seconds and a tick of `tick_s`.
+fn eta_of(
+    ahead: usize,
+    earned: f64,
+    (target, expected): (f64, f64),
+    until_open: f64,
+    tick_s: f64,
+) -> (i64, [i64; 2]) {
+    let after = (ahead as f64 + 1.0 - earned).max(0.0);
+    let eta = until_open + after / expected;
+    let low = until_open + after / target;
+    let high = until_open + after / (expected * ETA_SLOW_MARGIN) + tick_s;
+    (eta.ceil() as i64, [low.floor() as i64, high.ceil() as i64])
 }
 
 /// The ticket as `owner` (the caller's session, if any) may see it; `None` if the view does
@@ -190,4 +205,24 @@ pub fn pre_queue_body(front: &Front, view: &FrontView, now: TimestampMs) -> Valu
         "poll_after_ms": front.poll_after_ms(range[0]),
         "opens_at": front.config.opens_at_ms.map(rfc3339),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A budget of 0.75 admission is the next one a quarter of an interval away: at one
+    /// admission every 8 s the one in front waits 2 s, not 8.
+    #[test]
+    fn the_budget_earned_so_far_shortens_the_wait() {
+        let rates = (0.125, 0.125);
+        assert_eq!(eta_of(0, 0.75, rates, 0.0, 1.0).0, 2);
+        assert_eq!(eta_of(9, 0.75, rates, 0.0, 1.0).0, 74);
+        assert_eq!(
+            eta_of(0, 1.0, rates, 0.0, 1.0).0,
+            0,
+            "admitted at the next tick"
+        );
+        assert_eq!(eta_of(0, 0.0, rates, 60.0, 1.0), (68, [68, 71]));
+    }
 }
