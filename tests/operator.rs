@@ -321,6 +321,15 @@ async fn admissions_are_paused_and_resumed_by_a_recorded_control_that_a_restart_
     let session = api.session(&rid("1990-06-19", 1), "pc").await;
     api.enqueue(&session).await.expect(201, "");
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // The person is told admissions are paused, with no ETA the controller would not keep.
+    let mine = api.get("/v1/queue/me", Some(&session)).await;
+    let mine = mine.expect(200, "");
+    assert_eq!(
+        (&mine["state"], &mine["admissions_paused"], &mine["eta_s"]),
+        (&json!("waiting"), &json!(true), &Value::Null),
+        "{mine:#}"
+    );
+    assert!(mine.get("eta_range_s").is_none(), "{mine:#}");
     let waiting = status(&api).await;
     assert_eq!(
         (&waiting["queue_depth"], &waiting["admitted_total"]),
@@ -358,6 +367,9 @@ async fn admissions_are_paused_and_resumed_by_a_recorded_control_that_a_restart_
     control(&api, json!({"paused": false}))
         .await
         .expect(200, "");
+    // No longer said to be paused (waiting at the rate set, or admitted already).
+    let mine = api.get("/v1/queue/me", Some(&session)).await;
+    assert_ne!(mine.expect(200, "")["admissions_paused"], json!(true), "{:#}", mine.body);
     status_until(&api, "the waiting person admitted", |s| {
         s["admitted_total"] == 1
     })

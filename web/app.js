@@ -93,6 +93,9 @@
       queueOffline: "서버와 연결이 끊겼습니다. 자동으로 다시 연결하는 중입니다.",
       queueOfflineHint: "위 정보는 마지막으로 받은 것입니다. 연결이 오래 끊기면 순서가 다음 분께 넘어갈 수 있으니 인터넷 연결을 확인해 주세요.",
       etaNow: "곧 입장",
+      etaPaused: "입장 일시 중지",
+      queuePaused: "운영자가 입장을 잠시 멈췄습니다.",
+      queuePausedHint: "순서는 그대로 유지되며, 입장이 다시 시작되면 자동으로 이어집니다.",
       etaUnderMinute: "1분 이내",
       chooseHeading: "접종 기관과 날짜를 선택해 주세요",
       chooseHeadingChange: "변경할 기관과 날짜를 선택해 주세요",
@@ -266,6 +269,9 @@
       queueOffline: "The connection to the server was lost. Reconnecting automatically…",
       queueOfflineHint: "What you see above is the last we heard. If the connection stays down for long, your place may pass to the next person: please check your internet connection.",
       etaNow: "any moment",
+      etaPaused: "admissions paused",
+      queuePaused: "The operators have paused admissions for a moment.",
+      queuePausedHint: "Your place is kept, and you will move on automatically when admissions resume.",
       etaUnderMinute: "under a minute",
       chooseHeading: "Choose a clinic and a date",
       chooseHeadingChange: "Choose the new clinic and date",
@@ -1074,8 +1080,11 @@
     $("queue-state").textContent = t("qs_" + st);
     const pos = typeof q.position === "number" ? q.position : null;
     $("queue-position").textContent = pos == null ? "–" : number(pos);
+    // Paused by the operators: the server gives no ETA, and the page says why.
+    const paused = st === "waiting" && q.admissions_paused === true;
+    $("queue-paused").hidden = !paused;
     const eta = $("queue-eta");
-    eta.textContent = st === "admitted" ? t("qs_admitted") : st === "expired" ? "–" : etaRange(q);
+    eta.textContent = st === "admitted" ? t("qs_admitted") : st === "expired" ? "–" : paused ? t("etaPaused") : etaRange(q);
     // The server's seconds behind the words, for whoever checks the page against the real wait.
     const bounds = st === "waiting" || st === "pre" ? etaBounds(q) : null;
     eta.dataset.rangeS = bounds ? bounds.join("-") : "";
@@ -1087,7 +1096,7 @@
     const now = Date.now();
     if ((st === "waiting" || st === "pre") && pos != null && now - lastAnnounce > ANNOUNCE_EVERY_MS) {
       lastAnnounce = now;
-      $("queue-live").textContent = t("queueAnnounce", { pos: number(pos), eta: etaRange(q) });
+      $("queue-live").textContent = t("queueAnnounce", { pos: number(pos), eta: eta.textContent });
     }
     renderFreshness();
   }

@@ -2,7 +2,8 @@
 // its own that admits one person every two seconds: the page is pushed the ticket over the
 // event stream (GET /v1/queue/{ticket}/events) and does not poll; it says when it last heard
 // from the server; with the network cut for 15 s it shows a clear banner and an ageing "updated
-// n s ago", and once the network is back it resumes by itself and is admitted. On a desktop in
+// n s ago", and once the network is back it resumes by itself; admissions paused by the
+// operators are said, with no ETA, until they resume; then it is admitted. On a desktop in
 // English, with the stream refused (503, as a server holding its most streams answers), the
 // page polls at the server's poll_after_ms instead and is admitted too; there, point 3: the
 // first ETA range shown holds the real wait. Screenshots point2-* and point3-*, each screen in
@@ -97,6 +98,22 @@ test.describe.serial("the live waiting room", () => {
     await bothLanguages(page, { point: "point2", size: "phone", what: "resumed", check: async () => {
       await expect(page.locator("#queue-offline")).toBeHidden();
     } });
+
+    // The operators pause admissions: the page says so, pushed, and shows no ETA it cannot
+    // keep; nobody moves; when they resume, the line moves on by itself.
+    await server.admin("/admin/admissions", { paused: true });
+    await expect(page.locator("#queue-paused")).toBeVisible({ timeout: 10_000 });
+    await expect(page.locator("#queue-paused")).toContainText("운영자가 입장을 잠시 멈췄습니다");
+    await expect(page.locator("#queue-eta")).toHaveText("입장 일시 중지");
+    await expect(page.locator("#queue-eta")).toHaveAttribute("data-range-s", "");
+    const whilePaused = await ahead(page);
+    await bothLanguages(page, { point: "point2", size: "phone", what: "paused", check: async () => {
+      await expect(page.locator("#queue-paused")).toContainText("The operators have paused admissions");
+      await expect(page.locator("#queue-eta")).toHaveText("admissions paused");
+    } });
+    expect(await ahead(page)).toBe(whilePaused);
+    await server.admin("/admin/admissions", { paused: false });
+    await expect(page.locator("#queue-paused")).toBeHidden({ timeout: 10_000 });
     await expect(page.locator("#view-choose")).toBeVisible({ timeout: 60_000 });
     console.log(`point 2: the banner came ${bannerAfterMs} ms after the network was cut; ${seen.streams} streams, ${seen.polls} polls`);
     expect(pageErrors).toEqual([]);

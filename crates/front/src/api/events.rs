@@ -96,6 +96,8 @@ pub async fn stream(
 struct Phase {
     pre_queue: bool,
     ticket: Option<(TicketNo, Option<TicketPhase>)>,
+    /// Operators paused admissions: said at once, and so is their resuming.
+    admissions_paused: bool,
 }
 
 impl Phase {
@@ -109,7 +111,11 @@ impl Phase {
             (Which::Mine, None) => (false, None),
         };
         let ticket = ticket.map(|t| (t, view.tickets.get(&t).map(|v| v.phase)));
-        Phase { pre_queue, ticket }
+        Phase {
+            pre_queue,
+            ticket,
+            admissions_paused: super::ticket::admissions_paused(view),
+        }
     }
 }
 

@@ -28,9 +28,12 @@ impl Front {
     /// How soon a waiting page should ask again: a tenth of the shortest wait it may have, so
     /// the back of a long queue asks seldom and its front often.
     pub fn poll_after_ms(&self, eta_low_s: i64) -> u64 {
-        let ceiling =
-            (self.config.heartbeat_timeout_ms / 3).clamp(POLL_AFTER_MIN_MS, POLL_AFTER_MAX_MS);
-        (eta_low_s.max(0) as u64 * 100).clamp(POLL_AFTER_MIN_MS, ceiling)
+        (eta_low_s.max(0) as u64 * 100).clamp(POLL_AFTER_MIN_MS, self.poll_after_max_ms())
+    }
+
+    /// The longest a waiting page may go without asking (a poll is the owner's heartbeat).
+    pub fn poll_after_max_ms(&self) -> u64 {
+        (self.config.heartbeat_timeout_ms / 3).clamp(POLL_AFTER_MIN_MS, POLL_AFTER_MAX_MS)
     }
 
     /// The outflow the controller aims at now (its target, already slowed down while the
@@ -100,12 +103,20 @@ pub fn ticket_body(
     match t.phase {
         TicketPhase::Waiting => {
             let position = view.position(ticket).unwrap_or(0);
-            let (eta, range) = front.eta(position, now);
             body["state"] = json!("waiting");
             body["position"] = json!(position);
-            body["eta_s"] = json!(eta);
-            body["eta_range_s"] = json!(range);
-            body["poll_after_ms"] = json!(front.poll_after_ms(range[0]));
+            if admissions_paused(view) {
+                // Nobody is admitted until an operator resumes: no ETA rather than a false one.
+                body["admissions_paused"] = json!(true);
+                body["eta_s"] = Value::Null;
+                body["poll_after_ms"] = json!(front.poll_after_max_ms());
+            } else {
+                let (eta, range) = front.eta(position, now);
+                body["admissions_paused"] = json!(false);
+                body["eta_s"] = json!(eta);
+                body["eta_range_s"] = json!(range);
+                body["poll_after_ms"] = json!(front.poll_after_ms(range[0]));
+            }
         }
         TicketPhase::Admitted {
             admission,
@@ -130,6 +141,13 @@ pub fn ticket_body(
         }
     }
     Some(body)
+}
+
+/// An operator paused admissions (the latest `AdmissionsControlled` in the log).
+pub fn admissions_paused(view: &FrontView) -> bool {
+    view.admission_control
+        .as_ref()
+        .is_some_and(|(control, _)| control.paused)
 }
 
 /// An admitted ticket: its admission and until when it is valid.
