@@ -198,6 +198,12 @@ pub struct BenchReport {
     pub processor_poll_ms: u64,
     pub processor_decide_ms: u64,
     pub processor_commit_ms: u64,
+    /// `processor_commit_ms` by phase (summed over the transactions): records handed to the
+    /// producer, offsets added to the transaction, records acknowledged, `commit_transaction`.
+    pub processor_produce_ms: u64,
+    pub processor_offsets_ms: u64,
+    pub processor_flush_ms: u64,
+    pub processor_end_ms: u64,
 }
 
 fn rss_bytes() -> u64 {
@@ -482,6 +488,11 @@ fn join_processors(
                 total.poll_ms += stats.poll_ms;
                 total.decide_ms += stats.decide_ms;
                 total.commit_ms += stats.commit_ms;
+                let (sum, phases) = (&mut total.commit_phases, stats.commit_phases);
+                sum.produce_us += phases.produce_us;
+                sum.offsets_us += phases.offsets_us;
+                sum.flush_us += phases.flush_us;
+                sum.end_us += phases.end_us;
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "processor ended with an error"),
             Err(_) => tracing::warn!("a processor thread panicked"),
@@ -810,6 +821,10 @@ impl BenchReport {
             processor_poll_ms: stats.poll_ms,
             processor_decide_ms: stats.decide_ms,
             processor_commit_ms: stats.commit_ms,
+            processor_produce_ms: stats.commit_phases.produce_us / 1_000,
+            processor_offsets_ms: stats.commit_phases.offsets_us / 1_000,
+            processor_flush_ms: stats.commit_phases.flush_us / 1_000,
+            processor_end_ms: stats.commit_phases.end_us / 1_000,
         }
     }
 }
@@ -904,6 +919,16 @@ fn print_report(out: &mut dyn Write, report: &BenchReport) -> std::io::Result<()
             format!(
                 "{} / {} / {}",
                 report.processor_poll_ms, report.processor_decide_ms, report.processor_commit_ms
+            ),
+        ),
+        (
+            "committing: produce / offsets / acks / end ms",
+            format!(
+                "{} / {} / {} / {}",
+                report.processor_produce_ms,
+                report.processor_offsets_ms,
+                report.processor_flush_ms,
+                report.processor_end_ms
             ),
         ),
     ];

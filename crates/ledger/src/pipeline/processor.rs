@@ -23,8 +23,8 @@ use uuid::Uuid;
 use super::Topics;
 use super::batch::{self, CommandLog};
 use super::decided::DEDUP_WINDOW_MS_DEFAULT;
-pub use super::writer::ProcessorStats;
 use super::writer::{CommandRecord, Transaction, Writer};
+pub use super::writer::{CommitPhases, ProcessorStats};
 use crate::{HEADER_COMMAND_ID, HEADER_SCHEMA_VERSION, HEADER_TYPE, decode};
 use yeyak_domain::{Campaign, CampaignStamp, Command, Envelope};
 use yeyak_log::broker_recovery::with_statistics;
@@ -213,6 +213,8 @@ pub struct KafkaCommandLog {
     in_transaction: bool,
     /// Recorded on every event produced.
     campaign: CampaignStamp,
+    /// Where the produce-and-commit time went (copied into the writer's stats after each step).
+    phases: CommitPhases,
 }
 
 pub struct Processor {
@@ -348,6 +350,7 @@ impl Processor {
                 producer,
                 in_transaction: false,
                 campaign: stamp,
+                phases: CommitPhases::default(),
             },
             failures_in_a_row: 0,
         })
@@ -367,6 +370,7 @@ impl Processor {
     pub fn step(&mut self) -> Result<usize, ProcessorError> {
         let batch_max = self.log.config.batch_commands_max;
         let result = batch::step(&mut self.writer, &mut self.log, batch_max);
+        self.writer.stats.commit_phases = self.log.phases;
         match result {
             Ok(n) => {
                 self.failures_in_a_row = 0;
@@ -428,6 +432,29 @@ impl Processor {
 
     pub fn owned_partitions(&self) -> Vec<(String, u32)> {
         self.writer.owned_partitions()
+    }
+}
+
+impl KafkaCommandLog {
+    /// Hands the transaction's events, follow-up commands and dead letters to the producer.
+    fn produce_records(&mut self, tx: &Transaction) -> Result<(), ProcessorError> {
+        for event in &tx.events {
+            send_event(&self.producer, event, &self.campaign)?;
+        }
+        for command in &tx.commands {
+            send_command(&self.producer, &self.config.topics, command, ())?;
+        }
+        for letter in &tx.dead_letters {
+            let value = serde_json::to_vec(letter).map_err(ProcessorError::DeadLetter)?;
+            let topic = self.config.topics.dead_letters();
+            let record = BaseRecord::<(), [u8]>::to(&topic)
+                .partition(0)
+                .payload(&value);
+            self.producer
+                .send(record)
+                .map_err(|(cause, _)| broker("produce dead letter")(cause))?;
+        }
+        Ok(())
     }
 }
 
@@ -508,23 +535,10 @@ impl CommandLog for KafkaCommandLog {
     }
 
     fn produce(&mut self, tx: &Transaction) -> Result<(), ProcessorError> {
-        for event in &tx.events {
-            send_event(&self.producer, event, &self.campaign)?;
-        }
-        for command in &tx.commands {
-            send_command(&self.producer, &self.config.topics, command, ())?;
-        }
-        for letter in &tx.dead_letters {
-            let value = serde_json::to_vec(letter).map_err(ProcessorError::DeadLetter)?;
-            let topic = self.config.topics.dead_letters();
-            let record = BaseRecord::<(), [u8]>::to(&topic)
-                .partition(0)
-                .payload(&value);
-            self.producer
-                .send(record)
-                .map_err(|(cause, _)| broker("produce dead letter")(cause))?;
-        }
-        Ok(())
+        let producing = Instant::now();
+        let produced = self.produce_records(tx);
+        self.phases.produce_us += producing.elapsed().as_micros() as u64;
+        produced
     }
 
     fn commit(&mut self, offsets: &BTreeMap<(String, u32), u64>) -> Result<(), ProcessorError> {
@@ -534,13 +548,19 @@ impl CommandLog for KafkaCommandLog {
             .consumer
             .group_metadata()
             .ok_or(ProcessorError::NoGroup)?;
+        let offsetting = Instant::now();
         self.producer
             .send_offsets_to_transaction(&list, &metadata, timeout)
             .map_err(broker("send_offsets"))?;
+        let flushing = Instant::now();
+        self.phases.offsets_us += (flushing - offsetting).as_micros() as u64;
         yeyak_log::kafka::settle(&self.producer, timeout);
+        let ending = Instant::now();
+        self.phases.flush_us += (ending - flushing).as_micros() as u64;
         self.producer
             .commit_transaction(timeout)
             .map_err(broker("commit_transaction"))?;
+        self.phases.end_us += ending.elapsed().as_micros() as u64;
         self.in_transaction = false;
         Ok(())
     }

@@ -96,6 +96,21 @@ pub struct ProcessorStats {
     pub poll_ms: u64,
     pub decide_ms: u64,
     pub commit_ms: u64,
+    /// `commit_ms` by phase, as the Kafka processor times it (zero elsewhere).
+    pub commit_phases: CommitPhases,
+}
+
+/// Where a Kafka transaction's produce-and-commit time goes, in microseconds summed over the
+/// transactions: handing the records to the producer (encoding included), adding the offsets
+/// (`send_offsets_to_transaction`: AddOffsetsToTxn and TxnOffsetCommit), waiting until every
+/// record is acknowledged, and `commit_transaction` (EndTxn; the markers are written by the
+/// broker after it answers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitPhases {
+    pub produce_us: u64,
+    pub offsets_us: u64,
+    pub flush_us: u64,
+    pub end_us: u64,
 }
 
 /// The writer of the command partitions a processor owns.
