@@ -495,6 +495,14 @@ test.describe.serial("the citizen's page", () => {
     await expect(page.locator("#h-status")).toHaveText("Live operations");
     await page.setViewportSize(DESKTOP);
     await shot(page, "operator-05-desktop-en");
+    // The controls on a desktop: paused, in both languages, then resumed.
+    await page.locator("#pause-toggle").click();
+    await expect(page.locator("#controls")).toHaveAttribute("data-paused", "true");
+    await bothLanguages(page, { point: "point8-operator", size: "desktop", what: "paused", check: async () => {
+      await expect(page.locator("#control-done")).toContainText("입장 일시정지");
+    } });
+    await page.locator("#pause-toggle").click();
+    await expect(page.locator("#controls")).toHaveAttribute("data-paused", "false");
     await expect(page.locator("#h-today")).toHaveText("Today's share (what citizens see)");
     await expect(page.locator('#today-clinics-body tr[data-clinic="seoul-sejong-01"]')).toContainText("Sold out");
     await oneClock(page, await adminStatus());

@@ -120,6 +120,41 @@ test.describe.serial("the live waiting room", () => {
     await context.close();
   });
 
+  test("desktop, Korean: the network cut for 15 s shows the banner; it resumes by itself", async ({ browser }) => {
+    const context = await browser.newContext({ viewport: DESKTOP });
+    const page = await context.newPage();
+    const pageErrors = pageErrorsOf(page);
+    await page.goto(server.base + "/");
+    await expect(page.locator("#method-list .method").first()).toBeVisible();
+    await expect(page.locator("html")).toHaveAttribute("lang", "ko");
+    await page.locator("#method-next").click();
+    await server.crowd(14, { year: 1992, month: 6, day: 19 });
+    await fillVerification(page, "한지우", residentId(1994, 8, 9, 53001, true));
+    await expect(page.locator("#view-queue")).toBeVisible();
+    await expect.poll(() => ahead(page), { timeout: 10_000 }).toBeGreaterThan(0);
+    await bothLanguages(page, { point: "point2", size: "desktop", what: "live", check: async () => {
+      await expect(page.locator("#queue-updated")).toHaveText(/^Updated (just now|\d+ s ago)$/);
+    } });
+    const before = await ahead(page);
+    const cut = Date.now();
+    await context.setOffline(true);
+    await expect(page.locator("#queue-offline")).toBeVisible({ timeout: OFFLINE_MS });
+    await page.waitForTimeout(Math.max(0, OFFLINE_MS - (Date.now() - cut)));
+    await expect(page.locator("#queue-updated")).toHaveClass(/stale/);
+    await bothLanguages(page, { point: "point2", size: "desktop", what: "offline", check: async () => {
+      await expect(page.locator("#queue-offline")).toContainText("The connection to the server was lost");
+    } });
+    await context.setOffline(false);
+    await expect(page.locator("#queue-offline")).toBeHidden({ timeout: 10_000 });
+    expect(await ahead(page)).toBeLessThan(before);
+    await bothLanguages(page, { point: "point2", size: "desktop", what: "resumed", check: async () => {
+      await expect(page.locator("#queue-offline")).toBeHidden();
+    } });
+    await expect(page.locator("#view-choose")).toBeVisible({ timeout: 60_000 });
+    expect(pageErrors).toEqual([]);
+    await context.close();
+  });
+
   test("desktop, English: no stream to be had (503), so the page polls as the server says", async ({ browser }) => {
     const context = await browser.newContext({ viewport: DESKTOP });
     const page = await context.newPage();
