@@ -17,14 +17,23 @@ use yeyak_log::FsyncPolicy;
 
 async fn server(config: FrontConfig) -> (yeyak_front::server::Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let backend = Backend::embedded_dir(
-        dir.path(),
+    let running = start_at(
+        embedded_on(dir.path()),
+        config,
+        Some(instant(BOOKING_DAY_9)),
+    )
+    .await;
+    (running, dir)
+}
+
+/// The embedded ledger on a log in `dir` (created, or reopened: a restarted gateway).
+fn embedded_on(dir: &std::path::Path) -> Backend {
+    Backend::embedded_dir(
+        dir,
         yeyak_domain::Campaign::default_2021(),
         FsyncPolicy::Never,
     )
-    .unwrap();
-    let running = start_at(backend, config, Some(instant(BOOKING_DAY_9))).await;
-    (running, dir)
+    .unwrap()
 }
 
 async fn status(api: &Api) -> Value {
@@ -266,14 +275,7 @@ async fn control(api: &Api, body: Value) -> Answer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn admissions_are_paused_and_resumed_by_a_recorded_control_that_a_restart_keeps() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || {
-        Backend::embedded_dir(
-            dir.path(),
-            yeyak_domain::Campaign::default_2021(),
-            FsyncPolicy::Never,
-        )
-        .unwrap()
-    };
+    let open = || embedded_on(dir.path());
     let running = start_at(open(), config(), Some(instant(BOOKING_DAY_9))).await;
     let api = Api::new(&running);
     api.post("/admin/admissions", None, json!({"paused": true}))
@@ -369,7 +371,12 @@ async fn admissions_are_paused_and_resumed_by_a_recorded_control_that_a_restart_
         .expect(200, "");
     // No longer said to be paused (waiting at the rate set, or admitted already).
     let mine = api.get("/v1/queue/me", Some(&session)).await;
-    assert_ne!(mine.expect(200, "")["admissions_paused"], json!(true), "{:#}", mine.body);
+    assert_ne!(
+        mine.expect(200, "")["admissions_paused"],
+        json!(true),
+        "{:#}",
+        mine.body
+    );
     status_until(&api, "the waiting person admitted", |s| {
         s["admitted_total"] == 1
     })
@@ -480,14 +487,7 @@ async fn admin_status_shows_todays_share_as_citizens_see_it_refusals_by_code_and
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_provider_marked_down_stays_down_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || {
-        Backend::embedded_dir(
-            dir.path(),
-            yeyak_domain::Campaign::default_2021(),
-            FsyncPolicy::Never,
-        )
-        .unwrap()
-    };
+    let open = || embedded_on(dir.path());
     let outage = |s: &Value, method: &str| {
         s["providers"]
             .as_array()

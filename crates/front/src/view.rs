@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use yeyak_domain::event::AdmissionsControlled;
 use yeyak_domain::{
-    AdmissionId, BirthFacts, DeviceId, Envelope, Event, Method, ReservationId, SubjectId,
-    TicketNo, TimestampMs,
+    AdmissionId, BirthFacts, DeviceId, Envelope, Event, Method, ReservationId, SubjectId, TicketNo,
+    TimestampMs,
 };
 use yeyak_read::projection::{ReadModel, ReservationState};
 
