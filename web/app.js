@@ -10,8 +10,9 @@
 // lose the place in the queue, and closing the tab forgets them: nothing of the person survives
 // the tab, on a shared computer). A tab of its own is a device of its own: the server's device
 // lock treats a second tab as a second device, as the seed's rule does for a second browser.
-// "Finish" (마치기) forgets all of it at once, without closing the tab. The resident registration number and the birth date are never
-// stored: the number goes to POST /v1/verify once and the input fields are cleared.
+// "Finish" (마치기) forgets all of it at once, without closing the tab. The resident
+// registration number and the birth date are never stored: the number goes to POST /v1/verify
+// once and the input fields are cleared.
 "use strict";
 
 (() => {
