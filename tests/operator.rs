@@ -499,13 +499,7 @@ async fn a_provider_marked_down_stays_down_after_a_restart() {
     };
     let running = start_at(open(), config(), Some(instant(BOOKING_DAY_9))).await;
     let api = Api::new(&running);
-    api.post(
-        "/admin/providers",
-        Some(ADMIN),
-        json!({"method": "kakao", "outage": true}),
-    )
-    .await
-    .expect(200, "");
+    api.switch_provider("kakao", true).await;
     assert_eq!(outage(&status(&api).await, "kakao"), true);
     running.stop().await;
 
@@ -517,13 +511,7 @@ async fn a_provider_marked_down_stays_down_after_a_restart() {
     })
     .await;
     assert_eq!(outage(&restarted, "naver"), false, "{restarted:#}");
-    api.post(
-        "/admin/providers",
-        Some(ADMIN),
-        json!({"method": "kakao", "outage": false}),
-    )
-    .await
-    .expect(200, "");
+    api.switch_provider("kakao", false).await;
     running.stop().await;
 
     let running = start_at(open(), config(), Some(instant(BOOKING_DAY_9))).await;

@@ -158,6 +158,14 @@ impl Api {
         self.post("/admin/supply", Some(ADMIN), body).await
     }
 
+    /// Marks the provider of `method` down (`outage`) or up, with the admin token.
+    pub async fn switch_provider(&self, method: &str, outage: bool) {
+        let body = json!({"method": method, "outage": outage});
+        self.post("/admin/providers", Some(ADMIN), body)
+            .await
+            .expect(200, "");
+    }
+
     pub async fn verify(&self, method: &str, resident_id: &str, device: &str) -> Answer {
         let body = json!({"method": method, "resident_id": resident_id, "name": "홍길동", "device_id": device});
         self.post("/v1/verify", None, body).await
@@ -394,13 +402,7 @@ pub async fn every_path_and_code(api: &Api) {
     .expect(400, "invalid_device_id");
 
     // An outage turns a method grey and refuses it.
-    api.post(
-        "/admin/providers",
-        Some(ADMIN),
-        json!({"method": "naver", "outage": true}),
-    )
-    .await
-    .expect(200, "");
+    api.switch_provider("naver", true).await;
     api.verify("naver", &rid("1992-02-19", 3), "pc")
         .await
         .expect(503, "method_unavailable");
@@ -417,13 +419,7 @@ pub async fn every_path_and_code(api: &Api) {
     let naver = lights.iter().find(|l| l["method"] == "naver").unwrap();
     assert_eq!(naver["level"], "grey");
     assert_ne!(naver["recommended"], true);
-    api.post(
-        "/admin/providers",
-        Some(ADMIN),
-        json!({"method": "naver", "outage": false}),
-    )
-    .await
-    .expect(200, "");
+    api.switch_provider("naver", false).await;
 
     // The waiting room.
     api.call(HttpMethod::POST, "/v1/queue", None, None)
@@ -1232,25 +1228,13 @@ pub async fn congestion_is_recorded(api: &Api) {
     for method in Method::ALL {
         wait_for_congestion(api, method, method.as_str(), |r| r.gateway == gateway).await;
     }
-    api.post(
-        "/admin/providers",
-        Some(ADMIN),
-        json!({"method": "ipin", "outage": true}),
-    )
-    .await
-    .expect(200, "");
+    api.switch_provider("ipin", true).await;
     let grey = wait_for_congestion(api, Method::Ipin, "the outage", |r| {
         r.level == CongestionLevel::Grey
     })
     .await;
     assert!(!grey.provider_up, "{grey:?}");
-    api.post(
-        "/admin/providers",
-        Some(ADMIN),
-        json!({"method": "ipin", "outage": false}),
-    )
-    .await
-    .expect(200, "");
+    api.switch_provider("ipin", false).await;
     let back = wait_for_congestion(api, Method::Ipin, "the end of the outage", |r| {
         r.level != CongestionLevel::Grey
     })
