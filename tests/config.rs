@@ -486,6 +486,7 @@ fn debug_output_shows_no_password() {
         partitions: 1,
         timeout_s: 1,
         batch_linger_ms: 1,
+        batch_quiet_ms: 1,
         batch_commands_max: 1,
         postgres: url,
         rate: None,

@@ -734,6 +734,7 @@ fn the_benchmark_runs_end_to_end_and_counts_no_overbooking() {
         partitions: 2,
         timeout_s: 120,
         batch_linger_ms: 5,
+        batch_quiet_ms: 1,
         batch_commands_max: 2_000,
         postgres: common::pg::postgres_url(),
         rate: Some(3_000),

@@ -106,6 +106,28 @@ impl Backend {
         self.ledger.submit_within(command, timeout)
     }
 
+    /// Decides `command` without holding a thread while it waits when the ledger can
+    /// ([`Submit::answers_without_blocking`]: the Kafka pipeline), else on the blocking pool.
+    pub async fn decide(
+        self,
+        command: Command,
+        timeout: Duration,
+    ) -> Result<Result<Outcome, SubmitError>, tokio::task::JoinError> {
+        if !self.ledger.answers_without_blocking() {
+            return tokio::task::spawn_blocking(move || self.submit_within(command, timeout)).await;
+        }
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.ledger.submit_then(
+            command,
+            timeout,
+            Box::new(move |outcome| {
+                // A request given up (its client left) dropped the receiver: nothing to tell.
+                answer.send(outcome).ok();
+            }),
+        );
+        Ok(answered.await.unwrap_or(Err(SubmitError::Stopped)))
+    }
+
     pub fn view(&self) -> &RwLock<FrontView> {
         &self.view.view
     }

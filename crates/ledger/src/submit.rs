@@ -5,9 +5,10 @@
 //! partition, before the submitter gets its answer: what a caller was told is already readable.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::channel;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
@@ -58,7 +59,13 @@ pub trait EventSink: Send + Sync + 'static {
     fn record(&self, events: &[Envelope]);
 }
 
-/// Decides commands. Blocking: the HTTP tier calls it from `spawn_blocking`.
+/// Where a decision goes once it is known ([`Submit::submit_then`]): called exactly once, from
+/// whichever thread learns it. It must not block (send it on a channel).
+pub type Reply = Box<dyn FnOnce(Result<Outcome, SubmitError>) + Send>;
+
+/// Decides commands. `submit` blocks its caller; `submit_then` answers a [`Reply`] instead, and
+/// does not block when [`Submit::answers_without_blocking`] says so (the HTTP tier then awaits
+/// the reply; otherwise it calls it from `spawn_blocking`).
 pub trait Submit: Send + Sync + 'static {
     /// Decides `command` and every follow-up it causes; returns the whole outcome.
     fn submit(&self, command: Command) -> Result<Outcome, SubmitError>;
@@ -67,6 +74,16 @@ pub trait Submit: Send + Sync + 'static {
     /// admission controller uses a short timeout so that such a decision cannot stall it.
     fn submit_within(&self, command: Command, _timeout: Duration) -> Result<Outcome, SubmitError> {
         self.submit(command)
+    }
+    /// Like `submit_within`, answering `reply` (on this thread unless the backend has its own
+    /// way: see [`Submit::answers_without_blocking`]).
+    fn submit_then(&self, command: Command, timeout: Duration, reply: Reply) {
+        reply(self.submit_within(command, timeout));
+    }
+    /// Whether `submit_then` returns at once and answers from another thread (no caller waits
+    /// on a thread of its own).
+    fn answers_without_blocking(&self) -> bool {
+        false
     }
     /// Events handed to the sink so far (replayed ones included).
     fn events_seen(&self) -> u64;
@@ -110,15 +127,27 @@ pub struct LedgerHealth {
 /// The embedded ledger: one process owns every partition. Concurrent commands are decided in
 /// groups that share the log's syncs (group commit): a caller queues its command, and whoever
 /// holds the ledger next decides every queued command ([`Ledger::submit_group`]), hands the
-/// events to the sink and answers each caller, all after the sync.
-pub struct Embedded<L: EventLog> {
+/// events to the sink and answers each caller, all after the sync. A blocking caller
+/// (`submit`) decides on its own thread; `submit_then` hands the command to the ledger's writer
+/// thread (started at its first use) and returns at once.
+pub struct Embedded<L: EventLog + Send + 'static> {
+    shared: Arc<Shared<L>>,
+    /// The writer thread of `submit_then`'s commands.
+    writer: Mutex<Option<JoinHandle<()>>>,
+    campaign: Campaign,
+}
+
+/// What the callers and the writer thread share.
+struct Shared<L: EventLog> {
     ledger: Mutex<Ledger<L>>,
     /// Commands waiting for the next group, with where to send each answer.
     queued: Mutex<Vec<Queued>>,
+    /// Rung when a command is queued for the writer thread (or it is to stop).
+    queued_more: Condvar,
+    stop: AtomicBool,
     sink: Arc<dyn EventSink>,
     events_seen: AtomicU64,
     last_event_at_ms: AtomicI64,
-    campaign: Campaign,
 }
 
 impl Embedded<FileLog> {
@@ -160,29 +189,89 @@ impl<L: EventLog + Send + 'static> Embedded<L> {
         .map_err(LedgerError::from)?;
         Ok(Embedded {
             campaign: ledger.system().campaign.clone(),
-            ledger: Mutex::new(ledger),
-            queued: Mutex::new(Vec::new()),
-            sink,
-            events_seen: AtomicU64::new(seen),
-            last_event_at_ms: AtomicI64::new(last_event_at_ms),
+            shared: Arc::new(Shared {
+                ledger: Mutex::new(ledger),
+                queued: Mutex::new(Vec::new()),
+                queued_more: Condvar::new(),
+                stop: AtomicBool::new(false),
+                sink,
+                events_seen: AtomicU64::new(seen),
+                last_event_at_ms: AtomicI64::new(last_event_at_ms),
+            }),
+            writer: Mutex::new(None),
         })
     }
 
-    /// Gives the ledger back.
+    /// Gives the ledger back (once the writer thread, if any, has stopped).
     pub fn into_ledger(self) -> Result<Ledger<L>, SubmitError> {
-        self.ledger.into_inner().map_err(|_| SubmitError::Stopped)
+        let shared = self.shared.clone();
+        drop(self);
+        let shared = Arc::into_inner(shared).ok_or(SubmitError::Stopped)?;
+        shared.ledger.into_inner().map_err(|_| SubmitError::Stopped)
+    }
+
+    /// The writer thread, started at the first command handed to it.
+    fn writer(&self) -> Result<(), SubmitError> {
+        let mut writer = self.writer.lock().map_err(|_| SubmitError::Stopped)?;
+        if writer.is_none() {
+            let shared = self.shared.clone();
+            let started = std::thread::Builder::new()
+                .name("yeyak-embedded-writer".into())
+                .spawn(move || shared.write_queued())
+                .map_err(|_| SubmitError::Stopped)?;
+            *writer = Some(started);
+        }
+        Ok(())
+    }
+}
+
+impl<L: EventLog + Send + 'static> Drop for Embedded<L> {
+    fn drop(&mut self) {
+        {
+            // Under the queue's lock: the writer looks at `stop` under it before it waits, so
+            // it cannot miss the signal.
+            let _queued = self.shared.queued.lock().unwrap_or_else(|p| p.into_inner());
+            self.shared.stop.store(true, Ordering::Relaxed);
+        }
+        self.shared.queued_more.notify_all();
+        let writer = self.writer.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(writer) = writer.take()
+            && writer.join().is_err()
+        {
+            tracing::error!("the embedded ledger's writer thread panicked");
+        }
     }
 }
 
 /// A command waiting for its group, and where its answer goes.
-type Queued = (Command, Sender<Result<Outcome, SubmitError>>);
+type Queued = (Command, Reply);
 
-impl<L: EventLog + Send + 'static> Embedded<L> {
+impl<L: EventLog + Send + 'static> Shared<L> {
+    /// The writer thread: decides whatever is queued, group after group, until stopped.
+    fn write_queued(&self) {
+        loop {
+            {
+                let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+                while queued.is_empty() && !self.stop.load(Ordering::Relaxed) {
+                    queued = self
+                        .queued_more
+                        .wait(queued)
+                        .unwrap_or_else(|p| p.into_inner());
+                }
+                if queued.is_empty() {
+                    return; // stopped, and nothing is left to answer
+                }
+            }
+            let mut ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            self.decide_queued(&mut ledger);
+        }
+    }
+
     /// Decides every queued command as one group, under the ledger's lock (so the sink sees
     /// events in the order they were appended), and answers each caller.
     fn decide_queued(&self, ledger: &mut Ledger<L>) {
         let queued = std::mem::take(&mut *self.queued.lock().unwrap_or_else(|p| p.into_inner()));
-        let (commands, callers): (Vec<Command>, Vec<_>) = queued.into_iter().unzip();
+        let (commands, callers): (Vec<Command>, Vec<Reply>) = queued.into_iter().unzip();
         let group = ledger.submit_group(commands);
         // A retry answered from the log appended nothing: the sink saw those events already,
         // and sees each event once, as on Kafka.
@@ -193,11 +282,8 @@ impl<L: EventLog + Send + 'static> Embedded<L> {
             self.last_event_at_ms
                 .store(last.occurred_at_ms, Ordering::Relaxed);
         }
-        for (caller, answer) in callers.into_iter().zip(group.answers) {
-            if caller.send(answer.map_err(SubmitError::from)).is_err() {
-                // Its caller waits on the ledger's lock, held here: it cannot be gone.
-                tracing::warn!("a caller of the embedded ledger left before its answer");
-            }
+        for (reply, answer) in callers.into_iter().zip(group.answers) {
+            reply(answer.map_err(SubmitError::from));
         }
     }
 }
@@ -205,29 +291,51 @@ impl<L: EventLog + Send + 'static> Embedded<L> {
 impl<L: EventLog + Send + 'static> Submit for Embedded<L> {
     fn submit(&self, command: Command) -> Result<Outcome, SubmitError> {
         let (answer, answered) = channel();
-        self.queued
+        let reply: Reply = Box::new(move |outcome| {
+            // Its caller waits on the ledger's lock or its channel: it cannot be gone.
+            answer.send(outcome).ok();
+        });
+        let shared = &self.shared;
+        shared
+            .queued
             .lock()
             .map_err(|_| SubmitError::Stopped)?
-            .push((command, answer));
-        let mut ledger = self.ledger.lock().map_err(|_| SubmitError::Stopped)?;
+            .push((command, reply));
+        let mut ledger = shared.ledger.lock().map_err(|_| SubmitError::Stopped)?;
         // The group before took this command along, or it is still queued: decide it now.
         if let Ok(outcome) = answered.try_recv() {
             return outcome;
         }
-        self.decide_queued(&mut ledger);
+        shared.decide_queued(&mut ledger);
         answered.try_recv().unwrap_or(Err(SubmitError::Stopped))
+    }
+
+    /// Queues the command for the writer thread and returns: a stampede's requests wait
+    /// without a thread each, and share the writer's syncs.
+    fn submit_then(&self, command: Command, _timeout: Duration, reply: Reply) {
+        if let Err(error) = self.writer() {
+            return reply(Err(error));
+        }
+        let mut queued = self.shared.queued.lock().unwrap_or_else(|p| p.into_inner());
+        queued.push((command, reply));
+        drop(queued);
+        self.shared.queued_more.notify_one();
+    }
+
+    fn answers_without_blocking(&self) -> bool {
+        true
     }
 
     fn health(&self) -> LedgerHealth {
         LedgerHealth {
             requests_waiting: 0,
-            last_event_at_ms: seen_at(&self.last_event_at_ms),
+            last_event_at_ms: seen_at(&self.shared.last_event_at_ms),
             undecided: None,
         }
     }
 
     fn events_seen(&self) -> u64 {
-        self.events_seen.load(Ordering::Relaxed)
+        self.shared.events_seen.load(Ordering::Relaxed)
     }
 
     fn campaign(&self) -> &Campaign {
@@ -246,18 +354,36 @@ fn seen_at(at: &AtomicI64) -> Option<TimestampMs> {
     Some(at.load(Ordering::Relaxed)).filter(|t| *t != NOT_YET)
 }
 
-/// Requests waiting for their command's outcome (several when a caller asks again with the same
-/// id while the first request still waits).
-type Waiters = Mutex<HashMap<Uuid, Vec<(u64, Sender<Outcome>)>>>;
+/// A request waiting for its command's outcome.
+struct Waiter {
+    /// Tells it apart from other requests for the same command id.
+    token: u64,
+    submission: Submission,
+    timeout: Duration,
+    reply: Reply,
+}
 
-/// How often a waiting request looks at its deliveries.
+/// Requests waiting for their command's outcome (several when a caller asks again with the same
+/// id while the first request still waits), and the ids registered since the event tail last
+/// looked (their chain may be complete already: a retry of a decided command).
+#[derive(Default)]
+struct Waiting {
+    by_command: HashMap<Uuid, Vec<Waiter>>,
+    fresh: Vec<Uuid>,
+}
+
+type Waiters = Mutex<Waiting>;
+
+/// How often the waiting requests' deliveries and deadlines are looked at.
 const DELIVERY_CHECK: Duration = Duration::from_millis(100);
 
 /// The Kafka pipeline: commands go to the command topics (decided by the processors, in this
 /// process or others); one tail thread follows the event topics, feeds the view, and hands
-/// every waiting request its outcome once the whole causal chain is decided.
+/// every waiting request its outcome once the whole causal chain is decided; one watch thread
+/// sends again what the log did not take and answers the requests past their deadline. No
+/// thread waits per request ([`Submit::submit_then`]).
 pub struct Kafka {
-    submitter: Submitter,
+    submitter: Arc<Submitter>,
     events_seen: Arc<AtomicU64>,
     last_event_at_ms: Arc<AtomicI64>,
     /// The processors' lag, measured on a thread of its own (`None`: it could not start).
@@ -281,13 +407,14 @@ impl Kafka {
         timeout: Duration,
         sink: Arc<dyn EventSink>,
     ) -> Result<Kafka, SubmitError> {
-        let submitter = Submitter::connect(bootstrap, topics.clone())?;
+        let submitter = Arc::new(Submitter::connect(bootstrap, topics.clone())?);
         let mut tail = EventTail::open(bootstrap, &topics)?;
         let events_seen = Arc::new(AtomicU64::new(0));
         let last_event_at_ms = Arc::new(AtomicI64::new(NOT_YET));
-        let waiters: Arc<Waiters> = Arc::new(Mutex::new(HashMap::new()));
+        let waiters: Arc<Waiters> = Arc::default();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let damaged = Arc::new(Mutex::new(None));
+        let started = Instant::now();
         let lag = LedgerLag::watch(bootstrap, &topics)
             .inspect_err(|error| tracing::warn!(%error, "the ledger's lag will not be shown"))
             .ok();
@@ -295,12 +422,23 @@ impl Kafka {
             seen: events_seen.clone(),
             last_event_at_ms: last_event_at_ms.clone(),
             waiters: waiters.clone(),
+            submitter: submitter.clone(),
             stop: stop.clone(),
             damaged: damaged.clone(),
         };
         std::thread::Builder::new()
             .name("yeyak-event-tail".into())
             .spawn(move || follow.run(&mut tail, sink.as_ref()))
+            .map_err(|_| SubmitError::Stopped)?;
+        let watch = Deliveries {
+            waiters: waiters.clone(),
+            submitter: submitter.clone(),
+            stop: stop.clone(),
+            started,
+        };
+        std::thread::Builder::new()
+            .name("yeyak-deliveries".into())
+            .spawn(move || watch.run())
             .map_err(|_| SubmitError::Stopped)?;
         Ok(Kafka {
             submitter,
@@ -312,13 +450,9 @@ impl Kafka {
             timeout,
             stop,
             damaged,
-            started: Instant::now(),
+            started,
             tokens: AtomicU64::new(0),
         })
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
     }
 
     fn damaged(&self) -> Option<SubmitError> {
@@ -326,16 +460,35 @@ impl Kafka {
         damaged.clone().map(SubmitError::Damaged)
     }
 
-    /// Stops waiting for `id` in the request `token` (others may wait for it too).
-    fn forget(&self, id: Uuid, token: u64) {
+    /// Registers a request for `command` (before it is sent: its answer cannot come first).
+    fn wait_for(&self, command: Command, timeout: Duration, reply: Reply) -> Result<u64, Reply> {
+        let token = self.tokens.fetch_add(1, Ordering::Relaxed);
+        let deadline = self.started.elapsed().as_millis() as u64 + timeout.as_millis() as u64;
+        let id = command.command_id;
         let mut waiting = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(replies) = waiting.get_mut(&id) {
-            replies.retain(|(t, _)| *t != token);
-            if replies.is_empty() {
-                waiting.remove(&id);
-            }
+        if waiting.by_command.len() >= WAITERS_MAX {
+            return Err(reply);
         }
+        waiting.by_command.entry(id).or_default().push(Waiter {
+            token,
+            submission: Submission::sent(command, deadline),
+            timeout,
+            reply,
+        });
+        waiting.fresh.push(id);
+        Ok(token)
     }
+}
+
+/// Takes the request `token` for `id` out of the waiting ones, if it still waits.
+fn take_waiter(waiting: &mut Waiting, id: Uuid, token: u64) -> Option<Waiter> {
+    let waiters = waiting.by_command.get_mut(&id)?;
+    let at = waiters.iter().position(|w| w.token == token)?;
+    let waiter = waiters.swap_remove(at);
+    if waiters.is_empty() {
+        waiting.by_command.remove(&id);
+    }
+    Some(waiter)
 }
 
 /// The tail thread: feeds the sink and answers the waiting requests.
@@ -343,6 +496,7 @@ struct Follow {
     seen: Arc<AtomicU64>,
     last_event_at_ms: Arc<AtomicI64>,
     waiters: Arc<Waiters>,
+    submitter: Arc<Submitter>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     damaged: Arc<Mutex<Option<String>>>,
 }
@@ -356,13 +510,7 @@ impl Follow {
                 Err(error @ ProcessorError::Damaged { .. }) => {
                     // Stepping over it would answer requests from a log with a hole in it.
                     tracing::error!(%error, "the event tail stops: nothing is answered until the log is repaired");
-                    let mut damaged = self.damaged.lock().unwrap_or_else(|p| p.into_inner());
-                    *damaged = Some(error.to_string());
-                    drop(damaged);
-                    self.waiters
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .clear();
+                    self.stop_answering(error.to_string());
                     return;
                 }
                 Err(error) => {
@@ -371,35 +519,161 @@ impl Follow {
                     continue;
                 }
             }
+            let mut touched = HashSet::new();
             if applied < tail.events.len() {
-                sink.record(&tail.events[applied..]);
-                self.seen
-                    .fetch_add((tail.events.len() - applied) as u64, Ordering::Relaxed);
-                if let Some(last) = tail.events.last() {
+                let new = &tail.events[applied..];
+                sink.record(new);
+                self.seen.fetch_add(new.len() as u64, Ordering::Relaxed);
+                if let Some(last) = new.last() {
                     self.last_event_at_ms
                         .fetch_max(last.occurred_at_ms, Ordering::Relaxed);
                 }
+                touched.extend(new.iter().map(|e| tail.first_of_chain(e.command_id)));
                 applied = tail.events.len();
             }
-            let mut waiting = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-            if applied >= TAIL_KEEP_EVENTS * 2 {
-                let waited: HashSet<Uuid> = waiting.keys().copied().collect();
-                if tail.forget_answered(TAIL_KEEP_EVENTS, &waited) {
-                    applied = tail.events.len(); // every event held was fed to the sink
-                }
+            let answered = self.answer(tail, touched, &mut applied);
+            for (reply, outcome) in answered {
+                reply(Ok(outcome));
             }
-            waiting.retain(|id, replies| match tail.chain(*id) {
-                Some(outcome) => {
-                    for (_, reply) in replies.drain(..) {
-                        // A caller that gave up has dropped its receiver: nothing to tell.
-                        reply.send(outcome.clone()).ok();
-                    }
-                    false
-                }
-                None => true,
-            });
         }
     }
+
+    /// Takes out every waiting request whose chain is now complete: those a new event belongs
+    /// to, and those registered since the last look. Its replies are called without the lock.
+    fn answer(
+        &self,
+        tail: &mut EventTail,
+        mut touched: HashSet<Uuid>,
+        applied: &mut usize,
+    ) -> Vec<(Reply, Outcome)> {
+        let mut waiting = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        touched.extend(waiting.fresh.drain(..));
+        if *applied >= TAIL_KEEP_EVENTS * 2 {
+            let waited: HashSet<Uuid> = waiting.by_command.keys().copied().collect();
+            if tail.forget_answered(TAIL_KEEP_EVENTS, &waited) {
+                *applied = tail.events.len(); // every event held was fed to the sink
+            }
+        }
+        let mut answered = Vec::new();
+        for id in touched {
+            if !waiting.by_command.contains_key(&id) {
+                continue;
+            }
+            let Some(outcome) = tail.chain(id) else {
+                continue;
+            };
+            for waiter in waiting.by_command.remove(&id).into_iter().flatten() {
+                answered.push((waiter.reply, outcome.clone()));
+            }
+            self.submitter.forget(id);
+        }
+        answered
+    }
+
+    /// The log is damaged: every waiting request is told, and none is taken any more.
+    fn stop_answering(&self, why: String) {
+        let mut damaged = self.damaged.lock().unwrap_or_else(|p| p.into_inner());
+        *damaged = Some(why.clone());
+        drop(damaged);
+        let waiting = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|p| p.into_inner()));
+        for waiter in waiting.by_command.into_values().flatten() {
+            (waiter.reply)(Err(SubmitError::Damaged(why.clone())));
+        }
+    }
+}
+
+/// The deliveries' watch: sends again the commands whose delivery failed ([`Submission`]), and
+/// answers every request that failed or ran past its deadline: a caller is always told.
+struct Deliveries {
+    waiters: Arc<Waiters>,
+    submitter: Arc<Submitter>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    started: Instant,
+}
+
+impl Deliveries {
+    fn run(self) {
+        while !self.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(DELIVERY_CHECK);
+            let (resend, failed) = self.look();
+            let mut failed = failed;
+            for (id, token, command) in resend {
+                tracing::info!(command_id = %id, "sending a command again");
+                if let Err(error) = self.submitter.send(&command) {
+                    let mut waiting = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(waiter) = take_waiter(&mut waiting, id, token) {
+                        failed.push((waiter.reply, error.into()));
+                    }
+                }
+            }
+            for (reply, error) in failed {
+                reply(Err(error));
+            }
+        }
+    }
+
+    /// One look at every waiting request: which command to send again, and which requests
+    /// failed (taken out, to be told without the lock).
+    #[allow(clippy::type_complexity)]
+    fn look(&self) -> (Vec<(Uuid, u64, Command)>, Vec<(Reply, SubmitError)>) {
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        let mut failures = self.submitter.take_all_failures();
+        let (mut resend, mut failed) = (Vec::new(), Vec::new());
+        let mut waiting = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut over = Vec::new();
+        waiting.by_command.retain(|id, waiters| {
+            let sends_failed = failures.remove(id).unwrap_or(0);
+            if sends_failed > 0 && self.submitter.landed(*id).is_some() {
+                waiters.iter_mut().for_each(|w| w.submission.delivered());
+            }
+            // The failed sends are the first request's to answer (as when each request
+            // watched its own: the first to look took them).
+            let mut failures = sends_failed;
+            let mut n = 0;
+            while n < waiters.len() {
+                let next = watch(&mut waiters[n].submission, failures, now_ms);
+                failures = 0;
+                match next {
+                    Next::Wait => n += 1,
+                    Next::Resend => {
+                        let waiter = &waiters[n];
+                        resend.push((*id, waiter.token, waiter.submission.command().clone()));
+                        n += 1;
+                    }
+                    Next::Fail(failure) => {
+                        let waiter = waiters.swap_remove(n);
+                        let error = match failure {
+                            Failure::NotDelivered { sends } => SubmitError::NotDelivered { sends },
+                            Failure::NoAnswer => SubmitError::Timeout(waiter.timeout),
+                        };
+                        failed.push((waiter.reply, error));
+                    }
+                }
+            }
+            if waiters.is_empty() {
+                over.push(*id);
+            }
+            !waiters.is_empty()
+        });
+        drop(waiting);
+        for id in over {
+            self.submitter.forget(id);
+        }
+        (resend, failed)
+    }
+}
+
+/// What one waiting request does after `failures` failed sends at `now_ms`.
+fn watch(submission: &mut Submission, failures: u32, now_ms: u64) -> Next {
+    let mut next = submission.tick(now_ms);
+    for _ in 0..failures {
+        match submission.delivery_failed(now_ms) {
+            Next::Wait => {}
+            Next::Resend => next = Next::Resend,
+            failed @ Next::Fail(_) => return failed,
+        }
+    }
+    next
 }
 
 impl Drop for Kafka {
@@ -413,65 +687,45 @@ impl Submit for Kafka {
         self.submit_within(command, self.timeout)
     }
 
-    /// Sends the command, then waits for its whole outcome; a failed delivery is sent again with
-    /// the same id ([`Submission`]), and a caller is always told what happened.
     fn submit_within(&self, command: Command, timeout: Duration) -> Result<Outcome, SubmitError> {
+        let (answer, answered) = channel();
+        self.submit_then(
+            command,
+            timeout,
+            Box::new(move |outcome| {
+                // A caller that gave up has dropped its receiver: nothing to tell.
+                answer.send(outcome).ok();
+            }),
+        );
+        answered.recv().unwrap_or(Err(SubmitError::Stopped))
+    }
+
+    /// Registers the request, sends the command, and returns: the tail answers it with the
+    /// whole outcome; the deliveries' watch sends it again when the log did not take it
+    /// ([`Submission`]) and answers it at its deadline.
+    fn submit_then(&self, command: Command, timeout: Duration, reply: Reply) {
         if let Some(damaged) = self.damaged() {
-            return Err(damaged);
+            return reply(Err(damaged));
         }
         let id = command.command_id;
-        let token = self.tokens.fetch_add(1, Ordering::Relaxed);
-        let (reply, answer): (Sender<Outcome>, Receiver<Outcome>) = channel();
-        {
-            let mut waiting = self.waiters.lock().map_err(|_| SubmitError::Stopped)?;
-            if waiting.len() >= WAITERS_MAX {
-                return Err(SubmitError::Overloaded);
-            }
-            waiting.entry(id).or_default().push((token, reply));
-        }
-        let deadline = self.now_ms() + timeout.as_millis() as u64;
-        let mut submission = Submission::sent(command, deadline);
-        if let Err(error) = self.submitter.send(submission.command()) {
-            self.forget(id, token);
-            return Err(error.into());
-        }
-        loop {
-            match answer.recv_timeout(DELIVERY_CHECK) {
-                Ok(outcome) => {
-                    self.submitter.forget(id);
-                    return Ok(outcome);
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(self.damaged().unwrap_or(SubmitError::Stopped));
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            }
-            if self.submitter.landed(id).is_some() {
-                submission.delivered();
-            }
-            let mut next = submission.tick(self.now_ms());
-            for _ in 0..self.submitter.take_failures(id) {
-                match submission.delivery_failed(self.now_ms()) {
-                    Next::Resend => {
-                        tracing::info!(command_id = %id, sends = submission.sends(), "sending a command again");
-                        self.submitter.send(submission.command())?;
-                    }
-                    Next::Wait => {}
-                    failed @ Next::Fail(_) => {
-                        next = failed;
-                        break;
-                    }
-                }
-            }
-            if let Next::Fail(failure) = next {
-                self.forget(id, token);
-                self.submitter.forget(id);
-                return Err(match failure {
-                    Failure::NotDelivered { sends } => SubmitError::NotDelivered { sends },
-                    Failure::NoAnswer => SubmitError::Timeout(timeout),
-                });
+        let sent = command.clone();
+        let token = match self.wait_for(command, timeout, reply) {
+            Ok(token) => token,
+            Err(reply) => return reply(Err(SubmitError::Overloaded)),
+        };
+        if let Err(error) = self.submitter.send(&sent) {
+            let mut waiting = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            let waiter = take_waiter(&mut waiting, id, token);
+            drop(waiting);
+            // Not there any more: its answer came from an earlier send of the same id.
+            if let Some(waiter) = waiter {
+                (waiter.reply)(Err(error.into()));
             }
         }
+    }
+
+    fn answers_without_blocking(&self) -> bool {
+        true
     }
 
     fn events_seen(&self) -> u64 {
@@ -491,8 +745,9 @@ impl Submit for Kafka {
             .waiters
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .by_command
             .values()
-            .map(|replies| replies.len() as u64)
+            .map(|waiters| waiters.len() as u64)
             .sum();
         let undecided = match &self.lag {
             Some(lag) => lag.latest(),

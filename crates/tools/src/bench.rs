@@ -82,6 +82,8 @@ pub struct BenchConfig {
     pub timeout_s: u64,
     /// How long a processor waits to fill a batch after its first command.
     pub batch_linger_ms: u64,
+    /// A batch closes once no command came for this long.
+    pub batch_quiet_ms: u64,
     /// The most commands in one processor batch (one Kafka transaction).
     pub batch_commands_max: usize,
     /// When given, a PostgreSQL projector follows the run (in a fresh schema) and the latency
@@ -112,6 +114,7 @@ impl std::fmt::Debug for BenchConfig {
             .field("partitions", &self.partitions)
             .field("timeout_s", &self.timeout_s)
             .field("batch_linger_ms", &self.batch_linger_ms)
+            .field("batch_quiet_ms", &self.batch_quiet_ms)
             .field("batch_commands_max", &self.batch_commands_max)
             .field("postgres", &postgres)
             .field("rate", &self.rate)
@@ -267,6 +270,7 @@ fn start_processors(
             ProcessorConfig::new(&config.bootstrap, topics.clone(), &format!("bench-{i}"));
         processor_config.session_timeout_ms = 10_000;
         processor_config.batch_linger_ms = config.batch_linger_ms;
+        processor_config.batch_quiet_ms = config.batch_quiet_ms;
         processor_config.batch_commands_max = config.batch_commands_max;
         let mut processor = Processor::start(processor_config, campaign.clone())?;
         let stop = stop.clone();
@@ -697,7 +701,7 @@ pub fn run_campaign(
         timeout,
         sink.clone(),
     )?;
-    let mut front = Front::start(Arc::new(ledger), sink.clone(), crowd);
+    let mut front = Front::start(Arc::new(ledger), sink.clone(), crowd, timeout);
 
     let started = Instant::now();
     // The crowd arrives once the doors open, after the supply is registered: counted from

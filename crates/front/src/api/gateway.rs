@@ -167,8 +167,7 @@ impl Front {
         };
         let backend = self.backend.clone();
         let started = Instant::now();
-        let result =
-            tokio::task::spawn_blocking(move || backend.submit_within(command, timeout)).await;
+        let result = backend.decide(command, timeout).await;
         self.metrics.decision(started.elapsed());
         result
             .map_err(|_| Unexpected::Cancelled)?

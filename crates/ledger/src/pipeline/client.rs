@@ -126,6 +126,12 @@ impl Submitter {
         failed.remove(&command_id).unwrap_or(0)
     }
 
+    /// How many sends of each command failed since the last call.
+    pub fn take_all_failures(&self) -> HashMap<Uuid, u32> {
+        let failed = &self.producer.context().failed;
+        std::mem::take(&mut *failed.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     /// Forgets where `command_id` landed and its failed sends (its request is over).
     pub fn forget(&self, command_id: Uuid) {
         let context = self.producer.context();
@@ -205,7 +211,13 @@ pub struct Answers {
     by_command: HashMap<Uuid, Vec<usize>>,
     /// How many events each decision has (from the `decision_events` header).
     decision_sizes: HashMap<Uuid, usize>,
+    /// The command each follow-up of the events held was caused by: a new event leads back to
+    /// the first command of its chain, the one a request waits for ([`Answers::first_of_chain`]).
+    caused_by: HashMap<Uuid, Uuid>,
 }
+
+/// Links of a causal chain followed back at most (a chain is a handful of decisions long).
+const CHAIN_LINKS_MAX: usize = 64;
 
 impl Answers {
     /// One event read, with the size of its decision when the record says it.
@@ -217,7 +229,23 @@ impl Answers {
             .entry(envelope.command_id)
             .or_default()
             .push(self.events.len());
+        if let Some(next) = follow_up(&envelope) {
+            self.caused_by.insert(next.command_id, envelope.command_id);
+        }
         self.events.push(envelope);
+    }
+
+    /// The first command of the causal chain `command_id` belongs to (itself when nothing held
+    /// caused it): the command whose request a new event may complete.
+    pub fn first_of_chain(&self, command_id: Uuid) -> Uuid {
+        let mut id = command_id;
+        for _ in 0..CHAIN_LINKS_MAX {
+            match self.caused_by.get(&id) {
+                Some(&cause) => id = cause,
+                None => break,
+            }
+        }
+        id
     }
 
     /// The whole causal chain of `command_id` (its events, then its follow-ups' events, breadth
@@ -275,6 +303,7 @@ impl Answers {
             .collect();
         let events = std::mem::take(&mut self.events);
         self.by_command.clear();
+        self.caused_by.clear();
         let sizes = std::mem::take(&mut self.decision_sizes);
         for (envelope, _) in events.into_iter().zip(&kept).filter(|(_, k)| **k) {
             let size = sizes.get(&envelope.command_id).copied();
@@ -375,7 +404,8 @@ impl EventTail {
         })
     }
 
-    /// Reads what has arrived, for up to `wait`.
+    /// Reads what has arrived: waits up to `wait` for the first event, then takes what the
+    /// consumer already holds (its waiters are answered without waiting out `wait`).
     pub fn poll(&mut self, wait: Duration) -> Result<usize, ProcessorError> {
         let until = Instant::now() + wait;
         let mut read = 0;
@@ -384,7 +414,8 @@ impl EventTail {
             if now >= until {
                 return Ok(read);
             }
-            match self.consumer.poll(until - now) {
+            let wait = if read == 0 { until - now } else { Duration::ZERO };
+            match self.consumer.poll(wait) {
                 None => return Ok(read),
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 // A broker that went away: librdkafka reconnects (or moves to the new leader)

@@ -2,9 +2,9 @@
 //! the partitions it is assigned and writes their outcome with exactly-once transactions.
 //!
 //! A thin adapter: the decisions are the [`Writer`]'s (pure), the loop is [`batch::step`] (the
-//! same the simulator runs); this file only speaks rdkafka ([`KafkaCommandLog`]): poll with
-//! `batch_linger_ms`, produce events with their headers, `send_offsets_to_transaction`,
-//! `commit_transaction`, abort, rewind. A broker that fails or stalls makes a batch fail; the
+//! same the simulator runs); this file only speaks rdkafka ([`KafkaCommandLog`]): poll until
+//! the batch is quiet (`batch_quiet_ms`) or has lingered `batch_linger_ms`, produce events with
+//! their headers, `send_offsets_to_transaction`, `commit_transaction`, abort, rewind. A broker that fails or stalls makes a batch fail; the
 //! processor aborts, rewinds, waits a little and goes on (a producer in a fatal state is made
 //! again); only a fenced processor stops.
 
@@ -46,7 +46,12 @@ pub struct ProcessorConfig {
     /// fences the previous incarnation).
     pub transactional_id: String,
     pub batch_commands_max: usize,
+    /// The longest a batch waits for more commands after its first one.
     pub batch_linger_ms: u64,
+    /// A batch closes once no command came for this long (its commands are decided at once
+    /// instead of waiting out the linger: under load, the commands that arrived while the last
+    /// batch committed are already there, so batches grow with the load by themselves).
+    pub batch_quiet_ms: u64,
     pub session_timeout_ms: u32,
     pub transaction_timeout_ms: u32,
     /// How long a broker call may take before the batch is given up and retried.
@@ -64,6 +69,7 @@ impl ProcessorConfig {
             topics,
             batch_commands_max: 20_000,
             batch_linger_ms: 20,
+            batch_quiet_ms: 1,
             session_timeout_ms: 10_000,
             transaction_timeout_ms: 30_000,
             request_timeout_ms: 30_000,
@@ -468,22 +474,28 @@ impl CommandLog for KafkaCommandLog {
     fn poll(&mut self, max: usize) -> Result<Vec<CommandRecord>, ProcessorError> {
         let mut batch = Vec::new();
         let linger = Duration::from_millis(self.config.batch_linger_ms);
+        let quiet = Duration::from_millis(self.config.batch_quiet_ms);
         let deadline = Instant::now() + Duration::from_millis(100);
         let mut first_at: Option<Instant> = None;
+        let mut last_at = Instant::now();
         while batch.len() < max {
             let now = Instant::now();
-            let until = first_at.map_or(deadline, |t| t + linger);
-            if now >= until {
-                break;
-            }
-            match self.consumer.poll(until - now) {
+            // Zero once the batch is quiet: only what the consumer already holds is taken.
+            let wait = match first_at {
+                None if now >= deadline => break,
+                None => deadline - now,
+                Some(first) if now >= first + linger => break,
+                Some(_) => (last_at + quiet).saturating_duration_since(now),
+            };
+            match self.consumer.poll(wait) {
                 None => break,
                 Some(Err(cause)) => {
                     tracing::warn!(error = %cause, "consumer error");
                     break;
                 }
                 Some(Ok(message)) => {
-                    first_at.get_or_insert_with(Instant::now);
+                    last_at = Instant::now();
+                    first_at.get_or_insert(last_at);
                     let stored = stored_record(&message);
                     batch.push(CommandRecord {
                         topic: stored.topic,

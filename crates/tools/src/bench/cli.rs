@@ -40,6 +40,9 @@ pub struct BenchCli {
     /// How long a processor waits to fill a batch after its first command.
     #[arg(long, default_value_t = 20)]
     pub linger_ms: u64,
+    /// A processor's batch closes once no command came for this long.
+    #[arg(long, default_value_t = 1)]
+    pub quiet_ms: u64,
     /// The most commands in one processor batch (one Kafka transaction).
     #[arg(long, default_value_t = 20_000)]
     pub batch_max: usize,
@@ -83,6 +86,7 @@ impl BenchCli {
             partitions: self.partitions,
             timeout_s: self.timeout_s,
             batch_linger_ms: self.linger_ms,
+            batch_quiet_ms: self.quiet_ms,
             batch_commands_max: self.batch_max,
             postgres: self.postgres,
             rate: self.rate,

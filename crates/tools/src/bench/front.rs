@@ -1,12 +1,11 @@
 //! The benchmark's request path, as the front tier has it: every command that needs its
 //! outcome goes through [`Submit`] on the Kafka pipeline (send, then wait for the whole causal
-//! chain on the event tail), from a bounded pool of blocking threads like the gateway's; an
+//! chain on the event tail), without a thread waiting per request, like the gateway's; an
 //! admission loop admits whoever waits, like the gateway's controller; an [`EventSink`] sees
 //! the admissions (the waiting page's news) and when each reservation was decided.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,16 +17,15 @@ use yeyak_domain::{
     AdmissionId, BirthFacts, Command, CommandBody, Envelope, Event, RejectionCode, SubjectId,
 };
 use yeyak_identity::{Pseudonymiser, SecretKey};
-use yeyak_ledger::submit::{EventSink, Kafka, Submit, SubmitError};
+use yeyak_ledger::submit::{EventSink, Kafka, Submit, SubmitError, WAITERS_MAX};
 
 use super::BenchError;
 use crate::workload::{Arrival, Plan, Workload};
 
-/// Threads submitting and waiting at once: as many as the gateway's blocking pool (tokio's
-/// default), so the benchmark has the front tier's concurrency, not more.
-pub const FRONT_THREADS: usize = 512;
-/// Work handed to the pool and not yet taken.
-pub const WORK_QUEUE_MAX: usize = 2 * FRONT_THREADS;
+/// People with a request waiting for its decision at once, at most: as many as one gateway
+/// lets wait ([`WAITERS_MAX`]: its requests wait without a thread each), so the benchmark has
+/// the front tier's concurrency, not more.
+pub const IN_FLIGHT_MAX: usize = WAITERS_MAX;
 /// Threads registering the clinics' supply before the crowd arrives.
 pub const SUPPLY_THREADS: usize = 32;
 /// How often the admission loop admits, and how long it waits for the decision (an admission
@@ -141,18 +139,6 @@ impl EventSink for BenchSink {
     }
 }
 
-/// One person's next request.
-enum Work {
-    /// Verify, then take a ticket.
-    Arrive(usize),
-    /// Book with the admission; `handed` is when the person pressed "book".
-    Book {
-        person: usize,
-        admission: AdmissionId,
-        handed: Instant,
-    },
-}
-
 /// What the pool did: people done (booked, refused or sold out), booking latencies, and the
 /// first failure of the request path.
 #[derive(Default)]
@@ -189,38 +175,191 @@ impl Tally {
     }
 }
 
-/// The front tier of the benchmark: the pool, the admission loop, and the work queue to them.
+/// One person's next request.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Verify(usize),
+    /// Take a ticket (after a verification).
+    Enqueue(usize),
+    /// Book with the admission; `handed` is when the person pressed "book".
+    Book {
+        person: usize,
+        admission: AdmissionId,
+        handed: Instant,
+    },
+}
+
+/// Times a person asks again, with the same command id, when the log did not take a command.
+const PATIENCE: u32 = 10;
+/// How long a person waits before asking again.
+const ASK_AGAIN_AFTER: Duration = Duration::from_secs(1);
+
+/// The people's requests, as the gateway has them: each submitted without a thread waiting for
+/// it ([`Submit::submit_then`]); its answer, on the event tail's thread, submits the person's
+/// next request. At most [`IN_FLIGHT_MAX`] people have a request waiting at once.
+struct Flows {
+    ledger: Arc<Kafka>,
+    crowd: Arc<Crowd>,
+    tally: Arc<Tally>,
+    timeout: Duration,
+    /// People with a request waiting for its decision.
+    in_flight: AtomicUsize,
+    /// Requests the log did not take, to be asked again (when, which, the tries so far).
+    later: Mutex<Vec<(Instant, Step, u32)>>,
+}
+
+impl Flows {
+    fn command(&self, step: Step) -> Command {
+        let crowd = &self.crowd;
+        let (name, n, at_ms, body) = match step {
+            Step::Verify(n) => ("verify", n, crowd.at_ms, CommandBody::Verify {
+                subject: crowd.subjects[n],
+                birth_year: crowd.births[n].year,
+                cohort_digit: crowd.births[n].cohort_digit,
+                method: crowd.plans[n].visit.method,
+                device: crowd.workload.people[n].device.clone(),
+            }),
+            Step::Enqueue(n) => ("enqueue", n, crowd.at_ms, CommandBody::Enqueue {
+                subject: crowd.subjects[n],
+                device: crowd.workload.people[n].device.clone(),
+            }),
+            Step::Book {
+                person: n,
+                admission,
+                ..
+            } => {
+                let pick = crowd.plans[n].pick;
+                ("book", n, crowd.at_ms + 2, CommandBody::Book {
+                    subject: crowd.subjects[n],
+                    requested_for: crowd.subjects[n],
+                    device: crowd.workload.people[n].device.clone(),
+                    clinic: crowd.workload.clinics[pick.clinic].id.clone(),
+                    date: crowd.workload.dates[pick.date],
+                    admission,
+                })
+            }
+        };
+        crowd.command(name, n, at_ms, body)
+    }
+
+    /// A person starts a request (counted in flight until their answer).
+    fn start(self: &Arc<Self>, step: Step) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.submit(step, 1);
+    }
+
+    fn submit(self: &Arc<Self>, step: Step, tries: u32) {
+        let flows = self.clone();
+        self.ledger.submit_then(
+            self.command(step),
+            self.timeout,
+            Box::new(move |answer| flows.answered(step, tries, answer)),
+        );
+    }
+
+    /// A request's answer: the person's next request, or they are done, waiting for their
+    /// admission, or asking again later when the log did not take the command (a broker that
+    /// stalls long enough for every resend to fail), as a person pressing the button again.
+    fn answered(self: &Arc<Self>, step: Step, tries: u32, answer: Result<Outcome, SubmitError>) {
+        let outcome = match answer {
+            Err(SubmitError::NotDelivered { sends }) if tries < PATIENCE => {
+                tracing::info!(?step, sends, "not delivered; asking again");
+                let mut later = self.later.lock().unwrap_or_else(|p| p.into_inner());
+                return later.push((Instant::now() + ASK_AGAIN_AFTER, step, tries + 1));
+            }
+            Err(error) => {
+                self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                return self.tally.fail(error);
+            }
+            Ok(outcome) => outcome,
+        };
+        match step {
+            Step::Verify(n) if outcome.rejection.is_none() => return self.submit(Step::Enqueue(n), 1),
+            Step::Verify(_) => self.done(),
+            Step::Enqueue(_) if outcome.rejection.is_some() => self.done(),
+            Step::Enqueue(_) => {} // waits for their admission
+            Step::Book { handed, .. } => {
+                self.tally.booked(&outcome, handed);
+                self.done();
+            }
+        }
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn done(&self) {
+        self.tally.finished.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Asks again whatever is due.
+    fn ask_again(self: &Arc<Self>) {
+        let now = Instant::now();
+        let due: Vec<(Step, u32)> = {
+            let mut later = self.later.lock().unwrap_or_else(|p| p.into_inner());
+            let (due, wait) = later.drain(..).partition(|(at, _, _)| *at <= now);
+            *later = wait;
+            due.into_iter().map(|(_, step, tries)| (step, tries)).collect()
+        };
+        for (step, tries) in due {
+            self.submit(step, tries);
+        }
+    }
+}
+
+impl Tally {
+    /// A booking's answer: counted as reserved (with its latency), sold out or refused.
+    fn booked(&self, outcome: &Outcome, handed: Instant) {
+        match refusal(outcome) {
+            Some(RejectionCode::SoldOut) => self.sold_out.fetch_add(1, Ordering::Relaxed),
+            Some(_) => self.refused.fetch_add(1, Ordering::Relaxed),
+            None => 0,
+        };
+        let reserved = outcome
+            .events
+            .iter()
+            .any(|e| matches!(e.event, Event::ReservationRecorded(_)));
+        if reserved && let Ok(mut latencies) = self.latencies_ms.lock() {
+            latencies.push(handed.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+}
+
+/// The front tier of the benchmark: the people's requests and the admission loop.
 pub struct Front {
     pub ledger: Arc<Kafka>,
     pub sink: Arc<BenchSink>,
     pub tally: Arc<Tally>,
     crowd: Arc<Crowd>,
-    work: Option<SyncSender<Work>>,
+    flows: Arc<Flows>,
     threads: Vec<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
     arrived: usize,
 }
 
 impl Front {
-    /// Starts the pool; the admission loop starts with [`Front::open_doors`].
-    pub fn start(ledger: Arc<Kafka>, sink: Arc<BenchSink>, crowd: Arc<Crowd>) -> Front {
-        let (work, queue) = sync_channel(WORK_QUEUE_MAX);
-        let queue = Arc::new(Mutex::new(queue));
+    /// The front tier; the admission loop starts with [`Front::open_doors`]. `timeout`: how
+    /// long a request waits for its decision.
+    pub fn start(
+        ledger: Arc<Kafka>,
+        sink: Arc<BenchSink>,
+        crowd: Arc<Crowd>,
+        timeout: Duration,
+    ) -> Front {
         let tally = Arc::new(Tally::default());
-        let threads = (0..FRONT_THREADS)
-            .map(|_| {
-                let (ledger, queue, crowd, tally) =
-                    (ledger.clone(), queue.clone(), crowd.clone(), tally.clone());
-                std::thread::spawn(move || serve(&ledger, &queue, &crowd, &tally))
-            })
-            .collect();
+        let flows = Arc::new(Flows {
+            ledger: ledger.clone(),
+            crowd: crowd.clone(),
+            tally: tally.clone(),
+            timeout,
+            in_flight: AtomicUsize::new(0),
+            later: Mutex::default(),
+        });
         Front {
             ledger,
             sink,
             tally,
             crowd,
-            work: Some(work),
-            threads,
+            flows,
+            threads: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
             arrived: 0,
         }
@@ -269,36 +408,35 @@ impl Front {
         }));
     }
 
-    /// Hands the pool whoever was admitted, then whoever is due to arrive `elapsed` into the
-    /// run, as far as the work queue takes them.
+    /// Starts the bookings of whoever was admitted, then the visits of whoever is due to arrive
+    /// `elapsed` into the run, and asks again what is due, as far as [`IN_FLIGHT_MAX`] allows.
     pub fn dispatch(&mut self, elapsed: Duration) {
-        let Some(work) = &self.work else { return };
+        self.flows.ask_again();
+        let room = |flows: &Flows| flows.in_flight.load(Ordering::Relaxed) < IN_FLIGHT_MAX;
         if let Ok(mut seen) = self.sink.seen.lock() {
-            while let Some((person, admission)) = seen.admitted.pop_front() {
+            while room(&self.flows) {
+                let Some((person, admission)) = seen.admitted.pop_front() else {
+                    break;
+                };
                 let handed = Instant::now();
-                let book = Work::Book {
+                self.flows.start(Step::Book {
                     person,
                     admission,
                     handed,
-                };
-                if let Err(TrySendError::Full(_)) = work.try_send(book) {
-                    seen.admitted.push_front((person, admission));
-                    return;
-                }
+                });
             }
         }
         let arrival: Arrival = self.crowd.workload.arrival;
         while self.arrived < self.crowd.people()
             && arrival.offset_ms(self.arrived) <= elapsed.as_millis() as i64
+            && room(&self.flows)
         {
-            if work.try_send(Work::Arrive(self.arrived)).is_err() {
-                return;
-            }
+            self.flows.start(Step::Verify(self.arrived));
             self.arrived += 1;
         }
     }
 
-    /// Stops the admission loop and the pool, and waits for them.
+    /// Stops the admission loop and waits for it.
     pub fn finish(mut self) {
         self.close();
         for thread in self.threads.drain(..) {
@@ -308,10 +446,9 @@ impl Front {
         }
     }
 
-    /// Stops the admission loop and closes the work queue (the pool ends once it is empty).
+    /// Stops the admission loop.
     fn close(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.work = None;
     }
 }
 
@@ -331,48 +468,6 @@ fn register(ledger: &Kafka, commands: Vec<Command>) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// A pool thread: takes work until the queue is closed.
-fn serve(ledger: &Kafka, queue: &Mutex<Receiver<Work>>, crowd: &Crowd, tally: &Tally) {
-    loop {
-        let next = match queue.lock() {
-            Ok(queue) => queue.recv(),
-            Err(_) => return,
-        };
-        let Ok(work) = next else { return };
-        let done = match work {
-            Work::Arrive(n) => arrive(ledger, crowd, n),
-            Work::Book {
-                person,
-                admission,
-                handed,
-            } => book(ledger, crowd, person, admission).map(|outcome| {
-                let reserved = outcome
-                    .events
-                    .iter()
-                    .any(|e| matches!(e.event, Event::ReservationRecorded(_)));
-                match refusal(&outcome) {
-                    Some(RejectionCode::SoldOut) => tally.sold_out.fetch_add(1, Ordering::Relaxed),
-                    Some(_) => tally.refused.fetch_add(1, Ordering::Relaxed),
-                    None => 0,
-                };
-                if reserved {
-                    if let Ok(mut latencies) = tally.latencies_ms.lock() {
-                        latencies.push(handed.elapsed().as_secs_f64() * 1000.0);
-                    }
-                }
-                true
-            }),
-        };
-        match done {
-            Ok(true) => {
-                tally.finished.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(false) => {}
-            Err(error) => tally.fail(error),
-        }
-    }
-}
-
 /// Why a booking was refused: the command's rejection, or the clinic's answer in its chain
 /// (`BookingFailed`: the pick sold out meanwhile).
 fn refusal(outcome: &Outcome) -> Option<RejectionCode> {
@@ -382,67 +477,6 @@ fn refusal(outcome: &Outcome) -> Option<RejectionCode> {
             _ => None,
         })
     })
-}
-
-/// Times a person asks again, with the same command id, when the log did not take a command.
-const PATIENCE: u32 = 10;
-
-/// Submits; when the log did not take the command (a broker that stalls long enough for every
-/// resend to fail), asks again with the same id a little later, as a person pressing the button
-/// again would.
-fn patiently(ledger: &Kafka, command: Command) -> Result<Outcome, SubmitError> {
-    let mut tries = 1;
-    loop {
-        match ledger.submit(command.clone()) {
-            Err(SubmitError::NotDelivered { sends }) if tries < PATIENCE => {
-                tracing::info!(command_id = %command.command_id, sends, "not delivered; asking again");
-                tries += 1;
-                std::thread::sleep(Duration::from_secs(1));
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Verify, then take a ticket; whether the person is done (refused on the way).
-fn arrive(ledger: &Kafka, crowd: &Crowd, n: usize) -> Result<bool, SubmitError> {
-    let person = &crowd.workload.people[n];
-    let verify = CommandBody::Verify {
-        subject: crowd.subjects[n],
-        birth_year: crowd.births[n].year,
-        cohort_digit: crowd.births[n].cohort_digit,
-        method: crowd.plans[n].visit.method,
-        device: person.device.clone(),
-    };
-    let verified = patiently(ledger, crowd.command("verify", n, crowd.at_ms, verify))?;
-    if verified.rejection.is_some() {
-        return Ok(true);
-    }
-    let enqueue = CommandBody::Enqueue {
-        subject: crowd.subjects[n],
-        device: person.device.clone(),
-    };
-    let queued = patiently(ledger, crowd.command("enqueue", n, crowd.at_ms, enqueue))?;
-    Ok(queued.rejection.is_some())
-}
-
-/// Book the person's pick with the admission.
-fn book(
-    ledger: &Kafka,
-    crowd: &Crowd,
-    n: usize,
-    admission: AdmissionId,
-) -> Result<Outcome, SubmitError> {
-    let pick = crowd.plans[n].pick;
-    let body = CommandBody::Book {
-        subject: crowd.subjects[n],
-        requested_for: crowd.subjects[n],
-        device: crowd.workload.people[n].device.clone(),
-        clinic: crowd.workload.clinics[pick.clinic].id.clone(),
-        date: crowd.workload.dates[pick.date],
-        admission,
-    };
-    patiently(ledger, crowd.command("book", n, crowd.at_ms + 2, body))
 }
 
 /// The admission loop, until stopped: like the gateway's controller, a budget that grows at
