@@ -551,7 +551,7 @@ fn check(events: &[yeyak_domain::Envelope], campaign: &Campaign) -> Checks {
         reservations: replayed
             .subjects
             .values()
-            .filter(|s| s.reservation.is_some())
+            .filter(|s| s.reservation_id().is_some())
             .count() as u64,
     }
 }

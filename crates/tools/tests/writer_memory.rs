@@ -13,6 +13,8 @@ use yeyak_tools::heap::CountingAllocator;
 static HEAP: CountingAllocator = CountingAllocator;
 
 const PEOPLE_DEFAULT: u32 = 20_000;
+/// Issue 16's target for the writer's state (every partition's), per person.
+const STATE_BYTES_PER_PERSON_MAX: f64 = 256.0;
 
 #[test]
 fn the_writer_state_of_a_booking_day_per_person() {
@@ -40,4 +42,8 @@ fn the_writer_state_of_a_booking_day_per_person() {
             bytes as f64 / memory.people as f64
         );
     }
+    assert!(
+        memory.state_per_person() <= STATE_BYTES_PER_PERSON_MAX,
+        "{memory:?}"
+    );
 }
