@@ -252,7 +252,7 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             let key = (x >> 33) % 5_000;
             match step % 7 {
-                0 | 1 | 2 => assert_eq!(table.insert(key, step), map.insert(key, step)),
+                0..=2 => assert_eq!(table.insert(key, step), map.insert(key, step)),
                 3 => assert_eq!(table.remove(&key), map.remove(&key)),
                 4 => *table.get_or_default(key) += 1,
                 5 if step % 1_000 == 5 => {

@@ -65,9 +65,8 @@ pub fn decide_booking_day(people: u32, campaign: &Campaign) -> Result<DecidedDay
         }
     }
     let mut reserved = 0;
-    let mut admits = 0usize;
     let everyone: Vec<usize> = (0..crowd.people()).collect();
-    for wave in everyone.chunks(ARRIVALS_PER_ADMIT) {
+    for (admits, wave) in everyone.chunks(ARRIVALS_PER_ADMIT).enumerate() {
         for &n in wave {
             day.arrive(&crowd, n);
         }
@@ -79,7 +78,6 @@ pub fn decide_booking_day(people: u32, campaign: &Campaign) -> Result<DecidedDay
                 ttl_ms: ADMISSION_TTL_MS,
             },
         };
-        admits += 1;
         let granted: Vec<_> = day
             .run(admit)
             .events
