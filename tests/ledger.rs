@@ -129,8 +129,7 @@ fn a_crash_between_the_person_and_the_clinic_is_finished_on_reopen() {
     let ledger = ledger.0;
     let subject = common::subject_of("a");
     let admission = ledger.system().subjects[&subject]
-        .admission
-        .as_ref()
+        .admission()
         .unwrap()
         .admission;
     let at = chrono::DateTime::parse_from_rfc3339("2021-08-09T20:05:00+09:00")
@@ -162,8 +161,7 @@ fn a_crash_between_the_person_and_the_clinic_is_finished_on_reopen() {
     // Reopen: the hold and the settlement are decided once, and the person holds the dose.
     let reopened = open(dir.path());
     let held = reopened.system().subjects[&subject]
-        .reservation
-        .clone()
+        .reservation()
         .expect("the booking was finished");
     assert_eq!(held.clinic.as_str(), "c1");
     assert!(
@@ -176,10 +174,7 @@ fn a_crash_between_the_person_and_the_clinic_is_finished_on_reopen() {
     // And reopening again decides nothing new.
     let again = open(dir.path());
     assert_eq!(again.events_total(), total);
-    assert_eq!(
-        again.system().subjects[&subject].reservation.as_ref(),
-        Some(&held)
-    );
+    assert_eq!(again.system().subjects[&subject].reservation(), Some(held));
 }
 
 #[test]

@@ -42,7 +42,7 @@ impl Decide for InMemory {
 
     fn reserve(&mut self, people: usize) {
         self.0.subjects.reserve(people);
-        self.0.waiting_room.tickets.reserve(people);
+        self.0.waiting_room.reserve(people);
     }
 }
 

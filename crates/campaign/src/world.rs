@@ -277,7 +277,7 @@ impl<'a, D: Decide> World<'a, D> {
     fn holding(&self, person: u32) -> Option<yeyak_domain::subject::Holding> {
         let subject = self.subject(person);
         let state = self.ledger.system().subjects.get(&subject)?;
-        state.reservation.clone()
+        state.reservation()
     }
 
     fn act(&mut self, action: Action) -> Result<(), SimulateError> {

@@ -6,13 +6,14 @@
 //! by the ledger itself, when the last booking day closes; every other move of doses is an
 //! explicit event, and doses are conserved.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::calendar::Campaign;
 use super::command::{CommandBody, Slot, Target};
 use super::event::*;
 use super::ids::derive_uuid;
 use super::subject::Context;
+use super::table::Table;
 use super::{
     ClinicId, Event, OperatorId, Rejection, RejectionCode, ReservationId, Share, SubjectId,
     TransferId, VaccinationDate,
@@ -123,7 +124,8 @@ pub struct Held {
 pub struct ClinicState {
     pub profile: Option<Profile>,
     pub dates: BTreeMap<VaccinationDate, DateSupply>,
-    pub held: HashMap<ReservationId, Held>,
+    /// The reservations held (a [`Table`]: one entry per reservation).
+    pub held: Table<ReservationId, Held>,
     /// The day shares have been released to the pool.
     pub released: bool,
     /// How many booking days (day shares) each date is split into; set at registration.

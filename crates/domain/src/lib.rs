@@ -20,6 +20,7 @@ pub mod script;
 pub mod stamp;
 pub mod subject;
 pub mod system;
+pub mod table;
 pub mod waiting_room;
 
 pub use birth::{BirthDate, BirthFacts};

@@ -11,7 +11,8 @@ use super::clinic::{self, ClinicState};
 use super::command::{Command, CommandBody, Target};
 use super::event::*;
 use super::ids::derive_uuid;
-use super::subject::{self, Context, SubjectState};
+use super::subject::{self, Context, SharedClinicIds, SubjectState};
+use super::table::Table;
 use super::waiting_room::{self, WaitingRoomState};
 use super::{ClinicId, Event, Rejection, Share, SubjectId, TransferId};
 
@@ -30,12 +31,14 @@ pub struct Totals {
 #[derive(Debug, Clone)]
 pub struct System {
     pub campaign: Campaign,
-    /// Boxed states: the table then holds a pointer per person, which keeps its unused slots
-    /// small (the writer's memory per person is a benchmark target).
-    pub subjects: HashMap<SubjectId, Box<SubjectState>>,
+    /// Boxed states in a [`Table`]: a pointer per person beside the id, and no unused slots
+    /// (the writer's memory per person is a benchmark target, issue 16).
+    pub subjects: Table<SubjectId, Box<SubjectState>>,
     pub clinics: BTreeMap<ClinicId, ClinicState>,
     pub waiting_room: WaitingRoomState,
     pub totals: Totals,
+    /// The one copy of each clinic id the persons' reservations point at.
+    shared_clinic_ids: SharedClinicIds,
 }
 
 /// What one command did: its own events (or its rejection) and every follow-up's events, in the
@@ -66,10 +69,11 @@ impl System {
     pub fn new(campaign: Campaign) -> System {
         System {
             campaign,
-            subjects: HashMap::new(),
+            subjects: Table::new(),
             clinics: BTreeMap::new(),
             waiting_room: WaitingRoomState::default(),
             totals: Totals::default(),
+            shared_clinic_ids: SharedClinicIds::default(),
         }
     }
 
@@ -180,7 +184,8 @@ impl System {
     }
 
     fn subject_mut(&mut self, id: SubjectId, event: &Event) {
-        subject::apply(self.subjects.entry(id).or_default(), event);
+        let state = self.subjects.get_or_default(id);
+        subject::apply(state, event, &mut self.shared_clinic_ids);
     }
 
     fn clinic_mut(&mut self, id: &ClinicId, event: &Event) {
@@ -272,11 +277,7 @@ impl System {
                     format!("{subject} holds {} doses", holdings.len()),
                 ));
             }
-            let recorded = self
-                .subjects
-                .get(subject)
-                .and_then(|s| s.reservation.as_ref())
-                .map(|h| h.reservation);
+            let recorded = self.subjects.get(subject).and_then(|s| s.reservation_id());
             if recorded != Some(holdings[0].1) {
                 found.push(Violation::new(
                     Invariant::OneActiveReservation,
@@ -288,7 +289,7 @@ impl System {
             }
         }
         for (subject, state) in &self.subjects {
-            if let Some(h) = &state.reservation {
+            if let Some(h) = state.reservation() {
                 let at_clinic = self
                     .clinics
                     .get(&h.clinic)
@@ -303,7 +304,7 @@ impl System {
                     ));
                 }
             }
-            if state.pending.is_some() {
+            if state.pending().is_some() {
                 found.push(Violation::new(
                     Invariant::AnsweredOnce,
                     format!("{subject}: a booking is still in flight"),
@@ -341,12 +342,12 @@ impl System {
         subject: &SubjectId,
         state: &SubjectState,
     ) -> Option<super::TicketNo> {
-        let admission = state.admission.as_ref().filter(|a| a.used)?;
-        match self.waiting_room.tickets.get(subject) {
+        let admission = state.admission().filter(|a| a.used)?;
+        match self.waiting_room.ticket_of(subject) {
             Some((ticket, waiting_room::TicketState::Admitted { .. }))
-                if *ticket == admission.ticket =>
+                if ticket == admission.ticket =>
             {
-                Some(*ticket)
+                Some(ticket)
             }
             _ => None,
         }

@@ -14,7 +14,7 @@
 //! to draw and whom to skip (the front tier's controller decides and records it), and the
 //! signing of admission tokens (the front tier's edge).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
@@ -22,6 +22,7 @@ use super::command::CommandBody;
 use super::event::*;
 use super::ids::derive_uuid;
 use super::subject::Context;
+use super::table::Table;
 use super::{
     AdmissionId, AdmitPerMin, DeviceId, Event, Rejection, RejectionCode, SubjectId, TicketNo,
     TimestampMs,
@@ -67,8 +68,12 @@ pub struct WaitingRoomState {
     pub next_ticket: u64,
     /// Tickets waiting, in order.
     pub waiting: BTreeMap<TicketNo, SubjectId>,
-    /// Each person's latest ticket and its state.
-    pub tickets: HashMap<SubjectId, (TicketNo, TicketState)>,
+    /// Each person's latest ticket and its state ([`WaitingRoomState::ticket_of`]), in two
+    /// tables: a person is in at most one. The live tickets (waiting or admitted) with their
+    /// state; and the used ones, which everyone who booked keeps, by number only (the writer's
+    /// memory per person is a benchmark target, issue 16).
+    live: Table<SubjectId, (TicketNo, TicketState)>,
+    used: Table<SubjectId, TicketNo>,
     pub admitted_total: u64,
     /// People waiting for the draw, with the device they joined from.
     pub pre_queue: BTreeMap<SubjectId, DeviceId>,
@@ -85,6 +90,42 @@ pub struct AdmissionControl {
 }
 
 impl WaitingRoomState {
+    /// The person's latest ticket and its state (none once left or skipped).
+    pub fn ticket_of(&self, subject: &SubjectId) -> Option<(TicketNo, TicketState)> {
+        match self.live.get(subject) {
+            Some(live) => Some(*live),
+            None => self.used.get(subject).map(|t| (*t, TicketState::Used)),
+        }
+    }
+
+    /// Every person's latest ticket and its state, in no order.
+    pub fn tickets(&self) -> impl Iterator<Item = (SubjectId, (TicketNo, TicketState))> + '_ {
+        let live = self.live.iter().map(|(s, t)| (*s, *t));
+        live.chain(self.used.iter().map(|(s, t)| (*s, (*t, TicketState::Used))))
+    }
+
+    /// Room for `people` used tickets (a simulation that knows its crowd).
+    pub fn reserve(&mut self, people: usize) {
+        self.used.reserve(people);
+    }
+
+    /// Sets the person's latest ticket.
+    fn set_ticket(&mut self, subject: SubjectId, ticket: TicketNo, state: TicketState) {
+        if state == TicketState::Used {
+            self.live.remove(&subject);
+            self.used.insert(subject, ticket);
+        } else {
+            self.used.remove(&subject);
+            self.live.insert(subject, (ticket, state));
+        }
+    }
+
+    /// Forgets the person's ticket (left or skipped).
+    fn remove_ticket(&mut self, subject: &SubjectId) {
+        self.live.remove(subject);
+        self.used.remove(subject);
+    }
+
     /// How many tickets wait ahead of `ticket` (0 = next in line).
     pub fn position(&self, ticket: TicketNo) -> Option<usize> {
         self.waiting
@@ -93,11 +134,9 @@ impl WaitingRoomState {
     }
 
     fn live_ticket(&self, subject: &SubjectId, now_ms: TimestampMs) -> Option<TicketNo> {
-        match self.tickets.get(subject) {
-            Some((t, TicketState::Waiting)) => Some(*t),
-            Some((t, TicketState::Admitted { expires_at_ms })) if now_ms < *expires_at_ms => {
-                Some(*t)
-            }
+        match self.ticket_of(subject) {
+            Some((t, TicketState::Waiting)) => Some(t),
+            Some((t, TicketState::Admitted { expires_at_ms })) if now_ms < expires_at_ms => Some(t),
             _ => None,
         }
     }
@@ -242,8 +281,8 @@ fn leave(
     ticket: TicketNo,
 ) -> Result<Vec<Event>, Rejection> {
     let admitted = matches!(
-        state.tickets.get(&subject),
-        Some((t, TicketState::Admitted { .. } | TicketState::Used)) if *t == ticket
+        state.ticket_of(&subject),
+        Some((t, TicketState::Admitted { .. } | TicketState::Used)) if t == ticket
     );
     if state.waiting.get(&ticket) != Some(&subject) && !admitted {
         return Err(Rejection::new(RejectionCode::NotQueued));
@@ -305,36 +344,29 @@ pub fn apply(state: &mut WaitingRoomState, event: &Event) {
             debug_assert_eq!(e.ticket.0, state.next_ticket);
             state.next_ticket = e.ticket.0 + 1;
             state.waiting.insert(e.ticket, e.subject);
-            state
-                .tickets
-                .insert(e.subject, (e.ticket, TicketState::Waiting));
+            state.set_ticket(e.subject, e.ticket, TicketState::Waiting);
             state.pre_queue.remove(&e.subject);
         }
         Event::TicketAdmitted(e) => {
             state.waiting.remove(&e.ticket);
-            state.tickets.insert(
-                e.subject,
-                (
-                    e.ticket,
-                    TicketState::Admitted {
-                        expires_at_ms: e.expires_at_ms,
-                    },
-                ),
-            );
+            let admitted = TicketState::Admitted {
+                expires_at_ms: e.expires_at_ms,
+            };
+            state.set_ticket(e.subject, e.ticket, admitted);
             state.admitted_total += 1;
         }
         Event::TicketLeft(e) => {
             state.waiting.remove(&e.ticket);
-            state.tickets.remove(&e.subject);
+            state.remove_ticket(&e.subject);
         }
         Event::TicketSkipped(e) => {
             state.waiting.remove(&e.ticket);
-            state.tickets.remove(&e.subject);
+            state.remove_ticket(&e.subject);
         }
         Event::TicketRetired(e) => {
-            if let Some((ticket, ticket_state)) = state.tickets.get_mut(&e.subject) {
-                if *ticket == e.ticket && matches!(ticket_state, TicketState::Admitted { .. }) {
-                    *ticket_state = TicketState::Used;
+            if let Some((ticket, TicketState::Admitted { .. })) = state.ticket_of(&e.subject) {
+                if ticket == e.ticket {
+                    state.set_ticket(e.subject, ticket, TicketState::Used);
                 }
             }
         }

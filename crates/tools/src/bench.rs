@@ -26,6 +26,7 @@
 
 pub mod cli;
 pub mod front;
+pub mod memory;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -220,8 +221,14 @@ fn rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
-/// The heap the writer's state takes for the events of a run: `(state, dedup)` bytes.
-fn writer_memory(events: &[yeyak_domain::Envelope], campaign: &Campaign) -> Option<(usize, usize)> {
+/// The heap the writer's state takes for the events of a run: `(state, dedup)` bytes: every
+/// partition's state (`System`: people, clinics, the waiting room) folded from the events, and
+/// the memory of answered command ids (`Decided`) fed the same events. `None` without the
+/// counting allocator ([`crate::heap`]).
+pub fn writer_memory(
+    events: &[yeyak_domain::Envelope],
+    campaign: &Campaign,
+) -> Option<(usize, usize)> {
     let before = crate::heap::live_bytes()?;
     let mut system = yeyak_domain::System::new(campaign.clone());
     for envelope in events {
@@ -548,7 +555,7 @@ fn check(events: &[yeyak_domain::Envelope], campaign: &Campaign) -> Checks {
         reservations: replayed
             .subjects
             .values()
-            .filter(|s| s.reservation.is_some())
+            .filter(|s| s.reservation_id().is_some())
             .count() as u64,
     }
 }

@@ -525,7 +525,7 @@ impl Run {
         report.reservations = system
             .subjects
             .values()
-            .filter(|s| s.reservation.is_some())
+            .filter(|s| s.reservation_id().is_some())
             .count() as u64;
         let replay_started = Instant::now();
         let topology = self.ledger.topology();

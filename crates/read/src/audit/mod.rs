@@ -749,8 +749,8 @@ pub fn system_digest(system: &System) -> String {
     if room.control != Default::default() {
         let _ = writeln!(text, "  control {:?}", room.control);
     }
-    let mut tickets: Vec<_> = room.tickets.iter().collect();
-    tickets.sort_by_key(|(s, _)| **s);
+    let mut tickets: Vec<_> = room.tickets().collect();
+    tickets.sort_by_key(|(s, _)| *s);
     for (s, t) in tickets {
         let _ = writeln!(text, "  ticket {s} {t:?}");
     }

@@ -79,7 +79,8 @@ impl Crowd {
         self.subjects.len()
     }
 
-    fn command(&self, name: &str, n: usize, at_ms: i64, body: CommandBody) -> Command {
+    /// The benchmark's command `name` of person (or item) `n`: its id is derived from both.
+    pub fn command(&self, name: &str, n: usize, at_ms: i64, body: CommandBody) -> Command {
         Command {
             command_id: command_id_from(&format!("bench/{name}/{n}")),
             at_ms,
