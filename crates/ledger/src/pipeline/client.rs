@@ -414,7 +414,11 @@ impl EventTail {
             if now >= until {
                 return Ok(read);
             }
-            let wait = if read == 0 { until - now } else { Duration::ZERO };
+            let wait = if read == 0 {
+                until - now
+            } else {
+                Duration::ZERO
+            };
             match self.consumer.poll(wait) {
                 None => return Ok(read),
                 Some(Err(KafkaError::PartitionEOF(_))) => {}

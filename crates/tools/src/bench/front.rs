@@ -213,31 +213,46 @@ impl Flows {
     fn command(&self, step: Step) -> Command {
         let crowd = &self.crowd;
         let (name, n, at_ms, body) = match step {
-            Step::Verify(n) => ("verify", n, crowd.at_ms, CommandBody::Verify {
-                subject: crowd.subjects[n],
-                birth_year: crowd.births[n].year,
-                cohort_digit: crowd.births[n].cohort_digit,
-                method: crowd.plans[n].visit.method,
-                device: crowd.workload.people[n].device.clone(),
-            }),
-            Step::Enqueue(n) => ("enqueue", n, crowd.at_ms, CommandBody::Enqueue {
-                subject: crowd.subjects[n],
-                device: crowd.workload.people[n].device.clone(),
-            }),
+            Step::Verify(n) => (
+                "verify",
+                n,
+                crowd.at_ms,
+                CommandBody::Verify {
+                    subject: crowd.subjects[n],
+                    birth_year: crowd.births[n].year,
+                    cohort_digit: crowd.births[n].cohort_digit,
+                    method: crowd.plans[n].visit.method,
+                    device: crowd.workload.people[n].device.clone(),
+                },
+            ),
+            Step::Enqueue(n) => (
+                "enqueue",
+                n,
+                crowd.at_ms,
+                CommandBody::Enqueue {
+                    subject: crowd.subjects[n],
+                    device: crowd.workload.people[n].device.clone(),
+                },
+            ),
             Step::Book {
                 person: n,
                 admission,
                 ..
             } => {
                 let pick = crowd.plans[n].pick;
-                ("book", n, crowd.at_ms + 2, CommandBody::Book {
-                    subject: crowd.subjects[n],
-                    requested_for: crowd.subjects[n],
-                    device: crowd.workload.people[n].device.clone(),
-                    clinic: crowd.workload.clinics[pick.clinic].id.clone(),
-                    date: crowd.workload.dates[pick.date],
-                    admission,
-                })
+                (
+                    "book",
+                    n,
+                    crowd.at_ms + 2,
+                    CommandBody::Book {
+                        subject: crowd.subjects[n],
+                        requested_for: crowd.subjects[n],
+                        device: crowd.workload.people[n].device.clone(),
+                        clinic: crowd.workload.clinics[pick.clinic].id.clone(),
+                        date: crowd.workload.dates[pick.date],
+                        admission,
+                    },
+                )
             }
         };
         crowd.command(name, n, at_ms, body)
@@ -275,7 +290,9 @@ impl Flows {
             Ok(outcome) => outcome,
         };
         match step {
-            Step::Verify(n) if outcome.rejection.is_none() => return self.submit(Step::Enqueue(n), 1),
+            Step::Verify(n) if outcome.rejection.is_none() => {
+                return self.submit(Step::Enqueue(n), 1);
+            }
             Step::Verify(_) => self.done(),
             Step::Enqueue(_) if outcome.rejection.is_some() => self.done(),
             Step::Enqueue(_) => {} // waits for their admission
@@ -298,7 +315,9 @@ impl Flows {
             let mut later = self.later.lock().unwrap_or_else(|p| p.into_inner());
             let (due, wait) = later.drain(..).partition(|(at, _, _)| *at <= now);
             *later = wait;
-            due.into_iter().map(|(_, step, tries)| (step, tries)).collect()
+            due.into_iter()
+                .map(|(_, step, tries)| (step, tries))
+                .collect()
         };
         for (step, tries) in due {
             self.submit(step, tries);
