@@ -80,6 +80,41 @@ impl Crowd {
     }
 
     /// The benchmark's command `name` of person (or item) `n`: its id is derived from both.
+    /// Person `n` verifies, with their own device and their plan's method.
+    pub fn verify(&self, n: usize) -> Command {
+        let verify = CommandBody::Verify {
+            subject: self.subjects[n],
+            birth_year: self.births[n].year,
+            cohort_digit: self.births[n].cohort_digit,
+            method: self.plans[n].visit.method,
+            device: self.workload.people[n].device.clone(),
+        };
+        self.command("verify", n, self.at_ms, verify)
+    }
+
+    /// Person `n` takes a ticket.
+    pub fn enqueue(&self, n: usize) -> Command {
+        let enqueue = CommandBody::Enqueue {
+            subject: self.subjects[n],
+            device: self.workload.people[n].device.clone(),
+        };
+        self.command("enqueue", n, self.at_ms, enqueue)
+    }
+
+    /// Person `n` books their pick with `admission`.
+    pub fn book(&self, n: usize, admission: AdmissionId) -> Command {
+        let pick = self.plans[n].pick;
+        let book = CommandBody::Book {
+            subject: self.subjects[n],
+            requested_for: self.subjects[n],
+            device: self.workload.people[n].device.clone(),
+            clinic: self.workload.clinics[pick.clinic].id.clone(),
+            date: self.workload.dates[pick.date],
+            admission,
+        };
+        self.command("book", n, self.at_ms + 2, book)
+    }
+
     pub fn command(&self, name: &str, n: usize, at_ms: i64, body: CommandBody) -> Command {
         Command {
             command_id: command_id_from(&format!("bench/{name}/{n}")),
@@ -211,51 +246,13 @@ struct Flows {
 
 impl Flows {
     fn command(&self, step: Step) -> Command {
-        let crowd = &self.crowd;
-        let (name, n, at_ms, body) = match step {
-            Step::Verify(n) => (
-                "verify",
-                n,
-                crowd.at_ms,
-                CommandBody::Verify {
-                    subject: crowd.subjects[n],
-                    birth_year: crowd.births[n].year,
-                    cohort_digit: crowd.births[n].cohort_digit,
-                    method: crowd.plans[n].visit.method,
-                    device: crowd.workload.people[n].device.clone(),
-                },
-            ),
-            Step::Enqueue(n) => (
-                "enqueue",
-                n,
-                crowd.at_ms,
-                CommandBody::Enqueue {
-                    subject: crowd.subjects[n],
-                    device: crowd.workload.people[n].device.clone(),
-                },
-            ),
+        match step {
+            Step::Verify(n) => self.crowd.verify(n),
+            Step::Enqueue(n) => self.crowd.enqueue(n),
             Step::Book {
-                person: n,
-                admission,
-                ..
-            } => {
-                let pick = crowd.plans[n].pick;
-                (
-                    "book",
-                    n,
-                    crowd.at_ms + 2,
-                    CommandBody::Book {
-                        subject: crowd.subjects[n],
-                        requested_for: crowd.subjects[n],
-                        device: crowd.workload.people[n].device.clone(),
-                        clinic: crowd.workload.clinics[pick.clinic].id.clone(),
-                        date: crowd.workload.dates[pick.date],
-                        admission,
-                    },
-                )
-            }
-        };
-        crowd.command(name, n, at_ms, body)
+                person, admission, ..
+            } => self.crowd.book(person, admission),
+        }
     }
 
     /// A person starts a request (counted in flight until their answer).

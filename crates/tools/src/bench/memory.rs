@@ -88,16 +88,7 @@ pub fn decide_booking_day(people: u32, campaign: &Campaign) -> Result<DecidedDay
             })
             .collect();
         for (n, admission) in granted {
-            let pick = crowd.plans[n].pick;
-            let book = CommandBody::Book {
-                subject: crowd.subjects[n],
-                requested_for: crowd.subjects[n],
-                device: crowd.workload.people[n].device.clone(),
-                clinic: crowd.workload.clinics[pick.clinic].id.clone(),
-                date: crowd.workload.dates[pick.date],
-                admission,
-            };
-            let outcome = day.run(crowd.command("book", n, at_ms + 2, book));
+            let outcome = day.run(crowd.book(n, admission));
             if outcome
                 .events
                 .iter()
@@ -165,25 +156,9 @@ impl Day {
 
     /// Verify, then take a ticket (unless the verification was refused), as the front does.
     fn arrive(&mut self, crowd: &Crowd, n: usize) {
-        let device = crowd.workload.people[n].device.clone();
-        let verify = CommandBody::Verify {
-            subject: crowd.subjects[n],
-            birth_year: crowd.births[n].year,
-            cohort_digit: crowd.births[n].cohort_digit,
-            method: crowd.plans[n].visit.method,
-            device: device.clone(),
-        };
-        if self
-            .run(crowd.command("verify", n, crowd.at_ms, verify))
-            .rejection
-            .is_some()
-        {
+        if self.run(crowd.verify(n)).rejection.is_some() {
             return;
         }
-        let enqueue = CommandBody::Enqueue {
-            subject: crowd.subjects[n],
-            device,
-        };
-        self.run(crowd.command("enqueue", n, crowd.at_ms, enqueue));
+        self.run(crowd.enqueue(n));
     }
 }
