@@ -107,7 +107,8 @@ impl Backend {
     }
 
     /// Decides `command` without holding a thread while it waits when the ledger can
-    /// ([`Submit::answers_without_blocking`]: the Kafka pipeline), else on the blocking pool.
+    /// ([`Submit::answers_without_blocking`]: the Kafka pipeline and the embedded ledger's writer
+    /// thread), else on the blocking pool (a `Submit` with only the trait's blocking default).
     pub async fn decide(
         self,
         command: Command,

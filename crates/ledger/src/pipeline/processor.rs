@@ -4,9 +4,9 @@
 //! A thin adapter: the decisions are the [`Writer`]'s (pure), the loop is [`batch::step`] (the
 //! same the simulator runs); this file only speaks rdkafka ([`KafkaCommandLog`]): poll until
 //! the batch is quiet (`batch_quiet_ms`) or has lingered `batch_linger_ms`, produce events with
-//! their headers, `send_offsets_to_transaction`, `commit_transaction`, abort, rewind. A broker that fails or stalls makes a batch fail; the
-//! processor aborts, rewinds, waits a little and goes on (a producer in a fatal state is made
-//! again); only a fenced processor stops.
+//! their headers, `send_offsets_to_transaction`, `commit_transaction`, abort, rewind. A broker
+//! that fails or stalls makes a batch fail; the processor aborts, rewinds, waits a little and
+//! goes on (a producer in a fatal state is made again); only a fenced processor stops.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
