@@ -13,7 +13,7 @@
 use yeyak_domain::system::{Outcome, follow_up};
 use yeyak_domain::{Campaign, CampaignStamp, Command, Envelope, System};
 
-use crate::pipeline::client::Answers;
+use crate::pipeline::client::{Answers, DecisionHeaders};
 use yeyak_log::codec::{CodecError, Topology, encode_under, read_all, recorded_campaign};
 use yeyak_log::{EventLog, LogError, Record};
 
@@ -89,7 +89,7 @@ impl<L: EventLog> Ledger<L> {
             if let Some(next) = follow_up(&envelope) {
                 causes.push(next);
             }
-            answers.record(envelope, None);
+            answers.record(envelope, DecisionHeaders::default());
         })?;
         if let Some(recorded) = other_campaign {
             return Err(LedgerError::OtherCampaign {
@@ -264,7 +264,8 @@ impl<L: EventLog> Ledger<L> {
         self.events_total += envelopes.len() as u64;
         let mut follow_ups = Vec::new();
         for envelope in &envelopes {
-            self.answers.record(envelope.clone(), None);
+            self.answers
+                .record(envelope.clone(), DecisionHeaders::default());
             self.system.apply(envelope);
             follow_ups.extend(follow_up(envelope));
         }

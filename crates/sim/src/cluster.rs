@@ -17,6 +17,7 @@ use std::rc::Rc;
 use yeyak_domain::{Command, Envelope};
 use yeyak_ledger::pipeline::Topics;
 use yeyak_ledger::pipeline::batch::CommandLog;
+use yeyak_ledger::pipeline::client::DecisionHeaders;
 use yeyak_ledger::pipeline::watchdog::Backlog;
 use yeyak_ledger::pipeline::writer::{CommandRecord, DeadLetter, EventRecord, Transaction};
 
@@ -63,7 +64,7 @@ pub struct Cluster {
     pub stalled_until: u64,
     pub topics: Topics,
     pub commands: BTreeMap<Partition, Vec<Vec<u8>>>,
-    pub events: BTreeMap<Partition, Vec<(Envelope, usize)>>,
+    pub events: BTreeMap<Partition, Vec<(Envelope, DecisionHeaders)>>,
     pub dead_letters: Vec<DeadLetter>,
     group: Group,
     epochs: BTreeMap<String, u64>,
@@ -200,9 +201,14 @@ impl Cluster {
                 partition,
                 envelope,
                 decision_events,
+                follow_up,
             } = event;
             if let Some(records) = self.events.get_mut(&(topic, partition)) {
-                records.push((envelope, decision_events));
+                let decision = DecisionHeaders {
+                    events: Some(decision_events),
+                    follow_up,
+                };
+                records.push((envelope, decision));
             }
         }
         for command in pending.commands {

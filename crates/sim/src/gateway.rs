@@ -85,11 +85,11 @@ impl Gateway {
         let c = cluster.borrow();
         for (partition, records) in &c.events {
             let from = self.read.get(partition).copied().unwrap_or(0);
-            for (envelope, size) in &records[from..] {
+            for (envelope, decision) in &records[from..] {
                 if let Event::AdmissionGranted(e) = &envelope.event {
                     self.admissions.insert(e.subject, e.admission);
                 }
-                self.answers.record(envelope.clone(), Some(*size));
+                self.answers.record(envelope.clone(), *decision);
             }
             self.read.insert(partition.clone(), records.len());
         }

@@ -208,6 +208,9 @@ pub struct BenchReport {
     pub processor_offsets_ms: u64,
     pub processor_flush_ms: u64,
     pub processor_end_ms: u64,
+    /// One transaction's produce, offsets, acks, end and their total: p50 / p99 / longest, ms
+    /// (p50 and p99 are the upper bounds of their doubling buckets).
+    pub transaction_ms: [[Option<f64>; 3]; 5],
 }
 
 fn rss_bytes() -> u64 {
@@ -499,11 +502,7 @@ fn join_processors(
                 total.poll_ms += stats.poll_ms;
                 total.decide_ms += stats.decide_ms;
                 total.commit_ms += stats.commit_ms;
-                let (sum, phases) = (&mut total.commit_phases, stats.commit_phases);
-                sum.produce_us += phases.produce_us;
-                sum.offsets_us += phases.offsets_us;
-                sum.flush_us += phases.flush_us;
-                sum.end_us += phases.end_us;
+                total.commit_phases.merge(&stats.commit_phases);
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "processor ended with an error"),
             Err(_) => tracing::warn!("a processor thread panicked"),
@@ -836,6 +835,10 @@ impl BenchReport {
             processor_offsets_ms: stats.commit_phases.offsets_us / 1_000,
             processor_flush_ms: stats.commit_phases.flush_us / 1_000,
             processor_end_ms: stats.commit_phases.end_us / 1_000,
+            transaction_ms: stats.commit_phases.spreads.map(|spread| {
+                let longest = (spread.count() > 0).then(|| spread.max_us as f64 / 1_000.0);
+                [spread.at_most_ms(0.5), spread.at_most_ms(0.99), longest]
+            }),
         }
     }
 }
@@ -943,6 +946,19 @@ fn print_report(out: &mut dyn Write, report: &BenchReport) -> std::io::Result<()
             ),
         ),
     ];
+    let phases = ["produce", "offsets", "acks", "end", "total"];
+    let spread = |[p50, p99, longest]: [Option<f64>; 3]| {
+        let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
+        format!("{} / {} / {}", ms(p50), ms(p99), ms(longest))
+    };
+    let per_transaction = phases
+        .iter()
+        .zip(report.transaction_ms)
+        .map(|(phase, ms)| (format!("txn {phase} p50/p99/max ms"), spread(ms)));
+    let rows = rows
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .chain(per_transaction);
     for (name, value) in rows {
         writeln!(out, "  {name:<34} {value:>14}")?;
     }

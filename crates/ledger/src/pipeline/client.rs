@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use uuid::Uuid;
 
 use super::Topics;
-use super::processor::{HEADER_DECISION_EVENTS, ProcessorError, send_command};
+use super::processor::{HEADER_DECISION_EVENTS, HEADER_FOLLOW_UP, ProcessorError, send_command};
 use crate::decode;
 use yeyak_domain::system::{Outcome, follow_up};
 use yeyak_domain::{Command, Envelope, Event};
@@ -201,9 +201,22 @@ fn connection_lost(error: &KafkaError) -> bool {
     )
 }
 
+/// What an event's record says of the decision it belongs to (the processor's headers): how many
+/// events the decision has, and whether it answers a follow-up (a command the ledger derived
+/// from another partition's event).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecisionHeaders {
+    pub events: Option<usize>,
+    pub follow_up: bool,
+}
+
 /// Every decision read so far, by the command it answers: enough to give a caller the whole
 /// outcome of its command once every link of the causal chain is there. Pure: the Kafka tail and
 /// the simulator's gateway both fill one.
+///
+/// The partitions of a chain are read in any order: a follow-up's decision may be read before
+/// the event that caused it (one transaction spans both), and then nothing held yet leads it
+/// back to its chain's first command.
 #[derive(Debug, Default)]
 pub struct Answers {
     pub events: Vec<Envelope>,
@@ -214,16 +227,22 @@ pub struct Answers {
     /// The command each follow-up of the events held was caused by: a new event leads back to
     /// the first command of its chain, the one a request waits for ([`Answers::first_of_chain`]).
     caused_by: HashMap<Uuid, Uuid>,
+    /// Commands whose records say they are follow-ups. One whose cause is not read yet is an
+    /// orphan: [`Answers::forget_answered`] keeps it until its cause leads it to its chain.
+    follow_ups: HashSet<Uuid>,
 }
 
 /// Links of a causal chain followed back at most (a chain is a handful of decisions long).
 const CHAIN_LINKS_MAX: usize = 64;
 
 impl Answers {
-    /// One event read, with the size of its decision when the record says it.
-    pub fn record(&mut self, envelope: Envelope, decision_size: Option<usize>) {
-        if let Some(size) = decision_size {
+    /// One event read, with what its record says of its decision.
+    pub fn record(&mut self, envelope: Envelope, decision: DecisionHeaders) {
+        if let Some(size) = decision.events {
             self.decision_sizes.insert(envelope.command_id, size);
+        }
+        if decision.follow_up {
+            self.follow_ups.insert(envelope.command_id);
         }
         self.by_command
             .entry(envelope.command_id)
@@ -285,31 +304,53 @@ impl Answers {
 
     /// Forgets the decisions that no waiting request needs: once more than `2 * keep` events
     /// are held, every event but the last `keep` read is dropped unless it belongs to the
-    /// (possibly partial) chain of a command in `waited`. Memory is then bounded by `keep` and
-    /// the chains still waited for, not by the log. A caller who asks again with the same id
-    /// after its answer was forgotten is not answered from the tail (it times out; the read
-    /// models hold the outcome). Returns which of the events held before were kept, in order.
+    /// (possibly partial) chain of a command in `waited`, or is an orphan (a follow-up whose
+    /// cause is not read yet: its chain is not known). The way from a follow-up not read yet
+    /// (or kept) to its chain's first command is kept too, when the event that gave it goes.
+    /// Memory is then bounded by `keep` and the chains still waited for or under way, not by
+    /// the log. A caller who asks again with the same id after its answer was forgotten is not
+    /// answered from the tail (it times out; the read models hold the outcome). Returns which
+    /// of the events held before were kept, in order.
     pub fn forget_answered(&mut self, keep: usize, waited: &HashSet<Uuid>) -> Option<Vec<bool>> {
         if self.events.len() <= keep.saturating_mul(2) {
             return None;
         }
         let pinned = self.chain_ids(waited);
         let cutoff = self.events.len() - keep;
-        let kept: Vec<bool> = self
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| i >= cutoff || pinned.contains(&e.command_id))
+        let kept: Vec<bool> = (self.events.iter().enumerate())
+            .map(|(i, e)| {
+                i >= cutoff || pinned.contains(&e.command_id) || self.orphaned(e.command_id)
+            })
+            .collect();
+        let kept_commands: HashSet<Uuid> = (self.events.iter().zip(&kept))
+            .filter(|(_, k)| **k)
+            .map(|(e, _)| e.command_id)
+            .collect();
+        let links: Vec<(Uuid, Uuid)> = (self.caused_by.keys())
+            .filter(|next| !self.by_command.contains_key(next) || kept_commands.contains(next))
+            .map(|&next| (next, self.first_of_chain(next)))
             .collect();
         let events = std::mem::take(&mut self.events);
+        let sizes = std::mem::take(&mut self.decision_sizes);
+        let follow_ups = std::mem::take(&mut self.follow_ups);
         self.by_command.clear();
         self.caused_by.clear();
-        let sizes = std::mem::take(&mut self.decision_sizes);
         for (envelope, _) in events.into_iter().zip(&kept).filter(|(_, k)| **k) {
-            let size = sizes.get(&envelope.command_id).copied();
-            self.record(envelope, size);
+            let decision = DecisionHeaders {
+                events: sizes.get(&envelope.command_id).copied(),
+                follow_up: follow_ups.contains(&envelope.command_id),
+            };
+            self.record(envelope, decision);
+        }
+        for (next, first) in links {
+            self.caused_by.entry(next).or_insert(first);
         }
         Some(kept)
+    }
+
+    /// Whether `command_id`'s chain leads back to a follow-up whose cause is not read yet.
+    fn orphaned(&self, command_id: Uuid) -> bool {
+        self.follow_ups.contains(&self.first_of_chain(command_id))
     }
 
     /// Every command id of the chains of `roots` that has been read so far (the roots included).
@@ -434,16 +475,7 @@ impl EventTail {
                     });
                 }
                 Some(Ok(message)) => {
-                    let size = message.headers().and_then(|h| {
-                        h.iter()
-                            .find(|header| header.key == HEADER_DECISION_EVENTS)
-                            .and_then(|header| {
-                                std::str::from_utf8(header.value?)
-                                    .ok()?
-                                    .parse::<usize>()
-                                    .ok()
-                            })
-                    });
+                    let decision = decision_headers(&message);
                     let stored = stored_record(&message);
                     let envelope = decode(&stored).map_err(|cause| ProcessorError::Damaged {
                         topic: stored.topic.clone(),
@@ -451,7 +483,7 @@ impl EventTail {
                         offset: stored.offset,
                         cause: Box::new(cause),
                     })?;
-                    self.answers.record(envelope, size);
+                    self.answers.record(envelope, decision);
                     self.positions
                         .push((stored.topic, stored.partition, stored.offset));
                     read += 1;
@@ -493,6 +525,20 @@ impl EventTail {
     }
 }
 
+/// What an event record's headers say of its decision.
+fn decision_headers(message: &rdkafka::message::BorrowedMessage<'_>) -> DecisionHeaders {
+    let mut decision = DecisionHeaders::default();
+    for header in message.headers().into_iter().flat_map(|h| h.iter()) {
+        let value = header.value.and_then(|v| std::str::from_utf8(v).ok());
+        match header.key {
+            HEADER_DECISION_EVENTS => decision.events = value.and_then(|v| v.parse().ok()),
+            HEADER_FOLLOW_UP => decision.follow_up = value == Some("1"),
+            _ => {}
+        }
+    }
+    decision
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,13 +562,126 @@ mod tests {
             .collect()
     }
 
+    fn one_event() -> DecisionHeaders {
+        DecisionHeaders {
+            events: Some(1),
+            follow_up: false,
+        }
+    }
+
+    /// The seed's first scenario on the pure system: the booking's root command and its whole
+    /// chain (the booking, then the follow-ups' decisions on the clinic and back), with each
+    /// event's headers as the processor writes them.
+    fn booking_chain() -> (Uuid, Vec<(Envelope, DecisionHeaders)>) {
+        struct Chains(System, Vec<(Uuid, Vec<Envelope>)>);
+        impl yeyak_domain::script::Runner for Chains {
+            fn run(&mut self, command: Command) -> Outcome {
+                let id = command.command_id;
+                let outcome = self.0.execute(command);
+                self.1.push((id, outcome.events.clone()));
+                outcome
+            }
+        }
+        let mut chains = Chains(System::new(yeyak_domain::script::campaign()), Vec::new());
+        let (_, script) = yeyak_domain::script::scenarios::SCENARIOS[0];
+        yeyak_domain::script::run_script(&mut chains, script);
+        let (root, events) = (chains.1.into_iter())
+            .find(|(_, events)| {
+                (events.iter()).any(|e| matches!(e.event, Event::ReservationRecorded(_)))
+            })
+            .expect("the scenario books");
+        let sizes: HashMap<Uuid, usize> = events.iter().fold(HashMap::new(), |mut n, e| {
+            *n.entry(e.command_id).or_default() += 1;
+            n
+        });
+        let events = (events.into_iter())
+            .map(|e| {
+                let decision = DecisionHeaders {
+                    events: Some(sizes[&e.command_id]),
+                    follow_up: e.command_id != root,
+                };
+                (e, decision)
+            })
+            .collect();
+        (root, events)
+    }
+
+    /// A transaction holds a whole chain, and the tail may read the clinic's partition first:
+    /// the follow-ups' decisions come before the event that caused them, further back than the
+    /// events kept. They are kept, and the booking is answered once its own event is read.
+    /// (Before, they were forgotten and the request was never answered: a stampede of 50,000
+    /// left 1,678 bookings decided and unanswered.)
+    #[test]
+    fn follow_ups_read_before_their_cause_are_kept_until_it_comes() {
+        let (root, chain) = booking_chain();
+        let (mine, follow_ups): (Vec<_>, Vec<_>) = chain
+            .iter()
+            .cloned()
+            .partition(|(e, _)| e.command_id == root);
+        assert!(!mine.is_empty() && follow_ups.len() >= 2, "{chain:?}");
+        let mut answers = Answers::default();
+        for (e, decision) in follow_ups {
+            answers.record(e, decision);
+        }
+        for e in verified(30) {
+            answers.record(e, one_event());
+        }
+        let waited: HashSet<Uuid> = [root].into();
+        assert!(answers.forget_answered(10, &waited).is_some());
+        assert_eq!(answers.chain(root).map(|o| o.events.len()), None);
+        for (e, decision) in mine {
+            answers.record(e, decision);
+        }
+        assert_eq!(
+            answers.first_of_chain(chain.last().unwrap().0.command_id),
+            root
+        );
+        let outcome = answers.chain(root).expect("the whole chain is held");
+        let ids =
+            |events: Vec<Envelope>| events.into_iter().map(|e| e.event_id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(outcome.events),
+            ids(chain.into_iter().map(|(e, _)| e).collect())
+        );
+    }
+
+    /// The other order, when nobody waits for the chain: its first decision is forgotten before
+    /// the follow-ups are read. They still lead back to it, so they are forgotten in turn instead
+    /// of being held as orphans for ever.
+    #[test]
+    fn follow_ups_of_a_forgotten_cause_are_forgotten_too() {
+        let (root, chain) = booking_chain();
+        let (mine, follow_ups): (Vec<_>, Vec<_>) =
+            chain.into_iter().partition(|(e, _)| e.command_id == root);
+        let mut answers = Answers::default();
+        for (e, decision) in mine {
+            answers.record(e, decision);
+        }
+        for e in verified(30) {
+            answers.record(e, one_event());
+        }
+        assert!(answers.forget_answered(10, &HashSet::new()).is_some());
+        assert!(!answers.has_events(root), "forgotten: nobody waits for it");
+        let follow_up_ids: Vec<Uuid> = follow_ups.iter().map(|(e, _)| e.command_id).collect();
+        for (e, decision) in follow_ups {
+            answers.record(e, decision);
+        }
+        let filler: Vec<Envelope> = verified(60).into_iter().skip(30).collect();
+        for e in filler {
+            answers.record(e, one_event());
+        }
+        assert!(answers.forget_answered(10, &HashSet::new()).is_some());
+        assert_eq!(answers.events.len(), 10, "only the last 10 are held");
+        assert!(follow_up_ids.iter().all(|id| !answers.has_events(*id)));
+    }
+
     #[test]
     fn answered_chains_are_forgotten_and_waited_ones_kept() {
         let events = verified(100);
         assert_eq!(events.len(), 100, "one event per decision");
         let mut answers = Answers::default();
         for e in &events {
-            answers.record(e.clone(), Some(1));
+            answers.record(e.clone(), one_event());
         }
         let waited: HashSet<Uuid> = [events[3].command_id].into();
         assert!(

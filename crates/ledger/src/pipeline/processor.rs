@@ -34,6 +34,9 @@ use yeyak_log::{BrokerRecovery, Recovering, client_config};
 
 /// Header on every event the pipeline writes: how many events the decision it belongs to has.
 pub const HEADER_DECISION_EVENTS: &str = "decision_events";
+/// Header, `1`, on every event of a follow-up's decision: its cause is another partition's
+/// event, which a reader may read after it (`Answers` keeps it until then).
+pub const HEADER_FOLLOW_UP: &str = "follow_up";
 
 /// Settings of one processor. Every rdkafka option it relies on is set explicitly from these.
 #[derive(Debug, Clone)]
@@ -221,6 +224,8 @@ pub struct KafkaCommandLog {
     campaign: CampaignStamp,
     /// Where the produce-and-commit time went (copied into the writer's stats after each step).
     phases: CommitPhases,
+    /// The open transaction's produce time, counted in `phases` once it commits.
+    produce_us: u64,
 }
 
 pub struct Processor {
@@ -357,6 +362,7 @@ impl Processor {
                 in_transaction: false,
                 campaign: stamp,
                 phases: CommitPhases::default(),
+                produce_us: 0,
             },
             failures_in_a_row: 0,
         })
@@ -549,7 +555,7 @@ impl CommandLog for KafkaCommandLog {
     fn produce(&mut self, tx: &Transaction) -> Result<(), ProcessorError> {
         let producing = Instant::now();
         let produced = self.produce_records(tx);
-        self.phases.produce_us += producing.elapsed().as_micros() as u64;
+        self.produce_us = producing.elapsed().as_micros() as u64;
         produced
     }
 
@@ -565,14 +571,17 @@ impl CommandLog for KafkaCommandLog {
             .send_offsets_to_transaction(&list, &metadata, timeout)
             .map_err(broker("send_offsets"))?;
         let flushing = Instant::now();
-        self.phases.offsets_us += (flushing - offsetting).as_micros() as u64;
         yeyak_log::kafka::settle(&self.producer, timeout);
         let ending = Instant::now();
-        self.phases.flush_us += (ending - flushing).as_micros() as u64;
         self.producer
             .commit_transaction(timeout)
             .map_err(broker("commit_transaction"))?;
-        self.phases.end_us += ending.elapsed().as_micros() as u64;
+        self.phases.record(
+            std::mem::take(&mut self.produce_us),
+            (flushing - offsetting).as_micros() as u64,
+            (ending - flushing).as_micros() as u64,
+            ending.elapsed().as_micros() as u64,
+        );
         self.in_transaction = false;
         Ok(())
     }
@@ -659,6 +668,12 @@ fn send_event(
             key: HEADER_DECISION_EVENTS,
             value: Some(&event.decision_events.to_string()),
         });
+    if event.follow_up {
+        headers = headers.insert(Header {
+            key: HEADER_FOLLOW_UP,
+            value: Some("1"),
+        });
+    }
     for (key, value) in campaign_headers(campaign) {
         headers = headers.insert(Header {
             key,

@@ -40,6 +40,8 @@ pub struct EventRecord {
     pub partition: u32,
     pub envelope: Envelope,
     pub decision_events: usize,
+    /// The decision answers a follow-up (`CommandBody::is_follow_up`).
+    pub follow_up: bool,
 }
 
 /// A command record answered by no event: written to the dead-letter topic in the same
@@ -105,12 +107,91 @@ pub struct ProcessorStats {
 /// (`send_offsets_to_transaction`: AddOffsetsToTxn and TxnOffsetCommit), waiting until every
 /// record is acknowledged, and `commit_transaction` (EndTxn; the markers are written by the
 /// broker after it answers).
+///
+/// Beside the sums, each phase's per-transaction times and their total go into [`Spread`]s: a
+/// booking waits for the slow transactions, which the sums hide.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CommitPhases {
     pub produce_us: u64,
     pub offsets_us: u64,
     pub flush_us: u64,
     pub end_us: u64,
+    /// Per transaction: produce, offsets, acks, end, and their total.
+    pub spreads: [Spread; 5],
+}
+
+impl CommitPhases {
+    /// Counts one transaction's phases (microseconds).
+    pub fn record(&mut self, produce_us: u64, offsets_us: u64, flush_us: u64, end_us: u64) {
+        self.produce_us += produce_us;
+        self.offsets_us += offsets_us;
+        self.flush_us += flush_us;
+        self.end_us += end_us;
+        let total = produce_us + offsets_us + flush_us + end_us;
+        for (spread, us) in self
+            .spreads
+            .iter_mut()
+            .zip([produce_us, offsets_us, flush_us, end_us, total])
+        {
+            spread.record(us);
+        }
+    }
+
+    /// Adds another processor's phases to these.
+    pub fn merge(&mut self, other: &CommitPhases) {
+        self.produce_us += other.produce_us;
+        self.offsets_us += other.offsets_us;
+        self.flush_us += other.flush_us;
+        self.end_us += other.end_us;
+        for (spread, theirs) in self.spreads.iter_mut().zip(&other.spreads) {
+            spread.merge(theirs);
+        }
+    }
+}
+
+/// How durations spread: counts in buckets that double (bucket 0 holds under 1 ms, bucket `i`
+/// from 2^(i-1) to 2^i ms, the last everything from 8 s), and the longest seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spread {
+    buckets: [u32; Spread::BUCKETS],
+    pub max_us: u64,
+}
+
+impl Spread {
+    const BUCKETS: usize = 15;
+
+    pub fn record(&mut self, us: u64) {
+        let ms = us / 1_000;
+        let bucket = (u64::BITS - ms.leading_zeros()) as usize;
+        self.buckets[bucket.min(Self::BUCKETS - 1)] += 1;
+        self.max_us = self.max_us.max(us);
+    }
+
+    pub fn merge(&mut self, other: &Spread) {
+        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+            *mine += theirs;
+        }
+        self.max_us = self.max_us.max(other.max_us);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().map(|&n| u64::from(n)).sum()
+    }
+
+    /// The upper bound, in ms, of the bucket that holds quantile `q` (0 < q <= 1); the longest
+    /// seen when that is lower. `None` when nothing was recorded.
+    pub fn at_most_ms(&self, q: f64) -> Option<f64> {
+        let rank = ((self.count() as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (bucket, &n) in self.buckets.iter().enumerate() {
+            seen += u64::from(n);
+            if seen >= rank {
+                let upper_ms = (1u64 << bucket) as f64;
+                return Some(upper_ms.min(self.max_us as f64 / 1_000.0));
+            }
+        }
+        None
+    }
 }
 
 /// The writer of the command partitions a processor owns.
@@ -287,6 +368,7 @@ impl Writer {
                 continue;
             }
             self.stats.commands += 1;
+            let answers_follow_up = command.body.is_follow_up();
             let (_, envelopes) = self.system.decide(&command);
             let Some(event_topic) = self.topics.event_topic_of(&topic) else {
                 continue;
@@ -308,6 +390,7 @@ impl Writer {
                     partition,
                     envelope,
                     decision_events: size,
+                    follow_up: answers_follow_up,
                 }));
         }
     }
