@@ -1228,3 +1228,79 @@ fn a_projector_following_interleaved_partitions_applies_each_record_once_across_
     drop(second);
     let _ = delete_topics(&bootstrap, &topics);
 }
+
+/// A person's request that ran past its deadline (no processor yet) is asked again with the same
+/// id once many newer events were read. The processors answer a retry with no new event, so the
+/// gateway's tail must still hold the first decision's chain, which it keeps for the retry window
+/// although it forgets everything else beyond its last events. (Before, the retry timed out
+/// too: under a stampede a tail of 50,000 events forgets a chain within seconds.)
+#[test]
+fn a_retry_after_its_deadline_gets_the_first_decision_after_the_tail_forgot_older_events() {
+    use yeyak_ledger::submit::{EventSink, Kafka, Submit, SubmitError};
+    struct Nobody;
+    impl EventSink for Nobody {
+        fn record(&self, _: &[yeyak_domain::Envelope]) {}
+    }
+    let Some(bootstrap) = kafka() else { return };
+    let topics = fresh_topics(2);
+    ensure_topics(&bootstrap, &topics, yeyak_log::TopicSettings::default()).unwrap();
+    let campaign = Campaign::default_2021();
+    let at_ms = campaign.booking_days[0].window.opens_at_ms;
+    let keep = 10;
+    let ledger = Kafka::connect_keeping(
+        &bootstrap,
+        topics.clone(),
+        campaign,
+        Duration::from_secs(30),
+        std::sync::Arc::new(Nobody),
+        keep,
+    )
+    .unwrap();
+    let verify = |n: usize| Command {
+        command_id: command_id_from(&format!("retry-after-deadline/{n}")),
+        at_ms,
+        body: CommandBody::Verify {
+            subject: common::subject_of(&format!("p{n}")),
+            birth_year: 1990,
+            cohort_digit: 9,
+            method: Method::Pass,
+            device: DeviceId::new("pc").unwrap(),
+        },
+    };
+    let gave_up = ledger.submit_within(verify(0), Duration::from_millis(300));
+    assert!(
+        matches!(gave_up, Err(SubmitError::Timeout(_))),
+        "{gave_up:?}"
+    );
+
+    let processor = InProcess::start(&bootstrap, &topics, "in-process");
+    let deciding = Instant::now();
+    while ledger.events_seen() == 0 {
+        assert!(
+            deciding.elapsed() < Duration::from_secs(60),
+            "never decided"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for n in 1..=3 * keep {
+        let outcome = ledger.submit(verify(n)).unwrap();
+        assert!(!outcome.events.is_empty(), "{outcome:?}");
+    }
+    assert!(ledger.events_seen() as usize > 2 * keep, "the tail forgot");
+
+    let again = ledger
+        .submit_within(verify(0), Duration::from_secs(10))
+        .expect("answered with the first decision");
+    assert!(again.rejection.is_none(), "{again:?}");
+    assert!(
+        (again.events.iter()).any(|e| matches!(e.event, Event::SubjectVerified(_))),
+        "{again:?}"
+    );
+    let stats = processor.stop();
+    assert_eq!(
+        stats.events as usize,
+        ledger.events_seen() as usize,
+        "nothing decided twice"
+    );
+    let _ = delete_topics(&bootstrap, &topics);
+}

@@ -56,16 +56,21 @@ impl<K: Hash + Eq, V> Table<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.buckets.is_empty() {
-            return None;
-        }
-        self.buckets[self.bucket_of(key)]
-            .iter()
-            .find(|(k, _)| k.borrow() == key)
-            .map(|(_, v)| v)
+        let (b, at) = self.slot_of(key)?;
+        Some(&self.buckets[b][at].1)
     }
 
     pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (b, at) = self.slot_of(key)?;
+        Some(&mut self.buckets[b][at].1)
+    }
+
+    /// The bucket and the index in it of `key`'s entry.
+    fn slot_of<Q>(&self, key: &Q) -> Option<(usize, usize)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -74,10 +79,10 @@ impl<K: Hash + Eq, V> Table<K, V> {
             return None;
         }
         let b = self.bucket_of(key);
-        self.buckets[b]
-            .iter_mut()
-            .find(|(k, _)| k.borrow() == key)
-            .map(|(_, v)| v)
+        let at = self.buckets[b]
+            .iter()
+            .position(|(k, _)| k.borrow() == key)?;
+        Some((b, at))
     }
 
     pub fn contains_key<Q>(&self, key: &Q) -> bool
@@ -151,12 +156,8 @@ impl<K: Hash + Eq, V> Table<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.buckets.is_empty() {
-            return None;
-        }
-        let b = self.bucket_of(key);
+        let (b, at) = self.slot_of(key)?;
         let bucket = &mut self.buckets[b];
-        let at = bucket.iter().position(|(k, _)| k.borrow() == key)?;
         let (_, value) = bucket.swap_remove(at);
         Self::fit(bucket);
         self.len -= 1;

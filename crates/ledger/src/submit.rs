@@ -4,7 +4,7 @@
 //! Either way every event is handed to an [`EventSink`] (the gateway's view) in log order per
 //! partition, before the submitter gets its answer: what a caller was told is already readable.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::channel;
 use std::sync::{Arc, Condvar, Mutex};
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
+use yeyak_domain::command::Target;
 use yeyak_domain::system::Outcome;
 use yeyak_domain::{Campaign, Command, Envelope, TimestampMs};
 use yeyak_log::{EventLog, FileLog, FileLogConfig, FsyncPolicy};
@@ -33,6 +34,11 @@ pub const TAIL_POLL_MS: u64 = 5;
 pub const TAIL_KEEP_EVENTS: usize = 50_000;
 /// Requests waiting for a decision at once on the Kafka backend, at most.
 pub const WAITERS_MAX: usize = 100_000;
+/// How long the tail keeps the chain of a request that ran past its deadline, for the caller
+/// who asks again with the same id: the processors' memory of answered commands, within which
+/// they answer a retry with no new event (the first decision is the answer).
+pub const RETRY_WINDOW: Duration =
+    Duration::from_millis(crate::pipeline::decided::DEDUP_WINDOW_MS_DEFAULT as u64);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -370,6 +376,34 @@ struct Waiter {
 struct Waiting {
     by_command: HashMap<Uuid, Vec<Waiter>>,
     fresh: Vec<Uuid>,
+    timed_out: TimedOut,
+}
+
+/// The commands of requests that ran past their deadline within [`RETRY_WINDOW`], oldest
+/// first, at most [`WAITERS_MAX`]: their chains stay held, so that the caller's retry (the same
+/// id: an `Idempotency-Key`) is answered with the first decision. Without them a chain decided
+/// after its request gave up is forgotten once 50,000 newer events are read (under a stampede,
+/// within seconds), and every retry of it times out too.
+#[derive(Debug, Default)]
+struct TimedOut {
+    ids: VecDeque<(Instant, Uuid)>,
+}
+
+impl TimedOut {
+    fn remember(&mut self, id: Uuid, now: Instant) {
+        self.ids.push_back((now + RETRY_WINDOW, id));
+        if self.ids.len() > WAITERS_MAX {
+            self.ids.pop_front();
+        }
+    }
+
+    /// The ids still within their window at `now` (the others are dropped).
+    fn held(&mut self, now: Instant) -> impl Iterator<Item = Uuid> + '_ {
+        while self.ids.front().is_some_and(|(until, _)| *until <= now) {
+            self.ids.pop_front();
+        }
+        self.ids.iter().map(|(_, id)| *id)
+    }
 }
 
 type Waiters = Mutex<Waiting>;
@@ -407,6 +441,19 @@ impl Kafka {
         timeout: Duration,
         sink: Arc<dyn EventSink>,
     ) -> Result<Kafka, SubmitError> {
+        Kafka::connect_keeping(bootstrap, topics, campaign, timeout, sink, TAIL_KEEP_EVENTS)
+    }
+
+    /// [`Kafka::connect`], its tail keeping the last `keep_events` events it read (and the
+    /// chains still needed) instead of [`TAIL_KEEP_EVENTS`].
+    pub fn connect_keeping(
+        bootstrap: &str,
+        topics: Topics,
+        campaign: Campaign,
+        timeout: Duration,
+        sink: Arc<dyn EventSink>,
+        keep_events: usize,
+    ) -> Result<Kafka, SubmitError> {
         let submitter = Arc::new(Submitter::connect(bootstrap, topics.clone())?);
         let mut tail = EventTail::open(bootstrap, &topics)?;
         let events_seen = Arc::new(AtomicU64::new(0));
@@ -419,6 +466,7 @@ impl Kafka {
             .inspect_err(|error| tracing::warn!(%error, "the ledger's lag will not be shown"))
             .ok();
         let follow = Follow {
+            keep_events,
             seen: events_seen.clone(),
             last_event_at_ms: last_event_at_ms.clone(),
             waiters: waiters.clone(),
@@ -493,6 +541,7 @@ fn take_waiter(waiting: &mut Waiting, id: Uuid, token: u64) -> Option<Waiter> {
 
 /// The tail thread: feeds the sink and answers the waiting requests.
 struct Follow {
+    keep_events: usize,
     seen: Arc<AtomicU64>,
     last_event_at_ms: Arc<AtomicI64>,
     waiters: Arc<Waiters>,
@@ -548,9 +597,10 @@ impl Follow {
     ) -> Vec<(Reply, Outcome)> {
         let mut waiting = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
         touched.extend(waiting.fresh.drain(..));
-        if *applied >= TAIL_KEEP_EVENTS * 2 {
-            let waited: HashSet<Uuid> = waiting.by_command.keys().copied().collect();
-            if tail.forget_answered(TAIL_KEEP_EVENTS, &waited) {
+        if *applied >= self.keep_events * 2 {
+            let mut waited: HashSet<Uuid> = waiting.by_command.keys().copied().collect();
+            waited.extend(waiting.timed_out.held(Instant::now()));
+            if tail.forget_answered(self.keep_events, &waited) {
                 *applied = tail.events.len(); // every event held was fed to the sink
             }
         }
@@ -621,6 +671,7 @@ impl Deliveries {
         let (mut resend, mut failed) = (Vec::new(), Vec::new());
         let mut waiting = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
         let mut over = Vec::new();
+        let mut timed_out = Vec::new();
         waiting.by_command.retain(|id, waiters| {
             let sends_failed = failures.remove(id).unwrap_or(0);
             if sends_failed > 0 && self.submitter.landed(*id).is_some() {
@@ -644,7 +695,12 @@ impl Deliveries {
                         let waiter = waiters.swap_remove(n);
                         let error = match failure {
                             Failure::NotDelivered { sends } => SubmitError::NotDelivered { sends },
-                            Failure::NoAnswer => SubmitError::Timeout(waiter.timeout),
+                            Failure::NoAnswer => {
+                                if asked_again(waiter.submission.command()) {
+                                    timed_out.push(*id);
+                                }
+                                SubmitError::Timeout(waiter.timeout)
+                            }
                         };
                         failed.push((waiter.reply, error));
                     }
@@ -655,12 +711,23 @@ impl Deliveries {
             }
             !waiters.is_empty()
         });
+        let now = Instant::now();
+        for id in timed_out {
+            waiting.timed_out.remember(id, now);
+        }
         drop(waiting);
         for id in over {
             self.submitter.forget(id);
         }
         (resend, failed)
     }
+}
+
+/// Whether a caller may ask again with the same id: a person's own request on their partition
+/// (verify, book, cancel, change: the gateway names them by the `Idempotency-Key`). The
+/// admission controller's `Admit` is never asked again, and its chain may be long.
+fn asked_again(command: &Command) -> bool {
+    matches!(command.body.target(), Target::Subject(_)) && !command.body.is_follow_up()
 }
 
 /// What one waiting request does after `failures` failed sends at `now_ms`.
@@ -758,5 +825,69 @@ impl Submit for Kafka {
             last_event_at_ms: seen_at(&self.last_event_at_ms),
             undecided: Some(undecided),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yeyak_domain::CommandBody;
+
+    #[test]
+    fn timed_out_requests_are_held_for_the_retry_window_then_dropped() {
+        let (mut timed_out, start) = (TimedOut::default(), Instant::now());
+        let (first, second) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        timed_out.remember(first, start);
+        timed_out.remember(second, start + Duration::from_secs(60));
+        let held = |t: &mut TimedOut, at| t.held(at).collect::<Vec<_>>();
+        assert_eq!(
+            held(&mut timed_out, start + RETRY_WINDOW / 2),
+            [first, second]
+        );
+        assert_eq!(held(&mut timed_out, start + RETRY_WINDOW), [second]);
+        assert!(held(&mut timed_out, start + RETRY_WINDOW * 2).is_empty());
+    }
+
+    #[test]
+    fn timed_out_requests_are_bounded() {
+        let (mut timed_out, now) = (TimedOut::default(), Instant::now());
+        for n in 0..WAITERS_MAX as u128 + 10 {
+            timed_out.remember(Uuid::from_u128(n), now);
+        }
+        let held: Vec<Uuid> = timed_out.held(now).collect();
+        assert_eq!(held.len(), WAITERS_MAX);
+        assert_eq!(held[0], Uuid::from_u128(10), "the oldest go first");
+    }
+
+    #[test]
+    fn a_persons_requests_are_asked_again_and_the_controllers_are_not() {
+        let subject = yeyak_domain::SubjectId([7; 16]);
+        let command = |body| Command {
+            command_id: Uuid::from_u128(1),
+            at_ms: 0,
+            body,
+        };
+        let leave = CommandBody::LeaveQueue {
+            subject,
+            ticket: yeyak_domain::TicketNo(1),
+        };
+        let admit = CommandBody::Admit {
+            tickets_max: 10,
+            ttl_ms: 1_000,
+        };
+        let retire = CommandBody::RetireTicket {
+            subject,
+            ticket: yeyak_domain::TicketNo(1),
+        };
+        assert!(!asked_again(&command(leave)));
+        assert!(!asked_again(&command(admit)));
+        assert!(!asked_again(&command(retire)));
+        let cancel = CommandBody::Cancel {
+            subject,
+            requested_for: subject,
+            device: yeyak_domain::DeviceId::new("pc").unwrap(),
+            reservation: yeyak_domain::ReservationId(Uuid::from_u128(3)),
+        };
+        assert!(asked_again(&command(cancel)));
     }
 }
