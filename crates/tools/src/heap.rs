@@ -2,19 +2,21 @@
 //! the writer's state costs per person (the RSS of a process also holds the allocator's free
 //! lists, the Kafka clients' buffers and the benchmark's own bookkeeping).
 //!
-//! The `yeyak` binary installs it; the library and the tests do not, and then
-//! [`live_bytes`] answers `None`.
+//! `yeyak-bench` and the memory tests install it; the library does not, and then
+//! [`live_bytes`] answers `None`. It forwards to mimalloc, the allocator of every binary.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+use mimalloc::MiMalloc as System;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
-/// The system allocator, counting.
+/// The binaries' allocator (mimalloc), counting.
 pub struct CountingAllocator;
 
-// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
+// SAFETY: every call is forwarded unchanged to mimalloc; only a counter is added.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let pointer = unsafe { System.alloc(layout) };
